@@ -1,0 +1,79 @@
+"""Small file helpers shared by every part: hashing and atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from edgebench.errors import ResultsPathError
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def ensure_writable_dir(path: Path, what: str = "results folder") -> Path:
+    """Create ``path`` if needed and check that files can be written in it.
+
+    Raises:
+        ResultsPathError: naming the path and the fix.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultsPathError(
+            f"{what} {path} cannot be created ({exc.strerror}): choose another path or fix its permissions"
+        ) from None
+    if not path.is_dir():
+        raise ResultsPathError(f"{what} {path} is not a folder: choose another path")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ResultsPathError(f"{what} {path} is not writable: choose another path or fix its permissions")
+    return path
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file beside ``path``, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    """Build a folder under a temporary name; rename it to ``final`` only on success.
+
+    An existing ``final`` is replaced only once the new folder is complete, so a
+    failure leaves the old one (or nothing) and never a half-built folder.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = final.with_name(f".{final.name}.old")
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)

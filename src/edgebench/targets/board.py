@@ -1,0 +1,71 @@
+"""`Board`: one entry of the inventory. Data only; a `Driver` does the work."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOCAL = "local"
+
+
+def default_local_workdir() -> Path:
+    """Where the built-in local board keeps its cache and jobs."""
+    return Path.home() / ".cache" / "edgebench" / "boards" / LOCAL
+
+
+@dataclass(frozen=True)
+class Board:
+    """A board edgebench can run on.
+
+    Attributes:
+        name: unique name, used on the command line and in results.
+        host: host name or address (``None`` for the built-in local board).
+        port: SSH port.
+        user: SSH user.
+        python: the Python interpreter on the board that runs the agent.
+        workdir: folder on the board for the artifact cache, jobs and locks.
+        runtimes: runtimes installed on the board (``onnxruntime``, ``tflite``).
+        tags: free-form labels such as ``arch``, ``accelerator``, ``cpu``.
+        identity_file: SSH private key, or ``None`` to use the agent or ssh config.
+        threads: inference threads; ``None`` leaves the runtime's default.
+        env: environment variables for the agent.
+        runtime_options: per-runtime settings (providers, delegates).
+        cost: price of the board, for choosing hardware.
+        power_w: typical power draw in watts.
+        jump_host: an SSH jump host (``user@host:port``).
+    """
+
+    name: str
+    host: str | None = None
+    port: int = 22
+    user: str | None = None
+    python: str = "python3"
+    workdir: str = ""
+    runtimes: tuple[str, ...] = ("onnxruntime",)
+    tags: dict[str, str] = field(default_factory=dict)
+    identity_file: str | None = None
+    threads: int | None = None
+    cpu_affinity: tuple[int, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    runtime_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cost: float | None = None
+    power_w: float | None = None
+    jump_host: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        """True for a board reached by subprocess on this machine."""
+        return self.host is None
+
+
+def local_board() -> Board:
+    """The built-in board: this machine, this Python, reached by subprocess."""
+    return Board(
+        name=LOCAL,
+        python=sys.executable,
+        workdir=str(default_local_workdir()),
+        runtimes=("onnxruntime", "tflite"),
+        tags={"kind": "local"},
+    )
