@@ -84,5 +84,17 @@ def demo(results: Path, as_json: bool, epochs: int, min_time: float) -> None:
     con.print(f"run stored in [bold]{res.run_file}[/bold]; demo took {res.seconds:.1f} s")
 
 
+# ---- compress commands (owned by the compress work; add commands below this line) ----
+
+
+# ---- targets commands (owned by the targets work; add commands below this line) ----
+
+
+# ---- bench commands (owned by the bench work; add commands below this line) ----
+
+
+# ---- results commands (owned by the results work; add commands below this line) ----
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
