@@ -63,7 +63,7 @@ def train(
             loss = loss_fn(model(xt[idx]), yt[idx])
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         sched.step()
         if on_epoch:
             on_epoch(epoch, total / len(xt))

@@ -434,6 +434,7 @@ def run_job(job):
         "error": None,
         "warnings": [],
         "host": host_info(),
+        "pid": os.getpid(),
         "device_before": device_state(),
     }
     try:

@@ -97,6 +97,7 @@ def measure_variant(
         runtime=out.get("runtime"),
         device={"before": out.get("device_before"), "after": out.get("device_after")},
         host=out.get("host"),
+        agent_pid=out.get("pid"),
         warnings=out.get("warnings", []),
     )
     return base
