@@ -30,14 +30,14 @@ def ensure_writable_dir(path: Path, what: str = "results folder") -> Path:
     Raises:
         ResultsPathError: naming the path and the fix.
     """
+    if path.exists() and not path.is_dir():
+        raise ResultsPathError(f"{what} {path} is a file, not a folder: choose another path")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ResultsPathError(
             f"{what} {path} cannot be created ({exc.strerror}): choose another path or fix its permissions"
         ) from None
-    if not path.is_dir():
-        raise ResultsPathError(f"{what} {path} is not a folder: choose another path")
     if not os.access(path, os.W_OK | os.X_OK):
         raise ResultsPathError(f"{what} {path} is not writable: choose another path or fix its permissions")
     return path

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Set up a virtual environment in .venv and run the test suite (unit + integration).
+# Integration tests start real OpenSSH sshd boards on loopback: as root with apt,
+# openssh-server is installed here; elsewhere those tests skip with a loud reason
+# (under CI=true they fail instead of skipping).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  need=()
+  command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+  command -v chromium >/dev/null || need+=(chromium)
+  if [ ${#need[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null || echo "warning: could not install ${need[*]}" >&2
+  fi
+fi
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+# torch==2.13.0 first: it is the CPU build; an unpinned torch pulls a CUDA build of several GB.
+.venv/bin/pip install -q torch==2.13.0
+.venv/bin/pip install -q -e '.[dev,tflite]'
+exec .venv/bin/pytest -p no:cacheprovider "$@"
