@@ -52,4 +52,6 @@ def demo(session: nox.Session) -> None:
 def perf(session: nox.Session) -> None:
     """Benchmarks that print figures (ratios measured side by side in one run)."""
     install(session)
-    session.run("pytest", "tests/perf", "-s", "-p", "no:cacheprovider", "-o", "python_files=perf_*.py", *session.posargs)
+    session.run(
+        "pytest", "tests/perf", "-s", "-p", "no:cacheprovider", "-o", "python_files=perf_*.py", *session.posargs
+    )

@@ -68,7 +68,13 @@ def main() -> None:
 @results_option
 @json_option
 @click.option("--epochs", default=12, show_default=True, type=click.IntRange(1, 200), help="Training epochs.")
-@click.option("--min-time", default=2.0, show_default=True, type=click.FloatRange(0.1, 600), help="Seconds of steady-state timing per variant.")
+@click.option(
+    "--min-time",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 600),
+    help="Seconds of steady-state timing per variant.",
+)
 def demo(results: Path, as_json: bool, epochs: int, min_time: float) -> None:
     """Run the whole job on this machine: train the digits CNN, make its variants,
     measure each on the built-in `local` board, store the run and print the table."""

@@ -45,7 +45,12 @@ def run_demo(results: Path, console: Console, *, epochs: int = 12, min_time_s: f
     driver = LocalDriver(board)
     split = data.digits()
     work = results / "demo"
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(f"training {MODEL}", total=epochs)
         import torch
@@ -61,9 +66,14 @@ def run_demo(results: Path, console: Console, *, epochs: int = 12, min_time_s: f
         fp32 = save_variant(
             variant_dir(vroot, MODEL, "fp32"),
             tmp_onnx,
-            {"model": MODEL, "variant": "fp32", "fmt": "onnx", "parent": None,
-             "passes": [{"pass": "export-onnx", "params": {"opset": 17}}],
-             "accuracy": {"top1": host_acc, "n": int(len(split.y_test)), "where": "host"}},
+            {
+                "model": MODEL,
+                "variant": "fp32",
+                "fmt": "onnx",
+                "parent": None,
+                "passes": [{"pass": "export-onnx", "params": {"opset": 17}}],
+                "accuracy": {"top1": host_acc, "n": len(split.y_test), "where": "host"},
+            },
         )
         tmp_onnx.unlink()
         variants = [fp32]
