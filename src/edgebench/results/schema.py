@@ -17,6 +17,16 @@ compare`` loads it, plus::
 
 Each benchmark is one successful measurement: ``stats`` holds the board's raw samples
 (seconds, in ``data``) and ``extra_info`` the measurement (see `measurement_to_benchmark`).
+
+Versions (`upgrade_run` brings any of them to `RUN_SCHEMA`):
+
+* 0 — the draft layout before the pytest-benchmark wrapping: a flat object
+  ``{"run_id", "started", "finished", "command", "complete", "boards",
+  "measurements": [measurement with samples_ns, ...]}`` and no ``edgebench`` block.
+* 1 — the layout above.
+
+A file with a schema newer than `RUN_SCHEMA` cannot be read by this edgebench; readers
+skip it with a warning that says to upgrade edgebench.
 """
 
 from __future__ import annotations
@@ -107,3 +117,94 @@ def add_measurement(run: dict[str, Any], m: dict[str, Any]) -> None:
 def measurements(run: dict[str, Any]) -> list[dict[str, Any]]:
     """Every measurement of a run (successful ones first), as stored in extra_info."""
     return [b["extra_info"] for b in run["benchmarks"]] + list(run["edgebench"]["failures"])
+
+
+class SchemaError(ValueError):
+    """A run file that cannot be read or upgraded; the message says why."""
+
+
+def schema_of(doc: Any) -> int:
+    """The schema version of a parsed run file.
+
+    Raises:
+        SchemaError: if the document is not a run file of any known layout.
+    """
+    if not isinstance(doc, dict):
+        raise SchemaError("not a JSON object")
+    eb = doc.get("edgebench")
+    if isinstance(eb, dict):
+        version = eb.get("schema")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise SchemaError("edgebench.schema is missing or not an integer")
+        return version
+    if isinstance(doc.get("measurements"), list) and "run_id" in doc:
+        return 0
+    raise SchemaError("no edgebench block (not an edgebench run file)")
+
+
+def _upgrade_0_to_1(doc: dict[str, Any]) -> dict[str, Any]:
+    """Wrap a draft (schema 0) run into the pytest-benchmark layout."""
+    run = new_run(str(doc.get("command", "unknown")), dict(doc.get("machine_info") or {}), str(doc["run_id"]))
+    eb = run["edgebench"]
+    eb["started"] = doc.get("started", eb["started"])
+    eb["finished"] = doc.get("finished")
+    eb["complete"] = bool(doc.get("complete", doc.get("finished") is not None))
+    eb["boards"] = dict(doc.get("boards") or {})
+    eb["versions"] = dict(doc.get("versions") or {})
+    eb["upgraded_from"] = 0
+    run["datetime"] = eb["started"]
+    for m in doc["measurements"]:
+        if m.get("ok") and not m.get("samples_ns"):
+            m = {**m, "ok": False, "error": {"kind": "NoSamples", "message": "no latency samples stored"}}
+        add_measurement(run, m)
+    return run
+
+
+UPGRADES = {0: _upgrade_0_to_1}
+
+
+def _check_v1(run: dict[str, Any]) -> dict[str, Any]:
+    """Validate the parts readers rely on; drop (and list) malformed benchmarks."""
+    eb = run["edgebench"]
+    if not isinstance(eb.get("run_id"), str):
+        raise SchemaError("edgebench.run_id is missing")
+    if not isinstance(run.get("benchmarks"), list):
+        raise SchemaError("benchmarks is not a list")
+    good, bad = [], []
+    for i, b in enumerate(run["benchmarks"]):
+        try:
+            e = b["extra_info"]
+            ok = all(isinstance(e[k], str) for k in ("board", "model", "variant"))
+            ok = ok and isinstance(e["summary"]["p50_ms"], (int, float)) and isinstance(b["stats"]["data"], list)
+        except (KeyError, TypeError):
+            ok = False
+        (good if ok else bad).append(b if ok else i)
+    run["benchmarks"] = good
+    if bad:
+        eb.setdefault("dropped", []).extend(f"benchmark #{i}: malformed" for i in bad)
+    eb.setdefault("failures", [])
+    eb.setdefault("boards", {})
+    eb.setdefault("complete", False)
+    return run
+
+
+def upgrade_run(doc: Any) -> dict[str, Any]:
+    """A parsed run file of any known schema, as a current (`RUN_SCHEMA`) run.
+
+    Malformed benchmarks are dropped and listed in ``edgebench.dropped``.
+
+    Raises:
+        SchemaError: if it is not a run file, or one written by a newer edgebench.
+    """
+    version = schema_of(doc)
+    if version > RUN_SCHEMA:
+        raise SchemaError(f"run schema {version} is newer than this edgebench reads ({RUN_SCHEMA}): upgrade edgebench")
+    if version < 0:
+        raise SchemaError(f"run schema {version} is unknown")
+    try:
+        while version < RUN_SCHEMA:
+            doc = UPGRADES[version](doc)
+            version += 1
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SchemaError(f"cannot upgrade from schema {version}: {type(exc).__name__}: {exc}") from None
+    return _check_v1(doc)

@@ -1,17 +1,31 @@
-"""Run files under the results folder: atomic writes, listing and loading."""
+"""Run files under the results folder: atomic writes, listing, loading, upgrading.
+
+Every write goes through a temporary file and a rename, so a reader never sees half a
+run. A run that is being measured is written after each measurement with
+``complete: false`` (see `RunWriter`); if the process dies, what finished is kept and
+the file says it is incomplete. After each write the SQLite index (`index.py`) is
+brought up to date; the index is a cache and can always be rebuilt from the files.
+"""
 
 from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
+from edgebench.errors import UserError
 from edgebench.fsutil import ensure_writable_dir, write_json_atomic
-from edgebench.results.schema import RUN_SCHEMA
+from edgebench.results.schema import RUN_SCHEMA, SchemaError, add_measurement, upgrade_run, utc_now
 
 DEFAULT_RESULTS = Path("results")
 RUNS = "runs"
+
+
+class RunNotFound(UserError):
+    """A run named on the command line is not in the results folder."""
 
 
 def run_path(results: Path, run_id: str) -> Path:
@@ -25,29 +39,154 @@ def prepare(results: Path) -> Path:
     return ensure_writable_dir(results / RUNS)
 
 
+def _update_index(results: Path, path: Path, run: dict[str, Any]) -> None:
+    from edgebench.results import index
+
+    try:
+        index.add_run(results, path, run)
+    except Exception as exc:  # the index is a cache: a broken one must never lose a run
+        warnings.warn(
+            f"results index not updated ({type(exc).__name__}: {exc}); `edgebench report` rebuilds it", stacklevel=3
+        )
+
+
 def save_run(results: Path, run: dict[str, Any]) -> Path:
-    """Write a run file atomically; returns its path."""
+    """Write a run file atomically and index it; returns its path."""
     prepare(results)
     path = run_path(results, run["edgebench"]["run_id"])
     write_json_atomic(path, run)
+    _update_index(results, path, run)
     return path
 
 
-def load_run(path: Path) -> dict[str, Any] | None:
-    """Read a run file; warn and return None if it is corrupt or of an unknown schema."""
+def read_run(path: Path) -> dict[str, Any]:
+    """Read and upgrade one run file.
+
+    Raises:
+        SchemaError: naming the file and what is wrong with it.
+    """
     try:
-        run = json.loads(path.read_text())
-        schema = run["edgebench"]["schema"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        warnings.warn(f"skipping {path}: not a readable run file ({type(exc).__name__})", stacklevel=2)
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SchemaError(f"{path}: cannot be read ({exc})") from None
+    except ValueError as exc:
+        raise SchemaError(f"{path}: not valid JSON ({exc})") from None
+    try:
+        run = upgrade_run(doc)
+    except SchemaError as exc:
+        raise SchemaError(f"{path}: {exc}") from None
+    for what in run["edgebench"].get("dropped", []):
+        warnings.warn(f"{path}: skipped {what}", stacklevel=2)
+    return run
+
+
+def load_run(path: Path) -> dict[str, Any] | None:
+    """Read a run file, upgrading older schemas; warn and return None if it cannot be read."""
+    try:
+        return read_run(path)
+    except SchemaError as exc:
+        warnings.warn(f"skipping {exc}", stacklevel=2)
         return None
-    if schema != RUN_SCHEMA:
-        warnings.warn(f"skipping {path}: run schema {schema} is not {RUN_SCHEMA}", stacklevel=2)
-        return None
-    return run  # type: ignore[no-any-return]
 
 
 def list_runs(results: Path) -> list[Path]:
     """Run files, oldest first (run ids sort by time)."""
     folder = results / RUNS
-    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+    return sorted(p for p in folder.glob("*.json") if not p.name.startswith(".")) if folder.is_dir() else []
+
+
+def iter_runs(results: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Every readable run, oldest first; unreadable files are skipped with a warning."""
+    for p in list_runs(results):
+        run = load_run(p)
+        if run is not None:
+            yield p, run
+
+
+def find_run(results: Path, ref: str) -> Path:
+    """The file of a run given as a path, a run id, a unique id prefix or ``latest``.
+
+    ``latest~N`` is the N-th run before the latest.
+
+    Raises:
+        RunNotFound: naming the reference and how to list runs.
+    """
+    p = Path(ref)
+    if p.suffix == ".json" and p.is_file():
+        return p
+    runs = list_runs(results)
+    if ref.startswith("latest"):
+        back = ref[len("latest") :]
+        n = int(back[1:]) if back.startswith("~") and back[1:].isdigit() else 0 if back == "" else -1
+        if n >= 0 and n < len(runs):
+            return runs[-1 - n]
+        raise RunNotFound(
+            f"run {ref!r}: {results / RUNS} holds {len(runs)} run(s); run `edgebench demo` or `edgebench run` first"
+        )
+    hits = [r for r in runs if r.stem == ref] or [r for r in runs if r.stem.startswith(ref)]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise RunNotFound(f"run {ref!r} is not in {results / RUNS}: give a run file, a run id or 'latest'")
+    raise RunNotFound(f"run {ref!r} is ambiguous ({len(hits)} runs start with it): give more of the run id")
+
+
+class RunWriter:
+    """Write a run as it is measured: after every measurement, atomically.
+
+    Use as a context manager::
+
+        with RunWriter(results, run) as w:
+            for ...:
+                w.add(measurement)
+
+    On a clean exit the run is marked complete; on an exception (or Ctrl-C) it keeps
+    every finished measurement and records ``complete: false`` and why it stopped.
+    """
+
+    def __init__(self, results: Path, run: dict[str, Any]) -> None:
+        self.results = results
+        self.run = run
+        self.path = run_path(results, run["edgebench"]["run_id"])
+        prepare(results)
+
+    def save(self) -> Path:
+        """Write the run as it is now."""
+        return save_run(self.results, self.run)
+
+    def add(self, measurement: dict[str, Any]) -> None:
+        """Add one measurement and write the run."""
+        add_measurement(self.run, measurement)
+        self.save()
+
+    def __enter__(self) -> RunWriter:
+        self.run["edgebench"]["complete"] = False
+        self.save()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        eb = self.run["edgebench"]
+        eb["finished"] = utc_now()
+        if et is None:
+            eb["complete"] = True
+        else:
+            eb["complete"] = False
+            eb["interrupted"] = f"{et.__name__}: {ev}"[:500]
+        self.save()
+
+
+__all__ = [
+    "DEFAULT_RESULTS",
+    "RUNS",
+    "RUN_SCHEMA",
+    "RunNotFound",
+    "RunWriter",
+    "find_run",
+    "iter_runs",
+    "list_runs",
+    "load_run",
+    "prepare",
+    "read_run",
+    "run_path",
+    "save_run",
+]
