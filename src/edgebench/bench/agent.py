@@ -10,19 +10,37 @@ It prints exactly one JSON object on stdout (the result) and exits 0, also when 
 variant failed: failures are data (``ok: false`` with ``error``). Timing happens here,
 on the board, with a monotonic nanosecond clock around the runtime call alone.
 
-Keep this file free of edgebench imports and of syntax newer than Python 3.8.
+Method (every default can be overridden in the job's ``measure`` block):
+
+1. cold start: the model load (session / interpreter creation) and the first inference
+   are timed separately;
+2. warm-up: at least ``warmup_min_iters`` inferences and ``warmup_min_s`` seconds;
+3. steady state: one inference per sample, timed with ``time.perf_counter_ns``, until
+   at least ``min_rounds`` samples and ``min_time_s`` seconds, stopping at
+   ``max_time_s`` or ``max_rounds`` whatever comes first; every raw sample is returned;
+4. memory: resident set size (RSS) of this fresh process: before the runtime is
+   imported, before the load, after the load, after the steady state, and the peak
+   (``VmHWM``, or ``ru_maxrss``) at the end, the same definition for every runtime;
+5. accuracy on the deployed eval set (top-1, Wilson 95% interval) and fidelity against
+   the parent's reference outputs (top-1 agreement, max / mean abs difference, cosine);
+6. device state (governor, frequency, temperature) before and after, with warnings.
+
+Keep this file free of edgebench imports and of syntax newer than Python 3.8
+(``tests/unit/test_bench_agent.py`` checks it with vermin).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sys
 import time
 import traceback
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-AGENT_VERSION = "1"
+AGENT_VERSION = "2"
 RESULT_SCHEMA = 1
 
 DEFAULT_MEASURE = {
@@ -32,21 +50,42 @@ DEFAULT_MEASURE = {
     "min_time_s": 2.0,
     "max_time_s": 30.0,
     "max_rounds": 1000000,
-}
+}  # type: Dict[str, float]
+
+DEFAULT_DEVICE = {
+    "temp_limit_c": 80.0,  # warn when the hottest zone reaches this
+    "freq_drop": 0.10,  # warn when the frequency fell by more than this fraction
+}  # type: Dict[str, float]
+
+Signature = List[Tuple[str, List[Any], str]]
+
+# Messages an extension module built for NumPy 1.x raises when imported beside NumPy 2.
+NUMPY_ABI_MARKERS = (
+    "compiled using NumPy 1.x",
+    "numpy.core.multiarray failed to import",
+    "_ARRAY_API not found",
+    "numpy.core._multiarray_umath",
+)
 
 
 class AgentError(Exception):
     """A failure with a stable kind, reported in the result."""
 
-    def __init__(self, kind, message):
+    def __init__(self, kind: str, message: str) -> None:
         Exception.__init__(self, message)
         self.kind = kind
+
+
+def _np() -> Any:
+    import numpy
+
+    return numpy
 
 
 # --------------------------------------------------------------------------- memory
 
 
-def _status_kb(field):
+def _status_bytes(field: str) -> Optional[int]:
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -57,19 +96,22 @@ def _status_kb(field):
     return None
 
 
-def rss_bytes():
+def rss_bytes() -> Optional[int]:
     """Current resident set size of this process in bytes (None if unknown)."""
+    value = _status_bytes("VmRSS")
+    if value is not None:
+        return value
     try:
-        import psutil  # optional on the board
+        import psutil  # type: ignore[import-untyped,unused-ignore]  # optional on the board
 
         return int(psutil.Process().memory_info().rss)
     except Exception:
-        return _status_kb("VmRSS")
+        return None
 
 
-def peak_rss_bytes():
-    """Peak resident set size of this process in bytes (None if unknown)."""
-    hwm = _status_kb("VmHWM")
+def peak_rss_bytes() -> Optional[int]:
+    """Peak resident set size of this process since it started, in bytes (None if unknown)."""
+    hwm = _status_bytes("VmHWM")
     if hwm is not None:
         return hwm
     try:
@@ -83,8 +125,10 @@ def peak_rss_bytes():
 
 # ----------------------------------------------------------------------- device state
 
+SYSFS = os.environ.get("EDGEBENCH_SYSFS", "/sys")  # tests point this at a fake tree
 
-def _read(path):
+
+def _read(path: str) -> Optional[str]:
     try:
         with open(path) as f:
             return f.read().strip()
@@ -92,15 +136,29 @@ def _read(path):
         return None
 
 
-def device_state():
-    """CPU governor, current frequency (MHz) and the hottest thermal zone (deg C)."""
-    state = {"governor": None, "freq_mhz": None, "temp_c": None}
-    state["governor"] = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
-    freq = _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq")
-    if freq and freq.isdigit():
-        state["freq_mhz"] = int(freq) / 1000.0
+def device_state() -> Dict[str, Any]:
+    """CPU governor, mean current / max frequency over CPUs (MHz), hottest thermal zone (deg C)."""
+    state = {"governor": None, "freq_mhz": None, "max_freq_mhz": None, "temp_c": None}  # type: Dict[str, Any]
+    cpu_base = os.path.join(SYSFS, "devices/system/cpu")
+    state["governor"] = _read(os.path.join(cpu_base, "cpu0/cpufreq/scaling_governor"))
+    cur, top = [], []  # type: List[float], List[float]
+    try:
+        cpus = sorted(c for c in os.listdir(cpu_base) if c.startswith("cpu") and c[3:].isdigit())
+    except OSError:
+        cpus = []
+    for cpu in cpus:
+        f = _read(os.path.join(cpu_base, cpu, "cpufreq/scaling_cur_freq"))
+        m = _read(os.path.join(cpu_base, cpu, "cpufreq/scaling_max_freq"))
+        if f and f.isdigit():
+            cur.append(int(f) / 1000.0)
+        if m and m.isdigit():
+            top.append(int(m) / 1000.0)
+    if cur:
+        state["freq_mhz"] = sum(cur) / len(cur)
+    if top:
+        state["max_freq_mhz"] = max(top)
     temps = []
-    base = "/sys/class/thermal"
+    base = os.path.join(SYSFS, "class/thermal")
     try:
         zones = [z for z in os.listdir(base) if z.startswith("thermal_zone")]
     except OSError:
@@ -114,57 +172,48 @@ def device_state():
     return state
 
 
+def device_warnings(before: Dict[str, Any], after: Dict[str, Any], limits: Dict[str, Any]) -> List[str]:
+    """Warnings about the device state: frequency dropped, temperature at the limit, governor."""
+    out = []
+    drop = float(limits.get("freq_drop", DEFAULT_DEVICE["freq_drop"]))
+    limit = float(limits.get("temp_limit_c", DEFAULT_DEVICE["temp_limit_c"]))
+    fb, fa = before.get("freq_mhz"), after.get("freq_mhz")
+    if fb and fa and fa < fb * (1.0 - drop):
+        out.append("CPU frequency dropped from %.0f to %.0f MHz during the run: results may be throttled" % (fb, fa))
+    for when, st in (("before", before), ("after", after)):
+        t = st.get("temp_c")
+        if t is not None and t >= limit:
+            out.append(
+                "temperature %.1f C %s the run reached the limit %.1f C: let the board cool down" % (t, when, limit)
+            )
+    gov = after.get("governor")
+    if gov and gov not in ("performance",):
+        out.append("CPU governor is %r, not 'performance': latency may vary with frequency scaling" % gov)
+    return out
+
+
+def cool_down(spec: Dict[str, Any], sleep: Callable[[float], None] = time.sleep) -> Dict[str, Any]:
+    """Wait before loading: ``seconds`` flat, or until ``until_c`` (at most ``max_s`` seconds)."""
+    t0 = time.monotonic()
+    if spec.get("seconds"):
+        sleep(float(spec["seconds"]))
+    until = spec.get("until_c")
+    reached = None  # type: Optional[bool]
+    if until is not None:
+        deadline = t0 + float(spec.get("max_s", 300.0))
+        reached = False
+        while True:
+            temp = device_state()["temp_c"]
+            if temp is None or temp <= float(until):
+                reached = True
+                break
+            if time.monotonic() >= deadline:
+                break
+            sleep(1.0)
+    return {"waited_s": time.monotonic() - t0, "reached": reached}
+
+
 # --------------------------------------------------------------------------- runtimes
-
-
-class OnnxRuntimeModel:
-    """An ONNX model in an ONNX Runtime InferenceSession."""
-
-    name = "onnxruntime"
-
-    def __init__(self, path, options):
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise AgentError("runtime_missing", "onnxruntime is not installed on this board")
-        self.version = ort.__version__
-        so = ort.SessionOptions()
-        threads = options.get("threads")
-        if threads:
-            so.intra_op_num_threads = int(threads)
-            so.inter_op_num_threads = 1
-        level = options.get("graph_optimization_level", "all")
-        levels = {
-            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        }
-        if level not in levels:
-            raise AgentError("bad_job", "graph_optimization_level %r: use one of %s" % (level, sorted(levels)))
-        so.graph_optimization_level = levels[level]
-        providers = options.get("providers") or ["CPUExecutionProvider"]
-        try:
-            self.session = ort.InferenceSession(path, sess_options=so, providers=providers)
-        except Exception as exc:
-            raise AgentError("model_load", "onnxruntime could not load %s: %s" % (path, exc))
-        self.providers = self.session.get_providers()
-        self.threads = threads
-        self.input_names = [i.name for i in self.session.get_inputs()]
-
-    def signature(self):
-        """[(name, shape, numpy dtype name)] of the model's inputs."""
-        out = []
-        for i in self.session.get_inputs():
-            out.append((i.name, list(i.shape), _ORT_TYPES.get(i.type, "float32")))
-        return out
-
-    def prepare(self, arrays):
-        return dict(zip(self.input_names, arrays))
-
-    def run(self, feed):
-        return self.session.run(None, feed)
-
 
 _ORT_TYPES = {
     "tensor(float)": "float32",
@@ -172,100 +221,233 @@ _ORT_TYPES = {
     "tensor(double)": "float64",
     "tensor(int8)": "int8",
     "tensor(uint8)": "uint8",
+    "tensor(int16)": "int16",
     "tensor(int32)": "int32",
     "tensor(int64)": "int64",
     "tensor(bool)": "bool",
 }
 
 
-def _tflite_interpreter_class(preferred):
-    """Find a TFLite interpreter: ai_edge_litert, tflite_runtime or tensorflow.lite."""
-    order = ["ai_edge_litert", "tflite_runtime", "tensorflow"]
-    if preferred:
-        order = [preferred]
+class OnnxRuntimeModel:
+    """An ONNX model in an ONNX Runtime InferenceSession (threads, optimization level, providers)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, options: Dict[str, Any]) -> None:
+        try:
+            import onnxruntime as ort
+        except Exception as exc:
+            raise AgentError(
+                "runtime_missing",
+                "onnxruntime cannot be imported on this board (%s): install onnxruntime in the board's environment"
+                % _first_line(exc),
+            ) from None
+        self.ort = ort
+        self.options = options
+        self.version = str(ort.__version__)
+        self.threads = options.get("threads")
+        self.providers = []  # type: List[str]
+        self.session = None  # type: Any
+
+    def load(self, path: str) -> None:
+        """Create the session (this is what cold-start load time measures)."""
+        ort, options = self.ort, self.options
+        so = ort.SessionOptions()
+        if self.threads:
+            so.intra_op_num_threads = int(self.threads)
+            so.inter_op_num_threads = 1
+        levels = {
+            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        }
+        level = options.get("graph_optimization_level", "all")
+        if level not in levels:
+            raise AgentError("bad_job", "graph_optimization_level %r: use one of %s" % (level, sorted(levels)))
+        so.graph_optimization_level = levels[level]
+        providers = list(options.get("providers") or ["CPUExecutionProvider"])
+        available = ort.get_available_providers()
+        missing = [p for p in providers if (p[0] if isinstance(p, (list, tuple)) else p) not in available]
+        if missing:
+            raise AgentError(
+                "runtime_missing",
+                "execution providers %s are not available on this board (available: %s): fix the board's providers"
+                % (missing, available),
+            )
+        try:
+            self.session = ort.InferenceSession(path, sess_options=so, providers=providers)
+        except Exception as exc:
+            raise AgentError(
+                "model_load",
+                "onnxruntime %s could not load %s: %s: check the model's ops and opset are supported here"
+                % (self.version, os.path.basename(path), _first_line(exc)),
+            ) from None
+        self.providers = list(self.session.get_providers())
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def signature(self) -> Signature:
+        """[(name, shape, numpy dtype name)] of the model's inputs."""
+        return [(i.name, list(i.shape), _ORT_TYPES.get(i.type, "float32")) for i in self.session.get_inputs()]
+
+    def prepare(self, arrays: List[Any]) -> Any:
+        """The feed for `run`: a dict input name -> array (float data never silently cast to ints)."""
+        for (name, _shape, dtype), a in zip(self.signature(), arrays):  # noqa: B905 (runs on Python 3.8: no strict=)
+            if _np().dtype(dtype).kind in "iu" and a.dtype.kind == "f":
+                raise AgentError(
+                    "bad_eval_data",
+                    "input %r is %s but the data is %s: save the eval data as %s (already quantized)"
+                    % (name, dtype, a.dtype.name, dtype),
+                )
+        return dict(zip(self.input_names, arrays))  # noqa: B905 (runs on Python 3.8: no strict=)
+
+    def run(self, feed: Any) -> List[Any]:
+        """One inference; returns the outputs."""
+        return list(self.session.run(None, feed))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _is_numpy_abi_error(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(marker in text for marker in NUMPY_ABI_MARKERS)
+
+
+def tflite_interpreter(preferred: Optional[str]) -> Tuple[str, Any, Any, Any, str]:
+    """Find a TFLite interpreter: ai_edge_litert, tflite_runtime or tensorflow.lite.
+
+    Returns:
+        (module name, Interpreter class, load_delegate, OpResolverType or None, version).
+    """
+    order = [preferred] if preferred else ["ai_edge_litert", "tflite_runtime", "tensorflow"]
     errors = []
     for mod in order:
         try:
             if mod == "ai_edge_litert":
-                from ai_edge_litert.interpreter import Interpreter, load_delegate
-            elif mod == "tflite_runtime":
-                from tflite_runtime.interpreter import Interpreter, load_delegate
-            else:
+                import ai_edge_litert
+                from ai_edge_litert import interpreter as itp
+
+                version = getattr(ai_edge_litert, "__version__", "unknown")
+                return mod, itp.Interpreter, itp.load_delegate, getattr(itp, "OpResolverType", None), version
+            if mod == "tflite_runtime":
+                import tflite_runtime
+                from tflite_runtime import interpreter as itp
+
+                version = getattr(tflite_runtime, "__version__", "unknown")
+                return mod, itp.Interpreter, itp.load_delegate, getattr(itp, "OpResolverType", None), version
+            if mod == "tensorflow":
                 import tensorflow as tf
 
-                Interpreter, load_delegate = tf.lite.Interpreter, tf.lite.experimental.load_delegate
-            return mod, Interpreter, load_delegate
+                resolver = getattr(tf.lite.experimental, "OpResolverType", None)
+                return mod, tf.lite.Interpreter, tf.lite.experimental.load_delegate, resolver, str(tf.__version__)
+            raise AgentError("bad_job", "TFLite interpreter %r: use ai_edge_litert, tflite_runtime or tensorflow" % mod)
+        except AgentError:
+            raise
         except Exception as exc:  # an import can fail with more than ImportError (numpy ABI)
-            errors.append("%s: %s" % (mod, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
-    raise AgentError("runtime_missing", "no TFLite interpreter usable on this board (%s)" % "; ".join(errors))
+            if _is_numpy_abi_error(exc):
+                np = _np()
+                raise AgentError(
+                    "runtime_numpy_abi",
+                    "%s cannot be imported beside numpy %s (it was built for NumPy 1.x: %s): "
+                    "install numpy<2 in the board's environment" % (mod, np.__version__, _first_line(exc)),
+                ) from None
+            errors.append("%s: %s" % (mod, _first_line(exc)))
+    raise AgentError(
+        "runtime_missing",
+        "no TFLite interpreter can be imported on this board (%s): install ai-edge-litert (or tflite-runtime with "
+        "numpy<2) in the board's environment" % "; ".join(errors),
+    )
 
 
 class TFLiteModel:
-    """A .tflite model in a TFLite interpreter."""
+    """A .tflite model in a TFLite interpreter (threads, XNNPACK on or off, external delegates)."""
 
     name = "tflite"
 
-    def __init__(self, path, options):
-        mod, Interpreter, load_delegate = _tflite_interpreter_class(options.get("interpreter"))
+    def __init__(self, options: Dict[str, Any]) -> None:
+        mod, self.Interpreter, self.load_delegate, self.resolver, self.version = tflite_interpreter(
+            options.get("interpreter")
+        )
         self.name = "tflite:" + mod
-        try:
-            if mod == "ai_edge_litert":
-                import ai_edge_litert
+        self.options = options
+        self.threads = options.get("threads")
+        self.providers = []  # type: List[str]
+        self.interp = None  # type: Any
 
-                self.version = getattr(ai_edge_litert, "__version__", "unknown")
-            elif mod == "tflite_runtime":
-                import tflite_runtime
-
-                self.version = getattr(tflite_runtime, "__version__", "unknown")
-            else:
-                import tensorflow as tf
-
-                self.version = tf.__version__
-        except Exception:
-            self.version = "unknown"
-        kwargs = {"model_path": path}
-        if options.get("threads"):
-            kwargs["num_threads"] = int(options["threads"])
+    def load(self, path: str) -> None:
+        """Create the interpreter and allocate its tensors."""
+        options = self.options
+        kwargs = {"model_path": path}  # type: Dict[str, Any]
+        if self.threads:
+            kwargs["num_threads"] = int(self.threads)
         delegates = []
-        for lib in options.get("delegates") or []:
+        for spec in options.get("delegates") or []:
+            lib = spec if isinstance(spec, str) else spec["library"]
+            opts = None if isinstance(spec, str) else spec.get("options")
             try:
-                delegates.append(load_delegate(lib))
+                delegates.append(self.load_delegate(lib, opts))
             except Exception as exc:
-                raise AgentError("model_load", "delegate %s could not be loaded: %s" % (lib, exc))
+                raise AgentError(
+                    "model_load",
+                    "delegate %s could not be loaded: %s: check its path on the board" % (lib, _first_line(exc)),
+                ) from None
+            self.providers.append("delegate:" + os.path.basename(lib))
         if delegates:
             kwargs["experimental_delegates"] = delegates
         if options.get("xnnpack") is False:
-            try:
-                from ai_edge_litert.interpreter import OpResolverType  # noqa: F401
-
-                kwargs["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-            except Exception:
-                pass
-        self.threads = options.get("threads")
-        self.providers = []
+            if self.resolver is None:
+                raise AgentError(
+                    "bad_job", "xnnpack=false needs an interpreter with OpResolverType: update the runtime"
+                )
+            kwargs["experimental_op_resolver_type"] = self.resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        else:
+            self.providers.append("xnnpack")
         try:
-            self.interp = Interpreter(**kwargs)
+            self.interp = self.Interpreter(**kwargs)
             self.interp.allocate_tensors()
         except Exception as exc:
-            raise AgentError("model_load", "TFLite could not load %s: %s" % (path, exc))
+            raise AgentError(
+                "model_load",
+                "%s %s could not load %s: %s: check that the model's ops are supported by this runtime"
+                % (self.name, self.version, os.path.basename(path), _first_line(exc)),
+            ) from None
         self.inputs = self.interp.get_input_details()
         self.outputs = self.interp.get_output_details()
 
-    def signature(self):
-        return [(d["name"], [int(x) for x in d["shape"]], _np().dtype(d["dtype"]).name) for d in self.inputs]
+    def signature(self) -> Signature:
+        """[(name, shape, numpy dtype name)] of the model's inputs (dynamic dims from shape_signature)."""
+        np = _np()
+        out = []  # type: Signature
+        for d in self.inputs:
+            shape = [int(x) if int(x) > 0 else "?" for x in d.get("shape_signature", d["shape"])]
+            out.append((d["name"], shape, np.dtype(d["dtype"]).name))
+        return out
 
-    def prepare(self, arrays):
+    def prepare(self, arrays: List[Any]) -> Any:
+        """Quantize float data into int8/uint8 inputs with the input's scale and zero point."""
         np = _np()
         prepared = []
-        for d, a in zip(self.inputs, arrays):
+        resized = False
+        for d, a in zip(self.inputs, arrays):  # noqa: B905 (runs on Python 3.8: no strict=)
             scale, zero = d.get("quantization", (0.0, 0))
             if np.dtype(d["dtype"]).kind in "iu" and a.dtype.kind == "f" and scale:
                 info = np.iinfo(d["dtype"])
                 a = np.clip(np.round(a / scale + zero), info.min, info.max)
+            if list(a.shape) != [int(x) for x in d["shape"]]:
+                self.interp.resize_tensor_input(d["index"], list(a.shape))
+                resized = True
             prepared.append((d["index"], np.ascontiguousarray(a.astype(d["dtype"]))))
+        if resized:
+            self.interp.allocate_tensors()
+            self.inputs = self.interp.get_input_details()
+            self.outputs = self.interp.get_output_details()
         return prepared
 
-    def run(self, feed):
+    def run(self, feed: Any) -> List[Any]:
+        """One inference; int outputs are dequantized with their scale and zero point."""
         for index, array in feed:
             self.interp.set_tensor(index, array)
         self.interp.invoke()
@@ -280,20 +462,14 @@ class TFLiteModel:
         return outs
 
 
-RUNTIMES = {"onnxruntime": OnnxRuntimeModel, "tflite": TFLiteModel}
-
-
-def _np():
-    import numpy
-
-    return numpy
+RUNTIMES = {"onnxruntime": OnnxRuntimeModel, "tflite": TFLiteModel}  # type: Dict[str, Any]
 
 
 # ----------------------------------------------------------------------------- inputs
 
 
-def generated_inputs(signature, dims, batch_size, seed=0):
-    """Inputs generated from the model's signature, dynamic dims from ``dims``."""
+def generated_inputs(signature: Signature, dims: Dict[str, Any], batch_size: int, seed: int = 0) -> List[Any]:
+    """Inputs generated from the model's signature; dynamic dims come from ``dims`` (batch from batch_size)."""
     np = _np()
     rng = np.random.default_rng(seed)
     arrays = []
@@ -302,119 +478,223 @@ def generated_inputs(signature, dims, batch_size, seed=0):
         for i, d in enumerate(shape):
             if isinstance(d, int) and d > 0:
                 concrete.append(d)
-            elif i == 0:
-                concrete.append(int(batch_size))
             elif isinstance(d, str) and d in dims:
                 concrete.append(int(dims[d]))
+            elif "%s:%d" % (name, i) in dims:
+                concrete.append(int(dims["%s:%d" % (name, i)]))
+            elif i == 0:
+                concrete.append(int(batch_size))
             else:
                 raise AgentError(
                     "bad_input",
-                    "input %r has dynamic dimension %r: give its size in the run settings (dims)" % (name, d),
+                    "input %r has dynamic dimension %r (axis %d): give its size in the run settings, dims={%r: N}"
+                    % (name, d, i, d if isinstance(d, str) and d != "?" else "%s:%d" % (name, i)),
                 )
         kind = np.dtype(dtype).kind
         if kind == "f":
             a = rng.standard_normal(concrete).astype(dtype)
         elif kind in "iu":
             info = np.iinfo(dtype)
-            a = rng.integers(max(info.min, -128), min(info.max, 127) + 1, size=concrete).astype(dtype)
+            a = rng.integers(max(int(info.min), -128), min(int(info.max), 127) + 1, size=concrete).astype(dtype)
         else:
             a = rng.integers(0, 2, size=concrete).astype(dtype)
         arrays.append(a)
     return arrays
 
 
-def _check_batch(signature, x, path):
-    """Check that eval data fits the model's only input (shape after the batch axis)."""
-    if len(signature) != 1:
-        raise AgentError("bad_eval_data", "eval data %s has one array but the model has %d inputs" % (path, len(signature)))
-    name, shape, dtype = signature[0]
-    want = shape[1:]
-    got = list(x.shape[1:])
-    if len(want) != len(got) or any(isinstance(w, int) and w > 0 and w != g for w, g in zip(want, got)):
+def _fit_array(name: str, want_shape: List[Any], want_dtype: str, a: Any, path: str) -> Any:
+    """Check one eval array against one model input (shape after the batch axis, dtype kind)."""
+    np = _np()
+    want = want_shape[1:]
+    got = list(a.shape[1:])
+    if len(want) != len(got) or any(isinstance(w, int) and w > 0 and w != g for w, g in zip(want, got)):  # noqa: B905 (runs on Python 3.8: no strict=)
         raise AgentError(
             "bad_eval_data",
-            "eval data %s has samples of shape %s but input %r expects %s" % (path, got, name, want),
+            "eval data %s has samples of shape %s but input %r expects %s: give eval data shaped [N, %s]"
+            % (os.path.basename(path), got, name, want, ", ".join(str(w) for w in want)),
         )
+    wk, gk = np.dtype(want_dtype).kind, a.dtype.kind
+    if wk in "iu" and gk == "f":
+        return a  # float data into a quantized input: the runtime adapter quantizes (TFLite) or refuses below
+    if wk == "f" and gk in "iub":
+        raise AgentError(
+            "bad_eval_data",
+            "eval data for input %r is %s but the model wants %s: save the eval data as %s"
+            % (name, a.dtype.name, want_dtype, want_dtype),
+        )
+    return a.astype(want_dtype) if a.dtype.name != want_dtype else a
 
 
-def load_eval(job, signature):
-    """Load the eval arrays (x, y) from the job's npz, or (None, None)."""
+def load_eval(job: Dict[str, Any], signature: Signature) -> Tuple[Optional[List[Any]], Any, Any]:
+    """Load the eval inputs (one array per model input), labels and reference outputs.
+
+    A single-input model reads ``x``; a multi-input model reads one array per input,
+    named after the input. ``limit`` (quick mode) keeps a seeded random subset; the
+    reference outputs (``reference`` npz with ``outputs``) are cut the same way.
+
+    Returns:
+        (inputs or None, labels or None, reference outputs or None); also sets
+        ``job["eval"]["n_total"]``.
+    """
     spec = job.get("eval") or {}
     path = spec.get("path")
     if not path:
-        return None, None
+        return None, None, None
     np = _np()
+    names = [s[0] for s in signature]
     try:
-        data = np.load(path)
-        x = data[spec.get("x", "x")]
-        y = data[spec.get("y", "y")] if spec.get("y", "y") in data.files else None
+        with np.load(path) as data:
+            if len(signature) == 1:
+                key = spec.get("x", "x") if spec.get("x", "x") in data.files else names[0]
+                keys = [key]
+            else:
+                keys = [(spec.get("inputs") or {}).get(n, n) for n in names]
+            absent = [k for k in keys if k not in data.files]
+            if absent:
+                raise AgentError(
+                    "bad_eval_data",
+                    "eval data %s has no arrays %s (it has %s): save one array per model input %s"
+                    % (os.path.basename(path), absent, sorted(data.files), names),
+                )
+            xs = [data[k] for k in keys]
+            ykey = spec.get("y", "y")
+            y = data[ykey] if ykey in data.files else None
+    except AgentError:
+        raise
     except Exception as exc:
-        raise AgentError("bad_eval_data", "eval data %s could not be read: %s" % (path, exc))
+        raise AgentError(
+            "bad_eval_data", "eval data %s could not be read: %s" % (os.path.basename(path), _first_line(exc))
+        ) from None
+    n = len(xs[0])
+    if any(len(x) != n for x in xs) or (y is not None and len(y) != n):
+        raise AgentError("bad_eval_data", "eval data %s: arrays have different lengths" % os.path.basename(path))
+    ref = None
+    if spec.get("reference"):
+        try:
+            with np.load(spec["reference"]) as r:
+                ref = r["outputs"]
+        except Exception as exc:
+            raise AgentError("bad_eval_data", "reference outputs could not be read: %s" % _first_line(exc)) from None
+        if len(ref) != n:
+            raise AgentError("bad_eval_data", "reference outputs have %d rows, eval data %d" % (len(ref), n))
+    spec["n_total"] = n
     limit = spec.get("limit")
-    if limit:
-        idx = np.random.default_rng(spec.get("seed", 0)).permutation(len(x))[: int(limit)]
-        idx.sort()
-        x = x[idx]
+    if limit and int(limit) < n:
+        idx = np.sort(np.random.default_rng(int(spec.get("seed", 0))).permutation(n)[: int(limit)])
+        xs = [x[idx] for x in xs]
         y = y[idx] if y is not None else None
-    _check_batch(signature, x, path)
-    return x, y
+        ref = ref[idx] if ref is not None else None
+    xs = [_fit_array(s[0], s[1], s[2], x, path) for s, x in zip(signature, xs)]  # noqa: B905 (runs on Python 3.8: no strict=)
+    return xs, y, ref
 
 
 # --------------------------------------------------------------------------- measuring
 
 
-def measure(model, feed, settings):
-    """Warm up, then time single inferences until the round and time floors are met."""
-    s = dict(DEFAULT_MEASURE)
+def measure(
+    run: Callable[[Any], Any], feed: Any, settings: Optional[Dict[str, Any]]
+) -> Tuple[int, List[int], Dict[str, Any]]:
+    """Warm up, then time single inferences until the round and time floors are met.
+
+    Returns:
+        (warm-up iterations, raw samples in ns, the settings used).
+    """
+    s = dict(DEFAULT_MEASURE)  # type: Dict[str, Any]
     s.update(settings or {})
     clock = time.perf_counter_ns
-    run = model.run
+    max_ns = float(s["max_time_s"]) * 1e9
+    min_ns = float(s["min_time_s"]) * 1e9
+    warm_ns = float(s["warmup_min_s"]) * 1e9
+    warm_iters, min_rounds, max_rounds = int(s["warmup_min_iters"]), int(s["min_rounds"]), int(s["max_rounds"])
     t0 = clock()
     warm = 0
-    while warm < s["warmup_min_iters"] or clock() - t0 < s["warmup_min_s"] * 1e9:
+    while (warm < warm_iters or clock() - t0 < warm_ns) and clock() - t0 < max_ns:
         run(feed)
         warm += 1
-        if clock() - t0 > s["max_time_s"] * 1e9:
-            break
-    samples = []
+    samples = []  # type: List[int]
     start = clock()
-    min_ns, max_ns = s["min_time_s"] * 1e9, s["max_time_s"] * 1e9
-    while True:
+    elapsed = 0
+    while len(samples) < max_rounds and elapsed < max_ns:
         a = clock()
         run(feed)
         b = clock()
         samples.append(b - a)
         elapsed = b - start
-        if len(samples) >= s["max_rounds"] or elapsed >= max_ns:
-            break
-        if len(samples) >= s["min_rounds"] and elapsed >= min_ns:
+        if len(samples) >= min_rounds and elapsed >= min_ns:
             break
     return warm, samples, s
 
 
-def evaluate(model, x, y, batch_size):
-    """Run the eval set; returns (logits of the first output, top-1 accuracy or None)."""
+def wilson(k: float, n: int, z: float = 1.96) -> List[float]:
+    """Wilson score interval for a proportion k/n (95% by default)."""
+    if n <= 0:
+        return [0.0, 1.0]
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def evaluate(model: Any, xs: List[Any], batch_size: int) -> Any:
+    """Run the eval set in batches; returns the first output as float32 (N, -1)."""
     np = _np()
     outs = []
-    for i in range(0, len(x), batch_size):
-        chunk = x[i : i + batch_size]
-        if len(chunk) < batch_size:  # static batch models: pad the last chunk
-            pad = np.repeat(chunk[-1:], batch_size - len(chunk), axis=0)
-            o = model.run(model.prepare([np.concatenate([chunk, pad])]))[0][: len(chunk)]
-        else:
-            o = model.run(model.prepare([chunk]))[0]
-        outs.append(np.asarray(o, dtype=np.float32).reshape(len(chunk), -1))
-    logits = np.concatenate(outs)
-    acc = None
-    if y is not None:
-        acc = float((logits.argmax(axis=1) == np.asarray(y).reshape(-1)).mean())
-    return logits, acc
+    n = len(xs[0])
+    for i in range(0, n, batch_size):
+        chunk = [x[i : i + batch_size] for x in xs]
+        size = len(chunk[0])
+        if size < batch_size:  # static batch models: pad the last chunk
+            chunk = [np.concatenate([c, np.repeat(c[-1:], batch_size - size, axis=0)]) for c in chunk]
+        o = model.run(model.prepare(chunk))[0][:size]
+        outs.append(np.asarray(o, dtype=np.float32).reshape(size, -1))
+    return np.concatenate(outs)
+
+
+def accuracy(logits: Any, y: Any, n_total: int) -> Dict[str, Any]:
+    """Top-1 accuracy with its Wilson 95% interval."""
+    np = _np()
+    hits = int((logits.argmax(axis=1) == np.asarray(y).reshape(-1)).sum())
+    n = len(logits)
+    return {
+        "top1": hits / n if n else None,
+        "top1_ci95": wilson(hits, n),
+        "n": n,
+        "n_total": n_total,
+        "quick": n < n_total,
+    }
+
+
+def fidelity(logits: Any, ref: Any) -> Dict[str, Any]:
+    """Agreement of these outputs with the parent's reference outputs, sample by sample."""
+    np = _np()
+    ref = np.asarray(ref, dtype=np.float32).reshape(len(ref), -1)
+    if ref.shape != logits.shape:
+        raise AgentError(
+            "bad_eval_data", "reference outputs are %s but the model gives %s" % (list(ref.shape), list(logits.shape))
+        )
+    agree = int((logits.argmax(axis=1) == ref.argmax(axis=1)).sum())
+    diff = np.abs(logits.astype(np.float64) - ref)
+    num = (logits.astype(np.float64) * ref).sum(axis=1)
+    den = np.linalg.norm(logits, axis=1) * np.linalg.norm(ref, axis=1)
+    cos = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
+    n = len(ref)
+    return {
+        "top1_agreement": agree / n if n else None,
+        "top1_agreement_ci95": wilson(agree, n),
+        "max_abs_diff": float(diff.max()) if n else None,
+        "mean_abs_diff": float(diff.mean()) if n else None,
+        "cosine_mean": float(cos.mean()) if n else None,
+        "cosine_min": float(cos.min()) if n else None,
+        "n": n,
+    }
 
 
 # ------------------------------------------------------------------------------- main
 
 
-def host_info():
+def host_info() -> Dict[str, Any]:
+    """What the board is: Python, OS, machine, CPU count, host name."""
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -425,7 +705,18 @@ def host_info():
     }
 
 
-def run_job(job):
+def _inputs_for(job: Dict[str, Any], signature: Signature, xs: Optional[List[Any]], batch: int) -> List[Any]:
+    if xs is None:
+        return generated_inputs(signature, job.get("dims") or {}, batch)
+    if len(xs[0]) < batch:
+        raise AgentError(
+            "bad_eval_data",
+            "eval data has %d samples, fewer than the batch size %d: lower batch_size" % (len(xs[0]), batch),
+        )
+    return [_np().ascontiguousarray(x[:batch]) for x in xs]
+
+
+def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
     """Run one job and return the result dict (never raises)."""
     result = {
         "schema": RESULT_SCHEMA,
@@ -435,80 +726,103 @@ def run_job(job):
         "warnings": [],
         "host": host_info(),
         "pid": os.getpid(),
-        "device_before": device_state(),
-    }
+    }  # type: Dict[str, Any]
+    memory = {"rss_start": rss_bytes()}  # type: Dict[str, Any]
+    result["memory"] = memory
+    device = dict(DEFAULT_DEVICE)  # type: Dict[str, Any]
+    device.update(job.get("device") or {})
     try:
-        import numpy as np
-
+        if device.get("cooldown"):
+            result["cooldown"] = cool_down(device["cooldown"])
+        result["device_before"] = device_state()
+        try:
+            import numpy as np
+        except Exception as exc:
+            raise AgentError(
+                "runtime_missing", "numpy cannot be imported (%s): install numpy on the board" % _first_line(exc)
+            ) from None
         result["numpy"] = np.__version__
-        result["memory"] = {"rss_before_load": rss_bytes()}
         runtime = job.get("runtime", "onnxruntime")
         if runtime not in RUNTIMES:
             raise AgentError("bad_job", "unknown runtime %r: use one of %s" % (runtime, sorted(RUNTIMES)))
         artifact = job["artifact"]
         if not os.path.isfile(artifact):
-            raise AgentError("missing_artifact", "artifact %s is not on the board" % artifact)
+            raise AgentError("missing_artifact", "artifact %s is not on the board: deploy it again" % artifact)
         options = job.get("runtime_options") or {}
+        model = RUNTIMES[runtime](options)
+        memory["rss_before_load"] = rss_bytes()
         t = time.perf_counter_ns()
-        model = RUNTIMES[runtime](artifact, options)
+        model.load(artifact)
         load_ns = time.perf_counter_ns() - t
+        memory["rss_after_load"] = rss_bytes()
         result["runtime"] = {
             "name": model.name,
             "version": model.version,
             "providers": model.providers,
             "threads": model.threads,
         }
-        result["memory"]["rss_after_load"] = rss_bytes()
         signature = model.signature()
         result["signature"] = [{"name": n, "shape": s, "dtype": d} for n, s, d in signature]
-        batch = int((job.get("measure") or {}).get("batch_size", 1))
-        x, y = load_eval(job, signature)
-        if x is not None:
-            arrays = [np.ascontiguousarray(x[:batch])]
-            if len(arrays[0]) < batch:
-                raise AgentError("bad_eval_data", "eval data has %d samples, fewer than the batch size %d" % (len(x), batch))
-        else:
-            arrays = generated_inputs(signature, job.get("dims") or {}, batch)
-        feed = model.prepare(arrays)
+        measure_spec = job.get("measure") or {}
+        batch = int(measure_spec.get("batch_size", 1))
+        xs, y, ref = load_eval(job, signature)
+        feed = model.prepare(_inputs_for(job, signature, xs, batch))
         t = time.perf_counter_ns()
         model.run(feed)
         first_ns = time.perf_counter_ns() - t
-        warm, samples, settings = measure(model, feed, job.get("measure"))
+        warm, samples, settings = measure(model.run, feed, measure_spec)
+        memory["rss_after_run"] = rss_bytes()
         if not samples:
-            raise AgentError("no_samples", "no latency samples were collected")
+            raise AgentError(
+                "no_samples",
+                "no latency samples were collected (max_time_s=%s, max_rounds=%s): raise max_time_s and max_rounds"
+                % (settings["max_time_s"], settings["max_rounds"]),
+            )
         result["timing"] = {
             "load_ns": load_ns,
             "first_inference_ns": first_ns,
             "warmup_iters": warm,
             "batch_size": batch,
+            "input": "eval" if xs is not None else "generated",
             "samples_ns": samples,
             "settings": settings,
         }
-        result["memory"]["rss_after_run"] = rss_bytes()
-        if x is not None:
+        if xs is not None:
             t = time.perf_counter_ns()
-            logits, acc = evaluate(model, x, y, batch)
-            result["accuracy"] = {"top1": acc, "n": int(len(x)), "eval_ns": time.perf_counter_ns() - t}
+            logits = evaluate(model, xs, batch)
+            n_total = int((job.get("eval") or {}).get("n_total", len(logits)))
+            if y is not None:
+                result["accuracy"] = accuracy(logits, y, n_total)
+                result["accuracy"]["eval_ns"] = time.perf_counter_ns() - t
+            if ref is not None:
+                result["fidelity"] = fidelity(logits, ref)
             out_path = (job.get("eval") or {}).get("save_outputs")
             if out_path:
-                np.save(out_path, logits)
-        result["memory"]["peak_rss"] = peak_rss_bytes()
+                with open(out_path, "wb") as f:
+                    np.savez(f, outputs=logits)
+        memory["peak_rss"] = peak_rss_bytes()
         result["ok"] = True
     except AgentError as exc:
         result["error"] = {"kind": exc.kind, "message": str(exc)}
     except MemoryError:
-        result["error"] = {"kind": "out_of_memory", "message": "the agent ran out of memory"}
+        result["error"] = {
+            "kind": "out_of_memory",
+            "message": "the agent ran out of memory: use a smaller batch or model",
+        }
     except Exception as exc:
         result["error"] = {
             "kind": "exception",
             "message": "%s: %s" % (type(exc).__name__, exc),
             "traceback": traceback.format_exc()[-2000:],
         }
+    memory.setdefault("peak_rss", peak_rss_bytes())
     result["device_after"] = device_state()
+    result["warnings"].extend(device_warnings(result.get("device_before") or {}, result["device_after"], device))
     return result
 
 
-def main(argv):
+def main(argv: List[str]) -> int:
+    """Read the job (file or ``-`` for stdin), run it, print one JSON line; exit 0 unless misused."""
     if len(argv) != 2:
         sys.stderr.write("usage: agent.py JOB.json | -\n")
         return 2
@@ -519,10 +833,13 @@ def main(argv):
             with open(argv[1]) as f:
                 job = json.load(f)
     except (OSError, ValueError) as exc:
-        job = None
-        result = {"schema": RESULT_SCHEMA, "agent_version": AGENT_VERSION, "ok": False,
-                  "error": {"kind": "bad_job", "message": "job could not be read: %s" % exc}}
-    if job is not None:
+        result = {
+            "schema": RESULT_SCHEMA,
+            "agent_version": AGENT_VERSION,
+            "ok": False,
+            "error": {"kind": "bad_job", "message": "job could not be read: %s" % exc},
+        }  # type: Dict[str, Any]
+    else:
         result = run_job(job)
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()

@@ -1,19 +1,45 @@
-"""Host side of a measurement: deploy the agent, artifact and data, run one job."""
+"""Host side of a measurement: build the job, deploy agent + artifact + data, run, parse.
+
+`measure_variant` returns a *measurement* dict, the unit every other part reads
+(`results.schema.measurement_to_benchmark`, `results.report`). Its keys:
+
+``board, model, variant, format, sha256, bytes, ok, error``
+    what was measured and whether it worked; ``error`` is ``{kind, message}``.
+``samples_ns, batch_size, settings``
+    the board's raw per-inference latencies (ns) and the measurement settings used.
+``cold_start``
+    ``{load_ms, first_inference_ms}``: model load and first inference, separately.
+``timing``
+    the agent's timing block without the samples (``warmup_iters``, ``input``...).
+``memory``
+    RSS of the fresh agent process in bytes: ``rss_start, rss_before_load,
+    rss_after_load, rss_after_run, peak_rss`` and ``load_delta`` (after - before load).
+``accuracy, fidelity, reference``
+    top-1 (with a Wilson 95% interval, ``quick`` when on a subset); agreement with the
+    fp32 parent's outputs and what the parent was.
+``runtime, device, host, fingerprint, warnings, agent_pid``
+    runtime name/version/providers/threads, device state before/after, the board's
+    fingerprint, and warnings (throttling, temperature, high variation).
+"""
 
 from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from edgebench.bench.reference import RUNTIME_OF_FORMAT
+from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import RemoteError
+from edgebench.results.stats import HIGH_CV, summarize
+from edgebench.targets.board import Board
 from edgebench.targets.deploy import deploy, remote_path
 from edgebench.targets.driver import Driver
 
 AGENT = Path(__file__).with_name("agent.py")
-RUNTIME_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "tflite"}
 
 
 def parse_agent_output(stdout: str) -> dict[str, Any]:
@@ -25,10 +51,134 @@ def parse_agent_output(stdout: str) -> dict[str, Any]:
     for line in reversed(stdout.strip().splitlines()):
         line = line.strip()
         if line.startswith("{"):
-            result = json.loads(line)
+            try:
+                result = json.loads(line)
+            except ValueError:
+                continue
             if isinstance(result, dict):
                 return result
     raise ValueError("the agent printed no JSON result")
+
+
+def runtime_options(board: Board, runtime: str) -> dict[str, Any]:
+    """The runtime options a board's settings give: threads plus ``runtime_options[runtime]``.
+
+    ONNX Runtime reads ``graph_optimization_level`` and ``providers``; TFLite reads
+    ``interpreter``, ``xnnpack`` and ``delegates``.
+    """
+    opts: dict[str, Any] = {"threads": board.threads}
+    opts.update(board.runtime_options.get(runtime, {}))
+    return opts
+
+
+def build_job(
+    board: Board,
+    variant: Variant,
+    settings: RunSettings,
+    *,
+    artifact: str,
+    eval_path: str | None = None,
+    reference_path: str | None = None,
+) -> dict[str, Any]:
+    """The job JSON the agent reads, from the board's settings and the run's settings."""
+    runtime = RUNTIME_OF_FORMAT[variant.format]
+    job: dict[str, Any] = {
+        "artifact": artifact,
+        "runtime": runtime,
+        "runtime_options": runtime_options(board, runtime),
+        "measure": settings.measure_block(),
+        "dims": dict(settings.dims),
+        "device": settings.device_block(),
+    }
+    if eval_path is not None:
+        ev: dict[str, Any] = {"path": eval_path, "seed": settings.seed}
+        if settings.quick:
+            ev["limit"] = settings.quick
+        if reference_path is not None:
+            ev["reference"] = reference_path
+        job["eval"] = ev
+    return job
+
+
+def fingerprint(board: Board, out: Mapping[str, Any]) -> dict[str, Any]:
+    """What identifies the board a measurement came from (stored with every result)."""
+    host = out.get("host") or {}
+    rt = out.get("runtime") or {}
+    before = out.get("device_before") or {}
+    return {
+        "name": board.name,
+        "address": board.host or "local",
+        "tags": dict(board.tags),
+        "hostname": host.get("hostname"),
+        "platform": host.get("platform"),
+        "machine": host.get("machine"),
+        "cpu_count": host.get("cpu_count"),
+        "python": host.get("python"),
+        "numpy": out.get("numpy"),
+        "runtime": f"{rt.get('name')} {rt.get('version')}" if rt else None,
+        "governor": before.get("governor"),
+        "max_freq_mhz": before.get("max_freq_mhz"),
+    }
+
+
+def _base(board: Board, variant: Variant, settings: RunSettings) -> dict[str, Any]:
+    return {
+        "board": board.name,
+        "model": variant.model,
+        "variant": variant.name,
+        "format": variant.format,
+        "sha256": variant.sha256,
+        "bytes": variant.manifest.get("bytes"),
+        "ok": False,
+        "error": None,
+        "samples_ns": [],
+        "batch_size": settings.batch_size,
+        "settings": settings.measure_block(),
+        "warnings": [],
+    }
+
+
+def _fill(m: dict[str, Any], board: Board, out: dict[str, Any]) -> dict[str, Any]:
+    """Copy the agent's result into the measurement and derive cold start, memory deltas, warnings."""
+    timing = dict(out.get("timing") or {})
+    samples = [int(s) for s in timing.pop("samples_ns", [])]
+    memory = dict(out.get("memory") or {})
+    if memory.get("rss_after_load") is not None and memory.get("rss_before_load") is not None:
+        memory["load_delta"] = memory["rss_after_load"] - memory["rss_before_load"]
+    memory["definition"] = "RSS of a fresh agent process per variant; peak_rss is VmHWM at the end of the job"
+    m.update(
+        ok=bool(out.get("ok")),
+        error=out.get("error"),
+        samples_ns=samples,
+        batch_size=int(timing.get("batch_size", m["batch_size"])),
+        settings=timing.pop("settings", m["settings"]),
+        timing=timing,
+        memory=memory,
+        accuracy=out.get("accuracy"),
+        fidelity=out.get("fidelity"),
+        runtime=out.get("runtime"),
+        device={"before": out.get("device_before"), "after": out.get("device_after"), "cooldown": out.get("cooldown")},
+        host=out.get("host"),
+        fingerprint=fingerprint(board, out),
+        agent_pid=out.get("pid"),
+        warnings=list(out.get("warnings") or []),
+    )
+    if "load_ns" in timing:
+        m["cold_start"] = {
+            "load_ms": timing["load_ns"] / 1e6,
+            "first_inference_ms": timing["first_inference_ns"] / 1e6,
+        }
+    if m["ok"] and not samples:
+        m["ok"] = False
+        m["error"] = {"kind": "no_samples", "message": "the agent returned no latency samples: raise max_time_s"}
+    if m["ok"]:
+        s = summarize(samples, m["batch_size"])
+        if s["cv"] > HIGH_CV:
+            m["warnings"].append(
+                f"latency varies a lot (CV {s['cv']:.0%} > {HIGH_CV:.0%}): idle the board, pin the CPU "
+                "governor to performance, or raise min_time_s"
+            )
+    return m
 
 
 def measure_variant(
@@ -36,71 +186,75 @@ def measure_variant(
     variant: Variant,
     *,
     eval_data: Path | None = None,
-    settings: dict[str, Any] | None = None,
-    timeout: float = 300.0,
+    settings: RunSettings | Mapping[str, Any] | None = None,
+    reference: Path | None = None,
+    reference_info: dict[str, Any] | None = None,
+    timeout: float | None = None,
 ) -> dict[str, Any]:
     """Run one variant on one board in a fresh agent process.
 
+    Args:
+        driver: reaches the board (the caller holds its lock if it wants one).
+        variant: what to measure.
+        eval_data: npz deployed with the job for accuracy (``x`` / per-input arrays, ``y``).
+        settings: measurement settings (a `RunSettings` or a mapping of its fields).
+        reference: npz of the parent's outputs on ``eval_data`` (``outputs``), for fidelity.
+        reference_info: what ``reference`` is (stored as the measurement's ``reference``).
+        timeout: seconds before the agent is killed (default ``settings.timeout_s``).
+
     Returns:
-        The measurement: ``board, model, variant, ok, error`` and, when it ran, the
-        agent's ``samples_ns, timing, memory, accuracy, runtime, device, host``. A
-        failure on the board is returned as data (``ok: false``), never raised.
+        The measurement (see the module docstring). A failure on the board is returned
+        as data (``ok: false`` with ``error``), never raised.
     """
     board = driver.board
-    settings = dict(settings or {})
-    base: dict[str, Any] = {
-        "board": board.name,
-        "model": variant.model,
-        "variant": variant.name,
-        "format": variant.format,
-        "sha256": variant.sha256,
-        "bytes": variant.manifest["bytes"],
-        "ok": False,
-        "error": None,
-    }
+    rs = settings if isinstance(settings, RunSettings) else RunSettings.from_mapping(settings)
+    m = _base(board, variant, rs)
+    runtime = RUNTIME_OF_FORMAT.get(variant.format)
+    if runtime is None or runtime not in board.runtimes:
+        m["error"] = {
+            "kind": "runtime_missing",
+            "message": f"board {board.name} has no {runtime or variant.format} runtime for this {variant.format} "
+            f"variant (its runtimes: {', '.join(board.runtimes) or 'none'}): install it on the board and list it "
+            "in the board's runtimes, or skip this variant",
+        }
+        return m
     try:
         agent = deploy(driver, AGENT)
         artifact = deploy(driver, variant.artifact, variant.sha256)
-        runtime = RUNTIME_OF_FORMAT[variant.format]
-        job: dict[str, Any] = {
-            "artifact": artifact,
-            "runtime": runtime,
-            "runtime_options": {"threads": board.threads, **board.runtime_options.get(runtime, {})},
-            "measure": settings,
-        }
-        if eval_data is not None:
-            job["eval"] = {"path": deploy(driver, eval_data)}
+        eval_path = deploy(driver, eval_data) if eval_data is not None else None
+        ref_path = deploy(driver, reference) if (reference is not None and eval_data is not None) else None
+        job = build_job(board, variant, rs, artifact=artifact, eval_path=eval_path, reference_path=ref_path)
         with tempfile.TemporaryDirectory() as tmp:
             job_file = Path(tmp) / "job.json"
             job_file.write_text(json.dumps(job))
             remote_job = deploy(driver, job_file)
-        argv = [board.python, agent, remote_job]
-        res = driver.run(argv, timeout)
+        res = driver.run([board.python, agent, remote_job], timeout or rs.timeout_s)
         try:
             out = parse_agent_output(res.stdout)
         except ValueError:
             tail = (res.stderr or res.stdout)[-2000:]
-            raise RemoteError(board.name, res.command, tail, f"the agent exited {res.exit_code} without a result") from None
+            raise RemoteError(
+                board.name, res.command, tail, f"the agent exited {res.exit_code} without a result: {_last_line(tail)}"
+            ) from None
     except RemoteError as exc:
-        base["error"] = {"kind": type(exc).__name__, "message": str(exc), "command": exc.command, "output": exc.output}
-        return base
-    timing = out.get("timing") or {}
-    base.update(
-        ok=bool(out.get("ok")),
-        error=out.get("error"),
-        samples_ns=timing.get("samples_ns", []),
-        batch_size=timing.get("batch_size", 1),
-        settings=timing.get("settings", settings),
-        timing={k: v for k, v in timing.items() if k not in ("samples_ns", "settings")},
-        memory=out.get("memory"),
-        accuracy=out.get("accuracy"),
-        runtime=out.get("runtime"),
-        device={"before": out.get("device_before"), "after": out.get("device_after")},
-        host=out.get("host"),
-        agent_pid=out.get("pid"),
-        warnings=out.get("warnings", []),
-    )
-    return base
+        m["error"] = {"kind": type(exc).__name__, "message": str(exc), "command": exc.command, "output": exc.output}
+        return m
+    if reference_info is not None and ref_path is not None:
+        m["reference"] = reference_info
+    return _fill(m, board, out)
 
 
-__all__ = ["measure_variant", "parse_agent_output", "remote_path"]
+def _last_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1].strip()[:300] if lines else "no output"
+
+
+__all__ = [
+    "AGENT",
+    "build_job",
+    "fingerprint",
+    "measure_variant",
+    "parse_agent_output",
+    "remote_path",
+    "runtime_options",
+]

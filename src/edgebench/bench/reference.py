@@ -1,0 +1,89 @@
+"""The fp32 parent's reference outputs, deployed with a variant's job for on-board fidelity.
+
+The host runs the parent (with the agent's own runtime adapters, in this process) over
+the whole eval set once and caches the outputs as ``outputs`` in an npz named by the
+parent's and the data's sha256. The agent cuts the same quick-mode subset from it as
+from the eval data, so the rows always line up.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgebench.compress.variant import Variant
+from edgebench.errors import DataError, ModelError
+from edgebench.fsutil import sha256_file
+
+RUNTIME_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "tflite"}
+
+
+def default_cache() -> Path:
+    """Where reference outputs are cached on the host."""
+    return Path.home() / ".cache" / "edgebench" / "reference"
+
+
+def find_parent(variant: Variant, variants: Sequence[Variant]) -> Variant | None:
+    """The variant's parent among ``variants`` (same model, name from the manifest), or None."""
+    parent = variant.manifest.get("parent")
+    if not parent:
+        return None
+    for v in variants:
+        if v.model == variant.model and (v.name == parent or f"{v.model}/{v.name}" == parent):
+            return v
+    return None
+
+
+def compute_outputs(variant: Variant, eval_npz: Path, batch_size: int = 32) -> np.ndarray:
+    """The first output of ``variant`` on every eval sample, float32 (N, -1), computed on the host.
+
+    Raises:
+        ModelError: if the host cannot load the variant.
+        DataError: if the eval data does not fit it.
+    """
+    from edgebench.bench import agent
+
+    try:
+        model = agent.RUNTIMES[RUNTIME_OF_FORMAT[variant.format]]({})
+        model.load(str(variant.artifact))
+        sig = model.signature()
+        static = sig[0][1][0] if sig and sig[0][1] else None
+        batch = static if isinstance(static, int) and static > 0 else batch_size
+        xs, _y, _ref = agent.load_eval({"eval": {"path": str(eval_npz)}}, sig)
+        if xs is None:
+            raise DataError(f"{eval_npz} holds no inputs")
+        return np.asarray(agent.evaluate(model, xs, batch), dtype=np.float32)
+    except agent.AgentError as exc:
+        cls = DataError if exc.kind == "bad_eval_data" else ModelError
+        raise cls(f"reference outputs of {variant.model}/{variant.name}: {exc}") from None
+
+
+def reference_outputs(parent: Variant, eval_npz: Path, cache: Path | None = None) -> Path:
+    """The parent's outputs on ``eval_npz`` as an npz (``outputs``), computed once and cached."""
+    cache = cache or default_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"ref-{parent.sha256[:16]}-{sha256_file(eval_npz)[:16]}.npz"
+    if path.is_file():
+        return path
+    outputs = compute_outputs(parent, eval_npz)
+    fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, outputs=outputs)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def describe(parent: Variant | None) -> dict[str, Any] | None:
+    """What the fidelity figures are measured against, for the measurement."""
+    if parent is None:
+        return None
+    return {"model": parent.model, "variant": parent.name, "sha256": parent.sha256, "where": "host"}
