@@ -1,0 +1,176 @@
+"""Plain library entry points: run a pass chain into a variant folder, make many variants at once.
+
+``make_variants`` is what `edgebench demo` uses::
+
+    fp32 = save_variant(...)                       # the exported parent
+    variants = make_variants(
+        fp32,
+        [("fp16", "fp16", {}), ("int8-dynamic", "int8-dynamic", {}), ("int8-static", "int8-static", {})],
+        out_root, calib=split.x_train[:256], eval_x=split.x_test, eval_y=split.y_test,
+    )
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgebench.compress import metrics
+from edgebench.compress.passes import Artifact, Context, Data, Pass, check_chain, get_pass, resolve_params
+from edgebench.compress.variant import Variant, save_variant, variant_dir
+from edgebench.errors import DataError
+
+Chain = list[tuple[Pass, dict[str, Any]]]
+
+
+def resolve_chain(steps: list[tuple[str, dict[str, Any]]]) -> Chain:
+    """Pass instances with checked parameters from ``[(pass name, params), ...]``.
+
+    Raises:
+        ConfigError: on an unknown pass or parameter (lists the valid ones) or a bad value.
+    """
+    chain = []
+    for name, given in steps:
+        p = get_pass(name)
+        chain.append((p, resolve_params(p, given)))
+    return chain
+
+
+def export_torch(module: Any, sample: np.ndarray, out: Path) -> Path:
+    """Export a torch module to ONNX with a dynamic batch axis (as `edgebench.zoo.export_onnx`)."""
+    from edgebench import zoo
+
+    try:
+        return zoo.export_onnx(module, sample, out)
+    except RuntimeError as exc:
+        raise DataError(
+            f"the PyTorch model does not accept inputs of shape {list(sample.shape)} ({str(exc).splitlines()[0]}): "
+            "give data that matches the model"
+        ) from None
+
+
+def describe_artifact(fmt: str, path: Path, data: Data, ref: np.ndarray | None) -> dict[str, Any]:
+    """Manifest fields measured on the host: params, FLOPs, sparsity, zip size, accuracy, fidelity."""
+    fields: dict[str, Any] = {"zip_bytes": metrics.zip_bytes(path)}
+    if fmt == "onnx":
+        stats = metrics.onnx_weight_stats(metrics.load_onnx(path))
+        fields["sparsity"] = round(stats["sparsity"], 6)
+        fields["flops"] = metrics.onnx_flops(path)["flops"]
+    out = metrics.run_artifact(fmt, path, data.x_eval)
+    acc = metrics.accuracy(out, data.y_eval)
+    if acc is not None:
+        fields["accuracy"] = acc
+    if ref is not None and ref.shape == out.shape:
+        fields["fidelity"] = metrics.fidelity(ref, out)
+    return fields
+
+
+def build_variant(
+    *,
+    model: str,
+    variant: str,
+    source: Artifact,
+    chain: Chain,
+    data: Data,
+    final: Path,
+    parent: str | None,
+    ref: np.ndarray | None,
+    seed: int = 0,
+    log: Callable[[str], None] = lambda _m: None,
+    extra: dict[str, Any] | None = None,
+) -> Variant:
+    """Run a chain on ``source`` and write the variant folder ``final`` atomically.
+
+    Args:
+        model: the source model's name.
+        variant: the variant's name.
+        source: the artifact the chain starts from (never modified).
+        chain: passes with resolved parameters (see `resolve_chain`).
+        data: train / calibration / eval splits.
+        final: the variant folder; replaced only once the new one is complete.
+        parent: the fp32 parent variant's name (None for the parent itself).
+        ref: the parent's outputs on ``data.x_eval`` for fidelity.
+        seed: seed for training passes.
+        log: one-line progress messages.
+        extra: more manifest fields (such as the recipe's input hash).
+    """
+    where = f"{model}/{variant}"
+    check_chain(source.fmt, chain, where)
+    with tempfile.TemporaryDirectory(prefix="edgebench-compress-") as tmp:
+        ctx = Context(Path(tmp), data, seed=seed, log=log)
+        art = source
+        for p, params in chain:
+            log(f"{where}: {p.name}")
+            art = p.run(art, params, ctx)
+        if art.fmt == "torch":
+            art = art.derive("onnx", export_torch(art.module, metrics.take(data.x_eval, slice(0, 1)), ctx.new_path(".onnx")))
+        assert art.path is not None
+        log(f"{where}: measuring on host")
+        fields = describe_artifact(art.fmt, art.path, data, ref)
+        fields.update(art.facts)
+        fields.update(extra or {})
+        return save_variant(
+            final,
+            art.path,
+            {
+                "model": model,
+                "variant": variant,
+                "fmt": art.fmt,
+                "parent": parent,
+                "passes": [{"pass": p.name, "params": params} for p, params in chain],
+                **fields,
+            },
+        )
+
+
+def make_variants(
+    parent: Variant,
+    specs: list[tuple[str, str, dict[str, Any]]],
+    out_root: Path,
+    calib: np.ndarray,
+    eval_x: np.ndarray,
+    eval_y: np.ndarray | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+) -> list[Variant]:
+    """Make one variant per spec from an fp32 parent variant (ONNX or TFLite), side by side.
+
+    Args:
+        parent: the fp32 variant (its manifest gives the model name).
+        specs: ``(variant name, pass name, params)``; params are checked against the pass.
+        out_root: variants root; each lands in ``out_root/<model>/<variant>/``.
+        calib: calibration inputs (for static quantization).
+        eval_x: eval inputs, for accuracy and fidelity against the parent.
+        eval_y: eval labels (accuracy is skipped without them).
+        log: one-line progress messages.
+
+    Returns:
+        The new variants, in the order of ``specs``.
+
+    Raises:
+        ConfigError: unknown pass or parameter, before any work.
+        ModelError: a pass cannot apply to the parent's format, before any work.
+    """
+    chains = [(name, resolve_chain([(pass_name, params)])) for name, pass_name, params in specs]
+    for name, chain in chains:
+        check_chain(parent.format, chain, f"{parent.model}/{name}")
+    data = Data(x_train=calib, y_train=None, x_calib=calib, x_eval=eval_x, y_eval=eval_y)
+    ref = metrics.run_artifact(parent.format, parent.artifact, eval_x)
+    source = Artifact(parent.format, parent.artifact)
+    return [
+        build_variant(
+            model=parent.model,
+            variant=name,
+            source=source,
+            chain=chain,
+            data=data,
+            final=variant_dir(out_root, parent.model, name),
+            parent=parent.name,
+            ref=ref,
+            log=log,
+        )
+        for name, chain in chains
+    ]

@@ -1,0 +1,280 @@
+"""Host-side measures of a variant: outputs, accuracy, fidelity, FLOPs, sparsity, zip size.
+
+Only what can be known on the host without timing: latency is measured on boards.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgebench.errors import DataError, ModelError
+
+QUANT_OPS = {
+    "QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
+    "DynamicQuantizeLinear", "QGemm", "QLinearAdd",
+}  # fmt: skip
+MAC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul")
+
+
+def load_onnx(path: Path) -> Any:
+    """Load and check an ONNX file.
+
+    Raises:
+        ModelError: if it is not a model or is truncated.
+    """
+    import onnx
+
+    try:
+        m = onnx.load(str(path))
+        onnx.checker.check_model(m)
+    except Exception as exc:
+        raise ModelError(
+            f"{path} is not a readable ONNX model ({type(exc).__name__}: {str(exc)[:120]}): "
+            "check that the file is complete and really an ONNX model"
+        ) from None
+    if not m.graph.node:
+        raise ModelError(f"{path} is not an ONNX model (its graph has no nodes): check the file")
+    return m
+
+
+def onnx_session(path: Path) -> Any:
+    """An ONNX Runtime CPU session (1 thread so figures are comparable)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ModelError(f"{path} cannot be loaded by ONNX Runtime ({str(exc)[:160]}): check the model") from None
+
+
+def as_feeds(input_names: list[str], x: Any) -> dict[str, np.ndarray]:
+    """Inputs as a name → array dict (one array means the model's only input)."""
+    if isinstance(x, dict):
+        return x
+    if len(input_names) != 1:
+        raise DataError(
+            f"the model has {len(input_names)} inputs ({', '.join(input_names)}) but the data has one array x: "
+            "save one array per input, named after the inputs"
+        )
+    return {input_names[0]: x}
+
+
+def n_samples(x: Any) -> int:
+    """Number of samples in inputs (array or dict of arrays)."""
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
+def take(x: Any, sl: slice | np.ndarray) -> Any:
+    """Rows of inputs (array or dict of arrays)."""
+    return {k: v[sl] for k, v in x.items()} if isinstance(x, dict) else x[sl]
+
+
+def check_onnx_data(path: Path, x: Any, what: str) -> None:
+    """Check that data fits an ONNX model's inputs (names, trailing shape, dtype).
+
+    Raises:
+        DataError: naming the input, what it expects and what the data has.
+    """
+    sess = onnx_session(path)
+    names = [i.name for i in sess.get_inputs()]
+    feeds = as_feeds(names, x)
+    for inp in sess.get_inputs():
+        if inp.name not in feeds:
+            raise DataError(f"{what} has no array for model input '{inp.name}' (it has {sorted(feeds)})")
+        arr = feeds[inp.name]
+        want = inp.type.replace("tensor(", "").replace(")", "").replace("float", "float32")
+        want = {"double": "float64", "float3216": "float16"}.get(want, want)
+        if arr.dtype.name != want:
+            raise DataError(
+                f"{what} for input '{inp.name}' is {arr.dtype.name} but the model takes {want}: convert it (x.astype)"
+            )
+        shape = list(inp.shape)
+        ok = arr.ndim == len(shape) and all(not isinstance(s, int) or s == a for s, a in zip(shape[1:], arr.shape[1:]))
+        if not ok:
+            raise DataError(
+                f"{what} for input '{inp.name}' has shape {list(arr.shape)} but the model takes {shape} "
+                "(first axis = samples): reshape the data or give the matching model"
+            )
+
+
+def run_onnx(path: Path, x: Any, batch: int = 256) -> np.ndarray:
+    """The first output of an ONNX model over all samples (batched when the batch axis is free)."""
+    sess = onnx_session(path)
+    inputs = sess.get_inputs()
+    fixed = isinstance(inputs[0].shape[0], int) if inputs[0].shape else True
+    step = 1 if fixed else batch
+    feeds = as_feeds([i.name for i in inputs], x)
+    n = n_samples(feeds)
+    outs = []
+    for i in range(0, n, step):
+        outs.append(sess.run(None, take(feeds, slice(i, i + step)))[0])
+    return np.concatenate(outs).astype(np.float32)
+
+
+def tflite_interpreter(path: Path) -> Any:
+    """A TFLite interpreter from ai-edge-litert (or TensorFlow as a fallback).
+
+    Raises:
+        ModelError: if the file is not a readable TFLite model.
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # pragma: no cover - the tflite extra brings ai-edge-litert
+        try:
+            import tensorflow as tf
+        except ImportError:
+            raise ModelError("running a .tflite model needs ai-edge-litert: pip install 'edgebench[tflite]'") from None
+        Interpreter = tf.lite.Interpreter  # noqa: N806
+    data = Path(path).read_bytes()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ModelError(f"{path} is not a TFLite model (no TFL3 identifier): check the file")
+    try:
+        it = Interpreter(model_content=data, num_threads=1)
+        it.allocate_tensors()
+    except Exception as exc:
+        raise ModelError(f"{path} is not a readable TFLite model, perhaps truncated ({str(exc)[:120]})") from None
+    return it
+
+
+def run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
+    """The first output of a TFLite model over all samples, one at a time; int8 I/O is (de)quantized."""
+    it = tflite_interpreter(path)
+    inp = it.get_input_details()[0]
+    out = it.get_output_details()[0]
+    if x.ndim != len(inp["shape"]) or list(x.shape[1:]) != list(inp["shape"][1:]):
+        raise DataError(f"data of shape {list(x.shape)} does not fit TFLite input {list(inp['shape'])}")
+    it.resize_tensor_input(inp["index"], [1, *x.shape[1:]])
+    it.allocate_tensors()
+    res = []
+    for row in x:
+        v = row[None]
+        if inp["dtype"] in (np.int8, np.uint8):
+            scale, zp = inp["quantization"]
+            v = np.clip(np.round(v / scale + zp), np.iinfo(inp["dtype"]).min, np.iinfo(inp["dtype"]).max)
+        it.set_tensor(inp["index"], v.astype(inp["dtype"]))
+        it.invoke()
+        o = it.get_tensor(out["index"]).astype(np.float32)
+        if out["dtype"] in (np.int8, np.uint8):
+            scale, zp = out["quantization"]
+            o = (o - zp) * scale
+        res.append(o)
+    return np.concatenate(res)
+
+
+def run_artifact(fmt: str, path: Path, x: Any) -> np.ndarray:
+    """First output of an ONNX or TFLite file over all samples."""
+    return run_onnx(path, x) if fmt == "onnx" else run_tflite(path, x)
+
+
+def accuracy(logits: np.ndarray, y: np.ndarray | None) -> dict[str, Any] | None:
+    """Top-1 accuracy of logits against labels, or None without labels or class scores."""
+    if y is None or logits.ndim != 2 or len(logits) != len(y):
+        return None
+    return {"top1": float((logits.argmax(1) == y).mean()), "n": len(y), "where": "host"}
+
+
+def fidelity(ref: np.ndarray, out: np.ndarray) -> dict[str, Any]:
+    """How close a variant's outputs are to its fp32 parent's on the same inputs."""
+    ref = ref.reshape(len(ref), -1)
+    out = out.reshape(len(out), -1)
+    diff = np.abs(ref.astype(np.float64) - out.astype(np.float64))
+    return {
+        "top1_agreement": float((ref.argmax(1) == out.argmax(1)).mean()),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "n": len(ref),
+    }
+
+
+def onnx_flops(path: Path) -> dict[str, Any]:
+    """FLOPs (2 x multiply-accumulates) of one sample, counted from the ONNX graph's shapes.
+
+    Symbolic dimensions are set to 1. Counts Conv, ConvTranspose, MatMul, Gemm and their
+    integer / QLinear forms; element-wise ops are ignored (they are a small share for CNNs).
+    """
+    import onnx
+    from onnx import numpy_helper, shape_inference
+
+    m = onnx.load(str(path))
+    for v in m.graph.input:
+        for d in v.type.tensor_type.shape.dim:
+            if not d.HasField("dim_value"):
+                d.dim_value = 1
+    m = shape_inference.infer_shapes(m)
+    shapes: dict[str, list[int]] = {}
+    for v in [*m.graph.input, *m.graph.value_info, *m.graph.output]:
+        shapes[v.name] = [d.dim_value for d in v.type.tensor_type.shape.dim]
+    for init in m.graph.initializer:
+        shapes[init.name] = list(init.dims)
+    inits = {i.name: i for i in m.graph.initializer}
+    macs = 0
+    unknown = 0
+    for node in m.graph.node:
+        if node.op_type not in MAC_OPS:
+            continue
+        wi = 3 if node.op_type.startswith("QLinear") else 1
+        out = shapes.get(node.output[0])
+        w = shapes.get(node.input[wi]) if len(node.input) > wi else None
+        a = shapes.get(node.input[0])
+        if not out or not w or 0 in out:
+            unknown += 1
+            continue
+        if "Conv" in node.op_type:
+            # out: N, Cout, spatial...; w: Cout, Cin/group, k...
+            macs += int(np.prod(out)) * int(np.prod(w[1:]))
+        elif node.op_type == "Gemm":
+            trans_b = any(at.name == "transB" and at.i for at in node.attribute)
+            k = w[1] if trans_b else w[0]
+            macs += int(np.prod(out)) * int(k)
+        else:
+            k = a[-1] if a else (w[-2] if len(w) >= 2 else 0)
+            macs += int(np.prod(out)) * int(k)
+    del inits, numpy_helper
+    return {"flops": 2 * macs, "macs": macs, "batch": 1, "uncounted_nodes": unknown}
+
+
+def onnx_weight_stats(model: Any) -> dict[str, Any]:
+    """Parameter count and sparsity (exact zeros) of the weight tensors (rank >= 2) of an ONNX model."""
+    from onnx import numpy_helper
+
+    total = zeros = params = 0
+    for init in model.graph.initializer:
+        arr = numpy_helper.to_array(init)
+        params += int(arr.size)
+        if arr.ndim >= 2 and arr.dtype.kind in "fiu":
+            total += int(arr.size)
+            zeros += int((arr == 0).sum())
+    return {"params": params, "sparsity": (zeros / total) if total else 0.0, "weights": total}
+
+
+def is_quantized_onnx(model: Any) -> list[str]:
+    """The quantization op types found in an ONNX model (empty if it is float)."""
+    return sorted({n.op_type for n in model.graph.node if n.op_type in QUANT_OPS})
+
+
+def tflite_quantized_tensors(path: Path) -> list[str]:
+    """Names of int8/uint8/int16 constant (weight) tensors with quantization in a TFLite file."""
+    it = tflite_interpreter(path)
+    out = []
+    for t in it.get_tensor_details():
+        q = t.get("quantization_parameters", {})
+        if t["dtype"] in (np.int8, np.uint8, np.int16) and len(q.get("scales", [])) > 0:
+            out.append(t["name"])
+    return out
+
+
+def zip_bytes(path: Path) -> int:
+    """Size of the file once deflate-compressed: what unstructured sparsity saves on disk or on the wire."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.write(path, arcname=path.name)
+    return len(buf.getvalue())
