@@ -54,8 +54,22 @@ def pytest_benchmark_stats(samples_ns: Sequence[int]) -> dict[str, Any]:
     out: dict[str, Any] = {
         f: getattr(s, f)
         for f in (
-            "min", "max", "mean", "stddev", "rounds", "median", "iqr", "q1", "q3",
-            "iqr_outliers", "stddev_outliers", "outliers", "ld15iqr", "hd15iqr", "ops", "total",
+            "min",
+            "max",
+            "mean",
+            "stddev",
+            "rounds",
+            "median",
+            "iqr",
+            "q1",
+            "q3",
+            "iqr_outliers",
+            "stddev_outliers",
+            "outliers",
+            "ld15iqr",
+            "hd15iqr",
+            "ops",
+            "total",
         )
     }
     out["iterations"] = 1
