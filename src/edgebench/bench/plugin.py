@@ -1,1 +1,234 @@
-"""edgebench's pytest plugin (pytest11 entry point): measurements as pytest-benchmark tests."""
+"""The edgebench pytest plugin (pytest11 entry point ``edgebench``): measurements as benchmarks.
+
+Inert unless ``--edge-variants`` is given. Then every test that asks for the
+``edge_case`` fixture is parametrised over board x model x variant (ids
+``board-model-variant``); the shipped harness is `edgebench.bench.harness`::
+
+    pytest --pyargs edgebench.bench.harness --edge-variants variants/ --edge-boards local,pi4 \\
+        --edge-eval digits.npz --edge-results results/ --benchmark-json run.json
+
+Each test measures its case once on the board through the ``benchmark`` fixture
+(``pedantic``, one round) and then replaces the benchmark's statistics with the
+board's raw per-inference samples: host-side timings of the deploy and SSH calls are
+never reported. ``extra_info`` carries the measurement (percentiles, cold start,
+memory, accuracy, fidelity, board fingerprint). The ``pytest_benchmark_update_json``
+hook adds the ``edgebench`` block, so every JSON pytest-benchmark writes
+(``--benchmark-json``, ``--benchmark-save``/``autosave``) is an edgebench run file, and
+``--edge-results`` stores it under ``results/runs/<run_id>.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgebench.bench.session import Case, EdgeSession, load_variants, resolve_boards
+from edgebench.bench.settings import RunSettings, parse_dims
+from edgebench.errors import EdgebenchError
+from edgebench.results.stats import summarize
+
+SESSION_KEY = pytest.StashKey[EdgeSession]()
+TIMER = "perf_counter_ns (on board)"
+
+# option name -> (RunSettings field, type, help)
+SETTING_OPTIONS: dict[str, tuple[str, type, str]] = {
+    "--edge-warmup-iters": ("warmup_min_iters", int, "warm-up: at least this many inferences (default 10)"),
+    "--edge-warmup-time": ("warmup_min_s", float, "warm-up: at least this many seconds (default 0.2)"),
+    "--edge-min-rounds": ("min_rounds", int, "steady state: at least this many samples (default 50)"),
+    "--edge-min-time": ("min_time_s", float, "steady state: at least this many seconds (default 2)"),
+    "--edge-max-time": ("max_time_s", float, "steady state: time cap in seconds (default 30)"),
+    "--edge-max-rounds": ("max_rounds", int, "steady state: sample cap (default 1000000)"),
+    "--edge-batch-size": ("batch_size", int, "inputs per inference (default 1)"),
+    "--edge-quick": ("quick", int, "accuracy on a seeded random subset of N samples, with a 95%% interval"),
+    "--edge-seed": ("seed", int, "seed of the quick subset (default 0)"),
+    "--edge-temp-limit": ("temp_limit_c", float, "warn when the board reaches this temperature (default 80 C)"),
+    "--edge-cooldown": ("cooldown_s", float, "sleep this many seconds on the board before each variant"),
+    "--edge-cooldown-until": ("cooldown_until_c", float, "before each variant, wait until the board is this cool (C)"),
+    "--edge-timeout": ("timeout_s", float, "kill the agent after this many seconds (default 900)"),
+    "--edge-lock-timeout": ("lock_timeout_s", float, "wait this long for a board another run holds (default 600)"),
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The ``--edge-*`` options."""
+    g = parser.getgroup("edgebench", "edgebench: measure model variants on boards")
+    g.addoption(
+        "--edge-variants", metavar="DIR", help="variants folder (<model>/<variant>/manifest.json); enables edgebench"
+    )
+    g.addoption("--edge-boards", metavar="NAMES", default="local", help="comma-separated boards (default: local)")
+    g.addoption(
+        "--edge-inventory", metavar="FILE", help="boards inventory (default $EDGEBENCH_BOARDS or targets/boards.toml)"
+    )
+    g.addoption("--edge-models", metavar="NAMES", help="comma-separated models to measure (default: all)")
+    g.addoption(
+        "--edge-eval", metavar="PATH", help="eval data: an .npz (x, y) for every model, or a folder of <model>.npz"
+    )
+    g.addoption(
+        "--edge-results", metavar="DIR", help="store the run as DIR/runs/<run_id>.json (written after each variant)"
+    )
+    g.addoption(
+        "--edge-dim", metavar="NAME=SIZE", action="append", default=[], help="size of a dynamic input dimension"
+    )
+    g.addoption("--edge-run-id", metavar="ID", help="run id (default: time + random suffix)")
+    g.addoption("--edge-command", metavar="NAME", default="pytest", help="command recorded in the run")
+    for flag, (_field, typ, text) in SETTING_OPTIONS.items():
+        g.addoption(flag, type=typ, default=None, help=text)
+
+
+def settings_from_options(config: pytest.Config) -> RunSettings:
+    """`RunSettings` from the ``--edge-*`` options (unset ones keep their defaults)."""
+    values: dict[str, Any] = {}
+    for flag, (field, _typ, _help) in SETTING_OPTIONS.items():
+        v = config.getoption(flag.lstrip("-").replace("-", "_"))
+        if v is not None:
+            values[field] = v
+    values["dims"] = parse_dims(config.getoption("edge_dim"))
+    return RunSettings.from_mapping(values)
+
+
+def _names(value: str | None) -> list[str]:
+    return [n.strip() for n in (value or "").split(",") if n.strip()]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Build the session when ``--edge-variants`` is given; bad options are usage errors."""
+    config.addinivalue_line("markers", "edgebench: a measurement of one board x variant")
+    variants = config.getoption("edge_variants")
+    if variants is None:
+        return
+    try:
+        inv = config.getoption("edge_inventory")
+        eval_data, results = config.getoption("edge_eval"), config.getoption("edge_results")
+        session = EdgeSession(
+            resolve_boards(_names(config.getoption("edge_boards")) or ["local"], Path(inv) if inv else None),
+            load_variants(Path(variants), _names(config.getoption("edge_models")) or None),
+            settings_from_options(config),
+            eval_data=Path(eval_data) if eval_data else None,
+            results=Path(results) if results else None,
+            command=config.getoption("edge_command"),
+            run_id=config.getoption("edge_run_id"),
+        )
+    except EdgebenchError as exc:
+        raise pytest.UsageError(f"edgebench: {exc}") from None
+    config.stash[SESSION_KEY] = session
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise ``edge_case`` over board x model x variant."""
+    if "edge_case" not in metafunc.fixturenames:
+        return
+    session = metafunc.config.stash.get(SESSION_KEY, None)
+    if session is None:
+        raise pytest.UsageError("edgebench: the edge_case tests need --edge-variants DIR (and --edge-boards)")
+    metafunc.parametrize("edge_case", session.cases, ids=[c.id for c in session.cases])
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Count the cases that will run (after ``-k`` / ``-m`` deselection): the run is complete at that count."""
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.expected = sum(1 for it in items if "edge_case" in getattr(it, "fixturenames", ()))
+
+
+@pytest.fixture(scope="session")
+def edge_session(request: pytest.FixtureRequest) -> EdgeSession:
+    """The measuring session built from the ``--edge-*`` options."""
+    session = request.config.stash.get(SESSION_KEY, None)
+    if session is None:
+        pytest.skip("edgebench is not enabled (give --edge-variants DIR)")
+    return session
+
+
+def run_case(benchmark: Any, session: EdgeSession, case: Case) -> dict[str, Any]:
+    """Measure ``case`` through the pytest-benchmark fixture; its stats become the board's samples.
+
+    A failed measurement is recorded in the run and fails the test with its message.
+    """
+    from pytest_benchmark.stats import Stats
+
+    v = case.variant
+    benchmark.name = f"test_variant[{case.id}]"
+    benchmark.fullname = f"edgebench::test_variant[{case.id}]"
+    benchmark.group = v.model
+    benchmark.param = case.id
+    benchmark.params = {"board": case.board.name, "model": v.model, "variant": v.name}
+    m: dict[str, Any] = benchmark.pedantic(session.measure, args=(case,), rounds=1, iterations=1, warmup_rounds=0)
+    meta = benchmark.stats  # None when pytest-benchmark is disabled
+    extra = {k: val for k, val in m.items() if k != "samples_ns"}
+    if m.get("ok"):
+        extra["summary"] = summarize(m["samples_ns"], int(m.get("batch_size", 1)))
+    benchmark.extra_info.update(extra)
+    if meta is not None:
+        stats = Stats()  # type: ignore[no-untyped-call]  # drop the host's one timing of the whole deploy + run
+        if m.get("ok"):
+            for ns in m["samples_ns"]:
+                stats.update(ns / 1e9)  # type: ignore[no-untyped-call]
+            settings = m.get("settings") or {}
+            meta.options.update(
+                timer=TIMER,
+                min_rounds=int(settings.get("min_rounds", 0)),
+                max_time=float(settings.get("max_time_s", 0.0)),
+                min_time=float(settings.get("min_time_s", 0.0)),
+                warmup=True,
+            )
+        else:
+            benchmark.has_error = True
+        meta.stats = stats
+    if not m.get("ok"):
+        err = m.get("error") or {}
+        pytest.fail(f"{case.id}: {err.get('kind', 'error')}: {err.get('message', err)}", pytrace=False)
+    for w in m.get("warnings") or []:
+        import warnings
+
+        warnings.warn(f"{case.id}: {w}", EdgebenchWarning, stacklevel=2)
+    return m
+
+
+class EdgebenchWarning(UserWarning):
+    """A measurement warning (throttling, temperature, high variation)."""
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
+    """Make pytest-benchmark's JSON an edgebench run file: add the ``edgebench`` block."""
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        output_json["edgebench"] = session.edgebench_block()
+
+
+def final_run(config: pytest.Config, session: EdgeSession) -> dict[str, Any]:
+    """The run document: pytest-benchmark's own JSON (with the edgebench block) when it is active."""
+    bs = getattr(config, "_benchmarksession", None)
+    if bs is None or bs.disabled or not bs.benchmarks:
+        run = dict(session.run)
+        run["edgebench"] = session.edgebench_block()
+        return run
+    doc: dict[str, Any] = config.hook.pytest_benchmark_generate_json(
+        config=config,
+        benchmarks=bs.benchmarks,
+        include_data=True,
+        machine_info=bs.get_machine_info(),
+        commit_info=config.hook.pytest_benchmark_generate_commit_info(config=config),
+    )
+    config.hook.pytest_benchmark_update_json(config=config, benchmarks=bs.benchmarks, output_json=doc)
+    return doc
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Store the final run under ``--edge-results`` and close the board connections."""
+    es = session.config.stash.get(SESSION_KEY, None)
+    if es is None:
+        return
+    try:
+        if es.results is not None and es.measured:
+            from edgebench.results import store
+
+            path = store.save_run(es.results, final_run(session.config, es))
+            tr = session.config.pluginmanager.get_plugin("terminalreporter")
+            if tr is not None:
+                tr.write_line(f"edgebench: run {es.run_id} stored in {path}")
+    finally:
+        es.close()

@@ -1,0 +1,214 @@
+"""One measuring session over boards x models x variants: cases, drivers, the run document.
+
+The pytest plugin (`edgebench.bench.plugin`) drives it one case per test; anything
+else can too (``for case in s.cases: s.measure(case)``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgebench.bench import reference
+from edgebench.bench.runner import measure_variant
+from edgebench.bench.settings import RunSettings
+from edgebench.compress.variant import Variant, list_variants
+from edgebench.errors import DataError, EdgebenchError, ModelError, RemoteError, UserError
+from edgebench.results import schema, store
+from edgebench.targets.board import Board
+from edgebench.targets.driver import Driver, driver_for
+
+
+@dataclass(frozen=True)
+class Case:
+    """One (board, variant) to measure."""
+
+    board: Board
+    variant: Variant
+
+    @property
+    def id(self) -> str:
+        """``board-model-variant``: the pytest parameter id and the benchmark's ``param``."""
+        return f"{self.board.name}-{self.variant.model}-{self.variant.name}"
+
+
+def load_variants(root: Path, models: list[str] | None = None) -> list[Variant]:
+    """The variants under ``root`` (``<model>/<variant>/manifest.json``), optionally some models only.
+
+    Raises:
+        UserError: if the folder is missing or holds no variant.
+    """
+    if not root.is_dir():
+        raise UserError(f"variants folder {root} does not exist: give the folder `edgebench compress` wrote")
+    variants = list_variants(root)
+    if models:
+        unknown = sorted(set(models) - {v.model for v in variants})
+        if unknown:
+            raise UserError(
+                f"models {unknown} have no variants in {root}: known models are {sorted({v.model for v in variants})}"
+            )
+        variants = [v for v in variants if v.model in models]
+    if not variants:
+        raise UserError(
+            f"variants folder {root} holds no variants (<model>/<variant>/manifest.json): run `edgebench compress`"
+        )
+    return variants
+
+
+def resolve_boards(names: list[str], inventory: Path | None = None) -> list[Board]:
+    """Boards by name from the inventory (``local`` is always there).
+
+    Raises:
+        UserError: for an unknown board or a bad inventory.
+    """
+    from edgebench.targets.inventory import load_inventory
+    from edgebench.targets.inventory import resolve_boards as resolve
+
+    return resolve(load_inventory(inventory), names)
+
+
+class EdgeSession:
+    """Measures cases, keeps one driver per board, and builds the run as it goes.
+
+    Args:
+        boards: where to measure.
+        variants: what to measure.
+        settings: how to measure.
+        eval_data: an npz used for every model, or a folder of ``<model>.npz``.
+        results: when given, the run is written there after every measurement.
+        command: recorded in the run (``run``, ``pytest``...).
+        run_id: the run id (a new one by default).
+    """
+
+    def __init__(
+        self,
+        boards: list[Board],
+        variants: list[Variant],
+        settings: RunSettings,
+        *,
+        eval_data: Path | None = None,
+        results: Path | None = None,
+        command: str = "pytest",
+        run_id: str | None = None,
+        reference_cache: Path | None = None,
+    ) -> None:
+        if eval_data is not None and not eval_data.exists():
+            raise DataError(f"eval data {eval_data} does not exist: give an .npz file or a folder of <model>.npz")
+        self.boards, self.variants, self.settings = boards, variants, settings
+        self.eval_data, self.results = eval_data, results
+        self.reference_cache = reference_cache or (results / "cache" / "reference" if results else None)
+        self.cases = [Case(b, v) for b in boards for v in variants]
+        self.expected = len(self.cases)
+        self.run = schema.new_run(command, {}, run_id)
+        self.run["edgebench"]["settings"] = settings.as_dict()
+        self.run["edgebench"]["boards"] = {b.name: {"name": b.name, "address": b.host or "local"} for b in boards}
+        self.measured: list[dict[str, Any]] = []
+        self._drivers: dict[str, Driver | Exception] = {}
+        if results is not None:
+            store.prepare(results)
+
+    @property
+    def run_id(self) -> str:
+        """This run's id."""
+        return str(self.run["edgebench"]["run_id"])
+
+    def eval_for(self, model: str) -> Path | None:
+        """The eval npz for a model, or None."""
+        if self.eval_data is None:
+            return None
+        if self.eval_data.is_dir():
+            p = self.eval_data / f"{model}.npz"
+            return p if p.is_file() else None
+        return self.eval_data
+
+    def driver(self, board: Board) -> Driver:
+        """The board's driver, made once (a connection failure is remembered and raised again)."""
+        d = self._drivers.get(board.name)
+        if d is None:
+            try:
+                d = driver_for(board)
+            except EdgebenchError as exc:
+                d = exc
+            self._drivers[board.name] = d
+        if isinstance(d, Exception):
+            raise d
+        return d
+
+    def _reference(self, case: Case, eval_npz: Path | None) -> tuple[Path | None, dict[str, Any] | None, str | None]:
+        if eval_npz is None:
+            return None, None, None
+        parent = reference.find_parent(case.variant, self.variants)
+        if parent is None or parent.sha256 == case.variant.sha256:
+            return None, None, None
+        try:
+            return reference.reference_outputs(parent, eval_npz, self.reference_cache), reference.describe(parent), None
+        except (ModelError, DataError) as exc:
+            return None, None, f"no fidelity figures: {exc}"
+
+    def measure(self, case: Case) -> dict[str, Any]:
+        """Measure one case (holding the board's lock) and record it; failures are data."""
+        eval_npz = self.eval_for(case.variant.model)
+        ref, ref_info, ref_warning = self._reference(case, eval_npz)
+        try:
+            driver = self.driver(case.board)
+            with driver.lock(self.settings.lock_timeout_s):
+                m = measure_variant(
+                    driver,
+                    case.variant,
+                    eval_data=eval_npz,
+                    settings=self.settings,
+                    reference=ref,
+                    reference_info=ref_info,
+                )
+        except RemoteError as exc:
+            m = {
+                "board": case.board.name,
+                "model": case.variant.model,
+                "variant": case.variant.name,
+                "ok": False,
+                "error": {"kind": type(exc).__name__, "message": str(exc), "output": exc.output},
+                "samples_ns": [],
+            }
+        if ref_warning:
+            m.setdefault("warnings", []).append(ref_warning)
+        self.record(m)
+        return m
+
+    def record(self, m: dict[str, Any]) -> None:
+        """Add a measurement to the run (and write the run, if there is a results folder)."""
+        self.measured.append(m)
+        schema.add_measurement(self.run, m)
+        if m.get("ok") and m.get("fingerprint"):
+            self.run["edgebench"]["boards"][m["board"]] = m["fingerprint"]
+        self.run["edgebench"]["complete"] = self.complete
+        if self.results is not None:
+            store.save_run(self.results, self.run)
+
+    @property
+    def complete(self) -> bool:
+        """True once every case has a measurement (successful or not)."""
+        return len(self.measured) >= self.expected
+
+    def edgebench_block(self) -> dict[str, Any]:
+        """The run's ``edgebench`` block as it stands (a copy)."""
+        eb: dict[str, Any] = copy.deepcopy(self.run["edgebench"])
+        eb["complete"] = self.complete
+        eb["finished"] = eb.get("finished") or schema.utc_now()
+        return eb
+
+    def close(self) -> None:
+        """Close every driver."""
+        for d in self._drivers.values():
+            if not isinstance(d, Exception):
+                with contextlib.suppress(Exception):
+                    d.close()
+        self._drivers.clear()
+
+    def iter_measure(self) -> Iterator[dict[str, Any]]:
+        """Measure every case in order (without pytest)."""
+        for case in self.cases:
+            yield self.measure(case)
