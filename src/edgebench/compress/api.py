@@ -103,11 +103,14 @@ def build_variant(
     with tempfile.TemporaryDirectory(prefix="edgebench-compress-") as tmp:
         ctx = Context(Path(tmp), data, seed=seed, log=log)
         art = source
+        sample = metrics.take(data.x_eval, slice(0, 1))
         for p, params in chain:
+            if art.fmt == "torch" and "torch" not in p.accepts:
+                art = art.derive("onnx", export_torch(art.module, sample, ctx.new_path(".onnx")))
             log(f"{where}: {p.name}")
             art = p.run(art, params, ctx)
         if art.fmt == "torch":
-            art = art.derive("onnx", export_torch(art.module, metrics.take(data.x_eval, slice(0, 1)), ctx.new_path(".onnx")))
+            art = art.derive("onnx", export_torch(art.module, sample, ctx.new_path(".onnx")))
         assert art.path is not None
         log(f"{where}: measuring on host")
         fields = describe_artifact(art.fmt, art.path, data, ref)

@@ -208,6 +208,8 @@ def check_chain(source_fmt: str, chain: list[tuple[Pass, dict[str, Any]]], where
     """
     fmt = source_fmt
     for p, _params in chain:
+        if fmt == "torch" and "torch" not in p.accepts and "onnx" in p.accepts:
+            fmt = "onnx"  # the runner exports to ONNX in between
         if fmt not in p.accepts:
             raise ModelError(
                 f"{where}: pass '{p.name}' cannot apply to a {fmt} model (it takes {', '.join(p.accepts)}): "

@@ -1,0 +1,283 @@
+"""Compression recipes (TOML) and `run_recipe`, the engine behind `edgebench compress RECIPE`.
+
+::
+
+    out = "variants"                       # variants root, relative to this file
+    seed = 0
+
+    [data]                                 # "digits" (built in) or an npz with x (and y)
+    source = "digits"
+    eval_fraction = 0.25                   # for one npz: the share held out for eval
+    calib_samples = 256                    # calibration samples, taken from the train split
+    # or: train = "train.npz", calib = "calib.npz", eval = "eval.npz"
+
+    [models.digits]
+    source = "edgebench.zoo:digits_cnn"    # or a .onnx / .keras / .h5 / .tflite file
+    train_epochs = 8                       # PyTorch factories only: train first
+    # weights = "weights.pt"               # PyTorch state_dict to load
+
+    [models.digits.variants.int8-static]
+    passes = [{ pass = "int8-static", per_channel = true, max_accuracy_drop = 1.0 }]
+
+    [models.digits.variants.pruned-int8]
+    passes = [{ pass = "prune-channels", ratio = 0.5 }, { pass = "int8-static" }]
+
+Every model also gets its ``fp32`` parent variant. Everything is checked (passes,
+parameters, formats, files, data) before the first variant is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgebench import __version__
+from edgebench.compress import metrics, sources
+from edgebench.compress.api import Chain, build_variant, resolve_chain
+from edgebench.compress.passes import Artifact, Data, check_chain
+from edgebench.compress.variant import MANIFEST, MANIFEST_SCHEMA, Variant, load_variant, variant_dir
+from edgebench.config import Table, load_toml
+from edgebench.errors import ConfigError, UserError
+
+PARENT = "fp32"
+
+
+@dataclass
+class ModelPlan:
+    """One model of a recipe: its source, data and the variants to make."""
+
+    source: sources.Source
+    data: Data
+    variants: dict[str, Chain]
+
+
+@dataclass
+class Recipe:
+    """A parsed, checked recipe."""
+
+    path: Path
+    out: Path
+    seed: int
+    models: list[ModelPlan]
+
+    def count(self) -> int:
+        """Variants to consider, fp32 parents included."""
+        return sum(1 + len(m.variants) for m in self.models)
+
+
+@dataclass
+class Outcome:
+    """What `run_recipe` did for each variant: ``built``, ``skipped`` (unchanged) or ``failed``."""
+
+    built: list[Variant] = field(default_factory=list)
+    skipped: list[Variant] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def _split(x: Any, y: np.ndarray | None, frac: float, seed: int) -> tuple[Any, Any, Any, Any]:
+    n = metrics.n_samples(x)
+    idx = np.random.default_rng(seed).permutation(n)
+    k = max(1, round(n * frac))
+    ev, tr = idx[:k], idx[k:]
+    return metrics.take(x, tr), (y[tr] if y is not None else None), metrics.take(x, ev), (y[ev] if y is not None else None)
+
+
+def parse_data(t: Table, base: Path, seed: int) -> Data:
+    """The data splits described by a ``[data]`` table."""
+    from edgebench import data as builtin
+
+    calib_n = t.int("calib_samples", 256, minimum=1)
+    if "train" in t.data or "eval" in t.data:
+        x_tr, y_tr = sources.load_inputs(base / t.str("train"))
+        x_ev, y_ev = sources.load_inputs(base / t.str("eval"))
+        calib = t.str("calib", None)
+        x_ca = sources.load_inputs(base / calib)[0] if calib else x_tr
+    else:
+        src = t.str("source", "digits")
+        frac = t.float("eval_fraction", 0.25, lo=0.01, hi=0.9)
+        if src == "digits":
+            s = builtin.digits(frac, seed)
+            x_tr, y_tr, x_ev, y_ev = s.x_train, s.y_train, s.x_test, s.y_test
+        else:
+            x, y = sources.load_inputs(base / src)
+            x_tr, y_tr, x_ev, y_ev = _split(x, y, frac, seed)
+        x_ca = x_tr
+    t.done()
+    x_ca = metrics.take(x_ca, slice(0, calib_n))
+    return Data(x_train=x_tr, y_train=y_tr, x_calib=x_ca, x_eval=x_ev, y_eval=y_ev)
+
+
+def parse_passes(t: Table, field_name: str) -> list[tuple[str, dict[str, Any]]]:
+    """``[(pass name, params), ...]`` from a variant's ``passes`` array."""
+    steps = []
+    for i, step in enumerate(t.list(field_name)):
+        if not isinstance(step, dict) or not isinstance(step.get("pass"), str):
+            raise t.error(f"{field_name}[{i}]", 'must be a table with a "pass" name, e.g. { pass = "int8-static" }')
+        params = {k: v for k, v in step.items() if k != "pass"}
+        steps.append((step["pass"], params))
+    if not steps:
+        raise t.error(field_name, "is empty: list at least one pass")
+    return steps
+
+
+def load_recipe(path: Path, out: Path | None = None) -> Recipe:
+    """Parse and check a recipe: passes, parameters, chain formats, model files and data.
+
+    Raises:
+        ConfigError: bad TOML, unknown table, field, pass or parameter (naming file, table, field).
+        ModelError: a file that is not a model, or a pass that cannot apply to the model's format.
+        DataError: data that does not fit a model.
+    """
+    path = Path(path)
+    doc = Table(path, "", load_toml(path))
+    base = path.parent
+    seed = doc.int("seed", 0, minimum=0)
+    root = out if out is not None else base / doc.str("out", "variants")
+    default_data = doc.table("data", {})
+    models_t = doc.table("models")
+    doc.done()
+    if not models_t.data:
+        raise models_t.error("models", "has no models: add a [models.<name>] table")
+    cache: dict[str, Data] = {}
+    plans = []
+    for name in models_t.data:
+        mt = models_t.table(name)
+        src = sources.detect(name, mt.str("source"), base)
+        src.train_epochs = mt.int("train_epochs", 0, minimum=0)
+        weights = mt.str("weights", None)
+        src.weights = base / weights if weights else None
+        if "data" in mt.data:
+            data = parse_data(mt.table("data"), base, seed)
+        else:
+            key = json.dumps(default_data.data, sort_keys=True)
+            if key not in cache:
+                cache[key] = parse_data(Table(path, "data", dict(default_data.data)), base, seed)
+            data = cache[key]
+        vt = mt.table("variants", {})
+        mt.done()
+        variants: dict[str, Chain] = {}
+        for vname in vt.data:
+            if vname == PARENT:
+                raise vt.error(vname, f"is reserved: every model gets its {PARENT} parent; rename the variant")
+            one = vt.table(vname)
+            try:
+                chain = resolve_chain(parse_passes(one, "passes"))
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: [{one.where}] {exc}") from None
+            one.done()
+            check_chain(src.fmt, chain, f"{path}: [{one.where}]")
+            variants[vname] = chain
+        plans.append(ModelPlan(src, data, variants))
+    for plan in plans:  # files and data last, once the recipe itself is known to be right
+        sources.open_source(plan.source, plan.data, seed, train=False)
+    return Recipe(path, root, seed, plans)
+
+
+def variant_hash(source_hash: str, data_hash: str, chain: Chain, seed: int) -> str:
+    """The content hash that decides whether a variant must be rebuilt."""
+    doc = {
+        "source": source_hash,
+        "data": data_hash,
+        "passes": [[p.name, params] for p, params in chain],
+        "seed": seed,
+        "schema": MANIFEST_SCHEMA,
+        "edgebench": __version__,
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _current(folder: Path, h: str) -> Variant | None:
+    if not (folder / MANIFEST).is_file():
+        return None
+    try:
+        v = load_variant(folder)
+    except UserError:
+        return None
+    return v if v.manifest.get("input_hash") == h else None
+
+
+def run_recipe(
+    recipe: Recipe,
+    *,
+    force: bool = False,
+    on_step: Callable[[str], None] = lambda _m: None,
+    on_done: Callable[[str, str], None] = lambda _n, _s: None,
+) -> Outcome:
+    """Make every variant of a recipe, skipping the unchanged ones.
+
+    A failing variant is recorded in ``Outcome.failed`` and the others go on; its folder
+    is not created (or the previous one is kept).
+
+    Args:
+        recipe: from `load_recipe`.
+        force: rebuild even unchanged variants.
+        on_step: one-line progress messages.
+        on_done: called with (``model/variant``, ``built|skipped|failed``).
+    """
+    res = Outcome()
+    for plan in recipe.models:
+        src, name = plan.source, plan.source.name
+        s_hash, d_hash = src.content_hash(), sources.data_hash(plan.data)
+        todo = [(PARENT, [])] + list(plan.variants.items())
+        hashes = {v: variant_hash(s_hash, d_hash, chain, recipe.seed) for v, chain in todo}
+        current = {v: None if force else _current(variant_dir(recipe.out, name, v), hashes[v]) for v, _ in todo}
+        art: Artifact | None = None
+        ref: np.ndarray | None = None
+        for vname, chain in todo:
+            key = f"{name}/{vname}"
+            cur = current[vname]
+            if cur is not None:
+                res.skipped.append(cur)
+                on_done(key, "skipped")
+                continue
+            try:
+                if art is None:
+                    on_step(f"{name}: loading the source model")
+                    art = sources.open_source(src, plan.data, recipe.seed)
+                if ref is None and vname != PARENT:
+                    parent = load_variant(variant_dir(recipe.out, name, PARENT))
+                    ref = metrics.run_artifact(parent.format, parent.artifact, plan.data.x_eval)
+                full = chain if vname != PARENT else _parent_chain(art)
+                v = build_variant(
+                    model=name,
+                    variant=vname,
+                    source=art,
+                    chain=full,
+                    data=plan.data,
+                    final=variant_dir(recipe.out, name, vname),
+                    parent=None if vname == PARENT else PARENT,
+                    ref=ref,
+                    seed=recipe.seed,
+                    log=on_step,
+                    extra={"input_hash": hashes[vname], "source": src.spec},
+                )
+                res.built.append(v)
+                on_done(key, "built")
+            except UserError as exc:
+                res.failed[key] = str(exc)
+                on_done(key, "failed")
+            except Exception as exc:  # one variant's crash is data, not the end of the run
+                tail = traceback.format_exc().strip().splitlines()[-1]
+                res.failed[key] = f"{type(exc).__name__} in a pass: {tail[:300]}"
+                on_done(key, "failed")
+            if vname == PARENT and key in res.failed:
+                for other, _ in todo[1:]:
+                    if current[other] is None:
+                        res.failed[f"{name}/{other}"] = f"skipped: the {PARENT} parent failed"
+                        on_done(f"{name}/{other}", "failed")
+                break
+    return res
+
+
+def _parent_chain(art: Artifact) -> Chain:
+    """The fp32 parent: Keras models are converted to float32 TFLite; others are used (or exported) as is."""
+    if art.fmt == "keras":
+        return resolve_chain([("tflite-convert", {"mode": "float32"})])
+    return []

@@ -1,0 +1,173 @@
+"""Source models and data for a recipe: detect the format, check the file, check the data fits.
+
+Every check here runs before any variant is written, so a bad file or bad data
+fails with one message and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgebench.compress import metrics
+from edgebench.compress.passes import Artifact, Data
+from edgebench.errors import DataError, ModelError
+from edgebench.fsutil import sha256_file
+
+SUFFIXES = {".onnx": "onnx", ".keras": "keras", ".h5": "keras", ".tflite": "tflite"}
+
+
+@dataclass
+class Source:
+    """A source model: ``spec`` is a path or ``package.module:factory``."""
+
+    name: str
+    spec: str
+    fmt: str
+    path: Path | None
+    weights: Path | None = None
+    train_epochs: int = 0
+
+    def content_hash(self) -> str:
+        """What identifies this source's content (file hash, or the factory's code and settings)."""
+        h = hashlib.sha256()
+        if self.path is not None:
+            h.update(sha256_file(self.path).encode())
+        else:
+            h.update(self.spec.encode())
+            mod = importlib.import_module(self.spec.partition(":")[0])
+            src = inspect.getsourcefile(mod)
+            if src:
+                h.update(sha256_file(Path(src)).encode())
+            h.update(str(self.train_epochs).encode())
+            if self.weights is not None:
+                h.update(sha256_file(self.weights).encode())
+        return h.hexdigest()
+
+
+def detect(name: str, spec: str, base: Path) -> Source:
+    """The `Source` for a recipe's ``source`` field (paths relative to ``base``).
+
+    Raises:
+        ModelError: if the file is missing or is not a model edgebench reads.
+    """
+    path = (base / spec).expanduser()
+    if ":" in spec and not path.exists() and "/" not in spec.partition(":")[0]:
+        return Source(name, spec, "torch", None)
+    if not path.is_file():
+        raise ModelError(f"model {name!r}: {path} does not exist: check the source path")
+    fmt = SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        head = path.read_bytes()[:8]
+        fmt = "tflite" if head[4:8] == b"TFL3" else "onnx"
+    return Source(name, spec, fmt, path)
+
+
+def open_source(src: Source, data: Data, seed: int = 0, train: bool = True) -> Artifact:
+    """Check the model file and that the data fits it; build (and train) a torch model.
+
+    Raises:
+        ModelError: a file that is not a model, or is truncated.
+        DataError: data whose shape or dtype does not match the model's inputs.
+        MissingDependency: TensorFlow missing for a Keras model.
+    """
+    what = f"data for model {src.name!r}"
+    if src.fmt == "onnx":
+        assert src.path is not None
+        metrics.load_onnx(src.path)
+        metrics.check_onnx_data(src.path, data.x_eval, f"eval {what}")
+        metrics.check_onnx_data(src.path, data.x_calib, f"calibration {what}")
+        return Artifact("onnx", src.path)
+    if src.fmt == "tflite":
+        assert src.path is not None
+        it = metrics.tflite_interpreter(src.path)
+        want = list(it.get_input_details()[0]["shape"])
+        x = data.x_eval
+        if isinstance(x, dict) or x.ndim != len(want) or list(x.shape[1:]) != want[1:]:
+            shape = "several arrays" if isinstance(x, dict) else list(x.shape)
+            raise DataError(f"eval {what} has shape {shape} but {src.path.name} takes {want}: reshape the data")
+        return Artifact("tflite", src.path)
+    if src.fmt == "keras":
+        from edgebench.compress.tflite import check_keras_data, load_keras
+
+        assert src.path is not None
+        model = load_keras(src.path)
+        check_keras_data(model, data.x_eval, f"eval {what}")
+        return Artifact("keras", src.path)
+    return Artifact("torch", module=build_torch(src, data, seed, train))
+
+
+def build_torch(src: Source, data: Data, seed: int, train: bool = True) -> Any:
+    """Build the torch model from its factory, load weights, train it if asked, check the data fits."""
+    import torch
+
+    from edgebench import zoo
+    from edgebench.compress.distill import load_factory
+
+    module = load_factory(src.spec)
+    if not isinstance(module, torch.nn.Module):
+        raise ModelError(f"{src.spec} returned {type(module).__name__}, not a torch.nn.Module: fix the factory")
+    if src.weights is not None:
+        try:
+            module.load_state_dict(torch.load(src.weights, map_location="cpu", weights_only=True))
+        except Exception as exc:
+            raise ModelError(f"{src.weights} cannot be loaded into {src.spec} ({str(exc)[:160]})") from None
+    x = data.x_eval
+    if isinstance(x, dict):
+        raise DataError(f"model {src.name!r}: PyTorch sources take one input array x")
+    if x.dtype != np.float32:
+        raise DataError(f"eval data for model {src.name!r} is {x.dtype.name}; PyTorch models here take float32")
+    module.eval()
+    try:
+        with torch.no_grad():
+            module(torch.from_numpy(x[:2]))
+    except Exception as exc:
+        raise DataError(
+            f"model {src.name!r} ({src.spec}) does not accept data of shape {list(x.shape)} "
+            f"({str(exc).splitlines()[0][:160]}): give data that matches the model"
+        ) from None
+    if src.train_epochs and train:
+        if data.y_train is None:
+            raise DataError(f"model {src.name!r}: train_epochs needs labels (y) in the training data")
+        zoo.train(module, data.x_train, data.y_train, epochs=src.train_epochs, seed=seed)
+    return module.eval()
+
+
+def load_inputs(path: Path) -> tuple[Any, np.ndarray | None]:
+    """Inputs and labels from an npz: ``x`` (one input) or one array per input name, plus optional ``y``.
+
+    Raises:
+        DataError: if the file is missing, unreadable or holds no input arrays.
+    """
+    try:
+        with np.load(path) as d:
+            arrays = {k: d[k] for k in d.files}
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} is not a readable .npz file ({exc}): give an npz with x (and y) arrays") from None
+    y = arrays.pop("y", None)
+    if not arrays:
+        raise DataError(f"{path} has no input arrays (only {sorted(arrays) or 'nothing'}): save inputs as x=...")
+    x: Any = arrays["x"] if "x" in arrays else arrays
+    lengths = {len(v) for v in (arrays.values() if isinstance(x, dict) else [x])}
+    if y is not None:
+        lengths.add(len(y))
+    if len(lengths) != 1:
+        raise DataError(f"{path}: arrays have different numbers of samples ({sorted(lengths)}): fix the file")
+    return x, y
+
+
+def data_hash(d: Data) -> str:
+    """A hash of every array of a `Data`, so changed data rebuilds its variants."""
+    h = hashlib.sha256()
+    for part in (d.x_train, d.y_train, d.x_calib, d.x_eval, d.y_eval):
+        for arr in (part.values() if isinstance(part, dict) else [part]):
+            if arr is not None:
+                h.update(str((arr.shape, arr.dtype.name)).encode())
+                h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()

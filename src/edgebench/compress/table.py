@@ -1,0 +1,73 @@
+"""`VariantTable`: the variants under a root as a rich table (and as plain rows for ``--json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.table import Table
+
+from edgebench.compress.variant import Variant
+
+
+def _kb(n: Any) -> str:
+    return f"{n / 1024:.1f}" if isinstance(n, (int, float)) else "-"
+
+
+def _pct(x: Any) -> str:
+    return f"{100 * x:.2f}" if isinstance(x, (int, float)) else "-"
+
+
+def variant_row(v: Variant) -> dict[str, Any]:
+    """The fields of a variant shown by `edgebench variants` (also its ``--json`` form)."""
+    m = v.manifest
+    acc = m.get("accuracy") or {}
+    fid = m.get("fidelity") or {}
+    return {
+        "model": v.model,
+        "variant": v.name,
+        "format": v.format,
+        "passes": " → ".join(p["pass"] for p in m.get("passes", [])) or "-",
+        "bytes": m.get("bytes"),
+        "zip_bytes": m.get("zip_bytes"),
+        "params": m.get("params"),
+        "flops": m.get("flops"),
+        "sparsity": m.get("sparsity", m.get("weight_sparsity")),
+        "top1": acc.get("top1"),
+        "top1_agreement": fid.get("top1_agreement"),
+        "max_abs_diff": fid.get("max_abs_diff"),
+        "sha256": v.sha256,
+        "path": str(v.path),
+    }
+
+
+class VariantTable:
+    """Renders a list of variants; each row compares with the model's fp32 parent where it can."""
+
+    def __init__(self, variants: list[Variant]) -> None:
+        self.rows = [variant_row(v) for v in variants]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        t = Table(title="variants", show_lines=False)
+        for col, just in [
+            ("model", "left"), ("variant", "left"), ("format", "left"), ("passes", "left"), ("KiB", "right"),
+            ("zip KiB", "right"), ("MFLOPs", "right"), ("sparsity %", "right"), ("top-1 %", "right"),
+            ("agree %", "right"), ("max |Δ|", "right"),
+        ]:  # fmt: skip
+            t.add_column(col, justify=just)  # type: ignore[arg-type]
+        for r in self.rows:
+            flops = r["flops"]
+            t.add_row(
+                r["model"],
+                r["variant"],
+                r["format"],
+                r["passes"],
+                _kb(r["bytes"]),
+                _kb(r["zip_bytes"]),
+                f"{flops / 1e6:.2f}" if isinstance(flops, (int, float)) else "-",
+                _pct(r["sparsity"]),
+                _pct(r["top1"]),
+                _pct(r["top1_agreement"]),
+                f"{r['max_abs_diff']:.3g}" if isinstance(r["max_abs_diff"], float) else "-",
+            )
+        yield t
