@@ -248,6 +248,9 @@ class GateResult:
             t.add_row(str(c.budget), c.board, c.model, c.variant, c.check, _n(c.measured), _n(c.limit), _n(c.margin, True),
                       f"[{STYLE[c.verdict]}]{c.verdict}[/]", c.note)  # fmt: skip
         yield t
+        for c in self.checks:
+            if c.check == "matches a result":
+                yield f"[red]error: {c.note}: fix its model/board/variant patterns or measure that combination[/red]"
         d = self.to_dict()
         style = STYLE[d["outcome"]]
         n = d["counts"]

@@ -154,6 +154,9 @@ def _upgrade_0_to_1(doc: dict[str, Any]) -> dict[str, Any]:
     eb["upgraded_from"] = 0
     run["datetime"] = eb["started"]
     for m in doc["measurements"]:
+        for k in ("board", "model", "variant"):
+            if not isinstance(m.get(k), str):
+                raise ValueError(f"a measurement has no {k}")
         if m.get("ok") and not m.get("samples_ns"):
             m = {**m, "ok": False, "error": {"kind": "NoSamples", "message": "no latency samples stored"}}
         add_measurement(run, m)
