@@ -140,6 +140,97 @@ def variants(root: Path, as_json: bool) -> None:
 # ---- bench commands (owned by the bench work; add commands below this line) ----
 
 
+@main.command("run", epilog=EXIT_CODES, context_settings={"ignore_unknown_options": True})
+@click.option("--boards", default="local", show_default=True, help="Comma-separated board names from the inventory.")
+@click.option(
+    "--variants",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Variants folder (<model>/<variant>/manifest.json), as `edgebench compress` writes it.",
+)
+@click.option(
+    "--eval", "eval_data", type=click.Path(path_type=Path), help="Eval data: an .npz (x, y) or a folder of <model>.npz."
+)
+@results_option
+@json_option
+@click.option(
+    "--inventory", type=click.Path(path_type=Path), help="Boards inventory file (default targets/boards.toml)."
+)
+@click.option("--models", help="Comma-separated models to measure (default: all in the variants folder).")
+@click.option("--min-time", type=float, help="Steady state: at least this many seconds per variant [2].")
+@click.option("--min-rounds", type=int, help="Steady state: at least this many samples [50].")
+@click.option("--max-time", type=float, help="Steady state: time cap in seconds [30].")
+@click.option("--warmup-iters", type=int, help="Warm-up: at least this many inferences [10].")
+@click.option("--warmup-time", type=float, help="Warm-up: at least this many seconds [0.2].")
+@click.option("--batch-size", type=int, help="Inputs per inference [1].")
+@click.option(
+    "--dim", "dims", multiple=True, metavar="NAME=SIZE", help="Size of a dynamic input dimension (repeatable)."
+)
+@click.option("--quick", type=int, metavar="N", help="Accuracy on a random subset of N samples, with a 95% interval.")
+@click.option("--cooldown", type=float, metavar="S", help="Sleep S seconds on the board before each variant.")
+@click.option(
+    "--cooldown-until", type=float, metavar="C", help="Before each variant, wait until the board is at most C degrees."
+)
+@click.option("--timeout", type=float, help="Kill the agent after this many seconds [900].")
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+def run_cmd(
+    boards: str,
+    variants: Path,
+    eval_data: Path | None,
+    results: Path,
+    as_json: bool,
+    inventory: Path | None,
+    models: str | None,
+    dims: tuple[str, ...],
+    pytest_args: tuple[str, ...],
+    **measure: Any,
+) -> None:
+    """Measure every variant on every board (pytest-benchmark harness) and store the run.
+
+    Each variant runs in a fresh agent process on the board: cold start, warm-up, steady
+    state with raw samples, memory, accuracy and fidelity. Extra arguments after `--` go to
+    pytest, e.g. `-- --benchmark-compare=0001 --benchmark-compare-fail=median:5%`.
+    Exits 1 if a measurement failed (the run is still stored), 3 if a
+    --benchmark-compare-fail check failed.
+    """
+    from edgebench.bench.launch import run_harness
+    from edgebench.bench.settings import RunSettings, parse_dims
+    from edgebench.results.report import RunTable
+
+    names = {
+        "min_time": "min_time_s", "min_rounds": "min_rounds", "max_time": "max_time_s",
+        "warmup_iters": "warmup_min_iters", "warmup_time": "warmup_min_s", "batch_size": "batch_size",
+        "quick": "quick", "cooldown": "cooldown_s", "cooldown_until": "cooldown_until_c", "timeout": "timeout_s",
+    }  # fmt: skip
+    values = {names[k]: v for k, v in measure.items() if v is not None}
+    settings = RunSettings.from_mapping({**values, "dims": parse_dims(list(dims))})
+    split = [n.strip() for n in boards.split(",") if n.strip()] or ["local"]
+    model_list = [n.strip() for n in models.split(",") if n.strip()] if models else None
+    out = run_harness(
+        variants=variants, boards=split, results=results, settings=settings, eval_data=eval_data,
+        inventory=inventory, models=model_list, extra=pytest_args, output=sys.stderr if as_json else None,
+    )  # fmt: skip
+    if as_json:
+        print_json({"run_file": str(out.run_file), "pytest_exit": out.pytest_exit, "run": out.run})
+    else:
+        con = console()
+        con.print(RunTable(out.run or {}))
+        con.print(f"run stored in [bold]{out.run_file}[/bold]")
+    ctx = click.get_current_context()
+    if out.failures:
+        what = ", ".join(f"{m['board']}/{m['model']}/{m['variant']}" for m in out.failures)
+        click.echo(
+            f"error: {len(out.failures)} measurement(s) failed ({what}): see the errors in the run table", err=True
+        )
+        ctx.exit(1)
+    if out.regressed:
+        click.echo("error: performance regressed against the compared run (--benchmark-compare-fail)", err=True)
+        ctx.exit(3)
+    if out.pytest_exit != 0:
+        click.echo(f"error: the harness exited {out.pytest_exit}: see its output", err=True)
+        ctx.exit(1)
+
+
 # ---- results commands (owned by the results work; add commands below this line) ----
 
 
