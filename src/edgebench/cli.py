@@ -375,5 +375,42 @@ def gate(budgets: Path, run_ref: str, baseline: str | None, results: Path, as_js
         sys.exit(3)
 
 
+@main.command(epilog=EXIT_CODES)
+@click.option("--model", "-m", required=True, help="Model name as stored in results.")
+@click.option("--max-p90", help="Latency budget, e.g. 20ms, 0.5s, 800us.")
+@click.option("--min-accuracy", type=click.FloatRange(0, 1), help="Minimum top-1 (0..1), e.g. 0.97.")
+@click.option("--max-memory", help="Peak memory budget, e.g. 256MB, 1GiB.")
+@click.option("--rank", type=click.Choice(["cost", "power", "latency"]), default="cost", show_default=True, help="Order of the options that fit.")
+@click.option("--inventory", type=click.Path(dir_okay=False, path_type=Path), help="Board inventory (default: targets/boards.toml).")
+@results_option
+@json_option
+def choose(
+    model: str, max_p90: str | None, min_accuracy: float | None, max_memory: str | None, rank: str,
+    inventory: Path | None, results: Path, as_json: bool,
+) -> None:  # fmt: skip
+    """Choose hardware: rank the boards and variants of MODEL whose latest stored results meet
+    the constraints, by board cost, power or latency (cost and power from the inventory),
+    and say why each of the others does not qualify.
+    """
+    import warnings
+
+    from edgebench.results.choose import Choice, parse_mb, parse_ms
+    from edgebench.results.choose import choose as do_choose
+    from edgebench.targets.inventory import load_inventory
+
+    inv = load_inventory(inventory)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        d = do_choose(
+            results, model, inv, rank=rank, min_accuracy=min_accuracy,
+            max_p90_ms=parse_ms(max_p90) if max_p90 else None, max_memory_mb=parse_mb(max_memory) if max_memory else None,
+        )  # fmt: skip
+    _warn_lines(caught)
+    if as_json:
+        print_json(d)
+    else:
+        console().print(Choice(d))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
