@@ -4,13 +4,14 @@ Generic helpers any part of edgebench can use for its own config files::
 
     doc = load_toml(path)
     t = Table(path, "models.digits", doc["models"]["digits"])
-    epochs = t.int("train_epochs", default=0, minimum=0)
-    source = t.str("source")            # required
+    epochs = t.integer("train_epochs", default=0, minimum=0)
+    source = t.text("source")            # required
     t.done()                            # unknown fields fail loudly, listing the valid ones
 """
 
 from __future__ import annotations
 
+import builtins
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -80,7 +81,7 @@ class Table:
             raise self.error(field, "is missing: add it")
         return default
 
-    def str(self, field: str, default: Any = _MISSING, choices: Iterable[str] | None = None) -> Any:
+    def text(self, field: str, default: Any = _MISSING, choices: Iterable[str] | None = None) -> Any:
         """A string field, optionally one of ``choices``."""
         v = self.get(field, default)
         if v is default and default is not _MISSING:
@@ -91,7 +92,7 @@ class Table:
             raise self.error(field, f"is {v!r}; valid values: {', '.join(opts)}")
         return v
 
-    def int(self, field: str, default: Any = _MISSING, minimum: int | None = None) -> Any:
+    def integer(self, field: str, default: Any = _MISSING, minimum: int | None = None) -> Any:
         """An integer field, optionally at least ``minimum``."""
         v = self.get(field, default)
         if v is default and default is not _MISSING:
@@ -102,7 +103,7 @@ class Table:
             raise self.error(field, f"is {v}; it must be >= {minimum}")
         return v
 
-    def float(self, field: str, default: Any = _MISSING, lo: float | None = None, hi: float | None = None) -> Any:
+    def number(self, field: str, default: Any = _MISSING, lo: float | None = None, hi: float | None = None) -> Any:
         """A number field (int accepted), optionally within ``[lo, hi]``."""
         v = self.get(field, default)
         if v is default and default is not _MISSING:
@@ -111,9 +112,9 @@ class Table:
             raise self.error(field, f"must be a number, not {type_name(v)}")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             raise self.error(field, f"is {v}; it must be within [{lo}, {hi}]")
-        return float(v)
+        return builtins.float(v)
 
-    def bool(self, field: str, default: Any = _MISSING) -> Any:
+    def boolean(self, field: str, default: Any = _MISSING) -> Any:
         """A boolean field."""
         v = self.get(field, default)
         if v is default and default is not _MISSING:
@@ -122,7 +123,7 @@ class Table:
             raise self.error(field, f"must be true or false, not {type_name(v)}")
         return v
 
-    def list(self, field: str, default: Any = _MISSING) -> Any:
+    def array(self, field: str, default: Any = _MISSING) -> Any:
         """An array field."""
         v = self.get(field, default)
         if v is default and default is not _MISSING:

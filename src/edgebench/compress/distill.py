@@ -24,7 +24,7 @@ from edgebench.errors import ConfigError, DataError
 
 def kd_loss(s: Any, t: Any, y: Any, alpha: float, temperature: float) -> Any:
     """``alpha * CE(y, s) + (1 - alpha) * T^2 * KL(softmax(t/T) || softmax(s/T))`` (batch mean)."""
-    import torch.nn.functional as F  # noqa: N812
+    import torch.nn.functional as F
 
     ce = F.cross_entropy(s, y)
     kl = F.kl_div(
@@ -82,7 +82,7 @@ def train_student(
 ) -> Any:
     """Train ``student`` in place: with the KD loss if ``teacher`` is given, plain cross-entropy otherwise."""
     import torch
-    import torch.nn.functional as F  # noqa: N812
+    import torch.nn.functional as F
 
     torch.manual_seed(seed)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
@@ -105,7 +105,7 @@ def train_student(
                 with torch.no_grad():
                     t = teacher(xb)
                 loss = kd_loss(s, t, yb, alpha, temperature)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
         sched.step()
     return student.eval()
@@ -120,7 +120,14 @@ class Distill(Pass):
     produces = "torch"
     params = (
         Param("student", str, "", "student factory `package.module:factory` (empty: the teacher at `width`)"),
-        Param("width", float, 0.5, "channel fraction of the derived student (about width^2 of the parameters)", lo=0.05, hi=1.0),
+        Param(
+            "width",
+            float,
+            0.5,
+            "channel fraction of the derived student (about width^2 of the parameters)",
+            lo=0.05,
+            hi=1.0,
+        ),
         Param("alpha", float, 0.5, "weight of the hard-label cross-entropy", lo=0.0, hi=1.0),
         Param("temperature", float, 4.0, "softening temperature T", lo=0.1),
         Param("epochs", int, 20, "training epochs for the student and for the control", lo=1),
@@ -145,7 +152,12 @@ class Distill(Pass):
             shrink(student, torch.from_numpy(d.x_train[:1]), 1.0 - params["width"], "l1", False, None)
             reset_parameters(student)
         init = copy.deepcopy(student.state_dict())
-        kw = {"epochs": params["epochs"], "lr": params["lr"], "alpha": params["alpha"], "temperature": params["temperature"]}
+        kw = {
+            "epochs": params["epochs"],
+            "lr": params["lr"],
+            "alpha": params["alpha"],
+            "temperature": params["temperature"],
+        }
         ctx.log(f"distill: training the student for {params['epochs']} epoch(s)")
         train_student(student, teacher, d.x_train, d.y_train, seed=ctx.seed, **kw)
         report: dict[str, Any] = {

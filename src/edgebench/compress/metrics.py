@@ -98,7 +98,9 @@ def check_onnx_data(path: Path, x: Any, what: str) -> None:
                 f"{what} for input '{inp.name}' is {arr.dtype.name} but the model takes {want}: convert it (x.astype)"
             )
         shape = list(inp.shape)
-        ok = arr.ndim == len(shape) and all(not isinstance(s, int) or s == a for s, a in zip(shape[1:], arr.shape[1:]))
+        ok = arr.ndim == len(shape) and all(
+            not isinstance(s, int) or s == a for s, a in zip(shape[1:], arr.shape[1:], strict=False)
+        )
         if not ok:
             raise DataError(
                 f"{what} for input '{inp.name}' has shape {list(arr.shape)} but the model takes {shape} "
@@ -133,7 +135,7 @@ def tflite_interpreter(path: Path) -> Any:
             import tensorflow as tf
         except ImportError:
             raise ModelError("running a .tflite model needs ai-edge-litert: pip install 'edgebench[tflite]'") from None
-        Interpreter = tf.lite.Interpreter  # noqa: N806
+        Interpreter = tf.lite.Interpreter
     data = Path(path).read_bytes()
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise ModelError(f"{path} is not a TFLite model (no TFL3 identifier): check the file")
@@ -275,6 +277,6 @@ def tflite_quantized_tensors(path: Path) -> list[str]:
 def zip_bytes(path: Path) -> int:
     """Size of the file once deflate-compressed: what unstructured sparsity saves on disk or on the wire."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as z:
         z.write(path, arcname=path.name)
     return len(buf.getvalue())

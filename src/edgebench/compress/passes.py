@@ -122,15 +122,16 @@ class Param:
             return None
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if self.type is not bool and isinstance(value, bool) or not isinstance(value, self.type):
+        if (self.type is not bool and isinstance(value, bool)) or not isinstance(value, self.type):
             raise ConfigError(f"{where} must be {self.type.__name__}, not {type(value).__name__} ({value!r})")
         items = value if isinstance(value, list) else [value]
         if self.choices is not None:
             bad = [v for v in items if v not in self.choices]
             if bad:
                 raise ConfigError(f"{where} is {bad[0]!r}; valid values: {', '.join(self.choices)}")
+        num: Any = value
         if self.type in (int, float) and (
-            (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi)
+            (self.lo is not None and num < self.lo) or (self.hi is not None and num > self.hi)
         ):
             raise ConfigError(f"{where} is {value}; it must be within [{self.lo}, {self.hi}]")
         return value

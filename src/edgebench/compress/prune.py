@@ -56,7 +56,13 @@ class MagnitudePrune(Pass):
     produces = ""
     params = (
         Param("sparsity", float, 0.5, "fraction of weights set to zero", lo=0.0, hi=0.99),
-        Param("scope", str, "global", "rank weights over the whole model or within each layer", choices=("global", "layer")),
+        Param(
+            "scope",
+            str,
+            "global",
+            "rank weights over the whole model or within each layer",
+            choices=("global", "layer"),
+        ),
         Param("fine_tune_epochs", int, 0, "epochs of training with the mask held (torch models only)", lo=0),
         Param("lr", float, 1e-3, "fine-tuning learning rate", lo=0.0),
     )
@@ -77,10 +83,10 @@ class MagnitudePrune(Pass):
             prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=params["sparsity"])
         else:
             for m, n in targets:
-                prune.l1_unstructured(m, n, amount=params["sparsity"])
+                prune.l1_unstructured(m, n, amount=params["sparsity"])  # type: ignore[no-untyped-call]
         fine_tune(module, ctx, params["fine_tune_epochs"], params["lr"], "prune-magnitude")
         for m, n in targets:
-            prune.remove(m, n)
+            prune.remove(m, n)  # type: ignore[no-untyped-call]
         return src.derive("torch", module=module, weight_sparsity=round(torch_sparsity(module), 6))
 
     def _onnx(self, src: Artifact, params: dict[str, Any], ctx: Context) -> Artifact:
@@ -160,7 +166,7 @@ def shrink(module: Any, sample: Any, ratio: float, importance: str, global_pruni
         assert ctx is not None
         y = torch.from_numpy(_labels(ctx, "taylor importance")[:256])
         module.zero_grad()
-        torch.nn.functional.cross_entropy(module(torch.from_numpy(ctx.data.x_train[:256])), y).backward()
+        torch.nn.functional.cross_entropy(module(torch.from_numpy(ctx.data.x_train[:256])), y).backward()  # type: ignore[no-untyped-call]
     pruner.step()
     module.zero_grad()
     return module
@@ -175,7 +181,13 @@ class ChannelPrune(Pass):
     produces = "torch"
     params = (
         Param("ratio", float, 0.5, "fraction of channels removed from each prunable layer", lo=0.0, hi=0.95),
-        Param("importance", str, "l1", "channel ranking: filter L1/L2 norm, or Taylor (gradient)", choices=("l1", "l2", "taylor")),
+        Param(
+            "importance",
+            str,
+            "l1",
+            "channel ranking: filter L1/L2 norm, or Taylor (gradient)",
+            choices=("l1", "l2", "taylor"),
+        ),
         Param("global_pruning", bool, False, "rank channels across layers instead of within each layer"),
         Param("fine_tune_epochs", int, 8, "epochs of training after pruning to win accuracy back", lo=0),
         Param("lr", float, 1e-3, "fine-tuning learning rate", lo=0.0),
@@ -194,7 +206,7 @@ class ChannelPrune(Pass):
         shrink(module, sample, params["ratio"], params["importance"], params["global_pruning"], ctx)
         macs1, params1 = tp.utils.count_ops_and_params(module, sample)
         fine_tune(module, ctx, params["fine_tune_epochs"], params["lr"], "prune-channels")
-        facts = {
+        facts: dict[str, Any] = {
             "pruning": {
                 "macs_before": int(macs0),
                 "macs_after": int(macs1),

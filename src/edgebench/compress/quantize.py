@@ -137,7 +137,8 @@ class _Reader:
         if self.i >= len(self.batches):
             return None
         self.i += 1
-        return self.batches[self.i - 1]
+        batch: dict[str, np.ndarray] = self.batches[self.i - 1]
+        return batch
 
     def rewind(self) -> None:
         self.i = 0
@@ -243,9 +244,9 @@ class Int8Static(Pass):
         def drop_of(path: Path) -> float:
             acc = metrics.accuracy(metrics.run_onnx(path, ctx.data.x_eval), y)
             assert acc is not None
-            return 100.0 * (base["top1"] - acc["top1"])
+            return 100.0 * (float(base["top1"]) - float(acc["top1"]))
 
-        tried = [{"kept_float": [], "drop_points": round(drop_of(out), 3)}]
+        tried: list[dict[str, Any]] = [{"kept_float": [], "drop_points": round(drop_of(out), 3)}]
         report: dict[str, Any] = {"limit_points": limit, "fp32_top1": base["top1"], "tried": tried}
         if tried[0]["drop_points"] <= limit:
             report["result"] = "fits without fallback"

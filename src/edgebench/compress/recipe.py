@@ -86,22 +86,27 @@ def _split(x: Any, y: np.ndarray | None, frac: float, seed: int) -> tuple[Any, A
     idx = np.random.default_rng(seed).permutation(n)
     k = max(1, round(n * frac))
     ev, tr = idx[:k], idx[k:]
-    return metrics.take(x, tr), (y[tr] if y is not None else None), metrics.take(x, ev), (y[ev] if y is not None else None)
+    return (
+        metrics.take(x, tr),
+        (y[tr] if y is not None else None),
+        metrics.take(x, ev),
+        (y[ev] if y is not None else None),
+    )
 
 
 def parse_data(t: Table, base: Path, seed: int) -> Data:
     """The data splits described by a ``[data]`` table."""
     from edgebench import data as builtin
 
-    calib_n = t.int("calib_samples", 256, minimum=1)
+    calib_n = t.integer("calib_samples", 256, minimum=1)
     if "train" in t.data or "eval" in t.data:
-        x_tr, y_tr = sources.load_inputs(base / t.str("train"))
-        x_ev, y_ev = sources.load_inputs(base / t.str("eval"))
-        calib = t.str("calib", None)
+        x_tr, y_tr = sources.load_inputs(base / t.text("train"))
+        x_ev, y_ev = sources.load_inputs(base / t.text("eval"))
+        calib = t.text("calib", None)
         x_ca = sources.load_inputs(base / calib)[0] if calib else x_tr
     else:
-        src = t.str("source", "digits")
-        frac = t.float("eval_fraction", 0.25, lo=0.01, hi=0.9)
+        src = t.text("source", "digits")
+        frac = t.number("eval_fraction", 0.25, lo=0.01, hi=0.9)
         if src == "digits":
             s = builtin.digits(frac, seed)
             x_tr, y_tr, x_ev, y_ev = s.x_train, s.y_train, s.x_test, s.y_test
@@ -117,7 +122,7 @@ def parse_data(t: Table, base: Path, seed: int) -> Data:
 def parse_passes(t: Table, field_name: str) -> list[tuple[str, dict[str, Any]]]:
     """``[(pass name, params), ...]`` from a variant's ``passes`` array."""
     steps = []
-    for i, step in enumerate(t.list(field_name)):
+    for i, step in enumerate(t.array(field_name)):
         if not isinstance(step, dict) or not isinstance(step.get("pass"), str):
             raise t.error(f"{field_name}[{i}]", 'must be a table with a "pass" name, e.g. { pass = "int8-static" }')
         params = {k: v for k, v in step.items() if k != "pass"}
@@ -138,8 +143,8 @@ def load_recipe(path: Path, out: Path | None = None) -> Recipe:
     path = Path(path)
     doc = Table(path, "", load_toml(path))
     base = path.parent
-    seed = doc.int("seed", 0, minimum=0)
-    root = out if out is not None else base / doc.str("out", "variants")
+    seed = doc.integer("seed", 0, minimum=0)
+    root = out if out is not None else base / doc.text("out", "variants")
     default_data = doc.table("data", {})
     models_t = doc.table("models")
     doc.done()
@@ -149,9 +154,9 @@ def load_recipe(path: Path, out: Path | None = None) -> Recipe:
     plans = []
     for name in models_t.data:
         mt = models_t.table(name)
-        src = sources.detect(name, mt.str("source"), base)
-        src.train_epochs = mt.int("train_epochs", 0, minimum=0)
-        weights = mt.str("weights", None)
+        src = sources.detect(name, mt.text("source"), base)
+        src.train_epochs = mt.integer("train_epochs", 0, minimum=0)
+        weights = mt.text("weights", None)
         src.weights = base / weights if weights else None
         if "data" in mt.data:
             data = parse_data(mt.table("data"), base, seed)
@@ -225,7 +230,7 @@ def run_recipe(
     for plan in recipe.models:
         src, name = plan.source, plan.source.name
         s_hash, d_hash = src.content_hash(), sources.data_hash(plan.data)
-        todo = [(PARENT, [])] + list(plan.variants.items())
+        todo: list[tuple[str, Chain]] = [(PARENT, []), *plan.variants.items()]
         hashes = {v: variant_hash(s_hash, d_hash, chain, recipe.seed) for v, chain in todo}
         current = {v: None if force else _current(variant_dir(recipe.out, name, v), hashes[v]) for v, _ in todo}
         art: Artifact | None = None

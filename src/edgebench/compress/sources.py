@@ -153,7 +153,7 @@ def load_inputs(path: Path) -> tuple[Any, np.ndarray | None]:
     y = arrays.pop("y", None)
     if not arrays:
         raise DataError(f"{path} has no input arrays (only {sorted(arrays) or 'nothing'}): save inputs as x=...")
-    x: Any = arrays["x"] if "x" in arrays else arrays
+    x: Any = arrays.get("x", arrays)
     lengths = {len(v) for v in (arrays.values() if isinstance(x, dict) else [x])}
     if y is not None:
         lengths.add(len(y))
@@ -166,7 +166,7 @@ def data_hash(d: Data) -> str:
     """A hash of every array of a `Data`, so changed data rebuilds its variants."""
     h = hashlib.sha256()
     for part in (d.x_train, d.y_train, d.x_calib, d.x_eval, d.y_eval):
-        for arr in (part.values() if isinstance(part, dict) else [part]):
+        for arr in part.values() if isinstance(part, dict) else [part]:
             if arr is not None:
                 h.update(str((arr.shape, arr.dtype.name)).encode())
                 h.update(np.ascontiguousarray(arr).tobytes())

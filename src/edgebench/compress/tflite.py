@@ -51,7 +51,7 @@ def check_keras_data(model: Any, x: Any, what: str) -> None:
     if isinstance(x, dict):
         raise DataError(f"{what}: Keras models take one input array x")
     want = list(model.inputs[0].shape)
-    if x.ndim != len(want) or any(w is not None and w != a for w, a in zip(want[1:], x.shape[1:])):
+    if x.ndim != len(want) or any(w is not None and w != a for w, a in zip(want[1:], x.shape[1:], strict=False)):
         raise DataError(
             f"{what} has shape {list(x.shape)} but the Keras model takes {want} (first axis = samples): "
             "reshape the data (Keras models are usually channels-last)"
