@@ -150,6 +150,7 @@ class Distill(Pass):
         else:
             student = copy.deepcopy(teacher)
             shrink(student, torch.from_numpy(d.x_train[:1]), 1.0 - params["width"], "l1", False, None)
+            torch.manual_seed(ctx.seed)
             reset_parameters(student)
         init = copy.deepcopy(student.state_dict())
         kw = {

@@ -93,6 +93,11 @@ class Context:
         return self.work / f"step{self.counter[0]}{suffix}"
 
 
+def label(path: Path, ctx: Context) -> str:
+    """How messages name a model file: its path, or "the output of the previous pass" for temp files."""
+    return "the output of the previous pass" if ctx.work in path.parents else str(path)
+
+
 @dataclass(frozen=True)
 class Param:
     """One declared parameter of a pass.

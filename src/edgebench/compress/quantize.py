@@ -15,19 +15,20 @@ from typing import Any
 import numpy as np
 
 from edgebench.compress import metrics
-from edgebench.compress.passes import Artifact, Context, Param, Pass
+from edgebench.compress.passes import Artifact, Context, Param, Pass, label
 from edgebench.errors import DataError, ModelError
 
 QTYPES = ("qint8", "quint8")
 CALIBRATION = ("MinMax", "Entropy", "Percentile")
 
 
-def _refuse_quantized(path: Path) -> Any:
+def _refuse_quantized(path: Path, ctx: Context) -> Any:
     m = metrics.load_onnx(path)
     found = metrics.is_quantized_onnx(m)
     if found:
         raise ModelError(
-            f"{path} is already quantized (it has {', '.join(found)} nodes): use it as is instead of quantizing twice"
+            f"{label(path, ctx)} is already quantized (it has {', '.join(found)} nodes): "
+            "use it as is instead of quantizing twice"
         )
     return m
 
@@ -56,7 +57,7 @@ class Fp16(Pass):
         from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
         assert src.path is not None
-        m = _refuse_quantized(src.path)
+        m = _refuse_quantized(src.path, ctx)
         block = list(DEFAULT_OP_BLOCK_LIST) + list(params["op_block_list"])
         m16 = convert_float_to_float16(m, keep_io_types=params["keep_io_types"], op_block_list=block)
         toposort(m16.graph)  # the converter appends its input casts at the end of the node list
@@ -110,7 +111,7 @@ class Int8Dynamic(Pass):
         from onnxruntime.quantization import quantize_dynamic
 
         assert src.path is not None
-        m = _refuse_quantized(src.path)
+        m = _refuse_quantized(src.path, ctx)
         out = ctx.new_path(".onnx")
         quantize_dynamic(
             src.path,
@@ -173,7 +174,7 @@ class Int8Static(Pass):
     def run(self, src: Artifact, params: dict[str, Any], ctx: Context) -> Artifact:
         """Pre-process, calibrate, quantize; then fall back node by node if ``max_accuracy_drop`` is set."""
         assert src.path is not None
-        _refuse_quantized(src.path)
+        _refuse_quantized(src.path, ctx)
         model_in = src.path
         if params["preprocess"]:
             model_in = self._preprocess(src.path, ctx)

@@ -118,20 +118,23 @@ def build_torch(src: Source, data: Data, seed: int, train: bool = True) -> Any:
             module.load_state_dict(torch.load(src.weights, map_location="cpu", weights_only=True))
         except Exception as exc:
             raise ModelError(f"{src.weights} cannot be loaded into {src.spec} ({str(exc)[:160]})") from None
-    x = data.x_eval
-    if isinstance(x, dict):
-        raise DataError(f"model {src.name!r}: PyTorch sources take one input array x")
-    if x.dtype != np.float32:
-        raise DataError(f"eval data for model {src.name!r} is {x.dtype.name}; PyTorch models here take float32")
     module.eval()
-    try:
-        with torch.no_grad():
-            module(torch.from_numpy(x[:2]))
-    except Exception as exc:
-        raise DataError(
-            f"model {src.name!r} ({src.spec}) does not accept data of shape {list(x.shape)} "
-            f"({str(exc).splitlines()[0][:160]}): give data that matches the model"
-        ) from None
+    for what, x in (("eval", data.x_eval), ("calibration", data.x_calib), ("training", data.x_train)):
+        if isinstance(x, dict):
+            raise DataError(f"model {src.name!r}: PyTorch sources take one input array x")
+        if x.dtype != np.float32:
+            raise DataError(
+                f"{what} data for model {src.name!r} is {x.dtype.name}; PyTorch models here take float32: "
+                "convert it (x.astype('float32'))"
+            )
+        try:
+            with torch.no_grad():
+                module(torch.from_numpy(x[:2]))
+        except Exception as exc:
+            raise DataError(
+                f"model {src.name!r} ({src.spec}) does not accept {what} data of shape {list(x.shape)} "
+                f"({str(exc).splitlines()[0][:160]}): give data that matches the model"
+            ) from None
     if src.train_epochs and train:
         if data.y_train is None:
             raise DataError(f"model {src.name!r}: train_epochs needs labels (y) in the training data")

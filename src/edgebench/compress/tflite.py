@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgebench.compress import metrics
-from edgebench.compress.passes import Artifact, Context, Param, Pass
+from edgebench.compress.passes import Artifact, Context, Param, Pass, label
 from edgebench.errors import DataError, ModelError, UserError
 
 EXTRA = "pip install 'edgebench[tflite]'"
@@ -25,6 +26,7 @@ class MissingDependency(UserError):
 
 def import_tensorflow() -> Any:
     """TensorFlow, or a `MissingDependency` naming the extra to install."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not for our users
     try:
         import tensorflow as tf
     except ImportError:
@@ -132,7 +134,7 @@ class TfliteQuantize(Pass):
         already = metrics.tflite_quantized_tensors(src.path)
         if already:
             raise ModelError(
-                f"{src.path} is already quantized ({len(already)} quantized tensors, e.g. {already[0]!r}): "
+                f"{label(src.path, ctx)} is already quantized ({len(already)} quantized tensors, e.g. {already[0]!r}): "
                 "use it as is instead of quantizing twice"
             )
         qt = quantizer.Quantizer(str(src.path), getattr(recipe, AIQ_RECIPES[params["recipe"]])())
