@@ -35,6 +35,12 @@ class Board:
         cost: price of the board, for choosing hardware.
         power_w: typical power draw in watts.
         jump_host: an SSH jump host (``user@host:port``).
+        known_hosts: the known_hosts file that verifies the board's host key
+            (``None``: ``~/.ssh/known_hosts``).
+        password_env: name of an environment variable holding the SSH password
+            (the value itself is never stored, logged or written to results).
+        passphrase_env: name of an environment variable holding the key's passphrase.
+        connect_timeout: seconds to wait for the SSH connection.
     """
 
     name: str
@@ -53,6 +59,10 @@ class Board:
     cost: float | None = None
     power_w: float | None = None
     jump_host: str | None = None
+    known_hosts: str | None = None
+    password_env: str | None = None
+    passphrase_env: str | None = None
+    connect_timeout: float = 10.0
 
     @property
     def is_local(self) -> bool:

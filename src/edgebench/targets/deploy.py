@@ -1,7 +1,14 @@
-"""Content-addressed deployment: a file goes to ``<workdir>/cache/<sha256>/<name>`` once."""
+"""Content-addressed deployment: a file goes to ``<workdir>/cache/<sha256>/<name>`` once.
+
+A file already on the board is skipped only when its sha256 on the board matches (a
+driver checks that once per connection). Otherwise the driver uploads it under a
+temporary name, verifies it on the board and renames it into place, so a reader (or a
+second run at the same time) never sees half a file.
+"""
 
 from __future__ import annotations
 
+import inspect
 import posixpath
 from pathlib import Path
 
@@ -17,13 +24,18 @@ def remote_path(driver: Driver, *parts: str) -> str:
 
 
 def deploy(driver: Driver, local: Path, sha256: str | None = None) -> str:
-    """Make ``local`` present on the board; skip the upload if the board has it.
+    """Make ``local`` present on the board; skip the upload if the board has it, verified.
 
     Returns:
         The file's path on the board.
     """
     digest = sha256 or sha256_file(local)
     dest = remote_path(driver, CACHE, digest, local.name)
-    if not driver.exists(dest):
-        driver.put(local, dest)
+    has = getattr(driver, "has", None)  # drivers written before `has` existed fall back to `exists`
+    present = has(dest, digest) if has is not None else driver.exists(dest)
+    if not present:
+        if "sha256" in inspect.signature(driver.put).parameters:
+            driver.put(local, dest, sha256=digest)  # type: ignore[call-arg]
+        else:
+            driver.put(local, dest)
     return dest

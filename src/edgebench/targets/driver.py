@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -13,8 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from edgebench.errors import BoardBusy, JobTimeout
+from edgebench.errors import BoardBusy, JobTimeout, RemoteError
+from edgebench.fsutil import sha256_file
 from edgebench.targets.board import Board
+
+
+class OutOfMemory(RemoteError):
+    """The job was killed by the kernel's OOM killer (the board's memory limit was hit)."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,9 @@ class CommandResult:
 class Driver(Protocol):
     """Reach a board: copy files to it, run commands there, copy files back, lock it."""
 
-    board: Board
+    @property
+    def board(self) -> Board:
+        """The board this driver reaches."""
 
     def put(self, local: Path, remote: str) -> None:
         """Copy ``local`` to ``remote`` (a path on the board) atomically."""
@@ -43,6 +51,9 @@ class Driver(Protocol):
 
     def exists(self, remote: str) -> bool:
         """True if ``remote`` is a file on the board."""
+
+    def has(self, remote: str, sha256: str) -> bool:
+        """True if ``remote`` is a file on the board whose content has this sha256."""
 
     def lock(self, timeout: float) -> contextlib.AbstractContextManager[None]:
         """Hold the board's lock; raise `BoardBusy` after ``timeout`` seconds."""
@@ -78,7 +89,7 @@ class LocalDriver:
             cwd=self.board.workdir,
             start_new_session=True,
         )
-        command = " ".join(argv)
+        command = shlex.join(argv)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -95,6 +106,10 @@ class LocalDriver:
         """True if the file is present."""
         return Path(remote).is_file()
 
+    def has(self, remote: str, sha256: str) -> bool:
+        """True if the file is present with this content hash."""
+        return Path(remote).is_file() and sha256_file(Path(remote)) == sha256
+
     @contextlib.contextmanager
     def lock(self, timeout: float) -> Iterator[None]:
         """An flock on ``<workdir>/board.lock``, polled until ``timeout``."""
@@ -107,7 +122,9 @@ class LocalDriver:
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        raise BoardBusy(self.board.name, "flock board.lock", "", "board busy: another run holds it") from None
+                        raise BoardBusy(
+                            self.board.name, "flock board.lock", "", "board busy: another run holds it"
+                        ) from None
                     time.sleep(0.1)
             try:
                 yield
@@ -118,10 +135,16 @@ class LocalDriver:
         """Nothing to release."""
 
 
-def driver_for(board: Board) -> Driver:
-    """The driver that reaches ``board``."""
+def driver_for(board: Board, *, connect_retries: int = 3, backoff_s: float = 0.5) -> Driver:
+    """The driver that reaches ``board`` (SSH connections open lazily, on first use).
+
+    Args:
+        board: the board.
+        connect_retries: SSH connection attempts (connection-level failures only).
+        backoff_s: first wait between attempts; doubles each time.
+    """
     if board.is_local:
         return LocalDriver(board)
     from edgebench.targets.ssh import SSHDriver  # imports fabric only when needed
 
-    return SSHDriver(board)
+    return SSHDriver(board, connect_retries=connect_retries, backoff_s=backoff_s)

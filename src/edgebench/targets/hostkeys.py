@@ -1,0 +1,103 @@
+"""Host keys: fetch a board's key, show its fingerprint, record it in known_hosts."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from edgebench.errors import BoardUnreachable, UserError
+from edgebench.targets.board import Board
+
+
+def default_known_hosts() -> Path:
+    """The user's known_hosts file."""
+    return Path.home() / ".ssh" / "known_hosts"
+
+
+def known_hosts_path(board: Board) -> Path:
+    """The known_hosts file that verifies ``board``."""
+    return Path(board.known_hosts) if board.known_hosts else default_known_hosts()
+
+
+def host_key_name(host: str, port: int) -> str:
+    """The name OpenSSH and paramiko file a host key under (``[host]:port`` off port 22)."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def fingerprint(key: Any) -> str:
+    """OpenSSH-style ``SHA256:...`` fingerprint of a paramiko key."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def fetch_host_key(host: str, port: int, timeout: float = 10.0) -> Any:
+    """The host key a server offers (no authentication is attempted).
+
+    Raises:
+        BoardUnreachable: if the server cannot be reached.
+    """
+    import paramiko
+
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise BoardUnreachable(host, "ssh-keyscan", "", f"cannot connect to {host}:{port} ({exc})") from None
+    transport = paramiko.Transport(sock)
+    try:
+        transport.start_client(timeout=timeout)
+        return transport.get_remote_server_key()
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        raise BoardUnreachable(host, "ssh-keyscan", "", f"no SSH server answered on {host}:{port} ({exc})") from None
+    finally:
+        transport.close()
+
+
+def trust_host_key(board: Board, timeout: float = 10.0) -> tuple[str, bool]:
+    """Record the board's current host key in its known_hosts file.
+
+    Returns:
+        (fingerprint, newly_added).
+
+    Raises:
+        UserError: if known_hosts already holds a *different* key for the board.
+    """
+    import paramiko
+
+    assert board.host is not None
+    key = fetch_host_key(board.host, board.port, timeout)
+    fp = fingerprint(key)
+    path = known_hosts_path(board)
+    name = host_key_name(board.host, board.port)
+    keys = paramiko.HostKeys()
+    if path.is_file():
+        keys.load(str(path))
+    known = keys.lookup(name) or {}
+    if key.get_name() in known:
+        old = known[key.get_name()]
+        if old.asbytes() == key.asbytes():
+            return fp, False
+        raise UserError(
+            f"board {board.name!r}: host key for {name} CHANGED (known {fingerprint(old)}, offered {fp}) in {path}: "
+            "if the board was really reinstalled, delete its line from known_hosts and add it again"
+        )
+    old_text = path.read_text() if path.is_file() else ""
+    if old_text and not old_text.endswith("\n"):
+        old_text += "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:  # keep the user's lines and comments; append ours
+            fh.write(old_text + f"{name} {key.get_name()} {key.get_base64()}\n")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return fp, True

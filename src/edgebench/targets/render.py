@@ -1,0 +1,118 @@
+"""Rich tables for ``edgebench boards`` and ``edgebench farm``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.table import Table
+
+from edgebench.targets.board import Board
+from edgebench.targets.fingerprint import READY, UNFIT, BoardCheck
+
+STATUS_STYLE = {READY: "green", UNFIT: "yellow"}
+
+
+def _mb(n: Any) -> str:
+    return f"{int(n) / 2**20:,.0f} MB" if isinstance(n, int) else "-"
+
+
+def board_dict(board: Board) -> dict[str, Any]:
+    """A board as plain data (no secrets: only the names of password variables)."""
+    return {
+        "name": board.name,
+        "host": board.host,
+        "port": board.port,
+        "user": board.user,
+        "python": board.python,
+        "workdir": board.workdir,
+        "runtimes": list(board.runtimes),
+        "tags": board.tags,
+        "identity_file": board.identity_file,
+        "threads": board.threads,
+        "cpu_affinity": list(board.cpu_affinity),
+        "env": board.env,
+        "runtime_options": board.runtime_options,
+        "cost": board.cost,
+        "power_w": board.power_w,
+        "jump_host": board.jump_host,
+        "known_hosts": board.known_hosts,
+        "password_env": board.password_env,
+    }
+
+
+def boards_table(boards: Sequence[Board], checks: Mapping[str, Any]) -> Table:
+    """The inventory, with the last recorded check of each board."""
+    t = Table(title="boards", title_justify="left")
+    for col in ("name", "address", "python", "runtimes", "tags", "last check"):
+        t.add_column(col, overflow="fold")
+    for b in boards:
+        addr = "this machine" if b.is_local else f"{b.user + '@' if b.user else ''}{b.host}:{b.port}"
+        rec = checks.get(b.name)
+        last = "never"
+        if rec:
+            style = STATUS_STYLE.get(rec.get("status", ""), "red")
+            last = f"[{style}]{rec.get('status')}[/{style}] {str(rec.get('checked', ''))[:19]}"
+        tags = " ".join(f"{k}={v}" for k, v in b.tags.items())
+        t.add_row(b.name, addr, b.python, ", ".join(b.runtimes), tags, last)
+    return t
+
+
+def checks_table(checks: Sequence[BoardCheck]) -> Table:
+    """``boards check``: status, reason and the fingerprint's main facts."""
+    t = Table(title="board check", title_justify="left")
+    for col in ("board", "status", "arch", "cpu", "cores", "memory", "os / python", "runtimes", "governor / MHz / °C"):
+        t.add_column(col, overflow="fold")
+    for c in checks:
+        fp = c.fingerprint
+        style = STATUS_STYLE.get(c.status, "red")
+        status = f"[{style}]{c.status}[/{style}]" + (f"\n{c.reason}" if c.reason else "")
+        if not fp:
+            t.add_row(c.name, status, "", "", "", "", "", "", "")
+            continue
+        cores = str(fp.get("cores", "-"))
+        if fp.get("cpu_quota_cores"):
+            cores += f" (quota {fp['cpu_quota_cores']:g})"
+        mem = _mb(fp.get("memory_bytes"))
+        if fp.get("memory_limit_bytes"):
+            mem += f" (limit {_mb(fp['memory_limit_bytes'])})"
+        rts = []
+        for name, info in (fp.get("runtimes") or {}).items():
+            extra = (
+                f" [{', '.join(p.replace('ExecutionProvider', '') for p in info['providers'])}]"
+                if info.get("providers")
+                else ""
+            )
+            rts.append(f"{name} {info.get('version') or '?'}{extra}")
+        dev = " / ".join(
+            str(x) if x is not None else "-" for x in (fp.get("governor"), fp.get("freq_mhz"), fp.get("temp_c"))
+        )
+        t.add_row(
+            c.name,
+            status,
+            str(fp.get("arch")),
+            str(fp.get("cpu_model") or "-"),
+            cores,
+            mem,
+            f"{fp.get('os')}\nPython {fp.get('python')}",
+            "\n".join(rts),
+            dev,
+        )
+    return t
+
+
+def farm_table(members: Sequence[Any]) -> Table:
+    """The farm's boards: address, profile and limits."""
+    t = Table(title="farm", title_justify="left")
+    for col in ("board", "address", "profile", "CPU cores", "memory", "sshd pid"):
+        t.add_column(col)
+    for m in members:
+        t.add_row(
+            m.name,
+            f"{m.address}:{m.port}",
+            m.profile,
+            "unlimited" if m.cpu_cores is None else f"{m.cpu_cores:g}",
+            "unlimited" if m.memory_mb is None else f"{m.memory_mb} MB",
+            str(m.pid),
+        )
+    return t

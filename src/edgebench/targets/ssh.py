@@ -1,0 +1,494 @@
+"""`SSHDriver`: reach a board over SSH with Fabric.
+
+One connection per driver, opened on first use and reused; host keys are verified
+against known_hosts (unknown or changed keys are refused); every remote command is
+built with `shlex.quote`; every remote path must lie inside the board's workdir.
+Uploads go to a temporary name, are checked with sha256 on the board, then renamed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import getpass
+import os
+import posixpath
+import shlex
+import socket
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgebench.errors import BoardBusy, BoardUnreachable, ConfigError, JobTimeout, RemoteError
+from edgebench.fsutil import sha256_file
+from edgebench.targets.board import Board
+from edgebench.targets.driver import CommandResult, OutOfMemory
+from edgebench.targets.hostkeys import fingerprint, host_key_name, known_hosts_path
+
+LOCK_FILE = "board.lock"
+RUN_DIR = "run"
+OOM_MARKER = "edgebench: killed by the kernel OOM killer"
+# Reads the kernel's OOM-kill counter (Linux >= 4.13); empty where it does not exist.
+_OOM_COUNT = "sed -n 's/^oom_kill //p' /proc/vmstat 2>/dev/null"
+_PY_SHA256 = (
+    "import hashlib,sys;h=hashlib.sha256();f=open(sys.argv[1],'rb');"
+    "[h.update(b) for b in iter(lambda:f.read(1<<20),b'')];print(h.hexdigest())"
+)
+_PY_LOCK = """\
+import fcntl,sys,time
+p,t,owner=sys.argv[1],float(sys.argv[2]),sys.argv[3]
+f=open(p,'a+')
+d=time.monotonic()+t
+while True:
+    try:
+        fcntl.flock(f,fcntl.LOCK_EX|fcntl.LOCK_NB)
+        break
+    except OSError:
+        if time.monotonic()>=d:
+            f.seek(0)
+            sys.stdout.write('busy '+f.read().strip()+'\\n')
+            sys.stdout.flush()
+            sys.exit(75)
+        time.sleep(0.2)
+f.seek(0)
+f.truncate()
+f.write(owner)
+f.flush()
+sys.stdout.write('locked\\n')
+sys.stdout.flush()
+sys.stdin.read()
+"""
+
+
+class HostKeyRefused(BoardUnreachable):
+    """The board's host key is unknown or differs from the one in known_hosts."""
+
+
+@dataclass
+class TransferStats:
+    """What a driver sent: payload bytes uploaded, files uploaded, bytes on the wire."""
+
+    uploads: int = 0
+    bytes_uploaded: int = 0
+    skipped: int = 0
+    wire_sent: int = 0
+    wire_received: int = 0
+
+
+class _CountingSocket:
+    """A socket that counts the bytes paramiko sends and receives through it."""
+
+    def __init__(self, sock: socket.socket, stats: TransferStats) -> None:
+        self._sock = sock
+        self._stats = stats
+
+    def send(self, data: bytes) -> int:
+        n = self._sock.send(data)
+        self._stats.wire_sent += n
+        return n
+
+    def sendall(self, data: bytes) -> None:
+        self._sock.sendall(data)
+        self._stats.wire_sent += len(data)
+
+    def recv(self, n: int) -> bytes:
+        data = self._sock.recv(n)
+        self._stats.wire_received += len(data)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def _hash_cmd(python: str, path: str) -> str:
+    """A shell command printing the sha256 of ``path``: sha256sum, else the board's Python."""
+    q = shlex.quote(path)
+    return f"{{ sha256sum -- {q} 2>/dev/null || {shlex.quote(python)} -c {shlex.quote(_PY_SHA256)} {q}; }} | cut -c1-64"
+
+
+class SSHDriver:
+    """A board reached over SSH (Fabric), one connection reused for every call.
+
+    Args:
+        board: the board; a ``~/`` workdir is resolved against the remote home on connect.
+        connect_retries: connection attempts before giving up (connection-level errors only).
+        backoff_s: first wait between attempts; doubles each time.
+    """
+
+    def __init__(self, board: Board, *, connect_retries: int = 3, backoff_s: float = 0.5) -> None:
+        if board.host is None:
+            raise ValueError("SSHDriver needs a board with a host")
+        self._board = board
+        self._resolved: Board | None = board if board.workdir.startswith("/") else None
+        self.connect_retries = max(1, connect_retries)
+        self.backoff_s = backoff_s
+        self.stats = TransferStats()
+        self._conn: Any = None
+        self._dirs: set[str] = set()
+        self._verified: set[tuple[str, str]] = set()
+
+    def __repr__(self) -> str:
+        return f"SSHDriver({self._board.name!r}, {self._board.user or ''}@{self._board.host}:{self._board.port})"
+
+    # ------------------------------------------------------------------ connection
+
+    @property
+    def board(self) -> Board:
+        """The board, with its workdir resolved to an absolute path (connects if needed)."""
+        if self._resolved is None:
+            self.connect()
+        assert self._resolved is not None
+        return self._resolved
+
+    @property
+    def connected(self) -> bool:
+        """True while the SSH transport is up."""
+        return bool(self._conn is not None and self._conn.is_connected)
+
+    def _secret(self, env_name: str | None, what: str) -> str | None:
+        if env_name is None:
+            return None
+        value = os.environ.get(env_name)
+        if value is None:
+            raise ConfigError(f"board {self._board.name!r}: {what}_env names ${env_name}, which is not set: export it")
+        return value
+
+    def _new_connection(self) -> Any:
+        import fabric
+        import paramiko
+
+        b = self._board
+        kwargs: dict[str, Any] = {}
+        if b.identity_file:
+            kwargs["key_filename"] = [b.identity_file]
+        password = self._secret(b.password_env, "password")
+        if password is not None:
+            kwargs["password"] = password
+        passphrase = self._secret(b.passphrase_env, "passphrase")
+        if passphrase is not None:
+            kwargs["passphrase"] = passphrase
+        gateway = (
+            fabric.Connection(b.jump_host, connect_timeout=int(max(1, b.connect_timeout))) if b.jump_host else None
+        )
+        conn = fabric.Connection(
+            b.host,
+            user=b.user or getpass.getuser(),
+            port=b.port,
+            connect_kwargs=kwargs,
+            connect_timeout=int(max(1, b.connect_timeout)),
+            gateway=gateway,
+        )
+        conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        kh = known_hosts_path(b)
+        if kh.is_file():
+            conn.client.load_host_keys(str(kh))
+        if gateway is None:
+            sock = socket.create_connection((conn.host, conn.port), timeout=b.connect_timeout)
+            conn.connect_kwargs["sock"] = _CountingSocket(sock, self.stats)
+        return conn
+
+    def connect(self) -> None:
+        """Open the connection (no-op when open), retrying connection-level failures with backoff.
+
+        Raises:
+            HostKeyRefused: unknown or changed host key (never retried).
+            BoardUnreachable: the board cannot be reached or authentication failed.
+        """
+        if self.connected and self._resolved is not None:
+            return
+        import paramiko
+
+        b = self._board
+        where = f"{b.user or getpass.getuser()}@{b.host}:{b.port}"
+        last = ""
+        for attempt in range(self.connect_retries):
+            if attempt:
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+            conn = None
+            try:
+                conn = self._new_connection()
+                conn.open()
+                self._conn = conn
+                break
+            except paramiko.BadHostKeyException as exc:
+                _close_quietly(conn)
+                raise HostKeyRefused(
+                    b.name,
+                    "ssh " + where,
+                    "",
+                    f"host key CHANGED for {host_key_name(b.host or '', b.port)} "
+                    f"(known {fingerprint(exc.expected_key)}, "
+                    f"offered {fingerprint(exc.key)}): refusing to connect; if the board was reinstalled, delete its "
+                    f"line in {known_hosts_path(b)} and run `edgebench boards add --trust`",
+                ) from None
+            except paramiko.AuthenticationException as exc:
+                _close_quietly(conn)
+                raise BoardUnreachable(
+                    b.name,
+                    "ssh " + where,
+                    "",
+                    f"authentication failed ({type(exc).__name__}): check user, identity_file or ssh-agent",
+                ) from None
+            except paramiko.SSHException as exc:
+                _close_quietly(conn)
+                if "not found in known_hosts" in str(exc):
+                    raise HostKeyRefused(
+                        b.name,
+                        "ssh " + where,
+                        "",
+                        f"host key of {host_key_name(b.host or '', b.port)} is not in {known_hosts_path(b)}: "
+                        f"refusing to connect; check it and run "
+                        f"`edgebench boards add {shlex.quote(b.name)} --host {b.host} --trust`",
+                    ) from None
+                last = f"{type(exc).__name__}: {exc}"
+            except (OSError, EOFError) as exc:
+                _close_quietly(conn)
+                last = f"{type(exc).__name__}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+        else:
+            raise BoardUnreachable(
+                b.name,
+                "ssh " + where,
+                "",
+                f"unreachable: cannot connect to {where} after {self.connect_retries} attempt(s) ({last})",
+            )
+        self._dirs.clear()
+        self._verified.clear()
+        if self._resolved is None:
+            home = self._sh('printf %s "$HOME"', 30).stdout.strip()
+            wd = self._board.workdir
+            wd = home if wd == "~" else posixpath.join(home, wd[2:])
+            self._resolved = dataclasses.replace(self._board, workdir=wd)
+
+    def close(self) -> None:
+        """Close the connection."""
+        _close_quietly(self._conn)
+        self._conn = None
+
+    # -------------------------------------------------------------------- helpers
+
+    def confine(self, remote: str) -> str:
+        """``remote`` as an absolute path inside the workdir.
+
+        Raises:
+            RemoteError: if the path leaves the workdir.
+        """
+        wd = posixpath.normpath(self.board.workdir)
+        path = posixpath.normpath(posixpath.join(wd, remote))
+        if path != wd and not path.startswith(wd.rstrip("/") + "/"):
+            raise RemoteError(
+                self.board.name, f"path {remote}", "", f"remote path {remote!r} is outside the workdir {wd}"
+            )
+        return path
+
+    def _sh(self, script: str, timeout: float) -> CommandResult:
+        """Run a shell script on the board; connection loss becomes `BoardUnreachable`."""
+        if not self.connected:
+            self.connect()
+        try:
+            res = self._conn.run(script, hide=True, warn=True, in_stream=False, timeout=timeout)
+        except Exception as exc:
+            from invoke.exceptions import CommandTimedOut
+
+            if isinstance(exc, CommandTimedOut):
+                raise
+            self.close()
+            raise BoardUnreachable(
+                self._board.name, script[:200], "", f"connection lost ({type(exc).__name__}: {exc})"
+            ) from None
+        return CommandResult(script, int(res.exited), res.stdout, res.stderr)
+
+    def _check(self, script: str, what: str, timeout: float = 60.0) -> CommandResult:
+        res = self._sh(script, timeout)
+        if res.exit_code != 0:
+            raise RemoteError(self.board.name, what, res.stderr or res.stdout, f"{what} failed (exit {res.exit_code})")
+        return res
+
+    def _mkdir(self, path: str) -> None:
+        if path in self._dirs:
+            return
+        q = shlex.quote(path)
+        res = self._sh(f"mkdir -p -- {q} && test -w {q}", 60)
+        if res.exit_code != 0:
+            detail = (res.stderr.strip().splitlines() or ["not writable"])[-1]
+            raise RemoteError(
+                self.board.name,
+                f"mkdir -p {path}",
+                res.stderr,
+                f"workdir folder {path} is not writable on the board ({detail}): set another workdir in boards.toml "
+                "or fix its permissions",
+            )
+        self._dirs.add(path)
+
+    def prepare(self) -> None:
+        """Create the workdir and check that it is writable."""
+        self._mkdir(self.confine("."))
+
+    # ---------------------------------------------------------------- the protocol
+
+    def put(self, local: Path, remote: str, sha256: str | None = None) -> None:
+        """Upload to a temporary name, verify the sha256 on the board, then rename."""
+        dest = self.confine(remote)
+        digest = sha256 or sha256_file(local)
+        folder, name = posixpath.split(dest)
+        self._mkdir(self.confine("."))
+        self._mkdir(folder)
+        tmp = posixpath.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
+        size = local.stat().st_size
+        try:
+            self._conn.sftp().put(str(local), tmp, confirm=True)
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                self._sh(f"rm -f -- {shlex.quote(tmp)}", 30)
+            raise RemoteError(
+                self.board.name, f"put {local.name}", "", f"upload failed ({type(exc).__name__}: {exc})"
+            ) from None
+        self.stats.uploads += 1
+        self.stats.bytes_uploaded += size
+        qt, qd = shlex.quote(tmp), shlex.quote(dest)
+        script = (
+            f"h=$({_hash_cmd(self.board.python, tmp)}); "
+            f'if [ "$h" = {shlex.quote(digest)} ]; then mv -f -- {qt} {qd}; '
+            f'else rm -f -- {qt}; echo "sha256 mismatch: got $h" >&2; exit 3; fi'
+        )
+        self._check(script, f"verify+rename {name}")
+        self._verified.add((dest, digest))
+
+    def sha256(self, remote: str) -> str | None:
+        """The sha256 of a file on the board, or ``None`` if there is none."""
+        path = self.confine(remote)
+        q = shlex.quote(path)
+        res = self._sh(f"if [ -f {q} ]; then {_hash_cmd(self.board.python, path)}; fi", 120)
+        out = res.stdout.strip()
+        return out if len(out) == 64 else None
+
+    def has(self, remote: str, sha256: str) -> bool:
+        """True if ``remote`` holds content with this sha256 (checked once per connection)."""
+        path = self.confine(remote)
+        if (path, sha256) in self._verified and self.connected:
+            self.stats.skipped += 1
+            return True
+        ok = self.sha256(path) == sha256
+        if ok:
+            self._verified.add((path, sha256))
+            self.stats.skipped += 1
+        return ok
+
+    def exists(self, remote: str) -> bool:
+        """True if ``remote`` is a file on the board."""
+        return self._sh(f"test -f {shlex.quote(self.confine(remote))}", 30).exit_code == 0
+
+    def get(self, remote: str, local: Path) -> None:
+        """Download to a temporary name beside ``local``, then rename."""
+        path = self.confine(remote)
+        self.connect()
+        tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            self._conn.sftp().get(path, str(tmp))
+            os.replace(tmp, local)
+        except Exception as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise RemoteError(
+                self.board.name, f"get {remote}", "", f"download failed ({type(exc).__name__}: {exc})"
+            ) from None
+
+    def run(self, argv: Sequence[str], timeout: float) -> CommandResult:
+        """Run ``argv`` in the workdir; after ``timeout`` s the process group is killed on the board.
+
+        Raises:
+            JobTimeout: the command ran past ``timeout`` (it was killed on the board).
+            OutOfMemory: the kernel OOM killer killed it.
+            BoardUnreachable: the connection was lost.
+        """
+        b = self.board
+        command = shlex.join(argv)
+        wd = self.confine(".")
+        self._mkdir(self.confine(RUN_DIR))
+        pidfile = self.confine(posixpath.join(RUN_DIR, f"{uuid.uuid4().hex}.pid"))
+        prefix = ["env", *(f"{k}={v}" for k, v in b.env.items())] if b.env else []
+        if b.cpu_affinity:
+            prefix += ["taskset", "-c", ",".join(str(c) for c in b.cpu_affinity)]
+        qp = shlex.quote(pidfile)
+        script = (
+            f"cd {shlex.quote(wd)} || exit 125; echo $$ > {qp}; o1=$({_OOM_COUNT}); "
+            f"{shlex.join([*prefix, *argv])}; rc=$?; rm -f -- {qp}; "
+            f'if [ $rc -eq 137 ] && [ -n "$o1" ] && [ "$o1" != "$({_OOM_COUNT})" ]; '
+            f"then echo {shlex.quote(OOM_MARKER)} >&2; fi; "
+            "exit $rc"
+        )
+        from invoke.exceptions import CommandTimedOut
+
+        try:
+            res = self._sh(script, timeout)
+        except CommandTimedOut as exc:
+            tail = (exc.result.stderr or exc.result.stdout or "") if exc.result is not None else ""
+            self.kill_job(pidfile)
+            raise JobTimeout(b.name, command, tail, f"job ran past {timeout:g} s and was killed on the board") from None
+        if res.exit_code == 137 and OOM_MARKER in res.stderr:
+            raise OutOfMemory(b.name, command, res.stderr, "out of memory: the kernel OOM killer killed the job")
+        return CommandResult(command, res.exit_code, res.stdout, res.stderr)
+
+    def kill_job(self, pidfile: str) -> None:
+        """Kill the process group recorded in ``pidfile`` (a timed-out job)."""
+        q = shlex.quote(pidfile)
+        script = (
+            f'p=$(cat {q} 2>/dev/null); if [ -n "$p" ]; then '
+            "kill -KILL -- -$p 2>/dev/null || kill -KILL $p 2>/dev/null; fi; "
+            f"rm -f -- {q}"
+        )
+        with contextlib.suppress(RemoteError):
+            self._sh(script, 30)
+
+    @contextlib.contextmanager
+    def lock(self, timeout: float) -> Iterator[None]:
+        """Hold ``<workdir>/board.lock`` (flock, held by a process on the board for as long
+        as this connection lives, so a crashed run never leaves a stale lock).
+
+        Raises:
+            BoardBusy: another run held the lock for ``timeout`` seconds.
+        """
+        b = self.board
+        self.prepare()
+        path = self.confine(LOCK_FILE)
+        owner = f"{socket.gethostname()} pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S')}"
+        cmd = shlex.join([b.python, "-c", _PY_LOCK, path, f"{timeout:g}", owner])
+        chan = self._conn.transport.open_session(timeout=b.connect_timeout)
+        try:
+            chan.settimeout(timeout + max(30.0, b.connect_timeout))
+            chan.exec_command(cmd)
+            line = chan.makefile("r").readline().strip()
+        except Exception as exc:
+            chan.close()
+            raise RemoteError(
+                b.name, "lock", "", f"could not take the board lock ({type(exc).__name__}: {exc})"
+            ) from None
+        if line != "locked":
+            err = chan.makefile_stderr("r").read().decode(errors="replace") if not line else ""
+            chan.close()
+            if line.startswith("busy"):
+                raise BoardBusy(
+                    b.name,
+                    "flock board.lock",
+                    line,
+                    f"board busy: held by {line[5:] or 'another run'} (waited {timeout:g} s)",
+                )
+            raise RemoteError(
+                b.name, "lock", err, f"could not take the board lock: is python {b.python!r} on the board?"
+            )
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                chan.shutdown_write()
+                chan.status_event.wait(10)
+            chan.close()
+
+
+def _close_quietly(conn: Any) -> None:
+    if conn is None:
+        return
+    with contextlib.suppress(Exception):
+        conn.close()
