@@ -189,7 +189,7 @@ def boards_list(boards_file: Path | None, as_json: bool) -> None:
               help="A runtime installed on the board (repeat) [default: onnxruntime].")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A label such as arch=aarch64 (repeat).")
 @click.option("--known-hosts", default=None, help="known_hosts file for this board [default: ~/.ssh/known_hosts].")
-@click.option("--trust", is_flag=True, help="Fetch the board's host key, show its fingerprint and record it in known_hosts.")
+@click.option("--trust", is_flag=True, help="Fetch the host key, show its fingerprint and record it in known_hosts.")
 @boards_file_option
 def boards_add(name: str, host: str, port: int | None, user: str | None, identity_file: str | None, python: str,
                workdir: str, runtimes: tuple[str, ...], tags: tuple[str, ...], known_hosts: str | None, trust: bool,
@@ -221,9 +221,11 @@ def boards_add(name: str, host: str, port: int | None, user: str | None, identit
         except RemoteError as exc:
             raise UserError(f"board {name!r}: cannot fetch its host key: {exc}") from None
         where = board.known_hosts or "~/.ssh/known_hosts"
-        click.echo(f"host key of {host}:{board.port}: {fp} ({'recorded in' if added else 'already in'} {where})", err=True)
+        verb = "recorded in" if added else "already in"
+        click.echo(f"host key of {host}:{board.port}: {fp} ({verb} {where})", err=True)
     add_board(path, board)
-    click.echo(f"added board {name!r} to {path}" + ("" if trust else "; its host key must be in known_hosts (or re-add with --trust)"))
+    hint = "" if trust else "; its host key must be in known_hosts (or add it with --trust)"
+    click.echo(f"added board {name!r} to {path}{hint}")
 
 
 @boards.command("remove", epilog=EXIT_CODES)
@@ -593,6 +595,31 @@ def choose(
         print_json(d)
     else:
         console().print(Choice(d))
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@results_option
+@json_option
+def nightly(config: Path, results: Path, as_json: bool) -> None:
+    """The nightly job in one command, from CONFIG (TOML, a [nightly] table): compress (cached),
+    deploy and run on all boards, store, compare with the last nightly and the pinned baseline,
+    report (terminal with sparklines + HTML + Markdown under RESULTS/nightly/) and gate.
+    Exit 0 when all went well, 3 when a board, a variant or the gate failed; two nightlies
+    on one results folder never overlap (the second exits 1).
+    """
+    from edgebench.results.nightly import load_config, run_nightly
+
+    if not config.is_file():
+        raise UserError(f"nightly config {config} does not exist: give the path of a TOML file with a [nightly] table")
+    cfg = load_config(config)
+    con = Console(stderr=True) if as_json else console()
+    res = run_nightly(cfg, results, log=lambda m: con.print(f"[dim]{m}[/dim]"))
+    if as_json:
+        print_json(res.to_dict())
+    else:
+        con.print(res)
+    sys.exit(res.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover

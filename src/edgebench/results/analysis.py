@@ -58,6 +58,11 @@ def _fmt_factor(f: float) -> str:
     return f"{f:.1f}x" if f < 10 else f"{f:.0f}x"
 
 
+def _by(f: float, what: str) -> str:
+    """``1.7x faster`` or, under 1.1x, ``4% faster``."""
+    return f"{(f - 1) * 100:.0f}% {what}" if f < 1.095 else f"{_fmt_factor(f)} {what}"
+
+
 def verdict(
     variant: str,
     speed: str,
@@ -79,11 +84,11 @@ def verdict(
     acc = "" if acc_delta_pt is None else f", {acc_delta_pt:+.1f} pt"
     too_lossy = acc_delta_pt is not None and acc_delta_pt < -max_drop_pt
     if speed == SLOWER:
-        return "not worth it", f"{variant}: {_fmt_factor(1 / speedup)} slower here{acc}: not worth it"
+        return "not worth it", f"{variant}: {_by(1 / speedup, 'slower')} here{acc}: not worth it"
     if speed == FASTER:
         kind = "not worth it" if too_lossy else "worth it"
         why = f" (loses more than {max_drop_pt:g} pt)" if too_lossy else ""
-        return kind, f"{variant}: {_fmt_factor(speedup)} faster{acc}: {kind}{why}"
+        return kind, f"{variant}: {_by(speedup, 'faster')}{acc}: {kind}{why}"
     smaller = size_ratio is not None and size_ratio <= SMALLER_FOR_SIZE
     size = f", {_fmt_factor(1 / size_ratio)} smaller" if smaller and size_ratio else ""
     if speed == NO_CHANGE:

@@ -243,7 +243,7 @@ class GateResult:
         t = Table(title=f"gate on run {self.run_id}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   padding=(0, 0), show_edge=False)  # fmt: skip
         for c in ("#", "board", "model", "variant", "check", "measured", "budget", "margin", "verdict", "note"):
-            t.add_column(c, justify="right" if c in ("measured", "budget", "margin") else "left")
+            t.add_column(c, justify="right" if c in ("measured", "budget", "margin") else "left", no_wrap=c != "note")
         for c in self.checks:
             t.add_row(str(c.budget), c.board, c.model, c.variant, c.check, _n(c.measured), _n(c.limit), _n(c.margin, True),
                       f"[{STYLE[c.verdict]}]{c.verdict}[/]", c.note)  # fmt: skip

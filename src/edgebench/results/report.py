@@ -100,7 +100,7 @@ class Report:
     def model_table(self, mm: dict[str, Any]) -> Table:
         """The board x variant table of one model."""
         t = Table(
-            title=f"{mm['model']} (latency in ms; speed and size against fp32 on the same board; P: Pareto)",
+            title=f"{mm['model']} (latency in ms; speed and size against fp32 on the same board; *: Pareto)",
             title_justify="left",
             box=box.SIMPLE_HEAD,
             pad_edge=False,
@@ -110,9 +110,20 @@ class Report:
         )
         for c in ("board", "variant"):
             t.add_column(c, no_wrap=True)
-        for c in ("p50", "p90", "p99", "inf/s", "peak MB", "top-1", "fid.", "size", "speed", "size×"):
+        fid = any(r.get("fidelity") is not None for r in mm["rows"])
+        for c in (
+            "p50",
+            "p90",
+            "p99",
+            "inf/s",
+            "peak MB",
+            "top-1",
+            *(("fid.",) if fid else ()),
+            "size",
+            "speed",
+            "size×",
+        ):
             t.add_column(c, justify="right", no_wrap=True)
-        t.add_column("P", justify="center")
         for r in mm["rows"]:
             if not r["ok"]:
                 t.add_row(r["board"], r["variant"], f"[red]failed: {r.get('error')}[/red]")
@@ -124,9 +135,9 @@ class Report:
             sr = r["size_ratio"]
             sr_s = "-" if sr is None else f"[{'green' if sr < 1 else 'red'}]{sr:.2f}x[/]"
             t.add_row(
-                r["board"], r["variant"], fmt_ms(r["p50_ms"]), fmt_ms(r["p90_ms"]), fmt_ms(r["p99_ms"]),
-                f"{r['throughput']:,.0f}", _mb(r["peak_rss"]), fmt_pct(r["top1"]), fmt_pct(r["fidelity"]),
-                _size(r["bytes"]), sp_s, sr_s, "*" if r.get("pareto") else "",
+                r["board"], r["variant"] + ("*" if r.get("pareto") else ""), fmt_ms(r["p50_ms"]), fmt_ms(r["p90_ms"]),
+                fmt_ms(r["p99_ms"]), f"{r['throughput']:,.0f}", _mb(r["peak_rss"]), fmt_pct(r["top1"]),
+                *((fmt_pct(r["fidelity"]),) if fid else ()), _size(r["bytes"]), sp_s, sr_s,
             )  # fmt: skip
         return t
 
