@@ -131,6 +131,10 @@ class EdgeSession:
         if d is None:
             try:
                 d = driver_for(board)
+                for step in ("connect", "prepare"):  # SSH drivers connect and make the workdir up front
+                    fn = getattr(d, step, None)
+                    if fn is not None:
+                        fn()
             except EdgebenchError as exc:
                 d = exc
             self._drivers[board.name] = d
