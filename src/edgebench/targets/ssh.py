@@ -335,7 +335,7 @@ class SSHDriver:
         folder, name = posixpath.split(dest)
         self._mkdir(self.confine("."))
         self._mkdir(folder)
-        tmp = posixpath.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
+        tmp = posixpath.join(folder, f".upload.{uuid.uuid4().hex[:12]}.tmp")  # short: names can be near NAME_MAX
         size = local.stat().st_size
         try:
             self._conn.sftp().put(str(local), tmp, confirm=True)
