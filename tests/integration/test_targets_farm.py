@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _targets_models import memhog_variant, mlp_variant
 
 from edgebench.bench.runner import measure_variant
 from edgebench.compress.variant import Variant
@@ -21,8 +22,6 @@ from edgebench.targets.driver import Driver
 from edgebench.targets.farm import Farm
 from edgebench.targets.group import for_each_board
 from edgebench.targets.ssh import HostKeyRefused, SSHDriver
-
-from _targets_models import memhog_variant, mlp_variant
 
 pytestmark = [pytest.mark.ssh, pytest.mark.slow]
 
@@ -147,7 +146,7 @@ def test_changed_and_unknown_host_keys_are_refused(farm: Farm, tmp_path: Path) -
         SSHDriver(dataclasses.replace(b1, known_hosts=str(forged)), connect_retries=1).connect()
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
-    with pytest.raises(HostKeyRefused, match="not in .*--trust"):
+    with pytest.raises(HostKeyRefused, match=r"not in .*--trust"):
         SSHDriver(dataclasses.replace(b2, known_hosts=str(empty)), connect_retries=1).connect()
 
 
