@@ -121,7 +121,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     session = metafunc.config.stash.get(SESSION_KEY, None)
     if session is None:
-        raise pytest.UsageError("edgebench: the edge_case tests need --edge-variants DIR (and --edge-boards)")
+        pytest.fail("edgebench: the edge_case tests need --edge-variants DIR (and --edge-boards)", pytrace=False)
     metafunc.parametrize("edge_case", session.cases, ids=[c.id for c in session.cases])
 
 
@@ -195,8 +195,15 @@ class EdgebenchWarning(UserWarning):
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
     """Make pytest-benchmark's JSON an edgebench run file: add the ``edgebench`` block."""
     session = config.stash.get(SESSION_KEY, None)
-    if session is not None:
-        output_json["edgebench"] = session.edgebench_block()
+    if session is None:
+        return
+    output_json["edgebench"] = session.edgebench_block()
+    # `--benchmark-save` leaves the raw samples out unless --benchmark-save-data; a run file keeps them
+    data = {b.fullname: list(b.stats.data) for b in benchmarks if getattr(b, "stats", None) is not None}
+    for entry in output_json.get("benchmarks", []):
+        stats = entry.get("stats")
+        if isinstance(stats, dict) and "data" not in stats and entry.get("fullname") in data:
+            stats["data"] = data[entry["fullname"]]
 
 
 def final_run(config: pytest.Config, session: EdgeSession) -> dict[str, Any]:
