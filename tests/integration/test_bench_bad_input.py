@@ -17,10 +17,14 @@ EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))
 FAST = ["--min-time", "0.05", "--min-rounds", "10", "--warmup-iters", "2", "--warmup-time", "0"]
 
 
-def _run(tmp_path: Path, variants: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, dict[str, Any]]:
+def _run(
+    tmp_path: Path, variants: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, dict[str, Any]]:
     results = tmp_path / "results"
     cmd = [EDGEBENCH, "run", "--variants", str(variants), "--results", str(results), *FAST, "--json", *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**os.environ, **(env or {})})
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**os.environ, **(env or {})}
+    )
     runs = sorted((results / "runs").glob("*"))
     assert [p.suffix for p in runs] == [".json"], runs  # one run file, no temporary files left
     return out.returncode, out.stderr, json.loads(out.stdout)["run"] if out.stdout.strip() else {}
@@ -122,7 +126,9 @@ def test_tflite_model_on_the_onnx_runtime_is_refused(tmp_path: Path) -> None:
     from edgebench.errors import ModelError
 
     with pytest.raises(ModelError, match="is not a readable ONNX model"):  # compress refuses it on the host
-        save_variant(root / "x" / "y", onnx_named, {"model": "x", "variant": "y", "fmt": "onnx", "parent": None, "passes": []})
+        save_variant(
+            root / "x" / "y", onnx_named, {"model": "x", "variant": "y", "fmt": "onnx", "parent": None, "passes": []}
+        )
     # a manifest written by hand claiming onnx: the board's runtime refuses it
     v = variant(root, "tfl", "fp32", tfl, fmt="tflite")
     manifest = json.loads((v.path / "manifest.json").read_text())

@@ -33,7 +33,9 @@ def test_onnx_accuracy_fidelity_cold_start_memory(tmp_path: Path, board: Board) 
     parent = find_parent(noisy, [fp32, noisy])
     assert parent == fp32
     ref = reference_outputs(fp32, data, tmp_path / "cache")
-    m = measure_variant(LocalDriver(board), noisy, eval_data=data, settings=FAST.replace(quick=50, seed=2), reference=ref)
+    m = measure_variant(
+        LocalDriver(board), noisy, eval_data=data, settings=FAST.replace(quick=50, seed=2), reference=ref
+    )
     assert m["ok"], m["error"]
     assert len(m["samples_ns"]) >= 20 and m["agent_pid"] is not None
     assert m["runtime"]["name"] == "onnxruntime" and m["runtime"]["threads"] == 1

@@ -30,7 +30,9 @@ def test_agent_runs_on_python_38_per_vermin(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     # the check can fail: a 3.10 construct in the same style of file is flagged
     bad = tmp_path / "bad.py"
-    bad.write_text("def f(x):\n    match x:\n        case 1:\n            return 1\n    return zip([1], [2], strict=True)\n")
+    bad.write_text(
+        "def f(x):\n    match x:\n        case 1:\n            return 1\n    return zip([1], [2], strict=True)\n"
+    )
     assert _vermin(bad).returncode != 0
 
 
@@ -161,13 +163,17 @@ def test_load_eval_checks_shapes_and_cuts_the_same_quick_subset(tmp_path: Path) 
     np.savez(tmp_path / "e.npz", x=x, y=y)
     np.savez(tmp_path / "ref.npz", outputs=x * 2)
     sig: list[tuple[str, list[Any], str]] = [("x", ["batch", 4], "float32")]
-    job: dict[str, Any] = {"eval": {"path": str(tmp_path / "e.npz"), "limit": 10, "seed": 3, "reference": str(tmp_path / "ref.npz")}}
+    job: dict[str, Any] = {
+        "eval": {"path": str(tmp_path / "e.npz"), "limit": 10, "seed": 3, "reference": str(tmp_path / "ref.npz")}
+    }
     xs, yy, ref = agent.load_eval(job, sig)
     assert xs is not None and xs[0].shape == (10, 4)
     assert np.array_equal(ref, xs[0] * 2)  # same rows as the data
     assert np.array_equal(yy, (xs[0][:, 0] // 4).astype(int) % 3)
     assert job["eval"]["n_total"] == 40
-    with pytest.raises(agent.AgentError, match=r"shape \[4\] but input 'x' expects \[5\]: give eval data shaped \[N, 5\]"):
+    with pytest.raises(
+        agent.AgentError, match=r"shape \[4\] but input 'x' expects \[5\]: give eval data shaped \[N, 5\]"
+    ):
         agent.load_eval({"eval": {"path": str(tmp_path / "e.npz")}}, [("x", ["batch", 5], "float32")])
 
 

@@ -48,7 +48,11 @@ def test_job_takes_threads_and_runtime_options_from_the_board(tmp_path: Path, ti
     s = RunSettings(quick=100, dims={"seq": 8})
     job = build_job(board, v, s, artifact="/a/model.onnx", eval_path="/a/e.npz", reference_path="/a/r.npz")
     assert job["runtime"] == "onnxruntime"
-    assert job["runtime_options"] == {"threads": 2, "graph_optimization_level": "basic", "providers": ["CPUExecutionProvider"]}
+    assert job["runtime_options"] == {
+        "threads": 2,
+        "graph_optimization_level": "basic",
+        "providers": ["CPUExecutionProvider"],
+    }
     assert job["eval"] == {"path": "/a/e.npz", "seed": 0, "limit": 100, "reference": "/a/r.npz"}
     assert job["dims"] == {"seq": 8} and job["measure"]["min_rounds"] == 50
 
@@ -57,7 +61,13 @@ def _agent_out(samples: list[int], **extra: Any) -> dict[str, Any]:
     return {
         "ok": True,
         "error": None,
-        "timing": {"load_ns": 5_000_000, "first_inference_ns": 700_000, "batch_size": 1, "samples_ns": samples, "settings": {}},
+        "timing": {
+            "load_ns": 5_000_000,
+            "first_inference_ns": 700_000,
+            "batch_size": 1,
+            "samples_ns": samples,
+            "settings": {},
+        },
         "memory": {"rss_before_load": 100, "rss_after_load": 350, "peak_rss": 400},
         "host": {"hostname": "h", "machine": "aarch64"},
         "runtime": {"name": "onnxruntime", "version": "1.0"},
