@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgebench.compress import metrics
+from edgebench.compress.metrics import one_line
 from edgebench.compress.passes import Artifact, Context, Data, Pass, check_chain, get_pass, resolve_params
 from edgebench.compress.variant import Variant, save_variant, variant_dir
 from edgebench.errors import DataError
@@ -48,7 +49,7 @@ def export_torch(module: Any, sample: np.ndarray, out: Path) -> Path:
         return zoo.export_onnx(module, sample, out)
     except RuntimeError as exc:
         raise DataError(
-            f"the PyTorch model does not accept inputs of shape {list(sample.shape)} ({str(exc).splitlines()[0]}): "
+            f"the PyTorch model does not accept inputs of shape {list(sample.shape)} ({one_line(exc, 160)}): "
             "give data that matches the model"
         ) from None
 

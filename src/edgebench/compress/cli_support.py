@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -73,7 +74,7 @@ def run_compress(recipe_path: Path, out: Path | None, force: bool, as_json: bool
     if as_json:
         click.echo(json.dumps({"out": str(recipe.out), "variants": rows}, indent=1, default=str))
     else:
-        t = Table(title=f"variants in {recipe.out}")
+        t = Table(title=f"variants in {recipe.out}", box=box.SIMPLE_HEAD, show_edge=False)
         for c in ("model", "variant", "status", "KiB", "top-1 %", "agree %", "note"):
             t.add_column(c)
         for r in rows:

@@ -21,6 +21,12 @@ QUANT_OPS = {
 MAC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul")
 
 
+def one_line(exc: BaseException, limit: int = 160) -> str:
+    """An exception's message squeezed onto one line of at most ``limit`` characters."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def load_onnx(path: Path) -> Any:
     """Load and check an ONNX file.
 
@@ -34,7 +40,7 @@ def load_onnx(path: Path) -> Any:
         onnx.checker.check_model(m)
     except Exception as exc:
         raise ModelError(
-            f"{path} is not a readable ONNX model ({type(exc).__name__}: {str(exc)[:120]}): "
+            f"{path} is not a readable ONNX model ({type(exc).__name__}: {one_line(exc, 120)}): "
             "check that the file is complete and really an ONNX model"
         ) from None
     if not m.graph.node:
@@ -53,7 +59,7 @@ def onnx_session(path: Path) -> Any:
     try:
         return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise ModelError(f"{path} cannot be loaded by ONNX Runtime ({str(exc)[:160]}): check the model") from None
+        raise ModelError(f"{path} cannot be loaded by ONNX Runtime ({one_line(exc, 160)}): check the model") from None
 
 
 def as_feeds(input_names: list[str], x: Any) -> dict[str, np.ndarray]:
@@ -143,7 +149,7 @@ def tflite_interpreter(path: Path) -> Any:
         it = Interpreter(model_content=data, num_threads=1)
         it.allocate_tensors()
     except Exception as exc:
-        raise ModelError(f"{path} is not a readable TFLite model, perhaps truncated ({str(exc)[:120]})") from None
+        raise ModelError(f"{path} is not a readable TFLite model, perhaps truncated ({one_line(exc, 120)})") from None
     return it
 
 

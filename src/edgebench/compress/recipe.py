@@ -154,10 +154,6 @@ def load_recipe(path: Path, out: Path | None = None) -> Recipe:
     plans = []
     for name in models_t.data:
         mt = models_t.table(name)
-        src = sources.detect(name, mt.text("source"), base)
-        src.train_epochs = mt.integer("train_epochs", 0, minimum=0)
-        weights = mt.text("weights", None)
-        src.weights = base / weights if weights else None
         if "data" in mt.data:
             data = parse_data(mt.table("data"), base, seed)
         else:
@@ -165,6 +161,10 @@ def load_recipe(path: Path, out: Path | None = None) -> Recipe:
             if key not in cache:
                 cache[key] = parse_data(Table(path, "data", dict(default_data.data)), base, seed)
             data = cache[key]
+        src = sources.detect(name, mt.text("source"), base)
+        src.train_epochs = mt.integer("train_epochs", 0, minimum=0)
+        weights = mt.text("weights", None)
+        src.weights = base / weights if weights else None
         vt = mt.table("variants", {})
         mt.done()
         variants: dict[str, Chain] = {}

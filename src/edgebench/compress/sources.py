@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgebench.compress import metrics
+from edgebench.compress.metrics import one_line
 from edgebench.compress.passes import Artifact, Data
 from edgebench.errors import DataError, ModelError
 from edgebench.fsutil import sha256_file
@@ -117,7 +118,7 @@ def build_torch(src: Source, data: Data, seed: int, train: bool = True) -> Any:
         try:
             module.load_state_dict(torch.load(src.weights, map_location="cpu", weights_only=True))
         except Exception as exc:
-            raise ModelError(f"{src.weights} cannot be loaded into {src.spec} ({str(exc)[:160]})") from None
+            raise ModelError(f"{src.weights} cannot be loaded into {src.spec} ({one_line(exc, 160)})") from None
     module.eval()
     for what, x in (("eval", data.x_eval), ("calibration", data.x_calib), ("training", data.x_train)):
         if isinstance(x, dict):
@@ -133,7 +134,7 @@ def build_torch(src: Source, data: Data, seed: int, train: bool = True) -> Any:
         except Exception as exc:
             raise DataError(
                 f"model {src.name!r} ({src.spec}) does not accept {what} data of shape {list(x.shape)} "
-                f"({str(exc).splitlines()[0][:160]}): give data that matches the model"
+                f"({one_line(exc, 160)}): give data that matches the model"
             ) from None
     if src.train_epochs and train:
         if data.y_train is None:

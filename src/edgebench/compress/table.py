@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 
@@ -42,26 +43,24 @@ def variant_row(v: Variant) -> dict[str, Any]:
 
 
 class VariantTable:
-    """Renders a list of variants; each row compares with the model's fp32 parent where it can."""
+    """Renders variants; agree% and max|Δ| compare each with its fp32 parent (``--json`` adds the pass chain)."""
 
     def __init__(self, variants: list[Variant]) -> None:
         self.rows = [variant_row(v) for v in variants]
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        t = Table(title="variants", show_lines=False)
+        t = Table(title="variants", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), pad_edge=False)
         for col, just in [
-            ("model", "left"), ("variant", "left"), ("format", "left"), ("passes", "left"), ("KiB", "right"),
-            ("zip KiB", "right"), ("MFLOPs", "right"), ("sparsity %", "right"), ("top-1 %", "right"),
-            ("agree %", "right"), ("max |Δ|", "right"),
+            ("model", "left"), ("variant", "left"), ("fmt", "left"), ("KiB", "right"), ("zip", "right"),
+            ("MFLOP", "right"), ("sparse%", "right"), ("top1%", "right"), ("agree%", "right"), ("max|Δ|", "right"),
         ]:  # fmt: skip
-            t.add_column(col, justify=just)  # type: ignore[arg-type]
+            t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
         for r in self.rows:
             flops = r["flops"]
             t.add_row(
                 r["model"],
                 r["variant"],
                 r["format"],
-                r["passes"],
                 _kb(r["bytes"]),
                 _kb(r["zip_bytes"]),
                 f"{flops / 1e6:.2f}" if isinstance(flops, (int, float)) else "-",

@@ -1,0 +1,105 @@
+"""Unit tests for graph-level helpers on tiny hand-built ONNX models: FLOPs, sparsity, topological order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from edgebench.compress import metrics
+from edgebench.compress.quantize import toposort
+
+
+def conv_gemm_model(path: Path, batch: str | int = "N") -> Path:
+    """x (N,3,8,8) -> Conv 4x3x3x3 pad 1 -> Flatten -> Gemm 256x10 (transB)."""
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    w2 = rng.standard_normal((10, 256)).astype(np.float32)
+    w2[:, :128] = 0
+    g = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+            helper.make_node("Flatten", ["c"], ["f"], name="flat"),
+            helper.make_node("Gemm", ["f", "w2"], ["y"], transB=1, name="gemm"),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 10])],
+        [w, numpy_helper.from_array(w2, "w2")],
+    )
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_flops_counted_from_the_graph(tmp_path: Path) -> None:
+    p = conv_gemm_model(tmp_path / "m.onnx")
+    got = metrics.onnx_flops(p)
+    conv_macs = 4 * 8 * 8 * (3 * 3 * 3)
+    gemm_macs = 10 * 256
+    assert got["macs"] == conv_macs + gemm_macs
+    assert got["flops"] == 2 * (conv_macs + gemm_macs)
+    assert got["uncounted_nodes"] == 0
+
+
+def test_weight_stats_count_zeros(tmp_path: Path) -> None:
+    m = onnx.load(str(conv_gemm_model(tmp_path / "m.onnx")))
+    s = metrics.onnx_weight_stats(m)
+    assert s["params"] == 4 * 27 + 2560
+    assert s["sparsity"] == pytest.approx(1280 / (108 + 2560))
+
+
+def test_toposort_orders_producers_first() -> None:
+    nodes = [
+        helper.make_node("Relu", ["b"], ["c"]),
+        helper.make_node("Relu", ["a"], ["b"]),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [1])],
+    )
+    toposort(g)
+    assert [n.output[0] for n in g.node] == ["b", "c"]
+
+
+def test_not_a_model_and_truncated_files_are_model_errors(tmp_path: Path) -> None:
+    from edgebench.errors import ModelError
+
+    junk = tmp_path / "junk.onnx"
+    junk.write_text("hello, I am a text file\n")
+    with pytest.raises(ModelError, match="not a readable ONNX model"):
+        metrics.load_onnx(junk)
+    full = conv_gemm_model(tmp_path / "m.onnx").read_bytes()
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(full[: len(full) // 2])
+    with pytest.raises(ModelError, match=r"cut\.onnx"):
+        metrics.load_onnx(cut)
+    tfl = tmp_path / "x.tflite"
+    tfl.write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelError, match="not a TFLite model"):
+        metrics.tflite_interpreter(tfl)
+
+
+def test_data_checks_name_input_shape_and_dtype(tmp_path: Path) -> None:
+    from edgebench.errors import DataError
+
+    p = conv_gemm_model(tmp_path / "m.onnx")
+    metrics.check_onnx_data(p, np.zeros((2, 3, 8, 8), np.float32), "eval data")
+    with pytest.raises(DataError, match=r"shape \[2, 1, 8, 8\] but the model takes \['N', 3, 8, 8\]"):
+        metrics.check_onnx_data(p, np.zeros((2, 1, 8, 8), np.float32), "eval data")
+    with pytest.raises(DataError, match="is float64 but the model takes float32"):
+        metrics.check_onnx_data(p, np.zeros((2, 3, 8, 8)), "eval data")
+
+
+def test_zip_bytes_shrink_with_zeros(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    dense, sparse = tmp_path / "d.bin", tmp_path / "s.bin"
+    a = rng.standard_normal(20000).astype(np.float32)
+    dense.write_bytes(a.tobytes())
+    a[:15000] = 0
+    sparse.write_bytes(a.tobytes())
+    assert metrics.zip_bytes(sparse) < 0.5 * metrics.zip_bytes(dense)

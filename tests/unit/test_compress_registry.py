@@ -1,0 +1,140 @@
+"""Unit tests for the pass registry, parameter checking, chain formats and the config helpers."""
+
+from __future__ import annotations
+
+import builtins
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from edgebench.compress.passes import all_passes, check_chain, get_pass, resolve_params
+from edgebench.config import Table, load_toml
+from edgebench.errors import ConfigError, ModelError
+
+BUILTIN = {
+    "fp16", "int8-dynamic", "int8-static", "tflite-convert", "tflite-quantize",
+    "prune-magnitude", "prune-channels", "distill",
+}  # fmt: skip
+
+
+def test_builtin_passes_register_with_documented_params() -> None:
+    passes = all_passes()
+    assert set(passes) >= BUILTIN
+    for name, cls in passes.items():
+        assert cls.summary and cls.accepts, name
+        for p in cls.params:
+            assert p.help, f"{name}.{p.name} has no description"
+            if p.default is not None:
+                p.check(name, p.default)  # every default is valid for its own declaration
+
+
+def test_unknown_pass_lists_valid_names() -> None:
+    with pytest.raises(ConfigError) as err:
+        get_pass("int4-magic")
+    msg = str(err.value)
+    assert "'int4-magic'" in msg and "int8-static" in msg and "prune-channels" in msg
+
+
+def test_unknown_parameter_lists_valid_ones() -> None:
+    with pytest.raises(ConfigError) as err:
+        resolve_params(get_pass("int8-static"), {"per_chanel": True})
+    msg = str(err.value)
+    assert "'per_chanel'" in msg and "per_channel" in msg and "calibrate_method" in msg
+
+
+def test_parameter_values_are_checked_and_defaults_filled() -> None:
+    p = get_pass("int8-static")
+    got = resolve_params(p, {"calibrate_method": "Entropy"})
+    assert got["calibrate_method"] == "Entropy" and got["per_channel"] is True and got["max_accuracy_drop"] is None
+    with pytest.raises(ConfigError, match="valid values: MinMax, Entropy, Percentile"):
+        resolve_params(p, {"calibrate_method": "Median"})
+    with pytest.raises(ConfigError, match="must be bool"):
+        resolve_params(p, {"per_channel": "yes"})
+    with pytest.raises(ConfigError, match="must be int"):
+        resolve_params(p, {"calib_samples": True})
+    with pytest.raises(ConfigError, match=r"within \[1"):
+        resolve_params(p, {"calib_samples": 0})
+    got = resolve_params(get_pass("prune-magnitude"), {"sparsity": 0})["sparsity"]
+    assert got == 0.0 and isinstance(got, float)  # a TOML integer is accepted where a float is declared
+
+
+def test_pass_that_cannot_apply_is_refused_before_work() -> None:
+    chain = [(get_pass("prune-channels"), {})]
+    with pytest.raises(ModelError) as err:
+        check_chain("onnx", chain, "m/v")
+    msg = str(err.value)
+    assert "prune-channels" in msg and "onnx" in msg and "package.module:factory" in msg
+
+
+def test_torch_chain_exports_to_onnx_between_passes() -> None:
+    chain = [(get_pass("prune-channels"), {}), (get_pass("int8-static"), {})]
+    assert check_chain("torch", chain, "m/v") == "onnx"
+    assert check_chain("keras", [(get_pass("tflite-convert"), {}), (get_pass("tflite-quantize"), {})], "x") == "tflite"
+
+
+def test_missing_tensorflow_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgebench.compress import tflite
+
+    real = builtins.__import__
+
+    def fake(name: str, *a: Any, **kw: Any) -> Any:
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ImportError("No module named 'tensorflow'")
+        return real(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    with pytest.raises(tflite.MissingDependency) as err:
+        tflite.load_keras(Path("model.keras"))
+    assert "edgebench[tflite]" in str(err.value) and "TensorFlow" in str(err.value)
+
+
+def test_kd_loss_matches_the_formula() -> None:
+    import torch
+
+    from edgebench.compress.distill import kd_loss
+
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(5, 10, generator=g), torch.randn(5, 10, generator=g)
+    y = torch.tensor([0, 3, 9, 2, 2])
+    alpha, temp = 0.3, 4.0
+    ps, pt = torch.softmax(s / temp, 1), torch.softmax(t / temp, 1)
+    kl = (pt * (pt.log() - ps.log())).sum(1).mean()
+    ce = -torch.log_softmax(s, 1)[torch.arange(5), y].mean()
+    want = alpha * ce + (1 - alpha) * temp**2 * kl
+    assert float(kd_loss(s, t, y, alpha, temp)) == pytest.approx(float(want), rel=1e-5)
+    assert float(kd_loss(s, t, y, 1.0, temp)) == pytest.approx(float(ce), rel=1e-5)
+
+
+def test_fidelity_and_accuracy() -> None:
+    from edgebench.compress.metrics import accuracy, fidelity
+
+    ref = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 1.0]], np.float32)
+    out = np.array([[1.0, 0.5], [1.0, 0.0], [2.0, 1.0]], np.float32)
+    f = fidelity(ref, out)
+    assert f["top1_agreement"] == pytest.approx(2 / 3)
+    assert f["max_abs_diff"] == pytest.approx(1.0)
+    assert f["mean_abs_diff"] == pytest.approx(2.5 / 6)
+    acc = accuracy(out, np.array([0, 0, 1]))
+    assert acc is not None and acc["top1"] == pytest.approx(2 / 3)
+    assert accuracy(out, None) is None
+
+
+def test_config_errors_name_file_table_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "r.toml"
+    bad.write_text("[data\nsource = 1\n")
+    with pytest.raises(ConfigError, match=r"r\.toml is not valid TOML"):
+        load_toml(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_toml(tmp_path / "none.toml")
+    t = Table(bad, "models.m", {"epochs": "3", "extra": 1})
+    with pytest.raises(ConfigError, match=r"r\.toml: \[models\.m\] field 'epochs' must be an integer, not string"):
+        t.integer("epochs")
+    with pytest.raises(ConfigError, match=r"field 'source' is missing"):
+        t.text("source")
+    with pytest.raises(ConfigError, match=r"field 'mode' is 'x'; valid values: a, b"):
+        Table(bad, "t", {"mode": "x"}).text("mode", choices=["a", "b"])
+    with pytest.raises(ConfigError, match=r"field 'extra' is unknown; valid fields: epochs, source"):
+        t.done()
+    assert Table(bad, "t", {}).number("lr", 0.1) == 0.1
