@@ -1,0 +1,133 @@
+"""`edgebench run`: check the inputs, run the pytest harness in a child pytest, read back the run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from edgebench.bench.session import load_variants, resolve_boards
+from edgebench.bench.settings import RunSettings
+from edgebench.errors import DataError, EdgebenchError, UserError
+from edgebench.results import schema, store
+
+# RunSettings field -> plugin option
+OPTION_OF = {
+    "warmup_min_iters": "--edge-warmup-iters",
+    "warmup_min_s": "--edge-warmup-time",
+    "min_rounds": "--edge-min-rounds",
+    "min_time_s": "--edge-min-time",
+    "max_time_s": "--edge-max-time",
+    "max_rounds": "--edge-max-rounds",
+    "batch_size": "--edge-batch-size",
+    "quick": "--edge-quick",
+    "seed": "--edge-seed",
+    "temp_limit_c": "--edge-temp-limit",
+    "cooldown_s": "--edge-cooldown",
+    "cooldown_until_c": "--edge-cooldown-until",
+    "timeout_s": "--edge-timeout",
+    "lock_timeout_s": "--edge-lock-timeout",
+}
+
+
+@dataclass
+class RunOutcome:
+    """What `run_harness` did: the stored run, its file, and pytest's exit status."""
+
+    run: dict[str, Any] | None
+    run_file: Path | None
+    pytest_exit: int
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        """The measurements that failed."""
+        return list(self.run["edgebench"]["failures"]) if self.run else []
+
+    @property
+    def regressed(self) -> bool:
+        """True when every measurement worked but pytest failed: a ``--benchmark-compare-fail`` check."""
+        return self.run is not None and not self.failures and self.pytest_exit == 1
+
+
+def pytest_argv(
+    *,
+    variants: Path,
+    boards: list[str],
+    results: Path,
+    run_id: str,
+    settings: RunSettings,
+    eval_data: Path | None = None,
+    inventory: Path | None = None,
+    models: list[str] | None = None,
+    extra: tuple[str, ...] = (),
+) -> list[str]:
+    """The child pytest's command line."""
+    argv = [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-c", os.devnull, "--rootdir", str(results),
+        "-v", "-W", "ignore::DeprecationWarning", "--pyargs", "edgebench.bench.harness",
+        "--edge-variants", str(variants), "--edge-boards", ",".join(boards), "--edge-results", str(results),
+        "--edge-run-id", run_id, "--edge-command", "run",
+    ]  # fmt: skip
+    if eval_data is not None:
+        argv += ["--edge-eval", str(eval_data)]
+    if inventory is not None:
+        argv += ["--edge-inventory", str(inventory)]
+    if models:
+        argv += ["--edge-models", ",".join(models)]
+    defaults = RunSettings()
+    for field, flag in OPTION_OF.items():
+        value = getattr(settings, field)
+        if value is not None and value != getattr(defaults, field):
+            argv += [flag, str(value)]
+    for name, size in settings.dims.items():
+        argv += ["--edge-dim", f"{name}={size}"]
+    return argv + list(extra)
+
+
+def run_harness(
+    *,
+    variants: Path,
+    boards: list[str],
+    results: Path,
+    settings: RunSettings,
+    eval_data: Path | None = None,
+    inventory: Path | None = None,
+    models: list[str] | None = None,
+    extra: tuple[str, ...] = (),
+    output: IO[str] | None = None,
+) -> RunOutcome:
+    """Check the inputs (user errors before any work), run the harness, load the stored run.
+
+    Args:
+        output: where the child pytest's output goes (default: this process's stdout).
+
+    Raises:
+        UserError: unknown board, missing variants or eval data, unwritable results folder,
+            or a child pytest that stopped before storing a run.
+    """
+    resolve_boards(boards, inventory)
+    load_variants(variants, models)
+    if eval_data is not None and not eval_data.exists():
+        raise DataError(f"eval data {eval_data} does not exist: give an .npz file (x, y) or a folder of <model>.npz")
+    store.prepare(results)
+    run_id = schema.new_run_id()
+    argv = pytest_argv(
+        variants=variants, boards=boards, results=results.resolve(), run_id=run_id, settings=settings,
+        eval_data=eval_data, inventory=inventory, models=models, extra=extra,
+    )  # fmt: skip
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    proc = subprocess.run(argv, stdout=output or sys.stdout, stderr=subprocess.STDOUT, env=env, check=False)
+    path = store.run_path(results, run_id)
+    if not path.is_file():
+        raise UserError(
+            f"the measurement harness stopped before storing a run (pytest exit {proc.returncode}): "
+            "see its output above, or run it alone with `pytest --pyargs edgebench.bench.harness --edge-variants ...`"
+        )
+    try:
+        run = store.read_run(path)
+    except (EdgebenchError, ValueError) as exc:
+        raise UserError(f"the stored run {path} cannot be read ({exc}): run again") from None
+    return RunOutcome(run, path, proc.returncode)
