@@ -357,6 +357,7 @@ def farm_down_cmd(root: Path | None, as_json: bool) -> None:
     "--cooldown-until", type=float, metavar="C", help="Before each variant, wait until the board is at most C degrees."
 )
 @click.option("--timeout", type=float, help="Kill the agent after this many seconds [900].")
+@click.option("--parallel", is_flag=True, help="Measure the boards in parallel (variants on a board stay sequential).")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 def run_cmd(
     boards: str,
@@ -367,6 +368,7 @@ def run_cmd(
     inventory: Path | None,
     models: str | None,
     dims: tuple[str, ...],
+    parallel: bool,
     pytest_args: tuple[str, ...],
     **measure: Any,
 ) -> None:
@@ -394,6 +396,7 @@ def run_cmd(
     out = run_harness(
         variants=variants, boards=split, results=results, settings=settings, eval_data=eval_data,
         inventory=inventory, models=model_list, extra=pytest_args, output=sys.stderr if as_json else None,
+        parallel=parallel,
     )  # fmt: skip
     if as_json:
         print_json({"run_file": str(out.run_file), "pytest_exit": out.pytest_exit, "run": out.run})
