@@ -63,6 +63,7 @@ def pytest_argv(
     inventory: Path | None = None,
     models: list[str] | None = None,
     extra: tuple[str, ...] = (),
+    parallel: bool = False,
 ) -> list[str]:
     """The child pytest's command line."""
     argv = [
@@ -77,6 +78,8 @@ def pytest_argv(
         argv += ["--edge-inventory", str(inventory)]
     if models:
         argv += ["--edge-models", ",".join(models)]
+    if parallel:
+        argv.append("--edge-parallel")
     defaults = RunSettings()
     for field, flag in OPTION_OF.items():
         value = getattr(settings, field)
@@ -98,11 +101,13 @@ def run_harness(
     models: list[str] | None = None,
     extra: tuple[str, ...] = (),
     output: IO[str] | None = None,
+    parallel: bool = False,
 ) -> RunOutcome:
     """Check the inputs (user errors before any work), run the harness, load the stored run.
 
     Args:
         output: where the child pytest's output goes (default: this process's stdout).
+        parallel: measure the boards in parallel (variants on one board stay sequential).
 
     Raises:
         UserError: unknown board, missing variants or eval data, unwritable results folder,
@@ -116,7 +121,7 @@ def run_harness(
     run_id = schema.new_run_id()
     argv = pytest_argv(
         variants=variants, boards=boards, results=results.resolve(), run_id=run_id, settings=settings,
-        eval_data=eval_data, inventory=inventory, models=models, extra=extra,
+        eval_data=eval_data, inventory=inventory, models=models, extra=extra, parallel=parallel,
     )  # fmt: skip
     env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
     proc = subprocess.run(argv, stdout=output or sys.stdout, stderr=subprocess.STDOUT, env=env, check=False)

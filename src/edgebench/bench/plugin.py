@@ -73,6 +73,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     g.addoption("--edge-run-id", metavar="ID", help="run id (default: time + random suffix)")
     g.addoption("--edge-command", metavar="NAME", default="pytest", help="command recorded in the run")
+    g.addoption(
+        "--edge-parallel",
+        action="store_true",
+        help="measure the boards in parallel (all cases up front, one connection per board); variants stay sequential",
+    )
     for flag, (_field, typ, text) in SETTING_OPTIONS.items():
         g.addoption(flag, type=typ, default=None, help=text)
 
@@ -109,6 +114,7 @@ def pytest_configure(config: pytest.Config) -> None:
             results=Path(results) if results else None,
             command=config.getoption("edge_command"),
             run_id=config.getoption("edge_run_id"),
+            parallel=bool(config.getoption("edge_parallel")),
         )
     except EdgebenchError as exc:
         raise pytest.UsageError(f"edgebench: {exc}") from None
@@ -130,7 +136,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Count the cases that will run (after ``-k`` / ``-m`` deselection): the run is complete at that count."""
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
-        session.expected = sum(1 for it in items if "edge_case" in getattr(it, "fixturenames", ()))
+        specs = [getattr(it, "callspec", None) for it in items if "edge_case" in getattr(it, "fixturenames", ())]
+        cases = [spec.params["edge_case"] for spec in specs if spec is not None]
+        session.selected = [c for c in cases if isinstance(c, Case)]
+        session.expected = len(session.selected)
 
 
 @pytest.fixture(scope="session")

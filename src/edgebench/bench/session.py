@@ -95,6 +95,7 @@ class EdgeSession:
         command: str = "pytest",
         run_id: str | None = None,
         reference_cache: Path | None = None,
+        parallel: bool = False,
     ) -> None:
         if eval_data is not None and not eval_data.exists():
             raise DataError(f"eval data {eval_data} does not exist: give an .npz file or a folder of <model>.npz")
@@ -106,8 +107,11 @@ class EdgeSession:
         self.run = schema.new_run(command, {}, run_id)
         self.run["edgebench"]["settings"] = settings.as_dict()
         self.run["edgebench"]["boards"] = {b.name: {"name": b.name, "address": b.host or "local"} for b in boards}
+        self.selected: list[Case] = list(self.cases)
+        self.parallel = parallel and len(boards) > 1
         self.measured: list[dict[str, Any]] = []
         self._drivers: dict[str, Driver | Exception] = {}
+        self._prefetched: dict[str, dict[str, Any]] | None = None
         if results is not None:
             store.prepare(results)
 
@@ -153,32 +157,66 @@ class EdgeSession:
         except (ModelError, DataError) as exc:
             return None, None, f"no fidelity figures: {exc}"
 
-    def measure(self, case: Case) -> dict[str, Any]:
-        """Measure one case (holding the board's lock) and record it; failures are data."""
+    def _measure_on(self, driver: Driver, case: Case) -> dict[str, Any]:
         eval_npz = self.eval_for(case.variant.model)
         ref, ref_info, ref_warning = self._reference(case, eval_npz)
+        m = measure_variant(
+            driver, case.variant, eval_data=eval_npz, settings=self.settings, reference=ref, reference_info=ref_info
+        )
+        if ref_warning:
+            m.setdefault("warnings", []).append(ref_warning)
+        return m
+
+    @staticmethod
+    def _failed(case: Case, exc: Exception) -> dict[str, Any]:
+        return {
+            "board": case.board.name,
+            "model": case.variant.model,
+            "variant": case.variant.name,
+            "ok": False,
+            "error": {"kind": type(exc).__name__, "message": str(exc), "output": getattr(exc, "output", "")},
+            "samples_ns": [],
+        }
+
+    def _prefetch(self) -> dict[str, dict[str, Any]]:
+        """Measure every selected case, boards in parallel (one connection and the lock per board)."""
+        from edgebench.targets.group import for_each_board
+
+        by_board: dict[str, list[Case]] = {}
+        for c in self.selected:
+            by_board.setdefault(c.board.name, []).append(c)
+        boards = [b for b in self.boards if b.name in by_board]
+        for c in self.selected:  # reference outputs are made on the host once, before the threads start
+            self._reference(c, self.eval_for(c.variant.model))
+
+        def work(driver: Driver) -> dict[str, dict[str, Any]]:
+            return {c.id: self._measure_on(driver, c) for c in by_board[driver.board.name]}
+
+        out: dict[str, dict[str, Any]] = {}
+        for name, res in for_each_board(boards, work, lock_timeout=self.settings.lock_timeout_s).items():
+            for c in by_board[name]:
+                out[c.id] = self._failed(c, res) if isinstance(res, Exception) else res[c.id]
+        return out
+
+    def measure(self, case: Case) -> dict[str, Any]:
+        """Measure one case (holding the board's lock) and record it; failures are data.
+
+        With ``parallel``, the first call measures every selected case, boards in
+        parallel, and later calls hand out the results.
+        """
+        if self.parallel:
+            if self._prefetched is None:
+                self._prefetched = self._prefetch()
+            pre = self._prefetched.pop(case.id, None)
+            if pre is not None:
+                self.record(pre)
+                return pre
         try:
             driver = self.driver(case.board)
             with driver.lock(self.settings.lock_timeout_s):
-                m = measure_variant(
-                    driver,
-                    case.variant,
-                    eval_data=eval_npz,
-                    settings=self.settings,
-                    reference=ref,
-                    reference_info=ref_info,
-                )
+                m = self._measure_on(driver, case)
         except RemoteError as exc:
-            m = {
-                "board": case.board.name,
-                "model": case.variant.model,
-                "variant": case.variant.name,
-                "ok": False,
-                "error": {"kind": type(exc).__name__, "message": str(exc), "output": exc.output},
-                "samples_ns": [],
-            }
-        if ref_warning:
-            m.setdefault("warnings", []).append(ref_warning)
+            m = self._failed(case, exc)
         self.record(m)
         return m
 
