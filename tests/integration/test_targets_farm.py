@@ -230,3 +230,33 @@ def test_hostile_names_are_harmless(farm: Farm, tmp_path: Path) -> None:
         assert shlex.quote(evil) in res.command
     finally:
         driver.close()
+
+
+def test_jump_host_is_used_and_verified(farm: Farm, tmp_path: Path) -> None:
+    b1, b2 = farm.board("farm-1"), farm.board("farm-2")
+    keys = Path(farm.member("farm-1").dir) / "authorized_keys"
+    before = keys.read_text()
+    keys.write_text(before + (Path(farm.member("farm-2").dir) / "id_ed25519.pub").read_text())
+    try:
+        board = dataclasses.replace(b2, jump_host=f"{b1.user}@{b1.host}:{b1.port}")
+        d = SSHDriver(board)
+        try:
+            res = d.run(["hostname"], timeout=30)
+            assert res.exit_code == 0
+            assert d._conn.gateway is not None and d._conn.gateway.port == b1.port  # went through farm-1
+            assert d.stats.wire_sent > 0
+        finally:
+            d.close()
+        # the jump host's key is checked too: a known_hosts without farm-1 refuses the hop
+        kh = tmp_path / "known_hosts"
+        kh.write_text(
+            "".join(
+                line + "\n"
+                for line in Path(str(b2.known_hosts)).read_text().splitlines()
+                if not line.startswith(f"[{b1.host}]")
+            )
+        )
+        with pytest.raises(HostKeyRefused, match=rf"\[{b1.host}\]:{b1.port}"):
+            SSHDriver(dataclasses.replace(board, known_hosts=str(kh)), connect_retries=1).connect()
+    finally:
+        keys.write_text(before)

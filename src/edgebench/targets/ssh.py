@@ -158,7 +158,6 @@ class SSHDriver:
 
     def _new_connection(self) -> Any:
         import fabric
-        import paramiko
 
         b = self._board
         kwargs: dict[str, Any] = {}
@@ -170,25 +169,37 @@ class SSHDriver:
         passphrase = self._secret(b.passphrase_env, "passphrase")
         if passphrase is not None:
             kwargs["passphrase"] = passphrase
-        gateway = (
-            fabric.Connection(b.jump_host, connect_timeout=int(max(1, b.connect_timeout))) if b.jump_host else None
-        )
+        timeout = int(max(1, b.connect_timeout))
+        gateway = None
+        if b.jump_host:
+            # the jump host is verified like the board itself: same known_hosts, same key, no auto-add
+            gateway = fabric.Connection(b.jump_host, connect_timeout=timeout, connect_kwargs=dict(kwargs))
+            self._verify_host_keys(gateway)
+            self._count_bytes(gateway)
         conn = fabric.Connection(
             b.host,
             user=b.user or getpass.getuser(),
             port=b.port,
             connect_kwargs=kwargs,
-            connect_timeout=int(max(1, b.connect_timeout)),
+            connect_timeout=timeout,
             gateway=gateway,
         )
-        conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        kh = known_hosts_path(b)
+        self._verify_host_keys(conn)
+        if gateway is None:
+            self._count_bytes(conn)
+        return conn
+
+    def _verify_host_keys(self, conn: Any) -> None:
+        import paramiko
+
+        conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())  # fabric's default would auto-add
+        kh = known_hosts_path(self._board)
         if kh.is_file():
             conn.client.load_host_keys(str(kh))
-        if gateway is None:
-            sock = socket.create_connection((conn.host, conn.port), timeout=b.connect_timeout)
-            conn.connect_kwargs["sock"] = _CountingSocket(sock, self.stats)
-        return conn
+
+    def _count_bytes(self, conn: Any) -> None:
+        sock = socket.create_connection((conn.host, conn.port), timeout=self._board.connect_timeout)
+        conn.connect_kwargs["sock"] = _CountingSocket(sock, self.stats)
 
     def connect(self) -> None:
         """Open the connection (no-op when open), retrying connection-level failures with backoff.
@@ -235,11 +246,12 @@ class SSHDriver:
             except paramiko.SSHException as exc:
                 _close_quietly(conn)
                 if "not found in known_hosts" in str(exc):
+                    server = str(exc).split("'")[1] if str(exc).count("'") >= 2 else host_key_name(b.host or "", b.port)
                     raise HostKeyRefused(
                         b.name,
                         "ssh " + where,
                         "",
-                        f"host key of {host_key_name(b.host or '', b.port)} is not in {known_hosts_path(b)}: "
+                        f"host key of {server} is not in {known_hosts_path(b)}: "
                         f"refusing to connect; check it and run "
                         f"`edgebench boards add {shlex.quote(b.name)} --host {b.host} --trust`",
                     ) from None
