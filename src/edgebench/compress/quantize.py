@@ -8,7 +8,9 @@ op types it quantized, and latency is measured on the board.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,18 @@ def _refuse_quantized(path: Path, ctx: Context) -> Any:
             "use it as is instead of quantizing twice"
         )
     return m
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence ONNX Runtime's quantizer advice (it logs to the root logger at WARNING)."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 def _qtype(name: str) -> Any:
@@ -113,13 +127,14 @@ class Int8Dynamic(Pass):
         assert src.path is not None
         m = _refuse_quantized(src.path, ctx)
         out = ctx.new_path(".onnx")
-        quantize_dynamic(
-            src.path,
-            out,
-            op_types_to_quantize=params["op_types"] or None,
-            weight_type=_qtype(params["weight_type"]),
-            per_channel=params["per_channel"],
-        )
+        with _quiet():
+            quantize_dynamic(
+                src.path,
+                out,
+                op_types_to_quantize=params["op_types"] or None,
+                weight_type=_qtype(params["weight_type"]),
+                per_channel=params["per_channel"],
+            )
         q = metrics.load_onnx(out)
         types = sorted({n.op_type for n in q.graph.node} - {n.op_type for n in m.graph.node})
         return src.derive("onnx", out, quantized_ops=types)
@@ -199,12 +214,12 @@ class Int8Static(Pass):
         from onnxruntime.quantization import quant_pre_process
 
         pre = ctx.new_path(".pre.onnx")
-        logging.getLogger().setLevel(logging.ERROR)
-        try:
-            quant_pre_process(str(path), str(pre), skip_symbolic_shape=False)
-        except Exception:
-            # symbolic shape inference fails on some graphs; ONNX shape inference is enough for QDQ
-            quant_pre_process(str(path), str(pre), skip_symbolic_shape=True)
+        with _quiet():
+            try:
+                quant_pre_process(str(path), str(pre), skip_symbolic_shape=False)
+            except Exception:
+                # symbolic shape inference fails on some graphs; ONNX shape inference is enough for QDQ
+                quant_pre_process(str(path), str(pre), skip_symbolic_shape=True)
         return pre
 
     def _quantize(
@@ -212,18 +227,19 @@ class Int8Static(Pass):
     ) -> None:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
 
-        quantize_static(
-            str(model_in),
-            str(out),
-            _Reader(names, calib, 32),
-            quant_format=QuantFormat.QDQ,
-            per_channel=params["per_channel"],
-            activation_type=_qtype(params["activation_type"]),
-            weight_type=_qtype(params["weight_type"]),
-            op_types_to_quantize=params["op_types"] or None,
-            nodes_to_exclude=exclude,
-            calibrate_method=getattr(CalibrationMethod, params["calibrate_method"]),
-        )
+        with _quiet():
+            quantize_static(
+                str(model_in),
+                str(out),
+                _Reader(names, calib, 32),
+                quant_format=QuantFormat.QDQ,
+                per_channel=params["per_channel"],
+                activation_type=_qtype(params["activation_type"]),
+                weight_type=_qtype(params["weight_type"]),
+                op_types_to_quantize=params["op_types"] or None,
+                nodes_to_exclude=exclude,
+                calibrate_method=getattr(CalibrationMethod, params["calibrate_method"]),
+            )
 
     def _fit_accuracy(
         self,
@@ -252,11 +268,11 @@ class Int8Static(Pass):
         if tried[0]["drop_points"] <= limit:
             report["result"] = "fits without fallback"
             return out, report
-        ranking = node_sensitivity(model_in, out, names, calib)
+        ranking = node_sensitivity(model_in, out, names, ctx.data.x_eval)
         report["ranking"] = ranking[:20]
         order = [r["node"] for r in ranking]
-        k = 1
-        while k <= len(order):
+        sizes = sorted({min(2**i, len(order)) for i in range(len(order).bit_length() + 1)})
+        for k in sizes:
             keep = order[:k]
             cand = ctx.new_path(".onnx")
             self._quantize(model_in, cand, names, calib, params, keep)
@@ -266,7 +282,6 @@ class Int8Static(Pass):
             if d <= limit:
                 report["result"] = f"fits with {k} node(s) kept in float"
                 return cand, report
-            k *= 2
         raise ModelError(
             f"int8-static cannot meet max_accuracy_drop={limit} points: tried "
             + "; ".join(f"{len(t['kept_float'])} float node(s) -> {t['drop_points']:.2f}" for t in tried)
@@ -274,39 +289,64 @@ class Int8Static(Pass):
         )
 
 
-def node_sensitivity(float_path: Path, qdq_path: Path, names: list[str], calib: Any) -> list[dict[str, Any]]:
-    """Quantizable nodes ranked by the error of their output in the QDQ model (worst first).
+DQ_SUFFIX = "_DequantizeLinear_Output"
 
-    The error is ``1 - SQNR/(SQNR+1)``-free: plain relative L2 error of each node's output
-    tensor between the float and the quantized graph on a few calibration samples.
+
+def node_sensitivity(float_path: Path, qdq_path: Path, names: list[str], probe_x: Any) -> list[dict[str, Any]]:
+    """Quantized nodes ranked by the error they add (worst first), the order they are kept in float.
+
+    Every activation tensor of the float graph is compared with its dequantized value in the
+    QDQ graph (relative L2 error on up to 64 samples). A node's score is the error
+    of its output minus the largest error of its inputs: what quantizing *this* node added,
+    not what it inherited from upstream. ``probe_x`` should be the data accuracy is judged on.
     """
     import onnx
 
     fm = onnx.load(str(float_path))
     qm = onnx.load(str(qdq_path))
-    targets = {n.output[0]: n.name for n in fm.graph.node if n.op_type in metrics.MAC_OPS}
-    qproduced = {o for n in qm.graph.node for o in n.output}
-    common = [t for t in targets if t in qproduced]
-    feeds = metrics.take(metrics.as_feeds(names, calib), slice(0, 32))
+    float_tensors = {o for n in fm.graph.node for o in n.output} | set(names)
+    float_nodes = {n.name for n in fm.graph.node if n.name}
+    q_tensors = {o for n in qm.graph.node for o in n.output} | set(names)
+    # the QDQ value of a float tensor: its dequantized copy where there is one, else the tensor itself
+    probe = {t: (t + DQ_SUFFIX if t + DQ_SUFFIX in q_tensors else t) for t in float_tensors if t in q_tensors}
+    feeds = metrics.take(metrics.as_feeds(names, probe_x), slice(0, 64))
 
-    def outputs(m: Any) -> dict[str, np.ndarray]:
+    def values(m: Any, wanted: list[str]) -> dict[str, np.ndarray]:
         m = onnx.ModelProto.FromString(m.SerializeToString())
         have = {o.name for o in m.graph.output}
-        for t in common:
-            if t not in have:
+        for t in wanted:
+            if t not in have and t not in names:
                 m.graph.output.append(onnx.helper.make_empty_tensor_value_info(t))
         path = float_path.with_suffix(".probe.onnx")
         onnx.save(m, str(path))
-        sess = metrics.onnx_session(path)
-        res = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds), strict=True))
-        path.unlink()
+        try:
+            sess = metrics.onnx_session(path)
+            res = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds), strict=True))
+        finally:
+            path.unlink()
+        res.update({k: v for k, v in feeds.items() if k in wanted})
         return res
 
-    f, q = outputs(fm), outputs(qm)
+    f = values(fm, list(probe))
+    q = values(qm, list(probe.values()))
+    err: dict[str, float] = {}
+    for t, qt in probe.items():
+        if t in f and qt in q and f[t].shape == q[qt].shape:
+            a, b = f[t].astype(np.float64), q[qt].astype(np.float64)
+            err[t] = float(np.linalg.norm(a - b) / (np.linalg.norm(a) + 1e-12))
+
+    def canonical(t: str) -> str:
+        return t[: -len(DQ_SUFFIX)] if t.endswith(DQ_SUFFIX) else t
+
     ranking = []
-    for t in common:
-        a, b = f[t].astype(np.float64), q[t].astype(np.float64)
-        err = float(np.linalg.norm(a - b) / (np.linalg.norm(a) + 1e-12))
-        ranking.append({"node": targets[t], "rel_error": round(err, 5)})
-    ranking.sort(key=lambda r: -float(r["rel_error"]))
+    for n in qm.graph.node:
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear") or n.name not in float_nodes:
+            continue
+        outs = [canonical(o) for o in n.output if canonical(o) in err]
+        # a model input's quantization error belongs to its consumer: keeping it in float removes it
+        ins = [err[canonical(i)] for i in n.input if canonical(i) in err and canonical(i) not in names]
+        if outs:
+            added = max(err[o] for o in outs) - (max(ins) if ins else 0.0)
+            ranking.append({"node": n.name, "op": n.op_type, "added_error": round(added, 5)})
+    ranking.sort(key=lambda r: -float(r["added_error"]))
     return ranking

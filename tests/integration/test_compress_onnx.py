@@ -1,0 +1,117 @@
+"""ONNX passes on real models with ONNX Runtime: the demo set, accuracy-aware fallback, two inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from edgebench import data, zoo
+from edgebench.compress import metrics, quantize
+from edgebench.compress.api import build_variant, make_variants, resolve_chain
+from edgebench.compress.passes import Artifact, Data
+from edgebench.compress.variant import Variant, load_variant, save_variant, variant_dir
+from edgebench.errors import ModelError
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory: pytest.TempPathFactory) -> tuple[Variant, data.Split]:
+    root = tmp_path_factory.mktemp("variants")
+    s = data.digits()
+    model = zoo.train(zoo.digits_cnn(8), s.x_train, s.y_train, epochs=4)
+    tmp = zoo.export_onnx(model, s.x_test[:1], root / "export.onnx")
+    acc = metrics.accuracy(metrics.run_onnx(tmp, s.x_test), s.y_test)
+    v = save_variant(
+        variant_dir(root, "digits", "fp32"),
+        tmp,
+        {"model": "digits", "variant": "fp32", "fmt": "onnx", "parent": None, "passes": [], "accuracy": acc},
+    )
+    return v, s
+
+
+def test_make_variants_demo_set(parent: tuple[Variant, data.Split], tmp_path: Path) -> None:
+    fp32, s = parent
+    specs = [
+        ("fp16", "fp16", {}),
+        ("int8-dynamic", "int8-dynamic", {}),
+        ("int8-static", "int8-static", {}),
+        ("sparse", "prune-magnitude", {"sparsity": 0.5, "scope": "layer"}),
+    ]
+    vs = make_variants(fp32, specs, tmp_path, s.x_train[:128], s.x_test, s.y_test)
+    by = {v.name: v for v in vs}
+    assert [v.name for v in vs] == [n for n, _, _ in specs]
+    for v in vs:
+        assert v.path == tmp_path / "digits" / v.name and v.artifact.is_file()
+        assert load_variant(v.path).manifest == v.manifest
+        assert v.manifest["parent"] == "fp32" and v.manifest["passes"][0]["params"]
+        assert v.manifest["inputs"][0]["dtype"] == "float32"  # float I/O kept by every pass
+        assert v.manifest["flops"] == metrics.onnx_flops(fp32.artifact)["flops"]
+    base = fp32.manifest["accuracy"]["top1"]
+    f16 = by["fp16"].manifest
+    assert f16["bytes"] < 0.6 * fp32.manifest["bytes"]
+    assert f16["fidelity"]["top1_agreement"] >= 0.99 and f16["fidelity"]["max_abs_diff"] < 0.05
+    dyn = by["int8-dynamic"].manifest
+    assert {"ConvInteger", "MatMulInteger"} & set(dyn["quantized_ops"])  # what makes it slow on AVX2 is visible
+    st = by["int8-static"].manifest
+    assert st["bytes"] < fp32.manifest["bytes"] / 1.7  # a tiny model: Q/DQ scales weigh; perf checks >= 3.5x
+    assert st["accuracy"]["top1"] >= base - 0.03
+    assert st["calibration"] == {"method": "MinMax", "samples": 128}
+    ops = {n.op_type for n in onnx.load(str(by["int8-static"].artifact)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    sp = by["sparse"].manifest
+    assert sp["weight_sparsity"] == pytest.approx(0.5, abs=0.02) and sp["zip_bytes"] < fp32.manifest["bytes"] * 0.75
+
+
+def test_accuracy_aware_fallback_keeps_sensitive_nodes_in_float(
+    parent: tuple[Variant, data.Split], tmp_path: Path
+) -> None:
+    fp32, s = parent
+    # calibration data at a fifth of the real range: activations clip and int8 accuracy collapses
+    bad_calib = s.x_train[:64] * 0.2
+    spec = [("fit", "int8-static", {"per_channel": False, "max_accuracy_drop": 2.0})]
+    (v,) = make_variants(fp32, spec, tmp_path, bad_calib, s.x_test, s.y_test)
+    rep = v.manifest["accuracy_fallback"]
+    assert rep["tried"][0]["kept_float"] == [] and rep["tried"][0]["drop_points"] > 2.0
+    assert rep["tried"][-1]["drop_points"] <= 2.0 and rep["tried"][-1]["kept_float"]
+    assert rep["ranking"][0]["node"] == rep["tried"][-1]["kept_float"][0]
+    assert v.manifest["accuracy"]["top1"] >= fp32.manifest["accuracy"]["top1"] - 0.02
+
+
+def test_accuracy_fallback_stops_with_a_report(
+    parent: tuple[Variant, data.Split], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fp32, s = parent
+    monkeypatch.setattr(quantize, "node_sensitivity", lambda *a, **k: [])  # nothing left to keep in float
+    spec = [("fit", "int8-static", {"max_accuracy_drop": 0.5})]
+    with pytest.raises(ModelError) as err:
+        make_variants(fp32, spec, tmp_path, s.x_train[:64] * 0.2, s.x_test, s.y_test)
+    msg = str(err.value)
+    assert "cannot meet max_accuracy_drop=0.5" in msg and "tried 0 float node(s) ->" in msg
+    assert not (tmp_path / "digits" / "fit").exists()
+
+
+def test_two_input_model_with_dynamic_batch(tmp_path: Path) -> None:
+    src = zoo.two_input_onnx(tmp_path / "two.onnx")
+    rng = np.random.default_rng(0)
+    x = {"image": rng.random((64, 1, 8, 8), dtype=np.float32), "extra": rng.random((64, 4), dtype=np.float32)}
+    d = Data(x_train=x, y_train=None, x_calib=x, x_eval=x, y_eval=None)
+    ref = metrics.run_onnx(src, x)
+    for name, steps in [("fp16", [("fp16", {})]), ("dyn", [("int8-dynamic", {})]), ("st", [("int8-static", {})])]:
+        v = build_variant(
+            model="two",
+            variant=name,
+            source=Artifact("onnx", src),
+            chain=resolve_chain(steps),
+            data=d,
+            final=tmp_path / "v" / name,
+            parent="fp32",
+            ref=ref,
+        )
+        assert [i["name"] for i in v.manifest["inputs"]] == ["image", "extra"]
+        assert all(i["shape"][0] == "batch" for i in v.manifest["inputs"])  # the batch axis stays dynamic
+        out = metrics.run_onnx(v.artifact, metrics.take(x, slice(0, 7)))
+        assert out.shape == (7, 10)
+        assert v.manifest["fidelity"]["top1_agreement"] >= 0.9, name
+        assert "accuracy" not in v.manifest  # no labels, no accuracy claimed
