@@ -1,0 +1,81 @@
+"""Farm decisions that need no sshd: cgroup support, missing sshd, the group helper's bookkeeping."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from edgebench.cli import main
+from edgebench.errors import BoardBusy
+from edgebench.targets import farm as farm_mod
+from edgebench.targets.board import Board
+from edgebench.targets.group import for_each_board
+
+
+def test_cgroup_support_says_why_not_as_a_normal_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(farm_mod.os, "geteuid", lambda: 1000)
+    ok, why = farm_mod.cgroup_support()
+    assert not ok and "not running as root" in why and "unlimited" in why
+
+
+def test_farm_up_without_sshd_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(farm_mod, "find_sshd", lambda: None)
+    r = CliRunner().invoke(main, ["farm", "up", "--dir", str(tmp_path / "f")])
+    assert r.exit_code == 1 and r.output.startswith("error: ") and "apt-get install openssh-server" in r.output
+    assert not (tmp_path / "f").exists()
+
+
+def test_farm_unknown_profile_and_down_without_farm(tmp_path: Path) -> None:
+    with pytest.raises(farm_mod.FarmError, match="unknown farm profile 'rpi'"):
+        farm_mod.farm_up(tmp_path / "f", profiles=["rpi"])
+    r = CliRunner().invoke(main, ["farm", "down", "--dir", str(tmp_path / "none")])
+    assert r.exit_code == 1 and "no farm is recorded" in r.output
+
+
+class FakeDriver:
+    """A driver that records what the group helper does with it (the real path is in tests/integration)."""
+
+    def __init__(self, board: Board, log: list[str], busy: bool = False) -> None:
+        self.board, self.log, self.busy = board, log, busy
+
+    @contextlib.contextmanager
+    def lock(self, timeout: float) -> Iterator[None]:
+        if self.busy:
+            raise BoardBusy(self.board.name, "flock", "", "board busy")
+        self.log.append(f"lock {self.board.name}")
+        try:
+            yield
+        finally:
+            self.log.append(f"unlock {self.board.name}")
+
+    def close(self) -> None:
+        self.log.append(f"close {self.board.name}")
+
+
+def test_for_each_board_keeps_failures_as_data_and_always_closes() -> None:
+    log: list[str] = []
+    boards = [Board(name=n, host="h", workdir="/w") for n in ("a", "b", "c")]
+
+    def factory(b: Board) -> Any:
+        return FakeDriver(b, log, busy=b.name == "c")
+
+    def work(d: Any) -> str:
+        if d.board.name == "b":
+            raise RuntimeError("boom on b")
+        return f"ok {d.board.name}"
+
+    done: list[str] = []
+    out = for_each_board(boards, work, driver_factory=factory, on_done=lambda n, _r: done.append(n))
+    assert list(out) == ["a", "b", "c"] and out["a"] == "ok a"
+    assert isinstance(out["b"], RuntimeError) and isinstance(out["c"], BoardBusy)
+    assert sorted(done) == ["a", "b", "c"]
+    for n in "abc":
+        assert f"close {n}" in log
+    assert "unlock b" in log  # the lock is released even when the work raised
+    with pytest.raises(ValueError, match="duplicate"):
+        for_each_board([boards[0], boards[0]], work, driver_factory=factory)
