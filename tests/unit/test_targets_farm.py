@@ -79,3 +79,44 @@ def test_for_each_board_keeps_failures_as_data_and_always_closes() -> None:
     assert "unlock b" in log  # the lock is released even when the work raised
     with pytest.raises(ValueError, match="duplicate"):
         for_each_board([boards[0], boards[0]], work, driver_factory=factory)
+
+
+def test_check_table_renders_status_reason_and_limits() -> None:
+    import io
+
+    from rich.console import Console
+
+    from edgebench.targets.fingerprint import BoardCheck
+    from edgebench.targets.render import checks_table
+
+    fp = {
+        "arch": "aarch64",
+        "cpu_model": "Cortex-A72",
+        "cores": 4,
+        "memory_bytes": 4 << 30,
+        "cpu_quota_cores": 0.5,
+        "memory_limit_bytes": 512 << 20,
+        "os": "Raspbian",
+        "python": "3.9.2",
+        "numpy": "1.26.4",
+        "runtimes": {"onnxruntime": {"version": "1.17.0", "providers": ["CPUExecutionProvider"]}},
+        "governor": "ondemand",
+        "freq_mhz": 1500.0,
+        "temp_c": 48.5,
+    }
+    checks = [BoardCheck("pi", "ready", "", fp), BoardCheck("gone", "unreachable", "cannot connect to 10.0.0.9:22")]
+    buf = io.StringIO()
+    Console(file=buf, width=120, color_system=None).print(checks_table(checks))
+    text = buf.getvalue()
+    for needle in (
+        "aarch64 Cortex-A72",
+        "quota 0.5",
+        "limit 512 MB",
+        "onnxruntime 1.17.0 [CPU]",
+        "ondemand",
+        "1500 MHz",
+        "48.5 °C",
+        "unreachable",
+        "cannot connect to 10.0.0.9:22",
+    ):
+        assert needle in text, needle

@@ -59,45 +59,38 @@ def boards_table(boards: Sequence[Board], checks: Mapping[str, Any]) -> Table:
 
 
 def checks_table(checks: Sequence[BoardCheck]) -> Table:
-    """``boards check``: status, reason and the fingerprint's main facts."""
+    """``boards check``: status and reason, then the fingerprint's main facts."""
     t = Table(title="board check", title_justify="left")
-    for col in ("board", "status", "arch", "cpu", "cores", "memory", "os / python", "runtimes", "governor / MHz / °C"):
+    for col in ("board", "status", "machine", "software", "device"):
         t.add_column(col, overflow="fold")
     for c in checks:
         fp = c.fingerprint
         style = STATUS_STYLE.get(c.status, "red")
         status = f"[{style}]{c.status}[/{style}]" + (f"\n{c.reason}" if c.reason else "")
         if not fp:
-            t.add_row(c.name, status, "", "", "", "", "", "", "")
+            t.add_row(c.name, status, "", "", "")
             continue
-        cores = str(fp.get("cores", "-"))
+        cores = f"{fp.get('cores', '-')} cores"
         if fp.get("cpu_quota_cores"):
             cores += f" (quota {fp['cpu_quota_cores']:g})"
         mem = _mb(fp.get("memory_bytes"))
         if fp.get("memory_limit_bytes"):
             mem += f" (limit {_mb(fp['memory_limit_bytes'])})"
+        machine = f"{fp.get('arch')} {fp.get('cpu_model') or ''}\n{cores}, {mem}"
         rts = []
         for name, info in (fp.get("runtimes") or {}).items():
-            extra = (
-                f" [{', '.join(p.replace('ExecutionProvider', '') for p in info['providers'])}]"
-                if info.get("providers")
-                else ""
-            )
-            rts.append(f"{name} {info.get('version') or '?'}{extra}")
-        dev = " / ".join(
-            str(x) if x is not None else "-" for x in (fp.get("governor"), fp.get("freq_mhz"), fp.get("temp_c"))
+            provs = [p.replace("ExecutionProvider", "") for p in info.get("providers") or []]
+            rts.append(f"{name} {info.get('version') or '?'}" + (f" [{', '.join(provs)}]" if provs else ""))
+        software = "\n".join([f"{fp.get('os')}", f"Python {fp.get('python')}, numpy {fp.get('numpy')}", *rts])
+        gov, mhz, temp = fp.get("governor"), fp.get("freq_mhz"), fp.get("temp_c")
+        device = "\n".join(
+            [
+                f"governor {gov or '-'}",
+                f"{mhz:g} MHz" if mhz else "MHz -",
+                f"{temp:g} °C" if temp is not None else "°C -",
+            ]
         )
-        t.add_row(
-            c.name,
-            status,
-            str(fp.get("arch")),
-            str(fp.get("cpu_model") or "-"),
-            cores,
-            mem,
-            f"{fp.get('os')}\nPython {fp.get('python')}",
-            "\n".join(rts),
-            dev,
-        )
+        t.add_row(c.name, status, machine, software, device)
     return t
 
 
