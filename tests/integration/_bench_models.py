@@ -73,3 +73,24 @@ def eval_npz(path: Path, n: int = 64, n_in: int = 4, seed: int = 1, **extra: np.
     arrays = {"x": rng.standard_normal((n, n_in)).astype(np.float32), "y": rng.integers(0, 3, n), **extra}
     np.savez(path, **arrays)  # type: ignore[arg-type]
     return path
+
+
+def tflite_int8_model(path: Path, n_in: int = 4, n_out: int = 3, seed: int = 0) -> Path:
+    """A fully int8 .tflite (int8 input and output with scale / zero point), post-training quantized."""
+    code = f"""
+import numpy as np, tensorflow as tf
+w = tf.constant(np.random.default_rng({seed}).standard_normal(({n_in}, {n_out})).astype('float32'))
+@tf.function(input_signature=[tf.TensorSpec([1, {n_in}], tf.float32)])
+def f(x):
+    return tf.matmul(x, w)
+c = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()])
+rng = np.random.default_rng(1)
+c.optimizations = [tf.lite.Optimize.DEFAULT]
+c.representative_dataset = lambda: ([rng.standard_normal((1, {n_in})).astype('float32')] for _ in range(100))
+c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+c.inference_input_type = tf.int8
+c.inference_output_type = tf.int8
+open({str(path)!r}, 'wb').write(c.convert())
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+    return path

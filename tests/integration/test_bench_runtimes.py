@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _bench_models import eval_npz, onnx_model, tflite_model, variant
+from _bench_models import eval_npz, onnx_model, tflite_int8_model, tflite_model, variant
 
 from edgebench.bench.reference import find_parent, reference_outputs
 from edgebench.bench.runner import measure_variant
@@ -85,6 +85,10 @@ def test_onnx_graph_optimization_level_from_board_settings(tmp_path: Path, board
     assert not m["ok"] and "graph_optimization_level 'max': use one of" in m["error"]["message"]
     ok = dataclasses.replace(board, runtime_options={"onnxruntime": {"graph_optimization_level": "disable"}})
     assert measure_variant(LocalDriver(ok), v, settings=FAST)["ok"]
+    gpu = dataclasses.replace(board, runtime_options={"onnxruntime": {"providers": ["CUDAExecutionProvider"]}})
+    m = measure_variant(LocalDriver(gpu), v, settings=FAST)
+    assert not m["ok"] and m["error"]["kind"] == "runtime_missing"
+    assert "execution providers ['CUDAExecutionProvider'] are not available on this board" in m["error"]["message"]
 
 
 @pytest.mark.tflite
@@ -105,3 +109,25 @@ def test_tflite_xnnpack_on_and_off(tmp_path: Path, board: Board) -> None:
     assert via_tf["ok"], via_tf["error"]
     assert via_tf["runtime"]["name"] == "tflite:tensorflow"
     assert via_tf["accuracy"]["top1"] == on["accuracy"]["top1"]
+
+
+@pytest.mark.tflite
+@pytest.mark.slow
+def test_tflite_int8_input_model_and_external_delegate(tmp_path: Path, board: Board) -> None:
+    """Float eval data goes into an int8-input model through its scale / zero point; accuracy follows fp32."""
+    f32 = variant(tmp_path / "v", "tiny", "fp32", tflite_model(tmp_path / "f.tflite"), fmt="tflite")
+    i8 = variant(tmp_path / "v", "tiny", "int8", tflite_int8_model(tmp_path / "q.tflite"), fmt="tflite", parent="fp32")
+    data = eval_npz(tmp_path / "e.npz", n=200)
+    ref = reference_outputs(f32, data, tmp_path / "cache")
+    m = measure_variant(LocalDriver(board), i8, eval_data=data, settings=FAST, reference=ref)
+    assert m["ok"], m["error"]
+    fid = m["fidelity"]
+    assert fid["top1_agreement"] >= 0.9 and fid["cosine_mean"] > 0.98  # quantized, not garbage
+    assert fid["max_abs_diff"] > 0  # and not silently the fp32 model
+    generated = measure_variant(LocalDriver(board), i8, settings=FAST)
+    assert generated["ok"] and generated["timing"]["input"] == "generated"
+    bad = dataclasses.replace(board, runtime_options={"tflite": {"delegates": ["/nonexistent/libdelegate.so"]}})
+    m = measure_variant(LocalDriver(bad), f32, settings=FAST)
+    assert not m["ok"] and m["error"]["kind"] == "model_load"
+    assert "delegate /nonexistent/libdelegate.so could not be loaded" in m["error"]["message"]
+    assert "check its path on the board" in m["error"]["message"]

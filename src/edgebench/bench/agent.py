@@ -651,6 +651,14 @@ def evaluate(model: Any, xs: List[Any], batch_size: int) -> Any:
     return np.concatenate(outs)
 
 
+def eval_batch_size(signature: Signature, batch: int, spec: Dict[str, Any]) -> int:
+    """The batch for the accuracy pass: the model's static batch, else ``eval_batch_size`` (default 32)."""
+    first = [s[1][0] if s[1] else None for s in signature]
+    if all(isinstance(d, int) and d > 0 for d in first):
+        return batch  # static batch: the timed batch size is the only one the model takes
+    return max(batch, int(spec.get("eval_batch_size", 32)))
+
+
 def accuracy(logits: Any, y: Any, n_total: int) -> Dict[str, Any]:
     """Top-1 accuracy with its Wilson 95% interval."""
     np = _np()
@@ -789,7 +797,7 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
         }
         if xs is not None:
             t = time.perf_counter_ns()
-            logits = evaluate(model, xs, batch)
+            logits = evaluate(model, xs, eval_batch_size(signature, batch, measure_spec))
             n_total = int((job.get("eval") or {}).get("n_total", len(logits)))
             if y is not None:
                 result["accuracy"] = accuracy(logits, y, n_total)
