@@ -106,7 +106,7 @@ def test_check_table_renders_status_reason_and_limits() -> None:
     }
     checks = [BoardCheck("pi", "ready", "", fp), BoardCheck("gone", "unreachable", "cannot connect to 10.0.0.9:22")]
     buf = io.StringIO()
-    Console(file=buf, width=120, color_system=None).print(checks_table(checks))
+    Console(file=buf, width=200, color_system=None).print(checks_table(checks))
     text = buf.getvalue()
     for needle in (
         "aarch64 Cortex-A72",

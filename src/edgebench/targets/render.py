@@ -61,14 +61,14 @@ def boards_table(boards: Sequence[Board], checks: Mapping[str, Any]) -> Table:
 def checks_table(checks: Sequence[BoardCheck]) -> Table:
     """``boards check``: status and reason, then the fingerprint's main facts."""
     t = Table(title="board check", title_justify="left")
-    for col in ("board", "status", "machine", "software", "device"):
+    for col in ("board", "status", "reason", "machine", "software", "device"):
         t.add_column(col, overflow="fold")
     for c in checks:
         fp = c.fingerprint
         style = STATUS_STYLE.get(c.status, "red")
-        status = f"[{style}]{c.status}[/{style}]" + (f"\n{c.reason}" if c.reason else "")
+        status = f"[{style}]{c.status}[/{style}]"
         if not fp:
-            t.add_row(c.name, status, "", "", "")
+            t.add_row(c.name, status, c.reason, "", "", "")
             continue
         cores = f"{fp.get('cores', '-')} cores"
         if fp.get("cpu_quota_cores"):
@@ -90,7 +90,7 @@ def checks_table(checks: Sequence[BoardCheck]) -> Table:
                 f"{temp:g} °C" if temp is not None else "°C -",
             ]
         )
-        t.add_row(c.name, status, machine, software, device)
+        t.add_row(c.name, status, c.reason, machine, software, device)
     return t
 
 
