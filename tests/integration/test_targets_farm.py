@@ -260,3 +260,26 @@ def test_jump_host_is_used_and_verified(farm: Farm, tmp_path: Path) -> None:
             SSHDriver(dataclasses.replace(board, known_hosts=str(kh)), connect_retries=1).connect()
     finally:
         keys.write_text(before)
+
+
+def test_board_sessions_run_inside_the_board_cgroup(farm: Farm) -> None:
+    if not farm.limits:
+        pytest.skip(f"boards are not limited here ({farm.limits_note})")
+    from edgebench.targets.fingerprint import probe
+
+    member = farm.member("farm-2")
+    d = SSHDriver(farm.board("farm-2"))
+    try:
+        stale = Path(farm.board("farm-2").workdir) / "cache" / ".upload.dead.tmp"
+        stale.parent.mkdir(parents=True, exist_ok=True)
+        stale.write_bytes(b"half")
+        os.utime(stale, (time.time() - 7200, time.time() - 7200))
+        d.prepare()
+        assert not stale.exists(), "an upload interrupted long ago was not cleaned up"
+        groups = d.run(["cat", "/proc/self/cgroup"], timeout=30).stdout
+        for cg in member.cgroups:
+            assert f":{Path(cg).name}" in groups.replace(":/", ":"), groups
+        fp = probe(d)
+        assert fp["cpu_quota_cores"] == 0.5 and fp["memory_limit_bytes"] == 512 * 2**20
+    finally:
+        d.close()

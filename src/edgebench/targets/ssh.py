@@ -335,8 +335,10 @@ class SSHDriver:
         self._dirs.add(path)
 
     def prepare(self) -> None:
-        """Create the workdir and check that it is writable."""
-        self._mkdir(self.confine("."))
+        """Create the workdir, check that it is writable, and drop uploads interrupted over an hour ago."""
+        wd = self.confine(".")
+        self._mkdir(wd)
+        self._sh(f"find {shlex.quote(wd)}/cache -name '.upload.*.tmp' -mmin +60 -delete 2>/dev/null; true", 60)
 
     # ---------------------------------------------------------------- the protocol
 
