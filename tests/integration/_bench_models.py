@@ -46,18 +46,30 @@ def onnx_model(path: Path, kind: str = "tiny", seed: int = 0, n_in: int = 4, n_o
     return path
 
 
-def tflite_model(path: Path, n_in: int = 4, n_out: int = 3, seed: int = 0) -> Path:
-    """A real .tflite (MatMul) made by the TensorFlow converter in a child process."""
+def tflite_models(folder: Path, n_in: int = 4, n_out: int = 3, seed: int = 0) -> tuple[Path, Path]:
+    """Two real .tflite files made by the TensorFlow converter in one child process: ``fp32.tflite``
+    (MatMul, float input) and ``int8.tflite`` (post-training quantized, int8 input/output with scale and zero point).
+    """
+    fp32, int8 = folder / "fp32.tflite", folder / "int8.tflite"
     code = f"""
 import numpy as np, tensorflow as tf
 w = tf.constant(np.random.default_rng({seed}).standard_normal(({n_in}, {n_out})).astype('float32'))
 @tf.function(input_signature=[tf.TensorSpec([1, {n_in}], tf.float32)])
 def f(x):
     return tf.matmul(x, w)
-open({str(path)!r}, 'wb').write(tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()]).convert())
+fn = f.get_concrete_function()
+open({str(fp32)!r}, 'wb').write(tf.lite.TFLiteConverter.from_concrete_functions([fn]).convert())
+c = tf.lite.TFLiteConverter.from_concrete_functions([fn])
+rng = np.random.default_rng(1)
+c.optimizations = [tf.lite.Optimize.DEFAULT]
+c.representative_dataset = lambda: ([rng.standard_normal((1, {n_in})).astype('float32')] for _ in range(100))
+c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+c.inference_input_type = tf.int8
+c.inference_output_type = tf.int8
+open({str(int8)!r}, 'wb').write(c.convert())
 """
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
-    return path
+    return fp32, int8
 
 
 def variant(root: Path, model: str, name: str, artifact: Path, fmt: str = "onnx", parent: str | None = None) -> Variant:
@@ -72,25 +84,4 @@ def eval_npz(path: Path, n: int = 64, n_in: int = 4, seed: int = 1, **extra: np.
     rng = np.random.default_rng(seed)
     arrays = {"x": rng.standard_normal((n, n_in)).astype(np.float32), "y": rng.integers(0, 3, n), **extra}
     np.savez(path, **arrays)  # type: ignore[arg-type]
-    return path
-
-
-def tflite_int8_model(path: Path, n_in: int = 4, n_out: int = 3, seed: int = 0) -> Path:
-    """A fully int8 .tflite (int8 input and output with scale / zero point), post-training quantized."""
-    code = f"""
-import numpy as np, tensorflow as tf
-w = tf.constant(np.random.default_rng({seed}).standard_normal(({n_in}, {n_out})).astype('float32'))
-@tf.function(input_signature=[tf.TensorSpec([1, {n_in}], tf.float32)])
-def f(x):
-    return tf.matmul(x, w)
-c = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()])
-rng = np.random.default_rng(1)
-c.optimizations = [tf.lite.Optimize.DEFAULT]
-c.representative_dataset = lambda: ([rng.standard_normal((1, {n_in})).astype('float32')] for _ in range(100))
-c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-c.inference_input_type = tf.int8
-c.inference_output_type = tf.int8
-open({str(path)!r}, 'wb').write(c.convert())
-"""
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
     return path

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _bench_models import eval_npz, onnx_model, tflite_model, variant
+from _bench_models import eval_npz, onnx_model, tflite_models, variant
 
 EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))
 FAST = ["--min-time", "0.05", "--min-rounds", "10", "--warmup-iters", "2", "--warmup-time", "0"]
@@ -119,7 +119,7 @@ def test_tflite_runtime_beside_an_incompatible_numpy(tmp_path: Path) -> None:
 def test_tflite_model_on_the_onnx_runtime_is_refused(tmp_path: Path) -> None:
     """A .tflite saved as an ONNX variant: ONNX Runtime refuses it, the message names the file and the fix."""
     root = tmp_path / "variants"
-    tfl = tflite_model(tmp_path / "t.tflite")
+    tfl, _int8 = tflite_models(tmp_path)
     onnx_named = tmp_path / "t.onnx"
     onnx_named.write_bytes(tfl.read_bytes())
     from edgebench.compress.variant import save_variant

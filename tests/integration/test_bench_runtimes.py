@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _bench_models import eval_npz, onnx_model, tflite_int8_model, tflite_model, variant
+from _bench_models import eval_npz, onnx_model, tflite_models, variant
 
 from edgebench.bench.reference import find_parent, reference_outputs
 from edgebench.bench.runner import measure_variant
@@ -16,6 +16,12 @@ from edgebench.targets.board import Board, local_board
 from edgebench.targets.driver import LocalDriver
 
 FAST = RunSettings(warmup_min_iters=3, warmup_min_s=0.0, min_rounds=20, min_time_s=0.05, max_time_s=5.0)
+
+
+@pytest.fixture(scope="module")
+def tflite_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(fp32.tflite, int8.tflite), converted once for the module."""
+    return tflite_models(tmp_path_factory.mktemp("tflite"))
 
 
 @pytest.fixture
@@ -93,8 +99,8 @@ def test_onnx_graph_optimization_level_from_board_settings(tmp_path: Path, board
 
 @pytest.mark.tflite
 @pytest.mark.slow
-def test_tflite_xnnpack_on_and_off(tmp_path: Path, board: Board) -> None:
-    v = variant(tmp_path / "v", "tiny", "tfl", tflite_model(tmp_path / "t.tflite"), fmt="tflite")
+def test_tflite_xnnpack_on_and_off(tmp_path: Path, board: Board, tflite_files: tuple[Path, Path]) -> None:
+    v = variant(tmp_path / "v", "tiny", "tfl", tflite_files[0], fmt="tflite")
     data = eval_npz(tmp_path / "e.npz", n=30)
     on = measure_variant(LocalDriver(board), v, eval_data=data, settings=FAST)
     assert on["ok"], on["error"]
@@ -113,10 +119,12 @@ def test_tflite_xnnpack_on_and_off(tmp_path: Path, board: Board) -> None:
 
 @pytest.mark.tflite
 @pytest.mark.slow
-def test_tflite_int8_input_model_and_external_delegate(tmp_path: Path, board: Board) -> None:
+def test_tflite_int8_input_model_and_external_delegate(
+    tmp_path: Path, board: Board, tflite_files: tuple[Path, Path]
+) -> None:
     """Float eval data goes into an int8-input model through its scale / zero point; accuracy follows fp32."""
-    f32 = variant(tmp_path / "v", "tiny", "fp32", tflite_model(tmp_path / "f.tflite"), fmt="tflite")
-    i8 = variant(tmp_path / "v", "tiny", "int8", tflite_int8_model(tmp_path / "q.tflite"), fmt="tflite", parent="fp32")
+    f32 = variant(tmp_path / "v", "tiny", "fp32", tflite_files[0], fmt="tflite")
+    i8 = variant(tmp_path / "v", "tiny", "int8", tflite_files[1], fmt="tflite", parent="fp32")
     data = eval_npz(tmp_path / "e.npz", n=200)
     ref = reference_outputs(f32, data, tmp_path / "cache")
     m = measure_variant(LocalDriver(board), i8, eval_data=data, settings=FAST, reference=ref)
