@@ -1,0 +1,86 @@
+"""`edgebench run`: user mistakes are one line and exit 1, before any measuring; the child pytest command."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgebench.bench.launch import pytest_argv
+from edgebench.bench.settings import RunSettings
+from edgebench.cli import main
+from edgebench.compress.variant import save_variant
+
+
+@pytest.fixture
+def variants(tmp_path: Path, tiny_onnx: Path) -> Path:
+    root = tmp_path / "variants"
+    save_variant(
+        root / "tiny" / "fp32",
+        tiny_onnx,
+        {"model": "tiny", "variant": "fp32", "fmt": "onnx", "parent": None, "passes": []},
+    )
+    return root
+
+
+def _run(tmp_path: Path, *args: str) -> tuple[int, str]:
+    r = CliRunner().invoke(main, ["run", "--results", str(tmp_path / "results"), *args])
+    return r.exit_code, r.stderr if hasattr(r, "stderr") else r.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--boards", "nosuch"], "error: unknown board 'nosuch'"),
+        (["--min-rounds", "0"], "error: measurement settings: min_rounds must be >= 1"),
+        (["--dim", "seq"], "error: dimension 'seq': write it as NAME=SIZE"),
+        (["--eval", "absent.npz"], "error: eval data absent.npz does not exist: give an .npz file"),
+        (["--models", "nosuch"], "error: models ['nosuch'] have no variants in"),
+    ],
+)
+def test_user_mistakes_exit_1_before_measuring(tmp_path: Path, variants: Path, args: list[str], message: str) -> None:
+    code, err = _run(tmp_path, "--variants", str(variants), *args)
+    assert code == 1
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "results" / "runs").exists() or not any((tmp_path / "results" / "runs").iterdir())
+
+
+def test_missing_variants_folder(tmp_path: Path) -> None:
+    code, err = _run(tmp_path, "--variants", str(tmp_path / "nope"))
+    assert code == 1 and f"variants folder {tmp_path / 'nope'} does not exist" in err
+
+
+def test_unwritable_results_folder(tmp_path: Path, variants: Path) -> None:
+    if os.geteuid() == 0:
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        results = blocker / "results"  # a folder under a file cannot be made, even by root
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        results = ro / "results"
+    r = CliRunner().invoke(main, ["run", "--variants", str(variants), "--results", str(results)])
+    assert r.exit_code == 1 and "cannot be created" in r.output and "choose another path" in r.output
+
+
+def test_run_help_names_the_method_and_exit_codes() -> None:
+    r = CliRunner().invoke(main, ["run", "--help"])
+    assert r.exit_code == 0
+    for text in ("--variants", "--boards", "--eval", "--quick", "--parallel", "--benchmark-compare-fail", "Exit codes"):
+        assert text in r.output
+
+
+def test_child_pytest_command_carries_only_changed_settings(tmp_path: Path) -> None:
+    s = RunSettings(min_time_s=0.5, quick=100, dims={"seq": 8})
+    argv = pytest_argv(
+        variants=tmp_path / "v", boards=["local", "pi"], results=tmp_path / "r", run_id="RID", settings=s,
+        parallel=True, extra=("--benchmark-compare=0001",),
+    )  # fmt: skip
+    joined = " ".join(argv)
+    assert "--pyargs edgebench.bench.harness" in joined and "--edge-boards local,pi" in joined
+    assert "--edge-min-time 0.5" in joined and "--edge-quick 100" in joined and "--edge-dim seq=8" in joined
+    assert "--edge-min-rounds" not in joined  # a default stays the plugin's default
+    assert "--edge-run-id RID" in joined and "--edge-parallel" in joined
+    assert argv[-1] == "--benchmark-compare=0001"
