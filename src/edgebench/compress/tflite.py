@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,7 +105,8 @@ class KerasConvert(Pass):
         elif params["int8_io"]:
             raise ModelError("tflite-convert: int8_io needs mode = 'int8'")
         out = ctx.new_path(".tflite")
-        out.write_bytes(conv.convert())
+        with contextlib.redirect_stdout(io.StringIO()):  # Keras prints its export notes to stdout (breaks --json)
+            out.write_bytes(conv.convert())
         return src.derive("tflite", out, tflite_mode=mode)
 
 
@@ -142,7 +145,8 @@ class TfliteQuantize(Pass):
         if qt.need_calibration:
             calib_result = qt.calibrate(self._calibration(src.path, ctx, params["calib_samples"]))
         out = ctx.new_path(".tflite")
-        res = qt.quantize(calib_result, enable_progress_report=False)
+        with contextlib.redirect_stdout(io.StringIO()):
+            res = qt.quantize(calib_result, enable_progress_report=False)
         res.export_model(str(out), overwrite=True)
         return src.derive("tflite", out, aiq_recipe=params["recipe"])
 
