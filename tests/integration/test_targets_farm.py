@@ -283,3 +283,31 @@ def test_board_sessions_run_inside_the_board_cgroup(farm: Farm) -> None:
         assert fp["cpu_quota_cores"] == 0.5 and fp["memory_limit_bytes"] == 512 * 2**20
     finally:
         d.close()
+
+
+def test_job_orphaned_by_a_dropped_connection_is_killed_on_the_board(farm: Farm) -> None:
+    board = farm.board("farm-3")
+    marker = f"edgebench-orphan-{os.getpid()}"
+    d = SSHDriver(board)
+    errors: list[Exception] = []
+
+    def run() -> None:
+        try:
+            d.run([board.python, "-c", "import time; time.sleep(600)", marker], timeout=2)
+        except Exception as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(1.0)
+    d._conn.transport.close()  # the host vanishes mid-job: the board must not keep the job forever
+    t.join(30)
+    assert errors and isinstance(errors[0], (BoardUnreachable, JobTimeout)), errors
+    check = SSHDriver(board)
+    try:
+        deadline = time.monotonic() + 15
+        while marker in check.run(["ps", "-eo", "args"], timeout=10).stdout:
+            assert time.monotonic() < deadline, "the orphaned job is still running on the board"
+            time.sleep(0.5)
+    finally:
+        check.close()

@@ -37,6 +37,17 @@ _PY_SHA256 = (
     "import hashlib,sys;h=hashlib.sha256();f=open(sys.argv[1],'rb');"
     "[h.update(b) for b in iter(lambda:f.read(1<<20),b'')];print(h.hexdigest())"
 )
+_PY_KILL_SESSION = """\
+import os,sys
+s=int(sys.argv[1])
+for d in os.listdir('/proc'):
+    if d.isdigit():
+        try:
+            if os.getsid(int(d))==s:
+                os.kill(int(d),9)
+        except OSError:
+            pass
+"""
 _PY_LOCK = """\
 import fcntl,sys,time
 p,t,owner=sys.argv[1],float(sys.argv[2]),sys.argv[3]
@@ -310,6 +321,9 @@ class SSHDriver:
             raise BoardUnreachable(
                 self._board.name, script[:200], "", f"connection lost ({type(exc).__name__}: {exc})"
             ) from None
+        if res.exited == -1 and not self.connected:  # the channel closed without an exit status
+            self.close()
+            raise BoardUnreachable(self._board.name, script[:200], res.stderr, "connection lost during the command")
         return CommandResult(script, int(res.exited), res.stdout, res.stderr)
 
     def _check(self, script: str, what: str, timeout: float = 60.0) -> CommandResult:
@@ -426,9 +440,13 @@ class SSHDriver:
         if b.cpu_affinity:
             prefix += ["taskset", "-c", ",".join(str(c) for c in b.cpu_affinity)]
         qp = shlex.quote(pidfile)
+        cmd = shlex.join([*prefix, *argv])
+        backstop = int(timeout + min(30.0, max(2.0, timeout / 2))) + 1
         script = (
             f"cd {shlex.quote(wd)} || exit 125; echo $$ > {qp}; o1=$({_OOM_COUNT}); "
-            f"{shlex.join([*prefix, *argv])}; rc=$?; rm -f -- {qp}; "
+            # a safety net on the board: if this connection dies, `timeout` still kills the job later
+            f"if command -v timeout >/dev/null 2>&1; then timeout -s KILL {backstop} {cmd}; else {cmd}; fi; "
+            f"rc=$?; rm -f -- {qp}; "
             f'if [ $rc -eq 137 ] && [ -n "$o1" ] && [ "$o1" != "$({_OOM_COUNT})" ]; '
             f"then echo {shlex.quote(OOM_MARKER)} >&2; fi; "
             "exit $rc"
@@ -446,11 +464,12 @@ class SSHDriver:
         return CommandResult(command, res.exit_code, res.stdout, res.stderr)
 
     def kill_job(self, pidfile: str) -> None:
-        """Kill the process group recorded in ``pidfile`` (a timed-out job)."""
+        """Kill the job recorded in ``pidfile``: its process group, then anything left in its session
+        (``timeout`` and some runtimes start their own process groups)."""
         q = shlex.quote(pidfile)
         script = (
-            f'p=$(cat {q} 2>/dev/null); if [ -n "$p" ]; then '
-            "kill -KILL -- -$p 2>/dev/null || kill -KILL $p 2>/dev/null; fi; "
+            f'p=$(cat {q} 2>/dev/null); if [ -n "$p" ]; then kill -KILL -- -$p 2>/dev/null; '
+            f'{shlex.quote(self.board.python)} -c {shlex.quote(_PY_KILL_SESSION)} "$p" 2>/dev/null; fi; '
             f"rm -f -- {q}"
         )
         with contextlib.suppress(RemoteError):
