@@ -358,6 +358,7 @@ def farm_down_cmd(root: Path | None, as_json: bool) -> None:
 )
 @click.option("--timeout", type=float, help="Kill the agent after this many seconds [900].")
 @click.option("--parallel", is_flag=True, help="Measure the boards in parallel (variants on a board stay sequential).")
+@click.option("--show-pytest", is_flag=True, help="Stream the harness's pytest output (its benchmark table) to stderr.")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 def run_cmd(
     boards: str,
@@ -369,6 +370,7 @@ def run_cmd(
     models: str | None,
     dims: tuple[str, ...],
     parallel: bool,
+    show_pytest: bool,
     pytest_args: tuple[str, ...],
     **measure: Any,
 ) -> None:
@@ -395,15 +397,15 @@ def run_cmd(
     model_list = [n.strip() for n in models.split(",") if n.strip()] if models else None
     out = run_harness(
         variants=variants, boards=split, results=results, settings=settings, eval_data=eval_data,
-        inventory=inventory, models=model_list, extra=pytest_args, output=sys.stderr if as_json else None,
-        parallel=parallel,
+        inventory=inventory, models=model_list, extra=pytest_args, parallel=parallel,
+        console=None if show_pytest else Console(stderr=True), show_output=show_pytest,
     )  # fmt: skip
     if as_json:
-        print_json({"run_file": str(out.run_file), "pytest_exit": out.pytest_exit, "run": out.run})
+        print_json({"run_file": str(out.run_file), "log": str(out.log), "pytest_exit": out.pytest_exit, "run": out.run})
     else:
         con = console()
         con.print(RunTable(out.run or {}))
-        con.print(f"run stored in [bold]{out.run_file}[/bold]")
+        con.print(f"run stored in [bold]{out.run_file}[/bold] (harness log: {out.log})")
     ctx = click.get_current_context()
     if out.failures:
         what = ", ".join(f"{m['board']}/{m['model']}/{m['variant']}" for m in out.failures)
@@ -412,6 +414,9 @@ def run_cmd(
         )
         ctx.exit(1)
     if out.regressed:
+        lines = out.log.read_text(errors="replace").splitlines() if out.log else []
+        for line in lines[next((i for i, ln in enumerate(lines) if "Performance has regressed" in ln), len(lines)) :]:
+            click.echo(line, err=True)
         click.echo("error: performance regressed against the compared run (--benchmark-compare-fail)", err=True)
         ctx.exit(3)
     if out.pytest_exit != 0:
