@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from rich.console import Console
 
 from edgebench.bench.session import load_variants, resolve_boards
 from edgebench.bench.settings import RunSettings
 from edgebench.errors import DataError, EdgebenchError, UserError
 from edgebench.results import schema, store
+
+LOGS = "logs"  # results/logs/<run_id>.log: the child pytest's output
 
 # RunSettings field -> plugin option
 OPTION_OF = {
@@ -40,6 +46,7 @@ class RunOutcome:
     run: dict[str, Any] | None
     run_file: Path | None
     pytest_exit: int
+    log: Path | None = None
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -90,6 +97,32 @@ def pytest_argv(
     return argv + list(extra)
 
 
+def _follow(proc: subprocess.Popen[bytes], progress_file: Path, console: Console, total_hint: int) -> None:
+    """Drive a rich progress bar from the plugin's progress lines until the child exits."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("measuring", total=total_hint)
+        seen = 0
+        while True:
+            finished = proc.poll() is not None
+            lines = progress_file.read_text().splitlines() if progress_file.is_file() else []
+            for line in lines[seen:]:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    break  # half a line: read it on the next pass
+                seen += 1
+                desc = event.get("case")
+                if desc:
+                    desc = f"{'[green]ok[/green]' if event.get('ok') else '[red]failed[/red]'} {desc}"
+                bar.update(task, completed=event["done"], total=event["total"], description=desc or "measuring")
+            if finished:
+                break
+            time.sleep(0.2)
+
+
 def run_harness(
     *,
     variants: Path,
@@ -100,39 +133,69 @@ def run_harness(
     inventory: Path | None = None,
     models: list[str] | None = None,
     extra: tuple[str, ...] = (),
-    output: IO[str] | None = None,
+    console: Console | None = None,
+    show_output: bool = False,
     parallel: bool = False,
 ) -> RunOutcome:
     """Check the inputs (user errors before any work), run the harness, load the stored run.
 
+    The child pytest's output goes to ``results/logs/<run_id>.log`` (and also to the
+    console with ``show_output``); ``console`` shows a progress bar per finished case.
+
     Args:
-        output: where the child pytest's output goes (default: this process's stdout).
+        console: where the progress bar goes (None: no bar).
+        show_output: stream the child pytest's output (pytest-benchmark's table...) to stderr.
         parallel: measure the boards in parallel (variants on one board stay sequential).
 
     Raises:
         UserError: unknown board, missing variants or eval data, unwritable results folder,
             or a child pytest that stopped before storing a run.
     """
-    resolve_boards(boards, inventory)
-    load_variants(variants, models)
+    board_list = resolve_boards(boards, inventory)
+    variant_list = load_variants(variants, models)
     if eval_data is not None and not eval_data.exists():
         raise DataError(f"eval data {eval_data} does not exist: give an .npz file (x, y) or a folder of <model>.npz")
     store.prepare(results)
+    logs = results / LOGS
+    logs.mkdir(exist_ok=True)
     run_id = schema.new_run_id()
+    log, progress_file = logs / f"{run_id}.log", logs / f".{run_id}.progress"
     argv = pytest_argv(
         variants=variants, boards=boards, results=results.resolve(), run_id=run_id, settings=settings,
         eval_data=eval_data, inventory=inventory, models=models, extra=extra, parallel=parallel,
     )  # fmt: skip
+    argv[-len(extra) if extra else len(argv) : -len(extra) if extra else len(argv)] = [
+        "--edge-progress",
+        str(progress_file),
+    ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
-    proc = subprocess.run(argv, stdout=output or sys.stdout, stderr=subprocess.STDOUT, env=env, check=False)
+    try:
+        with open(log, "wb") as out:
+            if show_output:
+                proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+                assert proc.stdout is not None
+                for chunk in iter(proc.stdout.readline, b""):
+                    out.write(chunk)
+                    sys.stderr.buffer.write(chunk)
+                    sys.stderr.flush()
+                proc.wait()
+            else:
+                proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+                if console is not None:
+                    _follow(proc, progress_file, console, len(board_list) * len(variant_list))
+                proc.wait()
+    finally:
+        progress_file.unlink(missing_ok=True)
     path = store.run_path(results, run_id)
     if not path.is_file():
+        tail = "\n".join(log.read_text(errors="replace").strip().splitlines()[-15:])
         raise UserError(
-            f"the measurement harness stopped before storing a run (pytest exit {proc.returncode}): "
-            "see its output above, or run it alone with `pytest --pyargs edgebench.bench.harness --edge-variants ...`"
+            f"the measurement harness stopped before storing a run (pytest exit {proc.returncode}); the end of "
+            f"its log {log}:\n{tail}\nfix the problem it names, or run it alone with "
+            "`pytest --pyargs edgebench.bench.harness --edge-variants ...`"
         )
     try:
         run = store.read_run(path)
     except (EdgebenchError, ValueError) as exc:
         raise UserError(f"the stored run {path} cannot be read ({exc}): run again") from None
-    return RunOutcome(run, path, proc.returncode)
+    return RunOutcome(run, path, proc.returncode, log)

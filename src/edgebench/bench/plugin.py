@@ -73,6 +73,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     g.addoption("--edge-run-id", metavar="ID", help="run id (default: time + random suffix)")
     g.addoption("--edge-command", metavar="NAME", default="pytest", help="command recorded in the run")
+    g.addoption("--edge-progress", metavar="FILE", help="append one JSON line per finished case (for progress bars)")
     g.addoption(
         "--edge-parallel",
         action="store_true",
@@ -118,6 +119,8 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     except EdgebenchError as exc:
         raise pytest.UsageError(f"edgebench: {exc}") from None
+    progress = config.getoption("edge_progress")
+    session.progress_file = Path(progress) if progress else None
     config.stash[SESSION_KEY] = session
 
 
@@ -140,6 +143,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         cases = [spec.params["edge_case"] for spec in specs if spec is not None]
         session.selected = [c for c in cases if isinstance(c, Case)]
         session.expected = len(session.selected)
+        session.report_progress()
 
 
 @pytest.fixture(scope="session")

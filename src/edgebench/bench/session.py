@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,7 @@ class EdgeSession:
         self.measured: list[dict[str, Any]] = []
         self._drivers: dict[str, Driver | Exception] = {}
         self._prefetched: dict[str, dict[str, Any]] | None = None
+        self.progress_file: Path | None = None
         if results is not None:
             store.prepare(results)
 
@@ -229,6 +231,17 @@ class EdgeSession:
         self.run["edgebench"]["complete"] = self.complete
         if self.results is not None:
             store.save_run(self.results, self.run)
+        self.report_progress(m)
+
+    def report_progress(self, m: dict[str, Any] | None = None) -> None:
+        """Append one JSON line to ``progress_file`` (``done, total`` and the case), for a progress bar."""
+        if self.progress_file is None:
+            return
+        line: dict[str, Any] = {"done": len(self.measured), "total": self.expected}
+        if m is not None:
+            line.update(case=f"{m['board']}/{m['model']}/{m['variant']}", ok=bool(m.get("ok")))
+        with open(self.progress_file, "a") as f:
+            f.write(json.dumps(line) + "\n")
 
     @property
     def complete(self) -> bool:
