@@ -41,10 +41,15 @@ def test_board_samples_become_the_benchmark_stats(pytester: pytest.Pytester, var
     data = eval_npz(tmp_path / "e.npz", n=40)
     out_json = tmp_path / "bench.json"
     results = tmp_path / "results"
+    progress = tmp_path / "progress.jsonl"
     r = _harness(
-        pytester, variants, "--edge-eval", str(data), "--edge-results", str(results), f"--benchmark-json={out_json}"
-    )
+        pytester, variants, "--edge-eval", str(data), "--edge-results", str(results), f"--benchmark-json={out_json}",
+        "--edge-progress", str(progress),
+    )  # fmt: skip
     r.assert_outcomes(passed=2)
+    events = [json.loads(line) for line in progress.read_text().splitlines()]
+    assert [(e["done"], e["total"]) for e in events] == [(0, 2), (1, 2), (2, 2)]
+    assert {e.get("case") for e in events[1:]} == {"local/tiny/fp32", "local/tiny/noisy"}
     r.stdout.fnmatch_lines(["edgebench: run * stored in *"])
     r.stdout.fnmatch_lines(["test_variant[[]local-tiny-fp32[]] *"])  # pytest-benchmark's table shows the board's stats
     doc = json.loads(out_json.read_text())
