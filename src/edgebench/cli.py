@@ -507,7 +507,7 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
 @json_option
 @click.option("--alpha", default=0.01, show_default=True, type=click.FloatRange(1e-6, 0.5), help="Significance level.")
 @click.option(
-    "--min-effect", default=3.0, show_default=True, type=click.FloatRange(0, 100), help="Changes under this % count as none."
+    "--min-effect", default=5.0, show_default=True, type=click.FloatRange(0, 100), help="Changes under this % count as none."
 )
 def compare(a: str, b: str, results: Path, fmt: str, output: Path | None, as_json: bool, alpha: float, min_effect: float) -> None:
     """Compare run B (default: latest) against run A, per board, model and variant: p50 and p90
@@ -622,7 +622,7 @@ def nightly(config: Path, results: Path, as_json: bool) -> None:
         raise UserError(f"nightly config {config} does not exist: give the path of a TOML file with a [nightly] table")
     cfg = load_config(config)
     con = Console(stderr=True) if as_json else console()
-    res = run_nightly(cfg, results, log=lambda m: con.print(f"[dim]{m}[/dim]"))
+    res = run_nightly(cfg, results, log=lambda m: con.print(f"[dim]{m}[/dim]"), console=con)
     if as_json:
         print_json(res.to_dict())
     else:

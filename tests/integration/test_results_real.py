@@ -75,11 +75,20 @@ def test_real_runs_report_compare_gate(variants: tuple[list[Variant], Path], tmp
     assert rows["fp32"]["top1"] > 0.9 and rows["int8-static"]["top1"] > 0.9
     assert rows["int8-static"]["verdict_text"].startswith("int8-static: ")
     assert 0.2 < rows["int8-static"]["size_ratio"] < 0.5  # int8 weights: about a quarter of fp32, plus graph overhead
-    cmp = r.invoke(main, ["compare", a["edgebench"]["run_id"], b["edgebench"]["run_id"], "--results", str(results), "--json"])
+    cmp = r.invoke(
+        main, ["compare", a["edgebench"]["run_id"], b["edgebench"]["run_id"], "--results", str(results), "--json"]
+    )
     labels = {x["variant"]: x["label"] for x in json.loads(cmp.stdout)["rows"]}
-    assert set(labels) == {"fp32", "int8-static"} and set(labels.values()) <= {"faster", "slower", "no change", "undecided"}
+    assert set(labels) == {"fp32", "int8-static"} and set(labels.values()) <= {
+        "faster",
+        "slower",
+        "no change",
+        "undecided",
+    }
     budgets = tmp_path / "b.toml"
-    budgets.write_text('[[budget]]\nmodel = "digits_cnn"\nmax_p99_ms = 1000\nmin_accuracy = 0.5\nmax_accuracy_drop_pt = 50\n')
+    budgets.write_text(
+        '[[budget]]\nmodel = "digits_cnn"\nmax_p99_ms = 1000\nmin_accuracy = 0.5\nmax_accuracy_drop_pt = 50\n'
+    )
     g = r.invoke(main, ["gate", str(budgets), "--results", str(results), "--json"])
     assert g.exit_code == 0, g.output
     assert json.loads(g.stdout)["counts"] == {"pass": 6, "fail": 0, "undecided": 0}
@@ -94,7 +103,9 @@ def test_html_report_renders_in_headless_chromium(variants: tuple[list[Variant],
     if exe is None:
         if os.environ.get("CI") == "true":
             pytest.fail("chromium is not installed but CI=true: apt-get install -y chromium")
-        pytest.skip("SKIPPED LOUDLY: chromium is not installed (apt-get install -y chromium); the HTML report is untested")
+        pytest.skip(
+            "SKIPPED LOUDLY: chromium is not installed (apt-get install -y chromium); the HTML report is untested"
+        )
     vs, npz = variants
     results = tmp_path / "results"
     measure_run(results, vs, npz)

@@ -61,9 +61,9 @@ def test_two_nightlies_never_overlap(tmp_path: Path) -> None:
     holder.start()
     try:
         assert ready.wait(10)
-        with pytest.raises(NightlyBusy, match=rf"another nightly is running on {tmp_path / 'r'} \(pid {holder.pid}\)"):
-            with nightly_lock(tmp_path / "r"):
-                pass
+        busy = rf"another nightly is running on {tmp_path / 'r'} \(pid {holder.pid}\)"
+        with pytest.raises(NightlyBusy, match=busy), nightly_lock(tmp_path / "r"):
+            pass
     finally:
         stop.set()
         holder.join(10)

@@ -163,8 +163,8 @@ def test_gate_fails_undecided_and_regressions(results: Path, tmp_path: Path) -> 
     fp = next(b for b in run["benchmarks"] if b["extra_info"]["variant"] == "fp32")
     p90 = float(np.percentile(np.asarray(fp["stats"]["data"]) * 1e3, 90))
     store.save_run(results, scaled(run, 1.25, "20990101T000000Z-slow"))
-    b = budgets(tmp_path, f'baseline = "{run["edgebench"]["run_id"]}"\n[[budget]]\nvariant = "fp32"\n'
-                f"max_p90_ms = {p90 * 1.25}\nmax_regression_pct = 5\n[[budget]]\nvariant = \"int8-*\"\nmin_accuracy = 0.999\n")  # fmt: skip
+    body = f'baseline = "{run["edgebench"]["run_id"]}"\n[[budget]]\nvariant = "fp32"\nmax_p90_ms = {p90 * 1.25}\n'
+    b = budgets(tmp_path, body + 'max_regression_pct = 5\n[[budget]]\nvariant = "int8-*"\nmin_accuracy = 0.999\n')
     junit = tmp_path / "g.xml"
     res = CliRunner().invoke(main, ["gate", str(b), "--results", str(results), "--junit", str(junit), "--json"])
     assert res.exit_code == 3, res.output

@@ -115,7 +115,8 @@ def choose(
             f"model {model!r} has no successful results in {results}: "
             + (f"stored models are {', '.join(known)}" if known else "measure it first (edgebench run)")
         )
-    chosen, rejected = [], []
+    chosen: list[Option] = []
+    rejected: list[Option] = []
     for r in rows:
         b = inventory.get(r["board"])
         o = Option(**r, cost=b.cost if b else None, power_w=b.power_w if b else None)
@@ -172,8 +173,8 @@ class Choice:
             for col in ("#", "board", "variant", "p90 ms", "top-1", "peak MB", "cost", "power W", "run"):
                 t.add_column(col, justify="right" if col not in ("board", "variant", "run") else "left")
             for i, o in enumerate(d["chosen"], 1):
-                t.add_row(str(i), o["board"], o["variant"], f"{o['p90_ms']:.3g}", _n(o["top1"], ".2%"), _n(o["peak_mb"], ".0f"),
-                          _n(o["cost"], ",.0f"), _n(o["power_w"], ".1f"), o["run_id"])  # fmt: skip
+                figures = (f"{o['p90_ms']:.3g}", _n(o["top1"], ".2%"), _n(o["peak_mb"], ".0f"), _n(o["cost"], ",.0f"))
+                t.add_row(str(i), o["board"], o["variant"], *figures, _n(o["power_w"], ".1f"), o["run_id"])
             yield t
             best = d["chosen"][0]
             yield f"[green]choose {best['board']} with {best['variant']}[/green]"

@@ -159,8 +159,9 @@ def evaluate(run: dict[str, Any], budgets: dict[str, Any], baseline: dict[str, A
         ]  # fmt: skip
         if not keys:
             where = "/".join(pat[k] for k in ("board", "model", "variant"))
-            checks.append(Check(i, pat["model"], pat["board"], pat["variant"], "matches a result", None, None, None, FAIL,
-                                f"budget #{i} ({where}) matches no result in the run"))  # fmt: skip
+            note = f"budget #{i} ({where}) matches no result in the run"
+            nothing = (None, None, None, FAIL, note)
+            checks.append(Check(i, pat["model"], pat["board"], pat["variant"], "matches a result", *nothing))
             continue
         for key in keys:
             m = ms[key]
@@ -242,11 +243,14 @@ class GateResult:
         """A table of measured / budget / margin per check, then the outcome."""
         t = Table(title=f"gate on run {self.run_id}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   padding=(0, 0), show_edge=False)  # fmt: skip
-        for c in ("#", "board", "model", "variant", "check", "measured", "budget", "margin", "verdict", "note"):
-            t.add_column(c, justify="right" if c in ("measured", "budget", "margin") else "left", no_wrap=c != "note")
+        for col in ("#", "board", "model", "variant", "check", "measured", "budget", "margin", "verdict", "note"):
+            t.add_column(
+                col, justify="right" if col in ("measured", "budget", "margin") else "left", no_wrap=col != "note"
+            )
         for c in self.checks:
-            t.add_row(str(c.budget), c.board, c.model, c.variant, c.check, _n(c.measured), _n(c.limit), _n(c.margin, True),
-                      f"[{STYLE[c.verdict]}]{c.verdict}[/]", c.note)  # fmt: skip
+            figures = (_n(c.measured), _n(c.limit), _n(c.margin, True))
+            verdict = f"[{STYLE[c.verdict]}]{c.verdict}[/]"
+            t.add_row(str(c.budget), c.board, c.model, c.variant, c.check, *figures, verdict, c.note)
         yield t
         for c in self.checks:
             if c.check == "matches a result":
@@ -272,9 +276,8 @@ def junit_xml(result: GateResult) -> str:
         if c.verdict != PASS:
             msg = f"{c.verdict}: measured {_n(c.measured)}, budget {_n(c.limit)}. {c.note}".strip()
             body = f"<failure type={quoteattr(c.verdict)} message={quoteattr(msg)}>{escape(msg)}</failure>"
-        cases.append(
-            f'  <testcase classname={quoteattr(f"edgebench.gate.budget{c.budget}")} name={name} time="0">{body}</testcase>'
-        )
+        cls = quoteattr(f"edgebench.gate.budget{c.budget}")
+        cases.append(f'  <testcase classname={cls} name={name} time="0">{body}</testcase>')
     fails = sum(c.verdict != PASS for c in result.checks)
     head = f'<testsuite name="edgebench gate" tests="{len(result.checks)}" failures="{fails}" errors="0">'
     return '<?xml version="1.0" encoding="utf-8"?>\n' + head + "\n" + "\n".join(cases) + "\n</testsuite>\n"

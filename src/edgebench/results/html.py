@@ -33,7 +33,8 @@ def _axes(title: str, xlabel: str, ylabel: str, x0: float, x1: float, y0: float,
         f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - 10}" y2="{H - PAD}" stroke="#333"/>',
         f'<line x1="{PAD}" y1="20" x2="{PAD}" y2="{H - PAD}" stroke="#333"/>',
         f'<text x="{W / 2}" y="{H - 6}" text-anchor="middle" font-size="11">{_e(xlabel)}</text>',
-        f'<text x="10" y="{H / 2}" font-size="11" transform="rotate(-90 10 {H / 2})" text-anchor="middle">{_e(ylabel)}</text>',
+        f'<text x="10" y="{H / 2}" font-size="11" transform="rotate(-90 10 {H / 2})" text-anchor="middle">'
+        f"{_e(ylabel)}</text>",
         f'<text x="{PAD}" y="{H - PAD + 14}" font-size="10" text-anchor="middle">{x0:.3g}</text>',
         f'<text x="{W - 10}" y="{H - PAD + 14}" font-size="10" text-anchor="end">{x1:.3g}</text>',
         f'<text x="{PAD - 3}" y="{H - PAD}" font-size="10" text-anchor="end">{y0:.3g}</text>',
@@ -75,7 +76,7 @@ def distribution_svg(title: str, rows: list[dict[str, Any]]) -> str:
             y = _sy(c / peak, 0, 1)
             pts += [f"{_sx(math.log10(a), x0, x1):.1f},{y:.1f}", f"{_sx(math.log10(b), x0, x1):.1f},{y:.1f}"]
         out.append(f'<polyline fill="none" stroke="{COLORS[i % 10]}" stroke-width="1.5" points="{" ".join(pts)}"/>')
-    out += _legend([r["variant"] for r in rows]) + ["</svg>"]
+    out += [*_legend([r["variant"] for r in rows]), "</svg>"]
     return "\n".join(out)
 
 
@@ -138,16 +139,17 @@ def _table(mm: dict[str, Any]) -> str:
     out = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in hdr) + "</tr>"]
     for r in mm["rows"]:
         if not r["ok"]:
-            out.append(
-                f'<tr><td>{_e(r["board"])}</td><td>{_e(r["variant"])}</td><td class="bad" colspan="11">failed: {_e(r.get("error"))}</td></tr>'
-            )
+            head = f"<tr><td>{_e(r['board'])}</td><td>{_e(r['variant'])}</td>"
+            out.append(f'{head}<td class="bad" colspan="11">failed: {_e(r.get("error"))}</td></tr>')
             continue
         sp = r["speedup"]
         cls = "" if sp is None or r.get("speed") not in ("faster", "slower") else ("good" if sp > 1 else "bad")
-        cells = [r["board"], r["variant"], fmt_ms(r["p50_ms"]), fmt_ms(r["p90_ms"]), fmt_ms(r["p99_ms"]), f"{r['throughput']:,.0f}",
-                 _mb(r["peak_rss"]), fmt_pct(r["top1"]), fmt_pct(r["fidelity"]), _size(r["bytes"])]  # fmt: skip
+        cells = [r["board"], r["variant"], fmt_ms(r["p50_ms"]), fmt_ms(r["p90_ms"]), fmt_ms(r["p99_ms"])]
+        cells += [f"{r['throughput']:,.0f}", _mb(r["peak_rss"]), fmt_pct(r["top1"]), fmt_pct(r["fidelity"])]
+        cells.append(_size(r["bytes"]))
         tds = "".join(f"<td>{_e(c)}</td>" for c in cells)
-        tds += f'<td class="{cls}">{_e(fmt_ratio(sp))}</td><td>{_e(fmt_ratio(r["size_ratio"]))}</td><td>{"★" if r.get("pareto") else ""}</td>'
+        tds += f'<td class="{cls}">{_e(fmt_ratio(sp))}</td><td>{_e(fmt_ratio(r["size_ratio"]))}</td>'
+        tds += f"<td>{'★' if r.get('pareto') else ''}</td>"
         out.append(f"<tr>{tds}</tr>")
     return "\n".join([*out, "</table>"])
 
@@ -185,6 +187,7 @@ def report_html(d: dict[str, Any], results: Any = None) -> str:
     title = f"edgebench run {_e(d['run_id'])}"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title><style>{CSS}</style>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{title}</title><style>{CSS}</style>"
         "</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )

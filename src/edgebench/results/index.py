@@ -259,7 +259,9 @@ def history(
     try:
         for key in keys:
             got = db.execute(sql, (*key, *extra, last)).fetchall()
-            out[key] = [{"run_id": g[0], "started": g[1], **dict(zip(metrics, g[2:]))} for g in reversed(got)]
+            out[key] = [
+                {"run_id": g[0], "started": g[1], **dict(zip(metrics, g[2:], strict=True))} for g in reversed(got)
+            ]
     finally:
         db.close()
     return out

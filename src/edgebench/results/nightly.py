@@ -212,10 +212,16 @@ def _last_nightly(results: Path, before: str) -> str | None:
     return older[-1][0] if older else None
 
 
-def run_nightly(cfg: NightlyConfig, results: Path, log: Callable[[str], None] = lambda _m: None) -> NightlyResult:
+def run_nightly(
+    cfg: NightlyConfig,
+    results: Path,
+    log: Callable[[str], None] = lambda _m: None,
+    console: Console | None = None,
+) -> NightlyResult:
     """The whole nightly under the lock. See the module docstring.
 
     Args:
+        console: where the measurement progress bar goes (None: no bar).
         log: one-line progress messages.
     """
     from edgebench.bench.launch import run_harness
@@ -223,8 +229,7 @@ def run_nightly(cfg: NightlyConfig, results: Path, log: Callable[[str], None] = 
     from edgebench.results import store
     from edgebench.results.analysis import analyze_run
     from edgebench.results.compare import compare_runs, comparison_markdown
-    from edgebench.results.gate import evaluate, gate_markdown, load_budgets, write_text_atomic
-    from edgebench.results.gate import GateResult
+    from edgebench.results.gate import GateResult, evaluate, gate_markdown, load_budgets, write_text_atomic
     from edgebench.results.html import report_html
     from edgebench.results.markdown import report_markdown
     from edgebench.results.report import attach_trends, read_run_or_fail
@@ -249,20 +254,22 @@ def run_nightly(cfg: NightlyConfig, results: Path, log: Callable[[str], None] = 
             res.problems += [f"compress {k}: {why}" for k, why in out.failed.items()]
         assert variants is not None
         log(f"run on {', '.join(cfg.boards)}")
-        with open(work / "last-run.log", "w") as out_log:
-            outcome = run_harness(variants=variants, boards=cfg.boards, results=results, settings=settings,
-                                  eval_data=_eval_data(cfg, work), inventory=cfg.inventory, models=cfg.models,
-                                  output=out_log)  # fmt: skip
+        outcome = run_harness(
+            variants=variants, boards=cfg.boards, results=results, settings=settings, eval_data=_eval_data(cfg, work),
+            inventory=cfg.inventory, models=cfg.models, console=console, parallel=True,
+        )  # fmt: skip
         run = outcome.run
         assert run is not None and outcome.run_file is not None
         eb = run["edgebench"]
         eb["command"] = NIGHTLY
         eb["nightly"] = {"config": str(cfg.path), "boards": cfg.boards, "baseline": cfg.baseline}
         res.run, res.run_file = run, store.save_run(results, run)
-        res.problems += [f"{f['board']}/{f['model']}/{f['variant']} failed: {(f.get('error') or {}).get('message', '?')}"
-                         for f in eb["failures"]]  # fmt: skip
+        for f in eb["failures"]:
+            why = (f.get("error") or {}).get("message", "?")
+            res.problems.append(f"{f['board']}/{f['model']}/{f['variant']} failed: {why}")
         if outcome.pytest_exit not in (0, 1) and not eb["failures"]:
-            res.problems.append(f"the measurement harness exited {outcome.pytest_exit}: see {work / 'last-run.log'}")
+            log_file = results / "logs" / f"{eb['run_id']}.log"
+            res.problems.append(f"the measurement harness exited {outcome.pytest_exit}: see {log_file}")
         last = _last_nightly(results, eb["run_id"])
         md = [f"# edgebench nightly `{eb['run_id']}`", ""]
         with warnings.catch_warnings():

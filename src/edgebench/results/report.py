@@ -63,7 +63,8 @@ class RunTable:
         yield table
         for m in self.rows():
             if m.get("ok") and m["summary"]["cv"] > 0.10:
-                yield f"[yellow]warning: {m['board']}/{m['variant']}: latency varies a lot (CV {m['summary']['cv']:.0%})[/yellow]"
+                cv = m["summary"]["cv"]
+                yield f"[yellow]warning: {m['board']}/{m['variant']}: latency varies a lot (CV {cv:.0%})[/yellow]"
 
 
 def fmt_ms(v: float | None) -> str:

@@ -173,7 +173,8 @@ def _check_v1(run: dict[str, Any]) -> dict[str, Any]:
         raise SchemaError("edgebench.run_id is missing")
     if not isinstance(run.get("benchmarks"), list):
         raise SchemaError("benchmarks is not a list")
-    good, bad = [], []
+    good: list[Any] = []
+    bad: list[int] = []
     for i, b in enumerate(run["benchmarks"]):
         try:
             e = b["extra_info"]

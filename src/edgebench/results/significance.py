@@ -10,13 +10,14 @@ Two tools, both distribution-free:
   of two quantiles divides the ends of the two intervals (conservative).
 
 Samples inside one run are not fully independent (a board drifts, the OS interrupts),
-so a statistically significant change smaller than ``min_effect`` (3% by default) is
+so a statistically significant change smaller than ``min_effect`` (5% by default) is
 called "no change": the point is to flag changes that matter, not every one that exists.
 
 Labels (`compare_quantile`):
 
-* ``slower`` / ``faster``: the ratio's interval excludes 1, Mann-Whitney agrees at
-  ``alpha`` and the point estimate moved by more than ``min_effect``;
+* ``slower`` / ``faster``: the ratio's interval excludes 1, the point estimate moved
+  by more than ``min_effect`` and, for the median, Mann-Whitney agrees at ``alpha``
+  (a change in the tail alone does not move Mann-Whitney, so p90/p99 go by the interval);
 * ``no change``: not the above, and the interval lies within ``1 ± 2·min_effect``;
 * ``undecided``: the interval is too wide to tell (too few or too noisy samples).
 """
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 
 ALPHA = 0.01
-MIN_EFFECT = 0.03
+MIN_EFFECT = 0.05
 SLOWER, FASTER, NO_CHANGE, UNDECIDED = "slower", "faster", "no change", "undecided"
 
 
@@ -91,8 +92,8 @@ def quantile_ci(
         raise ValueError("no samples")
     est = float(np.percentile(a, q * 100))
     half = _z(confidence) * math.sqrt(n * q * (1 - q))
-    lo = int(math.floor(n * q - half))
-    hi = int(math.ceil(n * q + half))
+    lo = math.floor(n * q - half)
+    hi = math.ceil(n * q + half)
     return est, float(a[max(lo, 0)]), float(a[min(hi, n - 1)])
 
 
@@ -129,12 +130,25 @@ class QuantileChange:
 
 
 def label_for(
-    ratio: float, low: float, high: float, p: float, *, alpha: float = ALPHA, min_effect: float = MIN_EFFECT
+    ratio: float,
+    low: float,
+    high: float,
+    p: float | None = None,
+    *,
+    alpha: float = ALPHA,
+    min_effect: float = MIN_EFFECT,
 ) -> str:
-    """The label of a ratio with its interval and p-value (see the module docstring)."""
-    if p < alpha and low > 1.0 and ratio > 1.0 + min_effect:
+    """The label of a ratio with its interval (see the module docstring).
+
+    Args:
+        p: a Mann-Whitney p-value that must also be below ``alpha`` (pass it for the
+            median; a change in the tail alone does not move Mann-Whitney, so for p90
+            and p99 the interval decides by itself).
+    """
+    sig = p is None or p < alpha
+    if sig and low > 1.0 and ratio > 1.0 + min_effect:
         return SLOWER
-    if p < alpha and high < 1.0 and ratio < 1.0 - min_effect:
+    if sig and high < 1.0 and ratio < 1.0 - min_effect:
         return FASTER
     if low >= 1.0 - 2 * min_effect and high <= 1.0 + 2 * min_effect:
         return NO_CHANGE
@@ -163,9 +177,8 @@ def compare_quantile(
     ratio = eb / ea if ea > 0 else math.inf
     low = lb / ha if ha > 0 else math.inf
     high = hb / la if la > 0 else math.inf
-    return QuantileChange(
-        q, ea, eb, ratio, low, high, p, label_for(ratio, low, high, p, alpha=alpha, min_effect=min_effect)
-    )
+    label = label_for(ratio, low, high, p if q == 0.5 else None, alpha=alpha, min_effect=min_effect)
+    return QuantileChange(q, ea, eb, ratio, low, high, p, label)
 
 
 def overall_label(changes: Sequence[QuantileChange]) -> str:
