@@ -78,3 +78,15 @@ def test_distillation_reports_teacher_student_control(tmp_path: Path) -> None:
     assert rep["teacher"]["top1"] == pytest.approx(zoo.accuracy(teacher, s.x_test, s.y_test))
     assert v.manifest["accuracy"]["top1"] == pytest.approx(rep["student"]["top1"], abs=1e-6)  # ONNX = torch
     assert 0.0 < rep["control"]["top1"] <= 1.0
+
+
+def test_taylor_importance_uses_gradients(tmp_path: Path) -> None:
+    s = data.digits()
+    d = Data(s.x_train[:256], s.y_train[:256], s.x_train[:64], s.x_test[:64], s.y_test[:64])
+    chain = resolve_chain([("prune-channels", {"ratio": 0.25, "importance": "taylor", "fine_tune_epochs": 0})])
+    v = build_variant(
+        model="d", variant="t", source=Artifact("torch", module=zoo.digits_cnn(8)), chain=chain, data=d,
+        final=tmp_path / "t", parent=None, ref=None,
+    )  # fmt: skip
+    pr = v.manifest["pruning"]
+    assert 0.4 < pr["macs_after"] / pr["macs_before"] < 0.7  # 25% of channels off both sides of each conv

@@ -138,3 +138,27 @@ def test_config_errors_name_file_table_and_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"field 'extra' is unknown; valid fields: epochs, source"):
         t.done()
     assert Table(bad, "t", {}).number("lr", 0.1) == 0.1
+
+
+def test_factory_specs_fail_with_the_fix() -> None:
+    from edgebench.compress.distill import load_factory
+
+    with pytest.raises(ConfigError, match=r"package\.module:factory"):
+        load_factory("edgebench.zoo")
+    with pytest.raises(ConfigError, match=r"cannot import .edgebench\.nope."):
+        load_factory("edgebench.nope:f")
+    with pytest.raises(ConfigError, match="has no callable 'nope'"):
+        load_factory("edgebench.zoo:nope")
+
+
+def test_make_variants_checks_every_spec_before_work(tmp_path: Path) -> None:
+    from edgebench.compress.api import make_variants
+    from edgebench.compress.variant import Variant
+
+    parent = Variant(tmp_path / "m" / "fp32", {"variant": "fp32", "model": "m", "format": "onnx", "artifact": "x"})
+    x = np.zeros((2, 1, 8, 8), np.float32)
+    with pytest.raises(ConfigError, match="valid passes"):
+        make_variants(parent, [("a", "fp16", {}), ("b", "int3", {})], tmp_path, x, x)
+    with pytest.raises(ModelError, match="cannot apply to a onnx model"):
+        make_variants(parent, [("a", "fp16", {}), ("b", "distill", {})], tmp_path, x, x)
+    assert list(tmp_path.iterdir()) == []
