@@ -182,7 +182,7 @@ def test_out_of_memory_variant_is_reported_for_that_variant_only(farm: Farm, mlp
 
 def test_two_runs_on_one_board_wait_or_report_busy(farm: Farm, mlp: Variant) -> None:
     board = farm.board("farm-1")
-    slow = {**TINY, "min_time_s": 2.0, "max_time_s": 3.0}
+    slow = {**TINY, "min_time_s": 1.2, "max_time_s": 2.0}
     out: dict[str, Any] = {}
 
     def run(key: str, lock_timeout: float) -> None:
