@@ -18,7 +18,7 @@ from edgebench.bench import reference
 from edgebench.bench.runner import measure_variant
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant, list_variants
-from edgebench.errors import DataError, EdgebenchError, ModelError, RemoteError, UserError
+from edgebench.errors import DataError, EdgebenchError, ModelError, UserError
 from edgebench.results import schema, store
 from edgebench.targets.board import Board
 from edgebench.targets.driver import Driver, driver_for
@@ -217,7 +217,7 @@ class EdgeSession:
             driver = self.driver(case.board)
             with driver.lock(self.settings.lock_timeout_s):
                 m = self._measure_on(driver, case)
-        except RemoteError as exc:
+        except (EdgebenchError, OSError) as exc:  # one board's or variant's failure is data; the run goes on
             m = self._failed(case, exc)
         self.record(m)
         return m
