@@ -29,12 +29,12 @@ from typing import Any
 
 from edgebench.errors import UserError
 from edgebench.fsutil import write_json_atomic
+from edgebench.targets import cgroups
 from edgebench.targets.board import Board
 from edgebench.targets.boards_file import write_boards
+from edgebench.targets.cgroups import cgroup_support
 
 STATE = "farm.json"
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-CPU_PERIOD_US = 100_000
 
 #: profile -> (CPU cores, memory MB); None means unlimited.
 PROFILES: dict[str, tuple[float | None, int | None]] = {
@@ -151,19 +151,6 @@ def find_sshd() -> str | None:
     return shutil.which("sshd", path=path)
 
 
-def cgroup_support() -> tuple[bool, str]:
-    """Whether boards can get CPU and memory limits here, and why not."""
-    if os.geteuid() != 0:
-        return False, "not running as root, so CPU and memory limits cannot be set (boards run unlimited)"
-    for ctrl, knob in (("cpu", "cpu.cfs_quota_us"), ("memory", "memory.limit_in_bytes")):
-        base = CGROUP_ROOT / ctrl
-        if not (base / knob).exists():
-            return False, f"cgroup v1 {ctrl} controller not found at {base} (boards run unlimited)"
-        if not os.access(base, os.W_OK):
-            return False, f"{base} is not writable (boards run unlimited)"
-    return True, "CPU quota and memory limit set per board with cgroup v1"
-
-
 def _free_port(address: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((address, 0))
@@ -177,29 +164,6 @@ def _keygen(path: Path, comment: str) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-
-
-def _write_cgroup(path: Path, knob: str, value: str) -> None:
-    (path / knob).write_text(value)
-
-
-def _make_cgroups(m: FarmBoard, tag: str) -> None:
-    name = f"edgebench-farm-{tag}-{m.name}"
-    if m.cpu_cores is not None:
-        cpu = CGROUP_ROOT / "cpu" / name
-        cpu.mkdir(exist_ok=True)
-        m.cgroups.append(str(cpu))
-        _write_cgroup(cpu, "cpu.cfs_period_us", str(CPU_PERIOD_US))
-        _write_cgroup(cpu, "cpu.cfs_quota_us", str(int(m.cpu_cores * CPU_PERIOD_US)))
-    if m.memory_mb is not None:
-        mem = CGROUP_ROOT / "memory" / name
-        mem.mkdir(exist_ok=True)
-        m.cgroups.append(str(mem))
-        limit = str(m.memory_mb * 1024 * 1024)
-        _write_cgroup(mem, "memory.limit_in_bytes", limit)
-        if (mem / "memory.memsw.limit_in_bytes").exists():
-            with contextlib.suppress(OSError):  # no swap accounting: the plain limit is enough
-                _write_cgroup(mem, "memory.memsw.limit_in_bytes", limit)
 
 
 def _sshd_config(m: FarmBoard) -> str:
@@ -299,15 +263,7 @@ def _stop_member(m: FarmBoard, *, remove_cgroups: bool) -> None:
         time.sleep(0.05)
     m.pid = None
     if remove_cgroups:
-        for cg in m.cgroups:
-            for _ in range(50):
-                try:
-                    os.rmdir(cg)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        cgroups.remove_cgroups(m.cgroups)
         m.cgroups = []
 
 
@@ -382,7 +338,7 @@ def farm_up(
             host_pub = (d / "ssh_host_ed25519_key.pub").read_text().split()
             known.append(f"[{m.address}]:{m.port} {host_pub[0]} {host_pub[1]}")
             if use_limits:
-                _make_cgroups(m, tag)
+                m.cgroups = cgroups.make_cgroups(f"edgebench-farm-{tag}-{m.name}", m.cpu_cores, m.memory_mb)
         farm.known_hosts.write_text("\n".join(known) + "\n")
         write_boards(
             farm.boards_file,

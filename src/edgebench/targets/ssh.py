@@ -18,7 +18,6 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,97 +26,22 @@ from edgebench.fsutil import sha256_file
 from edgebench.targets.board import Board
 from edgebench.targets.driver import CommandResult, OutOfMemory
 from edgebench.targets.hostkeys import fingerprint, host_key_name, known_hosts_path
+from edgebench.targets.remote import (
+    OOM_COUNT,
+    OOM_MARKER,
+    PY_KILL_SESSION,
+    PY_LOCK,
+    CountingSocket,
+    TransferStats,
+    hash_cmd,
+)
 
 LOCK_FILE = "board.lock"
 RUN_DIR = "run"
-OOM_MARKER = "edgebench: killed by the kernel OOM killer"
-# Reads the kernel's OOM-kill counter (Linux >= 4.13); empty where it does not exist.
-_OOM_COUNT = "sed -n 's/^oom_kill //p' /proc/vmstat 2>/dev/null"
-_PY_SHA256 = (
-    "import hashlib,sys;h=hashlib.sha256();f=open(sys.argv[1],'rb');"
-    "[h.update(b) for b in iter(lambda:f.read(1<<20),b'')];print(h.hexdigest())"
-)
-_PY_KILL_SESSION = """\
-import os,sys
-s=int(sys.argv[1])
-for d in os.listdir('/proc'):
-    if d.isdigit():
-        try:
-            if os.getsid(int(d))==s:
-                os.kill(int(d),9)
-        except OSError:
-            pass
-"""
-_PY_LOCK = """\
-import fcntl,sys,time
-p,t,owner=sys.argv[1],float(sys.argv[2]),sys.argv[3]
-f=open(p,'a+')
-d=time.monotonic()+t
-while True:
-    try:
-        fcntl.flock(f,fcntl.LOCK_EX|fcntl.LOCK_NB)
-        break
-    except OSError:
-        if time.monotonic()>=d:
-            f.seek(0)
-            sys.stdout.write('busy '+f.read().strip()+'\\n')
-            sys.stdout.flush()
-            sys.exit(75)
-        time.sleep(0.2)
-f.seek(0)
-f.truncate()
-f.write(owner)
-f.flush()
-sys.stdout.write('locked\\n')
-sys.stdout.flush()
-sys.stdin.read()
-"""
 
 
 class HostKeyRefused(BoardUnreachable):
     """The board's host key is unknown or differs from the one in known_hosts."""
-
-
-@dataclass
-class TransferStats:
-    """What a driver sent: payload bytes uploaded, files uploaded, bytes on the wire."""
-
-    uploads: int = 0
-    bytes_uploaded: int = 0
-    skipped: int = 0
-    wire_sent: int = 0
-    wire_received: int = 0
-
-
-class _CountingSocket:
-    """A socket that counts the bytes paramiko sends and receives through it."""
-
-    def __init__(self, sock: socket.socket, stats: TransferStats) -> None:
-        self._sock = sock
-        self._stats = stats
-
-    def send(self, data: bytes) -> int:
-        n = self._sock.send(data)
-        self._stats.wire_sent += n
-        return n
-
-    def sendall(self, data: bytes) -> None:
-        self._sock.sendall(data)
-        self._stats.wire_sent += len(data)
-
-    def recv(self, n: int) -> bytes:
-        data = self._sock.recv(n)
-        self._stats.wire_received += len(data)
-        return data
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-
-def _hash_cmd(python: str, path: str) -> str:
-    """A shell command printing the sha256 of ``path``: sha256sum, else the board's Python."""
-    q = shlex.quote(path)
-    return f"{{ sha256sum -- {q} 2>/dev/null || {shlex.quote(python)} -c {shlex.quote(_PY_SHA256)} {q}; }} | cut -c1-64"
 
 
 class SSHDriver:
@@ -210,7 +134,7 @@ class SSHDriver:
 
     def _count_bytes(self, conn: Any) -> None:
         sock = socket.create_connection((conn.host, conn.port), timeout=self._board.connect_timeout)
-        conn.connect_kwargs["sock"] = _CountingSocket(sock, self.stats)
+        conn.connect_kwargs["sock"] = CountingSocket(sock, self.stats)
 
     def connect(self) -> None:
         """Open the connection (no-op when open), retrying connection-level failures with backoff.
@@ -377,7 +301,7 @@ class SSHDriver:
         self.stats.bytes_uploaded += size
         qt, qd = shlex.quote(tmp), shlex.quote(dest)
         script = (
-            f"h=$({_hash_cmd(self.board.python, tmp)}); "
+            f"h=$({hash_cmd(self.board.python, tmp)}); "
             f'if [ "$h" = {shlex.quote(digest)} ]; then mv -f -- {qt} {qd}; '
             f'else rm -f -- {qt}; echo "sha256 mismatch: got $h" >&2; exit 3; fi'
         )
@@ -388,7 +312,7 @@ class SSHDriver:
         """The sha256 of a file on the board, or ``None`` if there is none."""
         path = self.confine(remote)
         q = shlex.quote(path)
-        res = self._sh(f"if [ -f {q} ]; then {_hash_cmd(self.board.python, path)}; fi", 120)
+        res = self._sh(f"if [ -f {q} ]; then {hash_cmd(self.board.python, path)}; fi", 120)
         out = res.stdout.strip()
         return out if len(out) == 64 else None
 
@@ -443,11 +367,11 @@ class SSHDriver:
         cmd = shlex.join([*prefix, *argv])
         backstop = int(timeout + min(30.0, max(2.0, timeout / 2))) + 1
         script = (
-            f"cd {shlex.quote(wd)} || exit 125; echo $$ > {qp}; o1=$({_OOM_COUNT}); "
+            f"cd {shlex.quote(wd)} || exit 125; echo $$ > {qp}; o1=$({OOM_COUNT}); "
             # a safety net on the board: if this connection dies, `timeout` still kills the job later
             f"if command -v timeout >/dev/null 2>&1; then timeout -s KILL {backstop} {cmd}; else {cmd}; fi; "
             f"rc=$?; rm -f -- {qp}; "
-            f'if [ $rc -eq 137 ] && [ -n "$o1" ] && [ "$o1" != "$({_OOM_COUNT})" ]; '
+            f'if [ $rc -eq 137 ] && [ -n "$o1" ] && [ "$o1" != "$({OOM_COUNT})" ]; '
             f"then echo {shlex.quote(OOM_MARKER)} >&2; fi; "
             "exit $rc"
         )
@@ -469,7 +393,7 @@ class SSHDriver:
         q = shlex.quote(pidfile)
         script = (
             f'p=$(cat {q} 2>/dev/null); if [ -n "$p" ]; then kill -KILL -- -$p 2>/dev/null; '
-            f'{shlex.quote(self.board.python)} -c {shlex.quote(_PY_KILL_SESSION)} "$p" 2>/dev/null; fi; '
+            f'{shlex.quote(self.board.python)} -c {shlex.quote(PY_KILL_SESSION)} "$p" 2>/dev/null; fi; '
             f"rm -f -- {q}"
         )
         with contextlib.suppress(RemoteError):
@@ -487,7 +411,7 @@ class SSHDriver:
         self.prepare()
         path = self.confine(LOCK_FILE)
         owner = f"{socket.gethostname()} pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S')}"
-        cmd = shlex.join([b.python, "-c", _PY_LOCK, path, f"{timeout:g}", owner])
+        cmd = shlex.join([b.python, "-c", PY_LOCK, path, f"{timeout:g}", owner])
         chan = self._conn.transport.open_session(timeout=b.connect_timeout)
         try:
             chan.settimeout(timeout + max(30.0, b.connect_timeout))
