@@ -90,7 +90,9 @@ def test_onnx_graph_optimization_level_from_board_settings(tmp_path: Path, board
     m = measure_variant(LocalDriver(bad), v, settings=FAST)
     assert not m["ok"] and "graph_optimization_level 'max': use one of" in m["error"]["message"]
     ok = dataclasses.replace(board, runtime_options={"onnxruntime": {"graph_optimization_level": "disable"}})
-    assert measure_variant(LocalDriver(ok), v, settings=FAST)["ok"]
+    m = measure_variant(LocalDriver(ok), v, settings=FAST.replace(cooldown_s=0.3))
+    assert m["ok"] and m["device"]["cooldown"]["waited_s"] >= 0.3  # the optional cool-down ran on the board
+    assert m["fingerprint"]["affinity"] and m["fingerprint"]["cpu_count"] >= 1
     gpu = dataclasses.replace(board, runtime_options={"onnxruntime": {"providers": ["CUDAExecutionProvider"]}})
     m = measure_variant(LocalDriver(gpu), v, settings=FAST)
     assert not m["ok"] and m["error"]["kind"] == "runtime_missing"

@@ -113,6 +113,7 @@ def fingerprint(board: Board, out: Mapping[str, Any]) -> dict[str, Any]:
         "platform": host.get("platform"),
         "machine": host.get("machine"),
         "cpu_count": host.get("cpu_count"),
+        "affinity": host.get("affinity"),
         "python": host.get("python"),
         "numpy": out.get("numpy"),
         "runtime": f"{rt.get('name')} {rt.get('version')}" if rt else None,
