@@ -9,6 +9,7 @@ op types it quantized, and latency is measured on the board.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,12 +38,13 @@ def _refuse_quantized(path: Path, ctx: Context) -> Any:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence ONNX Runtime's quantizer advice (it logs to the root logger at WARNING)."""
+    """Silence ONNX Runtime's quantizer: advice on the root logger, entropy calibration's prints on stdout."""
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
         root.setLevel(level)
 

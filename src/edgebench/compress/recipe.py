@@ -45,6 +45,7 @@ from edgebench.compress.passes import Artifact, Data, check_chain
 from edgebench.compress.variant import MANIFEST, MANIFEST_SCHEMA, Variant, load_variant, variant_dir
 from edgebench.config import Table, load_toml
 from edgebench.errors import ConfigError, UserError
+from edgebench.fsutil import ensure_writable_dir
 
 PARENT = "fp32"
 
@@ -227,6 +228,7 @@ def run_recipe(
         on_done: called with (``model/variant``, ``built|skipped|failed``).
     """
     res = Outcome()
+    ensure_writable_dir(recipe.out, "variants folder")
     for plan in recipe.models:
         src, name = plan.source, plan.source.name
         s_hash, d_hash = src.content_hash(), sources.data_hash(plan.data)
