@@ -139,3 +139,23 @@ def test_tflite_model_on_the_onnx_runtime_is_refused(tmp_path: Path) -> None:
     assert rc == 1
     e = _failure(run, "tfl")["error"]
     assert e["kind"] == "model_load" and "onnxruntime" in e["message"] and "could not load model.onnx" in e["message"]
+
+
+def test_board_python_without_numpy(tmp_path: Path) -> None:
+    """A real interpreter with no numpy (the system Python here) as the board's python: a clear error."""
+    import dataclasses
+    import shutil
+
+    from edgebench.bench.runner import measure_variant
+    from edgebench.targets.board import local_board
+    from edgebench.targets.driver import LocalDriver
+
+    bare = shutil.which("python3", path="/usr/bin")
+    if bare is None or subprocess.run([bare, "-c", "import numpy"], capture_output=True).returncode == 0:
+        pytest.skip("needs a Python without numpy at /usr/bin/python3")
+    board = dataclasses.replace(local_board(), python=bare, workdir=str(tmp_path / "board"))
+    v = variant(tmp_path / "variants", "tiny", "fp32", onnx_model(tmp_path / "a.onnx"))
+    m = measure_variant(LocalDriver(board), v, settings={"min_time_s": 0.01})
+    assert m["ok"] is False and m["error"]["kind"] == "runtime_missing"
+    assert "numpy cannot be imported" in m["error"]["message"] and "install numpy on the board" in m["error"]["message"]
+    assert m["host"]["python"].startswith("3.")  # the agent itself ran and reported
