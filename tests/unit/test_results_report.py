@@ -127,7 +127,9 @@ def test_compare_labels_an_injected_slowdown(results: Path) -> None:
     d = compare_runs(a, b)
     rows = {r["variant"]: r for r in d["rows"]}
     assert rows["fp32"]["label"] == "slower" and rows["fp32"]["p50"]["delta_pct"] == pytest.approx(10, abs=0.5)
-    assert rows["int8-static"]["label"] == "no change" and rows["int8-static"]["p90"]["delta_pct"] == 0
+    # the same samples are never flagged; this variant's p90 drifts during its run, so it may be undecided
+    assert rows["int8-static"]["label"] in ("no change", "undecided") and rows["int8-static"]["p90"]["delta_pct"] == 0
+    assert rows["int8-dynamic"]["label"] in ("no change", "undecided")
     out = text(Comparison(d))
     assert "slower" in out and "(+10.0%)" in out
     store.save_run(results, b)

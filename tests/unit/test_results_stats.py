@@ -53,6 +53,20 @@ def test_labels_slower_faster_no_change_undecided() -> None:
     assert compare_quantile(base[:5], lat(rng, 5, 1.10), 0.9).label == UNDECIDED
 
 
+def test_batch_means_widen_the_interval_when_the_run_drifts() -> None:
+    rng = np.random.default_rng(6)
+    steady = lat(rng, 4000)
+    drifting = steady * np.repeat([1.0, 1.08, 0.95, 1.1, 1.0, 0.92, 1.05, 1.0], 500)  # load comes and goes
+    _, lo_s, hi_s = quantile_ci(steady, 0.5)
+    _, lo_d, hi_d = quantile_ci(drifting, 0.5)
+    _, lo_shuffled, hi_shuffled = quantile_ci(rng.permutation(drifting), 0.5)
+    assert (hi_d - lo_d) > 3 * (hi_s - lo_s)
+    assert (hi_shuffled - lo_shuffled) < (hi_d - lo_d) / 2  # the same values without drift in time
+    # two drifting runs of the same thing are not called different
+    other = lat(rng, 4000) * np.repeat([1.05, 0.95, 1.0, 1.1, 0.9, 1.0, 1.08, 1.0], 500)
+    assert compare_quantile(drifting, other, 0.5).label in (NO_CHANGE, UNDECIDED)
+
+
 def test_budget_check_passes_fails_or_is_undecided() -> None:
     rng = np.random.default_rng(4)
     s = lat(rng, 3000, 10.0)  # p90 ~ 11.4

@@ -4,14 +4,18 @@ Two tools, both distribution-free:
 
 * the Mann-Whitney U test (normal approximation with tie correction): is one set of
   samples stochastically larger than the other?
-* order-statistic confidence intervals for a quantile (p50, p90, p99): from the
-  binomial distribution of the number of samples below the true quantile, without
-  resampling, so they stay fast on 100,000 samples. The interval for the *ratio*
-  of two quantiles divides the ends of the two intervals (conservative).
+* confidence intervals for a quantile (p50, p90, p99): the wider of the
+  order-statistic interval (binomial, distribution-free, no resampling, so fast on
+  100,000 samples) and a batch-means interval over contiguous batches of the samples
+  in measurement order. The interval for the *ratio* of two quantiles divides the ends
+  of the two intervals (conservative).
 
-Samples inside one run are not fully independent (a board drifts, the OS interrupts),
-so a statistically significant change smaller than ``min_effect`` (5% by default) is
-called "no change": the point is to flag changes that matter, not every one that exists.
+Samples inside one run are not independent (a board drifts, the OS interrupts, other
+work comes and goes): the batch-means interval widens with such drift, and a
+statistically significant change smaller than ``min_effect`` (5% by default) is called
+"no change": the point is to flag changes that matter, not every one that exists.
+What no statistic on one run can see is the difference between two agent processes
+that were each steady; a run that joins several processes per variant shows it.
 
 Labels (`compare_quantile`):
 
@@ -33,6 +37,7 @@ import numpy as np
 
 ALPHA = 0.01
 MIN_EFFECT = 0.05
+BATCHES = 8
 SLOWER, FASTER, NO_CHANGE, UNDECIDED = "slower", "faster", "no change", "undecided"
 
 
@@ -77,24 +82,53 @@ def mann_whitney(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarra
     return effect, min(1.0, p)
 
 
+def _t(confidence: float, df: int) -> float:
+    """Two-sided Student t quantile (Cornish-Fisher expansion; good to ~1% for df >= 3)."""
+    z = _z(confidence)
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def batch_se(samples: Sequence[float] | np.ndarray, q: float, batches: int = BATCHES) -> float | None:
+    """Standard error of quantile ``q`` from batch means: the samples, in the order they
+    were taken, cut into ``batches`` contiguous batches.
+
+    This sees what the order-statistic interval cannot: drift and bursts of interference
+    during the run, and differences between agent processes when a run joins several.
+    Returns None with fewer than 20 samples per batch.
+    """
+    a = np.asarray(samples, dtype=np.float64)
+    if a.size < 20 * batches:
+        return None
+    v = np.array([np.percentile(part, q * 100) for part in np.array_split(a, batches)])
+    return float(v.std(ddof=1) / math.sqrt(batches))
+
+
 def quantile_ci(
-    samples: Sequence[float] | np.ndarray, q: float, confidence: float = 0.95
+    samples: Sequence[float] | np.ndarray, q: float, confidence: float = 0.95, *, batches: int = BATCHES
 ) -> tuple[float, float, float]:
-    """A quantile and its distribution-free confidence interval.
+    """A quantile and its confidence interval.
+
+    The interval is the wider of two: the distribution-free one from the order
+    statistics at ranks ``n·q ± z·sqrt(n·q·(1-q))`` (right for independent samples) and
+    ``estimate ± t·batch_se`` (batch means over time; see `batch_se`).
 
     Returns:
-        ``(estimate, low, high)``; the interval comes from the order statistics at
-        ranks ``n·q ± z·sqrt(n·q·(1-q))``.
+        ``(estimate, low, high)``, in the unit of the samples (kept in measurement order).
     """
-    a = np.sort(np.asarray(samples, dtype=np.float64))
+    raw = np.asarray(samples, dtype=np.float64)
+    a = np.sort(raw)
     n = a.size
     if n == 0:
         raise ValueError("no samples")
     est = float(np.percentile(a, q * 100))
     half = _z(confidence) * math.sqrt(n * q * (1 - q))
-    lo = math.floor(n * q - half)
-    hi = math.ceil(n * q + half)
-    return est, float(a[max(lo, 0)]), float(a[min(hi, n - 1)])
+    lo = float(a[max(math.floor(n * q - half), 0)])
+    hi = float(a[min(math.ceil(n * q + half), n - 1)])
+    se = batch_se(raw, q, batches)
+    if se is not None:
+        spread = _t(confidence, batches - 1) * se
+        lo, hi = min(lo, est - spread), max(hi, est + spread)
+    return est, lo, hi
 
 
 @dataclass(frozen=True)
