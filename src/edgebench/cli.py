@@ -440,7 +440,10 @@ def _warn_lines(caught: list[Any]) -> None:
 FORMATS = click.Choice(["table", "markdown", "html", "json"])
 format_option = click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 output_option = click.option(
-    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file (atomically) instead of stdout."
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file (atomically) instead of stdout.",
 )
 
 
@@ -507,9 +510,15 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
 @json_option
 @click.option("--alpha", default=0.01, show_default=True, type=click.FloatRange(1e-6, 0.5), help="Significance level.")
 @click.option(
-    "--min-effect", default=5.0, show_default=True, type=click.FloatRange(0, 100), help="Changes under this % count as none."
+    "--min-effect",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0, 100),
+    help="Changes under this % count as none.",
 )
-def compare(a: str, b: str, results: Path, fmt: str, output: Path | None, as_json: bool, alpha: float, min_effect: float) -> None:
+def compare(
+    a: str, b: str, results: Path, fmt: str, output: Path | None, as_json: bool, alpha: float, min_effect: float
+) -> None:
     """Compare run B (default: latest) against run A, per board, model and variant: p50 and p90
     change with a Mann-Whitney test and quantile confidence intervals on the raw samples,
     labelled faster / slower / no change / undecided; peak memory and top-1 deltas.
@@ -541,7 +550,9 @@ def compare(a: str, b: str, results: Path, fmt: str, output: Path | None, as_jso
 @json_option
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write JUnit XML here.")
 @click.option("--markdown", "md", type=click.Path(dir_okay=False, path_type=Path), help="Also write Markdown here.")
-def gate(budgets: Path, run_ref: str, baseline: str | None, results: Path, as_json: bool, junit: Path | None, md: Path | None) -> None:
+def gate(
+    budgets: Path, run_ref: str, baseline: str | None, results: Path, as_json: bool, junit: Path | None, md: Path | None
+) -> None:
     """Check a run against BUDGETS (TOML; `[[budget]]` tables with model/board/variant globs and
     max_p90_ms, max_p99_ms, max_peak_mb, min_accuracy, max_accuracy_drop_pt, max_size_mb,
     max_regression_pct). Exit 0 when every check passes, 3 otherwise. A latency too noisy
@@ -573,8 +584,18 @@ def gate(budgets: Path, run_ref: str, baseline: str | None, results: Path, as_js
 @click.option("--max-p90", help="Latency budget, e.g. 20ms, 0.5s, 800us.")
 @click.option("--min-accuracy", type=click.FloatRange(0, 1), help="Minimum top-1 (0..1), e.g. 0.97.")
 @click.option("--max-memory", help="Peak memory budget, e.g. 256MB, 1GiB.")
-@click.option("--rank", type=click.Choice(["cost", "power", "latency"]), default="cost", show_default=True, help="Order of the options that fit.")
-@click.option("--inventory", type=click.Path(dir_okay=False, path_type=Path), help="Board inventory (default: targets/boards.toml).")
+@click.option(
+    "--rank",
+    type=click.Choice(["cost", "power", "latency"]),
+    default="cost",
+    show_default=True,
+    help="Order of the options that fit.",
+)
+@click.option(
+    "--inventory",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Board inventory (default: targets/boards.toml).",
+)
 @results_option
 @json_option
 def choose(
@@ -594,10 +615,9 @@ def choose(
     inv = load_inventory(inventory)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        d = do_choose(
-            results, model, inv, rank=rank, min_accuracy=min_accuracy,
-            max_p90_ms=parse_ms(max_p90) if max_p90 else None, max_memory_mb=parse_mb(max_memory) if max_memory else None,
-        )  # fmt: skip
+        p90 = parse_ms(max_p90) if max_p90 else None
+        memory = parse_mb(max_memory) if max_memory else None
+        d = do_choose(results, model, inv, rank=rank, min_accuracy=min_accuracy, max_p90_ms=p90, max_memory_mb=memory)
     _warn_lines(caught)
     if as_json:
         print_json(d)
