@@ -17,7 +17,7 @@ from edgebench.errors import ModelError
 
 
 @pytest.fixture(scope="module")
-def parent(tmp_path_factory: pytest.TempPathFactory) -> tuple[Variant, data.Split]:
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Variant, data.Split, object]:
     root = tmp_path_factory.mktemp("variants")
     s = data.digits()
     model = zoo.train(zoo.digits_cnn(8), s.x_train, s.y_train, epochs=4)
@@ -28,7 +28,12 @@ def parent(tmp_path_factory: pytest.TempPathFactory) -> tuple[Variant, data.Spli
         tmp,
         {"model": "digits", "variant": "fp32", "fmt": "onnx", "parent": None, "passes": [], "accuracy": acc},
     )
-    return v, s
+    return v, s, model
+
+
+@pytest.fixture
+def parent(trained: tuple[Variant, data.Split, object]) -> tuple[Variant, data.Split]:
+    return trained[0], trained[1]
 
 
 def test_make_variants_demo_set(parent: tuple[Variant, data.Split], tmp_path: Path) -> None:
@@ -115,3 +120,17 @@ def test_two_input_model_with_dynamic_batch(tmp_path: Path) -> None:
         assert out.shape == (7, 10)
         assert v.manifest["fidelity"]["top1_agreement"] >= 0.9, name
         assert "accuracy" not in v.manifest  # no labels, no accuracy claimed
+
+
+def test_make_variants_with_the_torch_module_prunes_channels(
+    trained: tuple[Variant, data.Split, object], tmp_path: Path
+) -> None:
+    fp32, s, model = trained
+    spec = [("pruned-50", "prune-channels", {"ratio": 0.5, "fine_tune_epochs": 1}), ("int8", "int8-static", {})]
+    pruned, int8 = make_variants(
+        fp32, spec, tmp_path, s.x_train[:64], s.x_test, s.y_test, torch_module=model, train=(s.x_train, s.y_train)
+    )
+    flops = metrics.onnx_flops(fp32.artifact)["flops"]
+    assert pruned.manifest["flops"] < 0.4 * flops
+    assert pruned.manifest["accuracy"]["top1"] > 0.5 and pruned.manifest["parent"] == "fp32"
+    assert int8.manifest["flops"] == flops  # int8-static still starts from the fp32 file

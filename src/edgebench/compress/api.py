@@ -8,6 +8,12 @@
         [("fp16", "fp16", {}), ("int8-dynamic", "int8-dynamic", {}), ("int8-static", "int8-static", {})],
         out_root, calib=split.x_train[:256], eval_x=split.x_test, eval_y=split.y_test,
     )
+    # a pruned variant needs the PyTorch module (and training data to fine-tune):
+    make_variants(fp32, [("pruned-50", "prune-channels", {"ratio": 0.5, "fine_tune_epochs": 3})], out_root,
+                  split.x_train[:256], split.x_test, split.y_test,
+                  torch_module=model, train=(split.x_train, split.y_train))
+
+On the 8x8 demo CNN the three ONNX quantization variants take well under a second in all.
 """
 
 from __future__ import annotations
@@ -139,6 +145,9 @@ def make_variants(
     eval_x: np.ndarray,
     eval_y: np.ndarray | None = None,
     log: Callable[[str], None] = lambda _m: None,
+    *,
+    torch_module: Any = None,
+    train: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[Variant]:
     """Make one variant per spec from an fp32 parent variant (ONNX or TFLite), side by side.
 
@@ -150,6 +159,9 @@ def make_variants(
         eval_x: eval inputs, for accuracy and fidelity against the parent.
         eval_y: eval labels (accuracy is skipped without them).
         log: one-line progress messages.
+        torch_module: the parent's PyTorch module; passes that take ``torch`` (prune-channels,
+            prune-magnitude with fine-tuning, distill) start from it instead of the parent file.
+        train: ``(x, y)`` for passes that train (fine-tuning, distillation).
 
     Returns:
         The new variants, in the order of ``specs``.
@@ -159,16 +171,25 @@ def make_variants(
         ModelError: a pass cannot apply to the parent's format, before any work.
     """
     chains = [(name, resolve_chain([(pass_name, params)])) for name, pass_name, params in specs]
+    file_src = Artifact(parent.format, parent.artifact)
+    torch_src = Artifact("torch", module=torch_module) if torch_module is not None else None
+
+    def source_for(chain: Chain) -> Artifact:
+        first = chain[0][0]
+        if torch_src is not None and "torch" in first.accepts and (first.name != "prune-magnitude" or train):
+            return torch_src
+        return file_src
+
     for name, chain in chains:
-        check_chain(parent.format, chain, f"{parent.model}/{name}")
-    data = Data(x_train=calib, y_train=None, x_calib=calib, x_eval=eval_x, y_eval=eval_y)
+        check_chain(source_for(chain).fmt, chain, f"{parent.model}/{name}")
+    x_train, y_train = train if train is not None else (calib, None)
+    data = Data(x_train=x_train, y_train=y_train, x_calib=calib, x_eval=eval_x, y_eval=eval_y)
     ref = metrics.run_artifact(parent.format, parent.artifact, eval_x)
-    source = Artifact(parent.format, parent.artifact)
     return [
         build_variant(
             model=parent.model,
             variant=name,
-            source=source,
+            source=source_for(chain),
             chain=chain,
             data=data,
             final=variant_dir(out_root, parent.model, name),
