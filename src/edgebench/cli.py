@@ -79,15 +79,17 @@ def demo(results: Path, as_json: bool, epochs: int, min_time: float) -> None:
     """Run the whole job on this machine: train the digits CNN, make its variants,
     measure each on the built-in `local` board, store the run and print the table."""
     from edgebench.demo import run_demo
-    from edgebench.results.report import RunTable
+    from edgebench.results.analysis import analyze_run
+    from edgebench.results.report import Report
 
     con = Console(stderr=True) if as_json else console()
     res = run_demo(results, con, epochs=epochs, min_time_s=min_time)
     if as_json:
         print_json({"run_file": str(res.run_file), "seconds": res.seconds, "run": res.run})
         return
-    con.print(RunTable(res.run))
-    con.print(f"run stored in [bold]{res.run_file}[/bold]; demo took {res.seconds:.1f} s")
+    con.print(Report(analyze_run(res.run)))
+    con.print(f"variants in [bold]{res.variants[0].path.parent}[/bold]; run stored in [bold]{res.run_file}[/bold]")
+    con.print(f"demo took {res.seconds:.1f} s. Next: `edgebench report --format html`, `edgebench --help`.")
 
 
 # ---- compress commands (owned by the compress work; add commands below this line) ----
@@ -447,6 +449,18 @@ output_option = click.option(
 )
 
 
+def _show(renderable: Any, output: Path | None) -> None:
+    """Print a rich renderable, or write it as plain text (120 columns) to ``output``."""
+    if output is None:
+        console().print(renderable)
+        return
+    import io
+
+    buf = io.StringIO()
+    Console(file=buf, width=120, color_system=None).print(renderable)
+    _emit(buf.getvalue(), output)
+
+
 def _emit(text: str, output: Path | None) -> None:
     from edgebench.results.gate import write_text_atomic
 
@@ -491,21 +505,22 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
         from edgebench.results.html import report_html
 
         _emit(report_html(rep.data, results), output)
-    elif output is not None:
-        import io
-
-        con = Console(file=io.StringIO(), width=120, color_system=None)
-        con.print(rep)
-        _emit(con.file.getvalue(), output)  # type: ignore[attr-defined]
     else:
-        console().print(rep)
+        _show(rep, output)
 
 
 @main.command(epilog=EXIT_CODES)
 @click.argument("a")
 @click.argument("b", default="latest")
 @results_option
-@format_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 @output_option
 @json_option
 @click.option("--alpha", default=0.01, show_default=True, type=click.FloatRange(1e-6, 0.5), help="Significance level.")
@@ -536,10 +551,10 @@ def compare(
     fmt = "json" if as_json else fmt
     if fmt == "json":
         _emit(json.dumps(d, indent=1) + "\n", output)
-    elif fmt in ("markdown", "html"):
+    elif fmt == "markdown":
         _emit(comparison_markdown(d), output)
     else:
-        console().print(Comparison(d))
+        _show(Comparison(d), output)
 
 
 @main.command(epilog=EXIT_CODES)

@@ -93,8 +93,17 @@ def connect(results: Path) -> sqlite3.Connection:
     """Open (creating if needed) the index of a results folder."""
     results.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(str(results / INDEX), timeout=30)
-    db.executescript(_DDL)
-    got = db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
+    try:
+        db.executescript(_DDL)
+        got = db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc):
+            raise
+        # a damaged index is only a cache: start it again from the run files
+        db.close()
+        warnings.warn(f"{results / INDEX} was damaged ({exc}); rebuilding it from the run files", stacklevel=2)
+        (results / INDEX).unlink()
+        return connect(results)
     if got is None:
         db.execute("INSERT INTO meta VALUES ('version', ?)", (str(INDEX_VERSION),))
         db.commit()
