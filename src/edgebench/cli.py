@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,15 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the re
 
 
 def console() -> Console:
-    """The console results are rendered to."""
-    return Console()
+    """The console results are rendered to.
+
+    Piped or redirected output gets 120 columns rather than rich's 80, so that tables
+    in logs and CI output are not truncated; a terminal keeps its own width.
+    """
+    con = Console()
+    if not con.is_terminal and "COLUMNS" not in os.environ:
+        con = Console(width=120)
+    return con
 
 
 def print_json(data: Any) -> None:
@@ -82,7 +90,7 @@ def demo(results: Path, as_json: bool, epochs: int, min_time: float) -> None:
     from edgebench.results.analysis import analyze_run
     from edgebench.results.report import Report
 
-    con = Console(stderr=True) if as_json else console()
+    con = Console(stderr=True, width=120) if as_json else console()
     res = run_demo(results, con, epochs=epochs, min_time_s=min_time)
     if as_json:
         print_json({"run_file": str(res.run_file), "seconds": res.seconds, "run": res.run})

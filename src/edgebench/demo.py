@@ -1,4 +1,10 @@
-"""`edgebench demo`: the whole job on the built-in local board, in about a minute."""
+"""`edgebench demo`: the whole job on the built-in local board, in about a minute.
+
+Train the digits CNN, export it as the fp32 variant, compress it (fp16, int8 dynamic,
+int8 static, 50% channel-pruned), measure every variant on the `local` board through
+the pytest-benchmark harness that `edgebench run` uses (one fresh agent process per
+variant), store the run and hand it to the report.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +17,23 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edgebench import data, zoo
-from edgebench.bench.runner import measure_variant
-from edgebench.compress.variant import Variant, save_variant, variant_dir
-from edgebench.results import schema, store
-from edgebench.targets.board import local_board
-from edgebench.targets.driver import LocalDriver
+from edgebench.bench.launch import run_harness
+from edgebench.bench.settings import RunSettings
+from edgebench.compress.api import build_variant, make_variants
+from edgebench.compress.passes import Artifact, Data
+from edgebench.compress.variant import Variant, variant_dir
+from edgebench.errors import EdgebenchError
+from edgebench.results import store
+from edgebench.targets.board import LOCAL
 
 MODEL = "digits_cnn"
+# (variant name, pass, parameters): what the demo makes from the fp32 parent
+SPECS: list[tuple[str, str, dict[str, Any]]] = [
+    ("fp16", "fp16", {}),
+    ("int8-dynamic", "int8-dynamic", {}),
+    ("int8-static", "int8-static", {}),
+    ("pruned-50", "prune-channels", {"ratio": 0.5, "fine_tune_epochs": 3}),
+]
 
 
 @dataclass
@@ -31,20 +47,23 @@ class DemoResult:
 
 
 def run_demo(results: Path, console: Console, *, epochs: int = 12, min_time_s: float = 2.0) -> DemoResult:
-    """Train the digits CNN, make its variants, measure them on the local board, store the run.
+    """Train, compress, measure on the local board, store the run.
 
     Args:
         results: the results folder (created if missing; must be writable).
         console: where progress goes.
         epochs: training epochs.
         min_time_s: steady-state measurement floor per variant.
+
+    Raises:
+        ResultsPathError: the results folder cannot be written (checked before any work).
+        EdgebenchError: the measurement stored no run.
     """
     t0 = time.monotonic()
     store.prepare(results)  # fail before any work if the folder is not writable
-    board = local_board()
-    driver = LocalDriver(board)
     split = data.digits()
     work = results / "demo"
+    vroot = work / "variants"
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -58,37 +77,42 @@ def run_demo(results: Path, console: Console, *, epochs: int = 12, min_time_s: f
         torch.manual_seed(0)  # same weights, same accuracy, every demo
         model = zoo.digits_cnn()
         zoo.train(model, split.x_train, split.y_train, epochs=epochs, on_epoch=lambda e, _l: progress.advance(task))
-        host_acc = zoo.accuracy(model, split.x_test, split.y_test)
 
-        vroot = work / "variants"
-        vroot.mkdir(parents=True, exist_ok=True)
-        tmp_onnx = zoo.export_onnx(model, split.x_test[:1], work / "export.onnx")
-        fp32 = save_variant(
-            variant_dir(vroot, MODEL, "fp32"),
-            tmp_onnx,
-            {
-                "model": MODEL,
-                "variant": "fp32",
-                "fmt": "onnx",
-                "parent": None,
-                "passes": [{"pass": "export-onnx", "params": {"opset": 17}}],
-                "accuracy": {"top1": host_acc, "n": len(split.y_test), "where": "host"},
-            },
+        # the fp32 parent goes through the same export and host-side description as every variant
+        fp32 = build_variant(
+            model=MODEL,
+            variant="fp32",
+            source=Artifact("torch", module=model),
+            chain=[],
+            data=Data(split.x_train, split.y_train, split.x_train[:256], split.x_test, split.y_test),
+            final=variant_dir(vroot, MODEL, "fp32"),
+            parent=None,
+            ref=None,
         )
-        tmp_onnx.unlink()
+        task = progress.add_task("compressing", total=len(SPECS))
         variants = [fp32]
-        eval_npz = data.save_npz(work / "digits_test.npz", split.x_test, split.y_test)
-
-        run = schema.new_run("demo", {"node": board.name})
-        run["edgebench"]["boards"][board.name] = {"kind": "local"}
-        task = progress.add_task("measuring on local", total=len(variants))
-        for v in variants:
-            m = measure_variant(driver, v, eval_data=eval_npz, settings={"min_time_s": min_time_s})
-            schema.add_measurement(run, m)
-            if m.get("host"):
-                run["machine_info"] = m["host"]
+        for spec in SPECS:  # one call per variant, so the bar moves
+            variants += make_variants(
+                fp32,
+                [spec],
+                vroot,
+                calib=split.x_train[:256],
+                eval_x=split.x_test,
+                eval_y=split.y_test,
+                torch_module=model,
+                train=(split.x_train, split.y_train),
+            )
             progress.advance(task)
-    run["edgebench"]["complete"] = True
-    run["edgebench"]["finished"] = schema.utc_now()
-    path = store.save_run(results, run)
-    return DemoResult(run, path, variants, time.monotonic() - t0)
+    eval_npz = data.save_npz(work / f"{MODEL}.npz", split.x_test, split.y_test)
+    outcome = run_harness(
+        variants=vroot,
+        boards=[LOCAL],
+        results=results,
+        settings=RunSettings.from_mapping({"min_time_s": min_time_s}),
+        eval_data=eval_npz,
+        models=[MODEL],
+        console=console,
+    )
+    if outcome.run is None or outcome.run_file is None:
+        raise EdgebenchError(f"the measurement stored no run; see its log {outcome.log}")
+    return DemoResult(outcome.run, outcome.run_file, variants, time.monotonic() - t0)

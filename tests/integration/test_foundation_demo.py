@@ -73,9 +73,14 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert run_file.is_file() and list_runs(results) == [run_file]
     run = json.loads(run_file.read_text())
     assert run["edgebench"]["complete"] is True and run["edgebench"]["schema"] == 1
-    fp32 = [b for b in run["benchmarks"] if b["params"]["variant"] == "fp32"]
-    assert len(fp32) == 1
-    bench = fp32[0]
+    assert run["edgebench"]["failures"] == []
+    by_variant = {b["params"]["variant"]: b for b in run["benchmarks"]}
+    assert sorted(by_variant) == ["fp16", "fp32", "int8-dynamic", "int8-static", "pruned-50"]
+    bench = by_variant["fp32"]
+    # a compressed variant says what it is against its parent, measured on the board
+    static = by_variant["int8-static"]["extra_info"]
+    assert static["bytes"] * 2.5 < bench["extra_info"]["bytes"]
+    assert static["fidelity"]["top1_agreement"] > 0.9
     info = bench["extra_info"]
     # the latency samples came from the agent process, not from this one or the CLI's
     assert info["agent_pid"] not in (os.getpid(), None)
