@@ -63,9 +63,9 @@ def test_magnitude_pruning_global_with_fine_tune_keeps_mask(tmp_path: Path) -> N
 
 def test_distillation_reports_teacher_student_control(tmp_path: Path) -> None:
     s = data.digits()
-    d = Data(s.x_train, s.y_train, s.x_train[:64], s.x_test, s.y_test)
-    teacher = zoo.train(zoo.digits_cnn(16), s.x_train, s.y_train, epochs=3)
-    chain = resolve_chain([("distill", {"width": 0.5, "epochs": 2, "alpha": 0.3, "temperature": 3.0})])
+    d = Data(s.x_train[:512], s.y_train[:512], s.x_train[:64], s.x_test, s.y_test)
+    teacher = zoo.train(zoo.digits_cnn(8), s.x_train[:512], s.y_train[:512], epochs=2)
+    chain = resolve_chain([("distill", {"width": 0.5, "epochs": 1, "alpha": 0.3, "temperature": 3.0})])
     v = build_variant(
         model="d", variant="kd", source=Artifact("torch", module=teacher), chain=chain, data=d,
         final=tmp_path / "kd", parent=None, ref=None,

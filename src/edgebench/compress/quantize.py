@@ -1,9 +1,11 @@
 """ONNX quantization passes: fp16, int8 dynamic, int8 static (QDQ) with accuracy-aware fallback.
 
-Facts measured on this project's CPU (x86 AVX2 without VNNI, ONNX Runtime 1.32, 1 thread):
-static QDQ int8 ran ~1.7x faster than fp32 on a small CNN, while dynamic int8 Conv
-(ConvInteger) ran ~4x slower. The passes do not hide this: each manifest records the
-op types it quantized, and latency is measured on the board.
+Facts measured on this project's CPU (x86 AVX2 without VNNI, ONNX Runtime 1.32, 1 thread,
+batch 1; ``tests/perf/perf_compress.py``): on the 32x32 digits CNN, static QDQ int8 ran
+2.6x faster than fp32 and dynamic int8 (Conv becomes ConvInteger) 4.7x *slower*; fp16
+was no faster than fp32 (ONNX Runtime's CPU provider computes most ops in float32 and
+casts), and on MobileNetV3-Small-like it was 2.6x slower. The passes do not hide this:
+each manifest records what was quantized, and latency is measured on the board.
 """
 
 from __future__ import annotations
