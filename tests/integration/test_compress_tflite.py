@@ -71,6 +71,9 @@ passes = [{{ pass = "tflite-convert" }}, {{ pass = "tflite-quantize", recipe = "
         assert (tmp_path / "v" / "k" / name / "model.tflite").is_file()
         if name != "fp32":
             assert r["bytes"] < fp32["bytes"] and r["top1_agreement"] >= 0.9, name
+    keras_params = 8 * 9 + 8 + 6 * 6 * 8 * 10 + 10
+    manifest = json.loads((tmp_path / "v" / "k" / "fp32" / "manifest.json").read_text())
+    assert manifest["params"] >= keras_params  # constant tensors: weights plus a few shape constants
     it = metrics.tflite_interpreter(tmp_path / "v" / "k" / "int8-io" / "model.tflite")
     assert it.get_input_details()[0]["dtype"] == np.int8 and it.get_output_details()[0]["dtype"] == np.int8
     # already-quantized models are reported, not quantized twice

@@ -67,6 +67,10 @@ def describe_artifact(fmt: str, path: Path, data: Data, ref: np.ndarray | None) 
         stats = metrics.onnx_weight_stats(metrics.load_onnx(path))
         fields["sparsity"] = round(stats["sparsity"], 6)
         fields["flops"] = metrics.onnx_flops(path)["flops"]
+    else:
+        stats = metrics.tflite_weight_stats(path)
+        fields["params"] = stats["params"]
+        fields["sparsity"] = round(stats["sparsity"], 6)
     out = metrics.run_artifact(fmt, path, data.x_eval)
     acc = metrics.accuracy(out, data.y_eval)
     if acc is not None:

@@ -264,6 +264,27 @@ def onnx_weight_stats(model: Any) -> dict[str, Any]:
     return {"params": params, "sparsity": (zeros / total) if total else 0.0, "weights": total}
 
 
+def tflite_weight_stats(path: Path) -> dict[str, Any]:
+    """Parameter count (elements of constant tensors) and weight sparsity of a TFLite file."""
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as tfu
+
+    model = tfu.read_model(Path(path))
+    total = zeros = params = 0
+    for sg in model.subgraphs:
+        for t in sg.tensors:
+            try:
+                arr = tfu.get_tensor_data(t, model.buffers)
+            except (ValueError, KeyError, TypeError):
+                continue
+            if arr is None or arr.size == 0:
+                continue
+            params += int(arr.size)
+            if arr.ndim >= 2:
+                total += int(arr.size)
+                zeros += int((arr == 0).sum())
+    return {"params": params, "sparsity": (zeros / total) if total else 0.0, "weights": total}
+
+
 def is_quantized_onnx(model: Any) -> list[str]:
     """The quantization op types found in an ONNX model (empty if it is float)."""
     return sorted({n.op_type for n in model.graph.node if n.op_type in QUANT_OPS})
