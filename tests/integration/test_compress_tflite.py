@@ -105,3 +105,37 @@ def test_keras_data_shape_mismatch(keras_files: dict[str, Path], tmp_path: Path)
     assert res.exit_code == 1
     assert "takes [None, 8, 8, 1]" in res.output and "channels-last" in res.output
     assert not (tmp_path / "v").exists()
+
+
+def test_ai_edge_quantizer_needs_no_tensorflow(
+    keras_files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+    from typing import Any
+
+    from edgebench.compress.api import build_variant, resolve_chain
+    from edgebench.compress.passes import Artifact, Data
+    from edgebench.compress.sources import load_inputs
+
+    x, y = load_inputs(keras_files["data"])
+    d = Data(x_train=x, y_train=y, x_calib=x[:32], x_eval=x[:100], y_eval=y[:100])
+    conv = resolve_chain([("tflite-convert", {})])
+    fp32 = build_variant(
+        model="k", variant="fp32", source=Artifact("keras", keras_files["keras"]), chain=conv, data=d,
+        final=tmp_path / "fp32", parent=None, ref=None,
+    )  # fmt: skip
+    real = builtins.__import__
+
+    def no_tf(name: str, *a: Any, **kw: Any) -> Any:
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ImportError("No module named 'tensorflow'")
+        return real(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_tf)
+    for recipe in ("dynamic_int8", "static_int8"):
+        v = build_variant(
+            model="k", variant=recipe, source=Artifact("tflite", fp32.artifact),
+            chain=resolve_chain([("tflite-quantize", {"recipe": recipe, "calib_samples": 16})]), data=d,
+            final=tmp_path / recipe, parent="fp32", ref=None,
+        )  # fmt: skip
+        assert v.manifest["aiq_recipe"] == recipe and v.manifest["bytes"] < fp32.manifest["bytes"]

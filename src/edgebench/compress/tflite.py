@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,9 @@ class TfliteQuantize(Pass):
         qt = quantizer.Quantizer(str(src.path), getattr(recipe, AIQ_RECIPES[params["recipe"]])())
         calib_result = None
         if qt.need_calibration:
-            calib_result = qt.calibrate(self._calibration(src.path, ctx, params["calib_samples"]))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # LiteRT's "preserve all tensors is for debugging" notice
+                calib_result = qt.calibrate(self._calibration(src.path, ctx, params["calib_samples"]))
         out = ctx.new_path(".tflite")
         with contextlib.redirect_stdout(io.StringIO()):
             res = qt.quantize(calib_result, enable_progress_report=False)
