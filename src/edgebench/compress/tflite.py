@@ -148,7 +148,8 @@ class TfliteQuantize(Pass):
                 warnings.simplefilter("ignore")  # LiteRT's "preserve all tensors is for debugging" notice
                 calib_result = qt.calibrate(self._calibration(src.path, ctx, params["calib_samples"]))
         out = ctx.new_path(".tflite")
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             res = qt.quantize(calib_result, enable_progress_report=False)
         res.export_model(str(out), overwrite=True)
         return src.derive("tflite", out, aiq_recipe=params["recipe"])
