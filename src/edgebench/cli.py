@@ -105,7 +105,12 @@ def demo(results: Path, as_json: bool, epochs: int, min_time: float) -> None:
 
 @main.command(epilog=EXIT_CODES)
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path), required=False)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Variants root (default: the recipe's `out`, else variants/ beside it).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Variants root (default: the recipe's `out`, else variants/ beside it).",
+)
 @click.option("--force", is_flag=True, help="Rebuild variants even when their inputs and parameters are unchanged.")
 @click.option("--list-passes", is_flag=True, help="List the passes and their parameters, then exit.")
 @json_option
@@ -127,7 +132,13 @@ def compress(recipe: Path | None, out: Path | None, force: bool, list_passes: bo
 
 
 @main.command(epilog=EXIT_CODES)
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("variants"), show_default=True, help="Variants root folder.")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("variants"),
+    show_default=True,
+    help="Variants root folder.",
+)
 @json_option
 def variants(root: Path, as_json: bool) -> None:
     """List the variants under ROOT with size, FLOPs, sparsity, accuracy and fidelity."""
