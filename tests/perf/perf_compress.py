@@ -54,6 +54,17 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Train with one thread: on a shared 2-core machine two OpenMP threads ran small models many times slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     s = data.digits()

@@ -4,6 +4,8 @@
 
     out = "variants"                       # variants root, relative to this file
     seed = 0
+    threads = 0                            # torch threads for training passes (0: torch's default;
+                                           # 1 is far faster for small models on a busy machine)
 
     [data]                                 # "digits" (built in) or an npz with x (and y)
     source = "digits"
@@ -67,6 +69,7 @@ class Recipe:
     out: Path
     seed: int
     models: list[ModelPlan]
+    threads: int = 0
 
     def count(self) -> int:
         """Variants to consider, fp32 parents included."""
@@ -145,6 +148,7 @@ def load_recipe(path: Path, out: Path | None = None) -> Recipe:
     doc = Table(path, "", load_toml(path))
     base = path.parent
     seed = doc.integer("seed", 0, minimum=0)
+    threads = doc.integer("threads", 0, minimum=0)
     root = out if out is not None else base / doc.text("out", "variants")
     default_data = doc.table("data", {})
     models_t = doc.table("models")
@@ -183,7 +187,7 @@ def load_recipe(path: Path, out: Path | None = None) -> Recipe:
         plans.append(ModelPlan(src, data, variants))
     for plan in plans:  # files and data last, once the recipe itself is known to be right
         sources.open_source(plan.source, plan.data, seed, train=False)
-    return Recipe(path, root, seed, plans)
+    return Recipe(path, root, seed, plans, threads)
 
 
 def variant_hash(source_hash: str, data_hash: str, chain: Chain, seed: int) -> str:
@@ -229,6 +233,10 @@ def run_recipe(
     """
     res = Outcome()
     ensure_writable_dir(recipe.out, "variants folder")
+    if recipe.threads:
+        import torch
+
+        torch.set_num_threads(recipe.threads)
     for plan in recipe.models:
         src, name = plan.source, plan.source.name
         s_hash, d_hash = src.content_hash(), sources.data_hash(plan.data)
