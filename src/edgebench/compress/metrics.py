@@ -210,7 +210,7 @@ def onnx_flops(path: Path) -> dict[str, Any]:
     integer / QLinear forms; element-wise ops are ignored (they are a small share for CNNs).
     """
     import onnx
-    from onnx import numpy_helper, shape_inference
+    from onnx import shape_inference
 
     m = onnx.load(str(path))
     for v in m.graph.input:
@@ -223,7 +223,6 @@ def onnx_flops(path: Path) -> dict[str, Any]:
         shapes[v.name] = [d.dim_value for d in v.type.tensor_type.shape.dim]
     for init in m.graph.initializer:
         shapes[init.name] = list(init.dims)
-    inits = {i.name: i for i in m.graph.initializer}
     macs = 0
     unknown = 0
     for node in m.graph.node:
@@ -246,7 +245,6 @@ def onnx_flops(path: Path) -> dict[str, Any]:
         else:
             k = a[-1] if a else (w[-2] if len(w) >= 2 else 0)
             macs += int(np.prod(out)) * int(k)
-    del inits, numpy_helper
     return {"flops": 2 * macs, "macs": macs, "batch": 1, "uncounted_nodes": unknown}
 
 
