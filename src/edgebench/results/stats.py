@@ -48,9 +48,9 @@ def pytest_benchmark_stats(samples_ns: Sequence[int]) -> dict[str, Any]:
     """
     from pytest_benchmark.stats import Stats
 
-    s = Stats()
+    s = Stats()  # type: ignore[no-untyped-call]
     for v in samples_ns:
-        s.update(v / 1e9)
+        s.update(v / 1e9)  # type: ignore[no-untyped-call]
     out: dict[str, Any] = {
         f: getattr(s, f)
         for f in (
