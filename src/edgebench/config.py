@@ -39,10 +39,19 @@ def load_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} does not exist: check the path") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} cannot be read ({exc}): give a UTF-8 TOML file") from None
+    return parse_toml(text, path)
+
+
+def parse_toml(text: str, path: Path | str) -> dict[str, Any]:
+    """Parse TOML text read from ``path`` (only used in the message).
+
+    Raises:
+        ConfigError: if the text is not valid TOML (with the line).
+    """
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        raise ConfigError(f"{path} is not valid TOML ({exc}): fix the syntax") from None
 
 
 def type_name(value: Any) -> str:

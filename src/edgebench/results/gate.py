@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import sys
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass
@@ -37,16 +36,12 @@ from rich import box
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 
+from edgebench.config import load_toml
 from edgebench.errors import ConfigError, UserError
 from edgebench.results.analysis import BASELINE, samples_ms
 from edgebench.results.index import accuracy_of, peak_of
 from edgebench.results.schema import measurements
 from edgebench.results.significance import budget_check, compare_quantile
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 KEYS = ("model", "board", "variant")
 LIMITS = {
@@ -84,14 +79,7 @@ def load_budgets(path: Path) -> dict[str, Any]:
     Raises:
         ConfigError: naming the file, the budget and the field, with the valid names.
     """
-    try:
-        doc = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"budgets file {path} does not exist: give the path of a budgets TOML file") from None
-    except OSError as exc:
-        raise UserError(f"budgets file {path} cannot be read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}): fix the syntax") from None
+    doc = load_toml(path)
     unknown = set(doc) - {"baseline", "budget"}
     if unknown:
         raise ConfigError(

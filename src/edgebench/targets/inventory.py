@@ -21,18 +21,13 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from edgebench.config import parse_toml
 from edgebench.errors import ConfigError, UserError
 from edgebench.targets.board import LOCAL, Board, local_board
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 DEFAULT_PATH = Path("targets") / "boards.toml"
 ENV_PATH = "EDGEBENCH_BOARDS"
@@ -233,10 +228,7 @@ def parse_inventory(text: str, path: Path) -> dict[str, Board]:
     Raises:
         ConfigError: naming the file, the board and the field.
     """
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}): fix the syntax") from None
+    doc = parse_toml(text, path)
     for key in doc:
         if key not in TOP_LEVEL:
             raise ConfigError(
