@@ -206,15 +206,31 @@ def boards_list(boards_file: Path | None, as_json: bool) -> None:
 @click.option("--identity-file", default=None, help="SSH private key (omit to use ssh-agent or the ssh config).")
 @click.option("--python", default="python3", show_default=True, help="Python interpreter on the board.")
 @click.option("--workdir", default="~/edgebench", show_default=True, help="Folder on the board (absolute or ~/...).")
-@click.option("--runtime", "runtimes", multiple=True, type=click.Choice(["onnxruntime", "tflite"]),
-              help="A runtime installed on the board (repeat) [default: onnxruntime].")
+@click.option(
+    "--runtime",
+    "runtimes",
+    multiple=True,
+    type=click.Choice(["onnxruntime", "tflite"]),
+    help="A runtime installed on the board (repeat) [default: onnxruntime].",
+)
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A label such as arch=aarch64 (repeat).")
 @click.option("--known-hosts", default=None, help="known_hosts file for this board [default: ~/.ssh/known_hosts].")
 @click.option("--trust", is_flag=True, help="Fetch the host key, show its fingerprint and record it in known_hosts.")
 @boards_file_option
-def boards_add(name: str, host: str, port: int | None, user: str | None, identity_file: str | None, python: str,
-               workdir: str, runtimes: tuple[str, ...], tags: tuple[str, ...], known_hosts: str | None, trust: bool,
-               boards_file: Path | None) -> None:
+def boards_add(
+    name: str,
+    host: str,
+    port: int | None,
+    user: str | None,
+    identity_file: str | None,
+    python: str,
+    workdir: str,
+    runtimes: tuple[str, ...],
+    tags: tuple[str, ...],
+    known_hosts: str | None,
+    trust: bool,
+    boards_file: Path | None,
+) -> None:
     """Add board NAME to the inventory (validated before anything is written)."""
     from edgebench.errors import RemoteError
     from edgebench.targets.boards_file import add_board
@@ -222,8 +238,13 @@ def boards_add(name: str, host: str, port: int | None, user: str | None, identit
     from edgebench.targets.inventory import parse_board
 
     path = _boards_path(boards_file)
-    raw: dict[str, Any] = {"name": name, "host": host, "python": python, "workdir": workdir,
-                           "runtimes": list(runtimes or ("onnxruntime",))}
+    raw: dict[str, Any] = {
+        "name": name,
+        "host": host,
+        "python": python,
+        "workdir": workdir,
+        "runtimes": list(runtimes or ("onnxruntime",)),
+    }
     for key, value in (("port", port), ("user", user), ("identity_file", identity_file), ("known_hosts", known_hosts)):
         if value is not None:
             raw[key] = value
@@ -302,7 +323,10 @@ def farm() -> None:
 
 
 farm_dir_option = click.option(
-    "--dir", "root", type=click.Path(file_okay=False, path_type=Path), default=None,
+    "--dir",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
     help="Farm state folder (keys, workdirs, boards file) [default: ~/.cache/edgebench/farm].",
 )
 
@@ -319,14 +343,23 @@ def farm_up_cmd(n: int, no_limits: bool, root: Path | None, as_json: bool) -> No
 
     f = farm_up(root, n, limits=not no_limits)
     if as_json:
-        print_json({"root": str(f.root), "boards_file": str(f.boards_file), "limits": f.limits,
-                    "limits_note": f.limits_note, "boards": [m.__dict__ for m in f.members]})
+        print_json(
+            {
+                "root": str(f.root),
+                "boards_file": str(f.boards_file),
+                "limits": f.limits,
+                "limits_note": f.limits_note,
+                "boards": [m.__dict__ for m in f.members],
+            }
+        )
         return
     con = console()
     con.print(farm_table(f.members))
     con.print(("limits: " if f.limits else "[yellow]cannot limit boards[/yellow]: ") + f.limits_note)
-    con.print(f"boards file: {f.boards_file}\n  export EDGEBENCH_BOARDS={f.boards_file}\n"
-              f"  edgebench boards check\n  edgebench farm down{'' if root is None else f' --dir {f.root}'}")
+    con.print(
+        f"boards file: {f.boards_file}\n  export EDGEBENCH_BOARDS={f.boards_file}\n"
+        f"  edgebench boards check\n  edgebench farm down{'' if root is None else f' --dir {f.root}'}"
+    )
 
 
 @farm.command("down", epilog=EXIT_CODES)
@@ -405,7 +438,8 @@ def run_cmd(
     """
     from edgebench.bench.launch import run_harness
     from edgebench.bench.settings import RunSettings, parse_dims
-    from edgebench.results.report import RunTable
+    from edgebench.results.analysis import analyze_run
+    from edgebench.results.report import Report
 
     names = {
         "min_time": "min_time_s", "min_rounds": "min_rounds", "max_time": "max_time_s",
@@ -425,7 +459,8 @@ def run_cmd(
         print_json({"run_file": str(out.run_file), "log": str(out.log), "pytest_exit": out.pytest_exit, "run": out.run})
     else:
         con = console()
-        con.print(RunTable(out.run or {}))
+        if out.run is not None:
+            con.print(Report(analyze_run(out.run)))
         con.print(f"run stored in [bold]{out.run_file}[/bold] (harness log: {out.log})")
     ctx = click.get_current_context()
     if out.failures:

@@ -75,6 +75,8 @@ def run_demo(results: Path, console: Console, *, epochs: int = 12, min_time_s: f
         import torch
 
         torch.manual_seed(0)  # same weights, same accuracy, every demo
+        # one thread: on a small, shared CPU two OpenMP threads made this tiny model's training ~30x slower
+        torch.set_num_threads(1)
         model = zoo.digits_cnn()
         zoo.train(model, split.x_train, split.y_train, epochs=epochs, on_epoch=lambda e, _l: progress.advance(task))
 

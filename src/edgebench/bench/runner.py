@@ -34,7 +34,7 @@ from edgebench.bench.reference import RUNTIME_OF_FORMAT
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import RemoteError
-from edgebench.results.stats import HIGH_CV, summarize
+from edgebench.results.stats import HIGH_CV, is_noisy, summarize
 from edgebench.targets.board import Board
 from edgebench.targets.deploy import deploy, remote_path
 from edgebench.targets.driver import Driver
@@ -174,7 +174,7 @@ def _fill(m: dict[str, Any], board: Board, out: dict[str, Any]) -> dict[str, Any
         m["error"] = {"kind": "no_samples", "message": "the agent returned no latency samples: raise max_time_s"}
     if m["ok"]:
         s = summarize(samples, m["batch_size"])
-        if s["cv"] > HIGH_CV:
+        if is_noisy(s):
             m["warnings"].append(
                 f"latency varies a lot (CV {s['cv']:.0%} > {HIGH_CV:.0%}): idle the board, pin the CPU "
                 "governor to performance, or raise min_time_s"

@@ -13,7 +13,7 @@ import numpy as np
 
 from edgebench.results.index import accuracy_of, fidelity_of, peak_of
 from edgebench.results.significance import FASTER, NO_CHANGE, SLOWER, compare_quantile
-from edgebench.results.stats import HIGH_CV
+from edgebench.results.stats import HIGH_CV, is_noisy
 
 BASELINE = "fp32"
 MAX_ACC_DROP_PT = 1.0  # a variant that loses more accuracy than this is not worth it
@@ -160,12 +160,18 @@ def analyze_run(run: dict[str, Any], *, max_drop_pt: float = MAX_ACC_DROP_PT) ->
                 if r["board"] == board:
                     r["pareto"] = r["variant"] in front[board]
         models.append({"model": model, "rows": rows, "pareto": front})
-    warnings = [
-        f"{r['board']}/{mm['model']}/{r['variant']}: latency varies a lot (CV {r['cv']:.0%}); p99 is unreliable"
+    noisy = [
+        f"{r['board']}/{mm['model']}/{r['variant']} ({r['cv']:.0%})"
         for mm in models
         for r in mm["rows"]
-        if r["ok"] and (r["cv"] or 0) > HIGH_CV
+        if r["ok"] and is_noisy(r)
     ]
+    warnings = []
+    if noisy:
+        warnings.append(
+            f"latency varies a lot (CV above {HIGH_CV:.0%}) on {', '.join(noisy)}: p99 and the mean are unreliable "
+            "there; idle the board, pin the CPU governor to performance, or raise --min-time"
+        )
     if not eb.get("complete"):
         why = eb.get("interrupted") or "it did not finish"
         warnings.insert(0, f"run {eb['run_id']} is incomplete ({why}): figures cover what finished")

@@ -10,6 +10,11 @@ import numpy as np
 HIGH_CV = 0.10  # above this coefficient of variation a summary carries a warning
 
 
+def is_noisy(summary: dict[str, Any]) -> bool:
+    """True when a summary's coefficient of variation is above `HIGH_CV`."""
+    return bool((summary.get("cv") or 0.0) > HIGH_CV)
+
+
 def summarize(samples_ns: Sequence[int], batch_size: int = 1) -> dict[str, Any]:
     """Summary statistics of per-inference samples (ns), in milliseconds.
 
