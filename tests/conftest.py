@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,3 +34,14 @@ def make_tiny_onnx(path: Path, n_in: int = 4, n_out: int = 3, seed: int = 0) -> 
 def tiny_onnx(tmp_path: Path) -> Path:
     """Path to a tiny real ONNX model: input x [batch, 4] float32, output y [batch, 3]."""
     return make_tiny_onnx(tmp_path / "tiny.onnx")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Train with one torch thread: on a shared 2-core machine two OpenMP threads ran tiny models ~30x slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -516,7 +516,7 @@ def _show(renderable: Any, output: Path | None) -> None:
 
 
 def _emit(text: str, output: Path | None) -> None:
-    from edgebench.results.gate import write_text_atomic
+    from edgebench.fsutil import write_text_atomic
 
     if output is None:
         click.echo(text, nl=not text.endswith("\n"))
@@ -630,7 +630,8 @@ def gate(
     """
     import warnings
 
-    from edgebench.results.gate import gate_markdown, junit_xml, run_gate, write_text_atomic
+    from edgebench.fsutil import write_text_atomic
+    from edgebench.results.gate import gate_markdown, junit_xml, run_gate
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -43,19 +43,28 @@ def ensure_writable_dir(path: Path, what: str = "results folder") -> Path:
     return path
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside ``path``, then rename it into place."""
+def write_text_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write text to a temporary file beside ``path``, then rename it into place.
+
+    Readers see the old file or the new one, never half of one; a failure leaves the
+    old file and no temporary file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; results are meant to be shared
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=False)
-            f.write("\n")
+        os.fchmod(fd, mode)  # mkstemp makes 0600; results are meant to be shared
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON atomically (see `write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
 @contextlib.contextmanager

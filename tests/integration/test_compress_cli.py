@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +18,7 @@ from click.testing import CliRunner
 from edgebench import data, zoo
 from edgebench.cli import main
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Train with one thread: on a shared 2-core machine two OpenMP threads ran tiny models ~30x slower."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

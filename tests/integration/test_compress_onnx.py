@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +15,7 @@ from edgebench.compress.passes import Artifact, Data
 from edgebench.compress.variant import Variant, load_variant, save_variant, variant_dir
 from edgebench.errors import ModelError
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Train with one thread: on a shared 2-core machine two OpenMP threads ran tiny models ~30x slower."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

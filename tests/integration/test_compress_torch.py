@@ -3,7 +3,6 @@ distillation on the digits data. Small inputs and few samples keep this fast; fi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +14,7 @@ from edgebench.compress import metrics
 from edgebench.compress.api import build_variant, resolve_chain
 from edgebench.compress.passes import Artifact, Data
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Train with one thread: on a shared 2-core machine two OpenMP threads ran tiny models ~30x slower."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_data(n: int = 16, size: int = 32) -> Data:

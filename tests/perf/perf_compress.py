@@ -31,6 +31,8 @@ from edgebench.compress.variant import Variant
 EPOCHS = 8
 WIDTH = 32
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def latency_us(paths: dict[str, Path], x: np.ndarray, rounds: int = 7, calls: int = 150) -> dict[str, float]:
     """Median over rounds of the mean per-call latency (µs), the models interleaved in each round."""
@@ -52,17 +54,6 @@ def latency_us(paths: dict[str, Path], x: np.ndarray, rounds: int = 7, calls: in
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Train with one thread: on a shared 2-core machine two OpenMP threads ran small models many times slower."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,6 @@ never a silent pass. A budget that matches no result is a failed check.
 from __future__ import annotations
 
 import fnmatch
-import os
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -283,19 +281,6 @@ def gate_markdown(result: GateResult) -> str:
     n = d["counts"]
     head = f"## edgebench gate: {icon[d['outcome']]} **{d['outcome'].upper()}** (run `{result.run_id}`)"
     return f"{head}\n\n{n[PASS]} passed, {n[FAIL]} failed, {n[UNDECIDED]} undecided\n\n{table(hdr, rows)}\n"
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write text to a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run_gate(results: Path, budgets_path: Path, run_ref: str = "latest", baseline_ref: str | None = None) -> GateResult:

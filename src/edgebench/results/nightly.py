@@ -226,10 +226,11 @@ def run_nightly(
     """
     from edgebench.bench.launch import run_harness
     from edgebench.bench.settings import RunSettings
+    from edgebench.fsutil import write_text_atomic
     from edgebench.results import store
     from edgebench.results.analysis import analyze_run
     from edgebench.results.compare import compare_runs, comparison_markdown
-    from edgebench.results.gate import GateResult, evaluate, gate_markdown, load_budgets, write_text_atomic
+    from edgebench.results.gate import GateResult, evaluate, gate_markdown, load_budgets
     from edgebench.results.html import report_html
     from edgebench.results.markdown import report_markdown
     from edgebench.results.report import attach_trends, read_run_or_fail

@@ -6,16 +6,14 @@ is renamed over the old one, so a failed edit never leaves a broken or half-writ
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from edgebench.errors import ConfigError, UserError
+from edgebench.fsutil import write_text_atomic
 from edgebench.targets.board import Board
 from edgebench.targets.inventory import FIELDS, parse_inventory, suggest
 
@@ -71,16 +69,7 @@ def _segments(text: str) -> tuple[str, list[str]]:
 
 def _write_validated(path: Path, text: str) -> dict[str, Board]:
     boards = parse_inventory(text, path)  # never write a file we could not load back
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, text)
     return boards
 
 

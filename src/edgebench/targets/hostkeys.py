@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
-import os
 import socket
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from edgebench.errors import BoardUnreachable, UserError
+from edgebench.fsutil import write_text_atomic
 from edgebench.targets.board import Board
 
 
@@ -89,15 +87,6 @@ def trust_host_key(board: Board, timeout: float = 10.0) -> tuple[str, bool]:
     old_text = path.read_text() if path.is_file() else ""
     if old_text and not old_text.endswith("\n"):
         old_text += "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:  # keep the user's lines and comments; append ours
-            fh.write(old_text + f"{name} {key.get_name()} {key.get_base64()}\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    # keep the user's lines and comments; append ours
+    write_text_atomic(path, old_text + f"{name} {key.get_name()} {key.get_base64()}\n", mode=0o600)
     return fp, True
