@@ -398,6 +398,12 @@ def farm_down_cmd(root: Path | None, as_json: bool) -> None:
 @click.option("--models", help="Comma-separated models to measure (default: all in the variants folder).")
 @click.option("--min-time", type=float, help="Steady state: at least this many seconds per variant [2].")
 @click.option("--min-rounds", type=int, help="Steady state: at least this many samples [50].")
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    help="Fresh agent processes per variant, interleaved across a board's variants; the min-time and "
+    "min-rounds floors are split between them [3].",
+)
 @click.option("--max-time", type=float, help="Steady state: time cap in seconds [30].")
 @click.option("--warmup-iters", type=int, help="Warm-up: at least this many inferences [10].")
 @click.option("--warmup-time", type=float, help="Warm-up: at least this many seconds [0.2].")
@@ -411,7 +417,7 @@ def farm_down_cmd(root: Path | None, as_json: bool) -> None:
     "--cooldown-until", type=float, metavar="C", help="Before each variant, wait until the board is at most C degrees."
 )
 @click.option("--timeout", type=float, help="Kill the agent after this many seconds [900].")
-@click.option("--parallel", is_flag=True, help="Measure the boards in parallel (variants on a board stay sequential).")
+@click.option("--parallel", is_flag=True, help="Measure the boards in parallel (a board's processes stay sequential).")
 @click.option("--show-pytest", is_flag=True, help="Stream the harness's pytest output (its benchmark table) to stderr.")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 def run_cmd(
@@ -430,8 +436,10 @@ def run_cmd(
 ) -> None:
     """Measure every variant on every board (pytest-benchmark harness) and store the run.
 
-    Each variant runs in a fresh agent process on the board: cold start, warm-up, steady
-    state with raw samples, memory, accuracy and fidelity. Extra arguments after `--` go to
+    Each variant runs in --repeats fresh agent processes on the board, interleaved
+    round-robin across the board's variants so drift and per-process states spread over all
+    of them: cold start, warm-up, steady state with raw samples (pooled), memory, accuracy
+    and fidelity (first process). Extra arguments after `--` go to
     pytest, e.g. `-- --benchmark-compare=0001 --benchmark-compare-fail=median:5%`.
     Exits 1 if a measurement failed (the run is still stored), 3 if a
     --benchmark-compare-fail check failed.
@@ -445,6 +453,7 @@ def run_cmd(
         "min_time": "min_time_s", "min_rounds": "min_rounds", "max_time": "max_time_s",
         "warmup_iters": "warmup_min_iters", "warmup_time": "warmup_min_s", "batch_size": "batch_size",
         "quick": "quick", "cooldown": "cooldown_s", "cooldown_until": "cooldown_until_c", "timeout": "timeout_s",
+        "repeats": "repeats",
     }  # fmt: skip
     values = {names[k]: v for k, v in measure.items() if v is not None}
     settings = RunSettings.from_mapping({**values, "dims": parse_dims(list(dims))})

@@ -48,8 +48,13 @@ def test_board_samples_become_the_benchmark_stats(pytester: pytest.Pytester, var
     )  # fmt: skip
     r.assert_outcomes(passed=2)
     events = [json.loads(line) for line in progress.read_text().splitlines()]
-    assert [(e["done"], e["total"]) for e in events] == [(0, 2), (1, 2), (2, 2)]
-    assert {e.get("case") for e in events[1:]} == {"local/tiny/fp32", "local/tiny/noisy"}
+    # progress counts fresh agent processes: 2 variants x 3 repeats, interleaved, then the 2 reported cases
+    assert (events[0]["done"], events[0]["total"]) == (0, 6)
+    procs = [e for e in events if "process" in e]
+    assert [(e["done"], e["total"]) for e in procs] == [(i, 6) for i in range(1, 7)]
+    assert [e["process"] for e in procs[:3]] == ["local/tiny/fp32 #1/3", "local/tiny/noisy #1/3", "local/tiny/fp32 #2/3"]
+    assert {e.get("case") for e in events if "case" in e} == {"local/tiny/fp32", "local/tiny/noisy"}
+    assert (events[-1]["done"], events[-1]["total"]) == (6, 6)
     r.stdout.fnmatch_lines(["edgebench: run * stored in *"])
     r.stdout.fnmatch_lines(["test_variant[[]local-tiny-fp32[]] *"])  # pytest-benchmark's table shows the board's stats
     doc = json.loads(out_json.read_text())

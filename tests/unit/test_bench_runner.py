@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from edgebench.bench.runner import _fill, build_job, measure_variant
+from edgebench.bench.runner import _fill, add_noise_warning, build_job, measure_variant
 from edgebench.bench.settings import RunSettings, parse_dims
 from edgebench.compress.variant import Variant, save_variant
 from edgebench.errors import ConfigError
@@ -83,7 +83,8 @@ def test_measurement_dict_cold_start_memory_and_variation_warning() -> None:
     assert steady["memory"]["load_delta"] == 250 and "fresh agent process" in steady["memory"]["definition"]
     assert steady["fingerprint"]["machine"] == "aarch64" and steady["fingerprint"]["runtime"] == "onnxruntime 1.0"
     assert not steady["warnings"]
-    noisy = _fill(dict(base), board, _agent_out([1000] * 40 + [9000] * 10))
+    assert not add_noise_warning(steady)["warnings"]
+    noisy = add_noise_warning(_fill(dict(base), board, _agent_out([1000] * 40 + [9000] * 10)))
     assert summarize(noisy["samples_ns"])["cv"] > 0.1
     assert any("latency varies a lot" in w for w in noisy["warnings"])
 

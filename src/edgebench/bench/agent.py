@@ -804,7 +804,7 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
             "samples_ns": samples,
             "settings": settings,
         }
-        if xs is not None:
+        if xs is not None and (job.get("eval") or {}).get("evaluate", True):  # later repeats time, not evaluate
             t = time.perf_counter_ns()
             logits = evaluate(model, xs, eval_batch_size(signature, batch, measure_spec))
             n_total = int((job.get("eval") or {}).get("n_total", len(logits)))

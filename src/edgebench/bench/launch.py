@@ -36,6 +36,7 @@ OPTION_OF = {
     "cooldown_until_c": "--edge-cooldown-until",
     "timeout_s": "--edge-timeout",
     "lock_timeout_s": "--edge-lock-timeout",
+    "repeats": "--edge-repeats",
 }
 
 
@@ -114,7 +115,7 @@ def _follow(proc: subprocess.Popen[bytes], progress_file: Path, console: Console
                 except ValueError:
                     break  # half a line: read it on the next pass
                 seen += 1
-                desc = event.get("case")
+                desc = event.get("case") or event.get("process")
                 if desc:
                     desc = f"{'[green]ok[/green]' if event.get('ok') else '[red]failed[/red]'} {desc}"
                 bar.update(task, completed=event["done"], total=event["total"], description=desc or "measuring")
@@ -145,7 +146,7 @@ def run_harness(
     Args:
         console: where the progress bar goes (None: no bar).
         show_output: stream the child pytest's output (pytest-benchmark's table...) to stderr.
-        parallel: measure the boards in parallel (variants on one board stay sequential).
+        parallel: measure the boards in parallel (processes on one board stay sequential, interleaved).
 
     Raises:
         UserError: unknown board, missing variants or eval data, unwritable results folder,
@@ -182,7 +183,7 @@ def run_harness(
             else:
                 proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
                 if console is not None:
-                    _follow(proc, progress_file, console, len(board_list) * len(variant_list))
+                    _follow(proc, progress_file, console, len(board_list) * len(variant_list) * settings.repeats)
                 proc.wait()
     finally:
         progress_file.unlink(missing_ok=True)

@@ -7,9 +7,11 @@ Inert unless ``--edge-variants`` is given. Then every test that asks for the
     pytest --pyargs edgebench.bench.harness --edge-variants variants/ --edge-boards local,pi4 \\
         --edge-eval digits.npz --edge-results results/ --benchmark-json run.json
 
-Each test measures its case once on the board through the ``benchmark`` fixture
-(``pedantic``, one round) and then replaces the benchmark's statistics with the
-board's raw per-inference samples: host-side timings of the deploy and SSH calls are
+The first test measures every selected case on the boards (``--edge-repeats`` fresh
+agent processes per variant, interleaved round-robin over a board's variants, samples
+pooled; `edgebench.bench.repeats`); each test reports its case through the
+``benchmark`` fixture (``pedantic``, one round) and then replaces the benchmark's
+statistics with the board's pooled raw per-inference samples: host-side timings of the deploy and SSH calls are
 never reported. ``extra_info`` carries the measurement (percentiles, cold start,
 memory, accuracy, fidelity, board fingerprint). The ``pytest_benchmark_update_json``
 hook adds the ``edgebench`` block, so every JSON pytest-benchmark writes
@@ -48,6 +50,12 @@ SETTING_OPTIONS: dict[str, tuple[str, type, str]] = {
     "--edge-cooldown-until": ("cooldown_until_c", float, "before each variant, wait until the board is this cool (C)"),
     "--edge-timeout": ("timeout_s", float, "kill the agent after this many seconds (default 900)"),
     "--edge-lock-timeout": ("lock_timeout_s", float, "wait this long for a board another run holds (default 600)"),
+    "--edge-repeats": (
+        "repeats",
+        int,
+        "fresh agent processes per variant, interleaved across a board's variants; floors split between them "
+        "(default 3)",
+    ),
 }
 
 
@@ -77,7 +85,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption(
         "--edge-parallel",
         action="store_true",
-        help="measure the boards in parallel (all cases up front, one connection per board); variants stay sequential",
+        help="measure the boards in parallel (one connection per board); a board's processes stay sequential",
     )
     for flag, (_field, typ, text) in SETTING_OPTIONS.items():
         g.addoption(flag, type=typ, default=None, help=text)

@@ -20,6 +20,10 @@
 ``runtime, device, host, fingerprint, warnings, agent_pid``
     runtime name/version/providers/threads, device state before/after, the board's
     fingerprint, and warnings (throttling, temperature, high variation).
+``processes, process_spread, evaluation``
+    with ``repeats`` (`edgebench.bench.repeats`): one entry per fresh agent process
+    (``p50_ms, rounds, peak_rss, load_ms, first_inference_ms, pid, started, order``), the
+    spread of their medians, and which process evaluated accuracy and fidelity.
 """
 
 from __future__ import annotations
@@ -79,8 +83,13 @@ def build_job(
     artifact: str,
     eval_path: str | None = None,
     reference_path: str | None = None,
+    evaluate: bool = True,
 ) -> dict[str, Any]:
-    """The job JSON the agent reads, from the board's settings and the run's settings."""
+    """The job JSON the agent reads, from the board's settings and the run's settings.
+
+    With ``evaluate=False`` the agent still times the eval inputs but computes no
+    accuracy or fidelity (the later processes of a repeated measurement).
+    """
     runtime = RUNTIME_OF_FORMAT[variant.format]
     job: dict[str, Any] = {
         "artifact": artifact,
@@ -94,7 +103,9 @@ def build_job(
         ev: dict[str, Any] = {"path": eval_path, "seed": settings.seed}
         if settings.quick:
             ev["limit"] = settings.quick
-        if reference_path is not None:
+        if not evaluate:
+            ev["evaluate"] = False
+        elif reference_path is not None:
             ev["reference"] = reference_path
         job["eval"] = ev
     return job
@@ -172,14 +183,90 @@ def _fill(m: dict[str, Any], board: Board, out: dict[str, Any]) -> dict[str, Any
     if m["ok"] and not samples:
         m["ok"] = False
         m["error"] = {"kind": "no_samples", "message": "the agent returned no latency samples: raise max_time_s"}
+    return m
+
+
+def add_noise_warning(m: dict[str, Any]) -> dict[str, Any]:
+    """Warn (in ``m["warnings"]``) when a successful measurement's samples vary a lot."""
     if m["ok"]:
-        s = summarize(samples, m["batch_size"])
+        s = summarize(m["samples_ns"], m["batch_size"])
         if is_noisy(s):
             m["warnings"].append(
                 f"latency varies a lot (CV {s['cv']:.0%} > {HIGH_CV:.0%}): idle the board, pin the CPU "
                 "governor to performance, or raise min_time_s"
             )
     return m
+
+
+def runtime_error(board: Board, variant: Variant) -> dict[str, Any] | None:
+    """The ``runtime_missing`` error when the board cannot run this variant's format, else None."""
+    runtime = RUNTIME_OF_FORMAT.get(variant.format)
+    if runtime is not None and runtime in board.runtimes:
+        return None
+    return {
+        "kind": "runtime_missing",
+        "message": f"board {board.name} has no {runtime or variant.format} runtime for this {variant.format} "
+        f"variant (its runtimes: {', '.join(board.runtimes) or 'none'}): install it on the board and list it "
+        "in the board's runtimes, or skip this variant",
+    }
+
+
+def deploy_jobs(
+    driver: Driver,
+    variant: Variant,
+    settings: RunSettings,
+    *,
+    eval_data: Path | None = None,
+    reference: Path | None = None,
+    later: bool = False,
+) -> tuple[list[str], list[str] | None]:
+    """Deploy agent, artifact, eval data, reference and job; the agent's command line(s).
+
+    Returns:
+        The command of the (first) process, which evaluates accuracy and fidelity, and with
+        ``later`` the command of the later processes of the same variant (same input, no
+        evaluation), else None.
+
+    Raises:
+        RemoteError: the board refused a copy.
+    """
+    board = driver.board
+    agent = deploy(driver, AGENT)
+    artifact = deploy(driver, variant.artifact, variant.sha256)
+    eval_path = deploy(driver, eval_data) if eval_data is not None else None
+    ref_path = deploy(driver, reference) if (reference is not None and eval_data is not None) else None
+    commands: list[list[str]] = []
+    for evaluate in (True, False) if later else (True,):
+        job = build_job(
+            board, variant, settings, artifact=artifact, eval_path=eval_path, reference_path=ref_path, evaluate=evaluate
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            job_file = Path(tmp) / ("job.json" if evaluate else "job-later.json")
+            job_file.write_text(json.dumps(job))
+            commands.append([board.python, agent, deploy(driver, job_file)])
+    return commands[0], commands[1] if later else None
+
+
+def run_agent(driver: Driver, command: list[str], timeout: float) -> dict[str, Any]:
+    """Run one fresh agent process and parse its result.
+
+    Raises:
+        RemoteError: the agent printed no result (crashed, killed, timed out).
+    """
+    board = driver.board
+    res = driver.run(command, timeout)
+    try:
+        return parse_agent_output(res.stdout)
+    except ValueError:
+        tail = (res.stderr or res.stdout)[-2000:]
+        raise RemoteError(
+            board.name, res.command, tail, f"the agent exited {res.exit_code} without a result: {_last_line(tail)}"
+        ) from None
+
+
+def remote_error(exc: RemoteError) -> dict[str, Any]:
+    """A measurement's ``error`` block from a board-side failure."""
+    return {"kind": type(exc).__name__, "message": str(exc), "command": exc.command, "output": exc.output}
 
 
 def measure_variant(
@@ -192,7 +279,10 @@ def measure_variant(
     reference_info: dict[str, Any] | None = None,
     timeout: float | None = None,
 ) -> dict[str, Any]:
-    """Run one variant on one board in a fresh agent process.
+    """Run one variant on one board in one fresh agent process.
+
+    This is one process whatever ``settings.repeats`` says; `EdgeSession` runs the
+    ``repeats`` processes per variant, interleaved (`edgebench.bench.repeats`).
 
     Args:
         driver: reaches the board (the caller holds its lock if it wants one).
@@ -210,39 +300,18 @@ def measure_variant(
     board = driver.board
     rs = settings if isinstance(settings, RunSettings) else RunSettings.from_mapping(settings)
     m = _base(board, variant, rs)
-    runtime = RUNTIME_OF_FORMAT.get(variant.format)
-    if runtime is None or runtime not in board.runtimes:
-        m["error"] = {
-            "kind": "runtime_missing",
-            "message": f"board {board.name} has no {runtime or variant.format} runtime for this {variant.format} "
-            f"variant (its runtimes: {', '.join(board.runtimes) or 'none'}): install it on the board and list it "
-            "in the board's runtimes, or skip this variant",
-        }
+    m["error"] = runtime_error(board, variant)
+    if m["error"] is not None:
         return m
     try:
-        agent = deploy(driver, AGENT)
-        artifact = deploy(driver, variant.artifact, variant.sha256)
-        eval_path = deploy(driver, eval_data) if eval_data is not None else None
-        ref_path = deploy(driver, reference) if (reference is not None and eval_data is not None) else None
-        job = build_job(board, variant, rs, artifact=artifact, eval_path=eval_path, reference_path=ref_path)
-        with tempfile.TemporaryDirectory() as tmp:
-            job_file = Path(tmp) / "job.json"
-            job_file.write_text(json.dumps(job))
-            remote_job = deploy(driver, job_file)
-        res = driver.run([board.python, agent, remote_job], timeout or rs.timeout_s)
-        try:
-            out = parse_agent_output(res.stdout)
-        except ValueError:
-            tail = (res.stderr or res.stdout)[-2000:]
-            raise RemoteError(
-                board.name, res.command, tail, f"the agent exited {res.exit_code} without a result: {_last_line(tail)}"
-            ) from None
+        command, _ = deploy_jobs(driver, variant, rs, eval_data=eval_data, reference=reference)
+        out = run_agent(driver, command, timeout or rs.timeout_s)
     except RemoteError as exc:
-        m["error"] = {"kind": type(exc).__name__, "message": str(exc), "command": exc.command, "output": exc.output}
+        m["error"] = remote_error(exc)
         return m
-    if reference_info is not None and ref_path is not None:
+    if reference_info is not None and reference is not None and eval_data is not None:
         m["reference"] = reference_info
-    return _fill(m, board, out)
+    return add_noise_warning(_fill(m, board, out))
 
 
 def _last_line(text: str) -> str:
@@ -252,10 +321,15 @@ def _last_line(text: str) -> str:
 
 __all__ = [
     "AGENT",
+    "add_noise_warning",
     "build_job",
+    "deploy_jobs",
     "fingerprint",
     "measure_variant",
     "parse_agent_output",
+    "remote_error",
     "remote_path",
+    "run_agent",
+    "runtime_error",
     "runtime_options",
 ]

@@ -1,7 +1,9 @@
 """One measuring session over boards x models x variants: cases, drivers, the run document.
 
 The pytest plugin (`edgebench.bench.plugin`) drives it one case per test; anything
-else can too (``for case in s.cases: s.measure(case)``).
+else can too (``for case in s.cases: s.measure(case)``). The first `EdgeSession.measure`
+measures every selected case up front, per board ``repeats`` fresh agent processes per
+variant interleaved round-robin (`edgebench.bench.repeats`); the tests then report.
 """
 
 from __future__ import annotations
@@ -9,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgebench.bench import reference
-from edgebench.bench.runner import measure_variant
+from edgebench.bench.repeats import Planned, measure_interleaved
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant, list_variants
 from edgebench.errors import DataError, EdgebenchError, ModelError, UserError
@@ -83,6 +86,8 @@ class EdgeSession:
         results: when given, the run is written there after every measurement.
         command: recorded in the run (``run``, ``pytest``...).
         run_id: the run id (a new one by default).
+        reference_cache: where fp32 reference outputs are cached (default under ``results``).
+        parallel: measure the boards at once (a board's processes stay sequential, interleaved).
     """
 
     def __init__(
@@ -110,6 +115,8 @@ class EdgeSession:
         self.run["edgebench"]["boards"] = {b.name: {"name": b.name, "address": b.host or "local"} for b in boards}
         self.selected: list[Case] = list(self.cases)
         self.parallel = parallel and len(boards) > 1
+        self.processes_done = 0  # fresh agent processes finished (or skipped), for progress
+        self._progress_lock = threading.Lock()
         self.measured: list[dict[str, Any]] = []
         self._drivers: dict[str, Driver | Exception] = {}
         self._prefetched: dict[str, dict[str, Any]] | None = None
@@ -159,15 +166,21 @@ class EdgeSession:
         except (ModelError, DataError) as exc:
             return None, None, f"no fidelity figures: {exc}"
 
-    def _measure_on(self, driver: Driver, case: Case) -> dict[str, Any]:
-        eval_npz = self.eval_for(case.variant.model)
-        ref, ref_info, ref_warning = self._reference(case, eval_npz)
-        m = measure_variant(
-            driver, case.variant, eval_data=eval_npz, settings=self.settings, reference=ref, reference_info=ref_info
-        )
-        if ref_warning:
-            m.setdefault("warnings", []).append(ref_warning)
-        return m
+    def _measure_board(self, driver: Driver, cases: list[Case]) -> dict[str, dict[str, Any]]:
+        """Measure a board's cases, ``repeats`` processes each, interleaved; ``{case id: measurement}``."""
+        planned = []
+        for c in cases:
+            eval_npz = self.eval_for(c.variant.model)
+            ref, ref_info, ref_warning = self._reference(c, eval_npz)
+            planned.append(Planned(c.variant, eval_npz, ref, ref_info, [ref_warning] if ref_warning else []))
+        n = self.settings.repeats
+
+        def done(i: int, r: int, ok: bool) -> None:
+            v = cases[i].variant
+            self.process_progress(f"{cases[i].board.name}/{v.model}/{v.name} #{r + 1}/{n}", ok)
+
+        ms = measure_interleaved(driver, planned, self.settings, on_process=done)
+        return {c.id: m for c, m in zip(cases, ms, strict=True)}
 
     @staticmethod
     def _failed(case: Case, exc: Exception) -> dict[str, Any]:
@@ -181,44 +194,49 @@ class EdgeSession:
         }
 
     def _prefetch(self) -> dict[str, dict[str, Any]]:
-        """Measure every selected case, boards in parallel (one connection and the lock per board)."""
+        """Measure every selected case: per board interleaved, boards one by one or in parallel."""
         from edgebench.targets.group import for_each_board
 
         by_board: dict[str, list[Case]] = {}
         for c in self.selected:
             by_board.setdefault(c.board.name, []).append(c)
         boards = [b for b in self.boards if b.name in by_board]
+        if not boards:
+            return {}
         for c in self.selected:  # reference outputs are made on the host once, before the threads start
             self._reference(c, self.eval_for(c.variant.model))
 
         def work(driver: Driver) -> dict[str, dict[str, Any]]:
-            return {c.id: self._measure_on(driver, c) for c in by_board[driver.board.name]}
+            return self._measure_board(driver, by_board[driver.board.name])
 
         out: dict[str, dict[str, Any]] = {}
-        for name, res in for_each_board(boards, work, lock_timeout=self.settings.lock_timeout_s).items():
+        results = for_each_board(
+            boards, work, lock_timeout=self.settings.lock_timeout_s, max_workers=None if self.parallel else 1
+        )
+        for name, res in results.items():
             for c in by_board[name]:
+                if isinstance(res, Exception):  # the board was unreachable or busy: its processes count as done
+                    for r in range(self.settings.repeats):
+                        self.process_progress(f"{name}/{c.variant.model}/{c.variant.name} #{r + 1}", False)
                 out[c.id] = self._failed(c, res) if isinstance(res, Exception) else res[c.id]
         return out
 
     def measure(self, case: Case) -> dict[str, Any]:
-        """Measure one case (holding the board's lock) and record it; failures are data.
+        """Hand out one case's measurement and record it; failures are data.
 
-        With ``parallel``, the first call measures every selected case, boards in
-        parallel, and later calls hand out the results.
+        The first call measures every selected case (see `_prefetch`); a case that was
+        not selected is measured alone (its ``repeats`` processes, holding the board's lock).
         """
-        if self.parallel:
-            if self._prefetched is None:
-                self._prefetched = self._prefetch()
-            pre = self._prefetched.pop(case.id, None)
-            if pre is not None:
-                self.record(pre)
-                return pre
-        try:
-            driver = self.driver(case.board)
-            with driver.lock(self.settings.lock_timeout_s):
-                m = self._measure_on(driver, case)
-        except (EdgebenchError, OSError) as exc:  # one board's or variant's failure is data; the run goes on
-            m = self._failed(case, exc)
+        if self._prefetched is None:
+            self._prefetched = self._prefetch()
+        m = self._prefetched.pop(case.id, None)
+        if m is None:
+            try:
+                driver = self.driver(case.board)
+                with driver.lock(self.settings.lock_timeout_s):
+                    m = self._measure_board(driver, [case])[case.id]
+            except (EdgebenchError, OSError) as exc:  # one board's or variant's failure is data; the run goes on
+                m = self._failed(case, exc)
         self.record(m)
         return m
 
@@ -234,14 +252,30 @@ class EdgeSession:
         self.report_progress(m)
 
     def report_progress(self, m: dict[str, Any] | None = None) -> None:
-        """Append one JSON line to ``progress_file`` (``done, total`` and the case), for a progress bar."""
-        if self.progress_file is None:
-            return
-        line: dict[str, Any] = {"done": len(self.measured), "total": self.expected}
+        """Append one JSON line to ``progress_file`` for a progress bar.
+
+        ``done, total`` count fresh agent processes (``repeats`` per case); ``case`` names
+        the measurement just recorded.
+        """
+        line: dict[str, Any] = {}
         if m is not None:
             line.update(case=f"{m['board']}/{m['model']}/{m['variant']}", ok=bool(m.get("ok")))
-        with open(self.progress_file, "a") as f:
-            f.write(json.dumps(line) + "\n")
+        self._progress_line(line)
+
+    def process_progress(self, what: str, ok: bool) -> None:
+        """Count one finished (or skipped) agent process and report it (``what`` names it)."""
+        with self._progress_lock:
+            self.processes_done += 1
+        self._progress_line({"process": what, "ok": ok})
+
+    def _progress_line(self, extra: dict[str, Any]) -> None:
+        if self.progress_file is None:
+            return
+        with self._progress_lock:
+            total = self.expected * self.settings.repeats
+            line = {"done": min(self.processes_done, total), "total": total, **extra}
+            with open(self.progress_file, "a") as f:
+                f.write(json.dumps(line) + "\n")
 
     @property
     def complete(self) -> bool:

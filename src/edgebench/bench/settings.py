@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,8 @@ class RunSettings:
         cooldown_max_s: longest wait for ``cooldown_until_c``.
         timeout_s: the agent is killed after this many seconds.
         lock_timeout_s: how long to wait for a board another run holds.
+        repeats: fresh agent processes per variant, interleaved round-robin across a board's
+            variants; the steady-state floors (``min_rounds``, ``min_time_s``) apply to their total.
     """
 
     warmup_min_iters: int = 10
@@ -51,6 +54,7 @@ class RunSettings:
     cooldown_max_s: float = 300.0
     timeout_s: float = 900.0
     lock_timeout_s: float = 600.0
+    repeats: int = 3
 
     def __post_init__(self) -> None:
         checks = [
@@ -61,6 +65,7 @@ class RunSettings:
             (min(self.warmup_min_s, self.min_time_s, self.max_time_s) >= 0, "times must be >= 0"),
             (self.quick is None or self.quick >= 1, "quick must be >= 1 samples"),
             (self.timeout_s > 0, "timeout_s must be > 0"),
+            (self.repeats >= 1, "repeats must be >= 1 (fresh agent processes per variant)"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -86,6 +91,15 @@ class RunSettings:
     def replace(self, **changes: Any) -> RunSettings:
         """A copy with some settings changed (validated)."""
         return RunSettings.from_mapping({**dataclasses.asdict(self), **changes})
+
+    def per_process(self) -> RunSettings:
+        """The settings of one of the ``repeats`` processes: the steady-state floors split between them.
+
+        Each process gets ``ceil(min_rounds / repeats)`` rounds and ``min_time_s / repeats``
+        seconds; warm-up, caps and everything else stay per process.
+        """
+        n = self.repeats
+        return self.replace(min_rounds=math.ceil(self.min_rounds / n), min_time_s=round(self.min_time_s / n, 6), repeats=1)
 
     def measure_block(self) -> dict[str, Any]:
         """The job's ``measure`` block."""

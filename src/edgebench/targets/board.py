@@ -71,9 +71,15 @@ class Board:
 
 
 def local_board() -> Board:
-    """The built-in board: this machine, this Python, reached by subprocess."""
+    """The built-in board: this machine, this Python, reached by subprocess.
+
+    It runs inference on one thread: on a shared machine the runtime's default thread
+    pool made per-process figures bimodal (about 18 vs 33 us for the demo CNN), one thread
+    keeps them stable. Set ``threads`` for a board in boards.toml to measure otherwise.
+    """
     return Board(
         name=LOCAL,
+        threads=1,
         python=sys.executable,
         workdir=str(default_local_workdir()),
         runtimes=("onnxruntime", "tflite"),

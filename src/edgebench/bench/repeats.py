@@ -1,0 +1,222 @@
+"""Repeated, interleaved measurement: ``repeats`` fresh agent processes per variant, pooled.
+
+One process per variant is not enough: a process's own state (where the runtime's
+thread pool landed, the core, the frequency when it started) or a drift of the board
+during the run lands on that one variant and becomes a fake speed-up. So each variant
+runs in ``repeats`` fresh processes, and on a board the processes go round-robin over
+its variants (v1#1, v2#1, v3#1, v1#2, v2#2, ...): drift and per-process states spread
+over all variants. The steady-state floors apply to the total (each process gets
+``ceil(min_rounds / repeats)`` rounds and ``min_time_s / repeats`` seconds, warm-up as
+usual) and the samples are pooled: the benchmark's statistics are over all of them.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgebench.bench.runner import (
+    _base,
+    _fill,
+    add_noise_warning,
+    deploy_jobs,
+    remote_error,
+    run_agent,
+    runtime_error,
+)
+from edgebench.bench.settings import RunSettings
+from edgebench.compress.variant import Variant
+from edgebench.errors import RemoteError
+from edgebench.targets.board import Board
+from edgebench.targets.driver import Driver
+
+SPREAD_LIMIT = 0.10  # per-process medians further apart than this (max/min - 1) get a warning
+MEMORY_DEFINITION = (
+    "RSS of fresh agent processes ({n} per variant); each field is the max over them, "
+    "peak_rss is the highest VmHWM at the end of a job"
+)
+
+# called after each process (variant index, repeat index from 0, ok); a skipped process counts too
+OnProcess = Callable[[int, int, bool], None]
+
+
+@dataclass
+class Planned:
+    """One variant to measure on a board, with its eval data and fp32 reference."""
+
+    variant: Variant
+    eval_data: Path | None = None
+    reference: Path | None = None
+    reference_info: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def interleave(variants: int, repeats: int) -> list[tuple[int, int]]:
+    """The order of the processes on a board: ``(variant index, repeat index)``, round-robin.
+
+    >>> interleave(3, 2)
+    [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1)]
+    """
+    return [(v, r) for r in range(repeats) for v in range(variants)]
+
+
+def _process_entry(m: dict[str, Any], order: int, started: float) -> dict[str, Any]:
+    samples = m["samples_ns"]
+    cold = m.get("cold_start") or {}
+    return {
+        "p50_ms": float(statistics.median(samples)) / 1e6,  # per inference of a batch, like the summary
+        "rounds": len(samples),
+        "peak_rss": (m.get("memory") or {}).get("peak_rss"),
+        "load_ms": cold.get("load_ms"),
+        "first_inference_ms": cold.get("first_inference_ms"),
+        "pid": m.get("agent_pid"),
+        "started": started,
+        "order": order,
+    }
+
+
+def _max_memory(procs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p in procs:
+        for k, v in (p.get("memory") or {}).items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                out[k] = max(out.get(k, v), v)
+    out["definition"] = MEMORY_DEFINITION.format(n=len(procs))
+    return out
+
+
+def pool(procs: Sequence[dict[str, Any]], entries: Sequence[dict[str, Any]], settings: RunSettings) -> dict[str, Any]:
+    """One measurement from the per-process measurements of a variant (all successful, in run order).
+
+    Samples are pooled, ``memory`` is the max of the processes' figures, ``cold_start``
+    the median over processes, accuracy and fidelity come from the first process; a
+    spread of the per-process medians above `SPREAD_LIMIT` adds a warning.
+
+    Args:
+        procs: the processes' measurements (`runner._fill` output), the first one evaluated.
+        entries: their ``processes`` entries (same order).
+        settings: the run's settings (totals, not per process).
+    """
+    first, n = procs[0], len(procs)
+    m = dict(first)
+    m["samples_ns"] = [s for p in procs for s in p["samples_ns"]]
+    m["settings"] = {
+        **settings.measure_block(),
+        "repeats": n,
+        "per_process": {k: settings.per_process().measure_block()[k] for k in ("min_rounds", "min_time_s")},
+    }
+    m["processes"] = list(entries)
+    m["memory"] = _max_memory(procs)
+    colds = [p["cold_start"] for p in procs if p.get("cold_start")]
+    if colds:
+        m["cold_start"] = {k: statistics.median(c[k] for c in colds) for k in ("load_ms", "first_inference_ms")}
+    m["device"] = {**(first.get("device") or {}), "after": (procs[-1].get("device") or {}).get("after")}
+    warnings: list[str] = []
+    for p in procs:
+        warnings += [w for w in p.get("warnings") or [] if w not in warnings]
+    m["warnings"] = warnings
+    if m.get("accuracy") or m.get("fidelity"):
+        m["evaluation"] = f"accuracy and fidelity from process 1 of {n} only (the others time the same input)"
+    p50s = [e["p50_ms"] for e in entries]
+    m["process_spread"] = max(p50s) / min(p50s) - 1 if min(p50s) > 0 else 0.0
+    if n > 1 and m["process_spread"] > SPREAD_LIMIT:
+        m["warnings"].append(
+            f"the {n} agent processes disagree: their medians span {min(p50s) * 1e3:.1f}-{max(p50s) * 1e3:.1f} us "
+            f"({m['process_spread']:.0%} apart > {SPREAD_LIMIT:.0%}): a per-process state (thread placement, core, "
+            "frequency) moves this figure; set threads for the board in boards.toml, idle it, or raise repeats"
+        )
+    return add_noise_warning(m)
+
+
+def measure_interleaved(
+    driver: Driver,
+    planned: Sequence[Planned],
+    settings: RunSettings,
+    *,
+    on_process: OnProcess | None = None,
+    clock: Callable[[], float] = time.time,
+) -> list[dict[str, Any]]:
+    """Measure a board's variants, ``settings.repeats`` fresh processes each, round-robin.
+
+    A failed process fails its variant with that error (the variant's remaining
+    processes are skipped); the other variants go on. The caller holds the board's lock.
+
+    Args:
+        driver: reaches the board.
+        planned: the variants, in order.
+        settings: the run's settings (``repeats``; floors are split per process).
+        on_process: called after every process, including skipped ones (for progress).
+        clock: wall clock recorded as each process's ``started``.
+
+    Returns:
+        One measurement per planned variant, in order (failures as data).
+    """
+    board, n, per = driver.board, settings.repeats, settings.per_process()
+    out: list[dict[str, Any] | None] = [None] * len(planned)
+    commands: list[tuple[list[str], list[str] | None] | None] = []
+    for i, p in enumerate(planned):
+        error = runtime_error(board, p.variant)
+        try:
+            if error is None:
+                commands.append(
+                    deploy_jobs(driver, p.variant, per, eval_data=p.eval_data, reference=p.reference, later=n > 1)
+                )
+                continue
+        except RemoteError as exc:
+            error = remote_error(exc)
+        commands.append(None)
+        out[i] = _failure(board, p, settings, error, [])
+    procs: list[list[dict[str, Any]]] = [[] for _ in planned]
+    entries: list[list[dict[str, Any]]] = [[] for _ in planned]
+    for order, (i, r) in enumerate(interleave(len(planned), n)):
+        cmd = commands[i]
+        if out[i] is not None or cmd is None:
+            if on_process is not None:
+                on_process(i, r, False)
+            continue
+        p = planned[i]
+        started = clock()
+        try:
+            res = run_agent(driver, cmd[0] if r == 0 or cmd[1] is None else cmd[1], per.timeout_s)
+        except RemoteError as exc:
+            out[i] = _failure(board, p, settings, remote_error(exc), entries[i], process=r + 1)
+        else:
+            m = _fill(_base(board, p.variant, per), board, res)
+            if m["ok"]:
+                procs[i].append(m)
+                entries[i].append(_process_entry(m, order, started))
+            else:
+                m.update(samples_ns=[], settings=settings.measure_block(), processes=entries[i])
+                m["error"] = {**(m["error"] or {}), "process": r + 1}
+                out[i] = m
+        if on_process is not None:
+            on_process(i, r, out[i] is None)
+    results: list[dict[str, Any]] = []
+    for i, p in enumerate(planned):
+        done = out[i]
+        if done is None:
+            done = pool(procs[i], entries[i], settings)
+            if p.reference_info is not None and p.reference is not None and p.eval_data is not None:
+                done["reference"] = p.reference_info
+        done["warnings"] = list(done.get("warnings") or []) + p.warnings
+        results.append(done)
+    return results
+
+
+def _failure(
+    board: Board,
+    p: Planned,
+    settings: RunSettings,
+    error: dict[str, Any] | None,
+    entries: list[dict[str, Any]],
+    *,
+    process: int | None = None,
+) -> dict[str, Any]:
+    m = _base(board, p.variant, settings)
+    m["error"] = {**(error or {}), "process": process} if process is not None else error
+    m["processes"] = entries
+    return m
