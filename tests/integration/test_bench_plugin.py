@@ -52,7 +52,8 @@ def test_board_samples_become_the_benchmark_stats(pytester: pytest.Pytester, var
     assert (events[0]["done"], events[0]["total"]) == (0, 6)
     procs = [e for e in events if "process" in e]
     assert [(e["done"], e["total"]) for e in procs] == [(i, 6) for i in range(1, 7)]
-    assert [e["process"] for e in procs[:3]] == ["local/tiny/fp32 #1/3", "local/tiny/noisy #1/3", "local/tiny/fp32 #2/3"]
+    first = ["local/tiny/fp32 #1/3", "local/tiny/noisy #1/3", "local/tiny/fp32 #2/3"]
+    assert [e["process"] for e in procs[:3]] == first
     assert {e.get("case") for e in events if "case" in e} == {"local/tiny/fp32", "local/tiny/noisy"}
     assert (events[-1]["done"], events[-1]["total"]) == (6, 6)
     r.stdout.fnmatch_lines(["edgebench: run * stored in *"])

@@ -70,6 +70,13 @@ def test_run_help_names_the_method_and_exit_codes() -> None:
     assert r.exit_code == 0
     for text in ("--variants", "--boards", "--eval", "--quick", "--parallel", "--benchmark-compare-fail", "Exit codes"):
         assert text in r.output
+    assert "--repeats" in r.output and "interleaved" in r.output
+
+
+def test_run_refuses_zero_repeats_before_any_work(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    r = CliRunner().invoke(main, ["run", "--variants", str(tmp_path), "--results", str(results), "--repeats", "0"])
+    assert r.exit_code == 2 and "--repeats" in r.output and not results.exists()
 
 
 def test_child_pytest_command_carries_only_changed_settings(tmp_path: Path) -> None:
