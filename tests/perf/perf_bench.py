@@ -5,7 +5,10 @@ Run: ``/work/venv/bin/pytest tests/perf/perf_bench.py -s``
 * harness overhead: the median the harness reports for the demo model vs an independent
   tight loop around the same runtime call (fresh process, same session options);
 * repeatability: the same variant measured twice on the idle local board;
-* memory: fresh-process peak RSS of an fp32 and an int8 variant vs their file sizes.
+* memory: fresh-process peak RSS of an fp32 and an int8 variant vs their file sizes;
+* repeats: the apparent speed-up of the demo CNN's fp32 against an identical copy of
+  itself over several runs, one process per variant (repeats=1) vs three interleaved
+  (repeats=3), on one inference thread and on the runtime's default threads.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ import numpy as np
 import pytest
 
 from edgebench.bench.runner import measure_variant
+from edgebench.bench.session import EdgeSession
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant, save_variant
-from edgebench.targets.board import local_board
+from edgebench.targets.board import Board, local_board
 from edgebench.targets.driver import LocalDriver
 
 SETTINGS = RunSettings(min_time_s=1.5, min_rounds=200, warmup_min_s=0.3)
@@ -156,3 +160,39 @@ def test_memory_fp32_vs_int8(tmp_path: Path) -> None:
     peak_diff = (rows[0][2] - rows[1][2]) / 2**20
     print(f"  fp32 - int8: file {size_diff:.1f} MB, peak RSS {peak_diff:.1f} MB (ratio {peak_diff / size_diff:.2f})")
     assert rows[0][1] > rows[1][1]
+
+
+def _apparent_speedup(board: Board, variants: list[Variant], settings: RunSettings) -> tuple[float, list[float]]:
+    """p50(fp32) / p50(copy) of one run, and the per-process medians (us) of both variants."""
+    session = EdgeSession([board], variants, settings, command="perf")
+    try:
+        ms = {m["variant"]: m for m in session.iter_measure()}
+    finally:
+        session.close()
+    assert all(m["ok"] for m in ms.values()), [m["error"] for m in ms.values()]
+    p50 = {k: float(np.median(m["samples_ns"])) for k, m in ms.items()}
+    per_process = [p["p50_ms"] * 1e3 for k in ("fp32", "copy") for p in ms[k]["processes"]]
+    return p50["fp32"] / p50["copy"], per_process
+
+
+def test_repeats_keep_identical_variants_at_one(tmp_path: Path) -> None:
+    """fp32 vs an identical copy: any speed-up other than 1.00x is the method's error."""
+    onnx = _demo_model(tmp_path)
+    root = tmp_path / "v"
+    variants = [_variant(root, "digits_cnn", "fp32", onnx), _variant(root, "digits_cnn", "copy", onnx)]
+    runs, base = 5, RunSettings(min_time_s=1.0, min_rounds=50, warmup_min_s=0.2)
+    print(f"\nrepeats (digits_cnn fp32 vs an identical copy, local board, min_time {base.min_time_s} s per variant):")
+    for threads in (1, None):
+        board = dataclasses.replace(local_board(), workdir=str(tmp_path / "board"), threads=threads)
+        ratios: dict[int, list[float]] = {1: [], 3: []}
+        for run in range(runs):  # the two settings alternate, so drift of the machine hits both
+            for n in (1, 3):
+                ratio, per_process = _apparent_speedup(board, variants, base.replace(repeats=n))
+                ratios[n].append(ratio)
+                print(f"  threads={threads or 'default'} repeats={n} run {run + 1}: {ratio:.2f}x "
+                      f"(process medians us: {' '.join(f'{x:.1f}' for x in per_process)})")  # fmt: skip
+        for n, rs in ratios.items():
+            worst = max(abs(r - 1) for r in rs)
+            print(f"  threads={threads or 'default'} repeats={n}: apparent speed-ups "
+                  f"{' '.join(f'{r:.2f}x' for r in rs)} -> worst {worst:.0%} off 1.00x")  # fmt: skip
+        assert all(r > 0 for rs in ratios.values() for r in rs)

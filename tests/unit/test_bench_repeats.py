@@ -152,3 +152,15 @@ def test_a_variant_the_board_cannot_run_fails_without_processes(fake: FakeAgent)
     )
     assert ms[0]["ok"] is False and ms[0]["error"]["kind"] == "runtime_missing" and ms[0]["processes"] == []
     assert [n for n, _ in fake.calls] == ["a", "a"] and ms[1]["ok"]
+
+
+def test_the_report_names_variants_whose_processes_disagree(fake: FakeAgent) -> None:
+    from edgebench.results import schema
+    from edgebench.results.analysis import analyze_run
+
+    run = schema.new_run("test", {})
+    for m in measure_interleaved(_driver(), [Planned(_variant(n)) for n in ("a", "c")], RunSettings(repeats=3)):
+        schema.add_measurement(run, m)
+    run["edgebench"]["complete"] = True
+    [w] = [w for w in analyze_run(run)["warnings"] if "disagree" in w]
+    assert "b/m/c (200%)" in w and "b/m/a" not in w and "--repeats" in w

@@ -31,10 +31,11 @@ from edgebench.bench.runner import (
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import RemoteError
+from edgebench.results.stats import PROCESS_SPREAD
 from edgebench.targets.board import Board
 from edgebench.targets.driver import Driver
 
-SPREAD_LIMIT = 0.10  # per-process medians further apart than this (max/min - 1) get a warning
+SPREAD_LIMIT = PROCESS_SPREAD  # per-process medians further apart than this (max/min - 1) get a warning
 MEMORY_DEFINITION = (
     "RSS of fresh agent processes ({n} per variant); each field is the max over them, "
     "peak_rss is the highest VmHWM at the end of a job"

@@ -99,7 +99,8 @@ class RunSettings:
         seconds; warm-up, caps and everything else stay per process.
         """
         n = self.repeats
-        return self.replace(min_rounds=math.ceil(self.min_rounds / n), min_time_s=round(self.min_time_s / n, 6), repeats=1)
+        per_time = round(self.min_time_s / n, 6)
+        return self.replace(min_rounds=math.ceil(self.min_rounds / n), min_time_s=per_time, repeats=1)
 
     def measure_block(self) -> dict[str, Any]:
         """The job's ``measure`` block."""

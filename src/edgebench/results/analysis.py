@@ -13,7 +13,7 @@ import numpy as np
 
 from edgebench.results.index import accuracy_of, fidelity_of, peak_of
 from edgebench.results.significance import FASTER, NO_CHANGE, SLOWER, compare_quantile
-from edgebench.results.stats import HIGH_CV, is_noisy
+from edgebench.results.stats import HIGH_CV, PROCESS_SPREAD, is_noisy
 
 BASELINE = "fp32"
 MAX_ACC_DROP_PT = 1.0  # a variant that loses more accuracy than this is not worth it
@@ -120,6 +120,7 @@ def analyze_run(run: dict[str, Any], *, max_drop_pt: float = MAX_ACC_DROP_PT) ->
             "top1": accuracy_of(m),
             "fidelity": fidelity_of(m),
             "bytes": m.get("bytes"),
+            "process_spread": m.get("process_spread"),
         }
         if not row["ok"]:
             err = m.get("error") or {}
@@ -171,6 +172,18 @@ def analyze_run(run: dict[str, Any], *, max_drop_pt: float = MAX_ACC_DROP_PT) ->
         warnings.append(
             f"latency varies a lot (CV above {HIGH_CV:.0%}) on {', '.join(noisy)}: p99 and the mean are unreliable "
             "there; idle the board, pin the CPU governor to performance, or raise --min-time"
+        )
+    spread = [
+        f"{r['board']}/{mm['model']}/{r['variant']} ({r['process_spread']:.0%})"
+        for mm in models
+        for r in mm["rows"]
+        if r["ok"] and (r.get("process_spread") or 0.0) > PROCESS_SPREAD
+    ]
+    if spread:
+        warnings.append(
+            f"the fresh agent processes of a variant disagree (medians more than {PROCESS_SPREAD:.0%} apart) on "
+            f"{', '.join(spread)}: a per-process state moves those figures; set threads per board in boards.toml, "
+            "idle the board, or raise --repeats"
         )
     if not eb.get("complete"):
         why = eb.get("interrupted") or "it did not finish"

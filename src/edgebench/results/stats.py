@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 HIGH_CV = 0.10  # above this coefficient of variation a summary carries a warning
+PROCESS_SPREAD = 0.10  # per-process medians of one variant further apart than this (max/min - 1) carry a warning
 
 
 def is_noisy(summary: dict[str, Any]) -> bool:
