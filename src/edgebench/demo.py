@@ -2,8 +2,8 @@
 
 Train the digits CNN, export it as the fp32 variant, compress it (fp16, int8 dynamic,
 int8 static, 50% channel-pruned), measure every variant on the `local` board through
-the pytest-benchmark harness that `edgebench run` uses (variant, three fresh agent processes each, interleaved across the variants), store the run
-and hand it to the report.
+the pytest-benchmark harness that `edgebench run` uses (three fresh agent processes per
+variant, interleaved across the variants), store the run and hand it to the report.
 """
 
 from __future__ import annotations
