@@ -375,6 +375,7 @@ def _board_entry(farm: Farm, m: FarmBoard) -> Board:
         identity_file=str(Path(m.dir) / "id_ed25519"),
         known_hosts=str(farm.known_hosts),
         connect_timeout=5.0,
+        threads=1,  # one inference thread, so a board's CPU quota is what sets its speed
     )
 
 

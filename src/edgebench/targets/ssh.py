@@ -377,6 +377,7 @@ class SSHDriver:
         )
         from invoke.exceptions import CommandTimedOut
 
+        t0 = time.monotonic()
         try:
             res = self._sh(script, timeout)
         except CommandTimedOut as exc:
@@ -385,6 +386,11 @@ class SSHDriver:
             raise JobTimeout(b.name, command, tail, f"job ran past {timeout:g} s and was killed on the board") from None
         if res.exit_code == 137 and OOM_MARKER in res.stderr:
             raise OutOfMemory(b.name, command, res.stderr, "out of memory: the kernel OOM killer killed the job")
+        if res.exit_code in (137, -1) and time.monotonic() - t0 >= timeout:
+            # invoke's timer closed the channel without raising (exit -1), or on a loaded host the
+            # on-board backstop killed the job first (137): either way the job ran past its timeout
+            self.kill_job(pidfile)
+            raise JobTimeout(b.name, command, res.stderr, f"job ran past {timeout:g} s and was killed on the board")
         return CommandResult(command, res.exit_code, res.stdout, res.stderr)
 
     def kill_job(self, pidfile: str) -> None:
