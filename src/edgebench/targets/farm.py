@@ -187,6 +187,11 @@ def _sshd_config(m: FarmBoard) -> str:
             "PrintMotd no",
             "LogLevel ERROR",
             "Subsystem sftp internal-sftp",
+            # Each board has its own home, like a separate machine. It also keeps this host's
+            # shell start-up files out of board sessions: bash sources ~/.bashrc under sshd, and
+            # a session killed mid-`pyenv rehash` there left a stale lock that stalled every
+            # later session for 60 s.
+            f"SetEnv HOME={d}",
             "",
         ]
     )
