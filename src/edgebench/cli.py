@@ -97,7 +97,8 @@ def demo(results: Path, as_json: bool, epochs: int, min_time: float) -> None:
         return
     con.print(Report(analyze_run(res.run)))
     con.print(f"variants in [bold]{res.variants[0].path.parent}[/bold]; run stored in [bold]{res.run_file}[/bold]")
-    con.print(f"demo took {res.seconds:.1f} s. Next: `edgebench report --format html -o report.html`, `edgebench --help`.")
+    con.print(f"demo took {res.seconds:.1f} s.")
+    con.print("Next: `edgebench report --format html -o report.html`, `edgebench --help`.")
 
 
 # ---- compress commands (owned by the compress work; add commands below this line) ----
