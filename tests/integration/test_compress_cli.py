@@ -6,7 +6,6 @@ variant folder (or temp folder) is left behind.
 
 from __future__ import annotations
 
-import builtins
 import json
 from pathlib import Path
 from typing import Any
@@ -201,18 +200,11 @@ def test_bad_input_fails_with_one_line_and_leaves_nothing(
     assert leftovers(tmp_path / "variants") == []
 
 
-def test_missing_tensorflow_for_keras(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("no_tensorflow")
+def test_missing_tensorflow_for_keras(tmp_path: Path) -> None:
     keras = tmp_path / "model.keras"
     keras.write_bytes(b"PK\x03\x04 not needed: the import fails first")
     recipe = write(tmp_path, f'[data]\nsource = "digits"\n[models.k]\nsource = "{keras}"\n')
-    real = builtins.__import__
-
-    def no_tf(name: str, *a: Any, **kw: Any) -> Any:
-        if name == "tensorflow" or name.startswith("tensorflow."):
-            raise ImportError("No module named 'tensorflow'")
-        return real(name, *a, **kw)
-
-    monkeypatch.setattr(builtins, "__import__", no_tf)
     res = CliRunner().invoke(main, ["compress", str(recipe)])
     assert res.exit_code == 1
     assert "needs TensorFlow" in res.output and "pip install 'edgebench[tflite]'" in res.output

@@ -108,11 +108,8 @@ def test_keras_data_shape_mismatch(keras_files: dict[str, Path], tmp_path: Path)
 
 
 def test_ai_edge_quantizer_needs_no_tensorflow(
-    keras_files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    keras_files: dict[str, Path], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    import builtins
-    from typing import Any
-
     from edgebench.compress.api import build_variant, resolve_chain
     from edgebench.compress.passes import Artifact, Data
     from edgebench.compress.sources import load_inputs
@@ -124,14 +121,7 @@ def test_ai_edge_quantizer_needs_no_tensorflow(
         model="k", variant="fp32", source=Artifact("keras", keras_files["keras"]), chain=conv, data=d,
         final=tmp_path / "fp32", parent=None, ref=None,
     )  # fmt: skip
-    real = builtins.__import__
-
-    def no_tf(name: str, *a: Any, **kw: Any) -> Any:
-        if name == "tensorflow" or name.startswith("tensorflow."):
-            raise ImportError("No module named 'tensorflow'")
-        return real(name, *a, **kw)
-
-    monkeypatch.setattr(builtins, "__import__", no_tf)
+    request.getfixturevalue("no_tensorflow")  # from here on, `import tensorflow` fails
     for recipe in ("dynamic_int8", "static_int8"):
         v = build_variant(
             model="k", variant=recipe, source=Artifact("tflite", fp32.artifact),

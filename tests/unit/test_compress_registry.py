@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import builtins
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -74,17 +72,10 @@ def test_torch_chain_exports_to_onnx_between_passes() -> None:
     assert check_chain("keras", [(get_pass("tflite-convert"), {}), (get_pass("tflite-quantize"), {})], "x") == "tflite"
 
 
-def test_missing_tensorflow_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("no_tensorflow")
+def test_missing_tensorflow_names_the_extra() -> None:
     from edgebench.compress import tflite
 
-    real = builtins.__import__
-
-    def fake(name: str, *a: Any, **kw: Any) -> Any:
-        if name == "tensorflow" or name.startswith("tensorflow."):
-            raise ImportError("No module named 'tensorflow'")
-        return real(name, *a, **kw)
-
-    monkeypatch.setattr(builtins, "__import__", fake)
     with pytest.raises(tflite.MissingDependency) as err:
         tflite.load_keras(Path("model.keras"))
     assert "edgebench[tflite]" in str(err.value) and "TensorFlow" in str(err.value)
