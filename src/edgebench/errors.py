@@ -7,11 +7,17 @@
     │   ├── ConfigError             a config file (TOML) is malformed or has a bad field
     │   ├── ModelError              a file is not a model, or is truncated or unsupported
     │   ├── DataError               data does not match the model (shape, dtype, labels)
-    │   └── ResultsPathError        the results folder cannot be created or written
+    │   ├── ResultsPathError        the results folder cannot be created or written
+    │   ├── RunNotFound             a run named on the command line is not stored
+    │   ├── MissingDependency       an optional dependency is missing (names the extra)
+    │   ├── FarmError               the board farm cannot be started or stopped
+    │   └── NightlyBusy             another nightly holds the results folder's lock
     └── RemoteError                 a command on a board failed (board, command, output tail)
         ├── BoardUnreachable        connecting to a board failed
+        │   └── HostKeyRefused      the board's host key is unknown or changed
         ├── BoardBusy               another run holds the board's lock
-        └── JobTimeout              the agent ran past the job timeout and was killed
+        ├── JobTimeout              the agent ran past the job timeout and was killed
+        └── OutOfMemory             the kernel's OOM killer killed the job
 
 The CLI prints a ``UserError`` as one line (``error: ...``) and exits 1, never with a
 traceback. A ``RemoteError`` for one board is recorded in that board's result and the
@@ -72,3 +78,27 @@ class BoardBusy(RemoteError):
 
 class JobTimeout(RemoteError):
     """The agent ran past the job timeout and was killed on the board."""
+
+
+class RunNotFound(UserError):
+    """A run named on the command line is not in the results folder."""
+
+
+class MissingDependency(UserError):
+    """An optional dependency is not installed; the message names the extra."""
+
+
+class FarmError(UserError):
+    """The farm cannot be started or stopped; the message says why and what to do."""
+
+
+class NightlyBusy(UserError):
+    """Another nightly holds the results folder's lock."""
+
+
+class HostKeyRefused(BoardUnreachable):
+    """The board's host key is unknown or differs from the one in known_hosts."""
+
+
+class OutOfMemory(RemoteError):
+    """The job was killed by the kernel's OOM killer (the board's memory limit was hit)."""

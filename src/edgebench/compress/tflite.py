@@ -18,13 +18,9 @@ import numpy as np
 
 from edgebench.compress import metrics
 from edgebench.compress.passes import Artifact, Context, Param, Pass, label
-from edgebench.errors import DataError, ModelError, UserError
+from edgebench.errors import DataError, MissingDependency, ModelError
 
 EXTRA = "pip install 'edgebench[tflite]'"
-
-
-class MissingDependency(UserError):
-    """An optional dependency is not installed; the message names the extra."""
 
 
 def import_tensorflow() -> Any:

@@ -35,14 +35,10 @@ from typing import Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
 
-from edgebench.errors import UserError
+from edgebench.errors import NightlyBusy, UserError
 
 NIGHTLY = "nightly"
 LOCK = ".nightly.lock"
-
-
-class NightlyBusy(UserError):
-    """Another nightly holds the results folder's lock."""
 
 
 @dataclass

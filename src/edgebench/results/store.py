@@ -16,16 +16,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from edgebench.errors import UserError
+from edgebench.errors import RunNotFound
 from edgebench.fsutil import ensure_writable_dir, write_json_atomic
 from edgebench.results.schema import RUN_SCHEMA, SchemaError, add_measurement, upgrade_run, utc_now
 
 DEFAULT_RESULTS = Path("results")
 RUNS = "runs"
-
-
-class RunNotFound(UserError):
-    """A run named on the command line is not in the results folder."""
 
 
 def run_path(results: Path, run_id: str) -> Path:

@@ -14,13 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from edgebench.errors import BoardBusy, JobTimeout, RemoteError
+from edgebench.errors import BoardBusy, JobTimeout
 from edgebench.fsutil import sha256_file
 from edgebench.targets.board import Board
-
-
-class OutOfMemory(RemoteError):
-    """The job was killed by the kernel's OOM killer (the board's memory limit was hit)."""
 
 
 @dataclass(frozen=True)

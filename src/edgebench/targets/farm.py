@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgebench.errors import UserError
+from edgebench.errors import FarmError
 from edgebench.fsutil import write_json_atomic
 from edgebench.targets import cgroups
 from edgebench.targets.board import Board
@@ -46,10 +46,6 @@ PROFILES: dict[str, tuple[float | None, int | None]] = {
 PROFILE_ORDER = ("full", "pi-like", "mid", "tiny")
 
 _children: dict[int, subprocess.Popen[bytes]] = {}
-
-
-class FarmError(UserError):
-    """The farm cannot be started or stopped; the message says why and what to do."""
 
 
 @dataclass

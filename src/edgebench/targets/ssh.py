@@ -21,10 +21,18 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgebench.errors import BoardBusy, BoardUnreachable, ConfigError, JobTimeout, RemoteError
+from edgebench.errors import (
+    BoardBusy,
+    BoardUnreachable,
+    ConfigError,
+    HostKeyRefused,
+    JobTimeout,
+    OutOfMemory,
+    RemoteError,
+)
 from edgebench.fsutil import sha256_file
 from edgebench.targets.board import Board
-from edgebench.targets.driver import CommandResult, OutOfMemory
+from edgebench.targets.driver import CommandResult
 from edgebench.targets.hostkeys import fingerprint, host_key_name, known_hosts_path
 from edgebench.targets.remote import (
     OOM_COUNT,
@@ -38,10 +46,6 @@ from edgebench.targets.remote import (
 
 LOCK_FILE = "board.lock"
 RUN_DIR = "run"
-
-
-class HostKeyRefused(BoardUnreachable):
-    """The board's host key is unknown or differs from the one in known_hosts."""
 
 
 class SSHDriver:
