@@ -179,8 +179,8 @@ def _synthesize(results: Path, n: int) -> None:
 
 
 def test_report_over_10000_runs(tmp_path: Path) -> None:
-    from edgebench.results.html import report_html
-    from edgebench.results.report import load_report
+    from edgebench.render.html import report_html
+    from edgebench.render.report import load_report
 
     n = int(os.environ.get("EDGEBENCH_PERF_RUNS", "10000"))
     results = tmp_path / "results"

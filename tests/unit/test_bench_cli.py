@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgebench.bench.launch import pytest_argv
 from edgebench.bench.settings import RunSettings
 from edgebench.cli import main
 from edgebench.compress.variant import save_variant
+from edgebench.workflows.run import pytest_argv
 
 
 @pytest.fixture

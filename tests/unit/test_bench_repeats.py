@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from edgebench.bench import repeats
-from edgebench.bench.launch import pytest_argv
 from edgebench.bench.repeats import Planned, interleave, measure_interleaved
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import ConfigError, RemoteError
 from edgebench.targets.board import Board, local_board
+from edgebench.workflows.run import pytest_argv
 
 
 def _variant(name: str, fmt: str = "onnx") -> Variant:

@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from edgebench.cli import main
+from edgebench.render.report import Report, load_report
 from edgebench.results import store
 from edgebench.results.analysis import analyze_run, pareto
 from edgebench.results.compare import Comparison, compare_runs
-from edgebench.results.report import Report, load_report
 from edgebench.results.schema import measurement_to_benchmark
 
 RUNS = Path(__file__).parent / "data" / "results_runs"

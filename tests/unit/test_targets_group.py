@@ -86,8 +86,8 @@ def test_check_table_renders_status_reason_and_limits() -> None:
 
     from rich.console import Console
 
+    from edgebench.render.boards import checks_table
     from edgebench.targets.fingerprint import BoardCheck
-    from edgebench.targets.render import checks_table
 
     fp = {
         "arch": "aarch64",

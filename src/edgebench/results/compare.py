@@ -104,7 +104,7 @@ class Comparison:
 
 def comparison_markdown(d: dict[str, Any]) -> str:
     """`compare_runs` output as Markdown."""
-    from edgebench.results.markdown import table
+    from edgebench.render.markdown import table
 
     icon = {"faster": "🟢", "slower": "🔴", "no change": "⚪", "undecided": "🟡"}
     rows = [

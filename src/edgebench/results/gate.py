@@ -271,7 +271,7 @@ def junit_xml(result: GateResult) -> str:
 
 def gate_markdown(result: GateResult) -> str:
     """The gate as Markdown, for a pull-request comment."""
-    from edgebench.results.markdown import table
+    from edgebench.render.markdown import table
 
     icon = {PASS: "✅", FAIL: "❌", UNDECIDED: "❔"}
     d = result.to_dict()

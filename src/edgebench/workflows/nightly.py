@@ -148,8 +148,8 @@ class NightlyResult:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         """Report with trends, the comparisons, the gate, then the outcome."""
+        from edgebench.render.report import Report
         from edgebench.results.compare import Comparison
-        from edgebench.results.report import Report
 
         if self.report:
             yield Report(self.report)
@@ -220,16 +220,16 @@ def run_nightly(
         console: where the measurement progress bar goes (None: no bar).
         log: one-line progress messages.
     """
-    from edgebench.bench.launch import run_harness
     from edgebench.bench.settings import RunSettings
     from edgebench.fsutil import write_text_atomic
+    from edgebench.render.html import report_html
+    from edgebench.render.markdown import report_markdown
+    from edgebench.render.report import attach_trends, read_run_or_fail
     from edgebench.results import store
     from edgebench.results.analysis import analyze_run
     from edgebench.results.compare import compare_runs, comparison_markdown
     from edgebench.results.gate import GateResult, evaluate, gate_markdown, load_budgets
-    from edgebench.results.html import report_html
-    from edgebench.results.markdown import report_markdown
-    from edgebench.results.report import attach_trends, read_run_or_fail
+    from edgebench.workflows.run import run_harness
 
     res = NightlyResult()
     settings = RunSettings.from_mapping(cfg.settings)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from edgebench.results.report import _mb, _size, fmt_ms, fmt_pct, fmt_ratio
+from edgebench.render.report import _mb, _size, fmt_ms, fmt_pct, fmt_ratio
 
 W, H, PAD = 460, 220, 40
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")

@@ -41,7 +41,7 @@ def run_compress(recipe_path: Path, out: Path | None, force: bool, as_json: bool
         UserError: a bad recipe, model or data (before any work), or failed variants (after the rest ran).
     """
     from edgebench.compress.recipe import load_recipe, run_recipe
-    from edgebench.compress.table import variant_row
+    from edgebench.render.variants import variant_row
 
     logging.getLogger().setLevel(logging.ERROR)  # ONNX Runtime's quantizer logs advice at WARNING
     recipe = load_recipe(recipe_path, out)

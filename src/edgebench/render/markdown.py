@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgebench.results.report import _mb, _size, fmt_ms, fmt_pct, fmt_ratio
+from edgebench.render.report import _mb, _size, fmt_ms, fmt_pct, fmt_ratio
 
 VERDICT_ICON = {"worth it": "✅", "worth it for size": "📦", "not worth it": "❌", "undecided": "❔"}
 

@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edgebench import data, zoo
-from edgebench.bench.launch import run_harness
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.api import build_variant, make_variants
 from edgebench.compress.passes import Artifact, Data
@@ -25,6 +24,7 @@ from edgebench.compress.variant import Variant, variant_dir
 from edgebench.errors import EdgebenchError
 from edgebench.results import store
 from edgebench.targets.board import LOCAL
+from edgebench.workflows.run import run_harness
 
 MODEL = "digits_cnn"
 # (variant name, pass, parameters): what the demo makes from the fp32 parent

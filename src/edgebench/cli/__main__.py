@@ -1,0 +1,7 @@
+"""`python -m edgebench.cli`."""
+
+import sys
+
+from edgebench.cli import main
+
+sys.exit(main())

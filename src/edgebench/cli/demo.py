@@ -1,0 +1,39 @@
+"""`edgebench demo`: the whole job on the local board."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
+
+
+@main.command(epilog=EXIT_CODES)
+@results_option
+@json_option
+@click.option("--epochs", default=12, show_default=True, type=click.IntRange(1, 200), help="Training epochs.")
+@click.option(
+    "--min-time",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 600),
+    help="Seconds of steady-state timing per variant.",
+)
+def demo(results: Path, as_json: bool, epochs: int, min_time: float) -> None:
+    """Run the whole job on this machine: train the digits CNN, make its variants,
+    measure each on the built-in `local` board, store the run and print the table."""
+    from edgebench.render.report import Report
+    from edgebench.results.analysis import analyze_run
+    from edgebench.workflows.demo import run_demo
+
+    con = Console(stderr=True, width=120) if as_json else console()
+    res = run_demo(results, con, epochs=epochs, min_time_s=min_time)
+    if as_json:
+        print_json({"run_file": str(res.run_file), "seconds": res.seconds, "run": res.run})
+        return
+    con.print(Report(analyze_run(res.run)))
+    con.print(f"variants in [bold]{res.variants[0].path.parent}[/bold]; run stored in [bold]{res.run_file}[/bold]")
+    con.print(f"demo took {res.seconds:.1f} s.")
+    con.print("Next: `edgebench report --format html -o report.html`, `edgebench --help`.")

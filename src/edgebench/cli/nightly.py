@@ -1,0 +1,37 @@
+"""`edgebench nightly`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
+from edgebench.errors import UserError
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
+@results_option
+@json_option
+def nightly(config: Path, results: Path, as_json: bool) -> None:
+    """The nightly job in one command, from CONFIG (TOML, a [nightly] table): compress (cached),
+    deploy and run on all boards, store, compare with the last nightly and the pinned baseline,
+    report (terminal with sparklines + HTML + Markdown under RESULTS/nightly/) and gate.
+    Exit 0 when all went well, 3 when a board, a variant or the gate failed; two nightlies
+    on one results folder never overlap (the second exits 1).
+    """
+    from edgebench.workflows.nightly import load_config, run_nightly
+
+    if not config.is_file():
+        raise UserError(f"nightly config {config} does not exist: give the path of a TOML file with a [nightly] table")
+    cfg = load_config(config)
+    con = Console(stderr=True) if as_json else console()
+    res = run_nightly(cfg, results, log=lambda m: con.print(f"[dim]{m}[/dim]"), console=con)
+    if as_json:
+        print_json(res.to_dict())
+    else:
+        con.print(res)
+    sys.exit(res.exit_code)

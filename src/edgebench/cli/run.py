@@ -1,0 +1,121 @@
+"""`edgebench run`: measure variants on boards through the pytest-benchmark harness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
+
+
+@main.command("run", epilog=EXIT_CODES, context_settings={"ignore_unknown_options": True})
+@click.option("--boards", default="local", show_default=True, help="Comma-separated board names from the inventory.")
+@click.option(
+    "--variants",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Variants folder (<model>/<variant>/manifest.json), as `edgebench compress` writes it.",
+)
+@click.option(
+    "--eval", "eval_data", type=click.Path(path_type=Path), help="Eval data: an .npz (x, y) or a folder of <model>.npz."
+)
+@results_option
+@json_option
+@click.option(
+    "--inventory", type=click.Path(path_type=Path), help="Boards inventory file (default targets/boards.toml)."
+)
+@click.option("--models", help="Comma-separated models to measure (default: all in the variants folder).")
+@click.option("--min-time", type=float, help="Steady state: at least this many seconds per variant [2].")
+@click.option("--min-rounds", type=int, help="Steady state: at least this many samples [50].")
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    help="Fresh agent processes per variant, interleaved across a board's variants; the min-time and "
+    "min-rounds floors are split between them [3].",
+)
+@click.option("--max-time", type=float, help="Steady state: time cap in seconds [30].")
+@click.option("--warmup-iters", type=int, help="Warm-up: at least this many inferences [10].")
+@click.option("--warmup-time", type=float, help="Warm-up: at least this many seconds [0.2].")
+@click.option("--batch-size", type=int, help="Inputs per inference [1].")
+@click.option(
+    "--dim", "dims", multiple=True, metavar="NAME=SIZE", help="Size of a dynamic input dimension (repeatable)."
+)
+@click.option("--quick", type=int, metavar="N", help="Accuracy on a random subset of N samples, with a 95% interval.")
+@click.option("--cooldown", type=float, metavar="S", help="Sleep S seconds on the board before each variant.")
+@click.option(
+    "--cooldown-until", type=float, metavar="C", help="Before each variant, wait until the board is at most C degrees."
+)
+@click.option("--timeout", type=float, help="Kill the agent after this many seconds [900].")
+@click.option("--parallel", is_flag=True, help="Measure the boards in parallel (a board's processes stay sequential).")
+@click.option("--show-pytest", is_flag=True, help="Stream the harness's pytest output (its benchmark table) to stderr.")
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+def run_cmd(
+    boards: str,
+    variants: Path,
+    eval_data: Path | None,
+    results: Path,
+    as_json: bool,
+    inventory: Path | None,
+    models: str | None,
+    dims: tuple[str, ...],
+    parallel: bool,
+    show_pytest: bool,
+    pytest_args: tuple[str, ...],
+    **measure: Any,
+) -> None:
+    """Measure every variant on every board (pytest-benchmark harness) and store the run.
+
+    Each variant runs in --repeats fresh agent processes on the board, interleaved
+    round-robin across the board's variants so drift and per-process states spread over all
+    of them: cold start, warm-up, steady state with raw samples (pooled), memory, accuracy
+    and fidelity (first process). Extra arguments after `--` go to
+    pytest, e.g. `-- --benchmark-compare=0001 --benchmark-compare-fail=median:5%`.
+    Exits 1 if a measurement failed (the run is still stored), 3 if a
+    --benchmark-compare-fail check failed.
+    """
+    from edgebench.bench.settings import RunSettings, parse_dims
+    from edgebench.render.report import Report
+    from edgebench.results.analysis import analyze_run
+    from edgebench.workflows.run import run_harness
+
+    names = {
+        "min_time": "min_time_s", "min_rounds": "min_rounds", "max_time": "max_time_s",
+        "warmup_iters": "warmup_min_iters", "warmup_time": "warmup_min_s", "batch_size": "batch_size",
+        "quick": "quick", "cooldown": "cooldown_s", "cooldown_until": "cooldown_until_c", "timeout": "timeout_s",
+        "repeats": "repeats",
+    }  # fmt: skip
+    values = {names[k]: v for k, v in measure.items() if v is not None}
+    settings = RunSettings.from_mapping({**values, "dims": parse_dims(list(dims))})
+    split = [n.strip() for n in boards.split(",") if n.strip()] or ["local"]
+    model_list = [n.strip() for n in models.split(",") if n.strip()] if models else None
+    out = run_harness(
+        variants=variants, boards=split, results=results, settings=settings, eval_data=eval_data,
+        inventory=inventory, models=model_list, extra=pytest_args, parallel=parallel,
+        console=None if show_pytest else Console(stderr=True), show_output=show_pytest,
+    )  # fmt: skip
+    if as_json:
+        print_json({"run_file": str(out.run_file), "log": str(out.log), "pytest_exit": out.pytest_exit, "run": out.run})
+    else:
+        con = console()
+        if out.run is not None:
+            con.print(Report(analyze_run(out.run)))
+        con.print(f"run stored in [bold]{out.run_file}[/bold] (harness log: {out.log})")
+    ctx = click.get_current_context()
+    if out.failures:
+        what = ", ".join(f"{m['board']}/{m['model']}/{m['variant']}" for m in out.failures)
+        click.echo(
+            f"error: {len(out.failures)} measurement(s) failed ({what}): see the errors in the run table", err=True
+        )
+        ctx.exit(1)
+    if out.regressed:
+        lines = out.log.read_text(errors="replace").splitlines() if out.log else []
+        for line in lines[next((i for i, ln in enumerate(lines) if "Performance has regressed" in ln), len(lines)) :]:
+            click.echo(line, err=True)
+        click.echo("error: performance regressed against the compared run (--benchmark-compare-fail)", err=True)
+        ctx.exit(3)
+    if out.pytest_exit != 0:
+        click.echo(f"error: the harness exited {out.pytest_exit}: see its output", err=True)
+        ctx.exit(1)

@@ -1,0 +1,230 @@
+"""`edgebench boards ...` and `edgebench farm ...`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json
+from edgebench.errors import UserError
+
+boards_file_option = click.option(
+    "--boards-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Inventory file [default: $EDGEBENCH_BOARDS or targets/boards.toml].",
+)
+
+
+def _boards_path(boards_file: Path | None) -> Path:
+    from edgebench.targets.inventory import default_path
+
+    return boards_file if boards_file is not None else default_path()
+
+
+@main.group(epilog=EXIT_CODES)
+def boards() -> None:
+    """Register edge boards, list them, and check that they are fit to run jobs.
+
+    Boards live in targets/boards.toml ([[boards]] tables). The built-in `local`
+    board (this machine) needs no entry.
+    """
+
+
+@boards.command("list", epilog=EXIT_CODES)
+@boards_file_option
+@json_option
+def boards_list(boards_file: Path | None, as_json: bool) -> None:
+    """List the boards in the inventory with their last check."""
+    from edgebench.render.boards import board_dict, boards_table
+    from edgebench.targets.fingerprint import fingerprints_path, load_fingerprints
+    from edgebench.targets.inventory import load_inventory
+
+    path = _boards_path(boards_file)
+    inv = load_inventory(boards_file)
+    checks = load_fingerprints(fingerprints_path(path))
+    if as_json:
+        print_json([{**board_dict(b), "last_check": checks.get(b.name)} for b in inv.values()])
+        return
+    console().print(boards_table(list(inv.values()), checks))
+
+
+@boards.command("add", epilog=EXIT_CODES)
+@click.argument("name")
+@click.option("--host", required=True, help="Host name, address, or a Host alias from ~/.ssh/config.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="SSH port [default: 22 or the ssh config's].")
+@click.option("--user", default=None, help="SSH user [default: the ssh config's or yours].")
+@click.option("--identity-file", default=None, help="SSH private key (omit to use ssh-agent or the ssh config).")
+@click.option("--python", default="python3", show_default=True, help="Python interpreter on the board.")
+@click.option("--workdir", default="~/edgebench", show_default=True, help="Folder on the board (absolute or ~/...).")
+@click.option(
+    "--runtime",
+    "runtimes",
+    multiple=True,
+    type=click.Choice(["onnxruntime", "tflite"]),
+    help="A runtime installed on the board (repeat) [default: onnxruntime].",
+)
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A label such as arch=aarch64 (repeat).")
+@click.option("--known-hosts", default=None, help="known_hosts file for this board [default: ~/.ssh/known_hosts].")
+@click.option("--trust", is_flag=True, help="Fetch the host key, show its fingerprint and record it in known_hosts.")
+@boards_file_option
+def boards_add(
+    name: str,
+    host: str,
+    port: int | None,
+    user: str | None,
+    identity_file: str | None,
+    python: str,
+    workdir: str,
+    runtimes: tuple[str, ...],
+    tags: tuple[str, ...],
+    known_hosts: str | None,
+    trust: bool,
+    boards_file: Path | None,
+) -> None:
+    """Add board NAME to the inventory (validated before anything is written)."""
+    from edgebench.errors import RemoteError
+    from edgebench.targets.boards_file import add_board
+    from edgebench.targets.hostkeys import trust_host_key
+    from edgebench.targets.inventory import parse_board
+
+    path = _boards_path(boards_file)
+    raw: dict[str, Any] = {
+        "name": name,
+        "host": host,
+        "python": python,
+        "workdir": workdir,
+        "runtimes": list(runtimes or ("onnxruntime",)),
+    }
+    for key, value in (("port", port), ("user", user), ("identity_file", identity_file), ("known_hosts", known_hosts)):
+        if value is not None:
+            raw[key] = value
+    tag_map = {}
+    for t in tags:
+        key, sep, value = t.partition("=")
+        if not sep or not key:
+            raise UserError(f"--tag {t!r} must be KEY=VALUE, such as arch=aarch64")
+        tag_map[key] = value
+    if tag_map:
+        raw["tags"] = tag_map
+    board = parse_board(raw, path, 0)
+    if trust:
+        try:
+            fp, added = trust_host_key(board)
+        except RemoteError as exc:
+            raise UserError(f"board {name!r}: cannot fetch its host key: {exc}") from None
+        where = board.known_hosts or "~/.ssh/known_hosts"
+        verb = "recorded in" if added else "already in"
+        click.echo(f"host key of {host}:{board.port}: {fp} ({verb} {where})", err=True)
+    add_board(path, board)
+    hint = "" if trust else "; its host key must be in known_hosts (or add it with --trust)"
+    click.echo(f"added board {name!r} to {path}{hint}")
+
+
+@boards.command("remove", epilog=EXIT_CODES)
+@click.argument("names", nargs=-1, required=True)
+@boards_file_option
+def boards_remove(names: tuple[str, ...], boards_file: Path | None) -> None:
+    """Remove boards NAMES from the inventory."""
+    from edgebench.targets.boards_file import remove_boards
+
+    path = _boards_path(boards_file)
+    remove_boards(path, list(names))
+    click.echo(f"removed {', '.join(names)} from {path}")
+
+
+@boards.command("check", epilog=EXIT_CODES)
+@click.argument("names", nargs=-1)
+@boards_file_option
+@json_option
+@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(1, 3600), help="Seconds per board.")
+def boards_check(names: tuple[str, ...], boards_file: Path | None, as_json: bool, timeout: float) -> None:
+    """Connect to boards NAMES (default: all), record their fingerprint, and mark each
+    ready / unreachable / unfit with the reason. Exits 1 if any board is not ready."""
+    import datetime as dt
+
+    from rich.progress import Progress
+
+    from edgebench.render.boards import checks_table
+    from edgebench.targets.fingerprint import READY, check_boards, fingerprints_path, record_checks
+    from edgebench.targets.inventory import load_inventory, resolve_boards
+
+    path = _boards_path(boards_file)
+    inv = load_inventory(boards_file)
+    chosen = resolve_boards(inv, list(names)) if names else list(inv.values())
+    err_console = Console(stderr=True)
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task("checking boards", total=len(chosen))
+        checks = check_boards(chosen, timeout=timeout, on_done=lambda _n, _r: progress.advance(task))
+    record_checks(fingerprints_path(path), checks, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    if as_json:
+        print_json([c.as_dict() for c in checks])
+    else:
+        console().print(checks_table(checks))
+    bad = [c for c in checks if c.status != READY]
+    if bad:
+        raise UserError("; ".join(f"board {c.name!r} is {c.status}: {c.reason}" for c in bad))
+
+
+@main.group(epilog=EXIT_CODES)
+def farm() -> None:
+    """A board farm on this machine: real OpenSSH sshd servers on 127.0.0.x, to try
+    the SSH path without hardware. As root with cgroup v1, each board gets its own
+    CPU quota and memory limit (a "pi-like" board has half a core and 512 MB)."""
+
+
+farm_dir_option = click.option(
+    "--dir",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Farm state folder (keys, workdirs, boards file) [default: ~/.cache/edgebench/farm].",
+)
+
+
+@farm.command("up", epilog=EXIT_CODES)
+@click.option("--boards", "n", default=3, show_default=True, type=click.IntRange(1, 50), help="Number of boards.")
+@click.option("--no-limits", is_flag=True, help="Do not set CPU/memory limits even when cgroups allow it.")
+@farm_dir_option
+@json_option
+def farm_up_cmd(n: int, no_limits: bool, root: Path | None, as_json: bool) -> None:
+    """Start N sshd boards (profiles cycle full, pi-like, mid, tiny) and write a ready boards file."""
+    from edgebench.render.boards import farm_table
+    from edgebench.targets.farm import farm_up
+
+    f = farm_up(root, n, limits=not no_limits)
+    if as_json:
+        print_json(
+            {
+                "root": str(f.root),
+                "boards_file": str(f.boards_file),
+                "limits": f.limits,
+                "limits_note": f.limits_note,
+                "boards": [m.__dict__ for m in f.members],
+            }
+        )
+        return
+    con = console()
+    con.print(farm_table(f.members))
+    con.print(("limits: " if f.limits else "[yellow]cannot limit boards[/yellow]: ") + f.limits_note)
+    con.print(
+        f"boards file: {f.boards_file}\n  export EDGEBENCH_BOARDS={f.boards_file}\n"
+        f"  edgebench boards check\n  edgebench farm down{'' if root is None else f' --dir {f.root}'}"
+    )
+
+
+@farm.command("down", epilog=EXIT_CODES)
+@farm_dir_option
+@json_option
+def farm_down_cmd(root: Path | None, as_json: bool) -> None:
+    """Stop the farm: kill its sshd servers and sessions, remove its cgroups and folder."""
+    from edgebench.targets.farm import farm_down
+
+    stopped = farm_down(root)
+    if as_json:
+        print_json({"stopped": stopped})
+        return
+    click.echo(f"stopped {len(stopped)} board(s): {', '.join(stopped)}")

@@ -1,0 +1,1 @@
+"""Presentation: rich renderables, Markdown, HTML and JUnit, reading the typed model."""

@@ -1,0 +1,1 @@
+"""What runs several parts in order: the demo, the nightly, the `run` launcher."""
