@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 
 from edgebench import __version__
-from edgebench.errors import UserError
+from edgebench.errors import EdgebenchError
 
 EXIT_CODES = """\b
 Exit codes:
@@ -50,14 +50,14 @@ def print_json(data: Any) -> None:
 
 
 class EdgebenchGroup(click.Group):
-    """A group that turns a `UserError` into one line on stderr and exit code 1."""
+    """A group that turns any `EdgebenchError` into one line on stderr and exit code 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; user errors print ``error: ...`` and exit 1."""
+        """Run the command; edgebench errors print ``error: ...`` (one line) and exit 1."""
         try:
             return super().invoke(ctx)
-        except UserError as exc:
-            click.echo(f"error: {exc}", err=True)
+        except EdgebenchError as exc:
+            click.echo(f"error: {' '.join(str(exc).split())}", err=True)
             ctx.exit(1)
 
 
