@@ -1,21 +1,51 @@
-"""TOML loading with errors that name the file, the table and the field.
+"""Config files: TOML loading and ONE validator, with errors that name the file, the table and the field.
 
-Generic helpers any part of edgebench can use for its own config files::
+Every config file of edgebench (recipes, boards.toml, budgets, nightly, measurement
+settings) is read with `load_toml` and checked with `validate`, which turns a mapping
+into a typed object (a frozen dataclass or a pydantic model) using pydantic v2::
 
-    doc = load_toml(path)
-    t = Table(path, "models.digits", doc["models"]["digits"])
-    epochs = t.integer("train_epochs", default=0, minimum=0)
-    source = t.text("source")            # required
-    t.done()                            # unknown fields fail loudly, listing the valid ones
+    @dataclass(frozen=True)
+    class Nightly:
+        boards: tuple[str, ...]
+        recipe: str | None = None
+        repeats: Annotated[int, Field(ge=1)] = 1         # bounds come from pydantic's Field
+        mode: Literal["fast", "full"] = "fast"             # choices are a Literal or an Enum
+
+        def __post_init__(self) -> None:                   # cross-field rules: raise ValueError
+            if not self.boards:                            # with the problem, worded to follow
+                raise ValueError("field 'boards' must list at least one board")  # "[table] "
+
+    cfg = validate(Nightly, load_toml(path).get("nightly"), f"{path}: [nightly]")
+
+The rules, the same for every file:
+
+- unknown keys are errors (listing the valid fields, with a "did you mean" when one is close);
+- types are strict, as TOML writes them: ``"3"`` is not an integer and ``1`` is not a
+  boolean; an integer is accepted for a float; arrays fill ``tuple``/``list`` fields, strings
+  fill `Path` and `Enum` (by value) fields;
+- the first problem becomes one `ConfigError` line: ``<where> field '<name>' <problem>: <fix>``,
+  e.g. ``r.toml: [models.m] field 'epochs' must be an integer, not string``. A nested
+  field is named with dots (``'data.eval_fraction'``), an array item with its index
+  (``'runtimes[0]'``). A `ValueError` raised by a validator or ``__post_init__`` gives its
+  own text after ``<where>`` (or after ``<where> field '<name>'`` when it belongs to one field).
+
+``where`` is the caller's prefix for the message, usually ``f"{path}: [table]"``; a file
+whose items are not tables may use another label (``f"{path}: board 'pi':"``).
 """
 
 from __future__ import annotations
 
 import builtins
+import dataclasses
+import difflib
+import json
 import sys
-from collections.abc import Iterable
+import typing
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import pydantic
 
 from edgebench.errors import ConfigError
 
@@ -25,6 +55,26 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _MISSING: Any = object()
+T = TypeVar("T")
+
+_FORBID = pydantic.ConfigDict(extra="forbid")
+_ADAPTERS: dict[Any, pydantic.TypeAdapter[Any]] = {}
+
+# pydantic error type -> our wording; "{t}" is the TOML type name of the bad value.
+_PROBLEMS = {
+    "missing": "is missing: add it",
+    "int_type": "must be an integer, not {t}",
+    "int_from_float": "must be an integer, not {t}",
+    "float_type": "must be a number, not {t}",
+    "string_type": "must be a string, not {t}",
+    "bool_type": "must be true or false, not {t}",
+    "list_type": "must be an array, not {t}",
+    "tuple_type": "must be an array, not {t}",
+    "dict_type": "must be a table, not {t}",
+    "model_type": "must be a table, not {t}",
+    "dataclass_type": "must be a table, not {t}",
+}
+_BOUNDS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -60,8 +110,113 @@ def type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def validate(cls: type[T], data: Any, where: str) -> T:
+    """Check a config mapping and build ``cls`` from it (see the module docstring for the rules).
+
+    Args:
+        cls: a dataclass (frozen, ideally) or a pydantic model; nested dataclasses are
+            checked the same way.
+        data: the table as read by `load_toml` (anything not a mapping is refused).
+        where: the start of every message, e.g. ``f"{path}: [models.digits]"``.
+
+    Returns:
+        The validated instance.
+
+    Raises:
+        ConfigError: one line naming ``where``, the field and the problem.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a table, not {type_name(data)}")
+    try:
+        # JSON mode, strict: TOML values keep their type, arrays fill tuples, strings fill enums/paths
+        made: T = _adapter(cls).validate_json(json.dumps(data, default=str), strict=True)
+        return made
+    except pydantic.ValidationError as exc:
+        raise ConfigError(_message(cls, exc.errors()[0], where)) from None
+
+
+def fields_of(cls: Any) -> list[str]:
+    """The field names of a dataclass or pydantic model (``[]`` for anything else)."""
+    if dataclasses.is_dataclass(cls):
+        return [f.name for f in dataclasses.fields(cls)]
+    if isinstance(cls, type) and issubclass(cls, pydantic.BaseModel):
+        return list(cls.model_fields)
+    return []
+
+
+def _adapter(cls: Any) -> pydantic.TypeAdapter[Any]:
+    if cls not in _ADAPTERS:  # building one compiles a validator: once per class
+        _forbid_extra(cls, set())
+        _ADAPTERS[cls] = pydantic.TypeAdapter(cls)
+    return _ADAPTERS[cls]
+
+
+def _forbid_extra(tp: Any, seen: set[int]) -> None:
+    """Make stdlib dataclasses (here and nested) refuse unknown keys; pydantic ignores them by default."""
+    if id(tp) in seen:
+        return
+    seen.add(id(tp))
+    for arg in typing.get_args(tp):
+        _forbid_extra(arg, seen)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if "__pydantic_config__" not in vars(tp):
+            tp.__pydantic_config__ = _FORBID  # type: ignore[attr-defined]
+        for hint in typing.get_type_hints(tp, include_extras=True).values():
+            _forbid_extra(hint, seen)
+
+
+def _type_at(cls: Any, loc: tuple[int | str, ...]) -> Any:
+    """The class that holds the last element of ``loc`` (for listing its valid fields)."""
+    tp = cls
+    for key in loc[:-1]:
+        if isinstance(key, int) or not fields_of(tp):
+            args = [a for a in typing.get_args(tp) if a is not type(None) and a is not Ellipsis]
+            tp = args[-1] if args else None
+            continue
+        hints = typing.get_type_hints(tp)
+        tp = hints.get(key)
+        while typing.get_args(tp) and not fields_of(tp):  # Optional[X], X | None
+            inner = [a for a in typing.get_args(tp) if fields_of(a)]
+            if not inner:
+                break
+            tp = inner[0]
+    return tp
+
+
+def _message(cls: Any, err: Any, where: str) -> str:
+    loc: tuple[int | str, ...] = tuple(err["loc"])
+    kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    name = ""
+    for key in loc:
+        name += f"[{key}]" if isinstance(key, int) else (f".{key}" if name else str(key))
+    if kind in ("value_error", "assertion_error"):
+        text = str(ctx.get("error", err["msg"]))
+        return f"{where} field '{name}' {text}" if name else f"{where} {text}"
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        valid = sorted(fields_of(_type_at(cls, loc)))
+        problem = f"is unknown; valid fields: {', '.join(valid)}"
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        if close:
+            problem += f"; did you mean '{close[0]}'?"
+    elif kind in _PROBLEMS:
+        problem = _PROBLEMS[kind].format(t=type_name(value))
+    elif kind in ("literal_error", "enum"):
+        choices = str(ctx.get("expected", "")).replace(" or ", ", ").replace("'", "")
+        problem = f"is {value!r}; valid values: {choices}"
+    elif kind in _BOUNDS:
+        limit = next(iter(ctx.values()), "")
+        problem = f"is {value!r}; it must be {_BOUNDS[kind]} {limit}"
+    elif kind in ("too_short", "too_long"):
+        problem = f"has {ctx.get('actual_length')} items; {err['msg'].lower()}"
+    else:
+        problem = f"is {value!r}: {err['msg'][:1].lower()}{err['msg'][1:]}"
+    return f"{where} field '{name}' {problem}"
+
+
 class Table:
-    """One TOML table with typed field getters; every error names file, table and field.
+    """Deprecated: use `validate`; kept until every caller has moved.
+
+    One TOML table with typed field getters; every error names file, table and field.
 
     Args:
         path: the file the table came from (only used in messages).

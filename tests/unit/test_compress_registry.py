@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import pytest
+from pydantic import Field
 
 from edgebench.compress.passes import all_passes, check_chain, get_pass, resolve_params
-from edgebench.config import Table, load_toml
+from edgebench.config import load_toml, validate
 from edgebench.errors import ConfigError, ModelError
 
 BUILTIN = {
@@ -112,6 +115,24 @@ def test_fidelity_and_accuracy() -> None:
     assert accuracy(out, None) is None
 
 
+@dataclass(frozen=True)
+class _Sub:
+    lr: Annotated[float, Field(ge=0, le=1)] = 0.1
+
+
+@dataclass(frozen=True)
+class _Model:
+    source: str
+    epochs: int = 0
+    mode: Literal["a", "b"] = "a"
+    sub: _Sub = _Sub()
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.epochs == 7:
+            raise ValueError("field 'epochs' may not be 7: pick another")
+
+
 def test_config_errors_name_file_table_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "r.toml"
     bad.write_text("[data\nsource = 1\n")
@@ -119,16 +140,46 @@ def test_config_errors_name_file_table_and_field(tmp_path: Path) -> None:
         load_toml(bad)
     with pytest.raises(ConfigError, match="does not exist"):
         load_toml(tmp_path / "none.toml")
-    t = Table(bad, "models.m", {"epochs": "3", "extra": 1})
+    where = f"{bad}: [models.m]"
     with pytest.raises(ConfigError, match=r"r\.toml: \[models\.m\] field 'epochs' must be an integer, not string"):
-        t.integer("epochs")
+        validate(_Model, {"epochs": "3", "source": "s"}, where)
     with pytest.raises(ConfigError, match=r"field 'source' is missing"):
-        t.text("source")
+        validate(_Model, {"epochs": 3}, where)
     with pytest.raises(ConfigError, match=r"field 'mode' is 'x'; valid values: a, b"):
-        Table(bad, "t", {"mode": "x"}).text("mode", choices=["a", "b"])
-    with pytest.raises(ConfigError, match=r"field 'extra' is unknown; valid fields: epochs, source"):
-        t.done()
-    assert Table(bad, "t", {}).number("lr", 0.1) == 0.1
+        validate(_Model, {"source": "s", "mode": "x"}, where)
+    with pytest.raises(ConfigError, match=r"field 'extra' is unknown; valid fields: epochs, mode, source, sub, tags$"):
+        validate(_Model, {"source": "s", "extra": 1}, where)
+    assert validate(_Model, {"source": "s", "sub": {"lr": 1}}, where).sub.lr == 1.0
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"source": "s", "sorce": 1},
+            "field 'sorce' is unknown; valid fields: epochs, mode, source, sub, tags; did you mean 'source'?",
+        ),
+        ({"source": "s", "sub": {"lr": 2}}, "field 'sub.lr' is 2; it must be <= 1.0"),
+        ({"source": "s", "sub": {"rate": 2}}, "field 'sub.rate' is unknown; valid fields: lr"),
+        ({"source": "s", "sub": 3}, "field 'sub' must be a table, not integer"),
+        ({"source": "s", "tags": ["a", 1]}, "field 'tags[1]' must be a string, not integer"),
+        ({"source": "s", "epochs": True}, "field 'epochs' must be an integer, not boolean"),
+        ({"source": "s", "epochs": 7}, "[models.m] field 'epochs' may not be 7: pick another"),
+        (["source"], "[models.m] must be a table, not array"),
+    ],
+)
+def test_validate_gives_one_friendly_line(data: object, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate(_Model, data, "r.toml: [models.m]")
+    assert str(info.value).startswith("r.toml: [models.m] ")
+    assert str(info.value).endswith(message)
+    assert "\n" not in str(info.value)
+
+
+def test_validate_keeps_toml_types_and_fills_tuples() -> None:
+    m = validate(_Model, {"source": "s", "tags": ["x", "y"], "sub": {"lr": 0}}, "w")
+    assert m == _Model(source="s", tags=("x", "y"), sub=_Sub(lr=0.0))
+    assert isinstance(m.sub.lr, float)
 
 
 def test_factory_specs_fail_with_the_fix() -> None:
