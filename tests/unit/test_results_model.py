@@ -1,0 +1,96 @@
+"""The typed core model: stored run files and manifests go through objects and come back the same."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgebench.model import (
+    AGENT_NULLS,
+    Budget,
+    Budgets,
+    Change,
+    Manifest,
+    Measurement,
+    MeasurementError,
+    ProcessEntry,
+    Run,
+)
+
+RUNS = sorted((Path(__file__).parent / "data" / "results_runs").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", RUNS, ids=lambda p: p.name)
+def test_stored_run_round_trips_exactly(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    run = Run.from_json(doc)
+    assert run.measurements and all(m.samples_ns for m in run.measurements if m.ok)
+    assert run.to_json() == doc
+    # the samples come back in ns, exactly as the board timed them
+    first = run.benchmarks[0]
+    assert [s / 1e9 for s in first.measurement.samples_ns] == first.stats["data"]
+
+
+def test_measurement_round_trip_keeps_nulls_extras_and_order_of_meaning() -> None:
+    d = {
+        "board": "pi", "model": "m", "variant": "int8", "format": "onnx", "sha256": "ab", "bytes": None,
+        "ok": False, "error": {"kind": "JobTimeout", "message": "too slow", "command": "python agent.py",
+                               "output": "", "process": 2},
+        "samples_ns": [], "batch_size": 1, "settings": {"min_rounds": 5}, "warnings": ["w"],
+        "timing": {}, "memory": {"peak_rss": 1234}, "accuracy": None, "fidelity": None, "runtime": None,
+        "device": {"before": None}, "host": None, "fingerprint": {"name": "pi"}, "agent_pid": None,
+        "processes": [{"p50_ms": 1.0, "rounds": 3, "peak_rss": None, "load_ms": None,
+                       "first_inference_ms": None, "pid": 7, "started": 1.5, "order": 0}],
+        "future_key": {"x": 1},
+    }  # fmt: skip
+    m = Measurement.from_json(d)
+    assert isinstance(m.error, MeasurementError) and m.error.process == 2
+    assert m.processes == (ProcessEntry(1.0, 3, None, None, None, 7, 1.5, 0),)
+    assert m.to_json() == d
+    assert "samples_ns" not in m.to_json(samples=False)
+
+
+def test_accessors_are_properties() -> None:
+    m = Measurement(
+        board="b", model="m", variant="v", ok=True,
+        accuracy={"top1": 0.97}, memory={"peak_rss": 2048.0}, fidelity={"cosine": 0.5, "top1_agreement": 0.99},
+    )  # fmt: skip
+    assert (m.top1, m.peak_rss, m.fidelity_value, m.key) == (0.97, 2048, 0.99, ("b", "m", "v"))
+    assert Measurement("b", "m", "v", ok=False, fidelity=0.8).fidelity_value == 0.8
+    bare = Measurement("b", "m", "v", ok=False, memory={"peak_rss": True}, accuracy={"top1": None})
+    assert (bare.top1, bare.peak_rss, bare.fidelity_value, bare.error_message) == (None, None, None, None)
+
+
+def test_a_fresh_agent_measurement_writes_its_null_blocks() -> None:
+    m = Measurement("b", "m", "v", ok=True, samples_ns=(1, 2), timing={}, null_keys=AGENT_NULLS)
+    out = m.to_json()
+    assert out["accuracy"] is None and out["fidelity"] is None and out["error"] is None
+    assert "cold_start" not in out and "processes" not in out
+
+
+def test_manifest_round_trip() -> None:
+    d = {
+        "schema": 1, "model": "digits", "variant": "int8", "format": "onnx", "artifact": "model.onnx",
+        "sha256": "ff", "bytes": 10, "parent": "fp32", "passes": [{"pass": "quantize", "params": {"mode": "static"}}],
+        "created": "2026-01-01T00:00:00+00:00",
+        "inputs": [{"name": "x", "shape": ["N", 1, 8, 8], "dtype": "float32"}],
+        "outputs": [{"name": "y", "shape": ["N", 10], "dtype": "float32"}], "params": 100,
+        "flops": 2000, "accuracy": {"top1": 0.95},
+    }  # fmt: skip
+    mf = Manifest.from_json(d)
+    assert mf.passes[0].name == "quantize" and mf.inputs is not None and mf.inputs[0].shape == ("N", 1, 8, 8)
+    assert (mf.flops, mf.accuracy) == (2000, 0.95)
+    assert mf.to_json() == d
+
+
+def test_budgets_and_enums() -> None:
+    d = {"baseline": "latest~1", "budget": [{"model": "m", "board": "*", "variant": "int8-*", "max_p90_ms": 20.0}]}
+    b = Budgets.from_json(d)
+    assert b.budgets[0].limits == {"max_p90_ms": 20.0}
+    assert b.to_json() == d
+    assert Budget().limits == {}
+    # str-valued: the JSON and the text stay the same strings
+    assert Change("no change") is Change.NO_CHANGE and f"{Change.FASTER}" == "faster"
+    assert json.dumps({"label": Change.SLOWER}) == '{"label": "slower"}'
