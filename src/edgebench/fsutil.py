@@ -1,14 +1,16 @@
-"""Small file helpers shared by every part: hashing and atomic writes."""
+"""Small file helpers shared by every part: hashing, atomic writes, the host file lock."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,23 +45,33 @@ def ensure_writable_dir(path: Path, what: str = "results folder") -> Path:
     return path
 
 
-def write_text_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write text to a temporary file beside ``path``, then rename it into place.
+@contextlib.contextmanager
+def atomic_write(path: Path, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` only on success.
 
-    Readers see the old file or the new one, never half of one; a failure leaves the
-    old file and no temporary file.
+    The one atomic writer: whatever the block writes to the yielded path (text, an npz,
+    a copied or downloaded file) appears at ``path`` whole or not at all. Readers see the
+    old file or the new one, never half of one; a failure leaves the old file and no
+    temporary file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
     try:
         os.fchmod(fd, mode)  # mkstemp makes 0600; results are meant to be shared
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        os.close(fd)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            tmp.unlink()
         raise
+
+
+def write_text_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write text atomically (see `atomic_write`)."""
+    with atomic_write(path, mode) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -87,3 +99,39 @@ def atomic_dir(final: Path) -> Iterator[Path]:
         os.replace(final, old)
     os.replace(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, busy: Callable[[str], Exception], *, timeout: float = 0.0, owner: str = "") -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (the one host lock).
+
+    The kernel drops the lock when the process dies, so a crash never leaves a stale
+    lock. The holder writes ``owner`` into the file, so a refused caller can say who
+    holds it.
+
+    Args:
+        path: the lock file (created if needed).
+        busy: builds the error to raise from the holder's ``owner`` text ("" if unknown).
+        timeout: seconds to keep trying before giving up (0: try once).
+        owner: who holds the lock, for the message of the next caller.
+
+    Raises:
+        The exception ``busy`` builds, when another process held the lock for ``timeout`` seconds.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise busy(path.read_text(errors="replace").strip()) from None
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, owner.encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock

@@ -151,7 +151,7 @@ def test_password_is_never_logged(
     caplog.set_level(logging.DEBUG)
     d = SSHDriver(board, connect_retries=1)
     with pytest.raises(Exception) as info:
-        d.connect()
+        d.activate()
     assert "authentication failed" in str(info.value)
     assert secret not in str(info.value) and secret not in repr(d) and secret not in caplog.text
 

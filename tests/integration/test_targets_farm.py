@@ -17,11 +17,12 @@ from _targets_models import memhog_variant, mlp_variant
 
 from edgebench.bench.runner import measure_variant
 from edgebench.compress.variant import Variant
-from edgebench.errors import BoardBusy, BoardUnreachable, JobTimeout
+from edgebench.errors import BoardBusy, BoardUnreachable, HostKeyRefused, JobTimeout
 from edgebench.targets.driver import Driver
 from edgebench.targets.farm import Farm
 from edgebench.targets.group import for_each_board
-from edgebench.targets.ssh import HostKeyRefused, SSHDriver
+from edgebench.targets.ssh import SSHDriver
+from edgebench.testing import CountingSSHDriver
 
 pytestmark = [pytest.mark.ssh, pytest.mark.slow]
 
@@ -71,11 +72,12 @@ def test_parallel_run_on_three_boards_and_slow_board_is_slower(farm: Farm, mlp: 
 def test_second_run_uploads_nothing(farm: Farm, mlp: Variant) -> None:
     def run(driver: Driver) -> tuple[dict[str, Any], Any]:
         m = measure_variant(driver, mlp, settings=TINY, timeout=120)
-        return m, dataclasses.replace(driver.stats)  # type: ignore[attr-defined]
+        assert isinstance(driver, CountingSSHDriver)
+        return m, dataclasses.replace(driver.stats)
 
     boards = farm.boards[:2]
-    first = for_each_board(boards, run)
-    second = for_each_board(boards, run)
+    first = for_each_board(boards, run, driver_factory=CountingSSHDriver)
+    second = for_each_board(boards, run, driver_factory=CountingSSHDriver)
     for name in first:
         r1, r2 = first[name], second[name]
         assert not isinstance(r1, Exception) and not isinstance(r2, Exception)
@@ -139,7 +141,7 @@ def test_hung_job_is_killed_at_timeout_and_board_stays_usable(farm: Farm, mlp: V
         ok = measure_variant(driver, mlp, settings=TINY, timeout=60)
         assert ok["ok"], ok["error"]
     finally:
-        driver.close()
+        driver.deactivate()
 
 
 def test_changed_and_unknown_host_keys_are_refused(farm: Farm, tmp_path: Path) -> None:
@@ -148,11 +150,11 @@ def test_changed_and_unknown_host_keys_are_refused(farm: Farm, tmp_path: Path) -
     forged = tmp_path / "known_hosts"
     forged.write_text(f"[{b1.host}]:{b1.port} {other_key[0]} {other_key[1]}\n")
     with pytest.raises(HostKeyRefused, match="CHANGED"):
-        SSHDriver(dataclasses.replace(b1, known_hosts=str(forged)), connect_retries=1).connect()
+        SSHDriver(dataclasses.replace(b1, known_hosts=str(forged)), connect_retries=1).activate()
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
     with pytest.raises(HostKeyRefused, match=r"not in .*--trust"):
-        SSHDriver(dataclasses.replace(b2, known_hosts=str(empty)), connect_retries=1).connect()
+        SSHDriver(dataclasses.replace(b2, known_hosts=str(empty)), connect_retries=1).activate()
 
 
 def test_unreachable_board_fails_fast_and_others_finish(farm: Farm, mlp: Variant) -> None:
@@ -234,7 +236,7 @@ def test_hostile_names_are_harmless(farm: Farm, tmp_path: Path) -> None:
         assert not (Path(board.workdir) / "pwned").exists() and not (Path.home() / "pwned").exists()
         assert shlex.quote(evil) in res.command
     finally:
-        driver.close()
+        driver.deactivate()
 
 
 def test_jump_host_is_used_and_verified(farm: Farm, tmp_path: Path) -> None:
@@ -244,14 +246,14 @@ def test_jump_host_is_used_and_verified(farm: Farm, tmp_path: Path) -> None:
     keys.write_text(before + (Path(farm.member("farm-2").dir) / "id_ed25519.pub").read_text())
     try:
         board = dataclasses.replace(b2, jump_host=f"{b1.user}@{b1.host}:{b1.port}")
-        d = SSHDriver(board)
+        d = CountingSSHDriver(board)
         try:
             res = d.run(["hostname"], timeout=30)
             assert res.exit_code == 0
             assert d._conn.gateway is not None and d._conn.gateway.port == b1.port  # went through farm-1
             assert d.stats.wire_sent > 0
         finally:
-            d.close()
+            d.deactivate()
         # the jump host's key is checked too: a known_hosts without farm-1 refuses the hop
         kh = tmp_path / "known_hosts"
         kh.write_text(
@@ -262,7 +264,7 @@ def test_jump_host_is_used_and_verified(farm: Farm, tmp_path: Path) -> None:
             )
         )
         with pytest.raises(HostKeyRefused, match=rf"\[{b1.host}\]:{b1.port}"):
-            SSHDriver(dataclasses.replace(board, known_hosts=str(kh)), connect_retries=1).connect()
+            SSHDriver(dataclasses.replace(board, known_hosts=str(kh)), connect_retries=1).activate()
     finally:
         keys.write_text(before)
 
@@ -279,7 +281,7 @@ def test_board_sessions_run_inside_the_board_cgroup(farm: Farm) -> None:
         stale.parent.mkdir(parents=True, exist_ok=True)
         stale.write_bytes(b"half")
         os.utime(stale, (time.time() - 7200, time.time() - 7200))
-        d.prepare()
+        d.activate()
         assert not stale.exists(), "an upload interrupted long ago was not cleaned up"
         groups = d.run(["cat", "/proc/self/cgroup"], timeout=30).stdout
         for cg in member.cgroups:
@@ -287,7 +289,7 @@ def test_board_sessions_run_inside_the_board_cgroup(farm: Farm) -> None:
         fp = probe(d)
         assert fp["cpu_quota_cores"] == 0.5 and fp["memory_limit_bytes"] == 512 * 2**20
     finally:
-        d.close()
+        d.deactivate()
 
 
 def test_job_orphaned_by_a_dropped_connection_is_killed_on_the_board(farm: Farm) -> None:
@@ -315,4 +317,4 @@ def test_job_orphaned_by_a_dropped_connection_is_killed_on_the_board(farm: Farm)
             assert time.monotonic() < deadline, "the orphaned job is still running on the board"
             time.sleep(0.5)
     finally:
-        check.close()
+        check.deactivate()

@@ -20,7 +20,7 @@ from edgebench.bench.runner import measure_variant
 from edgebench.targets.deploy import deploy
 from edgebench.targets.farm import farm_up, find_sshd
 from edgebench.targets.group import for_each_board
-from edgebench.targets.ssh import SSHDriver
+from edgebench.testing import CountingSSHDriver
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
 from _targets_models import mlp_variant
@@ -72,8 +72,8 @@ def test_repeated_run_sends_nothing(farm4: Any, tmp_path: Path) -> None:
         measure_variant(d, v, settings={"min_time_s": 0.2, "min_rounds": 20}, timeout=120)
         return dataclasses.replace(d.stats)
 
-    first = for_each_board(farm4.boards, one)
-    second = for_each_board(farm4.boards, one)
+    first = for_each_board(farm4.boards, one, driver_factory=CountingSSHDriver)
+    second = for_each_board(farm4.boards, one, driver_factory=CountingSSHDriver)
     up1 = sum(s.bytes_uploaded for s in first.values())
     up2 = sum(s.bytes_uploaded for s in second.values())
     wire1 = sum(s.wire_sent for s in first.values())
@@ -88,17 +88,17 @@ def test_upload_throughput_20mb(farm4: Any, tmp_path: Path) -> None:
     art = tmp_path / "big.bin"
     art.write_bytes(os.urandom(20 * 1024 * 1024))
     board = farm4.board("farm-1")
-    d = SSHDriver(board)
+    d = CountingSSHDriver(board)
     try:
-        d.connect()
+        d.activate()
         t = time.monotonic()
         deploy(d, art)
         dt = time.monotonic() - t
         t = time.monotonic()
-        deploy(SSHDriver(board), art)  # new connection: verified on the board, not resent
+        deploy(CountingSSHDriver(board), art)  # new connection: verified on the board, not resent
         dt2 = time.monotonic() - t
     finally:
-        d.close()
+        d.deactivate()
     print(
         f"\n[targets perf] 20 MB artifact: uploaded+verified+renamed in {dt:.2f} s = {20 / dt:.1f} MB/s; "
         f"already-present check on a new connection {dt2:.2f} s"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ from edgebench.errors import BoardBusy
 from edgebench.targets import farm as farm_mod
 from edgebench.targets.board import Board
 from edgebench.targets.group import for_each_board
+from edgebench.testing import FakeDriver
 
 
 def test_cgroup_support_says_why_not_as_a_normal_user(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -37,32 +36,13 @@ def test_farm_unknown_profile_and_down_without_farm(tmp_path: Path) -> None:
     assert r.exit_code == 1 and "no farm is recorded" in r.output
 
 
-class FakeDriver:
-    """A driver that records what the group helper does with it (the real path is in tests/integration)."""
-
-    def __init__(self, board: Board, log: list[str], busy: bool = False) -> None:
-        self.board, self.log, self.busy = board, log, busy
-
-    @contextlib.contextmanager
-    def lock(self, timeout: float) -> Iterator[None]:
-        if self.busy:
-            raise BoardBusy(self.board.name, "flock", "", "board busy")
-        self.log.append(f"lock {self.board.name}")
-        try:
-            yield
-        finally:
-            self.log.append(f"unlock {self.board.name}")
-
-    def close(self) -> None:
-        self.log.append(f"close {self.board.name}")
-
-
 def test_for_each_board_keeps_failures_as_data_and_always_closes() -> None:
-    log: list[str] = []
+    drivers: dict[str, FakeDriver] = {}
     boards = [Board(name=n, host="h", workdir="/w") for n in ("a", "b", "c")]
 
-    def factory(b: Board) -> Any:
-        return FakeDriver(b, log, busy=b.name == "c")
+    def factory(b: Board) -> FakeDriver:
+        drivers[b.name] = FakeDriver(b, busy=b.name == "c")
+        return drivers[b.name]
 
     def work(d: Any) -> str:
         if d.board.name == "b":
@@ -75,8 +55,9 @@ def test_for_each_board_keeps_failures_as_data_and_always_closes() -> None:
     assert isinstance(out["b"], RuntimeError) and isinstance(out["c"], BoardBusy)
     assert sorted(done) == ["a", "b", "c"]
     for n in "abc":
-        assert f"close {n}" in log
-    assert "unlock b" in log  # the lock is released even when the work raised
+        assert drivers[n].calls[0] == "activate" and drivers[n].calls[-1] == "deactivate"
+    assert drivers["b"].calls == ["activate", "lock", "unlock", "deactivate"]  # released even when the work raised
+    assert "lock" not in drivers["c"].calls
     with pytest.raises(ValueError, match="duplicate"):
         for_each_board([boards[0], boards[0]], work, driver_factory=factory)
 

@@ -8,8 +8,6 @@ from the eval data, so the rows always line up.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ import numpy as np
 
 from edgebench.compress.variant import Variant
 from edgebench.errors import DataError, ModelError
-from edgebench.fsutil import sha256_file
+from edgebench.fsutil import atomic_write, sha256_file
 
 RUNTIME_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "tflite"}
 
@@ -71,14 +69,8 @@ def reference_outputs(parent: Variant, eval_npz: Path, cache: Path | None = None
     if path.is_file():
         return path
     outputs = compute_outputs(parent, eval_npz)
-    fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, outputs=outputs)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, outputs=outputs)
     return path
 
 

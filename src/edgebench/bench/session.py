@@ -24,7 +24,8 @@ from edgebench.compress.variant import Variant, list_variants
 from edgebench.errors import DataError, EdgebenchError, ModelError, UserError
 from edgebench.results import schema, store
 from edgebench.targets.board import Board
-from edgebench.targets.driver import Driver, driver_for
+from edgebench.targets.driver import Driver
+from edgebench.targets.registry import driver_for
 
 
 @dataclass(frozen=True)
@@ -144,10 +145,7 @@ class EdgeSession:
         if d is None:
             try:
                 d = driver_for(board)
-                for step in ("connect", "prepare"):  # SSH drivers connect and make the workdir up front
-                    fn = getattr(d, step, None)
-                    if fn is not None:
-                        fn()
+                d.activate()  # connect and make the workdir up front
             except EdgebenchError as exc:
                 d = exc
             self._drivers[board.name] = d
@@ -294,7 +292,7 @@ class EdgeSession:
         for d in self._drivers.values():
             if not isinstance(d, Exception):
                 with contextlib.suppress(Exception):
-                    d.close()
+                    d.deactivate()
         self._drivers.clear()
 
     def iter_measure(self) -> Iterator[dict[str, Any]]:

@@ -8,7 +8,6 @@ second run at the same time) never sees half a file.
 
 from __future__ import annotations
 
-import inspect
 import posixpath
 from pathlib import Path
 
@@ -31,11 +30,6 @@ def deploy(driver: Driver, local: Path, sha256: str | None = None) -> str:
     """
     digest = sha256 or sha256_file(local)
     dest = remote_path(driver, CACHE, digest, local.name)
-    has = getattr(driver, "has", None)  # drivers written before `has` existed fall back to `exists`
-    present = has(dest, digest) if has is not None else driver.exists(dest)
-    if not present:
-        if "sha256" in inspect.signature(driver.put).parameters:
-            driver.put(local, dest, sha256=digest)  # type: ignore[call-arg]
-        else:
-            driver.put(local, dest)
+    if not driver.has(dest, digest):
+        driver.put(local, dest, sha256=digest)
     return dest

@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from edgebench.targets.board import Board
-from edgebench.targets.driver import Driver, driver_for
+from edgebench.targets.driver import Driver
+from edgebench.targets.registry import driver_for
 
 T = TypeVar("T")
 
@@ -36,7 +37,7 @@ def for_each_board(
 
     Args:
         boards: the boards (names must be unique).
-        fn: the work for one board; it gets a connected driver (and the board's lock).
+        fn: the work for one board; it gets an active driver (and the board's lock).
         lock_timeout: seconds to wait for a board's lock before it counts as busy.
         lock: take the board lock around ``fn`` (``boards check`` does not need it).
         connect_retries: connection attempts per board (connection-level failures only),
@@ -65,20 +66,15 @@ def for_each_board(
         outcome: T | Exception
         try:
             driver = factory(board)
-            connect = getattr(driver, "connect", None)
-            if connect is not None:
-                connect()
-            prepare = getattr(driver, "prepare", None)
-            if prepare is not None:
-                prepare()
+            driver.activate()
             with driver.lock(lock_timeout) if lock else contextlib.nullcontext():
                 outcome = fn(driver)
         except Exception as exc:  # one board's failure is data, not a crash
             outcome = exc
         finally:
-            if driver is not None:
+            if driver is not None:  # deactivated even when activate failed half-way
                 with contextlib.suppress(Exception):
-                    driver.close()
+                    driver.deactivate()
         if on_done is not None:
             with done_lock:
                 on_done(board.name, outcome)

@@ -1,12 +1,9 @@
 """What the SSH driver runs on a board: small shell and Python snippets (Python >= 3.8,
-standard library only), plus the byte counter on the connection's socket."""
+standard library only)."""
 
 from __future__ import annotations
 
 import shlex
-import socket
-from dataclasses import dataclass
-from typing import Any
 
 OOM_MARKER = "edgebench: killed by the kernel OOM killer"
 # Reads the kernel's OOM-kill counter (Linux >= 4.13); empty where it does not exist.
@@ -50,42 +47,6 @@ sys.stdout.write('locked\\n')
 sys.stdout.flush()
 sys.stdin.read()
 """
-
-
-@dataclass
-class TransferStats:
-    """What a driver sent: payload bytes uploaded, files uploaded, bytes on the wire."""
-
-    uploads: int = 0
-    bytes_uploaded: int = 0
-    skipped: int = 0
-    wire_sent: int = 0
-    wire_received: int = 0
-
-
-class CountingSocket:
-    """A socket that counts the bytes paramiko sends and receives through it."""
-
-    def __init__(self, sock: socket.socket, stats: TransferStats) -> None:
-        self._sock = sock
-        self._stats = stats
-
-    def send(self, data: bytes) -> int:
-        n = self._sock.send(data)
-        self._stats.wire_sent += n
-        return n
-
-    def sendall(self, data: bytes) -> None:
-        self._sock.sendall(data)
-        self._stats.wire_sent += len(data)
-
-    def recv(self, n: int) -> bytes:
-        data = self._sock.recv(n)
-        self._stats.wire_received += len(data)
-        return data
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
 
 
 def hash_cmd(python: str, path: str) -> str:

@@ -14,7 +14,6 @@ import getpass
 import os
 import posixpath
 import shlex
-import socket
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -30,29 +29,23 @@ from edgebench.errors import (
     OutOfMemory,
     RemoteError,
 )
-from edgebench.fsutil import sha256_file
+from edgebench.fsutil import atomic_write, sha256_file
 from edgebench.targets.board import Board
-from edgebench.targets.driver import CommandResult
+from edgebench.targets.driver import LOCK_FILE, CommandResult, Driver, lock_owner
 from edgebench.targets.hostkeys import fingerprint, host_key_name, known_hosts_path
-from edgebench.targets.remote import (
-    OOM_COUNT,
-    OOM_MARKER,
-    PY_KILL_SESSION,
-    PY_LOCK,
-    CountingSocket,
-    TransferStats,
-    hash_cmd,
-)
+from edgebench.targets.remote import OOM_COUNT, OOM_MARKER, PY_KILL_SESSION, PY_LOCK, hash_cmd
 
-LOCK_FILE = "board.lock"
 RUN_DIR = "run"
 
 
-class SSHDriver:
+class SSHDriver(Driver):
     """A board reached over SSH (Fabric), one connection reused for every call.
 
+    ``board`` is the inventory entry until ``activate`` resolves a ``~/`` workdir against
+    the remote home; no attribute opens a connection.
+
     Args:
-        board: the board; a ``~/`` workdir is resolved against the remote home on connect.
+        board: the board.
         connect_retries: connection attempts before giving up (connection-level errors only).
         backoff_s: first wait between attempts; doubles each time.
     """
@@ -60,27 +53,18 @@ class SSHDriver:
     def __init__(self, board: Board, *, connect_retries: int = 3, backoff_s: float = 0.5) -> None:
         if board.host is None:
             raise ValueError("SSHDriver needs a board with a host")
-        self._board = board
-        self._resolved: Board | None = board if board.workdir.startswith("/") else None
+        self.board = board
+        self._resolved = board.workdir.startswith("/")
         self.connect_retries = max(1, connect_retries)
         self.backoff_s = backoff_s
-        self.stats = TransferStats()
         self._conn: Any = None
         self._dirs: set[str] = set()
         self._verified: set[tuple[str, str]] = set()
 
     def __repr__(self) -> str:
-        return f"SSHDriver({self._board.name!r}, {self._board.user or ''}@{self._board.host}:{self._board.port})"
+        return f"SSHDriver({self.board.name!r}, {self.board.user or ''}@{self.board.host}:{self.board.port})"
 
     # ------------------------------------------------------------------ connection
-
-    @property
-    def board(self) -> Board:
-        """The board, with its workdir resolved to an absolute path (connects if needed)."""
-        if self._resolved is None:
-            self.connect()
-        assert self._resolved is not None
-        return self._resolved
 
     @property
     def connected(self) -> bool:
@@ -92,13 +76,13 @@ class SSHDriver:
             return None
         value = os.environ.get(env_name)
         if value is None:
-            raise ConfigError(f"board {self._board.name!r}: {what}_env names ${env_name}, which is not set: export it")
+            raise ConfigError(f"board {self.board.name!r}: {what}_env names ${env_name}, which is not set: export it")
         return value
 
     def _new_connection(self) -> Any:
         import fabric
 
-        b = self._board
+        b = self.board
         kwargs: dict[str, Any] = {}
         if b.identity_file:
             kwargs["key_filename"] = [b.identity_file]
@@ -114,7 +98,6 @@ class SSHDriver:
             # the jump host is verified like the board itself: same known_hosts, same key, no auto-add
             gateway = fabric.Connection(b.jump_host, connect_timeout=timeout, connect_kwargs=dict(kwargs))
             self._verify_host_keys(gateway)
-            self._count_bytes(gateway)
         conn = fabric.Connection(
             b.host,
             user=b.user or getpass.getuser(),
@@ -124,21 +107,25 @@ class SSHDriver:
             gateway=gateway,
         )
         self._verify_host_keys(conn)
-        if gateway is None:
-            self._count_bytes(conn)
         return conn
 
     def _verify_host_keys(self, conn: Any) -> None:
         import paramiko
 
         conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())  # fabric's default would auto-add
-        kh = known_hosts_path(self._board)
+        kh = known_hosts_path(self.board)
         if kh.is_file():
             conn.client.load_host_keys(str(kh))
 
-    def _count_bytes(self, conn: Any) -> None:
-        sock = socket.create_connection((conn.host, conn.port), timeout=self._board.connect_timeout)
-        conn.connect_kwargs["sock"] = CountingSocket(sock, self.stats)
+    def activate(self) -> None:
+        """Connect, resolve the workdir and prepare it (see `connect` and `prepare`)."""
+        self.connect()
+        self.prepare()
+
+    def deactivate(self) -> None:
+        """Close the connection."""
+        _close_quietly(self._conn)
+        self._conn = None
 
     def connect(self) -> None:
         """Open the connection (no-op when open), retrying connection-level failures with backoff.
@@ -147,11 +134,11 @@ class SSHDriver:
             HostKeyRefused: unknown or changed host key (never retried).
             BoardUnreachable: the board cannot be reached or authentication failed.
         """
-        if self.connected and self._resolved is not None:
+        if self.connected and self._resolved:
             return
         import paramiko
 
-        b = self._board
+        b = self.board
         where = f"{b.user or getpass.getuser()}@{b.host}:{b.port}"
         last = ""
         for attempt in range(self.connect_retries):
@@ -207,25 +194,23 @@ class SSHDriver:
             )
         self._dirs.clear()
         self._verified.clear()
-        if self._resolved is None:
+        if not self._resolved:
             home = self._sh('printf %s "$HOME"', 30).stdout.strip()
-            wd = self._board.workdir
+            wd = self.board.workdir
             wd = home if wd == "~" else posixpath.join(home, wd[2:])
-            self._resolved = dataclasses.replace(self._board, workdir=wd)
-
-    def close(self) -> None:
-        """Close the connection."""
-        _close_quietly(self._conn)
-        self._conn = None
+            self.board = dataclasses.replace(self.board, workdir=wd)
+            self._resolved = True
 
     # -------------------------------------------------------------------- helpers
 
     def confine(self, remote: str) -> str:
-        """``remote`` as an absolute path inside the workdir.
+        """``remote`` as an absolute path inside the workdir (connects to resolve a ``~/`` workdir).
 
         Raises:
             RemoteError: if the path leaves the workdir.
         """
+        if not self._resolved:
+            self.connect()
         wd = posixpath.normpath(self.board.workdir)
         path = posixpath.normpath(posixpath.join(wd, remote))
         if path != wd and not path.startswith(wd.rstrip("/") + "/"):
@@ -245,13 +230,13 @@ class SSHDriver:
 
             if isinstance(exc, CommandTimedOut):
                 raise
-            self.close()
+            self.deactivate()
             raise BoardUnreachable(
-                self._board.name, script[:200], "", f"connection lost ({type(exc).__name__}: {exc})"
+                self.board.name, script[:200], "", f"connection lost ({type(exc).__name__}: {exc})"
             ) from None
         if res.exited == -1 and not self.connected:  # the channel closed without an exit status
-            self.close()
-            raise BoardUnreachable(self._board.name, script[:200], res.stderr, "connection lost during the command")
+            self.deactivate()
+            raise BoardUnreachable(self.board.name, script[:200], res.stderr, "connection lost during the command")
         return CommandResult(script, int(res.exited), res.stdout, res.stderr)
 
     def _check(self, script: str, what: str, timeout: float = 60.0) -> CommandResult:
@@ -292,7 +277,6 @@ class SSHDriver:
         self._mkdir(self.confine("."))
         self._mkdir(folder)
         tmp = posixpath.join(folder, f".upload.{uuid.uuid4().hex[:12]}.tmp")  # short: names can be near NAME_MAX
-        size = local.stat().st_size
         try:
             self._conn.sftp().put(str(local), tmp, confirm=True)
         except Exception as exc:
@@ -301,8 +285,6 @@ class SSHDriver:
             raise RemoteError(
                 self.board.name, f"put {local.name}", "", f"upload failed ({type(exc).__name__}: {exc})"
             ) from None
-        self.stats.uploads += 1
-        self.stats.bytes_uploaded += size
         qt, qd = shlex.quote(tmp), shlex.quote(dest)
         script = (
             f"h=$({hash_cmd(self.board.python, tmp)}); "
@@ -324,12 +306,10 @@ class SSHDriver:
         """True if ``remote`` holds content with this sha256 (checked once per connection)."""
         path = self.confine(remote)
         if (path, sha256) in self._verified and self.connected:
-            self.stats.skipped += 1
             return True
         ok = self.sha256(path) == sha256
         if ok:
             self._verified.add((path, sha256))
-            self.stats.skipped += 1
         return ok
 
     def exists(self, remote: str) -> bool:
@@ -340,13 +320,10 @@ class SSHDriver:
         """Download to a temporary name beside ``local``, then rename."""
         path = self.confine(remote)
         self.connect()
-        tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            self._conn.sftp().get(path, str(tmp))
-            os.replace(tmp, local)
+            with atomic_write(local) as tmp:
+                self._conn.sftp().get(path, str(tmp))
         except Exception as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             raise RemoteError(
                 self.board.name, f"get {remote}", "", f"download failed ({type(exc).__name__}: {exc})"
             ) from None
@@ -417,11 +394,10 @@ class SSHDriver:
         Raises:
             BoardBusy: another run held the lock for ``timeout`` seconds.
         """
+        self.activate()
         b = self.board
-        self.prepare()
         path = self.confine(LOCK_FILE)
-        owner = f"{socket.gethostname()} pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S')}"
-        cmd = shlex.join([b.python, "-c", PY_LOCK, path, f"{timeout:g}", owner])
+        cmd = shlex.join([b.python, "-c", PY_LOCK, path, f"{timeout:g}", lock_owner()])
         chan = self._conn.transport.open_session(timeout=b.connect_timeout)
         try:
             chan.settimeout(timeout + max(30.0, b.connect_timeout))

@@ -24,7 +24,6 @@ keeps two nightlies from overlapping; partial results are kept when boards fail.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import warnings
@@ -36,6 +35,7 @@ from typing import Any
 from rich.console import Console, ConsoleOptions, RenderResult
 
 from edgebench.errors import NightlyBusy, UserError
+from edgebench.fsutil import file_lock
 
 NIGHTLY = "nightly"
 LOCK = ".nightly.lock"
@@ -106,23 +106,15 @@ def nightly_lock(results: Path) -> Iterator[None]:
     Raises:
         NightlyBusy: naming the holder, when another nightly runs.
     """
-    results.mkdir(parents=True, exist_ok=True)
-    path = results / LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = path.read_text().strip() or "unknown"
-            raise NightlyBusy(
-                f"another nightly is running on {results} ({holder}): wait for it to finish; "
-                "two nightlies never overlap"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()}".encode())
+
+    def busy(holder: str) -> NightlyBusy:
+        return NightlyBusy(
+            f"another nightly is running on {results} ({holder or 'unknown'}): wait for it to finish; "
+            "two nightlies never overlap"
+        )
+
+    with file_lock(results / LOCK, busy, owner=f"pid {os.getpid()}"):
         yield
-    finally:
-        os.close(fd)
 
 
 @dataclass
