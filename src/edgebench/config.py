@@ -29,8 +29,9 @@ The rules, the same for every file:
   (``'runtimes[0]'``). A `ValueError` raised by a validator or ``__post_init__`` gives its
   own text after ``<where>`` (or after ``<where> field '<name>'`` when it belongs to one field).
 
-``where`` is the caller's prefix for the message, usually ``f"{path}: [table]"``; a file
-whose items are not tables may use another label (``f"{path}: board 'pi':"``).
+``where`` is the caller's prefix for the message: ``f"{path}: [table]"`` for one table,
+``f"{path}:"`` for a whole file (nested tables then show as ``[table]``), or another
+label for a file whose items are not tables (``f"{path}: board 'pi':"``).
 """
 
 from __future__ import annotations
@@ -183,15 +184,30 @@ def _type_at(cls: Any, loc: tuple[int | str, ...]) -> Any:
     return tp
 
 
+def _place(where: str, loc: tuple[int | str, ...]) -> tuple[str, str]:
+    """``(where with the nested table, field name)``: ``[a] + (b, c, x, 0)`` gives ``([a.b.c], 'x[0]')``."""
+    last = max((i for i, k in enumerate(loc) if isinstance(k, str)), default=len(loc))
+    return _nested(where, loc[:last]), _dotted(loc[last:])
+
+
+def _dotted(keys: tuple[int | str, ...]) -> str:
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys).lstrip(".")
+
+
+def _nested(where: str, keys: tuple[int | str, ...]) -> str:
+    """``where`` with the table at ``keys`` inside it."""
+    if not keys:
+        return where
+    return f"{where[:-1]}.{_dotted(keys)}]" if where.endswith("]") else f"{where} [{_dotted(keys)}]"
+
+
 def _message(cls: Any, err: Any, where: str) -> str:
     loc: tuple[int | str, ...] = tuple(err["loc"])
     kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
-    name = ""
-    for key in loc:
-        name += f"[{key}]" if isinstance(key, int) else (f".{key}" if name else str(key))
-    if kind in ("value_error", "assertion_error"):
+    if kind in ("value_error", "assertion_error"):  # raised by the class at loc: loc is its table
         text = str(ctx.get("error", err["msg"]))
-        return f"{where} field '{name}' {text}" if name else f"{where} {text}"
+        return f"{_nested(where, loc)} {text}"
+    where, name = _place(where, loc)
     if kind in ("unexpected_keyword_argument", "extra_forbidden"):
         valid = sorted(fields_of(_type_at(cls, loc)))
         problem = f"is unknown; valid fields: {', '.join(valid)}"

@@ -51,11 +51,11 @@ def test_parameter_values_are_checked_and_defaults_filled() -> None:
     assert got["calibrate_method"] == "Entropy" and got["per_channel"] is True and got["max_accuracy_drop"] is None
     with pytest.raises(ConfigError, match="valid values: MinMax, Entropy, Percentile"):
         resolve_params(p, {"calibrate_method": "Median"})
-    with pytest.raises(ConfigError, match="must be bool"):
+    with pytest.raises(ConfigError, match="field 'per_channel' must be true or false, not string"):
         resolve_params(p, {"per_channel": "yes"})
-    with pytest.raises(ConfigError, match="must be int"):
+    with pytest.raises(ConfigError, match="field 'calib_samples' must be an integer, not boolean"):
         resolve_params(p, {"calib_samples": True})
-    with pytest.raises(ConfigError, match=r"within \[1"):
+    with pytest.raises(ConfigError, match=r"is 0; it must be >= 1"):
         resolve_params(p, {"calib_samples": 0})
     got = resolve_params(get_pass("prune-magnitude"), {"sparsity": 0})["sparsity"]
     assert got == 0.0 and isinstance(got, float)  # a TOML integer is accepted where a float is declared
@@ -159,19 +159,19 @@ def test_config_errors_name_file_table_and_field(tmp_path: Path) -> None:
             {"source": "s", "sorce": 1},
             "field 'sorce' is unknown; valid fields: epochs, mode, source, sub, tags; did you mean 'source'?",
         ),
-        ({"source": "s", "sub": {"lr": 2}}, "field 'sub.lr' is 2; it must be <= 1.0"),
-        ({"source": "s", "sub": {"rate": 2}}, "field 'sub.rate' is unknown; valid fields: lr"),
+        ({"source": "s", "sub": {"lr": 2}}, ".sub] field 'lr' is 2; it must be <= 1.0"),
+        ({"source": "s", "sub": {"rate": 2}}, ".sub] field 'rate' is unknown; valid fields: lr"),
         ({"source": "s", "sub": 3}, "field 'sub' must be a table, not integer"),
         ({"source": "s", "tags": ["a", 1]}, "field 'tags[1]' must be a string, not integer"),
         ({"source": "s", "epochs": True}, "field 'epochs' must be an integer, not boolean"),
-        ({"source": "s", "epochs": 7}, "[models.m] field 'epochs' may not be 7: pick another"),
-        (["source"], "[models.m] must be a table, not array"),
+        ({"source": "s", "epochs": 7}, "] field 'epochs' may not be 7: pick another"),
+        (["source"], "] must be a table, not array"),
     ],
 )
 def test_validate_gives_one_friendly_line(data: object, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         validate(_Model, data, "r.toml: [models.m]")
-    assert str(info.value).startswith("r.toml: [models.m] ")
+    assert str(info.value).startswith("r.toml: [models.m")
     assert str(info.value).endswith(message)
     assert "\n" not in str(info.value)
 

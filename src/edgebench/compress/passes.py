@@ -17,10 +17,12 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
+import pydantic
 
+from edgebench.config import validate
 from edgebench.errors import ConfigError, ModelError
 
 FORMATS = ("torch", "onnx", "keras", "tflite")
@@ -120,26 +122,17 @@ class Param:
     lo: float | None = None
     hi: float | None = None
 
+    def annotation(self) -> Any:
+        """The pydantic type of this parameter: its type, choices and bounds (``None`` allowed when the default is)."""
+        item: Any = Literal[self.choices] if self.choices is not None else self.type
+        tp: Any = list[item] if self.type is list else item
+        if self.type in (int, float) and (self.lo is not None or self.hi is not None):
+            tp = Annotated[tp, pydantic.Field(ge=self.lo, le=self.hi)]
+        return tp | None if self.default is None else tp
+
     def check(self, pass_name: str, value: Any) -> Any:
         """The value converted to the declared type, or a `ConfigError` naming the problem."""
-        where = f"pass '{pass_name}' parameter '{self.name}'"
-        if value is None:
-            return None
-        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if (self.type is not bool and isinstance(value, bool)) or not isinstance(value, self.type):
-            raise ConfigError(f"{where} must be {self.type.__name__}, not {type(value).__name__} ({value!r})")
-        items = value if isinstance(value, list) else [value]
-        if self.choices is not None:
-            bad = [v for v in items if v not in self.choices]
-            if bad:
-                raise ConfigError(f"{where} is {bad[0]!r}; valid values: {', '.join(self.choices)}")
-        num: Any = value
-        if self.type in (int, float) and (
-            (self.lo is not None and num < self.lo) or (self.hi is not None and num > self.hi)
-        ):
-            raise ConfigError(f"{where} is {value}; it must be within [{self.lo}, {self.hi}]")
-        return value
+        return _checked(pass_name, (self,), {self.name: value})[self.name]
 
 
 class Pass:
@@ -201,7 +194,20 @@ def resolve_params(p: Pass, given: dict[str, Any]) -> dict[str, Any]:
         if key not in declared:
             valid = ", ".join(declared) or "(none)"
             raise ConfigError(f"pass '{p.name}' has no parameter {key!r}; valid parameters: {valid}")
-    return {n: d.check(p.name, given.get(n, d.default)) for n, d in declared.items()}
+    return _checked(p.name, p.params, given)
+
+
+def _checked(pass_name: str, params: tuple[Param, ...], given: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``given`` with the config adapter (one pydantic model per parameter list, built once)."""
+    key = tuple(id(d) for d in params)  # declarations live as long as their pass class
+    if key not in _MODELS:
+        fields: Any = {d.name: (d.annotation(), d.default) for d in params}
+        _MODELS[key] = pydantic.create_model(f"Params_{pass_name}", __config__=_STRICT, **fields)
+    return dict(validate(_MODELS[key], given, f"pass '{pass_name}'"))
+
+
+_STRICT = pydantic.ConfigDict(extra="forbid")
+_MODELS: dict[tuple[int, ...], type[pydantic.BaseModel]] = {}
 
 
 def check_chain(source_fmt: str, chain: list[tuple[Pass, dict[str, Any]]], where: str) -> str:

@@ -36,16 +36,18 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+import pydantic
 
 from edgebench import __version__
+from edgebench import data as builtin_data
 from edgebench.compress import metrics, sources
 from edgebench.compress.api import Chain, build_variant, resolve_chain
 from edgebench.compress.passes import Artifact, Data, check_chain
 from edgebench.compress.variant import MANIFEST, MANIFEST_SCHEMA, Variant, load_variant, variant_dir
-from edgebench.config import Table, load_toml
+from edgebench.config import load_toml, validate
 from edgebench.errors import ConfigError, UserError
 from edgebench.fsutil import ensure_writable_dir
 
@@ -98,41 +100,88 @@ def _split(x: Any, y: np.ndarray | None, frac: float, seed: int) -> tuple[Any, A
     )
 
 
-def parse_data(t: Table, base: Path, seed: int) -> Data:
-    """The data splits described by a ``[data]`` table."""
-    from edgebench import data as builtin
+NonNegative = Annotated[int, pydantic.Field(ge=0)]
 
-    calib_n = t.integer("calib_samples", 256, minimum=1)
-    if "train" in t.data or "eval" in t.data:
-        x_tr, y_tr = sources.load_inputs(base / t.text("train"))
-        x_ev, y_ev = sources.load_inputs(base / t.text("eval"))
-        calib = t.text("calib", None)
-        x_ca = sources.load_inputs(base / calib)[0] if calib else x_tr
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A ``[data]`` table: the built-in digits, one npz split here, or train/eval(/calib) npz files."""
+
+    source: str | None = None
+    eval_fraction: Annotated[float, pydantic.Field(ge=0.01, le=0.9)] | None = None
+    calib_samples: Annotated[int, pydantic.Field(ge=1)] = 256
+    train: str | None = None
+    eval: str | None = None
+    calib: str | None = None
+
+    def __post_init__(self) -> None:
+        files = self.train is not None or self.eval is not None
+        if files and (self.train is None or self.eval is None):
+            raise ValueError(f"field '{'eval' if self.eval is None else 'train'}' is missing: give train and eval")
+        if files and (self.source is not None or self.eval_fraction is not None):
+            raise ValueError("fields 'source'/'eval_fraction' do not go with 'train'/'eval': keep one of the two")
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """A ``[models.<m>.variants.<v>]`` table: the pass tables, checked against the registry later."""
+
+    passes: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A ``[models.<m>]`` table."""
+
+    source: str
+    train_epochs: NonNegative = 0
+    weights: str | None = None
+    data: DataSpec | None = None
+    variants: dict[str, VariantSpec] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecipeSpec:
+    """A whole recipe file, as written."""
+
+    models: dict[str, ModelSpec]
+    out: str = "variants"
+    seed: NonNegative = 0
+    threads: NonNegative = 0
+    data: DataSpec = DataSpec()
+
+
+def parse_data(spec: DataSpec, base: Path, seed: int) -> Data:
+    """The data splits described by a ``[data]`` table."""
+    if spec.train is not None and spec.eval is not None:
+        x_tr, y_tr = sources.load_inputs(base / spec.train)
+        x_ev, y_ev = sources.load_inputs(base / spec.eval)
+        x_ca = sources.load_inputs(base / spec.calib)[0] if spec.calib else x_tr
     else:
-        src = t.text("source", "digits")
-        frac = t.number("eval_fraction", 0.25, lo=0.01, hi=0.9)
+        src = spec.source or "digits"
+        frac = 0.25 if spec.eval_fraction is None else spec.eval_fraction
         if src == "digits":
-            s = builtin.digits(frac, seed)
+            s = builtin_data.digits(frac, seed)
             x_tr, y_tr, x_ev, y_ev = s.x_train, s.y_train, s.x_test, s.y_test
         else:
             x, y = sources.load_inputs(base / src)
             x_tr, y_tr, x_ev, y_ev = _split(x, y, frac, seed)
         x_ca = x_tr
-    t.done()
-    x_ca = metrics.take(x_ca, slice(0, calib_n))
+    x_ca = metrics.take(x_ca, slice(0, spec.calib_samples))
     return Data(x_train=x_tr, y_train=y_tr, x_calib=x_ca, x_eval=x_ev, y_eval=y_ev)
 
 
-def parse_passes(t: Table, field_name: str) -> list[tuple[str, dict[str, Any]]]:
+def parse_passes(spec: VariantSpec, where: str) -> list[tuple[str, dict[str, Any]]]:
     """``[(pass name, params), ...]`` from a variant's ``passes`` array."""
     steps = []
-    for i, step in enumerate(t.array(field_name)):
-        if not isinstance(step, dict) or not isinstance(step.get("pass"), str):
-            raise t.error(f"{field_name}[{i}]", 'must be a table with a "pass" name, e.g. { pass = "int8-static" }')
-        params = {k: v for k, v in step.items() if k != "pass"}
-        steps.append((step["pass"], params))
+    for i, step in enumerate(spec.passes):
+        if not isinstance(step.get("pass"), str):
+            raise ConfigError(
+                f'{where} field \'passes[{i}]\' must be a table with a "pass" name, e.g. {{ pass = "int8-static" }}'
+            )
+        steps.append((step["pass"], {k: v for k, v in step.items() if k != "pass"}))
     if not steps:
-        raise t.error(field_name, "is empty: list at least one pass")
+        raise ConfigError(f"{where} field 'passes' is empty: list at least one pass")
     return steps
 
 
@@ -145,49 +194,36 @@ def load_recipe(path: Path, out: Path | None = None) -> Recipe:
         DataError: data that does not fit a model.
     """
     path = Path(path)
-    doc = Table(path, "", load_toml(path))
+    doc = validate(RecipeSpec, load_toml(path), f"{path}:")
     base = path.parent
-    seed = doc.integer("seed", 0, minimum=0)
-    threads = doc.integer("threads", 0, minimum=0)
-    root = out if out is not None else base / doc.text("out", "variants")
-    default_data = doc.table("data", {})
-    models_t = doc.table("models")
-    doc.done()
-    if not models_t.data:
-        raise models_t.error("models", "has no models: add a [models.<name>] table")
-    cache: dict[str, Data] = {}
+    root = out if out is not None else base / doc.out
+    if not doc.models:
+        raise ConfigError(f"{path}: [models] has no models: add a [models.<name>] table")
+    cache: dict[DataSpec, Data] = {}
     plans = []
-    for name in models_t.data:
-        mt = models_t.table(name)
-        if "data" in mt.data:
-            data = parse_data(mt.table("data"), base, seed)
-        else:
-            key = json.dumps(default_data.data, sort_keys=True)
-            if key not in cache:
-                cache[key] = parse_data(Table(path, "data", dict(default_data.data)), base, seed)
-            data = cache[key]
-        src = sources.detect(name, mt.text("source"), base)
-        src.train_epochs = mt.integer("train_epochs", 0, minimum=0)
-        weights = mt.text("weights", None)
-        src.weights = base / weights if weights else None
-        vt = mt.table("variants", {})
-        mt.done()
+    for name, model in doc.models.items():
+        spec = model.data or doc.data
+        if spec not in cache:
+            cache[spec] = parse_data(spec, base, doc.seed)
+        src = sources.detect(name, model.source, base)
+        src.train_epochs = model.train_epochs
+        src.weights = base / model.weights if model.weights else None
         variants: dict[str, Chain] = {}
-        for vname in vt.data:
+        for vname, vspec in model.variants.items():
+            where = f"{path}: [models.{name}.variants.{vname}]"
             if vname == PARENT:
-                raise vt.error(vname, f"is reserved: every model gets its {PARENT} parent; rename the variant")
-            one = vt.table(vname)
+                raise ConfigError(f"{where} is reserved: every model gets its {PARENT} parent; rename the variant")
+            steps = parse_passes(vspec, where)
             try:
-                chain = resolve_chain(parse_passes(one, "passes"))
+                chain = resolve_chain(steps)
             except ConfigError as exc:
-                raise ConfigError(f"{path}: [{one.where}] {exc}") from None
-            one.done()
-            check_chain(src.fmt, chain, f"{path}: [{one.where}]")
+                raise ConfigError(f"{where} {exc}") from None
+            check_chain(src.fmt, chain, where)
             variants[vname] = chain
-        plans.append(ModelPlan(src, data, variants))
+        plans.append(ModelPlan(src, cache[spec], variants))
     for plan in plans:  # files and data last, once the recipe itself is known to be right
-        sources.open_source(plan.source, plan.data, seed, train=False)
-    return Recipe(path, root, seed, plans, threads)
+        sources.open_source(plan.source, plan.data, doc.seed, train=False)
+    return Recipe(path, root, doc.seed, plans, doc.threads)
 
 
 def variant_hash(source_hash: str, data_hash: str, chain: Chain, seed: int) -> str:
