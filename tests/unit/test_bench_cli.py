@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+from _pytest.config.argparsing import Parser
 from click.testing import CliRunner
 
-from edgebench.bench.settings import RunSettings
+from edgebench.bench import plugin
+from edgebench.bench.settings import SETTINGS, RunSettings, from_options
 from edgebench.cli import main
 from edgebench.compress.variant import save_variant
 from edgebench.workflows.run import pytest_argv
@@ -91,3 +93,27 @@ def test_child_pytest_command_carries_only_changed_settings(tmp_path: Path) -> N
     assert "--edge-min-rounds" not in joined  # a default stays the plugin's default
     assert "--edge-run-id RID" in joined and "--edge-parallel" in joined
     assert argv[-1] == "--benchmark-compare=0001"
+
+
+def test_every_setting_survives_the_launcher_and_the_plugin(tmp_path: Path) -> None:
+    """The one declaration drives both ends: each changed setting crosses the child pytest's argv intact."""
+    changed = {
+        s.name: ({"seq": 8, "h": 2} if s.repeatable else s.type((s.default or 1) * 2 + 1)) for s in SETTINGS
+    }  # every value differs from its default and passes its range
+    settings = RunSettings.from_mapping(changed)
+    argv = pytest_argv(variants=tmp_path, boards=["local"], results=tmp_path, run_id="x", settings=settings)
+    parser = Parser()
+    plugin.pytest_addoption(parser)
+    ns = parser.parse_known_args(argv[argv.index("--edge-variants") :])
+    parsed = from_options({s.name: getattr(ns, s.dest) for s in SETTINGS})
+    assert parsed == settings and all(getattr(parsed, s.name) != s.default for s in SETTINGS)
+
+
+def test_run_help_shows_each_flag_with_its_declared_default() -> None:
+    r = CliRunner().invoke(main, ["run", "--help"], terminal_width=200)
+    lines = r.output.splitlines()
+    for s in SETTINGS:
+        if s.flag is None:
+            continue
+        line = next(ln for ln in lines if ln.strip().startswith(s.flag + " "))
+        assert (f"[default: {s.default}" in line) == (s.default is not None and not s.repeatable), line

@@ -5,6 +5,7 @@ ai_edge_litert, tflite_runtime or tensorflow.lite); psutil is optional. No edgeb
 install is needed there. Usage::
 
     python agent.py JOB.json        # or: python agent.py - < JOB.json
+    python agent.py --probe '["onnxruntime"]'   # the board's fingerprint (boards check)
 
 It prints exactly one JSON object on stdout (the result) and exits 0, also when the
 variant failed: failures are data (``ok: false`` with ``error``). Timing happens here,
@@ -50,12 +51,15 @@ DEFAULT_MEASURE = {
     "min_time_s": 2.0,
     "max_time_s": 30.0,
     "max_rounds": 1000000,
+    "batch_size": 1,
 }  # type: Dict[str, float]
 
 DEFAULT_DEVICE = {
     "temp_limit_c": 80.0,  # warn when the hottest zone reaches this
     "freq_drop": 0.10,  # warn when the frequency fell by more than this fraction
 }  # type: Dict[str, float]
+
+COOLDOWN_MAX_S = 300.0  # longest wait for the cool-down temperature
 
 Signature = List[Tuple[str, List[Any], str]]
 
@@ -200,7 +204,7 @@ def cool_down(spec: Dict[str, Any], sleep: Callable[[float], None] = time.sleep)
     until = spec.get("until_c")
     reached = None  # type: Optional[bool]
     if until is not None:
-        deadline = t0 + float(spec.get("max_s", 300.0))
+        deadline = t0 + float(spec.get("max_s", COOLDOWN_MAX_S))
         reached = False
         while True:
             temp = device_state()["temp_c"]
@@ -781,7 +785,7 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
         signature = model.signature()
         result["signature"] = [{"name": n, "shape": s, "dtype": d} for n, s, d in signature]
         measure_spec = job.get("measure") or {}
-        batch = int(measure_spec.get("batch_size", 1))
+        batch = int(measure_spec.get("batch_size", DEFAULT_MEASURE["batch_size"]))
         xs, y, ref = load_eval(job, signature)
         feed = model.prepare(_inputs_for(job, signature, xs, batch))
         t = time.perf_counter_ns()
@@ -838,10 +842,117 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
     return result
 
 
+# ------------------------------------------------------------------------------ probe
+
+
+def _cpu_model() -> Optional[str]:
+    text = _read("/proc/cpuinfo") or ""
+    for key in ("model name", "Model", "Hardware", "cpu model", "Processor"):
+        for line in text.splitlines():
+            if ":" in line and line.split(":")[0].strip() == key:
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or None
+
+
+def _memory_bytes() -> Optional[int]:
+    for line in (_read("/proc/meminfo") or "").splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def _os_name() -> str:
+    for line in (_read("/etc/os-release") or "").splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.split("=", 1)[1].strip('"')
+    return platform.platform()
+
+
+def _cgroup_limits() -> Dict[str, Any]:
+    """The CPU quota (cores) and memory limit (bytes) of this process's cgroup, v1 or v2."""
+    out = {"cpu_quota_cores": None, "memory_limit_bytes": None}  # type: Dict[str, Any]
+    for line in (_read("/proc/self/cgroup") or "").splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        ctrls, path = parts[1].split(","), parts[2]
+        if "cpu" in ctrls:
+            base = "/sys/fs/cgroup/cpu" + path
+            q, p = _read(base + "/cpu.cfs_quota_us"), _read(base + "/cpu.cfs_period_us")
+            if q and p and int(q) > 0:
+                out["cpu_quota_cores"] = int(q) / float(p)
+        if "memory" in ctrls:
+            m = _read("/sys/fs/cgroup/memory" + path + "/memory.limit_in_bytes")
+            if m and int(m) < (1 << 60):  # v1 writes "no limit" as a huge number
+                out["memory_limit_bytes"] = int(m)
+        if parts[0] == "0" and parts[1] == "":
+            cm = _read("/sys/fs/cgroup" + path + "/cpu.max")
+            if cm and not cm.startswith("max"):
+                q, p = cm.split()
+                out["cpu_quota_cores"] = int(q) / float(p)
+            mm = _read("/sys/fs/cgroup" + path + "/memory.max")
+            if mm and mm != "max":
+                out["memory_limit_bytes"] = int(mm)
+    return out
+
+
+def probe(runtimes: List[str]) -> Dict[str, Any]:
+    """What this board is, and what stops it from running jobs (``problems``).
+
+    The board fingerprint that ``edgebench boards check`` records: arch, CPU model, cores,
+    memory, OS, Python, numpy, each runtime's version (ONNX Runtime's providers, the TFLite
+    interpreter's module), the device state, the cgroup CPU quota / memory limit. Runtimes
+    are imported through the same adapters that run jobs.
+    """
+    fp = {
+        "arch": platform.machine(),
+        "cpu_model": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_bytes": _memory_bytes(),
+        "os": _os_name(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "hostname": platform.node(),
+        "cpus_allowed": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "numpy": None,
+        "runtimes": {},
+        "problems": [],
+    }  # type: Dict[str, Any]
+    fp.update(device_state())
+    fp.update(_cgroup_limits())
+    try:
+        fp["numpy"] = _np().__version__
+    except Exception as exc:
+        fp["problems"].append("numpy is not importable (%s): install numpy on the board" % type(exc).__name__)
+    for rt in runtimes:
+        if rt not in RUNTIMES:
+            fp["problems"].append("unknown runtime %r" % rt)
+            continue
+        try:
+            model = RUNTIMES[rt]({})
+        except Exception as exc:
+            detail = str(exc) if isinstance(exc, AgentError) else "%s: %s" % (type(exc).__name__, _first_line(exc))
+            fp["problems"].append("runtime %s is not installed or not importable (%s)" % (rt, detail))
+            continue
+        if rt == "onnxruntime":
+            fp["runtimes"][rt] = {"version": model.version, "providers": list(model.ort.get_available_providers())}
+        else:
+            fp["runtimes"][rt] = {"module": model.name.split(":", 1)[-1], "version": model.version}
+    return fp
+
+
 def main(argv: List[str]) -> int:
-    """Read the job (file or ``-`` for stdin), run it, print one JSON line; exit 0 unless misused."""
+    """Read the job (file or ``-`` for stdin), run it, print one JSON line; exit 0 unless misused.
+
+    ``agent.py --probe [RUNTIMES_JSON]`` prints the board's fingerprint (see `probe`) instead.
+    """
+    if len(argv) in (2, 3) and argv[1] == "--probe":
+        wanted = json.loads(argv[2]) if len(argv) == 3 else sorted(RUNTIMES)
+        sys.stdout.write(json.dumps(probe(wanted)) + "\n")
+        sys.stdout.flush()
+        return 0
     if len(argv) != 2:
-        sys.stderr.write("usage: agent.py JOB.json | -\n")
+        sys.stderr.write("usage: agent.py JOB.json | - | --probe [RUNTIMES_JSON]\n")
         return 2
     try:
         if argv[1] == "-":

@@ -27,36 +27,12 @@ from typing import Any
 import pytest
 
 from edgebench.bench.session import Case, EdgeSession, load_variants, resolve_boards
-from edgebench.bench.settings import RunSettings, parse_dims
+from edgebench.bench.settings import SETTINGS, RunSettings, from_options
 from edgebench.errors import EdgebenchError
 from edgebench.results.stats import summarize
 
 SESSION_KEY = pytest.StashKey[EdgeSession]()
 TIMER = "perf_counter_ns (on board)"
-
-# option name -> (RunSettings field, type, help)
-SETTING_OPTIONS: dict[str, tuple[str, type, str]] = {
-    "--edge-warmup-iters": ("warmup_min_iters", int, "warm-up: at least this many inferences (default 10)"),
-    "--edge-warmup-time": ("warmup_min_s", float, "warm-up: at least this many seconds (default 0.2)"),
-    "--edge-min-rounds": ("min_rounds", int, "steady state: at least this many samples (default 50)"),
-    "--edge-min-time": ("min_time_s", float, "steady state: at least this many seconds (default 2)"),
-    "--edge-max-time": ("max_time_s", float, "steady state: time cap in seconds (default 30)"),
-    "--edge-max-rounds": ("max_rounds", int, "steady state: sample cap (default 1000000)"),
-    "--edge-batch-size": ("batch_size", int, "inputs per inference (default 1)"),
-    "--edge-quick": ("quick", int, "accuracy on a seeded random subset of N samples, with a 95%% interval"),
-    "--edge-seed": ("seed", int, "seed of the quick subset (default 0)"),
-    "--edge-temp-limit": ("temp_limit_c", float, "warn when the board reaches this temperature (default 80 C)"),
-    "--edge-cooldown": ("cooldown_s", float, "sleep this many seconds on the board before each variant"),
-    "--edge-cooldown-until": ("cooldown_until_c", float, "before each variant, wait until the board is this cool (C)"),
-    "--edge-timeout": ("timeout_s", float, "kill the agent after this many seconds (default 900)"),
-    "--edge-lock-timeout": ("lock_timeout_s", float, "wait this long for a board another run holds (default 600)"),
-    "--edge-repeats": (
-        "repeats",
-        int,
-        "fresh agent processes per variant, interleaved across a board's variants; floors split between them "
-        "(default 3)",
-    ),
-}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -76,9 +52,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption(
         "--edge-results", metavar="DIR", help="store the run as DIR/runs/<run_id>.json (written after each variant)"
     )
-    g.addoption(
-        "--edge-dim", metavar="NAME=SIZE", action="append", default=[], help="size of a dynamic input dimension"
-    )
     g.addoption("--edge-run-id", metavar="ID", help="run id (default: time + random suffix)")
     g.addoption("--edge-command", metavar="NAME", default="pytest", help="command recorded in the run")
     g.addoption("--edge-progress", metavar="FILE", help="append one JSON line per finished case (for progress bars)")
@@ -87,19 +60,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="measure the boards in parallel (one connection per board); a board's processes stay sequential",
     )
-    for flag, (_field, typ, text) in SETTING_OPTIONS.items():
-        g.addoption(flag, type=typ, default=None, help=text)
+    for s in SETTINGS:
+        if s.option is None:
+            continue
+        text = s.help_with_default().replace("%", "%%")  # argparse formats help with %
+        if s.repeatable:
+            g.addoption(s.option, metavar=s.metavar, action="append", default=[], help=text)
+        else:
+            g.addoption(s.option, metavar=s.metavar, type=s.type, default=None, help=text)
 
 
 def settings_from_options(config: pytest.Config) -> RunSettings:
     """`RunSettings` from the ``--edge-*`` options (unset ones keep their defaults)."""
-    values: dict[str, Any] = {}
-    for flag, (field, _typ, _help) in SETTING_OPTIONS.items():
-        v = config.getoption(flag.lstrip("-").replace("-", "_"))
-        if v is not None:
-            values[field] = v
-    values["dims"] = parse_dims(config.getoption("edge_dim"))
-    return RunSettings.from_mapping(values)
+    return from_options({s.name: config.getoption(s.dest) for s in SETTINGS if s.option is not None})
 
 
 def _names(value: str | None) -> list[str]:
@@ -108,7 +81,6 @@ def _names(value: str | None) -> list[str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Build the session when ``--edge-variants`` is given; bad options are usage errors."""
-    config.addinivalue_line("markers", "edgebench: a measurement of one board x variant")
     variants = config.getoption("edge_variants")
     if variants is None:
         return

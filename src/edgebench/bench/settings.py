@@ -1,75 +1,184 @@
-"""Measurement settings of a run: defaults, validation, and the job blocks they become."""
+"""Measurement settings of a run, declared once: defaults, help, flags, ranges, job blocks.
+
+Each `RunSettings` field carries its declaration in ``field(metadata=...)``; `SETTINGS`
+reads them back as `Setting` records, and every place that shows or passes a setting is
+generated from them: the options of ``edgebench run`` (`edgebench.cli.run`), the pytest
+``--edge-*`` options (`edgebench.bench.plugin`), the child pytest's command line
+(`edgebench.workflows.run`) and the job blocks the agent reads (`RunSettings.measure_block`,
+`RunSettings.device_block`). The defaults the agent itself falls back to
+(`agent.DEFAULT_MEASURE`, `agent.DEFAULT_DEVICE`) are the defaults here: the agent runs
+without edgebench on the board, so its table is the one source and this module reads it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgebench.bench import agent
+from edgebench.config import validate
 from edgebench.errors import ConfigError
+
+WHERE = "measurement settings"
+
+
+def _setting(
+    default: Any,
+    help: str,
+    *,
+    flag: str | None = None,
+    option: str | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    metavar: str | None = None,
+    job: str | None = None,
+    usage_range: bool = False,
+) -> Any:
+    """A `RunSettings` field with its declaration (see `Setting` for the arguments)."""
+    # one key, so that pydantic (which reads a dataclass field's metadata as Field arguments) leaves it alone
+    meta = {"setting": {
+        "help": help, "flag": flag, "option": option, "ge": ge, "gt": gt, "metavar": metavar, "job": job,
+        "usage_range": usage_range,
+    }}  # fmt: skip
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One measurement setting as the CLI, the pytest plugin and the launcher see it.
+
+    Attributes:
+        name: the `RunSettings` field (and the key in a run file's ``settings``).
+        type: the value type of one flag (``int``, ``float``; ``str`` for ``dims`` entries).
+        default: the default value (None: unset).
+        help: one line for ``--help`` (without the default: it is added from ``default``).
+        flag: the ``edgebench run`` option, or None when ``run`` does not offer it.
+        option: the pytest plugin's option (``--edge-...``).
+        ge: the value must be at least this ...
+        gt: ... or above this.
+        metavar: the value's name in ``--help``.
+        job: the agent job block the setting goes to (``measure``), if any.
+        usage_range: ``edgebench run`` checks the range while parsing (a usage error, exit 2).
+        repeatable: the option is given once per entry (``dims``: ``NAME=SIZE``).
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    flag: str | None
+    option: str | None
+    ge: float | None
+    gt: float | None
+    metavar: str | None
+    job: str | None
+    usage_range: bool
+    repeatable: bool
+
+    @property
+    def dest(self) -> str:
+        """The pytest option's destination name (``--edge-min-time`` -> ``edge_min_time``)."""
+        return (self.option or "").lstrip("-").replace("-", "_")
+
+    def help_with_default(self) -> str:
+        """The help line with the default, for tools that do not show it themselves."""
+        return self.help if self.default in (None, {}) else f"{self.help} (default {self.default})"
+
+
+M, D = agent.DEFAULT_MEASURE, agent.DEFAULT_DEVICE
 
 
 @dataclass(frozen=True)
 class RunSettings:
     """How each variant is measured; every default can be overridden per run.
 
-    Attributes:
-        warmup_min_iters: warm-up lasts at least this many inferences ...
-        warmup_min_s: ... and at least this many seconds.
-        min_rounds: steady state collects at least this many samples ...
-        min_time_s: ... over at least this many seconds ...
-        max_time_s: ... and stops at this time cap (also caps the warm-up).
-        max_rounds: hard cap on the number of samples.
-        batch_size: inputs per inference.
-        dims: sizes of dynamic input dimensions, by dim name or ``"input:axis"``.
-        quick: evaluate accuracy on a seeded random subset of this many samples.
-        seed: seed of the quick subset.
-        temp_limit_c: warn when the board's hottest thermal zone reaches this.
-        freq_drop: warn when the CPU frequency fell by more than this fraction.
-        cooldown_s: sleep this long on the board before loading each variant.
-        cooldown_until_c: or wait on the board until the temperature is at most this.
-        cooldown_max_s: longest wait for ``cooldown_until_c``.
-        timeout_s: the agent is killed after this many seconds.
-        lock_timeout_s: how long to wait for a board another run holds.
-        repeats: fresh agent processes per variant, interleaved round-robin across a board's
-            variants; the steady-state floors (``min_rounds``, ``min_time_s``) apply to their total.
+    The fields are declared with their help, flags and ranges (see `SETTINGS`);
+    ``repeats`` fresh agent processes per variant run interleaved round-robin across a
+    board's variants, and the steady-state floors (``min_rounds``, ``min_time_s``) apply
+    to their total.
     """
 
-    warmup_min_iters: int = 10
-    warmup_min_s: float = 0.2
-    min_rounds: int = 50
-    min_time_s: float = 2.0
-    max_time_s: float = 30.0
-    max_rounds: int = 1_000_000
-    batch_size: int = 1
-    dims: dict[str, int] = field(default_factory=dict)
-    quick: int | None = None
-    seed: int = 0
-    temp_limit_c: float = 80.0
-    freq_drop: float = 0.10
-    cooldown_s: float | None = None
-    cooldown_until_c: float | None = None
-    cooldown_max_s: float = 300.0
-    timeout_s: float = 900.0
-    lock_timeout_s: float = 600.0
-    repeats: int = 3
+    warmup_min_iters: int = _setting(
+        int(M["warmup_min_iters"]), "Warm-up: at least this many inferences.",
+        flag="--warmup-iters", option="--edge-warmup-iters", ge=0, job="measure",
+    )  # fmt: skip
+    warmup_min_s: float = _setting(
+        M["warmup_min_s"], "Warm-up: at least this many seconds.",
+        flag="--warmup-time", option="--edge-warmup-time", ge=0, job="measure",
+    )  # fmt: skip
+    min_rounds: int = _setting(
+        int(M["min_rounds"]), "Steady state: at least this many samples.",
+        flag="--min-rounds", option="--edge-min-rounds", ge=1, job="measure",
+    )  # fmt: skip
+    min_time_s: float = _setting(
+        M["min_time_s"], "Steady state: at least this many seconds per variant.",
+        flag="--min-time", option="--edge-min-time", ge=0, job="measure",
+    )  # fmt: skip
+    max_time_s: float = _setting(
+        M["max_time_s"], "Steady state: time cap in seconds (also caps the warm-up).",
+        flag="--max-time", option="--edge-max-time", ge=0, job="measure",
+    )  # fmt: skip
+    max_rounds: int = _setting(
+        int(M["max_rounds"]), "Steady state: sample cap.", option="--edge-max-rounds", ge=0, job="measure"
+    )
+    batch_size: int = _setting(
+        int(M["batch_size"]), "Inputs per inference.",
+        flag="--batch-size", option="--edge-batch-size", ge=1, job="measure",
+    )  # fmt: skip
+    dims: dict[str, int] = _setting(  # noqa: RUF009 (a field with a default_factory)
+        {}, "Size of a dynamic input dimension, by dim name or input:axis (repeatable).",
+        flag="--dim", option="--edge-dim", metavar="NAME=SIZE",
+    )  # fmt: skip
+    quick: int | None = _setting(
+        None, "Accuracy on a seeded random subset of N samples, with a 95% interval.",
+        flag="--quick", option="--edge-quick", ge=1, metavar="N",
+    )  # fmt: skip
+    seed: int = _setting(0, "Seed of the quick subset.", option="--edge-seed")
+    temp_limit_c: float = _setting(
+        D["temp_limit_c"], "Warn when the board's hottest thermal zone reaches this temperature (C).",
+        option="--edge-temp-limit",
+    )  # fmt: skip
+    freq_drop: float = _setting(
+        D["freq_drop"], "Warn when the CPU frequency fell by more than this fraction.", option="--edge-freq-drop"
+    )
+    cooldown_s: float | None = _setting(
+        None, "Sleep S seconds on the board before each variant.",
+        flag="--cooldown", option="--edge-cooldown", metavar="S",
+    )  # fmt: skip
+    cooldown_until_c: float | None = _setting(
+        None, "Before each variant, wait until the board is at most C degrees.",
+        flag="--cooldown-until", option="--edge-cooldown-until", metavar="C",
+    )  # fmt: skip
+    cooldown_max_s: float = _setting(
+        agent.COOLDOWN_MAX_S, "Longest wait for the cool-down temperature (seconds).", option="--edge-cooldown-max"
+    )
+    timeout_s: float = _setting(
+        900.0, "Kill the agent after this many seconds.", flag="--timeout", option="--edge-timeout", gt=0
+    )
+    lock_timeout_s: float = _setting(
+        600.0, "Wait this long for a board another run holds (seconds).", option="--edge-lock-timeout"
+    )
+    repeats: int = _setting(
+        3, "Fresh agent processes per variant, interleaved across a board's variants; the min-time and "
+        "min-rounds floors are split between them.",
+        flag="--repeats", option="--edge-repeats", ge=1, usage_range=True,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
-        checks = [
-            (self.min_rounds >= 1, "min_rounds must be >= 1"),
-            (self.max_rounds >= 0, "max_rounds must be >= 0"),
-            (self.batch_size >= 1, "batch_size must be >= 1"),
-            (self.warmup_min_iters >= 0, "warmup_min_iters must be >= 0"),
-            (min(self.warmup_min_s, self.min_time_s, self.max_time_s) >= 0, "times must be >= 0"),
-            (self.quick is None or self.quick >= 1, "quick must be >= 1 samples"),
-            (self.timeout_s > 0, "timeout_s must be > 0"),
-            (self.repeats >= 1, "repeats must be >= 1 (fresh agent processes per variant)"),
-        ]
-        for ok, msg in checks:
-            if not ok:
-                raise ConfigError(f"measurement settings: {msg}")
+        for s in SETTINGS:
+            value = getattr(self, s.name)
+            if value is None or isinstance(value, dict):
+                continue
+            if s.ge is not None and value < s.ge:
+                raise ConfigError(f"{WHERE}: {s.name} must be >= {s.ge:g}")
+            if s.gt is not None and value <= s.gt:
+                raise ConfigError(f"{WHERE}: {s.name} must be > {s.gt:g}")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> RunSettings:
@@ -79,14 +188,11 @@ class RunSettings:
             ConfigError: for an unknown name or a bad value.
         """
         values = dict(values or {})
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {s.name for s in SETTINGS}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise ConfigError(f"unknown measurement settings {unknown}: valid names are {sorted(names)}")
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise ConfigError(f"measurement settings: {exc}") from None
+            raise ConfigError(f"unknown {WHERE} {unknown}: valid names are {sorted(names)}")
+        return validate(cls, values, f"{WHERE}:")
 
     def replace(self, **changes: Any) -> RunSettings:
         """A copy with some settings changed (validated)."""
@@ -104,16 +210,7 @@ class RunSettings:
 
     def measure_block(self) -> dict[str, Any]:
         """The job's ``measure`` block."""
-        keys = (
-            "warmup_min_iters",
-            "warmup_min_s",
-            "min_rounds",
-            "min_time_s",
-            "max_time_s",
-            "max_rounds",
-            "batch_size",
-        )
-        return {k: getattr(self, k) for k in keys}
+        return {s.name: getattr(self, s.name) for s in SETTINGS if s.job == "measure"}
 
     def device_block(self) -> dict[str, Any]:
         """The job's ``device`` block (limits for warnings, optional cool-down)."""
@@ -132,6 +229,29 @@ class RunSettings:
         return dataclasses.asdict(self)
 
 
+def _declared() -> tuple[Setting, ...]:
+    hints = typing.get_type_hints(RunSettings)
+    out = []
+    for f in dataclasses.fields(RunSettings):
+        hint = hints[f.name]
+        repeatable = typing.get_origin(hint) is dict
+        scalar = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        out.append(
+            Setting(
+                name=f.name,
+                type=str if repeatable else scalar[0],
+                default=default,
+                repeatable=repeatable,
+                **f.metadata["setting"],
+            )
+        )
+    return tuple(out)
+
+
+SETTINGS: tuple[Setting, ...] = _declared()
+
+
 def parse_dims(specs: list[str] | tuple[str, ...]) -> dict[str, int]:
     """``["batch=4", "seq=128"]`` -> ``{"batch": 4, "seq": 128}``.
 
@@ -145,3 +265,18 @@ def parse_dims(specs: list[str] | tuple[str, ...]) -> dict[str, int]:
             raise ConfigError(f"dimension {spec!r}: write it as NAME=SIZE, for example seq=128")
         out[name.strip()] = int(value)
     return out
+
+
+def dims_argv(dims: Mapping[str, int]) -> list[str]:
+    """``{"seq": 128}`` -> ``["seq=128"]``: the inverse of `parse_dims`."""
+    return [f"{name}={size}" for name, size in dims.items()]
+
+
+def from_options(values: Mapping[str, Any]) -> RunSettings:
+    """Settings from parsed options by field name (``None``: unset; ``dims`` as ``NAME=SIZE`` entries).
+
+    Raises:
+        ConfigError: for a bad value.
+    """
+    chosen = {k: v for k, v in values.items() if v is not None and k != "dims"}
+    return RunSettings.from_mapping({**chosen, "dims": parse_dims(list(values.get("dims") or ()))})

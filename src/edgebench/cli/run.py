@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 
+from edgebench.bench.settings import SETTINGS, Setting, from_options
 from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
+from edgebench.render.report import Report
+from edgebench.results.analysis import analyze_run
+from edgebench.workflows.run import run_harness
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _click_type(s: Setting) -> Any:
+    if s.usage_range and s.ge is not None:  # checked while parsing: a usage error (exit 2)
+        return click.IntRange(min=int(s.ge)) if s.type is int else click.FloatRange(min=s.ge)
+    return s.type
+
+
+def setting_options(fn: F) -> F:
+    """The measurement settings `edgebench run` offers, as click options named after their field."""
+    for s in reversed(SETTINGS):
+        if s.flag is None:
+            continue
+        fn = click.option(
+            s.flag, s.name, type=_click_type(s), multiple=s.repeatable, metavar=s.metavar,
+            default=None if s.repeatable else s.default, show_default=s.default is not None, help=s.help,
+        )(fn)  # fmt: skip
+    return fn
 
 
 @main.command("run", epilog=EXIT_CODES, context_settings={"ignore_unknown_options": True})
@@ -28,27 +53,7 @@ from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_j
     "--inventory", type=click.Path(path_type=Path), help="Boards inventory file (default targets/boards.toml)."
 )
 @click.option("--models", help="Comma-separated models to measure (default: all in the variants folder).")
-@click.option("--min-time", type=float, help="Steady state: at least this many seconds per variant [2].")
-@click.option("--min-rounds", type=int, help="Steady state: at least this many samples [50].")
-@click.option(
-    "--repeats",
-    type=click.IntRange(min=1),
-    help="Fresh agent processes per variant, interleaved across a board's variants; the min-time and "
-    "min-rounds floors are split between them [3].",
-)
-@click.option("--max-time", type=float, help="Steady state: time cap in seconds [30].")
-@click.option("--warmup-iters", type=int, help="Warm-up: at least this many inferences [10].")
-@click.option("--warmup-time", type=float, help="Warm-up: at least this many seconds [0.2].")
-@click.option("--batch-size", type=int, help="Inputs per inference [1].")
-@click.option(
-    "--dim", "dims", multiple=True, metavar="NAME=SIZE", help="Size of a dynamic input dimension (repeatable)."
-)
-@click.option("--quick", type=int, metavar="N", help="Accuracy on a random subset of N samples, with a 95% interval.")
-@click.option("--cooldown", type=float, metavar="S", help="Sleep S seconds on the board before each variant.")
-@click.option(
-    "--cooldown-until", type=float, metavar="C", help="Before each variant, wait until the board is at most C degrees."
-)
-@click.option("--timeout", type=float, help="Kill the agent after this many seconds [900].")
+@setting_options
 @click.option("--parallel", is_flag=True, help="Measure the boards in parallel (a board's processes stay sequential).")
 @click.option("--show-pytest", is_flag=True, help="Stream the harness's pytest output (its benchmark table) to stderr.")
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
@@ -60,7 +65,6 @@ def run_cmd(
     as_json: bool,
     inventory: Path | None,
     models: str | None,
-    dims: tuple[str, ...],
     parallel: bool,
     show_pytest: bool,
     pytest_args: tuple[str, ...],
@@ -76,19 +80,7 @@ def run_cmd(
     Exits 1 if a measurement failed (the run is still stored), 3 if a
     --benchmark-compare-fail check failed.
     """
-    from edgebench.bench.settings import RunSettings, parse_dims
-    from edgebench.render.report import Report
-    from edgebench.results.analysis import analyze_run
-    from edgebench.workflows.run import run_harness
-
-    names = {
-        "min_time": "min_time_s", "min_rounds": "min_rounds", "max_time": "max_time_s",
-        "warmup_iters": "warmup_min_iters", "warmup_time": "warmup_min_s", "batch_size": "batch_size",
-        "quick": "quick", "cooldown": "cooldown_s", "cooldown_until": "cooldown_until_c", "timeout": "timeout_s",
-        "repeats": "repeats",
-    }  # fmt: skip
-    values = {names[k]: v for k, v in measure.items() if v is not None}
-    settings = RunSettings.from_mapping({**values, "dims": parse_dims(list(dims))})
+    settings = from_options(measure)
     split = [n.strip() for n in boards.split(",") if n.strip()] or ["local"]
     model_list = [n.strip() for n in models.split(",") if n.strip()] if models else None
     out = run_harness(

@@ -14,30 +14,11 @@ from typing import Any
 from rich.console import Console
 
 from edgebench.bench.session import load_variants, resolve_boards
-from edgebench.bench.settings import RunSettings
+from edgebench.bench.settings import SETTINGS, RunSettings, dims_argv
 from edgebench.errors import DataError, EdgebenchError, UserError
 from edgebench.results import schema, store
 
 LOGS = "logs"  # results/logs/<run_id>.log: the child pytest's output
-
-# RunSettings field -> plugin option
-OPTION_OF = {
-    "warmup_min_iters": "--edge-warmup-iters",
-    "warmup_min_s": "--edge-warmup-time",
-    "min_rounds": "--edge-min-rounds",
-    "min_time_s": "--edge-min-time",
-    "max_time_s": "--edge-max-time",
-    "max_rounds": "--edge-max-rounds",
-    "batch_size": "--edge-batch-size",
-    "quick": "--edge-quick",
-    "seed": "--edge-seed",
-    "temp_limit_c": "--edge-temp-limit",
-    "cooldown_s": "--edge-cooldown",
-    "cooldown_until_c": "--edge-cooldown-until",
-    "timeout_s": "--edge-timeout",
-    "lock_timeout_s": "--edge-lock-timeout",
-    "repeats": "--edge-repeats",
-}
 
 
 @dataclass
@@ -88,13 +69,12 @@ def pytest_argv(
         argv += ["--edge-models", ",".join(models)]
     if parallel:
         argv.append("--edge-parallel")
-    defaults = RunSettings()
-    for field, flag in OPTION_OF.items():
-        value = getattr(settings, field)
-        if value is not None and value != getattr(defaults, field):
-            argv += [flag, str(value)]
-    for name, size in settings.dims.items():
-        argv += ["--edge-dim", f"{name}={size}"]
+    for s in SETTINGS:  # a default stays the plugin's default
+        value = getattr(settings, s.name)
+        if s.option is None or value is None or value == s.default:
+            continue
+        for one in dims_argv(value) if s.repeatable else [value]:
+            argv += [s.option, str(one)]
     return argv + list(extra)
 
 
