@@ -28,10 +28,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """ruff check and format check."""
-    session.install("ruff>=0.5")
+    """ruff check and format check, and the import contracts (layers, no cycles) in .importlinter."""
+    session.install("ruff>=0.5", "import-linter>=2.1")
+    session.install("--no-deps", "-e", ".")
     session.run("ruff", "check", "src", "tests", "noxfile.py")
     session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
+    session.run("lint-imports", ".importlinter")
 
 
 @nox.session(python="3.11")
