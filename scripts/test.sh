@@ -20,5 +20,5 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # torch==2.13.0 first: it is the CPU build; an unpinned torch pulls a CUDA build of several GB.
 .venv/bin/pip install -q torch==2.13.0
-.venv/bin/pip install -q -e '.[dev,tflite]'
+.venv/bin/pip install -q -e '.[dev,torch,tflite]'
 exec .venv/bin/pytest -p no:cacheprovider "$@"
