@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import Progress
 
 from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json
-from edgebench.errors import UserError
+from edgebench.errors import RemoteError, UserError
+from edgebench.render.boards import board_dict, boards_table, checks_table, farm_table
+from edgebench.targets.boards_file import add_board, remove_boards
+from edgebench.targets.farm import farm_down, farm_up
+from edgebench.targets.fingerprint import (
+    READY,
+    BoardCheck,
+    check_boards,
+    fingerprints_path,
+    load_fingerprints,
+    record_checks,
+)
+from edgebench.targets.hostkeys import trust_host_key
+from edgebench.targets.inventory import default_path, load_inventory, parse_board, resolve_boards
 
 boards_file_option = click.option(
     "--boards-file",
@@ -20,8 +35,6 @@ boards_file_option = click.option(
 
 
 def _boards_path(boards_file: Path | None) -> Path:
-    from edgebench.targets.inventory import default_path
-
     return boards_file if boards_file is not None else default_path()
 
 
@@ -39,17 +52,17 @@ def boards() -> None:
 @json_option
 def boards_list(boards_file: Path | None, as_json: bool) -> None:
     """List the boards in the inventory with their last check."""
-    from edgebench.render.boards import board_dict, boards_table
-    from edgebench.targets.fingerprint import fingerprints_path, load_fingerprints
-    from edgebench.targets.inventory import load_inventory
-
     path = _boards_path(boards_file)
     inv = load_inventory(boards_file)
     checks = load_fingerprints(fingerprints_path(path))
     if as_json:
-        print_json([{**board_dict(b), "last_check": checks.get(b.name)} for b in inv.values()])
+        print_json([{**board_dict(b), "last_check": _to_json(checks.get(b.name))} for b in inv.values()])
         return
     console().print(boards_table(list(inv.values()), checks))
+
+
+def _to_json(check: BoardCheck | None) -> dict[str, object] | None:
+    return None if check is None else check.to_json()
 
 
 @boards.command("add", epilog=EXIT_CODES)
@@ -86,11 +99,6 @@ def boards_add(
     boards_file: Path | None,
 ) -> None:
     """Add board NAME to the inventory (validated before anything is written)."""
-    from edgebench.errors import RemoteError
-    from edgebench.targets.boards_file import add_board
-    from edgebench.targets.hostkeys import trust_host_key
-    from edgebench.targets.inventory import parse_board
-
     path = _boards_path(boards_file)
     raw: dict[str, Any] = {
         "name": name,
@@ -129,8 +137,6 @@ def boards_add(
 @boards_file_option
 def boards_remove(names: tuple[str, ...], boards_file: Path | None) -> None:
     """Remove boards NAMES from the inventory."""
-    from edgebench.targets.boards_file import remove_boards
-
     path = _boards_path(boards_file)
     remove_boards(path, list(names))
     click.echo(f"removed {', '.join(names)} from {path}")
@@ -144,14 +150,6 @@ def boards_remove(names: tuple[str, ...], boards_file: Path | None) -> None:
 def boards_check(names: tuple[str, ...], boards_file: Path | None, as_json: bool, timeout: float) -> None:
     """Connect to boards NAMES (default: all), record their fingerprint, and mark each
     ready / unreachable / unfit with the reason. Exits 1 if any board is not ready."""
-    import datetime as dt
-
-    from rich.progress import Progress
-
-    from edgebench.render.boards import checks_table
-    from edgebench.targets.fingerprint import READY, check_boards, fingerprints_path, record_checks
-    from edgebench.targets.inventory import load_inventory, resolve_boards
-
     path = _boards_path(boards_file)
     inv = load_inventory(boards_file)
     chosen = resolve_boards(inv, list(names)) if names else list(inv.values())
@@ -161,7 +159,7 @@ def boards_check(names: tuple[str, ...], boards_file: Path | None, as_json: bool
         checks = check_boards(chosen, timeout=timeout, on_done=lambda _n, _r: progress.advance(task))
     record_checks(fingerprints_path(path), checks, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     if as_json:
-        print_json([c.as_dict() for c in checks])
+        print_json([c.to_json() for c in checks])
     else:
         console().print(checks_table(checks))
     bad = [c for c in checks if c.status != READY]
@@ -192,9 +190,6 @@ farm_dir_option = click.option(
 @json_option
 def farm_up_cmd(n: int, no_limits: bool, root: Path | None, as_json: bool) -> None:
     """Start N sshd boards (profiles cycle full, pi-like, mid, tiny) and write a ready boards file."""
-    from edgebench.render.boards import farm_table
-    from edgebench.targets.farm import farm_up
-
     f = farm_up(root, n, limits=not no_limits)
     if as_json:
         print_json(
@@ -221,8 +216,6 @@ def farm_up_cmd(n: int, no_limits: bool, root: Path | None, as_json: bool) -> No
 @json_option
 def farm_down_cmd(root: Path | None, as_json: bool) -> None:
     """Stop the farm: kill its sshd servers and sessions, remove its cgroups and folder."""
-    from edgebench.targets.farm import farm_down
-
     stopped = farm_down(root)
     if as_json:
         print_json({"stopped": stopped})

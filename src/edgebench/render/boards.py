@@ -41,7 +41,7 @@ def board_dict(board: Board) -> dict[str, Any]:
     }
 
 
-def boards_table(boards: Sequence[Board], checks: Mapping[str, Any]) -> Table:
+def boards_table(boards: Sequence[Board], checks: Mapping[str, BoardCheck]) -> Table:
     """The inventory, with the last recorded check of each board."""
     t = Table(title="boards", title_justify="left")
     for col in ("name", "address", "python", "runtimes", "tags", "last check"):
@@ -51,8 +51,8 @@ def boards_table(boards: Sequence[Board], checks: Mapping[str, Any]) -> Table:
         rec = checks.get(b.name)
         last = "never"
         if rec:
-            style = STATUS_STYLE.get(rec.get("status", ""), "red")
-            last = f"[{style}]{rec.get('status')}[/{style}] {str(rec.get('checked', ''))[:19]}"
+            style = STATUS_STYLE.get(rec.status, "red")
+            last = f"[{style}]{rec.status}[/{style}] {(rec.checked or '')[:19]}"
         tags = " ".join(f"{k}={v}" for k, v in b.tags.items())
         t.add_row(b.name, addr, b.python, ", ".join(b.runtimes), tags, last)
     return t
