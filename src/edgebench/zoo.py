@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from edgebench.errors import MissingDependency
+
 
 def digits_cnn(width: int = 16) -> Any:
     """A small CNN for 1x8x8 digits: three conv blocks, global pooling, a linear head.
@@ -36,6 +38,18 @@ def digits_cnn(width: int = 16) -> Any:
     )
 
 
+TORCH_EXTRA = "pip install 'edgebench[torch]' torch==2.13.0"
+
+
+def require_torch(what: str) -> Any:
+    """The ``torch`` module, or a `MissingDependency` saying that ``what`` needs the torch extra."""
+    try:
+        import torch
+    except ModuleNotFoundError:
+        raise MissingDependency(f"{what} needs the torch extra: {TORCH_EXTRA}") from None
+    return torch
+
+
 def train(
     model: Any,
     x: np.ndarray,
@@ -46,19 +60,31 @@ def train(
     lr: float = 3e-3,
     seed: int = 0,
     on_epoch: Callable[[int, float], None] | None = None,
+    loss_fn: Callable[[Any, Any, Any], Any] | None = None,
 ) -> Any:
-    """Train a classifier with Adam and cross-entropy; deterministic for a seed.
+    """Train a classifier with Adam and a cosine schedule; deterministic for a seed.
+
+    The one training loop of edgebench: ``train_epochs``, fine-tuning after pruning and
+    distillation all use it.
 
     Args:
         on_epoch: called after each epoch with (epoch index, mean loss).
-    """
-    import torch
+        loss_fn: ``loss_fn(logits, x_batch, y_batch)``; cross-entropy when not given
+            (distillation passes one that also runs the teacher on ``x_batch``).
 
+    Raises:
+        MissingDependency: without PyTorch.
+    """
+    torch = require_torch("training")
+
+    def cross_entropy(logits: Any, _x: Any, y_batch: Any) -> Any:
+        return torch.nn.functional.cross_entropy(logits, y_batch)
+
+    loss_of = loss_fn or cross_entropy
     torch.manual_seed(seed)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-    loss_fn = torch.nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(seed)
     model.train()
     for epoch in range(epochs):
@@ -66,8 +92,9 @@ def train(
         total = 0.0
         for i in range(0, len(xt), batch_size):
             idx = perm[i : i + batch_size]
+            xb = xt[idx]
             opt.zero_grad()
-            loss = loss_fn(model(xt[idx]), yt[idx])
+            loss = loss_of(model(xb), xb, yt[idx])
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)

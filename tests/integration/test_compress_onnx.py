@@ -52,23 +52,23 @@ def test_make_variants_demo_set(parent: tuple[Variant, data.Split], tmp_path: Pa
     for v in vs:
         assert v.path == tmp_path / "digits" / v.name and v.artifact.is_file()
         assert load_variant(v.path).manifest == v.manifest
-        assert v.manifest["parent"] == "fp32" and v.manifest["passes"][0]["params"]
-        assert v.manifest["inputs"][0]["dtype"] == "float32"  # float I/O kept by every pass
-        assert v.manifest["flops"] == metrics.onnx_flops(fp32.artifact)["flops"]
-    base = fp32.manifest["accuracy"]["top1"]
-    f16 = by["fp16"].manifest
-    assert f16["bytes"] < 0.6 * fp32.manifest["bytes"]
+        assert v.manifest.parent == "fp32" and v.manifest.passes[0].params
+        assert v.manifest.to_json()["inputs"][0]["dtype"] == "float32"  # float I/O kept by every pass
+        assert v.manifest.flops == metrics.onnx_flops(fp32.artifact)["flops"]
+    base = fp32.manifest.extra["accuracy"]["top1"]
+    f16 = by["fp16"].manifest.to_json()
+    assert f16["bytes"] < 0.6 * fp32.manifest.bytes
     assert f16["fidelity"]["top1_agreement"] >= 0.99 and f16["fidelity"]["max_abs_diff"] < 0.05
-    dyn = by["int8-dynamic"].manifest
+    dyn = by["int8-dynamic"].manifest.to_json()
     assert {"ConvInteger", "MatMulInteger"} & set(dyn["quantized_ops"])  # what makes it slow on AVX2 is visible
-    st = by["int8-static"].manifest
-    assert st["bytes"] < fp32.manifest["bytes"] / 1.7  # a tiny model: Q/DQ scales weigh; perf checks >= 3.5x
+    st = by["int8-static"].manifest.to_json()
+    assert st["bytes"] < fp32.manifest.bytes / 1.7  # a tiny model: Q/DQ scales weigh; perf checks >= 3.5x
     assert st["accuracy"]["top1"] >= base - 0.03
     assert st["calibration"] == {"method": "MinMax", "samples": 128}
     ops = {n.op_type for n in onnx.load(str(by["int8-static"].artifact)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
-    sp = by["sparse"].manifest
-    assert sp["weight_sparsity"] == pytest.approx(0.5, abs=0.02) and sp["zip_bytes"] < fp32.manifest["bytes"] * 0.75
+    sp = by["sparse"].manifest.to_json()
+    assert sp["weight_sparsity"] == pytest.approx(0.5, abs=0.02) and sp["zip_bytes"] < fp32.manifest.bytes * 0.75
 
 
 def test_accuracy_aware_fallback_keeps_sensitive_nodes_in_float(
@@ -79,11 +79,11 @@ def test_accuracy_aware_fallback_keeps_sensitive_nodes_in_float(
     bad_calib = s.x_train[:64] * 0.2
     spec = [("fit", "int8-static", {"per_channel": False, "max_accuracy_drop": 2.0})]
     (v,) = make_variants(fp32, spec, tmp_path, bad_calib, s.x_test, s.y_test)
-    rep = v.manifest["accuracy_fallback"]
+    rep = v.manifest.extra["accuracy_fallback"]
     assert rep["tried"][0]["kept_float"] == [] and rep["tried"][0]["drop_points"] > 2.0
     assert rep["tried"][-1]["drop_points"] <= 2.0 and rep["tried"][-1]["kept_float"]
     assert rep["ranking"][0]["node"] == rep["tried"][-1]["kept_float"][0]
-    assert v.manifest["accuracy"]["top1"] >= fp32.manifest["accuracy"]["top1"] - 0.02
+    assert v.manifest.extra["accuracy"]["top1"] >= fp32.manifest.extra["accuracy"]["top1"] - 0.02
 
 
 def test_accuracy_fallback_stops_with_a_report(
@@ -116,12 +116,12 @@ def test_two_input_model_with_dynamic_batch(tmp_path: Path) -> None:
             parent="fp32",
             ref=ref,
         )
-        assert [i["name"] for i in v.manifest["inputs"]] == ["image", "extra"]
-        assert all(i["shape"][0] == "batch" for i in v.manifest["inputs"])  # the batch axis stays dynamic
+        assert [i["name"] for i in v.manifest.to_json()["inputs"]] == ["image", "extra"]
+        assert all(i["shape"][0] == "batch" for i in v.manifest.to_json()["inputs"])  # the batch axis stays dynamic
         out = metrics.run_onnx(v.artifact, metrics.take(x, slice(0, 7)))
         assert out.shape == (7, 10)
-        assert v.manifest["fidelity"]["top1_agreement"] >= 0.9, name
-        assert "accuracy" not in v.manifest  # no labels, no accuracy claimed
+        assert v.manifest.extra["fidelity"]["top1_agreement"] >= 0.9, name
+        assert "accuracy" not in v.manifest.extra  # no labels, no accuracy claimed
 
 
 def test_make_variants_with_the_torch_module_prunes_channels(
@@ -133,6 +133,6 @@ def test_make_variants_with_the_torch_module_prunes_channels(
         fp32, spec, tmp_path, s.x_train[:64], s.x_test, s.y_test, torch_module=model, train=(s.x_train, s.y_train)
     )
     flops = metrics.onnx_flops(fp32.artifact)["flops"]
-    assert pruned.manifest["flops"] < 0.4 * flops
-    assert pruned.manifest["accuracy"]["top1"] > 0.5 and pruned.manifest["parent"] == "fp32"
-    assert int8.manifest["flops"] == flops  # int8-static still starts from the fp32 file
+    assert pruned.manifest.flops < 0.4 * flops
+    assert pruned.manifest.extra["accuracy"]["top1"] > 0.5 and pruned.manifest.parent == "fp32"
+    assert int8.manifest.flops == flops  # int8-static still starts from the fp32 file

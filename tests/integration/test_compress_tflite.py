@@ -128,4 +128,4 @@ def test_ai_edge_quantizer_needs_no_tensorflow(
             chain=resolve_chain([("tflite-quantize", {"recipe": recipe, "calib_samples": 16})]), data=d,
             final=tmp_path / recipe, parent="fp32", ref=None,
         )  # fmt: skip
-        assert v.manifest["aiq_recipe"] == recipe and v.manifest["bytes"] < fp32.manifest["bytes"]
+        assert v.manifest.extra["aiq_recipe"] == recipe and v.manifest.bytes < fp32.manifest.bytes

@@ -41,10 +41,10 @@ def test_channel_pruning_then_int8_on_foreign_architectures(factory: object, tmp
     )
     # the input module is untouched (passes never mutate their input)
     assert all(torch.equal(before[k], t) for k, t in module.state_dict().items())
-    pr = v.manifest["pruning"]
+    pr = v.manifest.extra["pruning"]
     assert pr["macs_after"] < 0.45 * pr["macs_before"] and pr["params_after"] < 0.45 * pr["params_before"]
     # FLOPs counted from the exported graph agree: channels are physically gone (residual adds, depthwise ok)
-    assert v.manifest["flops"] < 0.45 * fp32.manifest["flops"]
+    assert v.manifest.flops < 0.45 * fp32.manifest.flops
     assert metrics.run_onnx(v.artifact, d.x_eval).shape == (8, 10)
     assert {"QuantizeLinear", "DequantizeLinear"} <= set(metrics.is_quantized_onnx(metrics.load_onnx(v.artifact)))
 
@@ -58,9 +58,9 @@ def test_magnitude_pruning_global_with_fine_tune_keeps_mask(tmp_path: Path) -> N
         model="d", variant="sp", source=Artifact("torch", module=module), chain=chain, data=d,
         final=tmp_path / "sp", parent=None, ref=None,
     )  # fmt: skip
-    assert v.manifest["weight_sparsity"] == pytest.approx(0.8, abs=0.01)  # fine-tuning did not refill zeros
-    assert v.manifest["sparsity"] > 0.7  # as read back from the ONNX graph
-    assert v.manifest["zip_bytes"] < 0.6 * v.manifest["bytes"]
+    assert v.manifest.extra["weight_sparsity"] == pytest.approx(0.8, abs=0.01)  # fine-tuning did not refill zeros
+    assert v.manifest.extra["sparsity"] > 0.7  # as read back from the ONNX graph
+    assert v.manifest.extra["zip_bytes"] < 0.6 * v.manifest.bytes
 
 
 def test_distillation_reports_teacher_student_control(tmp_path: Path) -> None:
@@ -72,13 +72,13 @@ def test_distillation_reports_teacher_student_control(tmp_path: Path) -> None:
         model="d", variant="kd", source=Artifact("torch", module=teacher), chain=chain, data=d,
         final=tmp_path / "kd", parent=None, ref=None,
     )  # fmt: skip
-    rep = v.manifest["distill"]
+    rep = v.manifest.extra["distill"]
     assert set(rep) >= {"teacher", "student", "control", "param_ratio", "accuracy_vs_teacher"}
     assert rep["teacher"]["params"] == sum(p.numel() for p in teacher.parameters())
     assert rep["student"]["params"] == rep["control"]["params"] < rep["teacher"]["params"]
     assert 0.2 < rep["param_ratio"] < 0.3
     assert rep["teacher"]["top1"] == pytest.approx(zoo.accuracy(teacher, s.x_test, s.y_test))
-    assert v.manifest["accuracy"]["top1"] == pytest.approx(rep["student"]["top1"], abs=1e-6)  # ONNX = torch
+    assert v.manifest.extra["accuracy"]["top1"] == pytest.approx(rep["student"]["top1"], abs=1e-6)  # ONNX = torch
     assert 0.0 < rep["control"]["top1"] <= 1.0
 
 
@@ -90,5 +90,5 @@ def test_taylor_importance_uses_gradients(tmp_path: Path) -> None:
         model="d", variant="t", source=Artifact("torch", module=zoo.digits_cnn(8)), chain=chain, data=d,
         final=tmp_path / "t", parent=None, ref=None,
     )  # fmt: skip
-    pr = v.manifest["pruning"]
+    pr = v.manifest.extra["pruning"]
     assert 0.4 < pr["macs_after"] / pr["macs_before"] < 0.7  # 25% of channels off both sides of each conv

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from _targets_models import memhog_variant, mlp_variant
 
-from edgebench.bench.runner import measure_variant
+from edgebench.testing.runs import measure_variant
 from edgebench.compress.variant import Variant
 from edgebench.errors import BoardBusy, BoardUnreachable, HostKeyRefused, JobTimeout
 from edgebench.targets.driver import Driver
@@ -85,7 +85,7 @@ def test_second_run_uploads_nothing(farm: Farm, mlp: Variant) -> None:
         assert r2[1].uploads == 0 and r2[1].bytes_uploaded == 0, r2[1]
         assert r2[1].skipped >= 3  # agent, artifact, job: present and verified
         # a new connection only carries commands: far less than the artifact it did not resend
-        assert r2[1].wire_sent < mlp.manifest["bytes"] / 4, r2[1]
+        assert r2[1].wire_sent < mlp.manifest.bytes / 4, r2[1]
         _cache_is_sound(Path(farm.board(name).workdir))
 
 

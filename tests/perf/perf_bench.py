@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgebench.bench.runner import measure_variant
+from edgebench.testing.runs import measure_variant
 from edgebench.bench.session import EdgeSession
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant, save_variant
@@ -151,7 +151,7 @@ def test_memory_fp32_vs_int8(tmp_path: Path) -> None:
         m = measure_variant(LocalDriver(board), v, settings=small)
         assert m["ok"], m["error"]
         mem = m["memory"]
-        rows.append((v.name, v.manifest["bytes"], mem["peak_rss"], mem["load_delta"], mem["rss_before_load"]))
+        rows.append((v.name, v.manifest.bytes, mem["peak_rss"], mem["load_delta"], mem["rss_before_load"]))
     print("\nmemory (fresh agent process per variant, 4x1024x1024 MLP):")
     print(f"  {'variant':8} {'file MB':>8} {'peak RSS MB':>12} {'load delta MB':>14} {'before load MB':>15}")
     for name, size, peak, delta, before in rows:

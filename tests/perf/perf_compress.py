@@ -96,21 +96,21 @@ def test_quantization_figures(setup: dict[str, Any]) -> None:
         ),
     }
     lat = latency_us({k: v.artifact for k, v in vs.items()}, st["split"].x_test)
-    base_acc = fp32.manifest["accuracy"]["top1"]
+    base_acc = fp32.manifest.extra["accuracy"]["top1"]
     print(
         f"\n{'variant':22} {'KiB':>8} {'size x':>7} {'µs/call':>9} {'speed x':>8} "
         f"{'top-1 %':>8} {'drop pt':>8} {'agree %':>8}"
     )
     for k, v in vs.items():
-        m = v.manifest
+        m = v.manifest.to_json()
         drop = 100 * (base_acc - m["accuracy"]["top1"])
         agree = m.get("fidelity", {}).get("top1_agreement", 1.0)
         print(
-            f"{k:22} {m['bytes'] / 1024:8.1f} {fp32.manifest['bytes'] / m['bytes']:7.2f} {lat[k]:9.1f} "
+            f"{k:22} {m['bytes'] / 1024:8.1f} {fp32.manifest.bytes / m['bytes']:7.2f} {lat[k]:9.1f} "
             f"{lat['fp32'] / lat[k]:8.2f} {100 * m['accuracy']['top1']:8.2f} {drop:8.2f} {100 * agree:8.2f}"
         )
-    st8 = vs["int8-static"].manifest
-    size_x = fp32.manifest["bytes"] / st8["bytes"]
+    st8 = vs["int8-static"].manifest.to_json()
+    size_x = fp32.manifest.bytes / st8["bytes"]
     speed_x = lat["fp32"] / lat["int8-static"]
     drop = 100 * (base_acc - st8["accuracy"]["top1"])
     print(
@@ -129,19 +129,19 @@ def test_structured_pruning_figures(setup: dict[str, Any]) -> None:
     chain = make(st, "pruned-50-int8", [("prune-channels", {"ratio": 0.5, "fine_tune_epochs": 5}), ("int8-static", {})])
     vs = {"fp32": fp32, "pruned-50": pruned, "pruned-50-int8": chain}
     lat = latency_us({k: v.artifact for k, v in vs.items()}, st["split"].x_test)
-    base = fp32.manifest
+    base = fp32.manifest.to_json()
     print(f"\n{'variant':18} {'MFLOPs':>8} {'flops x':>8} {'µs/call':>9} {'speed x':>8} {'top-1 %':>8} {'drop pt':>8}")
     for k, v in vs.items():
-        m = v.manifest
+        m = v.manifest.to_json()
         print(
             f"{k:18} {m['flops'] / 1e6:8.2f} {base['flops'] / m['flops']:8.2f} {lat[k]:9.1f} "
             f"{lat['fp32'] / lat[k]:8.2f} "
             f"{100 * m['accuracy']['top1']:8.2f} {100 * (base['accuracy']['top1'] - m['accuracy']['top1']):8.2f}"
         )
-    print(f"pruned-50 before fine-tuning: top-1 {100 * no_ft.manifest['accuracy']['top1']:.2f} %")
-    fx = base["flops"] / pruned.manifest["flops"]
+    print(f"pruned-50 before fine-tuning: top-1 {100 * no_ft.manifest.extra['accuracy']['top1']:.2f} %")
+    fx = base["flops"] / pruned.manifest.flops
     sx = lat["fp32"] / lat["pruned-50"]
-    drop = 100 * (base["accuracy"]["top1"] - pruned.manifest["accuracy"]["top1"])
+    drop = 100 * (base["accuracy"]["top1"] - pruned.manifest.extra["accuracy"]["top1"])
     print(
         f"structured 50% targets: FLOPs {fx:.2f}x (>= 1.5: {verdict(fx >= 1.5)}), speed {sx:.2f}x "
         f"(>= 1.3: {verdict(sx >= 1.3)}), drop {drop:.2f} pt (<= 1: {verdict(drop <= 1)})"
@@ -152,7 +152,7 @@ def test_structured_pruning_figures(setup: dict[str, Any]) -> None:
 def test_distillation_figures(setup: dict[str, Any]) -> None:
     st = setup
     v = make(st, "student", [("distill", {"width": 0.45, "epochs": EPOCHS, "alpha": 0.5, "temperature": 4.0})])
-    r = v.manifest["distill"]
+    r = v.manifest.extra["distill"]
     print(f"\n{'model':10} {'params':>9} {'top-1 %':>8}")
     for k in ("teacher", "student", "control"):
         print(f"{k:10} {r[k]['params']:9d} {100 * r[k]['top1']:8.2f}")
@@ -202,10 +202,10 @@ def test_foreign_architectures(tmp_path: Path) -> None:
             )  # fmt: skip
         lat = latency_us({k: v.artifact for k, v in vs.items()}, x, rounds=3, calls=5)
         for k, v in vs.items():
-            m = v.manifest
+            m = v.manifest.to_json()
             agree = m.get("fidelity", {}).get("top1_agreement", 1.0)
             print(
                 f"{name:26} {k:16} {m['bytes'] / 1e6:7.2f} {m['flops'] / 1e9:7.3f} {lat[k] / 1000:8.2f} "
                 f"{lat['fp32'] / lat[k]:8.2f} {100 * agree:8.2f}"
             )
-        assert vs["pruned-50"].manifest["flops"] < 0.5 * fp32.manifest["flops"]
+        assert vs["pruned-50"].manifest.flops < 0.5 * fp32.manifest.flops

@@ -13,6 +13,7 @@ from pydantic import Field
 from edgebench.compress.passes import all_passes, check_chain, get_pass, resolve_params
 from edgebench.config import load_toml, validate
 from edgebench.errors import ConfigError, ModelError
+from edgebench.model import Manifest
 
 BUILTIN = {
     "fp16", "int8-dynamic", "int8-static", "tflite-convert", "tflite-quantize",
@@ -197,7 +198,7 @@ def test_make_variants_checks_every_spec_before_work(tmp_path: Path) -> None:
     from edgebench.compress.api import make_variants
     from edgebench.compress.variant import Variant
 
-    parent = Variant(tmp_path / "m" / "fp32", {"variant": "fp32", "model": "m", "format": "onnx", "artifact": "x"})
+    parent = Variant(tmp_path / "m" / "fp32", Manifest("m", "fp32", "onnx", "x", "", 0))
     x = np.zeros((2, 1, 8, 8), np.float32)
     with pytest.raises(ConfigError, match="valid passes"):
         make_variants(parent, [("a", "fp16", {}), ("b", "int3", {})], tmp_path, x, x)

@@ -28,8 +28,19 @@ def test_manifest_describes_the_artifact(tmp_path: Path, tiny_onnx: Path) -> Non
     assert m["inputs"] == [{"name": "x", "shape": ["batch", 4], "dtype": "float32"}]
     assert m["outputs"] == [{"name": "y", "shape": ["batch", 3], "dtype": "float32"}]
     assert m["schema"] == 1
-    assert load_variant(v.path).manifest == m
+    assert load_variant(v.path).manifest.to_json() == m
+    assert load_variant(v.path).manifest == v.manifest
     assert [x.name for x in list_variants(tmp_path / "variants")] == ["fp32"]
+
+
+def test_manifest_file_keeps_its_key_order(tmp_path: Path, tiny_onnx: Path) -> None:
+    v = save_variant(tmp_path / "v", tiny_onnx, _fields(passes=[{"pass": "fp16", "params": {}}], flops=10))
+    keys = list(json.loads((v.path / "manifest.json").read_text()))
+    assert keys == [
+        "schema", "model", "variant", "format", "artifact", "sha256", "bytes", "parent", "passes", "created",
+        "inputs", "outputs", "params", "flops",
+    ]  # fmt: skip
+    assert v.manifest.flops == 10 and v.manifest.passes[0].name == "fp16"
 
 
 def test_not_a_model_is_refused_and_leaves_no_folder(tmp_path: Path) -> None:

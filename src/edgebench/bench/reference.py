@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from edgebench.bench import agent
 from edgebench.compress.variant import Variant
 from edgebench.errors import DataError, ModelError
 from edgebench.fsutil import atomic_write, sha256_file
-
-RUNTIME_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "tflite"}
 
 
 def default_cache() -> Path:
@@ -28,7 +27,7 @@ def default_cache() -> Path:
 
 def find_parent(variant: Variant, variants: Sequence[Variant]) -> Variant | None:
     """The variant's parent among ``variants`` (same model, name from the manifest), or None."""
-    parent = variant.manifest.get("parent")
+    parent = variant.manifest.parent
     if not parent:
         return None
     for v in variants:
@@ -44,10 +43,8 @@ def compute_outputs(variant: Variant, eval_npz: Path, batch_size: int = 32) -> n
         ModelError: if the host cannot load the variant.
         DataError: if the eval data does not fit it.
     """
-    from edgebench.bench import agent
-
     try:
-        model = agent.RUNTIMES[RUNTIME_OF_FORMAT[variant.format]]({})
+        model = agent.RUNTIMES[agent.RUNTIME_OF_FORMAT[variant.format]]({})
         model.load(str(variant.artifact))
         sig = model.signature()
         static = sig[0][1][0] if sig and sig[0][1] else None

@@ -1,7 +1,9 @@
-"""Host side of a measurement: build the job, deploy agent + artifact + data, run, parse.
+"""Host side of one agent process: build the job, deploy agent + artifact + data, run, parse.
 
-`measure_variant` returns a *measurement* dict, the unit every other part reads
-(`results.schema.measurement_to_benchmark`, `results.report`). Its keys:
+The agent's JSON result is the boundary: `from_agent` turns it into a typed
+`edgebench.model.Measurement` (cold start, memory deltas, the board's fingerprint),
+the unit every other part reads. Its JSON form (`Measurement.to_json`) is what a run
+file stores:
 
 ``board, model, variant, format, sha256, bytes, ok, error``
     what was measured and whether it worked; ``error`` is ``{kind, message}``.
@@ -28,22 +30,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from edgebench.bench.reference import RUNTIME_OF_FORMAT
+from edgebench.bench.agent import RUNTIME_OF_FORMAT
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import RemoteError
+from edgebench.model import AGENT_NULLS, ColdStart, Measurement, MeasurementError
 from edgebench.results.stats import HIGH_CV, is_noisy, summarize
 from edgebench.targets.board import Board
-from edgebench.targets.deploy import deploy, remote_path
+from edgebench.targets.deploy import deploy
 from edgebench.targets.driver import Driver
 
 AGENT = Path(__file__).with_name("agent.py")
+MEMORY_DEFINITION = "RSS of a fresh agent process per variant; peak_rss is VmHWM at the end of the job"
 
 
 def parse_agent_output(stdout: str) -> dict[str, Any]:
@@ -133,37 +138,49 @@ def fingerprint(board: Board, out: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _base(board: Board, variant: Variant, settings: RunSettings) -> dict[str, Any]:
-    return {
-        "board": board.name,
-        "model": variant.model,
-        "variant": variant.name,
-        "format": variant.format,
-        "sha256": variant.sha256,
-        "bytes": variant.manifest.get("bytes"),
-        "ok": False,
-        "error": None,
-        "samples_ns": [],
-        "batch_size": settings.batch_size,
-        "settings": settings.measure_block(),
-        "warnings": [],
-    }
+def base_measurement(
+    board: Board, variant: Variant, settings: RunSettings, error: MeasurementError | None = None
+) -> Measurement:
+    """A measurement of ``variant`` on ``board`` before the agent answered (``ok`` false)."""
+    return Measurement(
+        board=board.name,
+        model=variant.model,
+        variant=variant.name,
+        ok=False,
+        format=variant.format,
+        sha256=variant.sha256,
+        bytes=variant.manifest.bytes,
+        error=error,
+        batch_size=settings.batch_size,
+        settings=settings.measure_block(),
+    )
 
 
-def _fill(m: dict[str, Any], board: Board, out: dict[str, Any]) -> dict[str, Any]:
-    """Copy the agent's result into the measurement and derive cold start, memory deltas, warnings."""
+def from_agent(m: Measurement, board: Board, out: Mapping[str, Any]) -> Measurement:
+    """``m`` filled from the agent's result: samples, cold start, memory deltas, fingerprint, warnings."""
     timing = dict(out.get("timing") or {})
-    samples = [int(s) for s in timing.pop("samples_ns", [])]
+    samples = tuple(int(s) for s in timing.pop("samples_ns", []))
+    settings = timing.pop("settings", m.settings)
     memory = dict(out.get("memory") or {})
     if memory.get("rss_after_load") is not None and memory.get("rss_before_load") is not None:
         memory["load_delta"] = memory["rss_after_load"] - memory["rss_before_load"]
-    memory["definition"] = "RSS of a fresh agent process per variant; peak_rss is VmHWM at the end of the job"
-    m.update(
-        ok=bool(out.get("ok")),
-        error=out.get("error"),
+    memory["definition"] = MEMORY_DEFINITION
+    err = out.get("error")
+    ok = bool(out.get("ok"))
+    error = MeasurementError.from_json(err) if isinstance(err, Mapping) else None
+    if ok and not samples:
+        ok = False
+        error = MeasurementError("no_samples", "the agent returned no latency samples: raise max_time_s")
+    cold = None
+    if "load_ns" in timing:
+        cold = ColdStart(load_ms=timing["load_ns"] / 1e6, first_inference_ms=timing["first_inference_ns"] / 1e6)
+    return dataclasses.replace(
+        m,
+        ok=ok,
+        error=error,
         samples_ns=samples,
-        batch_size=int(timing.get("batch_size", m["batch_size"])),
-        settings=timing.pop("settings", m["settings"]),
+        batch_size=int(timing.get("batch_size", m.batch_size)),
+        settings=settings,
         timing=timing,
         memory=memory,
         accuracy=out.get("accuracy"),
@@ -173,42 +190,37 @@ def _fill(m: dict[str, Any], board: Board, out: dict[str, Any]) -> dict[str, Any
         host=out.get("host"),
         fingerprint=fingerprint(board, out),
         agent_pid=out.get("pid"),
-        warnings=list(out.get("warnings") or []),
+        warnings=tuple(out.get("warnings") or ()),
+        cold_start=cold,
+        null_keys=AGENT_NULLS,
     )
-    if "load_ns" in timing:
-        m["cold_start"] = {
-            "load_ms": timing["load_ns"] / 1e6,
-            "first_inference_ms": timing["first_inference_ns"] / 1e6,
-        }
-    if m["ok"] and not samples:
-        m["ok"] = False
-        m["error"] = {"kind": "no_samples", "message": "the agent returned no latency samples: raise max_time_s"}
-    return m
 
 
-def add_noise_warning(m: dict[str, Any]) -> dict[str, Any]:
-    """Warn (in ``m["warnings"]``) when a successful measurement's samples vary a lot."""
-    if m["ok"]:
-        s = summarize(m["samples_ns"], m["batch_size"])
-        if is_noisy(s):
-            m["warnings"].append(
-                f"latency varies a lot (CV {s['cv']:.0%} > {HIGH_CV:.0%}): idle the board, pin the CPU "
-                "governor to performance, or raise min_time_s"
-            )
-    return m
+def add_noise_warning(m: Measurement) -> Measurement:
+    """``m`` with a warning when it succeeded and its samples vary a lot."""
+    if not m.ok:
+        return m
+    s = summarize(m.samples_ns, m.batch_size)
+    if not is_noisy(s):
+        return m
+    warning = (
+        f"latency varies a lot (CV {s['cv']:.0%} > {HIGH_CV:.0%}): idle the board, pin the CPU "
+        "governor to performance, or raise min_time_s"
+    )
+    return dataclasses.replace(m, warnings=(*m.warnings, warning))
 
 
-def runtime_error(board: Board, variant: Variant) -> dict[str, Any] | None:
+def runtime_error(board: Board, variant: Variant) -> MeasurementError | None:
     """The ``runtime_missing`` error when the board cannot run this variant's format, else None."""
     runtime = RUNTIME_OF_FORMAT.get(variant.format)
     if runtime is not None and runtime in board.runtimes:
         return None
-    return {
-        "kind": "runtime_missing",
-        "message": f"board {board.name} has no {runtime or variant.format} runtime for this {variant.format} "
+    return MeasurementError(
+        "runtime_missing",
+        f"board {board.name} has no {runtime or variant.format} runtime for this {variant.format} "
         f"variant (its runtimes: {', '.join(board.runtimes) or 'none'}): install it on the board and list it "
         "in the board's runtimes, or skip this variant",
-    }
+    )
 
 
 def deploy_jobs(
@@ -248,7 +260,7 @@ def deploy_jobs(
 
 
 def run_agent(driver: Driver, command: list[str], timeout: float) -> dict[str, Any]:
-    """Run one fresh agent process and parse its result.
+    """Run one fresh agent process and parse its result (the agent's JSON).
 
     Raises:
         RemoteError: the agent printed no result (crashed, killed, timed out).
@@ -264,72 +276,11 @@ def run_agent(driver: Driver, command: list[str], timeout: float) -> dict[str, A
         ) from None
 
 
-def remote_error(exc: RemoteError) -> dict[str, Any]:
-    """A measurement's ``error`` block from a board-side failure."""
-    return {"kind": type(exc).__name__, "message": str(exc), "command": exc.command, "output": exc.output}
-
-
-def measure_variant(
-    driver: Driver,
-    variant: Variant,
-    *,
-    eval_data: Path | None = None,
-    settings: RunSettings | Mapping[str, Any] | None = None,
-    reference: Path | None = None,
-    reference_info: dict[str, Any] | None = None,
-    timeout: float | None = None,
-) -> dict[str, Any]:
-    """Run one variant on one board in one fresh agent process.
-
-    This is one process whatever ``settings.repeats`` says; `EdgeSession` runs the
-    ``repeats`` processes per variant, interleaved (`edgebench.bench.repeats`).
-
-    Args:
-        driver: reaches the board (the caller holds its lock if it wants one).
-        variant: what to measure.
-        eval_data: npz deployed with the job for accuracy (``x`` / per-input arrays, ``y``).
-        settings: measurement settings (a `RunSettings` or a mapping of its fields).
-        reference: npz of the parent's outputs on ``eval_data`` (``outputs``), for fidelity.
-        reference_info: what ``reference`` is (stored as the measurement's ``reference``).
-        timeout: seconds before the agent is killed (default ``settings.timeout_s``).
-
-    Returns:
-        The measurement (see the module docstring). A failure on the board is returned
-        as data (``ok: false`` with ``error``), never raised.
-    """
-    board = driver.board
-    rs = settings if isinstance(settings, RunSettings) else RunSettings.from_mapping(settings)
-    m = _base(board, variant, rs)
-    m["error"] = runtime_error(board, variant)
-    if m["error"] is not None:
-        return m
-    try:
-        command, _ = deploy_jobs(driver, variant, rs, eval_data=eval_data, reference=reference)
-        out = run_agent(driver, command, timeout or rs.timeout_s)
-    except RemoteError as exc:
-        m["error"] = remote_error(exc)
-        return m
-    if reference_info is not None and reference is not None and eval_data is not None:
-        m["reference"] = reference_info
-    return add_noise_warning(_fill(m, board, out))
+def remote_error(exc: RemoteError) -> MeasurementError:
+    """A measurement's error from a board-side failure."""
+    return MeasurementError(type(exc).__name__, str(exc), command=exc.command, output=exc.output)
 
 
 def _last_line(text: str) -> str:
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     return lines[-1].strip()[:300] if lines else "no output"
-
-
-__all__ = [
-    "AGENT",
-    "add_noise_warning",
-    "build_job",
-    "deploy_jobs",
-    "fingerprint",
-    "measure_variant",
-    "parse_agent_output",
-    "remote_error",
-    "remote_path",
-    "run_agent",
-    "runtime_error",
-    "runtime_options",
-]

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from edgebench import zoo
 from edgebench.compress import metrics
 from edgebench.compress.metrics import one_line
 from edgebench.compress.passes import Artifact, Context, Data, Pass, check_chain, get_pass, resolve_params
@@ -49,8 +50,6 @@ def resolve_chain(steps: list[tuple[str, dict[str, Any]]]) -> Chain:
 
 def export_torch(module: Any, sample: np.ndarray, out: Path) -> Path:
     """Export a torch module to ONNX with a dynamic batch axis (as `edgebench.zoo.export_onnx`)."""
-    from edgebench import zoo
-
     try:
         return zoo.export_onnx(module, sample, out)
     except RuntimeError as exc:

@@ -17,9 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from edgebench import zoo
 from edgebench.compress.passes import Artifact, Context, Param, Pass
 from edgebench.compress.prune import shrink
 from edgebench.errors import ConfigError, DataError
+from edgebench.zoo import require_torch
 
 
 def kd_loss(s: Any, t: Any, y: Any, alpha: float, temperature: float) -> Any:
@@ -81,34 +83,17 @@ def train_student(
     batch_size: int = 32,
 ) -> Any:
     """Train ``student`` in place: with the KD loss if ``teacher`` is given, plain cross-entropy otherwise."""
-    import torch
-    import torch.nn.functional as F
+    torch = require_torch("distillation")
+    if teacher is None:
+        return zoo.train(student, x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    teacher.eval()
 
-    torch.manual_seed(seed)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    opt = torch.optim.Adam(student.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-    gen = torch.Generator().manual_seed(seed)
-    if teacher is not None:
-        teacher.eval()
-    student.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(xt), generator=gen)
-        for i in range(0, len(xt), batch_size):
-            idx = perm[i : i + batch_size]
-            xb, yb = xt[idx], yt[idx]
-            opt.zero_grad()
-            s = student(xb)
-            if teacher is None:
-                loss = F.cross_entropy(s, yb)
-            else:
-                with torch.no_grad():
-                    t = teacher(xb)
-                loss = kd_loss(s, t, yb, alpha, temperature)
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-        sched.step()
-    return student.eval()
+    def loss(logits: Any, xb: Any, yb: Any) -> Any:
+        with torch.no_grad():
+            t = teacher(xb)
+        return kd_loss(logits, t, yb, alpha, temperature)
+
+    return zoo.train(student, x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, loss_fn=loss)
 
 
 class Distill(Pass):
@@ -138,8 +123,6 @@ class Distill(Pass):
     def run(self, src: Artifact, params: dict[str, Any], ctx: Context) -> Artifact:
         """Build the student, train it with and (control) without the teacher, report all three."""
         import torch
-
-        from edgebench import zoo
 
         d = ctx.data
         if d.y_train is None or d.y_eval is None or isinstance(d.x_train, dict):

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from edgebench import zoo
 from edgebench.compress.passes import Artifact, Context, Param, Pass
 from edgebench.errors import DataError, ModelError
 
@@ -27,8 +28,6 @@ def fine_tune(module: Any, ctx: Context, epochs: int, lr: float, what: str) -> N
     """Train ``module`` in place on the training split (no-op for 0 epochs)."""
     if epochs <= 0:
         return
-    from edgebench import zoo
-
     y = _labels(ctx, what)
     ctx.log(f"{what}: fine-tuning {epochs} epoch(s)")
     zoo.train(module, ctx.data.x_train, y, epochs=epochs, lr=lr, seed=ctx.seed)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,15 +39,12 @@ def _refuse_quantized(path: Path, ctx: Context) -> Any:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence ONNX Runtime's quantizer: advice on the root logger, entropy calibration's prints on stdout."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        root.setLevel(level)
+    """Keep entropy calibration's prints off stdout (they would break ``--json``).
+
+    Its advice on the root logger is the CLI's business: the CLI sets the log level.
+    """
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
 
 
 def _qtype(name: str) -> Any:

@@ -46,10 +46,11 @@ from edgebench import data as builtin_data
 from edgebench.compress import metrics, sources
 from edgebench.compress.api import Chain, build_variant, resolve_chain
 from edgebench.compress.passes import Artifact, Data, check_chain
-from edgebench.compress.variant import MANIFEST, MANIFEST_SCHEMA, Variant, load_variant, variant_dir
+from edgebench.compress.variant import MANIFEST, Variant, load_variant, variant_dir
 from edgebench.config import load_toml, validate
 from edgebench.errors import ConfigError, UserError
 from edgebench.fsutil import ensure_writable_dir
+from edgebench.model import MANIFEST_SCHEMA
 
 PARENT = "fp32"
 
@@ -246,7 +247,7 @@ def _current(folder: Path, h: str) -> Variant | None:
         v = load_variant(folder)
     except UserError:
         return None
-    return v if v.manifest.get("input_hash") == h else None
+    return v if v.manifest.extra.get("input_hash") == h else None
 
 
 def run_recipe(

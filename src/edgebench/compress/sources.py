@@ -15,11 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from edgebench import zoo
 from edgebench.compress import metrics
+from edgebench.compress.distill import load_factory
 from edgebench.compress.metrics import one_line
 from edgebench.compress.passes import Artifact, Data
+from edgebench.compress.tflite import check_keras_data, load_keras
 from edgebench.errors import DataError, ModelError
 from edgebench.fsutil import sha256_file
+from edgebench.zoo import require_torch
 
 SUFFIXES = {".onnx": "onnx", ".keras": "keras", ".h5": "keras", ".tflite": "tflite"}
 
@@ -95,8 +99,6 @@ def open_source(src: Source, data: Data, seed: int = 0, train: bool = True) -> A
             raise DataError(f"eval {what} has shape {shape} but {src.path.name} takes {want}: reshape the data")
         return Artifact("tflite", src.path)
     if src.fmt == "keras":
-        from edgebench.compress.tflite import check_keras_data, load_keras
-
         assert src.path is not None
         model = load_keras(src.path)
         check_keras_data(model, data.x_eval, f"eval {what}")
@@ -105,12 +107,12 @@ def open_source(src: Source, data: Data, seed: int = 0, train: bool = True) -> A
 
 
 def build_torch(src: Source, data: Data, seed: int, train: bool = True) -> Any:
-    """Build the torch model from its factory, load weights, train it if asked, check the data fits."""
-    import torch
+    """Build the torch model from its factory, load weights, train it if asked, check the data fits.
 
-    from edgebench import zoo
-    from edgebench.compress.distill import load_factory
-
+    Raises:
+        MissingDependency: without PyTorch (the torch extra).
+    """
+    torch = require_torch(f"the PyTorch model {src.spec}")
     module = load_factory(src.spec)
     if not isinstance(module, torch.nn.Module):
         raise ModelError(f"{src.spec} returned {type(module).__name__}, not a torch.nn.Module: fix the factory")

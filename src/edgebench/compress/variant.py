@@ -11,8 +11,8 @@ from typing import Any
 
 from edgebench.errors import ModelError
 from edgebench.fsutil import atomic_dir, sha256_file, write_json_atomic
+from edgebench.model import Manifest, PassStep, TensorSpec
 
-MANIFEST_SCHEMA = 1
 MANIFEST = "manifest.json"
 ARTIFACTS = {"onnx": "model.onnx", "tflite": "model.tflite"}
 
@@ -23,36 +23,36 @@ class Variant:
 
     Attributes:
         path: the variant folder.
-        manifest: the parsed manifest (see `build_manifest` for its fields).
+        manifest: its parsed ``manifest.json``.
     """
 
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
 
     @property
     def name(self) -> str:
         """The variant's name, such as ``fp32`` or ``int8-static``."""
-        return str(self.manifest["variant"])
+        return self.manifest.variant
 
     @property
     def model(self) -> str:
         """The source model's name."""
-        return str(self.manifest["model"])
+        return self.manifest.model
 
     @property
     def format(self) -> str:
         """``onnx`` or ``tflite``."""
-        return str(self.manifest["format"])
+        return self.manifest.format
 
     @property
     def artifact(self) -> Path:
         """The model file."""
-        return self.path / str(self.manifest["artifact"])
+        return self.path / self.manifest.artifact
 
     @property
     def sha256(self) -> str:
         """Content hash of the artifact."""
-        return str(self.manifest["sha256"])
+        return self.manifest.sha256
 
 
 def onnx_signature(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
@@ -92,31 +92,33 @@ def build_manifest(
     parent: str | None,
     passes: list[dict[str, Any]],
     **extra: Any,
-) -> dict[str, Any]:
+) -> Manifest:
     """The manifest of a variant whose artifact is already written.
 
-    Fields: ``schema, model, variant, format, artifact, sha256, bytes, parent, passes``
-    (the pass chain, each ``{"pass": name, "params": {...}}``), ``inputs, outputs,
-    params`` (for ONNX, read from the file), ``created``, then whatever the pass adds
-    (``flops``, ``sparsity``, ``accuracy``, ``fidelity``, ...).
+    ``passes`` is the chain as written in the file (each ``{"pass": name, "params": {...}}``);
+    ``inputs, outputs, params`` are read from the file for ONNX; ``extra`` holds what the
+    passes add (``flops``, ``sparsity``, ``accuracy``, ``fidelity``, ...).
     """
-    manifest: dict[str, Any] = {
-        "schema": MANIFEST_SCHEMA,
-        "model": model,
-        "variant": variant,
-        "format": fmt,
-        "artifact": artifact.name,
-        "sha256": sha256_file(artifact),
-        "bytes": artifact.stat().st_size,
-        "parent": parent,
-        "passes": passes,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+    inputs = outputs = None
+    n_params = None
     if fmt == "onnx":
-        inputs, outputs, params = onnx_signature(artifact)
-        manifest.update(inputs=inputs, outputs=outputs, params=params)
-    manifest.update(extra)
-    return manifest
+        ins, outs, n_params = onnx_signature(artifact)
+        inputs, outputs = tuple(map(TensorSpec.from_json, ins)), tuple(map(TensorSpec.from_json, outs))
+    return Manifest(
+        model=model,
+        variant=variant,
+        format=fmt,
+        artifact=artifact.name,
+        sha256=sha256_file(artifact),
+        bytes=artifact.stat().st_size,
+        parent=parent,
+        passes=tuple(map(PassStep.from_json, passes)),
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        inputs=inputs,
+        outputs=outputs,
+        params=n_params,
+        extra=extra,
+    )
 
 
 def variant_dir(root: Path, model: str, variant: str) -> Path:
@@ -136,9 +138,8 @@ def save_variant(final: Path, artifact_src: Path, manifest_fields: dict[str, Any
     with atomic_dir(final) as tmp:
         dest = tmp / ARTIFACTS[fmt]
         shutil.copyfile(artifact_src, dest)
-        manifest = build_manifest(artifact=dest, **manifest_fields)
-        write_json_atomic(tmp / MANIFEST, manifest)
-    return Variant(final, manifest)
+        write_json_atomic(tmp / MANIFEST, build_manifest(artifact=dest, **manifest_fields).to_json())
+    return load_variant(final)  # as later readers see it (JSON types), so the two compare equal
 
 
 def load_variant(path: Path) -> Variant:
@@ -149,8 +150,8 @@ def load_variant(path: Path) -> Variant:
     """
     mf = path / MANIFEST
     try:
-        manifest = json.loads(mf.read_text())
-    except (OSError, ValueError) as exc:
+        manifest = Manifest.from_json(json.loads(mf.read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{mf} cannot be read ({exc}): re-create the variant with `edgebench compress`") from None
     v = Variant(path, manifest)
     if not v.artifact.is_file():

@@ -21,20 +21,19 @@ def _pct(x: Any) -> str:
 
 def variant_row(v: Variant) -> dict[str, Any]:
     """The fields of a variant shown by `edgebench variants` (also its ``--json`` form)."""
-    m = v.manifest
-    acc = m.get("accuracy") or {}
-    fid = m.get("fidelity") or {}
+    m, extra = v.manifest, v.manifest.extra
+    fid = extra.get("fidelity") or {}
     return {
         "model": v.model,
         "variant": v.name,
         "format": v.format,
-        "passes": " → ".join(p["pass"] for p in m.get("passes", [])) or "-",
-        "bytes": m.get("bytes"),
-        "zip_bytes": m.get("zip_bytes"),
-        "params": m.get("params"),
-        "flops": m.get("flops"),
-        "sparsity": m.get("sparsity", m.get("weight_sparsity")),
-        "top1": acc.get("top1"),
+        "passes": " → ".join(p.name for p in m.passes) or "-",
+        "bytes": m.bytes,
+        "zip_bytes": extra.get("zip_bytes"),
+        "params": m.params,
+        "flops": m.flops,
+        "sparsity": extra.get("sparsity", extra.get("weight_sparsity")),
+        "top1": m.accuracy,
         "top1_agreement": fid.get("top1_agreement"),
         "max_abs_diff": fid.get("max_abs_diff"),
         "sha256": v.sha256,
