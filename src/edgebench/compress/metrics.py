@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edgebench.errors import DataError, ModelError
+from edgebench.errors import DataError, MissingDependency, ModelError
 
 QUANT_OPS = {
     "QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
@@ -263,8 +263,17 @@ def onnx_weight_stats(model: Any) -> dict[str, Any]:
 
 
 def tflite_weight_stats(path: Path) -> dict[str, Any]:
-    """Parameter count (elements of constant tensors) and weight sparsity of a TFLite file."""
-    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as tfu
+    """Parameter count (elements of constant tensors) and weight sparsity of a TFLite file.
+
+    Raises:
+        MissingDependency: without ai-edge-quantizer (the tflite extra), which reads the flatbuffer.
+    """
+    try:
+        from ai_edge_quantizer.utils import tfl_flatbuffer_utils as tfu
+    except ModuleNotFoundError:
+        raise MissingDependency(
+            f"reading a TFLite model's weights needs the tflite extra: pip install 'edgebench[tflite]' ({path.name})"
+        ) from None
 
     model = tfu.read_model(Path(path))
     total = zeros = params = 0
