@@ -146,9 +146,9 @@ def test_board_python_without_numpy(tmp_path: Path) -> None:
     import dataclasses
     import shutil
 
-    from edgebench.bench.runner import measure_variant
     from edgebench.targets.board import local_board
     from edgebench.targets.driver import LocalDriver
+    from edgebench.testing.runs import measure_variant
 
     bare = shutil.which("python3", path="/usr/bin")
     if bare is None or subprocess.run([bare, "-c", "import numpy"], capture_output=True).returncode == 0:

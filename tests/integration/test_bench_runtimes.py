@@ -10,7 +10,7 @@ import pytest
 from _bench_models import eval_npz, onnx_model, tflite_models, variant
 
 from edgebench.bench.reference import find_parent, reference_outputs
-from edgebench.bench.runner import measure_variant
+from edgebench.testing.runs import measure_variant
 from edgebench.bench.settings import RunSettings
 from edgebench.targets.board import Board, local_board
 from edgebench.targets.driver import LocalDriver

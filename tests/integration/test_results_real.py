@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgebench import data, zoo
-from edgebench.bench.runner import measure_variant
+from edgebench.testing.runs import measure_variant
 from edgebench.cli import main
 from edgebench.compress.variant import Variant, save_variant, variant_dir
 from edgebench.results import store

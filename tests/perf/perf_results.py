@@ -59,7 +59,7 @@ def _wrapper(path: Path, cg: Path, python: str) -> str:
 
 def test_detection_of_a_10_percent_slowdown(tmp_path: Path) -> None:
     from edgebench import zoo
-    from edgebench.bench.runner import measure_variant
+    from edgebench.testing.runs import measure_variant
     from edgebench.compress.variant import save_variant
     from edgebench.targets.board import local_board
     from edgebench.targets.driver import LocalDriver

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from edgebench.bench.runner import measure_variant
+from edgebench.testing.runs import measure_variant
 from edgebench.targets.deploy import deploy
 from edgebench.targets.farm import farm_up, find_sshd
 from edgebench.targets.group import for_each_board

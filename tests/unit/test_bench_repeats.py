@@ -14,12 +14,19 @@ from edgebench.bench.repeats import Planned, interleave, measure_interleaved
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import ConfigError, RemoteError
+from edgebench.model import Manifest
 from edgebench.targets.board import Board, local_board
 from edgebench.workflows.run import pytest_argv
 
 
 def _variant(name: str, fmt: str = "onnx") -> Variant:
-    return Variant(Path("/nowhere") / name, {"model": "m", "variant": name, "format": fmt, "sha256": name * 8})
+    manifest = Manifest(model="m", variant=name, format=fmt, artifact=f"model.{fmt}", sha256=name * 8, bytes=100)
+    return Variant(Path("/nowhere") / name, manifest)
+
+
+def _measure(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """`measure_interleaved`, its measurements as the JSON a run stores."""
+    return [m.to_json() for m in measure_interleaved(*args, **kwargs)]
 
 
 def _out(pid: int, samples: list[int], *, peak: int, load_ns: int, evaluated: bool) -> dict[str, Any]:
@@ -100,7 +107,7 @@ def test_processes_run_interleaved_and_samples_pool(fake: FakeAgent) -> None:
     settings = RunSettings(repeats=3, min_rounds=30, min_time_s=0.3)
     seen: list[tuple[int, int, bool]] = []
     planned = [Planned(_variant(n)) for n in ("a", "b", "c")]
-    ms = measure_interleaved(_driver(), planned, settings, on_process=lambda i, r, ok: seen.append((i, r, ok)))
+    ms = _measure(_driver(), planned, settings, on_process=lambda i, r, ok: seen.append((i, r, ok)))
     assert [n for n, _ in fake.calls] == ["a", "b", "c"] * 3
     assert [ev for n, ev in fake.calls if n == "a"] == [True, False, False]  # only the first process evaluates
     assert [(i, r) for i, r, _ in seen] == interleave(3, 3) and all(ok for *_, ok in seen)
@@ -125,7 +132,7 @@ def test_processes_run_interleaved_and_samples_pool(fake: FakeAgent) -> None:
 
 
 def test_one_repeat_is_one_process_per_variant(fake: FakeAgent) -> None:
-    ms = measure_interleaved(_driver(), [Planned(_variant("a")), Planned(_variant("b"))], RunSettings(repeats=1))
+    ms = _measure(_driver(), [Planned(_variant("a")), Planned(_variant("b"))], RunSettings(repeats=1))
     assert fake.calls == [("a", True), ("b", True)]
     assert [len(m["processes"]) for m in ms] == [1, 1] and ms[0]["process_spread"] == 0
 
@@ -135,7 +142,7 @@ def test_a_failed_process_fails_its_variant_and_the_others_go_on(monkeypatch: py
     monkeypatch.setattr(repeats, "deploy_jobs", agent.deploy_jobs)
     monkeypatch.setattr(repeats, "run_agent", agent.run_agent)
     seen: list[bool] = []
-    a, b = measure_interleaved(
+    a, b = _measure(
         _driver(), [Planned(_variant("a")), Planned(_variant("b"))], RunSettings(repeats=3),
         on_process=lambda i, r, ok: seen.append(ok),
     )  # fmt: skip
@@ -147,9 +154,7 @@ def test_a_failed_process_fails_its_variant_and_the_others_go_on(monkeypatch: py
 
 
 def test_a_variant_the_board_cannot_run_fails_without_processes(fake: FakeAgent) -> None:
-    ms = measure_interleaved(
-        _driver(), [Planned(_variant("t", fmt="tflite")), Planned(_variant("a"))], RunSettings(repeats=2)
-    )
+    ms = _measure(_driver(), [Planned(_variant("t", fmt="tflite")), Planned(_variant("a"))], RunSettings(repeats=2))
     assert ms[0]["ok"] is False and ms[0]["error"]["kind"] == "runtime_missing" and ms[0]["processes"] == []
     assert [n for n, _ in fake.calls] == ["a", "a"] and ms[1]["ok"]
 
@@ -159,8 +164,8 @@ def test_the_report_names_variants_whose_processes_disagree(fake: FakeAgent) -> 
     from edgebench.results.analysis import analyze_run
 
     run = schema.new_run("test", {})
-    for m in measure_interleaved(_driver(), [Planned(_variant(n)) for n in ("a", "c")], RunSettings(repeats=3)):
+    for m in _measure(_driver(), [Planned(_variant(n)) for n in ("a", "c")], RunSettings(repeats=3)):
         schema.add_measurement(run, m)
     run["edgebench"]["complete"] = True
-    [w] = [w for w in analyze_run(run)["warnings"] if "disagree" in w]
+    [w] = [w for w in analyze_run(run).warnings if "disagree" in w]
     assert "b/m/c (200%)" in w and "b/m/a" not in w and "--repeats" in w

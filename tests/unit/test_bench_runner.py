@@ -7,13 +7,15 @@ from typing import Any
 
 import pytest
 
-from edgebench.bench.runner import _fill, add_noise_warning, build_job, measure_variant
+from edgebench.bench.runner import add_noise_warning, build_job, from_agent
 from edgebench.bench.settings import RunSettings, parse_dims
 from edgebench.compress.variant import Variant, save_variant
 from edgebench.errors import ConfigError
+from edgebench.model import Measurement
 from edgebench.results.stats import summarize
 from edgebench.targets.board import Board
 from edgebench.targets.driver import LocalDriver
+from edgebench.testing.runs import measure_variant
 
 
 def _variant(tmp_path: Path, onnx: Path, name: str = "fp32", parent: str | None = None) -> Variant:
@@ -77,21 +79,21 @@ def _agent_out(samples: list[int], **extra: Any) -> dict[str, Any]:
 
 def test_measurement_dict_cold_start_memory_and_variation_warning() -> None:
     board = Board(name="b")
-    base = {"board": "b", "model": "m", "variant": "v", "batch_size": 1, "settings": {}, "warnings": []}
-    steady = _fill(dict(base), board, _agent_out([1000] * 50))
+    base = Measurement(board="b", model="m", variant="v", ok=False, batch_size=1, settings={})
+    steady = from_agent(base, board, _agent_out([1000] * 50)).to_json()
     assert steady["ok"] and steady["cold_start"] == {"load_ms": 5.0, "first_inference_ms": 0.7}
     assert steady["memory"]["load_delta"] == 250 and "fresh agent process" in steady["memory"]["definition"]
     assert steady["fingerprint"]["machine"] == "aarch64" and steady["fingerprint"]["runtime"] == "onnxruntime 1.0"
     assert not steady["warnings"]
-    assert not add_noise_warning(steady)["warnings"]
-    noisy = add_noise_warning(_fill(dict(base), board, _agent_out([1000] * 40 + [9000] * 10)))
+    assert not add_noise_warning(from_agent(base, board, _agent_out([1000] * 50))).warnings
+    noisy = add_noise_warning(from_agent(base, board, _agent_out([1000] * 40 + [9000] * 10))).to_json()
     assert summarize(noisy["samples_ns"])["cv"] > 0.1
     assert any("latency varies a lot" in w for w in noisy["warnings"])
 
 
 def test_ok_without_samples_becomes_a_failure() -> None:
-    base = {"board": "b", "model": "m", "variant": "v", "batch_size": 1, "settings": {}, "warnings": []}
-    m = _fill(base, Board(name="b"), _agent_out([]))
+    base = Measurement(board="b", model="m", variant="v", ok=False, batch_size=1, settings={})
+    m = from_agent(base, Board(name="b"), _agent_out([])).to_json()
     assert m["ok"] is False and m["error"]["kind"] == "no_samples"
 
 

@@ -21,14 +21,18 @@ hook adds the ``edgebench`` block, so every JSON pytest-benchmark writes
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pytest_benchmark.stats import Stats
 
 from edgebench.bench.session import Case, EdgeSession, load_variants, resolve_boards
 from edgebench.bench.settings import SETTINGS, RunSettings, from_options
 from edgebench.errors import EdgebenchError
+from edgebench.model import Measurement
+from edgebench.results import store
 from edgebench.results.stats import summarize
 
 SESSION_KEY = pytest.StashKey[EdgeSession]()
@@ -135,47 +139,43 @@ def edge_session(request: pytest.FixtureRequest) -> EdgeSession:
     return session
 
 
-def run_case(benchmark: Any, session: EdgeSession, case: Case) -> dict[str, Any]:
+def run_case(benchmark: Any, session: EdgeSession, case: Case) -> Measurement:
     """Measure ``case`` through the pytest-benchmark fixture; its stats become the board's samples.
 
     A failed measurement is recorded in the run and fails the test with its message.
     """
-    from pytest_benchmark.stats import Stats
-
     v = case.variant
     benchmark.name = f"test_variant[{case.id}]"
     benchmark.fullname = f"edgebench::test_variant[{case.id}]"
     benchmark.group = v.model
     benchmark.param = case.id
     benchmark.params = {"board": case.board.name, "model": v.model, "variant": v.name}
-    m: dict[str, Any] = benchmark.pedantic(session.measure, args=(case,), rounds=1, iterations=1, warmup_rounds=0)
+    m: Measurement = benchmark.pedantic(session.measure, args=(case,), rounds=1, iterations=1, warmup_rounds=0)
     meta = benchmark.stats  # None when pytest-benchmark is disabled
-    extra = {k: val for k, val in m.items() if k != "samples_ns"}
-    if m.get("ok"):
-        extra["summary"] = summarize(m["samples_ns"], int(m.get("batch_size", 1)))
+    extra = m.to_json(samples=False)
+    if m.ok:
+        extra["summary"] = summarize(m.samples_ns, m.batch_size)
     benchmark.extra_info.update(extra)
     if meta is not None:
         stats = Stats()  # type: ignore[no-untyped-call]  # drop the host's one timing of the whole deploy + run
-        if m.get("ok"):
-            for ns in m["samples_ns"]:
+        if m.ok:
+            for ns in m.samples_ns:
                 stats.update(ns / 1e9)  # type: ignore[no-untyped-call]
-            settings = m.get("settings") or {}
             meta.options.update(
                 timer=TIMER,
-                min_rounds=int(settings.get("min_rounds", 0)),
-                max_time=float(settings.get("max_time_s", 0.0)),
-                min_time=float(settings.get("min_time_s", 0.0)),
+                min_rounds=m.min_rounds,
+                max_time=m.max_time_s,
+                min_time=float((m.settings or {}).get("min_time_s", 0.0)),
                 warmup=True,
             )
         else:
             benchmark.has_error = True
         meta.stats = stats
-    if not m.get("ok"):
-        err = m.get("error") or {}
-        pytest.fail(f"{case.id}: {err.get('kind', 'error')}: {err.get('message', err)}", pytrace=False)
-    for w in m.get("warnings") or []:
-        import warnings
-
+    if not m.ok:
+        err = m.error
+        what = f"{err.kind or 'error'}: {err.message}" if err is not None else "error: no error message"
+        pytest.fail(f"{case.id}: {what}", pytrace=False)
+    for w in m.warnings:
         warnings.warn(f"{case.id}: {w}", EdgebenchWarning, stacklevel=2)
     return m
 
@@ -224,8 +224,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     try:
         if es.results is not None and es.measured:
-            from edgebench.results import store
-
             path = store.save_run(es.results, final_run(session.config, es))
             tr = session.config.pluginmanager.get_plugin("terminalreporter")
             if tr is not None:

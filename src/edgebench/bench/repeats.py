@@ -12,18 +12,18 @@ usual) and the samples are pooled: the benchmark's statistics are over all of th
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from edgebench.bench.runner import (
-    _base,
-    _fill,
     add_noise_warning,
+    base_measurement,
     deploy_jobs,
+    from_agent,
     remote_error,
     run_agent,
     runtime_error,
@@ -31,6 +31,7 @@ from edgebench.bench.runner import (
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import RemoteError
+from edgebench.model import ColdStart, JSONObject, Measurement, MeasurementError, ProcessEntry
 from edgebench.results.stats import PROCESS_SPREAD
 from edgebench.targets.board import Board
 from edgebench.targets.driver import Driver
@@ -52,7 +53,7 @@ class Planned:
     variant: Variant
     eval_data: Path | None = None
     reference: Path | None = None
-    reference_info: dict[str, Any] | None = None
+    reference_info: JSONObject | None = None
     warnings: list[str] = field(default_factory=list)
 
 
@@ -65,32 +66,30 @@ def interleave(variants: int, repeats: int) -> list[tuple[int, int]]:
     return [(v, r) for r in range(repeats) for v in range(variants)]
 
 
-def _process_entry(m: dict[str, Any], order: int, started: float) -> dict[str, Any]:
-    samples = m["samples_ns"]
-    cold = m.get("cold_start") or {}
-    return {
-        "p50_ms": float(statistics.median(samples)) / 1e6,  # per inference of a batch, like the summary
-        "rounds": len(samples),
-        "peak_rss": (m.get("memory") or {}).get("peak_rss"),
-        "load_ms": cold.get("load_ms"),
-        "first_inference_ms": cold.get("first_inference_ms"),
-        "pid": m.get("agent_pid"),
-        "started": started,
-        "order": order,
-    }
+def _process_entry(m: Measurement, order: int, started: float) -> ProcessEntry:
+    cold = m.cold_start
+    return ProcessEntry(
+        p50_ms=float(statistics.median(m.samples_ns)) / 1e6,  # per inference of a batch, like the summary
+        rounds=len(m.samples_ns),
+        peak_rss=m.peak_rss,
+        load_ms=None if cold is None else cold.load_ms,
+        first_inference_ms=None if cold is None else cold.first_inference_ms,
+        pid=m.agent_pid,
+        started=started,
+        order=order,
+    )
 
 
-def _max_memory(procs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _max_memory(procs: Sequence[Measurement]) -> dict[str, object]:
+    out: dict[str, float] = {}
     for p in procs:
-        for k, v in (p.get("memory") or {}).items():
+        for k, v in (p.memory or {}).items():
             if isinstance(v, int | float) and not isinstance(v, bool):
                 out[k] = max(out.get(k, v), v)
-    out["definition"] = MEMORY_DEFINITION.format(n=len(procs))
-    return out
+    return {**out, "definition": MEMORY_DEFINITION.format(n=len(procs))}
 
 
-def pool(procs: Sequence[dict[str, Any]], entries: Sequence[dict[str, Any]], settings: RunSettings) -> dict[str, Any]:
+def pool(procs: Sequence[Measurement], entries: Sequence[ProcessEntry], settings: RunSettings) -> Measurement:
     """One measurement from the per-process measurements of a variant (all successful, in run order).
 
     Samples are pooled, ``memory`` is the max of the processes' figures, ``cold_start``
@@ -98,38 +97,51 @@ def pool(procs: Sequence[dict[str, Any]], entries: Sequence[dict[str, Any]], set
     spread of the per-process medians above `SPREAD_LIMIT` adds a warning.
 
     Args:
-        procs: the processes' measurements (`runner._fill` output), the first one evaluated.
+        procs: the processes' measurements (`runner.from_agent` output), the first one evaluated.
         entries: their ``processes`` entries (same order).
         settings: the run's settings (totals, not per process).
     """
     first, n = procs[0], len(procs)
-    m = dict(first)
-    m["samples_ns"] = [s for p in procs for s in p["samples_ns"]]
-    m["settings"] = {
-        **settings.measure_block(),
-        "repeats": n,
-        "per_process": {k: settings.per_process().measure_block()[k] for k in ("min_rounds", "min_time_s")},
-    }
-    m["processes"] = list(entries)
-    m["memory"] = _max_memory(procs)
-    colds = [p["cold_start"] for p in procs if p.get("cold_start")]
+    per = settings.per_process().measure_block()
+    colds = [p.cold_start for p in procs if p.cold_start is not None]
+    cold = first.cold_start
     if colds:
-        m["cold_start"] = {k: statistics.median(c[k] for c in colds) for k in ("load_ms", "first_inference_ms")}
-    m["device"] = {**(first.get("device") or {}), "after": (procs[-1].get("device") or {}).get("after")}
+        cold = ColdStart(
+            load_ms=statistics.median(c.load_ms for c in colds),
+            first_inference_ms=statistics.median(c.first_inference_ms for c in colds),
+        )
     warnings: list[str] = []
     for p in procs:
-        warnings += [w for w in p.get("warnings") or [] if w not in warnings]
-    m["warnings"] = warnings
-    if m.get("accuracy") or m.get("fidelity"):
-        m["evaluation"] = f"accuracy and fidelity from process 1 of {n} only (the others time the same input)"
-    p50s = [e["p50_ms"] for e in entries]
-    m["process_spread"] = max(p50s) / min(p50s) - 1 if min(p50s) > 0 else 0.0
-    if n > 1 and m["process_spread"] > SPREAD_LIMIT:
-        m["warnings"].append(
+        warnings += [w for w in p.warnings if w not in warnings]
+    p50s = [e.p50_ms for e in entries]
+    spread = max(p50s) / min(p50s) - 1 if min(p50s) > 0 else 0.0
+    if n > 1 and spread > SPREAD_LIMIT:
+        warnings.append(
             f"the {n} agent processes disagree: their medians span {min(p50s) * 1e3:.1f}-{max(p50s) * 1e3:.1f} us "
-            f"({m['process_spread']:.0%} apart > {SPREAD_LIMIT:.0%}): a per-process state (thread placement, core, "
+            f"({spread:.0%} apart > {SPREAD_LIMIT:.0%}): a per-process state (thread placement, core, "
             "frequency) moves this figure; set threads for the board in boards.toml, idle it, or raise repeats"
         )
+    last_device: Mapping[str, object] = procs[-1].device or {}
+    m = dataclasses.replace(
+        first,
+        samples_ns=tuple(s for p in procs for s in p.samples_ns),
+        settings={
+            **settings.measure_block(),
+            "repeats": n,
+            "per_process": {k: per[k] for k in ("min_rounds", "min_time_s")},
+        },
+        processes=tuple(entries),
+        memory=_max_memory(procs),
+        cold_start=cold,
+        device={**(first.device or {}), "after": last_device.get("after")},
+        warnings=tuple(warnings),
+        evaluation=(
+            f"accuracy and fidelity from process 1 of {n} only (the others time the same input)"
+            if first.accuracy or first.fidelity
+            else None
+        ),
+        process_spread=spread,
+    )
     return add_noise_warning(m)
 
 
@@ -140,7 +152,7 @@ def measure_interleaved(
     *,
     on_process: OnProcess | None = None,
     clock: Callable[[], float] = time.time,
-) -> list[dict[str, Any]]:
+) -> list[Measurement]:
     """Measure a board's variants, ``settings.repeats`` fresh processes each, round-robin.
 
     A failed process fails its variant with that error (the variant's remaining
@@ -157,7 +169,7 @@ def measure_interleaved(
         One measurement per planned variant, in order (failures as data).
     """
     board, n, per = driver.board, settings.repeats, settings.per_process()
-    out: list[dict[str, Any] | None] = [None] * len(planned)
+    out: list[Measurement | None] = [None] * len(planned)
     commands: list[tuple[list[str], list[str] | None] | None] = []
     for i, p in enumerate(planned):
         error = runtime_error(board, p.variant)
@@ -171,8 +183,8 @@ def measure_interleaved(
             error = remote_error(exc)
         commands.append(None)
         out[i] = _failure(board, p, settings, error, [])
-    procs: list[list[dict[str, Any]]] = [[] for _ in planned]
-    entries: list[list[dict[str, Any]]] = [[] for _ in planned]
+    procs: list[list[Measurement]] = [[] for _ in planned]
+    entries: list[list[ProcessEntry]] = [[] for _ in planned]
     for order, (i, r) in enumerate(interleave(len(planned), n)):
         cmd = commands[i]
         if out[i] is not None or cmd is None:
@@ -186,38 +198,44 @@ def measure_interleaved(
         except RemoteError as exc:
             out[i] = _failure(board, p, settings, remote_error(exc), entries[i], process=r + 1)
         else:
-            m = _fill(_base(board, p.variant, per), board, res)
-            if m["ok"]:
+            m = from_agent(base_measurement(board, p.variant, per), board, res)
+            if m.ok:
                 procs[i].append(m)
                 entries[i].append(_process_entry(m, order, started))
             else:
-                m.update(samples_ns=[], settings=settings.measure_block(), processes=entries[i])
-                m["error"] = {**(m["error"] or {}), "process": r + 1}
-                out[i] = m
+                out[i] = dataclasses.replace(
+                    m,
+                    samples_ns=(),
+                    settings=settings.measure_block(),
+                    processes=tuple(entries[i]),
+                    error=_in_process(m.error, r + 1),
+                )
         if on_process is not None:
             on_process(i, r, out[i] is None)
-    results: list[dict[str, Any]] = []
+    results: list[Measurement] = []
     for i, p in enumerate(planned):
         done = out[i]
         if done is None:
             done = pool(procs[i], entries[i], settings)
             if p.reference_info is not None and p.reference is not None and p.eval_data is not None:
-                done["reference"] = p.reference_info
-        done["warnings"] = list(done.get("warnings") or []) + p.warnings
-        results.append(done)
+                done = dataclasses.replace(done, reference=p.reference_info)
+        results.append(dataclasses.replace(done, warnings=(*done.warnings, *p.warnings)))
     return results
+
+
+def _in_process(error: MeasurementError | None, process: int) -> MeasurementError:
+    """The error, naming the process (1-based) of the variant that failed."""
+    return dataclasses.replace(error or MeasurementError("", ""), process=process)
 
 
 def _failure(
     board: Board,
     p: Planned,
     settings: RunSettings,
-    error: dict[str, Any] | None,
-    entries: list[dict[str, Any]],
+    error: MeasurementError | None,
+    entries: list[ProcessEntry],
     *,
     process: int | None = None,
-) -> dict[str, Any]:
-    m = _base(board, p.variant, settings)
-    m["error"] = {**(error or {}), "process": process} if process is not None else error
-    m["processes"] = entries
-    return m
+) -> Measurement:
+    m = base_measurement(board, p.variant, settings, error if process is None else _in_process(error, process))
+    return dataclasses.replace(m, processes=tuple(entries))

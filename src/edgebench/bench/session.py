@@ -22,9 +22,13 @@ from edgebench.bench.repeats import Planned, measure_interleaved
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant, list_variants
 from edgebench.errors import DataError, EdgebenchError, ModelError, UserError
+from edgebench.model import JSONObject, Measurement, MeasurementError
 from edgebench.results import schema, store
 from edgebench.targets.board import Board
 from edgebench.targets.driver import Driver
+from edgebench.targets.group import for_each_board
+from edgebench.targets.inventory import load_inventory
+from edgebench.targets.inventory import resolve_boards as resolve
 from edgebench.targets.registry import driver_for
 
 
@@ -70,9 +74,6 @@ def resolve_boards(names: list[str], inventory: Path | None = None) -> list[Boar
     Raises:
         UserError: for an unknown board or a bad inventory.
     """
-    from edgebench.targets.inventory import load_inventory
-    from edgebench.targets.inventory import resolve_boards as resolve
-
     return resolve(load_inventory(inventory), names)
 
 
@@ -118,9 +119,9 @@ class EdgeSession:
         self.parallel = parallel and len(boards) > 1
         self.processes_done = 0  # fresh agent processes finished (or skipped), for progress
         self._progress_lock = threading.Lock()
-        self.measured: list[dict[str, Any]] = []
+        self.measured: list[Measurement] = []
         self._drivers: dict[str, Driver | Exception] = {}
-        self._prefetched: dict[str, dict[str, Any]] | None = None
+        self._prefetched: dict[str, Measurement] | None = None
         self.progress_file: Path | None = None
         if results is not None:
             store.prepare(results)
@@ -153,7 +154,7 @@ class EdgeSession:
             raise d
         return d
 
-    def _reference(self, case: Case, eval_npz: Path | None) -> tuple[Path | None, dict[str, Any] | None, str | None]:
+    def _reference(self, case: Case, eval_npz: Path | None) -> tuple[Path | None, JSONObject | None, str | None]:
         if eval_npz is None:
             return None, None, None
         parent = reference.find_parent(case.variant, self.variants)
@@ -164,7 +165,7 @@ class EdgeSession:
         except (ModelError, DataError) as exc:
             return None, None, f"no fidelity figures: {exc}"
 
-    def _measure_board(self, driver: Driver, cases: list[Case]) -> dict[str, dict[str, Any]]:
+    def _measure_board(self, driver: Driver, cases: list[Case]) -> dict[str, Measurement]:
         """Measure a board's cases, ``repeats`` processes each, interleaved; ``{case id: measurement}``."""
         planned = []
         for c in cases:
@@ -181,20 +182,15 @@ class EdgeSession:
         return {c.id: m for c, m in zip(cases, ms, strict=True)}
 
     @staticmethod
-    def _failed(case: Case, exc: Exception) -> dict[str, Any]:
-        return {
-            "board": case.board.name,
-            "model": case.variant.model,
-            "variant": case.variant.name,
-            "ok": False,
-            "error": {"kind": type(exc).__name__, "message": str(exc), "output": getattr(exc, "output", "")},
-            "samples_ns": [],
-        }
+    def _failed(case: Case, exc: Exception) -> Measurement:
+        error = MeasurementError(type(exc).__name__, str(exc), output=getattr(exc, "output", ""))
+        return Measurement(
+            board=case.board.name, model=case.variant.model, variant=case.variant.name, ok=False, error=error,
+            null_keys=frozenset(),  # what was measured is unknown past the board: no format, sha256, bytes
+        )  # fmt: skip
 
-    def _prefetch(self) -> dict[str, dict[str, Any]]:
+    def _prefetch(self) -> dict[str, Measurement]:
         """Measure every selected case: per board interleaved, boards one by one or in parallel."""
-        from edgebench.targets.group import for_each_board
-
         by_board: dict[str, list[Case]] = {}
         for c in self.selected:
             by_board.setdefault(c.board.name, []).append(c)
@@ -204,10 +200,10 @@ class EdgeSession:
         for c in self.selected:  # reference outputs are made on the host once, before the threads start
             self._reference(c, self.eval_for(c.variant.model))
 
-        def work(driver: Driver) -> dict[str, dict[str, Any]]:
+        def work(driver: Driver) -> dict[str, Measurement]:
             return self._measure_board(driver, by_board[driver.board.name])
 
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, Measurement] = {}
         results = for_each_board(
             boards, work, lock_timeout=self.settings.lock_timeout_s, max_workers=None if self.parallel else 1
         )
@@ -219,7 +215,7 @@ class EdgeSession:
                 out[c.id] = self._failed(c, res) if isinstance(res, Exception) else res[c.id]
         return out
 
-    def measure(self, case: Case) -> dict[str, Any]:
+    def measure(self, case: Case) -> Measurement:
         """Hand out one case's measurement and record it; failures are data.
 
         The first call measures every selected case (see `_prefetch`); a case that was
@@ -238,18 +234,18 @@ class EdgeSession:
         self.record(m)
         return m
 
-    def record(self, m: dict[str, Any]) -> None:
+    def record(self, m: Measurement) -> None:
         """Add a measurement to the run (and write the run, if there is a results folder)."""
         self.measured.append(m)
-        schema.add_measurement(self.run, m)
-        if m.get("ok") and m.get("fingerprint"):
-            self.run["edgebench"]["boards"][m["board"]] = m["fingerprint"]
+        schema.add_measurement(self.run, m.to_json())
+        if m.ok and m.fingerprint:
+            self.run["edgebench"]["boards"][m.board] = dict(m.fingerprint)
         self.run["edgebench"]["complete"] = self.complete
         if self.results is not None:
             store.save_run(self.results, self.run)
         self.report_progress(m)
 
-    def report_progress(self, m: dict[str, Any] | None = None) -> None:
+    def report_progress(self, m: Measurement | None = None) -> None:
         """Append one JSON line to ``progress_file`` for a progress bar.
 
         ``done, total`` count fresh agent processes (``repeats`` per case); ``case`` names
@@ -257,7 +253,7 @@ class EdgeSession:
         """
         line: dict[str, Any] = {}
         if m is not None:
-            line.update(case=f"{m['board']}/{m['model']}/{m['variant']}", ok=bool(m.get("ok")))
+            line.update(case=f"{m.board}/{m.model}/{m.variant}", ok=m.ok)
         self._progress_line(line)
 
     def process_progress(self, what: str, ok: bool) -> None:
@@ -295,7 +291,7 @@ class EdgeSession:
                     d.deactivate()
         self._drivers.clear()
 
-    def iter_measure(self) -> Iterator[dict[str, Any]]:
+    def iter_measure(self) -> Iterator[Measurement]:
         """Measure every case in order (without pytest)."""
         for case in self.cases:
             yield self.measure(case)
