@@ -10,10 +10,10 @@ import pytest
 from _bench_models import eval_npz, onnx_model, tflite_models, variant
 
 from edgebench.bench.reference import find_parent, reference_outputs
-from edgebench.testing.runs import measure_variant
 from edgebench.bench.settings import RunSettings
 from edgebench.targets.board import Board, local_board
 from edgebench.targets.driver import LocalDriver
+from edgebench.testing.runs import measure_variant
 
 FAST = RunSettings(warmup_min_iters=3, warmup_min_s=0.0, min_rounds=20, min_time_s=0.05, max_time_s=5.0)
 

@@ -14,13 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 from edgebench import data, zoo
-from edgebench.testing.runs import measure_variant
 from edgebench.cli import main
 from edgebench.compress.variant import Variant, save_variant, variant_dir
 from edgebench.results import store
 from edgebench.results.schema import new_run
 from edgebench.targets.board import local_board
 from edgebench.targets.driver import LocalDriver
+from edgebench.testing.runs import measure_variant
 
 pytestmark = pytest.mark.slow
 SETTINGS = {"min_time_s": 0.3, "max_rounds": 3000, "min_rounds": 200, "warmup_min_s": 0.05}

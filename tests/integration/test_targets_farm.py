@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from _targets_models import memhog_variant, mlp_variant
 
-from edgebench.testing.runs import measure_variant
 from edgebench.compress.variant import Variant
 from edgebench.errors import BoardBusy, BoardUnreachable, HostKeyRefused, JobTimeout
 from edgebench.targets.driver import Driver
@@ -23,6 +22,7 @@ from edgebench.targets.farm import Farm
 from edgebench.targets.group import for_each_board
 from edgebench.targets.ssh import SSHDriver
 from edgebench.testing import CountingSSHDriver
+from edgebench.testing.runs import measure_variant
 
 pytestmark = [pytest.mark.ssh, pytest.mark.slow]
 

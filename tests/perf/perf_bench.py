@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgebench.testing.runs import measure_variant
 from edgebench.bench.session import EdgeSession
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant, save_variant
 from edgebench.targets.board import Board, local_board
 from edgebench.targets.driver import LocalDriver
+from edgebench.testing.runs import measure_variant
 
 SETTINGS = RunSettings(min_time_s=1.5, min_rounds=200, warmup_min_s=0.3)
 

@@ -59,10 +59,10 @@ def _wrapper(path: Path, cg: Path, python: str) -> str:
 
 def test_detection_of_a_10_percent_slowdown(tmp_path: Path) -> None:
     from edgebench import zoo
-    from edgebench.testing.runs import measure_variant
     from edgebench.compress.variant import save_variant
     from edgebench.targets.board import local_board
     from edgebench.targets.driver import LocalDriver
+    from edgebench.testing.runs import measure_variant
 
     trials = int(os.environ.get("EDGEBENCH_PERF_TRIALS", "20"))
     seconds = float(os.environ.get("EDGEBENCH_PERF_SECONDS", "6.0"))  # per variant per run (of <= 30 s allowed)

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from edgebench.testing.runs import measure_variant
 from edgebench.targets.deploy import deploy
 from edgebench.targets.farm import farm_up, find_sshd
 from edgebench.targets.group import for_each_board
 from edgebench.testing import CountingSSHDriver
+from edgebench.testing.runs import measure_variant
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
 from _targets_models import mlp_variant
