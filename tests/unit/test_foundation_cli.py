@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from edgebench import __version__
 from edgebench.cli import main
 from edgebench.errors import ResultsPathError
-from edgebench.fsutil import atomic_dir, ensure_writable_dir, write_json_atomic
+from edgebench.fsutil import atomic_dir, atomic_write, ensure_writable_dir, file_lock, write_json_atomic
 
 
 def test_version_prints_the_package_version() -> None:
@@ -95,3 +95,29 @@ def test_write_json_atomic_keeps_old_file_on_failure(tmp_path: Path) -> None:
         write_json_atomic(p, {"a": object()})
     assert p.read_text().strip().replace(" ", "").replace("\n", "") == '{"a":1}'
     assert [x.name for x in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_atomic_write_publishes_whole_files_only(tmp_path: Path) -> None:
+    p = tmp_path / "model.bin"
+    with atomic_write(p) as tmp:
+        tmp.write_bytes(b"first")
+        assert not p.exists()  # nothing at the final name until the block succeeds
+    assert p.read_bytes() == b"first" and p.stat().st_mode & 0o777 == 0o644
+    with pytest.raises(RuntimeError), atomic_write(p) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("boom")
+    assert p.read_bytes() == b"first" and [x.name for x in tmp_path.iterdir()] == ["model.bin"]
+
+
+def test_file_lock_refuses_a_second_holder_naming_the_first(tmp_path: Path) -> None:
+    lock = tmp_path / "sub" / "x.lock"
+
+    def busy(holder: str) -> RuntimeError:
+        return RuntimeError(f"busy: {holder}")
+
+    first = file_lock(lock, busy, owner="run A")
+    second = file_lock(lock, busy, timeout=0.2, owner="run B")
+    with first, pytest.raises(RuntimeError, match="busy: run A"), second:
+        pass
+    with file_lock(lock, busy, owner="run B"):  # released on exit: free again
+        assert lock.read_text() == "run B"

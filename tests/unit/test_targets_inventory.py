@@ -87,6 +87,8 @@ def test_missing_default_file_is_just_local(tmp_path: Path, monkeypatch: pytest.
         ('[[boards]]\nname = "pi"\nhost = "a"\nenv = { "1X" = "y" }\n', ["field 'env'"]),
         ('[[boards]]\nname = "pi"\nhost = "a"\npassword_env = "my pw"\n', ["field 'password_env'"]),
         ("boardz = 1\n", ["unknown top-level key 'boardz'", "did you mean 'boards'"]),
+        ('[[boards]]\nname = "pi"\nhost = "a"\nport = 70000\n', ["field 'port'", "<= 65535"]),
+        ('[[boards]]\nname = "pi"\nhost = "a"\ntags = { a = [1] }\n', ["field 'tags'", "'a'", "string or number"]),
     ],
     ids=[
         "malformed",
@@ -101,6 +103,8 @@ def test_missing_default_file_is_just_local(tmp_path: Path, monkeypatch: pytest.
         "bad-env",
         "bad-secret-env",
         "top-level",
+        "port-range",
+        "bad-tag",
     ],
 )
 def test_bad_inventory_names_file_board_field(tmp_path: Path, text: str, needles: list[str]) -> None:

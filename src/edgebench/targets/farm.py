@@ -33,6 +33,7 @@ from edgebench.targets import cgroups
 from edgebench.targets.board import Board
 from edgebench.targets.boards_file import write_boards
 from edgebench.targets.cgroups import cgroup_support
+from edgebench.targets.inventory import load_inventory
 
 STATE = "farm.json"
 
@@ -78,15 +79,11 @@ class Farm:
 
     def board(self, name: str) -> Board:
         """The inventory entry of the farm board ``name``."""
-        from edgebench.targets.inventory import load_inventory
-
         return load_inventory(self.boards_file)[name]
 
     @property
     def boards(self) -> list[Board]:
         """Every farm board's inventory entry, in order."""
-        from edgebench.targets.inventory import load_inventory
-
         inv = load_inventory(self.boards_file)
         return [inv[m.name] for m in self.members]
 

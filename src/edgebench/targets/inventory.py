@@ -22,10 +22,13 @@ import difflib
 import os
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from edgebench.config import parse_toml
+from pydantic import Field
+
+from edgebench.config import parse_toml, validate
 from edgebench.errors import ConfigError, UserError
 from edgebench.targets.board import LOCAL, Board, local_board
 
@@ -74,45 +77,75 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
 
 
-class _Field:
-    """Validation context: names the file, the board and the field in each error."""
+@dataclass(frozen=True)
+class BoardSpec:
+    """One ``[[boards]]`` table as written, checked by `edgebench.config.validate`.
 
-    def __init__(self, path: Path, board: str) -> None:
-        self.path = path
-        self.board = board
+    Types and bounds are declared here; the rules that need the whole table (names,
+    workdir form, runtime names, environment variable names) are in ``__post_init__``.
+    The ssh config and defaults are applied afterwards by `parse_board`.
+    """
 
-    def error(self, field: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.path}: board {self.board!r}: field {field!r} {message}")
+    name: str | None = None
+    host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    user: str | None = None
+    identity_file: str | None = None
+    python: str | None = None
+    workdir: str = DEFAULT_WORKDIR
+    runtimes: tuple[str, ...] = ("onnxruntime",)
+    tags: dict[str, Any] = field(default_factory=dict)  # values: string, number or boolean (checked below)
+    threads: Annotated[int, Field(ge=1)] | None = None
+    cpu_affinity: tuple[Annotated[int, Field(ge=0)], ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    runtime_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cost: Annotated[float, Field(ge=0)] | None = None
+    power_w: Annotated[float, Field(ge=0)] | None = None
+    jump_host: str | None = None
+    known_hosts: str | None = None
+    password_env: str | None = None
+    passphrase_env: str | None = None
+    connect_timeout: Annotated[float, Field(ge=1)] | None = None
 
-    def string(self, raw: Mapping[str, Any], field: str) -> str | None:
-        value = raw.get(field)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise self.error(field, f"must be a non-empty string, not {value!r}")
-        return value
-
-    def number(self, raw: Mapping[str, Any], field: str, *, minimum: float, integer: bool) -> Any:
-        value = raw.get(field)
-        if value is None:
-            return None
-        wrong_kind = not isinstance(value, int | float) or (integer and not isinstance(value, int))
-        if isinstance(value, bool) or wrong_kind or value < minimum:
-            kind = "an integer" if integer else "a number"
-            raise self.error(field, f"must be {kind} >= {minimum:g}, not {value!r}")
-        return value
-
-    def table(self, raw: Mapping[str, Any], field: str) -> dict[str, Any]:
-        value = raw.get(field, {})
-        if not isinstance(value, dict):
-            raise self.error(field, f'must be a table, such as {field} = {{ key = "value" }}')
-        return value
-
-    def env_name(self, raw: Mapping[str, Any], field: str) -> str | None:
-        value = self.string(raw, field)
-        if value is not None and not _ENV_NAME.match(value):
-            raise self.error(field, f"must name an environment variable, not {value!r}")
-        return value
+    def __post_init__(self) -> None:
+        name = self.name
+        if name is None or not name.strip():
+            raise ValueError("field 'name' is missing: give every [[boards]] entry a name")
+        if "/" in name or any(ord(c) < 32 for c in name):
+            raise ValueError("field 'name' must not contain '/' or control characters")
+        if name == LOCAL:
+            raise ValueError(f"field 'name' {LOCAL!r} is the built-in board: choose another name")
+        if self.host is None:
+            raise ValueError("field 'host' is missing: set host to the board's address or ssh config alias")
+        for key in ("host", "user", "identity_file", "python", "workdir", "jump_host", "known_hosts"):
+            value = getattr(self, key)
+            if value is not None and not value.strip():
+                raise ValueError(f"field {key!r} must be a non-empty string, not {value!r}")
+        wd = self.workdir
+        if not (wd.startswith("/") or wd == "~" or wd.startswith("~/")):
+            raise ValueError(f"field 'workdir' must be absolute or start with ~/, not {wd!r}")
+        if not self.runtimes:
+            raise ValueError(f"field 'runtimes' must be a non-empty list drawn from {list(RUNTIMES)}")
+        for rt in self.runtimes:
+            if rt not in RUNTIMES:
+                raise ValueError(
+                    f"field 'runtimes' has unknown runtime {rt!r}{suggest(rt, RUNTIMES)}; use {list(RUNTIMES)}"
+                )
+        for k, v in self.tags.items():
+            if not isinstance(v, str | int | float | bool):
+                raise ValueError(f"field 'tags' value of {k!r} must be a string or number")
+        for k in self.env:
+            if not _ENV_NAME.match(k):
+                raise ValueError(f"field 'env' entry {k!r} must be NAME = \"string value\"")
+        for k in self.runtime_options:
+            if k not in RUNTIMES:
+                raise ValueError(
+                    f"field 'runtime_options' key {k!r} must be a runtime from {list(RUNTIMES)} holding a table"
+                )
+        for key in ("password_env", "passphrase_env"):
+            value = getattr(self, key)
+            if value is not None and not _ENV_NAME.match(value):
+                raise ValueError(f"field {key!r} must name an environment variable, not {value!r}")
 
 
 def _ssh_config_lookup(host: str) -> dict[str, Any]:
@@ -130,95 +163,50 @@ def _ssh_config_lookup(host: str) -> dict[str, Any]:
 
 
 def parse_board(raw: Mapping[str, Any], path: Path, index: int) -> Board:
-    """Validate one ``[[boards]]`` table.
+    """Validate one ``[[boards]]`` table and apply the ssh config and defaults.
 
     Raises:
         ConfigError: naming the file, the board and the field.
     """
     name = raw.get("name")
     label = name if isinstance(name, str) and name else f"#{index + 1}"
-    f = _Field(path, label)
-    if not isinstance(name, str) or not name.strip():
-        raise f.error("name", "is missing: give every [[boards]] entry a name")
-    if "/" in name or any(ord(c) < 32 for c in name):
-        raise f.error("name", "must not contain '/' or control characters")
-    if name == LOCAL:
-        raise f.error("name", f"{LOCAL!r} is the built-in board: choose another name")
-    for key in raw:
-        if key not in FIELDS:
-            raise f.error(key, f"is unknown{suggest(key, FIELDS)}; valid fields: {', '.join(FIELDS)}")
-    host = f.string(raw, "host")
-    if host is None:
-        raise f.error("host", "is missing: set host to the board's address or ssh config alias")
-    ssh = _ssh_config_lookup(host)
-    port = f.number(raw, "port", minimum=1, integer=True)
-    if port is None:
-        port = int(ssh.get("port", 22))
-    if port > 65535:
-        raise f.error("port", f"must be at most 65535, not {port}")
-    identity = f.string(raw, "identity_file")
+    where = f"{path}: board {label!r}:"
+    spec = validate(BoardSpec, raw, where)
+    assert spec.name is not None and spec.host is not None  # checked by BoardSpec
+    ssh = _ssh_config_lookup(spec.host)
+    identity = spec.identity_file
     if identity is not None:
         ident_path = Path(identity).expanduser()
         if not ident_path.is_file():
-            raise f.error(
-                "identity_file",
-                f"{ident_path} does not exist: fix the path, or remove the field to use ssh-agent",
+            raise ConfigError(
+                f"{where} field 'identity_file' {ident_path} does not exist: fix the path, "
+                "or remove the field to use ssh-agent"
             )
         identity = str(ident_path)
-    known_hosts = f.string(raw, "known_hosts")
-    if known_hosts is not None:
-        known_hosts = str(Path(known_hosts).expanduser())
-    workdir = f.string(raw, "workdir") or DEFAULT_WORKDIR
-    if not (workdir.startswith("/") or workdir == "~" or workdir.startswith("~/")):
-        raise f.error("workdir", f"must be absolute or start with ~/, not {workdir!r}")
-    runtimes_raw = raw.get("runtimes", ["onnxruntime"])
-    if not isinstance(runtimes_raw, list) or not runtimes_raw:
-        raise f.error("runtimes", f"must be a non-empty list drawn from {list(RUNTIMES)}")
-    for rt in runtimes_raw:
-        if rt not in RUNTIMES:
-            raise f.error("runtimes", f"has unknown runtime {rt!r}{suggest(str(rt), RUNTIMES)}; use {list(RUNTIMES)}")
-    tags = f.table(raw, "tags")
-    for k, v in tags.items():
-        if not isinstance(v, str | int | float | bool):
-            raise f.error("tags", f"value of {k!r} must be a string or number")
-    env = f.table(raw, "env")
-    for k, v in env.items():
-        if not _ENV_NAME.match(k) or not isinstance(v, str):
-            raise f.error("env", f'entry {k!r} must be NAME = "string value"')
-    runtime_options = f.table(raw, "runtime_options")
-    for k, v in runtime_options.items():
-        if k not in RUNTIMES or not isinstance(v, dict):
-            raise f.error("runtime_options", f"key {k!r} must be a runtime from {list(RUNTIMES)} holding a table")
-    affinity = raw.get("cpu_affinity", [])
-    if not isinstance(affinity, list) or not all(
-        isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in affinity
-    ):
-        raise f.error("cpu_affinity", "must be a list of CPU numbers such as [0, 1]")
-    jump = f.string(raw, "jump_host")
+    jump = spec.jump_host
     if jump is None and ssh.get("proxyjump"):
         jump = str(ssh["proxyjump"])
-    timeout = f.number(raw, "connect_timeout", minimum=1, integer=False)
     return Board(
-        name=name,
-        host=host,
-        port=int(port),
-        user=f.string(raw, "user") or (str(ssh["user"]) if ssh.get("user") else None),
-        python=f.string(raw, "python") or "python3",
-        workdir=workdir,
-        runtimes=tuple(runtimes_raw),
-        tags={str(k): str(v) for k, v in tags.items()},
+        name=spec.name,
+        host=spec.host,
+        port=spec.port if spec.port is not None else int(ssh.get("port", 22)),
+        user=spec.user or (str(ssh["user"]) if ssh.get("user") else None),
+        python=spec.python or "python3",
+        workdir=spec.workdir,
+        runtimes=spec.runtimes,
+        tags={k: str(v) for k, v in spec.tags.items()},
         identity_file=identity,
-        threads=f.number(raw, "threads", minimum=1, integer=True),
-        cpu_affinity=tuple(affinity),
-        env=dict(env),
-        runtime_options={k: dict(v) for k, v in runtime_options.items()},
-        cost=f.number(raw, "cost", minimum=0, integer=False),
-        power_w=f.number(raw, "power_w", minimum=0, integer=False),
+        threads=spec.threads,
+        cpu_affinity=spec.cpu_affinity,
+        env=dict(spec.env),
+        runtime_options={k: dict(v) for k, v in spec.runtime_options.items()},
+        cost=spec.cost,
+        power_w=spec.power_w,
         jump_host=jump,
-        known_hosts=known_hosts,
-        password_env=f.env_name(raw, "password_env"),
-        passphrase_env=f.env_name(raw, "passphrase_env"),
-        connect_timeout=float(timeout) if timeout is not None else 10.0,
+        known_hosts=str(Path(spec.known_hosts).expanduser()) if spec.known_hosts is not None else None,
+        password_env=spec.password_env,
+        passphrase_env=spec.passphrase_env,
+        connect_timeout=spec.connect_timeout if spec.connect_timeout is not None else 10.0,
     )
 
 
