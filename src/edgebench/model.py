@@ -718,6 +718,39 @@ class Check:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)} | {"verdict": self.verdict.value}
 
 
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """The checks of a gate on one run; it passes only when every check passes."""
+
+    run_id: str
+    checks: tuple[Check, ...]
+
+    @property
+    def outcome(self) -> CheckVerdict:
+        """``pass`` when every check passed, else ``fail`` (undecided counts against the gate)."""
+        ok = self.checks and all(c.verdict is CheckVerdict.PASS for c in self.checks)
+        return CheckVerdict.PASS if ok else CheckVerdict.FAIL
+
+    @property
+    def passed(self) -> bool:
+        """True when every check passed."""
+        return self.outcome is CheckVerdict.PASS
+
+    @property
+    def counts(self) -> dict[CheckVerdict, int]:
+        """How many checks have each verdict."""
+        return {v: sum(c.verdict is v for c in self.checks) for v in CheckVerdict}
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON (``edgebench gate --json``)."""
+        return {
+            "run_id": self.run_id,
+            "outcome": self.outcome.value,
+            "counts": {v.value: n for v, n in self.counts.items()},
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+
 # ------------------------------------------------------------------------------- comparison
 
 
@@ -842,6 +875,20 @@ class Comparison:
 
 
 @dataclass(frozen=True, slots=True)
+class Histogram:
+    """Latency samples binned from the minimum to p99; ``above`` counts the tail beyond."""
+
+    lo_ms: float
+    hi_ms: float
+    counts: tuple[int, ...]
+    above: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        return {"lo_ms": self.lo_ms, "hi_ms": self.hi_ms, "counts": list(self.counts), "above": self.above}
+
+
+@dataclass(frozen=True, slots=True)
 class ReportRow:
     """One (board, variant) of a model in a run's report, with its ratios to fp32."""
 
@@ -860,7 +907,7 @@ class ReportRow:
     bytes: int | None = None
     process_spread: float | None = None
     error: str | None = None
-    hist: str | None = None
+    hist: Histogram | None = None
     speedup: float | None = None
     size_ratio: float | None = None
     acc_delta_pt: float | None = None
@@ -872,6 +919,7 @@ class ReportRow:
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON (enums as their strings)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["hist"] = None if self.hist is None else self.hist.to_json()
         out["speed"] = None if self.speed is None else self.speed.value
         out["verdict"] = None if self.verdict is None else self.verdict.value
         return out
@@ -895,6 +943,25 @@ class ModelReport:
 
 
 @dataclass(frozen=True, slots=True)
+class Trend:
+    """One metric of one (board, model, variant) over the last runs, oldest first."""
+
+    board: str
+    model: str
+    variant: str
+    metric: str
+    values: tuple[float | None, ...]
+    runs: tuple[str, ...]
+    sparkline: str
+    changes: tuple[str, ...]  # run ids where a change point starts
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return out | {"values": list(self.values), "runs": list(self.runs), "changes": list(self.changes)}
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """What a run says: per model, board x variant figures, verdicts and warnings."""
 
@@ -905,6 +972,8 @@ class Report:
     boards: tuple[str, ...]
     models: tuple[ModelReport, ...]
     warnings: tuple[str, ...] = ()
+    trends: tuple[Trend, ...] | None = None
+    run_file: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON (``edgebench report --json``)."""
@@ -916,4 +985,63 @@ class Report:
             "boards": list(self.boards),
             "models": [m.to_json() for m in self.models],
             "warnings": list(self.warnings),
+            **({} if self.run_file is None else {"run_file": self.run_file}),
+            **({} if self.trends is None else {"trends": [t.to_json() for t in self.trends]}),
+        }
+
+
+# ------------------------------------------------------------------------------- choose
+
+
+@dataclass(frozen=True, slots=True)
+class BoardCost:
+    """What a board costs to buy and to run, from the inventory (None when not given)."""
+
+    cost: float | None = None
+    power_w: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One (board, variant) of a model with its latest figures and why it fails, if it does."""
+
+    board: str
+    variant: str
+    run_id: str
+    p90_ms: float
+    top1: float | None
+    peak_mb: float | None
+    cost: float | None
+    power_w: float | None
+    reasons: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)} | {"reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The options of a model that meet the constraints (best first) and the rejected ones."""
+
+    model: str
+    rank: str
+    max_p90_ms: float | None
+    min_accuracy: float | None
+    max_memory_mb: float | None
+    chosen: tuple[Option, ...]
+    rejected: tuple[Option, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON (``edgebench choose --json``)."""
+        return {
+            "model": self.model,
+            "rank": self.rank,
+            "constraints": {
+                "max_p90_ms": self.max_p90_ms,
+                "min_accuracy": self.min_accuracy,
+                "max_memory_mb": self.max_memory_mb,
+            },
+            "chosen": [o.to_json() for o in self.chosen],
+            "rejected": [o.to_json() for o in self.rejected],
         }

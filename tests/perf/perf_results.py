@@ -23,7 +23,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from edgebench.model import Run
+from edgebench.render.html import report_html
 from edgebench.results import index, store
+from edgebench.results.analysis import load_report
 from edgebench.results.compare import compare_runs
 from edgebench.results.schema import add_measurement, new_run
 
@@ -108,8 +111,8 @@ def test_detection_of_a_10_percent_slowdown(tmp_path: Path) -> None:
                     blocks[name].append(measure(board))
                     t_meas += time.monotonic() - t0
             got = {name: as_run(b) for name, b in blocks.items()}
-            same = compare_runs(got["a"], got["b"])["rows"][0]
-            slowed = compare_runs(got["a"], got["c"])["rows"][0]
+            same = compare_runs(Run.from_json(got["a"]), Run.from_json(got["b"])).to_json()["rows"][0]
+            slowed = compare_runs(Run.from_json(got["a"]), Run.from_json(got["c"])).to_json()["rows"][0]
             flagged_slow += slowed["label"] == "slower"
             flagged_same += same["label"] in ("slower", "faster")
             undecided["slow"] += slowed["label"] == "undecided"
@@ -179,8 +182,6 @@ def _synthesize(results: Path, n: int) -> None:
 
 
 def test_report_over_10000_runs(tmp_path: Path) -> None:
-    from edgebench.render.html import report_html
-    from edgebench.render.report import load_report
 
     n = int(os.environ.get("EDGEBENCH_PERF_RUNS", "10000"))
     results = tmp_path / "results"
@@ -189,7 +190,7 @@ def test_report_over_10000_runs(tmp_path: Path) -> None:
     t_make = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in (results / "runs").iterdir())
     t0 = time.perf_counter()
-    rep = index.sync(results)
+    rep = store.sync(results)
     t_cold = time.perf_counter() - t0
     assert rep.indexed == n
     timings = []
@@ -201,7 +202,7 @@ def test_report_over_10000_runs(tmp_path: Path) -> None:
         timings.append(time.perf_counter() - t0)
     out = con.file.getvalue()  # type: ignore[attr-defined]
     t0 = time.perf_counter()
-    page = report_html(r.data)
+    page = report_html(r)
     t_html = time.perf_counter() - t0
     changes = [t for t in r.data["trends"] if t["changes"]]
     print(f"\n{n} run files ({size / 2**20:.0f} MiB, 9 measurements each) synthesized in {t_make:.1f} s")

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 
 from edgebench.cli import main
 from edgebench.errors import UserError
+from edgebench.model import BoardCost
 from edgebench.results import store
 from edgebench.results.choose import choose, parse_mb, parse_ms
 from edgebench.results.schema import measurement_to_benchmark
-from edgebench.targets.board import Board
 
 RUNS = Path(__file__).parent / "data" / "results_runs"
 
@@ -58,23 +58,19 @@ def test_parse_units() -> None:
 
 
 def test_choose_ranks_by_cost_power_latency_and_explains_rejections(farm_results: Path) -> None:
-    inv = {
-        "cheap-slow": Board("cheap-slow", host="a", cost=35, power_w=3),
-        "mid": Board("mid", host="b", cost=80, power_w=7),
-        "fast-pricey": Board("fast-pricey", host="c", cost=250, power_w=5),
-    }
-    d = choose(farm_results, "digits_cnn", inv, max_p90_ms=0.1, min_accuracy=0.97, rank="cost")
+    inv = {"cheap-slow": BoardCost(35, 3), "mid": BoardCost(80, 7), "fast-pricey": BoardCost(250, 5)}
+    d = choose(farm_results, "digits_cnn", inv, max_p90_ms=0.1, min_accuracy=0.97, rank="cost").to_json()
     order = [(o["board"], o["variant"]) for o in d["chosen"]]
     assert [b for b, _ in order] == ["mid", "mid", "fast-pricey", "fast-pricey"]
     assert all(v != "int8-dynamic" for _, v in order)  # ~0.1-0.15 ms p90 even on the fast boards
     why = {(o["board"], o["variant"]): o["reasons"] for o in d["rejected"]}
     assert any(r.startswith("p90 ") and r.endswith("> 0.1 ms") for r in why[("cheap-slow", "fp32")])
     assert why[("retired", "fp32")] == ["board not in the inventory (retired or renamed?)"]
-    by_power = choose(farm_results, "digits_cnn", inv, max_p90_ms=0.1, rank="power")["chosen"]
+    by_power = choose(farm_results, "digits_cnn", inv, max_p90_ms=0.1, rank="power").to_json()["chosen"]
     assert by_power[0]["board"] == "fast-pricey"
-    by_latency = choose(farm_results, "digits_cnn", inv, rank="latency")["chosen"]
+    by_latency = choose(farm_results, "digits_cnn", inv, rank="latency").to_json()["chosen"]
     assert by_latency[0]["p90_ms"] == min(o["p90_ms"] for o in by_latency)
-    strict = choose(farm_results, "digits_cnn", inv, min_accuracy=0.999)
+    strict = choose(farm_results, "digits_cnn", inv, min_accuracy=0.999).to_json()
     assert strict["chosen"] == [] and all("top-1 99.33% < 99.90%" in o["reasons"] for o in strict["rejected"])
 
 

@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from edgebench.cli import main
-from edgebench.workflows.nightly import NightlyBusy, load_config, nightly_lock
+from edgebench.errors import NightlyBusy
+from edgebench.workflows.nightly import load_config, nightly_lock
 
 
 def write(tmp_path: Path, body: str) -> Path:

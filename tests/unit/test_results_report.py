@@ -15,10 +15,12 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from edgebench.cli import main
-from edgebench.render.report import Report, load_report
+from edgebench.model import Run
+from edgebench.render.compare import ComparisonView
+from edgebench.render.report import Report
 from edgebench.results import store
-from edgebench.results.analysis import analyze_run, pareto
-from edgebench.results.compare import Comparison, compare_runs
+from edgebench.results.analysis import analyze_run, load_report, pareto
+from edgebench.results.compare import compare_runs
 from edgebench.results.schema import measurement_to_benchmark
 
 RUNS = Path(__file__).parent / "data" / "results_runs"
@@ -58,16 +60,16 @@ def results(tmp_path: Path) -> Path:
 
 
 def test_report_table_verdicts_and_pareto_from_real_runs(results: Path) -> None:
-    out = text(load_report(results, "latest~1"))
+    out = text(Report(load_report(results, "latest~1")))
     assert "digits_cnn" in out and "int8-dynamic" in out
-    d = analyze_run(real(0))
-    rows = {r["variant"]: r for r in d["models"][0]["rows"]}
+    d = analyze_run(Run.from_json(real(0)))
+    rows = {r.variant: r for r in d.models[0].rows}
     # the ORT dynamic-quantized CNN is several times slower than fp32 on this CPU: measured, not assumed
     dyn = rows["int8-dynamic"]
-    assert dyn["speed"] == "slower" and dyn["verdict"] == "not worth it"
-    assert f"int8-dynamic: {1 / dyn['speedup']:.1f}x slower here, +0.0 pt: not worth it" in out
-    assert rows["int8-static"]["size_ratio"] == pytest.approx(31614 / 97249)
-    front = d["models"][0]["pareto"]["local"]
+    assert dyn.speed == "slower" and dyn.verdict == "not worth it" and dyn.speedup is not None
+    assert f"int8-dynamic: {1 / dyn.speedup:.1f}x slower here, +0.0 pt: not worth it" in out
+    assert rows["int8-static"].size_ratio == pytest.approx(31614 / 97249)
+    front = d.models[0].pareto["local"]
     assert "int8-dynamic" not in front and f"Pareto (top-1 vs p90) on local: {', '.join(front)}" in out
     assert "speed and size against fp32" in out and "latency varies a lot" in out
 
@@ -77,9 +79,9 @@ def test_verdict_worth_it_and_accuracy_loss() -> None:
     for b in run["benchmarks"]:
         if b["extra_info"]["variant"] == "int8-static":
             b["extra_info"]["accuracy"]["top1"] -= 0.003
-    rows = {r["variant"]: r for r in analyze_run(run)["models"][0]["rows"]}
-    assert rows["int8-static"]["verdict"] == "worth it"
-    assert rows["int8-static"]["verdict_text"].endswith("faster, -0.3 pt: worth it")
+    rows = {r.variant: r for r in analyze_run(Run.from_json(run)).models[0].rows}
+    assert rows["int8-static"].verdict == "worth it"
+    assert str(rows["int8-static"].verdict_text).endswith("faster, -0.3 pt: worth it")
     out = text(Report(analyze_run(run)))
     assert "int8-static: 1." in out and "-0.3 pt: worth it" in out
 
@@ -124,13 +126,13 @@ def test_report_without_runs_fails_with_one_line(tmp_path: Path) -> None:
 def test_compare_labels_an_injected_slowdown(results: Path) -> None:
     a = real(0)
     b = scaled(a, 1.10, "20300101T000000Z-slow")
-    d = compare_runs(a, b)
-    rows = {r["variant"]: r for r in d["rows"]}
-    assert rows["fp32"]["label"] == "slower" and rows["fp32"]["p50"]["delta_pct"] == pytest.approx(10, abs=0.5)
+    d = compare_runs(Run.from_json(a), Run.from_json(b))
+    rows = {r.variant: r for r in d.rows}
+    assert rows["fp32"].label == "slower" and rows["fp32"].p50.delta_pct == pytest.approx(10, abs=0.5)
     # the same samples are never flagged; this variant's p90 drifts during its run, so it may be undecided
-    assert rows["int8-static"]["label"] in ("no change", "undecided") and rows["int8-static"]["p90"]["delta_pct"] == 0
-    assert rows["int8-dynamic"]["label"] in ("no change", "undecided")
-    out = text(Comparison(d))
+    assert rows["int8-static"].label in ("no change", "undecided") and rows["int8-static"].p90.delta_pct == 0
+    assert rows["int8-dynamic"].label in ("no change", "undecided")
+    out = text(ComparisonView(d))
     assert "slower" in out and "(+10.0%)" in out
     store.save_run(results, b)
     res = CliRunner().invoke(main, ["compare", a["edgebench"]["run_id"], "latest", "--results", str(results), "--json"])

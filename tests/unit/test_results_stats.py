@@ -5,11 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgebench.model import Change
 from edgebench.results.significance import (
-    FASTER,
-    NO_CHANGE,
-    SLOWER,
-    UNDECIDED,
     budget_check,
     compare_quantile,
     mann_whitney,
@@ -45,12 +42,12 @@ def test_quantile_ci_covers_the_true_median_about_95_percent() -> None:
 def test_labels_slower_faster_no_change_undecided() -> None:
     rng = np.random.default_rng(3)
     base = lat(rng, 2000)
-    assert compare_quantile(base, lat(rng, 2000, 1.10), 0.5).label == SLOWER
-    assert compare_quantile(base, lat(rng, 2000, 0.85), 0.9).label == FASTER
+    assert compare_quantile(base, lat(rng, 2000, 1.10), 0.5).label == Change.SLOWER
+    assert compare_quantile(base, lat(rng, 2000, 0.85), 0.9).label == Change.FASTER
     same = compare_quantile(base, lat(rng, 2000), 0.5)
-    assert same.label == NO_CHANGE and abs(same.delta_pct) < 3
+    assert same.label == Change.NO_CHANGE and abs(same.delta_pct) < 3
     # a real 10% shift seen through five noisy samples cannot be decided
-    assert compare_quantile(base[:5], lat(rng, 5, 1.10), 0.9).label == UNDECIDED
+    assert compare_quantile(base[:5], lat(rng, 5, 1.10), 0.9).label == Change.UNDECIDED
 
 
 def test_batch_means_widen_the_interval_when_the_run_drifts() -> None:
@@ -64,7 +61,7 @@ def test_batch_means_widen_the_interval_when_the_run_drifts() -> None:
     assert (hi_shuffled - lo_shuffled) < (hi_d - lo_d) / 2  # the same values without drift in time
     # two drifting runs of the same thing are not called different
     other = lat(rng, 4000) * np.repeat([1.05, 0.95, 1.0, 1.1, 0.9, 1.0, 1.08, 1.0], 500)
-    assert compare_quantile(drifting, other, 0.5).label in (NO_CHANGE, UNDECIDED)
+    assert compare_quantile(drifting, other, 0.5).label in (Change.NO_CHANGE, Change.UNDECIDED)
 
 
 def test_budget_check_passes_fails_or_is_undecided() -> None:

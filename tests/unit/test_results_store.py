@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
+from edgebench.errors import RunNotFound
+from edgebench.model import RUN_SCHEMA
 from edgebench.results import index, store
-from edgebench.results.schema import RUN_SCHEMA, SchemaError, measurements, new_run, upgrade_run
+from edgebench.results.schema import SchemaError, measurements, new_run, upgrade_run
 
 RUNS = Path(__file__).parent / "data" / "results_runs"
 
@@ -21,30 +23,6 @@ def real_runs() -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))]
 
 
-def as_v0(run: dict[str, Any]) -> dict[str, Any]:
-    """The same run in the draft schema-0 layout (flat, raw samples in ns)."""
-    ms = []
-    for b in run["benchmarks"]:
-        m = {k: v for k, v in b["extra_info"].items() if k != "summary"}
-        m["samples_ns"] = [round(x * 1e9) for x in b["stats"]["data"]]
-        ms.append(m)
-    eb = run["edgebench"]
-    return {"run_id": "old-" + eb["run_id"], "started": eb["started"], "finished": eb["finished"], "command": "demo",
-            "boards": eb["boards"], "measurements": ms + eb["failures"]}  # fmt: skip
-
-
-def test_v0_run_is_upgraded_with_the_same_figures() -> None:
-    run = real_runs()[0]
-    up = upgrade_run(as_v0(run))
-    assert up["edgebench"]["schema"] == RUN_SCHEMA and up["edgebench"]["upgraded_from"] == 0
-    assert up["edgebench"]["complete"] is True
-    before = {m["variant"]: m["summary"] for m in measurements(run)}
-    after = {m["variant"]: m["summary"] for m in measurements(up)}
-    assert after.keys() == before.keys()
-    for v in before:
-        assert after[v]["p90_ms"] == pytest.approx(before[v]["p90_ms"], rel=1e-6)
-
-
 @pytest.mark.parametrize(
     ("doc", "msg"),
     [
@@ -52,7 +30,7 @@ def test_v0_run_is_upgraded_with_the_same_figures() -> None:
         ({"benchmarks": []}, "no edgebench block"),
         ({"edgebench": {"schema": "one"}}, "not an integer"),
         ({"edgebench": {"schema": RUN_SCHEMA + 1, "run_id": "x"}, "benchmarks": []}, "upgrade edgebench"),
-        ({"run_id": "x", "measurements": [{"ok": True}]}, "cannot upgrade from schema 0"),
+        ({"edgebench": {"schema": 0, "run_id": "x"}, "benchmarks": []}, "run schema 0 is unknown"),
     ],
 )
 def test_unreadable_documents_say_why(doc: Any, msg: str) -> None:
@@ -78,12 +56,11 @@ def test_load_run_skips_corrupt_and_newer_files_with_a_warning(tmp_path: Path) -
     newer = real_runs()[0]
     newer["edgebench"].update(schema=RUN_SCHEMA + 1, run_id="20200101T000001Z-new")
     (tmp_path / "runs" / "20200101T000001Z-new.json").write_text(json.dumps(newer))
-    (tmp_path / "runs" / "20200101T000002Z-old.json").write_text(json.dumps(as_v0(real_runs()[1])))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         got = list(store.iter_runs(tmp_path))
     msgs = [str(w.message) for w in caught]
-    assert len(got) == 3  # two current + one upgraded
+    assert len(got) == 2  # the two readable ones
     assert any("bad.json: not valid JSON" in m for m in msgs)
     assert any("new.json: run schema 2 is newer" in m and "upgrade edgebench" in m for m in msgs)
 
@@ -114,18 +91,18 @@ def test_index_syncs_with_files_and_rebuilds(tmp_path: Path) -> None:
     (tmp_path / "runs").mkdir()
     for p in RUNS.glob("*.json"):
         shutil.copy(p, tmp_path / "runs")
-    rep = index.sync(tmp_path)
+    rep = store.sync(tmp_path)
     assert rep.indexed == 2 and rep.unreadable == []
-    assert index.sync(tmp_path).indexed == 0  # nothing changed
+    assert store.sync(tmp_path).indexed == 0  # nothing changed
     first = sorted(RUNS.glob("*.json"))[0].name
     (tmp_path / "runs" / first).unlink()
-    assert index.sync(tmp_path).removed == 1
+    assert store.sync(tmp_path).removed == 1
     hist = index.history(tmp_path, [("local", "digits_cnn", "fp32")], metrics=("p90", "top1"))
     assert len(hist[("local", "digits_cnn", "fp32")]) == 1
     (tmp_path / index.INDEX).write_bytes(b"garbage, not sqlite" * 100)
     with pytest.warns(UserWarning, match="was damaged .* rebuilding it from the run files"):
-        assert index.sync(tmp_path).indexed == 1
-    assert index.rebuild(tmp_path).indexed == 1
+        assert store.sync(tmp_path).indexed == 1
+    assert store.rebuild(tmp_path).indexed == 1
 
 
 def test_find_run_by_id_prefix_and_latest(tmp_path: Path) -> None:
@@ -136,7 +113,7 @@ def test_find_run_by_id_prefix_and_latest(tmp_path: Path) -> None:
     assert store.find_run(tmp_path, "latest").name == names[-1]
     assert store.find_run(tmp_path, "latest~1").name == names[0]
     assert store.find_run(tmp_path, names[0][:20]).name == names[0]
-    with pytest.raises(store.RunNotFound, match="'nope' is not in"):
+    with pytest.raises(RunNotFound, match="'nope' is not in"):
         store.find_run(tmp_path, "nope")
-    with pytest.raises(store.RunNotFound, match="holds 2 run"):
+    with pytest.raises(RunNotFound, match="holds 2 run"):
         store.find_run(tmp_path, "latest~5")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,21 @@ import click
 from rich.console import Console
 
 from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
+from edgebench.fsutil import write_text_atomic
+from edgebench.model import BoardCost
+from edgebench.render.choose import ChoiceView
+from edgebench.render.compare import ComparisonView
+from edgebench.render.gate import GateView, junit_xml
+from edgebench.render.html import report_html
+from edgebench.render.markdown import comparison_markdown, gate_markdown, report_markdown
+from edgebench.render.report import Report
+from edgebench.results.analysis import load_report
+from edgebench.results.choose import choose as do_choose
+from edgebench.results.choose import parse_mb, parse_ms
+from edgebench.results.compare import compare_runs
+from edgebench.results.gate import run_gate
+from edgebench.results.store import open_run
+from edgebench.targets.inventory import load_inventory
 
 
 def _warn_lines(caught: list[Any]) -> None:
@@ -38,7 +55,6 @@ def _show(renderable: Any, output: Path | None) -> None:
     if output is None:
         console().print(renderable)
         return
-    import io
 
     buf = io.StringIO()
     Console(file=buf, width=120, color_system=None).print(renderable)
@@ -46,7 +62,6 @@ def _show(renderable: Any, output: Path | None) -> None:
 
 
 def _emit(text: str, output: Path | None) -> None:
-    from edgebench.fsutil import write_text_atomic
 
     if output is None:
         click.echo(text, nl=not text.endswith("\n"))
@@ -70,9 +85,6 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
     RUN is a run id (or unique prefix), a run file, `latest` (default) or `latest~N`.
     Unreadable run files are skipped with a warning.
     """
-    import warnings
-
-    from edgebench.render.report import load_report
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -80,17 +92,13 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
     _warn_lines(caught)
     fmt = "json" if as_json else fmt
     if fmt == "json":
-        _emit(json.dumps(rep.data, indent=1, default=str) + "\n", output)
+        _emit(json.dumps(rep.to_json(), indent=1, default=str) + "\n", output)
     elif fmt == "markdown":
-        from edgebench.render.markdown import report_markdown
-
-        _emit(report_markdown(rep.data), output)
+        _emit(report_markdown(rep), output)
     elif fmt == "html":
-        from edgebench.render.html import report_html
-
-        _emit(report_html(rep.data, results), output)
+        _emit(report_html(rep, results), output)
     else:
-        _show(rep, output)
+        _show(Report(rep), output)
 
 
 @main.command(epilog=EXIT_CODES)
@@ -122,23 +130,19 @@ def compare(
     change with a Mann-Whitney test and quantile confidence intervals on the raw samples,
     labelled faster / slower / no change / undecided; peak memory and top-1 deltas.
     """
-    import warnings
-
-    from edgebench.render.report import read_run_or_fail
-    from edgebench.results.compare import Comparison, compare_runs, comparison_markdown
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ra, rb = read_run_or_fail(results, a), read_run_or_fail(results, b)
+        ra, rb = open_run(results, a), open_run(results, b)
     _warn_lines(caught)
     d = compare_runs(ra, rb, alpha=alpha, min_effect=min_effect / 100)
     fmt = "json" if as_json else fmt
     if fmt == "json":
-        _emit(json.dumps(d, indent=1) + "\n", output)
+        _emit(json.dumps(d.to_json(), indent=1) + "\n", output)
     elif fmt == "markdown":
         _emit(comparison_markdown(d), output)
     else:
-        _show(Comparison(d), output)
+        _show(ComparisonView(d), output)
 
 
 @main.command(epilog=EXIT_CODES)
@@ -158,10 +162,6 @@ def gate(
     to place against its budget is `undecided` and fails the gate; a budget that matches no
     result fails it too.
     """
-    import warnings
-
-    from edgebench.fsutil import write_text_atomic
-    from edgebench.results.gate import gate_markdown, junit_xml, run_gate
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -172,9 +172,9 @@ def gate(
     if md:
         write_text_atomic(md, gate_markdown(res))
     if as_json:
-        print_json(res.to_dict())
+        print_json(res.to_json())
     else:
-        console().print(res)
+        console().print(GateView(res))
     if not res.passed:
         sys.exit(3)
 
@@ -206,13 +206,8 @@ def choose(
     the constraints, by board cost, power or latency (cost and power from the inventory),
     and say why each of the others does not qualify.
     """
-    import warnings
 
-    from edgebench.results.choose import Choice, parse_mb, parse_ms
-    from edgebench.results.choose import choose as do_choose
-    from edgebench.targets.inventory import load_inventory
-
-    inv = load_inventory(inventory)
+    inv = {name: BoardCost(b.cost, b.power_w) for name, b in load_inventory(inventory).items()}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         p90 = parse_ms(max_p90) if max_p90 else None
@@ -220,6 +215,6 @@ def choose(
         d = do_choose(results, model, inv, rank=rank, min_accuracy=min_accuracy, max_p90_ms=p90, max_memory_mb=memory)
     _warn_lines(caught)
     if as_json:
-        print_json(d)
+        print_json(d.to_json())
     else:
-        console().print(Choice(d))
+        console().print(ChoiceView(d))

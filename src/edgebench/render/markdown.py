@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from edgebench.model import Change, CheckVerdict, Comparison, Gate, Report, Worth
+from edgebench.render.compare import quantile_text, signed
+from edgebench.render.gate import GATE_COLUMNS, summary
+from edgebench.render.report import COLUMNS
 
-from edgebench.render.report import _mb, _size, fmt_ms, fmt_pct, fmt_ratio
-
-VERDICT_ICON = {"worth it": "✅", "worth it for size": "📦", "not worth it": "❌", "undecided": "❔"}
+VERDICT_ICON = {Worth.WORTH_IT: "✅", Worth.WORTH_IT_FOR_SIZE: "📦", Worth.NOT_WORTH_IT: "❌", Worth.UNDECIDED: "❔"}
+LABEL_ICON = {Change.FASTER: "🟢", Change.SLOWER: "🔴", Change.NO_CHANGE: "⚪", Change.UNDECIDED: "🟡"}
+CHECK_ICON = {CheckVerdict.PASS: "✅", CheckVerdict.FAIL: "❌", CheckVerdict.UNDECIDED: "❔"}
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -20,35 +23,50 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def report_markdown(d: dict[str, Any]) -> str:
+def report_markdown(d: Report) -> str:
     """The run report as Markdown."""
-    state = "complete" if d["complete"] else "**incomplete**"
-    out = [f"## edgebench run `{d['run_id']}`", "", f"{d.get('command')}, {d.get('started')}, {state}", ""]
-    for mm in d["models"]:
-        out += [f"### {mm['model']}", ""]
+    state = "complete" if d.complete else "**incomplete**"
+    out = [f"## edgebench run `{d.run_id}`", "", f"{d.command}, {d.started}, {state}", ""]
+    for mm in d.models:
+        out += [f"### {mm.model}", ""]
         rows = []
-        for r in mm["rows"]:
-            if not r["ok"]:
-                rows.append([r["board"], r["variant"], f"failed: {r.get('error')}"] + [""] * 10)
+        for r in mm.rows:
+            if not r.ok:
+                rows.append([r.board, r.variant, f"failed: {r.error}"] + [""] * (len(COLUMNS) - 3))
                 continue
-            rows.append([
-                r["board"], r["variant"], fmt_ms(r["p50_ms"]), fmt_ms(r["p90_ms"]), fmt_ms(r["p99_ms"]),
-                f"{r['throughput']:,.0f}", _mb(r["peak_rss"]), fmt_pct(r["top1"]), fmt_pct(r["fidelity"]),
-                _size(r["bytes"]), fmt_ratio(r["speedup"]), fmt_ratio(r["size_ratio"]), "★" if r.get("pareto") else "",
-            ])  # fmt: skip
-        hdr = ["board", "variant", "p50 ms", "p90 ms", "p99 ms", "inf/s", "peak MB", "top-1", "fidelity", "size"]
-        out += [table([*hdr, "speedup", "size ratio", "Pareto"], rows), ""]
-        out += [
-            f"- {VERDICT_ICON[r['verdict']]} {r['board']}: {r['verdict_text']}" for r in mm["rows"] if r.get("verdict")
-        ]
-        out += [f"- Pareto (top-1 vs p90) on {b}: {', '.join(n) or '-'}" for b, n in mm["pareto"].items()]
+            rows.append([c.cell(r) for c in COLUMNS])
+        out += [table([c.header for c in COLUMNS], rows), ""]
+        out += [f"- {VERDICT_ICON[r.verdict]} {r.board}: {r.verdict_text}" for r in mm.rows if r.verdict]
+        out += [f"- Pareto (top-1 vs p90) on {b}: {', '.join(n) or '-'}" for b, n in mm.pareto.items()]
         out.append("")
-    if d.get("trends"):
+    if d.trends:
         out += ["### Trends", ""]
         rows = [
-            [t["board"], t["model"], t["variant"], t["metric"], f"`{t['sparkline']}`", ", ".join(t["changes"]) or "-"]
-            for t in d["trends"]
+            [t.board, t.model, t.variant, t.metric, f"`{t.sparkline}`", ", ".join(t.changes) or "-"] for t in d.trends
         ]
         out += [table(["board", "model", "variant", "metric", "trend", "change points"], rows), ""]
-    out += [f"> ⚠️ {w}" for w in d["warnings"]]
+    out += [f"> ⚠️ {w}" for w in d.warnings]
     return "\n".join(out).rstrip() + "\n"
+
+
+def comparison_markdown(d: Comparison) -> str:
+    """A comparison as Markdown."""
+    rows = [
+        [r.board, r.model, r.variant, quantile_text(r.p50), quantile_text(r.p90), f"{LABEL_ICON[r.label]} {r.label}",
+         signed(r.d_peak_mb, " MB"), signed(r.d_top1_pt, " pt", 2)]
+        for r in d.rows
+    ]  # fmt: skip
+    hdr = ["board", "model", "variant", "p50 ms A→B", "p90 ms A→B", "verdict", "Δ peak", "Δ top-1"]
+    out = [f"## edgebench compare: `{d.b}` against `{d.a}`", "", table(hdr, rows), ""]
+    out += [f"- only in A: {'/'.join(k)}" for k in d.only_a] + [f"- only in B: {'/'.join(k)}" for k in d.only_b]
+    out += [f"- failed in {f.side}: {f.board}/{f.model}/{f.variant}" for f in d.failed]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def gate_markdown(g: Gate) -> str:
+    """The gate as Markdown, for a pull-request comment."""
+    rows = [
+        [cell(c) for _, cell in GATE_COLUMNS[:-2]] + [f"{CHECK_ICON[c.verdict]} {c.verdict}", c.note] for c in g.checks
+    ]
+    head = f"## edgebench gate: {CHECK_ICON[g.outcome]} **{g.outcome.upper()}** (run `{g.run_id}`)"
+    return f"{head}\n\n{summary(g)}\n\n{table([h for h, _ in GATE_COLUMNS], rows)}\n"

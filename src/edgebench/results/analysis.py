@@ -1,41 +1,45 @@
 """What a run says: per model, board x variant figures, ratios to fp32, verdicts, Pareto sets.
 
-`analyze_run` turns a run into plain data (JSON-ready); the renderers (rich in
-`report.py`, Markdown in `markdown.py`, HTML in `html.py`) only format it.
+`analyze_run` turns a run into a `Report` (`edgebench.model`); the renderers in
+`edgebench.render` only format it. `load_report` loads a stored run and adds its trends.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgebench.results.index import accuracy_of, fidelity_of, peak_of
-from edgebench.results.significance import FASTER, NO_CHANGE, SLOWER, compare_quantile
+from edgebench.model import Change, Histogram, Measurement, ModelReport, Report, ReportRow, Run, Worth
+from edgebench.results.schema import as_run
+from edgebench.results.significance import compare_quantile
 from edgebench.results.stats import HIGH_CV, PROCESS_SPREAD, is_noisy
+from edgebench.results.store import find_run, open_run, sync
+from edgebench.results.trend import with_trends
 
 BASELINE = "fp32"
 MAX_ACC_DROP_PT = 1.0  # a variant that loses more accuracy than this is not worth it
 SMALLER_FOR_SIZE = 0.5  # at equal speed, a variant at most half the size is worth it for size
 
+Key = tuple[str, str, str]
 
-def samples_ms(run: dict[str, Any]) -> dict[tuple[str, str, str], np.ndarray]:
+
+def samples_ms(run: Run) -> dict[Key, np.ndarray]:
     """Raw per-inference samples (ms) of each successful (board, model, variant) of a run."""
-    out = {}
-    for b in run["benchmarks"]:
-        e = b["extra_info"]
-        out[(e["board"], e["model"], e["variant"])] = np.asarray(b["stats"]["data"], dtype=np.float64) * 1e3
-    return out
+    return {b.measurement.key: np.asarray(b.stats["data"], dtype=np.float64) * 1e3 for b in run.benchmarks}
 
 
-def histogram(ms: np.ndarray, bins: int = 40) -> dict[str, Any]:
+def histogram(ms: np.ndarray, bins: int = 40) -> Histogram:
     """A histogram of latency samples from the minimum to the 99th percentile (the tail is counted apart)."""
     lo, hi = float(ms.min()), float(np.percentile(ms, 99))
     if hi <= lo:
         hi = lo + max(lo * 1e-3, 1e-9)
     counts, _ = np.histogram(ms, bins=bins, range=(lo, hi))
-    return {"lo_ms": lo, "hi_ms": hi, "counts": counts.tolist(), "above": int((ms > hi).sum())}
+    return Histogram(lo, hi, tuple(int(c) for c in counts), int((ms > hi).sum()))
 
 
 def pareto(points: list[tuple[str, float, float]]) -> list[str]:
@@ -65,12 +69,12 @@ def _by(f: float, what: str) -> str:
 
 def verdict(
     variant: str,
-    speed: str,
+    speed: Change,
     speedup: float,
     acc_delta_pt: float | None,
     size_ratio: float | None,
     max_drop_pt: float = MAX_ACC_DROP_PT,
-) -> tuple[str, str]:
+) -> tuple[Worth, str]:
     """The verdict on a variant against fp32 on the same board.
 
     Args:
@@ -78,94 +82,92 @@ def verdict(
         speedup: fp32 p50 / variant p50.
 
     Returns:
-        ``(kind, text)``: kind is ``worth it``, ``worth it for size``, ``not worth it`` or
-        ``undecided``; text reads like ``int8-static: 1.7x faster, -0.3 pt: worth it``.
+        ``(kind, text)``; text reads like ``int8-static: 1.7x faster, -0.3 pt: worth it``.
     """
     acc = "" if acc_delta_pt is None else f", {acc_delta_pt:+.1f} pt"
     too_lossy = acc_delta_pt is not None and acc_delta_pt < -max_drop_pt
-    if speed == SLOWER:
-        return "not worth it", f"{variant}: {_by(1 / speedup, 'slower')} here{acc}: not worth it"
-    if speed == FASTER:
-        kind = "not worth it" if too_lossy else "worth it"
+    if speed is Change.SLOWER:
+        return Worth.NOT_WORTH_IT, f"{variant}: {_by(1 / speedup, 'slower')} here{acc}: not worth it"
+    if speed is Change.FASTER:
+        kind = Worth.NOT_WORTH_IT if too_lossy else Worth.WORTH_IT
         why = f" (loses more than {max_drop_pt:g} pt)" if too_lossy else ""
         return kind, f"{variant}: {_by(speedup, 'faster')}{acc}: {kind}{why}"
     smaller = size_ratio is not None and size_ratio <= SMALLER_FOR_SIZE
     size = f", {_fmt_factor(1 / size_ratio)} smaller" if smaller and size_ratio else ""
-    if speed == NO_CHANGE:
-        kind = "not worth it" if too_lossy or not smaller else "worth it for size"
+    if speed is Change.NO_CHANGE:
+        kind = Worth.NOT_WORTH_IT if too_lossy or not smaller else Worth.WORTH_IT_FOR_SIZE
         return kind, f"{variant}: same speed{size}{acc}: {kind}"
-    return "undecided", f"{variant}: too noisy to tell ({_fmt_factor(speedup)} at the median){acc}: measure longer"
+    text = f"{variant}: too noisy to tell ({_fmt_factor(speedup)} at the median){acc}: measure longer"
+    return Worth.UNDECIDED, text
 
 
-def analyze_run(run: dict[str, Any], *, max_drop_pt: float = MAX_ACC_DROP_PT) -> dict[str, Any]:
-    """The report data of a run (see the module docstring)."""
-    eb = run["edgebench"]
+def _row(m: Measurement) -> ReportRow:
+    s = m.summary
+    figures: dict[str, Any] = {}
+    if s is not None:
+        figures = {"p50_ms": s.p50_ms, "p90_ms": s.p90_ms, "p99_ms": s.p99_ms, "throughput": s.throughput,
+                   "rounds": s.rounds, "cv": s.cv}  # fmt: skip
+    return ReportRow(
+        board=m.board, variant=m.variant, ok=m.ok, **figures, peak_rss=m.peak_rss, top1=m.top1,
+        fidelity=m.fidelity_value, bytes=m.bytes, process_spread=m.process_spread,
+        error=None if m.ok else (m.error.message if m.error is not None else "{}"),
+    )  # fmt: skip
+
+
+def _against_fp32(
+    model: str, rows: list[ReportRow], samples: Mapping[Key, np.ndarray], max_drop_pt: float
+) -> list[ReportRow]:
+    base = {r.board: r for r in rows if r.variant == BASELINE and r.ok}
+    out = []
+    for r in rows:
+        if r.ok:
+            r = dataclasses.replace(r, hist=histogram(samples[(r.board, model, r.variant)]))
+        b = base.get(r.board)
+        if not r.ok or b is None or r.variant == BASELINE:
+            out.append(r)
+            continue
+        speedup = b.p50_ms / r.p50_ms if r.p50_ms and b.p50_ms is not None else None
+        size_ratio = r.bytes / b.bytes if b.bytes and r.bytes else None
+        acc = (r.top1 - b.top1) * 100 if b.top1 is not None and r.top1 is not None else None
+        chg = compare_quantile(samples[(r.board, model, BASELINE)], samples[(r.board, model, r.variant)], 0.5)
+        kind, text = verdict(r.variant, chg.label, speedup or 0.0, acc, size_ratio, max_drop_pt)
+        out.append(
+            dataclasses.replace(
+                r,
+                speedup=speedup,
+                size_ratio=size_ratio,
+                acc_delta_pt=acc,
+                speed=chg.label,
+                verdict=kind,
+                verdict_text=text,
+            )
+        )
+    return out
+
+
+def analyze_run(run: Run | Mapping[str, Any], *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
+    """The report of a run (see the module docstring)."""
+    run = as_run(run)
     samples = samples_ms(run)
-    by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    from edgebench.results.schema import measurements
-
-    for m in measurements(run):
-        s = m.get("summary") or {}
-        row: dict[str, Any] = {
-            "board": m.get("board"),
-            "variant": m.get("variant"),
-            "ok": bool(m.get("ok")),
-            "p50_ms": s.get("p50_ms"),
-            "p90_ms": s.get("p90_ms"),
-            "p99_ms": s.get("p99_ms"),
-            "throughput": s.get("throughput"),
-            "rounds": s.get("rounds"),
-            "cv": s.get("cv"),
-            "peak_rss": peak_of(m),
-            "top1": accuracy_of(m),
-            "fidelity": fidelity_of(m),
-            "bytes": m.get("bytes"),
-            "process_spread": m.get("process_spread"),
-        }
-        if not row["ok"]:
-            err = m.get("error") or {}
-            row["error"] = err.get("message", str(err)) if isinstance(err, dict) else str(err)
-        by_model[str(m.get("model"))].append(row)
+    by_model: dict[str, list[ReportRow]] = defaultdict(list)
+    for m in run.measurements:
+        by_model[m.model].append(_row(m))
     models = []
     for model in sorted(by_model):
-        rows = sorted(by_model[model], key=lambda r: (r["board"], r["variant"] != BASELINE, r["variant"]))
-        base = {r["board"]: r for r in rows if r["variant"] == BASELINE and r["ok"]}
-        for r in rows:
-            if r["ok"]:
-                r["hist"] = histogram(samples[(r["board"], model, r["variant"])])
-            b = base.get(r["board"])
-            r["speedup"] = r["size_ratio"] = r["acc_delta_pt"] = r["verdict"] = r["verdict_text"] = None
-            if not r["ok"] or b is None or r is b:
-                continue
-            r["speedup"] = b["p50_ms"] / r["p50_ms"] if r["p50_ms"] else None
-            if b["bytes"] and r["bytes"]:
-                r["size_ratio"] = r["bytes"] / b["bytes"]
-            if b["top1"] is not None and r["top1"] is not None:
-                r["acc_delta_pt"] = (r["top1"] - b["top1"]) * 100
-            chg = compare_quantile(
-                samples[(r["board"], model, BASELINE)], samples[(r["board"], model, r["variant"])], 0.5
-            )
-            r["speed"] = chg.label
-            r["verdict"], r["verdict_text"] = verdict(
-                r["variant"], chg.label, r["speedup"] or 0.0, r["acc_delta_pt"], r["size_ratio"], max_drop_pt
-            )
+        rows = sorted(by_model[model], key=lambda r: (r.board, r.variant != BASELINE, r.variant))
+        rows = _against_fp32(model, rows, samples, max_drop_pt)
         front = {}
-        for board in sorted({r["board"] for r in rows}):
+        for board in sorted({r.board for r in rows}):
             pts = [
-                (r["variant"], r["p90_ms"], r["top1"])
+                (r.variant, r.p90_ms, r.top1)
                 for r in rows
-                if r["board"] == board and r["ok"] and r["top1"] is not None
+                if r.board == board and r.ok and r.top1 is not None and r.p90_ms is not None
             ]
-            front[board] = pareto(pts)
-            for r in rows:
-                if r["board"] == board:
-                    r["pareto"] = r["variant"] in front[board]
-        models.append({"model": model, "rows": rows, "pareto": front})
+            front[board] = tuple(pareto(pts))
+        rows = [dataclasses.replace(r, pareto=r.variant in front[r.board]) for r in rows]
+        models.append(ModelReport(model, tuple(rows), front))
     noisy = [
-        f"{r['board']}/{mm['model']}/{r['variant']} ({r['cv']:.0%})"
-        for mm in models
-        for r in mm["rows"]
-        if r["ok"] and is_noisy(r)
+        f"{r.board}/{mm.model}/{r.variant} ({r.cv:.0%})" for mm in models for r in mm.rows if r.ok and is_noisy(r.cv)
     ]
     warnings = []
     if noisy:
@@ -174,10 +176,10 @@ def analyze_run(run: dict[str, Any], *, max_drop_pt: float = MAX_ACC_DROP_PT) ->
             "there; idle the board, pin the CPU governor to performance, or raise --min-time"
         )
     spread = [
-        f"{r['board']}/{mm['model']}/{r['variant']} ({r['process_spread']:.0%})"
+        f"{r.board}/{mm.model}/{r.variant} ({r.process_spread:.0%})"
         for mm in models
-        for r in mm["rows"]
-        if r["ok"] and (r.get("process_spread") or 0.0) > PROCESS_SPREAD
+        for r in mm.rows
+        if r.ok and r.process_spread is not None and r.process_spread > PROCESS_SPREAD
     ]
     if spread:
         warnings.append(
@@ -185,15 +187,31 @@ def analyze_run(run: dict[str, Any], *, max_drop_pt: float = MAX_ACC_DROP_PT) ->
             f"{', '.join(spread)}: a per-process state moves those figures; set threads per board in boards.toml, "
             "idle the board, or raise --repeats"
         )
-    if not eb.get("complete"):
-        why = eb.get("interrupted") or "it did not finish"
-        warnings.insert(0, f"run {eb['run_id']} is incomplete ({why}): figures cover what finished")
-    return {
-        "run_id": eb["run_id"],
-        "command": eb.get("command"),
-        "started": eb.get("started"),
-        "complete": bool(eb.get("complete")),
-        "boards": sorted(eb.get("boards") or {}),
-        "models": models,
-        "warnings": warnings,
-    }
+    if not run.complete:
+        why = run.interrupted or "it did not finish"
+        warnings.insert(0, f"run {run.run_id} is incomplete ({why}): figures cover what finished")
+    return Report(
+        run_id=run.run_id,
+        command=run.command,
+        started=run.started,
+        complete=run.complete,
+        boards=tuple(sorted(run.boards)),
+        models=tuple(models),
+        warnings=tuple(warnings),
+    )
+
+
+def load_report(results: Path, ref: str = "latest", *, last: int = 30) -> Report:
+    """The report of a stored run, with trends over the last ``last`` runs from the index.
+
+    Unreadable run files elsewhere in the folder are skipped with a warning.
+
+    Raises:
+        RunNotFound: if ``ref`` names no run.
+        UserError: if the run's own file cannot be read.
+    """
+    path = find_run(results, ref)
+    sync(results)
+    run = open_run(results, str(path), "pick another run (edgebench report RUN) or delete the file")
+    report = dataclasses.replace(analyze_run(run), run_file=str(path))
+    return with_trends(report, results, last=last)

@@ -7,19 +7,16 @@ or p90 latency; the others are listed with every reason they fail.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-from rich import box
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.table import Table
 
 from edgebench.errors import UserError
-from edgebench.targets.board import Board
+from edgebench.model import MIB, BoardCost, Choice, Option
+from edgebench.results.index import query
+from edgebench.results.store import sync
 
 RANKS = ("cost", "power", "latency")
 _TIME = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "": 1.0}
@@ -52,25 +49,8 @@ def parse_mb(text: str) -> float:
     return float(m.group(1)) * _SIZE[m.group(2)]
 
 
-@dataclass
-class Option:
-    """One (board, variant) of the model with its latest figures and why it fails, if it does."""
-
-    board: str
-    variant: str
-    run_id: str
-    p90_ms: float
-    top1: float | None
-    peak_mb: float | None
-    cost: float | None
-    power_w: float | None
-    reasons: list[str] = field(default_factory=list)
-
-
-def latest_rows(results: Path, model: str) -> list[dict[str, Any]]:
-    """The newest successful measurement of each (board, variant) of ``model`` in the index."""
-    from edgebench.results.index import query, sync
-
+def latest_rows(results: Path, model: str) -> list[Option]:
+    """The newest successful measurement of each (board, variant) of ``model`` in the index (no costs)."""
     sync(results)
     rows = query(
         results,
@@ -78,34 +58,35 @@ def latest_rows(results: Path, model: str) -> list[dict[str, Any]]:
         "JOIN runs u ON u.run_id = r.run_id WHERE r.model=? AND r.ok=1 ORDER BY u.started, u.run_id",
         (model,),
     )
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    latest: dict[tuple[str, str], Option] = {}
     for board, variant, rid, p90, top1, peak, _ in rows:
-        latest[(board, variant)] = {"board": board, "variant": variant, "run_id": rid, "p90_ms": p90, "top1": top1,
-                                    "peak_mb": None if peak is None else peak / 2**20}  # fmt: skip
+        latest[(board, variant)] = Option(board, variant, rid, p90, top1, None if peak is None else peak / MIB,
+                                          cost=None, power_w=None)  # fmt: skip
     return [latest[k] for k in sorted(latest)]
 
 
 def choose(
     results: Path,
     model: str,
-    inventory: Mapping[str, Board],
+    boards: Mapping[str, BoardCost],
     *,
     max_p90_ms: float | None = None,
     min_accuracy: float | None = None,
     max_memory_mb: float | None = None,
     rank: str = "cost",
-) -> dict[str, Any]:
+) -> Choice:
     """Rank the (board, variant) options of a model that meet the constraints.
 
+    Args:
+        boards: the inventory's boards with their cost and power; a measured board
+            missing here is rejected (retired or renamed).
+
     Returns:
-        ``{"model", "constraints", "rank", "chosen": [Option...], "rejected": [Option...]}``
-        as plain data; ``chosen`` is best first.
+        The options that meet every constraint, best first, and the others with their reasons.
 
     Raises:
         UserError: when the model has no stored results, or ``rank`` is unknown.
     """
-    from edgebench.results.index import query
-
     if rank not in RANKS:
         raise UserError(f"unknown rank {rank!r}: choose one of {', '.join(RANKS)}")
     rows = latest_rows(results, model)
@@ -118,22 +99,24 @@ def choose(
     chosen: list[Option] = []
     rejected: list[Option] = []
     for r in rows:
-        b = inventory.get(r["board"])
-        o = Option(**r, cost=b.cost if b else None, power_w=b.power_w if b else None)
-        if max_p90_ms is not None and o.p90_ms > max_p90_ms:
-            o.reasons.append(f"p90 {o.p90_ms:.3g} ms > {max_p90_ms:g} ms")
+        b = boards.get(r.board)
+        reasons = []
+        if max_p90_ms is not None and r.p90_ms > max_p90_ms:
+            reasons.append(f"p90 {r.p90_ms:.3g} ms > {max_p90_ms:g} ms")
         if min_accuracy is not None:
-            if o.top1 is None:
-                o.reasons.append("top-1 not measured (run with eval data)")
-            elif o.top1 < min_accuracy:
-                o.reasons.append(f"top-1 {o.top1:.2%} < {min_accuracy:.2%}")
+            if r.top1 is None:
+                reasons.append("top-1 not measured (run with eval data)")
+            elif r.top1 < min_accuracy:
+                reasons.append(f"top-1 {r.top1:.2%} < {min_accuracy:.2%}")
         if max_memory_mb is not None:
-            if o.peak_mb is None:
-                o.reasons.append("peak memory not measured")
-            elif o.peak_mb > max_memory_mb:
-                o.reasons.append(f"peak {o.peak_mb:.0f} MB > {max_memory_mb:g} MB")
+            if r.peak_mb is None:
+                reasons.append("peak memory not measured")
+            elif r.peak_mb > max_memory_mb:
+                reasons.append(f"peak {r.peak_mb:.0f} MB > {max_memory_mb:g} MB")
         if b is None:
-            o.reasons.append("board not in the inventory (retired or renamed?)")
+            reasons.append("board not in the inventory (retired or renamed?)")
+        cost, power = (None, None) if b is None else (b.cost, b.power_w)
+        o = dataclasses.replace(r, cost=cost, power_w=power, reasons=tuple(reasons))
         (rejected if o.reasons else chosen).append(o)
 
     def key(o: Option) -> tuple[float, float]:
@@ -141,44 +124,4 @@ def choose(
         return (math.inf if primary is None else primary, o.p90_ms)
 
     chosen.sort(key=key)
-    return {
-        "model": model,
-        "rank": rank,
-        "constraints": {"max_p90_ms": max_p90_ms, "min_accuracy": min_accuracy, "max_memory_mb": max_memory_mb},
-        "chosen": [asdict(o) for o in chosen],
-        "rejected": [asdict(o) for o in rejected],
-    }
-
-
-def _n(v: float | None, fmt: str) -> str:
-    return "-" if v is None else format(v, fmt)
-
-
-class Choice:
-    """A rich renderable of `choose` output."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        """The ranked options, then the rejected ones with their reasons."""
-        d = self.data
-        c = d["constraints"]
-        want = [f"p90 <= {c['max_p90_ms']:g} ms" if c["max_p90_ms"] is not None else "",
-                f"top-1 >= {c['min_accuracy']:.2%}" if c["min_accuracy"] is not None else "",
-                f"peak <= {c['max_memory_mb']:g} MB" if c["max_memory_mb"] is not None else ""]  # fmt: skip
-        yield f"[bold]{d['model']}[/bold]: {', '.join(w for w in want if w) or 'no constraints'}; ranked by {d['rank']}"
-        if d["chosen"]:
-            t = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-            for col in ("#", "board", "variant", "p90 ms", "top-1", "peak MB", "cost", "power W", "run"):
-                t.add_column(col, justify="right" if col not in ("board", "variant", "run") else "left")
-            for i, o in enumerate(d["chosen"], 1):
-                figures = (f"{o['p90_ms']:.3g}", _n(o["top1"], ".2%"), _n(o["peak_mb"], ".0f"), _n(o["cost"], ",.0f"))
-                t.add_row(str(i), o["board"], o["variant"], *figures, _n(o["power_w"], ".1f"), o["run_id"])
-            yield t
-            best = d["chosen"][0]
-            yield f"[green]choose {best['board']} with {best['variant']}[/green]"
-        else:
-            yield "[red]nothing meets the constraints[/red]"
-        for o in d["rejected"]:
-            yield f"  [dim]{o['board']}/{o['variant']}:[/dim] {'; '.join(o['reasons'])}"
+    return Choice(model, rank, max_p90_ms, min_accuracy, max_memory_mb, tuple(chosen), tuple(rejected))

@@ -1,22 +1,23 @@
 """The SQLite index of the results folder: one row per measurement, for queries over history.
 
 ``<results>/index.sqlite`` is created on first use and is only a cache of the run files:
-`sync` re-reads files whose size or modification time changed, forgets files that are
-gone, and remembers unreadable files (with the reason) so every report can warn about
-them without parsing them again. Delete the file (or call `rebuild`) and it comes back.
+`edgebench.results.store.sync` re-reads files whose size or modification time changed,
+forgets files that are gone, and remembers unreadable files (with the reason) so every
+report can warn about them without parsing them again. Delete the file (or call
+`store.rebuild`) and it comes back. This module knows the database, not the files.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import warnings
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgebench.results.schema import SchemaError, measurements
+from edgebench.model import Measurement, Run
 
 INDEX = "index.sqlite"
 INDEX_VERSION = 1
@@ -37,56 +38,14 @@ CREATE INDEX IF NOT EXISTS runs_started ON runs (started);
 """
 
 
-def fidelity_of(m: dict[str, Any]) -> float | None:
-    """One fidelity figure of a measurement (agreement of the variant with its parent, 0..1)."""
-    f = m.get("fidelity")
-    if isinstance(f, (int, float)) and not isinstance(f, bool):
-        return float(f)
-    if isinstance(f, dict):
-        for k in ("top1_agreement", "agreement", "cosine", "value"):
-            v = f.get(k)
-            if isinstance(v, (int, float)):
-                return float(v)
-    return None
-
-
-def accuracy_of(m: dict[str, Any]) -> float | None:
-    """Top-1 accuracy measured on the board, or None."""
-    acc = m.get("accuracy")
-    v = acc.get("top1") if isinstance(acc, dict) else None
-    return float(v) if isinstance(v, (int, float)) else None
-
-
-def peak_of(m: dict[str, Any]) -> int | None:
-    """Peak resident memory of the agent process in bytes, or None."""
-    mem = m.get("memory")
-    v = mem.get("peak_rss") if isinstance(mem, dict) else None
-    return int(v) if isinstance(v, (int, float)) else None
-
-
-def row_of(run_id: str, m: dict[str, Any]) -> tuple[Any, ...]:
-    """The index row of one measurement (`measurements` entry)."""
-    s = m.get("summary") or {}
-    err = m.get("error")
+def row_of(run_id: str, m: Measurement) -> tuple[Any, ...]:
+    """The index row of one measurement."""
+    s = m.summary
     return (
-        run_id,
-        m.get("board"),
-        m.get("model"),
-        m.get("variant"),
-        int(bool(m.get("ok"))),
-        s.get("p50_ms"),
-        s.get("p90_ms"),
-        s.get("p99_ms"),
-        s.get("mean_ms"),
-        s.get("cv"),
-        s.get("throughput"),
-        s.get("rounds"),
-        peak_of(m),
-        accuracy_of(m),
-        fidelity_of(m),
-        m.get("bytes"),
-        None if not err else (err.get("message") if isinstance(err, dict) else str(err)),
-    )
+        run_id, m.board, m.model, m.variant, int(m.ok),
+        *((None,) * 7 if s is None else (s.p50_ms, s.p90_ms, s.p99_ms, s.mean_ms, s.cv, s.throughput, s.rounds)),
+        m.peak_rss, m.top1, m.fidelity_value, m.bytes, m.error_message or None,
+    )  # fmt: skip
 
 
 def connect(results: Path) -> sqlite3.Connection:
@@ -114,7 +73,8 @@ def connect(results: Path) -> sqlite3.Connection:
     return db
 
 
-def _forget(db: sqlite3.Connection, path: str) -> None:
+def forget(db: sqlite3.Connection, path: str) -> None:
+    """Drop a run file and its rows from the index."""
     got = db.execute("SELECT run_id FROM files WHERE path=?", (path,)).fetchone()
     if got and got[0]:
         db.execute("DELETE FROM rows WHERE run_id=?", (got[0],))
@@ -122,105 +82,53 @@ def _forget(db: sqlite3.Connection, path: str) -> None:
     db.execute("DELETE FROM files WHERE path=?", (path,))
 
 
-def _insert(db: sqlite3.Connection, path: Path, run: dict[str, Any]) -> None:
-    eb = run["edgebench"]
-    rid = eb["run_id"]
+def insert(db: sqlite3.Connection, path: Path, run: Run) -> None:
+    """Index (or re-index) the run read from ``path``."""
+    rid = run.run_id
     st = path.stat()
-    _forget(db, str(path))
+    forget(db, str(path))
     db.execute("DELETE FROM rows WHERE run_id=?", (rid,))
-    info = {k: eb.get(k) for k in ("nightly", "baseline", "interrupted", "upgraded_from") if eb.get(k) is not None}
+    info = {"nightly": run.nightly, "baseline": run.baseline, "interrupted": run.interrupted,
+            "upgraded_from": run.upgraded_from}  # fmt: skip
     db.execute(
         "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?)",
         (
             rid,
             str(path),
-            eb.get("started") or run.get("datetime") or "",
-            eb.get("command", ""),
-            int(bool(eb.get("complete"))),
-            json.dumps(info),
+            run.started or run.datetime,
+            run.command,
+            int(run.complete),
+            json.dumps({k: v for k, v in info.items() if v is not None}),
         ),
     )
-    db.executemany(f"INSERT INTO rows VALUES ({','.join('?' * 17)})", [row_of(rid, m) for m in measurements(run)])
+    db.executemany(f"INSERT INTO rows VALUES ({','.join('?' * 17)})", [row_of(rid, m) for m in run.measurements])
     db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,?,NULL)", (str(path), st.st_mtime_ns, st.st_size, rid))
 
 
-def add_run(results: Path, path: Path, run: dict[str, Any]) -> None:
+def mark_unreadable(db: sqlite3.Connection, path: Path, st: os.stat_result, why: str) -> None:
+    """Remember that a run file cannot be read, and why (until it changes)."""
+    forget(db, str(path))
+    db.execute("INSERT OR REPLACE INTO files VALUES (?,?,?,NULL,?)", (str(path), st.st_mtime_ns, st.st_size, why))
+
+
+def known_files(db: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+    """``{path: (mtime_ns, size)}`` of every run file the index has seen."""
+    return {r[0]: (r[1], r[2]) for r in db.execute("SELECT path, mtime_ns, size FROM files")}
+
+
+def unreadable(db: sqlite3.Connection) -> list[tuple[str, str]]:
+    """``(path, why)`` of the run files that could not be read, by path."""
+    return [(r[0], r[1]) for r in db.execute("SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path")]
+
+
+def add_run(results: Path, path: Path, run: Run) -> None:
     """Index (or re-index) one run that was just written to ``path``."""
     db = connect(results)
     try:
         with db:
-            _insert(db, path, run)
+            insert(db, path, run)
     finally:
         db.close()
-
-
-@dataclass
-class SyncReport:
-    """What `sync` did: files (re)indexed, forgotten, and unreadable ones with the reason."""
-
-    indexed: int = 0
-    removed: int = 0
-    unreadable: list[tuple[str, str]] = field(default_factory=list)
-
-
-def sync(results: Path, *, warn: bool = True, on_file: Callable[[int, int], None] | None = None) -> SyncReport:
-    """Bring the index up to date with the run files.
-
-    Args:
-        warn: emit one warning per unreadable run file (they are skipped, never fatal).
-        on_file: progress callback ``(done, total)`` over the files that need reading.
-    """
-    from edgebench.results.store import list_runs, read_run
-
-    rep = SyncReport()
-    db = connect(results)
-    try:
-        known = {r[0]: (r[1], r[2]) for r in db.execute("SELECT path, mtime_ns, size FROM files")}
-        todo = []
-        present = set()
-        for p in list_runs(results):
-            key = str(p)
-            present.add(key)
-            try:
-                st = p.stat()
-            except OSError:
-                continue
-            if known.get(key) != (st.st_mtime_ns, st.st_size):
-                todo.append((p, st))
-        with db:
-            for key in set(known) - present:
-                _forget(db, key)
-                rep.removed += 1
-            for i, (p, st) in enumerate(todo):
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        run = read_run(p)
-                    _insert(db, p, run)
-                    rep.indexed += 1
-                except SchemaError as exc:
-                    _forget(db, str(p))
-                    db.execute(
-                        "INSERT OR REPLACE INTO files VALUES (?,?,?,NULL,?)",
-                        (str(p), st.st_mtime_ns, st.st_size, str(exc)),
-                    )
-                if on_file:
-                    on_file(i + 1, len(todo))
-        rep.unreadable = [
-            (r[0], r[1]) for r in db.execute("SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path")
-        ]
-    finally:
-        db.close()
-    if warn:
-        for _, why in rep.unreadable:
-            warnings.warn(f"skipping {why}", stacklevel=2)
-    return rep
-
-
-def rebuild(results: Path) -> SyncReport:
-    """Throw the index away and build it again from the run files."""
-    (results / INDEX).unlink(missing_ok=True)
-    return sync(results)
 
 
 def query(results: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

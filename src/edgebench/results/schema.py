@@ -18,12 +18,10 @@ compare`` loads it, plus::
 Each benchmark is one successful measurement: ``stats`` holds the board's raw samples
 (seconds, in ``data``) and ``extra_info`` the measurement (see `measurement_to_benchmark`).
 
-Versions (`upgrade_run` brings any of them to `RUN_SCHEMA`):
-
-* 0 — the draft layout before the pytest-benchmark wrapping: a flat object
-  ``{"run_id", "started", "finished", "command", "complete", "boards",
-  "measurements": [measurement with samples_ns, ...]}`` and no ``edgebench`` block.
-* 1 — the layout above.
+Versions: 1 is the layout above and the only one so far. `upgrade_run` brings an
+older file to `RUN_SCHEMA` through `UPGRADES` (``{version: function to version + 1}``)
+when a later edgebench changes the layout. Inside the program a run is a `Run`
+(`edgebench.model`); this module is where the JSON document is built and checked.
 
 A file with a schema newer than `RUN_SCHEMA` cannot be read by this edgebench; readers
 skip it with a warning that says to upgrade edgebench.
@@ -34,12 +32,14 @@ from __future__ import annotations
 import datetime as dt
 import platform
 import secrets
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from edgebench import __version__
-from edgebench.results.stats import pytest_benchmark_stats, summarize
+import pytest_benchmark
 
-RUN_SCHEMA = 1
+from edgebench import __version__
+from edgebench.model import RUN_SCHEMA, Run
+from edgebench.results.stats import pytest_benchmark_stats, summarize
 
 
 def new_run_id() -> str:
@@ -84,8 +84,6 @@ def measurement_to_benchmark(m: dict[str, Any]) -> dict[str, Any]:
 
 def new_run(command: str, machine_info: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
     """An empty run document, to be filled with benchmarks and failures."""
-    import pytest_benchmark
-
     return {
         "machine_info": machine_info,
         "commit_info": {},
@@ -137,33 +135,11 @@ def schema_of(doc: Any) -> int:
         if not isinstance(version, int) or isinstance(version, bool):
             raise SchemaError("edgebench.schema is missing or not an integer")
         return version
-    if isinstance(doc.get("measurements"), list) and "run_id" in doc:
-        return 0
     raise SchemaError("no edgebench block (not an edgebench run file)")
 
 
-def _upgrade_0_to_1(doc: dict[str, Any]) -> dict[str, Any]:
-    """Wrap a draft (schema 0) run into the pytest-benchmark layout."""
-    run = new_run(str(doc.get("command", "unknown")), dict(doc.get("machine_info") or {}), str(doc["run_id"]))
-    eb = run["edgebench"]
-    eb["started"] = doc.get("started", eb["started"])
-    eb["finished"] = doc.get("finished")
-    eb["complete"] = bool(doc.get("complete", doc.get("finished") is not None))
-    eb["boards"] = dict(doc.get("boards") or {})
-    eb["versions"] = dict(doc.get("versions") or {})
-    eb["upgraded_from"] = 0
-    run["datetime"] = eb["started"]
-    for m in doc["measurements"]:
-        for k in ("board", "model", "variant"):
-            if not isinstance(m.get(k), str):
-                raise ValueError(f"a measurement has no {k}")
-        if m.get("ok") and not m.get("samples_ns"):
-            m = {**m, "ok": False, "error": {"kind": "NoSamples", "message": "no latency samples stored"}}
-        add_measurement(run, m)
-    return run
-
-
-UPGRADES = {0: _upgrade_0_to_1}
+# version -> the function that turns a document of that version into the next one
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
 def _check_v1(run: dict[str, Any]) -> dict[str, Any]:
@@ -203,7 +179,7 @@ def upgrade_run(doc: Any) -> dict[str, Any]:
     version = schema_of(doc)
     if version > RUN_SCHEMA:
         raise SchemaError(f"run schema {version} is newer than this edgebench reads ({RUN_SCHEMA}): upgrade edgebench")
-    if version < 0:
+    if version < RUN_SCHEMA and version not in UPGRADES:
         raise SchemaError(f"run schema {version} is unknown")
     try:
         while version < RUN_SCHEMA:
@@ -212,3 +188,11 @@ def upgrade_run(doc: Any) -> dict[str, Any]:
     except (KeyError, TypeError, ValueError) as exc:
         raise SchemaError(f"cannot upgrade from schema {version}: {type(exc).__name__}: {exc}") from None
     return _check_v1(doc)
+
+
+def as_run(run: Run | Mapping[str, Any]) -> Run:
+    """A `Run` from a run document at `RUN_SCHEMA` (a `Run` is returned as it is).
+
+    The JSON boundary for callers that still build the document as a dict.
+    """
+    return run if isinstance(run, Run) else Run.from_json(run)

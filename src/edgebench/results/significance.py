@@ -1,14 +1,15 @@
 """Noise-aware comparison of two sets of raw latency samples.
 
-Two tools, both distribution-free:
+Two tools, both distribution-free, from SciPy:
 
-* the Mann-Whitney U test (normal approximation with tie correction): is one set of
-  samples stochastically larger than the other?
+* the Mann-Whitney U test (`scipy.stats.mannwhitneyu`, asymptotic with tie and
+  continuity correction): is one set of samples stochastically larger than the other?
 * confidence intervals for a quantile (p50, p90, p99): the wider of the
-  order-statistic interval (binomial, distribution-free, no resampling, so fast on
-  100,000 samples) and a batch-means interval over contiguous batches of the samples
-  in measurement order. The interval for the *ratio* of two quantiles divides the ends
-  of the two intervals (conservative).
+  order-statistic interval (ranks from the binomial distribution, `scipy.stats.binom`:
+  distribution-free, no resampling, so fast on 100,000 samples) and a batch-means
+  interval (Student t, `scipy.stats.t`) over contiguous batches of the samples in
+  measurement order. The interval for the *ratio* of two quantiles divides the ends of
+  the two intervals (conservative).
 
 Samples inside one run are not independent (a board drifts, the OS interrupts, other
 work comes and goes): the batch-means interval widens with such drift, and a
@@ -17,7 +18,7 @@ statistically significant change smaller than ``min_effect`` (5% by default) is 
 What no statistic on one run can see is the difference between two agent processes
 that were each steady; a run that joins several processes per variant shows it.
 
-Labels (`compare_quantile`):
+Labels (`compare_quantile`, a `Change`):
 
 * ``slower`` / ``faster``: the ratio's interval excludes 1, the point estimate moved
   by more than ``min_effect`` and, for the median, Mann-Whitney agrees at ``alpha``
@@ -30,25 +31,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
+from scipy import stats  # type: ignore[import-untyped]
+
+from edgebench.model import Change, CheckVerdict, QuantileChange
 
 ALPHA = 0.01
 MIN_EFFECT = 0.05
 BATCHES = 8
-SLOWER, FASTER, NO_CHANGE, UNDECIDED = "slower", "faster", "no change", "undecided"
+
+Samples = Sequence[float] | np.ndarray
 
 
-def _z(confidence: float) -> float:
-    """Two-sided standard normal quantile for a confidence level."""
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
-
-
-def mann_whitney(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> tuple[float, float]:
+def mann_whitney(a: Samples, b: Samples) -> tuple[float, float]:
     """Two-sided Mann-Whitney U test of ``a`` against ``b``.
 
     Returns:
@@ -58,37 +54,14 @@ def mann_whitney(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarra
     """
     x = np.asarray(a, dtype=np.float64)
     y = np.asarray(b, dtype=np.float64)
-    n1, n2 = x.size, y.size
-    if n1 == 0 or n2 == 0:
+    if x.size == 0 or y.size == 0:
         raise ValueError("no samples")
-    allv = np.concatenate([x, y])
-    order = np.argsort(allv, kind="mergesort")
-    sorted_v = allv[order]
-    # average ranks over ties
-    _, first, counts = np.unique(sorted_v, return_index=True, return_counts=True)
-    avg_rank = first + (counts + 1) / 2.0
-    ranks = np.empty_like(allv)
-    ranks[order] = np.repeat(avg_rank, counts)
-    u2 = float(ranks[n1:].sum()) - n2 * (n2 + 1) / 2.0  # times a b-sample beats an a-sample
-    mu = n1 * n2 / 2.0
-    n = n1 + n2
-    tie = float((counts**3 - counts).sum())
-    var = n1 * n2 / 12.0 * ((n + 1) - tie / (n * (n - 1))) if n > 1 else 0.0
-    effect = u2 / (n1 * n2)
-    if var <= 0:
-        return effect, 1.0
-    zval = (abs(u2 - mu) - 0.5) / math.sqrt(var)
-    p = math.erfc(max(zval, 0.0) / math.sqrt(2))
-    return effect, min(1.0, p)
+    res = stats.mannwhitneyu(y, x, alternative="two-sided", method="asymptotic")
+    p = float(res.pvalue)
+    return float(res.statistic) / (x.size * y.size), 1.0 if math.isnan(p) else min(1.0, p)
 
 
-def _t(confidence: float, df: int) -> float:
-    """Two-sided Student t quantile (Cornish-Fisher expansion; good to ~1% for df >= 3)."""
-    z = _z(confidence)
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-
-
-def batch_se(samples: Sequence[float] | np.ndarray, q: float, batches: int = BATCHES) -> float | None:
+def batch_se(samples: Samples, q: float, batches: int = BATCHES) -> float | None:
     """Standard error of quantile ``q`` from batch means: the samples, in the order they
     were taken, cut into ``batches`` contiguous batches.
 
@@ -104,13 +77,14 @@ def batch_se(samples: Sequence[float] | np.ndarray, q: float, batches: int = BAT
 
 
 def quantile_ci(
-    samples: Sequence[float] | np.ndarray, q: float, confidence: float = 0.95, *, batches: int = BATCHES
+    samples: Samples, q: float, confidence: float = 0.95, *, batches: int = BATCHES
 ) -> tuple[float, float, float]:
     """A quantile and its confidence interval.
 
-    The interval is the wider of two: the distribution-free one from the order
-    statistics at ranks ``n·q ± z·sqrt(n·q·(1-q))`` (right for independent samples) and
-    ``estimate ± t·batch_se`` (batch means over time; see `batch_se`).
+    The interval is the wider of two: the distribution-free one between the order
+    statistics whose ranks are the binomial ``(n, q)`` quantiles at ``(1 ± confidence) / 2``
+    (right for independent samples) and ``estimate ± t·batch_se`` (batch means over
+    time; see `batch_se`).
 
     Returns:
         ``(estimate, low, high)``, in the unit of the samples (kept in measurement order).
@@ -121,46 +95,16 @@ def quantile_ci(
     if n == 0:
         raise ValueError("no samples")
     est = float(np.percentile(a, q * 100))
-    half = _z(confidence) * math.sqrt(n * q * (1 - q))
-    lo = float(a[max(math.floor(n * q - half), 0)])
-    hi = float(a[min(math.ceil(n * q + half), n - 1)])
+    tail = (1 - confidence) / 2
+    # X_(l) <= quantile with probability P(Binom(n, q) >= l): 1-based rank l, index l - 1
+    lo_rank, hi_rank = stats.binom.ppf(tail, n, q), stats.binom.ppf(1 - tail, n, q)
+    lo = float(a[min(max(int(lo_rank) - 1, 0), n - 1)])
+    hi = float(a[min(int(hi_rank), n - 1)])
     se = batch_se(raw, q, batches)
     if se is not None:
-        spread = _t(confidence, batches - 1) * se
+        spread = float(stats.t.ppf(0.5 + confidence / 2, batches - 1)) * se
         lo, hi = min(lo, est - spread), max(hi, est + spread)
     return est, lo, hi
-
-
-@dataclass(frozen=True)
-class QuantileChange:
-    """The change of one quantile from samples A to samples B.
-
-    Attributes:
-        q: the quantile (0.5, 0.9, ...).
-        a: estimate in A; ``b``: estimate in B (same unit as the samples).
-        ratio: ``b / a`` (> 1: B is slower).
-        ratio_low, ratio_high: confidence interval of the ratio.
-        p: Mann-Whitney two-sided p-value of the whole distributions.
-        label: ``slower``, ``faster``, ``no change`` or ``undecided``.
-    """
-
-    q: float
-    a: float
-    b: float
-    ratio: float
-    ratio_low: float
-    ratio_high: float
-    p: float
-    label: str
-
-    @property
-    def delta_pct(self) -> float:
-        """The change in percent of A."""
-        return (self.ratio - 1.0) * 100.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON."""
-        return {**asdict(self), "delta_pct": self.delta_pct}
 
 
 def label_for(
@@ -171,7 +115,7 @@ def label_for(
     *,
     alpha: float = ALPHA,
     min_effect: float = MIN_EFFECT,
-) -> str:
+) -> Change:
     """The label of a ratio with its interval (see the module docstring).
 
     Args:
@@ -181,17 +125,17 @@ def label_for(
     """
     sig = p is None or p < alpha
     if sig and low > 1.0 and ratio > 1.0 + min_effect:
-        return SLOWER
+        return Change.SLOWER
     if sig and high < 1.0 and ratio < 1.0 - min_effect:
-        return FASTER
+        return Change.FASTER
     if low >= 1.0 - 2 * min_effect and high <= 1.0 + 2 * min_effect:
-        return NO_CHANGE
-    return UNDECIDED
+        return Change.NO_CHANGE
+    return Change.UNDECIDED
 
 
 def compare_quantile(
-    a: Sequence[float] | np.ndarray,
-    b: Sequence[float] | np.ndarray,
+    a: Samples,
+    b: Samples,
     q: float,
     *,
     p: float | None = None,
@@ -215,21 +159,21 @@ def compare_quantile(
     return QuantileChange(q, ea, eb, ratio, low, high, p, label)
 
 
-def overall_label(changes: Sequence[QuantileChange]) -> str:
+def overall_label(changes: Sequence[QuantileChange]) -> Change:
     """One label from several quantiles: a slowdown anywhere wins, then a speed-up, then doubt."""
     labels = {c.label for c in changes}
-    if SLOWER in labels and FASTER not in labels:
-        return SLOWER
-    if FASTER in labels and SLOWER not in labels:
-        return FASTER
-    if labels == {NO_CHANGE}:
-        return NO_CHANGE
-    return UNDECIDED
+    if Change.SLOWER in labels and Change.FASTER not in labels:
+        return Change.SLOWER
+    if Change.FASTER in labels and Change.SLOWER not in labels:
+        return Change.FASTER
+    if labels == {Change.NO_CHANGE}:
+        return Change.NO_CHANGE
+    return Change.UNDECIDED
 
 
 def budget_check(
-    samples: Sequence[float] | np.ndarray, q: float, budget: float, confidence: float = 0.95
-) -> tuple[str, float, float, float]:
+    samples: Samples, q: float, budget: float, confidence: float = 0.95
+) -> tuple[CheckVerdict, float, float, float]:
     """Is quantile ``q`` of the samples within ``budget`` (same unit)?
 
     Returns:
@@ -238,7 +182,7 @@ def budget_check(
     """
     est, lo, hi = quantile_ci(samples, q, confidence)
     if hi <= budget:
-        return "pass", est, lo, hi
+        return CheckVerdict.PASS, est, lo, hi
     if lo > budget:
-        return "fail", est, lo, hi
-    return "undecided", est, lo, hi
+        return CheckVerdict.FAIL, est, lo, hi
+    return CheckVerdict.UNDECIDED, est, lo, hi

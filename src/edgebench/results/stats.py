@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from pytest_benchmark.stats import Stats
 
 HIGH_CV = 0.10  # above this coefficient of variation a summary carries a warning
 PROCESS_SPREAD = 0.10  # per-process medians of one variant further apart than this (max/min - 1) carry a warning
 
 
-def is_noisy(summary: dict[str, Any]) -> bool:
-    """True when a summary's coefficient of variation is above `HIGH_CV`."""
-    return bool((summary.get("cv") or 0.0) > HIGH_CV)
+def is_noisy(summary: Mapping[str, Any] | float | None) -> bool:
+    """True when a coefficient of variation (or a summary's ``cv``) is above `HIGH_CV`."""
+    cv = summary.get("cv") if isinstance(summary, Mapping) else summary
+    return bool((cv or 0.0) > HIGH_CV)
 
 
 def summarize(samples_ns: Sequence[int], batch_size: int = 1) -> dict[str, Any]:
@@ -52,8 +54,6 @@ def pytest_benchmark_stats(samples_ns: Sequence[int]) -> dict[str, Any]:
     Computed the way pytest-benchmark's own ``Stats`` does (quartiles, IQR outliers,
     stddev outliers), so ``pytest-benchmark compare`` reads it like its own files.
     """
-    from pytest_benchmark.stats import Stats
-
     s = Stats()  # type: ignore[no-untyped-call]
     for v in samples_ns:
         s.update(v / 1e9)  # type: ignore[no-untyped-call]

@@ -4,21 +4,25 @@ Every write goes through a temporary file and a rename, so a reader never sees h
 run. A run that is being measured is written after each measurement with
 ``complete: false`` (see `RunWriter`); if the process dies, what finished is kept and
 the file says it is incomplete. After each write the SQLite index (`index.py`) is
-brought up to date; the index is a cache and can always be rebuilt from the files.
+brought up to date (`sync` catches up with files written or removed by others); the
+index is a cache and can always be rebuilt from the files.
 """
 
 from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from edgebench.errors import RunNotFound
+from edgebench.errors import RunNotFound, UserError
 from edgebench.fsutil import ensure_writable_dir, write_json_atomic
-from edgebench.results.schema import RUN_SCHEMA, SchemaError, add_measurement, upgrade_run, utc_now
+from edgebench.model import Run
+from edgebench.results import index
+from edgebench.results.schema import SchemaError, add_measurement, as_run, upgrade_run, utc_now
 
 DEFAULT_RESULTS = Path("results")
 RUNS = "runs"
@@ -35,22 +39,21 @@ def prepare(results: Path) -> Path:
     return ensure_writable_dir(results / RUNS)
 
 
-def _update_index(results: Path, path: Path, run: dict[str, Any]) -> None:
-    from edgebench.results import index
-
+def _update_index(results: Path, path: Path, run: Run | Mapping[str, Any]) -> None:
     try:
-        index.add_run(results, path, run)
+        index.add_run(results, path, as_run(run))
     except Exception as exc:  # the index is a cache: a broken one must never lose a run
         warnings.warn(
             f"results index not updated ({type(exc).__name__}: {exc}); `edgebench report` rebuilds it", stacklevel=3
         )
 
 
-def save_run(results: Path, run: dict[str, Any]) -> Path:
+def save_run(results: Path, run: Run | Mapping[str, Any]) -> Path:
     """Write a run file atomically and index it; returns its path."""
     prepare(results)
-    path = run_path(results, run["edgebench"]["run_id"])
-    write_json_atomic(path, run)
+    doc = run.to_json() if isinstance(run, Run) else run
+    path = run_path(results, doc["edgebench"]["run_id"])
+    write_json_atomic(path, doc)
     _update_index(results, path, run)
     return path
 
@@ -127,6 +130,83 @@ def find_run(results: Path, ref: str) -> Path:
     raise RunNotFound(f"run {ref!r} is ambiguous ({len(hits)} runs start with it): give more of the run id")
 
 
+def open_run(results: Path, ref: str, fix: str = "pick another run or delete the file") -> Run:
+    """The run named by ``ref`` (id, prefix, file, ``latest~N``), upgraded: THE way to load one.
+
+    Args:
+        fix: what the user can do when the run's file cannot be read (ends the message).
+
+    Raises:
+        RunNotFound: if there is no such run.
+        UserError: if its file cannot be read (naming the file, the problem and ``fix``).
+    """
+    path = find_run(results, ref)
+    try:
+        return as_run(read_run(path))
+    except SchemaError as exc:
+        raise UserError(f"{exc}: {fix}") from None
+
+
+@dataclass
+class SyncReport:
+    """What `sync` did: files (re)indexed, forgotten, and unreadable ones with the reason."""
+
+    indexed: int = 0
+    removed: int = 0
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+
+
+def sync(results: Path, *, warn: bool = True, on_file: Callable[[int, int], None] | None = None) -> SyncReport:
+    """Bring the index up to date with the run files.
+
+    Args:
+        warn: emit one warning per unreadable run file (they are skipped, never fatal).
+        on_file: progress callback ``(done, total)`` over the files that need reading.
+    """
+    rep = SyncReport()
+    db = index.connect(results)
+    try:
+        known = index.known_files(db)
+        todo = []
+        present = set()
+        for p in list_runs(results):
+            present.add(str(p))
+            try:
+                st = p.stat()
+            except OSError:
+                continue
+            if known.get(str(p)) != (st.st_mtime_ns, st.st_size):
+                todo.append((p, st))
+        with db:
+            for key in set(known) - present:
+                index.forget(db, key)
+                rep.removed += 1
+            for i, (p, st) in enumerate(todo):
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        run = as_run(read_run(p))
+                    index.insert(db, p, run)
+                    rep.indexed += 1
+                except SchemaError as exc:
+                    index.mark_unreadable(db, p, st, str(exc))
+                if on_file:
+                    on_file(i + 1, len(todo))
+        rep.unreadable = index.unreadable(db)
+    finally:
+        db.close()
+    if warn:
+        for _, why in rep.unreadable:
+            warnings.warn(f"skipping {why}", stacklevel=2)
+    return rep
+
+
+def rebuild(results: Path) -> SyncReport:
+    """Throw the index away and build it again from the run files."""
+    (results / index.INDEX).unlink(missing_ok=True)
+    return sync(results)
+
+
 class RunWriter:
     """Write a run as it is measured: after every measurement, atomically.
 
@@ -174,15 +254,17 @@ class RunWriter:
 __all__ = [
     "DEFAULT_RESULTS",
     "RUNS",
-    "RUN_SCHEMA",
-    "RunNotFound",
     "RunWriter",
+    "SyncReport",
     "find_run",
     "iter_runs",
     "list_runs",
     "load_run",
+    "open_run",
     "prepare",
     "read_run",
+    "rebuild",
     "run_path",
     "save_run",
+    "sync",
 ]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+
+from edgebench.model import Report, Trend
+from edgebench.results.index import history
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -62,3 +67,29 @@ def change_points(
 
     split(0, int(x.size))
     return sorted(idx[i] for i in found)
+
+
+def with_trends(
+    report: Report,
+    results: Path,
+    *,
+    last: int = 30,
+    command: str | None = None,
+    metrics: tuple[str, ...] = ("p90",),
+) -> Report:
+    """The report with its trends: per (board, model, variant) and metric, the last runs from the index.
+
+    Each trend has the ``values``, the ``runs`` (ids), a ``sparkline`` and the
+    ``changes`` (run ids where a change point starts).
+    """
+    keys = [(r.board, mm.model, r.variant) for mm in report.models for r in mm.rows if r.ok]
+    hist = history(results, keys, metrics=metrics, last=last, command=command, before=report.started)
+    trends = []
+    for key in keys:
+        h = hist[key]
+        for metric in metrics:
+            vals = tuple(x[metric] for x in h)
+            cps = change_points(vals)
+            runs = tuple(x["run_id"] for x in h)
+            trends.append(Trend(*key, metric, vals, runs, sparkline(vals, cps), tuple(runs[i] for i in cps)))
+    return dataclasses.replace(report, trends=tuple(trends))

@@ -34,8 +34,26 @@ from typing import Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
 
+from edgebench import data
+from edgebench.bench.settings import RunSettings
+from edgebench.compress.recipe import load_recipe, run_recipe
+from edgebench.config import Table, load_toml
 from edgebench.errors import NightlyBusy, UserError
-from edgebench.fsutil import file_lock
+from edgebench.fsutil import file_lock, write_text_atomic
+from edgebench.model import Comparison, Gate, Report, Run
+from edgebench.render.compare import ComparisonView
+from edgebench.render.gate import GateView
+from edgebench.render.html import report_html
+from edgebench.render.markdown import comparison_markdown, gate_markdown, report_markdown
+from edgebench.render.report import Report as ReportView
+from edgebench.results import store
+from edgebench.results.analysis import analyze_run
+from edgebench.results.compare import compare_runs
+from edgebench.results.gate import evaluate, load_budgets
+from edgebench.results.index import runs_by
+from edgebench.results.schema import as_run
+from edgebench.results.trend import with_trends
+from edgebench.workflows.run import run_harness
 
 NIGHTLY = "nightly"
 LOCK = ".nightly.lock"
@@ -64,8 +82,6 @@ def load_config(path: Path) -> NightlyConfig:
     Raises:
         ConfigError: naming the file, table and field.
     """
-    from edgebench.config import Table, load_toml
-
     t = Table(path, "nightly", load_toml(path).get("nightly", None))
     base = path.parent
 
@@ -121,17 +137,16 @@ def nightly_lock(results: Path) -> Iterator[None]:
 class NightlyResult:
     """What a nightly did; ``exit_code`` is the command's."""
 
-    run: dict[str, Any] | None = None
+    run: Run | None = None
     run_file: Path | None = None
     compress: dict[str, Any] = field(default_factory=dict)
-    vs_last: dict[str, Any] | None = None
-    vs_baseline: dict[str, Any] | None = None
-    report: dict[str, Any] | None = None
-    gate: dict[str, Any] | None = None
+    vs_last: Comparison | None = None
+    vs_baseline: Comparison | None = None
+    report: Report | None = None
+    gate: Gate | None = None
     html: Path | None = None
     markdown: Path | None = None
     problems: list[str] = field(default_factory=list)
-    gate_result: Any = None
 
     @property
     def exit_code(self) -> int:
@@ -140,17 +155,14 @@ class NightlyResult:
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         """Report with trends, the comparisons, the gate, then the outcome."""
-        from edgebench.render.report import Report
-        from edgebench.results.compare import Comparison
-
         if self.report:
-            yield Report(self.report)
+            yield ReportView(self.report)
         for title, d in (("against the last nightly", self.vs_last), ("against the pinned baseline", self.vs_baseline)):
             if d:
                 yield f"[bold]{title}[/bold]"
-                yield Comparison(d)
-        if self.gate_result is not None:
-            yield self.gate_result
+                yield ComparisonView(d)
+        if self.gate is not None:
+            yield GateView(self.gate)
         for p in self.problems:
             yield f"[red]problem: {p}[/red]"
         where = f"; HTML: {self.html}" if self.html else ""
@@ -164,14 +176,14 @@ class NightlyResult:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON (the run itself is referenced by its file)."""
         return {
-            "run_id": self.run["edgebench"]["run_id"] if self.run else None,
+            "run_id": self.run.run_id if self.run else None,
             "run_file": str(self.run_file) if self.run_file else None,
             "exit_code": self.exit_code,
             "problems": self.problems,
             "compress": self.compress,
-            "vs_last": self.vs_last,
-            "vs_baseline": self.vs_baseline,
-            "gate": self.gate,
+            "vs_last": self.vs_last and self.vs_last.to_json(),
+            "vs_baseline": self.vs_baseline and self.vs_baseline.to_json(),
+            "gate": self.gate and self.gate.to_json(),
             "html": str(self.html) if self.html else None,
             "markdown": str(self.markdown) if self.markdown else None,
         }
@@ -181,8 +193,6 @@ def _eval_data(cfg: NightlyConfig, work: Path) -> Path | None:
     if cfg.eval is None:
         return None
     if cfg.eval == "digits":
-        from edgebench import data
-
         split = data.digits()
         return data.save_npz(work / "digits_test.npz", split.x_test, split.y_test)
     p = cfg.path.parent / cfg.eval
@@ -194,8 +204,6 @@ def _eval_data(cfg: NightlyConfig, work: Path) -> Path | None:
 
 
 def _last_nightly(results: Path, before: str) -> str | None:
-    from edgebench.results.index import runs_by
-
     older = [r for r in runs_by(results, NIGHTLY) if r[0] != before]
     return older[-1][0] if older else None
 
@@ -212,17 +220,6 @@ def run_nightly(
         console: where the measurement progress bar goes (None: no bar).
         log: one-line progress messages.
     """
-    from edgebench.bench.settings import RunSettings
-    from edgebench.fsutil import write_text_atomic
-    from edgebench.render.html import report_html
-    from edgebench.render.markdown import report_markdown
-    from edgebench.render.report import attach_trends, read_run_or_fail
-    from edgebench.results import store
-    from edgebench.results.analysis import analyze_run
-    from edgebench.results.compare import compare_runs, comparison_markdown
-    from edgebench.results.gate import GateResult, evaluate, gate_markdown, load_budgets
-    from edgebench.workflows.run import run_harness
-
     res = NightlyResult()
     settings = RunSettings.from_mapping(cfg.settings)
     budgets = load_budgets(cfg.budgets) if cfg.budgets else None  # config errors before any work
@@ -232,8 +229,6 @@ def run_nightly(
         work.mkdir(exist_ok=True)
         variants = cfg.variants
         if cfg.recipe is not None:
-            from edgebench.compress.recipe import load_recipe, run_recipe
-
             log(f"compress: {cfg.recipe}")
             recipe = load_recipe(cfg.recipe)
             out = run_recipe(recipe, on_step=log)
@@ -247,44 +242,44 @@ def run_nightly(
             variants=variants, boards=cfg.boards, results=results, settings=settings, eval_data=_eval_data(cfg, work),
             inventory=cfg.inventory, models=cfg.models, console=console, parallel=True,
         )  # fmt: skip
-        run = outcome.run
-        assert run is not None and outcome.run_file is not None
-        eb = run["edgebench"]
+        assert outcome.run is not None and outcome.run_file is not None
+        doc = outcome.run
+        eb = doc["edgebench"]
         eb["command"] = NIGHTLY
         eb["nightly"] = {"config": str(cfg.path), "boards": cfg.boards, "baseline": cfg.baseline}
+        run = as_run(doc)
         res.run, res.run_file = run, store.save_run(results, run)
-        for f in eb["failures"]:
-            why = (f.get("error") or {}).get("message", "?")
-            res.problems.append(f"{f['board']}/{f['model']}/{f['variant']} failed: {why}")
-        if outcome.pytest_exit not in (0, 1) and not eb["failures"]:
-            log_file = results / "logs" / f"{eb['run_id']}.log"
+        for f in run.failures:
+            why = f.error.message if f.error is not None else "?"
+            res.problems.append(f"{f.board}/{f.model}/{f.variant} failed: {why}")
+        if outcome.pytest_exit not in (0, 1) and not run.failures:
+            log_file = results / "logs" / f"{run.run_id}.log"
             res.problems.append(f"the measurement harness exited {outcome.pytest_exit}: see {log_file}")
-        last = _last_nightly(results, eb["run_id"])
-        md = [f"# edgebench nightly `{eb['run_id']}`", ""]
+        last = _last_nightly(results, run.run_id)
+        md = [f"# edgebench nightly `{run.run_id}`", ""]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if last:
-                res.vs_last = compare_runs(read_run_or_fail(results, last), run)
+            last_run = store.open_run(results, last) if last else None
+            if last_run is not None:
+                res.vs_last = compare_runs(last_run, run)
                 md.append(comparison_markdown(res.vs_last))
-            baseline = read_run_or_fail(results, cfg.baseline) if cfg.baseline else None
+            baseline = store.open_run(results, cfg.baseline) if cfg.baseline else None
             if baseline is not None:
                 res.vs_baseline = compare_runs(baseline, run)
                 md.append(comparison_markdown(res.vs_baseline))
-        data = attach_trends(analyze_run(run), results, last=cfg.trend_runs, command=NIGHTLY)
-        res.report = data
+        report = with_trends(analyze_run(run), results, last=cfg.trend_runs, command=NIGHTLY)
+        res.report = report
         if budgets is not None:
-            g = GateResult(
-                eb["run_id"], evaluate(run, budgets, baseline or (read_run_or_fail(results, last) if last else None))
-            )
-            res.gate, res.gate_result = g.to_dict(), g
+            g = Gate(run.run_id, evaluate(run, budgets, baseline or last_run))
+            res.gate = g
             md.append(gate_markdown(g))
             if not g.passed:
-                n = res.gate["counts"]
+                n = g.to_json()["counts"]
                 res.problems.append(f"gate failed: {n['fail']} failed, {n['undecided']} undecided")
-        md.insert(2, report_markdown(data))
-        res.html = work / f"{eb['run_id']}.html"
-        write_text_atomic(res.html, report_html(data))
-        res.markdown = work / f"{eb['run_id']}.md"
+        md.insert(2, report_markdown(report))
+        res.html = work / f"{run.run_id}.html"
+        write_text_atomic(res.html, report_html(report))
+        res.markdown = work / f"{run.run_id}.md"
         write_text_atomic(res.markdown, "\n".join(md))
-        write_text_atomic(work / f"{eb['run_id']}.json", json.dumps(res.to_dict(), indent=1, default=str))
+        write_text_atomic(work / f"{run.run_id}.json", json.dumps(res.to_dict(), indent=1, default=str))
     return res

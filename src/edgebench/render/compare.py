@@ -1,0 +1,51 @@
+"""`edgebench compare` in the terminal: one row per (board, model, variant), the label coloured."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.table import Table
+
+from edgebench.model import Change, Comparison, QuantileChange
+
+LABEL_STYLE = {Change.FASTER: "green", Change.SLOWER: "red", Change.NO_CHANGE: "dim", Change.UNDECIDED: "yellow"}
+
+
+def signed(v: float | None, unit: str, digits: int = 1) -> str:
+    """A change with its sign and unit, ``-`` when unknown."""
+    return "-" if v is None else f"{v:+.{digits}f}{unit}"
+
+
+def quantile_text(c: QuantileChange) -> str:
+    """``0.0182→0.02 (+10.0%)``."""
+    return f"{c.a:.3g}→{c.b:.3g} ({c.delta_pct:+.1f}%)"
+
+
+class ComparisonView:
+    """A rich renderable of a `Comparison`."""
+
+    def __init__(self, data: Comparison) -> None:
+        self.data = data
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """One row per (board, model, variant); label coloured."""
+        d = self.data
+        t = Table(
+            title=f"B = {d.b} against A = {d.a} (ms; Mann-Whitney + quantile CIs, alpha {d.alpha:g}, "
+            f"changes under {d.min_effect:.0%} count as none)",
+            title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False,
+        )  # fmt: skip
+        for c in ("board", "model", "variant", "p50 A→B", "p90 A→B", "verdict", "Δpeak MB", "Δtop-1"):
+            t.add_column(c, no_wrap=c != "model", justify="right" if c.startswith("Δ") else "left")
+        for r in d.rows:
+            t.add_row(
+                r.board, r.model, r.variant, quantile_text(r.p50), quantile_text(r.p90),
+                f"[{LABEL_STYLE[r.label]}]{r.label}[/]", signed(r.d_peak_mb, ""), signed(r.d_top1_pt, " pt", 2),
+            )  # fmt: skip
+        yield t
+        for k in d.only_a:
+            yield f"[yellow]only in A: {'/'.join(k)}[/yellow]"
+        for k in d.only_b:
+            yield f"[yellow]only in B: {'/'.join(k)}[/yellow]"
+        for f in d.failed:
+            yield f"[red]failed in {f.side}: {f.board}/{f.model}/{f.variant}[/red]"

@@ -1,0 +1,84 @@
+"""`edgebench gate` in the terminal and as JUnit XML; one column spec for the checks table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from xml.sax.saxutils import escape, quoteattr
+
+from rich import box
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.table import Table
+
+from edgebench.model import Check, CheckVerdict, Gate
+
+STYLE = {CheckVerdict.PASS: "green", CheckVerdict.FAIL: "red", CheckVerdict.UNDECIDED: "yellow"}
+
+
+def number(v: float | None, sign: bool = False) -> str:
+    """A figure with 4 significant digits (signed for margins), ``-`` when unknown."""
+    if v is None:
+        return "-"
+    return f"{v:+.4g}" if sign else f"{v:.4g}"
+
+
+# header, cell text; the terminal colours the verdict, Markdown adds an icon
+GATE_COLUMNS: tuple[tuple[str, Callable[[Check], str]], ...] = (
+    ("#", lambda c: str(c.budget)),
+    ("board", lambda c: c.board),
+    ("model", lambda c: c.model),
+    ("variant", lambda c: c.variant),
+    ("check", lambda c: c.check),
+    ("measured", lambda c: number(c.measured)),
+    ("budget", lambda c: number(c.limit)),
+    ("margin", lambda c: number(c.margin, True)),
+    ("verdict", lambda c: c.verdict.value),
+    ("note", lambda c: c.note),
+)
+
+
+def summary(g: Gate) -> str:
+    """``3 passed, 1 failed, 0 undecided``."""
+    n = g.counts
+    return f"{n[CheckVerdict.PASS]} passed, {n[CheckVerdict.FAIL]} failed, {n[CheckVerdict.UNDECIDED]} undecided"
+
+
+class GateView:
+    """A rich renderable of a `Gate`: measured / budget / margin per check, then the outcome."""
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """The checks table, the budgets that matched nothing, the outcome."""
+        g = self.gate
+        t = Table(title=f"gate on run {g.run_id}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  padding=(0, 0), show_edge=False)  # fmt: skip
+        for col, _ in GATE_COLUMNS:
+            t.add_column(
+                col, justify="right" if col in ("measured", "budget", "margin") else "left", no_wrap=col != "note"
+            )
+        for c in g.checks:
+            cells = [cell(c) for _, cell in GATE_COLUMNS]
+            cells[-2] = f"[{STYLE[c.verdict]}]{c.verdict}[/]"
+            t.add_row(*cells)
+        yield t
+        for c in g.checks:
+            if c.check == "matches a result":
+                yield f"[red]error: {c.note}: fix its model/board/variant patterns or measure that combination[/red]"
+        yield f"[{STYLE[g.outcome]}]gate {g.outcome.upper()}[/]: {summary(g)}"
+
+
+def junit_xml(g: Gate) -> str:
+    """JUnit XML: one test case per check; fail and undecided are failures."""
+    cases = []
+    for c in g.checks:
+        name = quoteattr(f"{c.check}[{c.board}/{c.model}/{c.variant}]")
+        body = ""
+        if c.verdict is not CheckVerdict.PASS:
+            msg = f"{c.verdict}: measured {number(c.measured)}, budget {number(c.limit)}. {c.note}".strip()
+            body = f"<failure type={quoteattr(c.verdict.value)} message={quoteattr(msg)}>{escape(msg)}</failure>"
+        cls = quoteattr(f"edgebench.gate.budget{c.budget}")
+        cases.append(f'  <testcase classname={cls} name={name} time="0">{body}</testcase>')
+    fails = sum(c.verdict is not CheckVerdict.PASS for c in g.checks)
+    head = f'<testsuite name="edgebench gate" tests="{len(g.checks)}" failures="{fails}" errors="0">'
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + head + "\n" + "\n".join(cases) + "\n</testsuite>\n"
