@@ -148,18 +148,28 @@ class BoardSpec:
                 raise ValueError(f"field {key!r} must name an environment variable, not {value!r}")
 
 
-def _ssh_config_lookup(host: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SSHConfigEntry:
+    """What ``~/.ssh/config`` says about a host, for the fields a board may leave out."""
+
+    port: int | None = None
+    user: str | None = None
+    proxyjump: str | None = None
+
+
+def _ssh_config_lookup(host: str) -> SSHConfigEntry:
     """What ``~/.ssh/config`` says about ``host`` (empty when there is no config)."""
     cfg = Path.home() / ".ssh" / "config"
     if not cfg.is_file():
-        return {}
+        return SSHConfigEntry()
     import paramiko
 
     try:
-        conf = paramiko.SSHConfig.from_path(str(cfg))
-        return dict(conf.lookup(host))
+        found = paramiko.SSHConfig.from_path(str(cfg)).lookup(host)
+        port, user, jump = found.get("port"), found.get("user"), found.get("proxyjump")
+        return SSHConfigEntry(int(port) if port else None, str(user) if user else None, str(jump) if jump else None)
     except Exception:  # a broken ssh config is ssh's problem, not ours; connect will say so
-        return {}
+        return SSHConfigEntry()
 
 
 def parse_board(raw: Mapping[str, Any], path: Path, index: int) -> Board:
@@ -184,13 +194,13 @@ def parse_board(raw: Mapping[str, Any], path: Path, index: int) -> Board:
             )
         identity = str(ident_path)
     jump = spec.jump_host
-    if jump is None and ssh.get("proxyjump"):
-        jump = str(ssh["proxyjump"])
+    if jump is None:
+        jump = ssh.proxyjump
     return Board(
         name=spec.name,
         host=spec.host,
-        port=spec.port if spec.port is not None else int(ssh.get("port", 22)),
-        user=spec.user or (str(ssh["user"]) if ssh.get("user") else None),
+        port=spec.port or ssh.port or 22,
+        user=spec.user or ssh.user,
         python=spec.python or "python3",
         workdir=spec.workdir,
         runtimes=spec.runtimes,
