@@ -8,6 +8,9 @@ import click
 from rich.console import Console
 
 from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
+from edgebench.render.report import Report
+from edgebench.results.analysis import analyze_run
+from edgebench.workflows.demo import run_demo
 
 
 @main.command(epilog=EXIT_CODES)
@@ -24,14 +27,10 @@ from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_j
 def demo(results: Path, as_json: bool, epochs: int, min_time: float) -> None:
     """Run the whole job on this machine: train the digits CNN, make its variants,
     measure each on the built-in `local` board, store the run and print the table."""
-    from edgebench.render.report import Report
-    from edgebench.results.analysis import analyze_run
-    from edgebench.workflows.demo import run_demo
-
     con = Console(stderr=True, width=120) if as_json else console()
     res = run_demo(results, con, epochs=epochs, min_time_s=min_time)
     if as_json:
-        print_json({"run_file": str(res.run_file), "seconds": res.seconds, "run": res.run})
+        print_json({"run_file": str(res.run_file), "seconds": res.seconds, "run": res.run.to_json()})
         return
     con.print(Report(analyze_run(res.run)))
     con.print(f"variants in [bold]{res.variants[0].path.parent}[/bold]; run stored in [bold]{res.run_file}[/bold]")

@@ -89,7 +89,8 @@ def run_cmd(
         console=None if show_pytest else Console(stderr=True), show_output=show_pytest,
     )  # fmt: skip
     if as_json:
-        print_json({"run_file": str(out.run_file), "log": str(out.log), "pytest_exit": out.pytest_exit, "run": out.run})
+        run = out.run.to_json() if out.run is not None else None
+        print_json({"run_file": str(out.run_file), "log": str(out.log), "pytest_exit": out.pytest_exit, "run": run})
     else:
         con = console()
         if out.run is not None:
@@ -97,7 +98,7 @@ def run_cmd(
         con.print(f"run stored in [bold]{out.run_file}[/bold] (harness log: {out.log})")
     ctx = click.get_current_context()
     if out.failures:
-        what = ", ".join(f"{m['board']}/{m['model']}/{m['variant']}" for m in out.failures)
+        what = ", ".join(f"{m.board}/{m.model}/{m.variant}" for m in out.failures)
         click.echo(
             f"error: {len(out.failures)} measurement(s) failed ({what}): see the errors in the run table", err=True
         )

@@ -22,6 +22,7 @@ from edgebench.compress.api import build_variant, make_variants
 from edgebench.compress.passes import Artifact, Data
 from edgebench.compress.variant import Variant, variant_dir
 from edgebench.errors import EdgebenchError
+from edgebench.model import Run
 from edgebench.results import store
 from edgebench.targets.board import LOCAL
 from edgebench.workflows.run import run_harness
@@ -40,7 +41,7 @@ SPECS: list[tuple[str, str, dict[str, Any]]] = [
 class DemoResult:
     """What the demo produced."""
 
-    run: dict[str, Any]
+    run: Run
     run_file: Path
     variants: list[Variant]
     seconds: float
@@ -72,8 +73,7 @@ def run_demo(results: Path, console: Console, *, epochs: int = 12, min_time_s: f
     )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(f"training {MODEL}", total=epochs)
-        import torch
-
+        torch = zoo.require_torch("edgebench demo")
         torch.manual_seed(0)  # same weights, same accuracy, every demo
         # one thread: on a small, shared CPU two OpenMP threads made this tiny model's training ~30x slower
         torch.set_num_threads(1)

@@ -9,13 +9,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edgebench.bench.session import load_variants, resolve_boards
 from edgebench.bench.settings import SETTINGS, RunSettings, dims_argv
 from edgebench.errors import DataError, EdgebenchError, UserError
+from edgebench.model import Measurement, Run
 from edgebench.results import schema, store
 
 LOGS = "logs"  # results/logs/<run_id>.log: the child pytest's output
@@ -25,15 +26,15 @@ LOGS = "logs"  # results/logs/<run_id>.log: the child pytest's output
 class RunOutcome:
     """What `run_harness` did: the stored run, its file, and pytest's exit status."""
 
-    run: dict[str, Any] | None
+    run: Run | None
     run_file: Path | None
     pytest_exit: int
     log: Path | None = None
 
     @property
-    def failures(self) -> list[dict[str, Any]]:
+    def failures(self) -> tuple[Measurement, ...]:
         """The measurements that failed."""
-        return list(self.run["edgebench"]["failures"]) if self.run else []
+        return self.run.failures if self.run else ()
 
     @property
     def regressed(self) -> bool:
@@ -80,8 +81,6 @@ def pytest_argv(
 
 def _follow(proc: subprocess.Popen[bytes], progress_file: Path, console: Console, total_hint: int) -> None:
     """Drive a rich progress bar from the plugin's progress lines until the child exits."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("measuring", total=total_hint)
@@ -176,7 +175,7 @@ def run_harness(
             "`pytest --pyargs edgebench.bench.harness --edge-variants ...`"
         )
     try:
-        run = store.read_run(path)
-    except (EdgebenchError, ValueError) as exc:
+        run = Run.from_json(store.read_run(path))
+    except (EdgebenchError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"the stored run {path} cannot be read ({exc}): run again") from None
     return RunOutcome(run, path, proc.returncode, log)
