@@ -10,6 +10,7 @@ from rich.console import Console
 
 from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
 from edgebench.errors import UserError
+from edgebench.workflows.nightly import load_config, run_nightly
 
 
 @main.command(epilog=EXIT_CODES)
@@ -23,8 +24,6 @@ def nightly(config: Path, results: Path, as_json: bool) -> None:
     Exit 0 when all went well, 3 when a board, a variant or the gate failed; two nightlies
     on one results folder never overlap (the second exits 1).
     """
-    from edgebench.workflows.nightly import load_config, run_nightly
-
     if not config.is_file():
         raise UserError(f"nightly config {config} does not exist: give the path of a TOML file with a [nightly] table")
     cfg = load_config(config)

@@ -28,17 +28,18 @@ import json
 import os
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
 from rich.console import Console, ConsoleOptions, RenderResult
 
 from edgebench import data
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.recipe import load_recipe, run_recipe
-from edgebench.config import Table, load_toml
-from edgebench.errors import NightlyBusy, UserError
+from edgebench.config import load_toml, validate
+from edgebench.errors import ConfigError, NightlyBusy, UserError
 from edgebench.fsutil import file_lock, write_text_atomic
 from edgebench.model import Comparison, Gate, Report, Run
 from edgebench.render.compare import ComparisonView
@@ -51,7 +52,6 @@ from edgebench.results.analysis import analyze_run
 from edgebench.results.compare import compare_runs
 from edgebench.results.gate import evaluate, load_budgets
 from edgebench.results.index import runs_by
-from edgebench.results.schema import as_run
 from edgebench.results.trend import with_trends
 from edgebench.workflows.run import run_harness
 
@@ -76,42 +76,57 @@ class NightlyConfig:
     settings: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class NightlyTable:
+    """The ``[nightly]`` table as written (paths still relative to the file); see the module docstring."""
+
+    boards: tuple[str, ...]
+    recipe: str | None = None
+    variants: str | None = None
+    eval: str | None = None
+    inventory: str | None = None
+    models: tuple[str, ...] | None = None
+    baseline: str | None = None
+    budgets: str | None = None
+    trend_runs: Annotated[int, Field(ge=2)] = 14
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.boards:
+            raise ValueError("field 'boards' must list at least one board name")
+        if (self.recipe is None) == (self.variants is None):
+            raise ValueError("field 'recipe' or 'variants' must be given (exactly one of them)")
+
+
 def load_config(path: Path) -> NightlyConfig:
     """Read and check a nightly config.
 
     Raises:
         ConfigError: naming the file, table and field.
     """
-    t = Table(path, "nightly", load_toml(path).get("nightly", None))
+    t = validate(NightlyTable, load_toml(path).get("nightly", None), f"{path}: [nightly]")
     base = path.parent
 
-    def opt_path(name: str) -> Path | None:
-        v = t.text(name, None)
+    def opt_path(v: str | None) -> Path | None:
         return None if v is None else base / v
 
-    boards = t.array("boards")
-    if not boards or not all(isinstance(b, str) for b in boards):
-        raise t.error("boards", "must list at least one board name")
     cfg = NightlyConfig(
         path=path,
-        boards=boards,
-        recipe=opt_path("recipe"),
-        variants=opt_path("variants"),
-        eval=t.text("eval", None),
-        inventory=opt_path("inventory"),
-        models=t.array("models", None),
-        baseline=t.text("baseline", None),
-        budgets=opt_path("budgets"),
-        trend_runs=t.integer("trend_runs", 14, minimum=2),
-        settings=dict(t.table("settings", {}).data),
+        boards=list(t.boards),
+        recipe=opt_path(t.recipe),
+        variants=opt_path(t.variants),
+        eval=t.eval,
+        inventory=opt_path(t.inventory),
+        models=None if t.models is None else list(t.models),
+        baseline=t.baseline,
+        budgets=opt_path(t.budgets),
+        trend_runs=t.trend_runs,
+        settings=dict(t.settings),
     )
-    t.done()
-    if (cfg.recipe is None) == (cfg.variants is None):
-        raise t.error("recipe", "or 'variants' must be given (exactly one of them)")
     for name in ("recipe", "budgets", "inventory"):
         p = getattr(cfg, name)
         if p is not None and not p.is_file():
-            raise t.error(name, f"names {p}, which does not exist: fix the path")
+            raise ConfigError(f"{path}: [nightly] field '{name}' names {p}, which does not exist: fix the path")
     return cfg
 
 
@@ -243,11 +258,8 @@ def run_nightly(
             inventory=cfg.inventory, models=cfg.models, console=console, parallel=True,
         )  # fmt: skip
         assert outcome.run is not None and outcome.run_file is not None
-        doc = outcome.run
-        eb = doc["edgebench"]
-        eb["command"] = NIGHTLY
-        eb["nightly"] = {"config": str(cfg.path), "boards": cfg.boards, "baseline": cfg.baseline}
-        run = as_run(doc)
+        nightly = {"config": str(cfg.path), "boards": cfg.boards, "baseline": cfg.baseline}
+        run = replace(outcome.run, command=NIGHTLY, nightly=nightly)
         res.run, res.run_file = run, store.save_run(results, run)
         for f in run.failures:
             why = f.error.message if f.error is not None else "?"
