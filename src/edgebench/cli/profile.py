@@ -1,0 +1,130 @@
+"""`edgebench profile`: where the time goes, per operator and per board; `--diff A B` says why."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from edgebench.bench.profile import (
+    DEFAULT_ITERATIONS,
+    Profile,
+    ProfileDiff,
+    chrome_trace,
+    diff_profiles,
+    profiles_of_run,
+)
+from edgebench.bench.settings import from_options
+from edgebench.cli.common import EXIT_CODES, console, main, results_option
+from edgebench.cli.run import setting_options
+from edgebench.render.profile import DiffView, ProfileView, diff_markdown, to_json, to_markdown
+from edgebench.workflows.profile import load_profile_run, pick, run_profile
+
+FORMATS = ("table", "markdown", "json")
+
+
+@main.command("profile", epilog=EXIT_CODES)
+@click.option("--boards", default="local", show_default=True, help="Comma-separated board names from the inventory.")
+@click.option(
+    "--variants",
+    type=click.Path(path_type=Path),
+    help="Variants folder to profile. Without it, the stored profile run (--run) is shown.",
+)
+@click.option("--eval", "eval_data", type=click.Path(path_type=Path), help="Time these inputs (an .npz with x).")
+@results_option
+@click.option(
+    "--inventory", type=click.Path(path_type=Path), help="Boards inventory file (default targets/boards.toml)."
+)
+@click.option("--models", help="Comma-separated models to profile (default: all in the variants folder).")
+@click.option(
+    "--iterations",
+    default=DEFAULT_ITERATIONS,
+    show_default=True,
+    type=click.IntRange(1, 100000),
+    help="Profiled inferences per variant (after the warm-up and the unprofiled steady state).",
+)
+@setting_options
+@click.option("--run", "run_ref", default="latest", show_default=True, help="Stored profile run to show or diff.")
+@click.option(
+    "--diff", nargs=2, metavar="A B", help="Compare two profiles: variant, board/variant or board/model/variant."
+)
+@click.option("--trace", type=click.Path(dir_okay=False, path_type=Path), help="Write a Chrome trace (Perfetto).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to a file.")
+@click.option(
+    "--top", default=10, show_default=True, type=click.IntRange(1, 1000), help="Operators listed per variant."
+)
+def profile_cmd(
+    boards: str,
+    variants: Path | None,
+    eval_data: Path | None,
+    results: Path,
+    inventory: Path | None,
+    models: str | None,
+    iterations: int,
+    run_ref: str,
+    diff: tuple[str, str] | None,
+    trace: Path | None,
+    fmt: str,
+    output: Path | None,
+    top: int,
+    **measure: Any,
+) -> None:
+    """Profile every variant on every board with the runtime's own profiler, and store the run.
+
+    Each variant runs in one fresh agent process: load, warm-up, an unprofiled steady state
+    (the latency reported), then --iterations profiled inferences (ONNX Runtime's profiler;
+    TFLite lists its ops and their delegate, without per-op timing). Shows the top operators,
+    the totals per op type, the ops that left the requested provider, the overhead of the
+    profiler, the coverage and the RSS by phase. `--diff A B` lines two profiles up and names
+    the cause of the difference. Exits 1 if a variant could not be profiled (the run is stored).
+    """
+    con = console()
+    failed: list[Profile] = []
+    if variants is not None:
+        split = [n.strip() for n in boards.split(",") if n.strip()] or ["local"]
+        model_list = [n.strip() for n in models.split(",") if n.strip()] if models else None
+        err = Console(stderr=True)
+        out = run_profile(
+            variants=variants, boards=split, results=results, settings=from_options(measure), iterations=iterations,
+            eval_data=eval_data, inventory=inventory, models=model_list,
+            on_case=lambda m: err.print(f"{'ok' if m.ok else 'FAILED'} {m.board}/{m.model}/{m.variant}"),
+        )  # fmt: skip
+        profiles, failed = out.profiles, out.failures
+        err.print(f"profile run stored in {out.run_file}")
+    else:
+        profiles = profiles_of_run(load_profile_run(results, run_ref))
+    d: ProfileDiff | None = None
+    if diff is not None:
+        d = diff_profiles(pick(profiles, diff[0]), pick(profiles, diff[1]))
+    if trace is not None:
+        trace.write_text(json.dumps(chrome_trace([d.a, d.b] if d else profiles)))
+    text = _render(profiles, d, fmt, top, con if output is None else None)
+    if output is not None:
+        output.write_text(text)
+        con.print(f"report written to {output}")
+    elif text:
+        click.echo(text, nl=False)
+    if failed:
+        what = "; ".join(f"{p.label}: {p.error}" for p in failed)
+        click.echo(f"error: {len(failed)} variant(s) could not be profiled ({what})", err=True)
+        click.get_current_context().exit(1)
+
+
+def _render(profiles: list[Profile], d: ProfileDiff | None, fmt: str, top: int, con: Console | None) -> str:
+    """The report as text (``table`` printed straight to ``con`` when given, returning "")."""
+    if fmt == "json":
+        return to_json(profiles, d) + "\n"
+    if fmt == "markdown":
+        return diff_markdown(d) if d else to_markdown(profiles, top)
+    view: Any = DiffView(d) if d else ProfileView(profiles, top)
+    if con is not None:
+        con.print(view)
+        return ""
+    rec = Console(record=True, width=120, file=io.StringIO(), color_system=None)
+    rec.print(view)
+    return rec.export_text()

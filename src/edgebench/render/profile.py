@@ -1,0 +1,204 @@
+"""Profiles rendered: rich tables, Markdown, JSON and an HTML section with one stacked bar per variant.
+
+Profiled times are never shown as latency: the latency column is the unprofiled p50 from
+the same process; the profiled p50, the overhead ratio and the coverage sit beside it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.table import Table
+from rich.text import Text
+
+from edgebench.bench.profile import Profile, ProfileDiff
+
+TOP = 10
+# a colour per op type in the HTML bars (cycled), the rest grey
+PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0%}"
+
+
+def summary_line(p: Profile) -> str:
+    """One line: latency (unprofiled), profiled p50, overhead, coverage, what is in use."""
+    if not p.ok:
+        return f"{p.label}: FAILED: {p.error}"
+    ratio = "-" if p.overhead_ratio is None else f"{p.overhead_ratio:.2f}x"
+    return (
+        f"{p.label} ({p.runtime}; in use: {', '.join(p.in_use) or '?'}): latency p50 {_ms(p.unprofiled_p50_ms)} ms "
+        f"(unprofiled); profiled p50 {_ms(p.profiled_p50_ms)} ms, overhead {ratio}, coverage {_pct(p.coverage)} "
+        f"over {p.iterations} profiled inferences"
+    )
+
+
+def memory_line(p: Profile) -> str | None:
+    """The highest RSS per phase, in MB (load, warm-up, steady state...)."""
+    phases = p.memory_by_phase()
+    if not phases:
+        return None
+    return "RSS by phase: " + ", ".join(f"{k} {v / 2**20:.1f} MB" for k, v in phases.items())
+
+
+def _nodes_table(p: Profile, top: int) -> Table:
+    t = Table(title=f"top operators: {p.label}", title_justify="left")
+    for col in ("name", "type", "provider", "mean ms", "share"):
+        t.add_column(col, justify="right" if col in ("mean ms", "share") else "left")
+    for n in p.top(top):
+        t.add_row(n.name, n.op_type, n.provider, _ms(n.mean_ms), _pct(n.share))
+    return t
+
+
+def _types_table(p: Profile) -> Table:
+    t = Table(title=f"per op type: {p.label}", title_justify="left")
+    for col in ("op type", "nodes", "mean ms", "share", "providers"):
+        t.add_column(col, justify="right" if col in ("nodes", "mean ms", "share") else "left")
+    for o in p.op_types:
+        t.add_row(o.op_type, str(o.nodes), _ms(o.mean_ms), _pct(o.share), ", ".join(o.providers))
+    return t
+
+
+class ProfileView:
+    """The rich rendering of profiles: per variant a summary, the top operators and the op-type totals."""
+
+    def __init__(self, profiles: Sequence[Profile], top: int = TOP) -> None:
+        self.profiles, self.top = list(profiles), top
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """Render each profile."""
+        for p in self.profiles:
+            yield Text(summary_line(p), style="bold" if p.ok else "bold red")
+            if not p.ok:
+                continue
+            for line in (p.fallback_line(), memory_line(p), *p.warnings):
+                if line:
+                    yield Text("  " + line)
+            yield Group(_nodes_table(p, self.top), _types_table(p))
+
+
+class DiffView:
+    """The rich rendering of a `ProfileDiff`: op types side by side, then the verdict."""
+
+    def __init__(self, diff: ProfileDiff) -> None:
+        self.diff = diff
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """Render the diff table and the verdict."""
+        d = self.diff
+        t = Table(title=f"{d.a.label} vs {d.b.label}", title_justify="left")
+        for col in ("op type", "A ms", "A share", "B ms", "B share", "B - A ms"):
+            t.add_column(col, justify="left" if col == "op type" else "right")
+        for r in d.rows:
+            t.add_row(r.op_type, _ms(r.a_ms), _pct(r.a_share), _ms(r.b_ms), _pct(r.b_share), f"{r.delta_ms:+.3f}")
+        yield Text(summary_line(d.a))
+        yield Text(summary_line(d.b))
+        yield t
+        yield Text(d.verdict(), style="bold")
+        for n in d.notes:
+            yield Text("note: " + n)
+
+
+def to_markdown(profiles: Sequence[Profile], top: int = TOP) -> str:
+    """Profiles as Markdown: a summary line, the top operators and the op-type totals per variant."""
+    out: list[str] = ["# Profiles", ""]
+    for p in profiles:
+        out += [f"## {p.label}", "", summary_line(p), ""]
+        if not p.ok:
+            continue
+        out += [f"- {line}" for line in (p.fallback_line(), memory_line(p), *p.warnings) if line]
+        out += ["", "| name | type | provider | mean ms | share |", "| --- | --- | --- | ---: | ---: |"]
+        out += [f"| {n.name} | {n.op_type} | {n.provider} | {_ms(n.mean_ms)} | {_pct(n.share)} |" for n in p.top(top)]
+        out += ["", "| op type | nodes | mean ms | share | providers |", "| --- | ---: | ---: | ---: | --- |"]
+        out += [
+            f"| {o.op_type} | {o.nodes} | {_ms(o.mean_ms)} | {_pct(o.share)} | {', '.join(o.providers)} |"
+            for o in p.op_types
+        ]
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def diff_markdown(d: ProfileDiff) -> str:
+    """A `ProfileDiff` as Markdown."""
+    out = [f"# {d.a.label} vs {d.b.label}", "", f"- A: {summary_line(d.a)}", f"- B: {summary_line(d.b)}", ""]
+    out += ["| op type | A ms | A share | B ms | B share | B - A ms |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    out += [
+        f"| {r.op_type} | {_ms(r.a_ms)} | {_pct(r.a_share)} | {_ms(r.b_ms)} | {_pct(r.b_share)} | {r.delta_ms:+.3f} |"
+        for r in d.rows
+    ]
+    out += ["", f"**{d.verdict()}**", *[f"- note: {n}" for n in d.notes]]
+    return "\n".join(out) + "\n"
+
+
+def to_json(profiles: Sequence[Profile], diff: ProfileDiff | None = None) -> str:
+    """Profiles (and a diff) as JSON text."""
+    doc: dict[str, Any] = {"profiles": [p.to_json() for p in profiles]}
+    if diff is not None:
+        doc["diff"] = diff.to_json()
+    return json.dumps(doc, indent=1)
+
+
+def html_section(profiles: Sequence[Profile], *, width: int = 640) -> str:
+    """An HTML ``<section>`` for the HTML report: one stacked bar per variant (inline SVG).
+
+    Each bar is the variant's profiled latency split by op type (share of the profiled
+    end-to-end time; the rest, time outside the nodes, is left grey), labelled with the
+    unprofiled p50 and coverage. Variants without per-operator timing get a note instead.
+    """
+    esc = html.escape
+    timed = [p for p in profiles if p.ok and p.available]
+    colours: dict[str, str] = {}
+    for p in timed:
+        for o in p.op_types:
+            colours.setdefault(o.op_type, PALETTE[len(colours) % len(PALETTE)])
+    rows: list[str] = []
+    bar_h, gap, label_w = 18, 26, 220
+    y = 0
+    for p in profiles:
+        if not (p.ok and p.available):
+            why = p.error if not p.ok else (p.note or "")
+            rows.append(f'<text x="0" y="{y + 13}" font-size="12">{esc(p.label)}: {esc(str(why))}</text>')
+            y += gap
+            continue
+        rows.append(f'<text x="0" y="{y + 13}" font-size="12">{esc(p.label)}</text>')
+        x = float(label_w)
+        for o in p.op_types:
+            w = max(0.0, (o.share or 0.0) * (width - label_w))
+            title = f"{o.op_type}: {_pct(o.share)} ({_ms(o.mean_ms)} ms, {o.nodes} nodes)"
+            rows.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colours[o.op_type]}">'
+                f"<title>{esc(title)}</title></rect>"
+            )
+            x += w
+        rest = max(0.0, width - x)
+        rows.append(f'<rect x="{x:.1f}" y="{y}" width="{rest:.1f}" height="{bar_h}" fill="#ddd"><title>outside nodes'
+                    "</title></rect>")  # fmt: skip
+        rows.append(
+            f'<text x="{width + 6}" y="{y + 13}" font-size="11">p50 {_ms(p.unprofiled_p50_ms)} ms, '
+            f"coverage {_pct(p.coverage)}</text>"
+        )
+        y += gap
+    legend = " ".join(
+        f'<span style="display:inline-block;margin-right:8px"><span style="display:inline-block;width:10px;'
+        f'height:10px;background:{c}"></span> {esc(op)}</span>'
+        for op, c in colours.items()
+    )
+    verdicts = "".join(f"<li>{esc(line)}</li>" for p in profiles for line in p.warnings)
+    return (
+        '<section class="profile"><h2>Where the time goes (profiles)</h2>'
+        "<p>Bars split the profiled latency by op type; latency figures are unprofiled p50s.</p>"
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + 220}" height="{max(y, gap)}" role="img">'
+        + "".join(rows)
+        + f"</svg><div>{legend}</div>"
+        + (f"<ul>{verdicts}</ul>" if verdicts else "")
+        + "</section>"
+    )
