@@ -68,7 +68,7 @@ def test_demo_variants_coverage_overhead_and_diff(demo_root: Path, tmp_path: Pat
         # per-node sums against the profiled latency: coverage is that ratio, and it is in a sane range
         assert p["coverage"] == pytest.approx(node_sum / (p["node_mean_ms"] / p["coverage"]), rel=1e-6)
         assert 0.2 < p["coverage"] <= 1.2, (name, p["coverage"])
-        assert 0.5 < p["session_coverage"] <= 1.01
+        assert 0.2 < p["session_coverage"] <= 1.01  # node time inside ORT's own model_run
         assert p["overhead_ratio"] == pytest.approx(p["profiled_p50_ms"] / p["unprofiled_p50_ms"])
         assert p["in_use"] == ["CPUExecutionProvider"]
         assert p["fallback"].startswith("0 of ")
