@@ -8,6 +8,9 @@ import click
 from rich.console import Console
 
 from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json
+from edgebench.cli.compress_support import list_passes_cmd, run_compress
+from edgebench.compress.variant import list_variants
+from edgebench.render.variants import VariantTable, variant_row
 
 
 @main.command(epilog=EXIT_CODES)
@@ -28,8 +31,6 @@ def compress(recipe: Path | None, out: Path | None, force: bool, list_passes: bo
     written; unchanged variants (same content hash) are skipped; a failing variant leaves
     no folder behind and makes the exit code 1.
     """
-    from edgebench.cli.compress_support import list_passes_cmd, run_compress
-
     if list_passes:
         list_passes_cmd(console(), as_json)
         return
@@ -49,9 +50,6 @@ def compress(recipe: Path | None, out: Path | None, force: bool, list_passes: bo
 @json_option
 def variants(root: Path, as_json: bool) -> None:
     """List the variants under ROOT with size, FLOPs, sparsity, accuracy and fidelity."""
-    from edgebench.compress.variant import list_variants
-    from edgebench.render.variants import VariantTable, variant_row
-
     found = list_variants(root)
     if as_json:
         print_json([variant_row(v) for v in found])

@@ -14,13 +14,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from edgebench.compress.passes import describe_passes
+from edgebench.compress.recipe import load_recipe, run_recipe
 from edgebench.errors import UserError
+from edgebench.render.variants import variant_row
 
 
 def list_passes_cmd(con: Console, as_json: bool) -> None:
     """Print every pass with its formats and parameters."""
-    from edgebench.compress.passes import describe_passes
-
     passes = describe_passes()
     if as_json:
         click.echo(json.dumps(passes, indent=1, default=str))
@@ -40,9 +41,6 @@ def run_compress(recipe_path: Path, out: Path | None, force: bool, as_json: bool
     Raises:
         UserError: a bad recipe, model or data (before any work), or failed variants (after the rest ran).
     """
-    from edgebench.compress.recipe import load_recipe, run_recipe
-    from edgebench.render.variants import variant_row
-
     logging.getLogger().setLevel(logging.ERROR)  # ONNX Runtime's quantizer logs advice at WARNING
     recipe = load_recipe(recipe_path, out)
     status: dict[str, str] = {}

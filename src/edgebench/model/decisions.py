@@ -1,0 +1,421 @@
+"""What edgebench decides from runs: budgets and gates, comparisons, report rows, hardware choices."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from edgebench.model.base import Change, CheckVerdict, JSONObject, Worth
+
+# ------------------------------------------------------------------------------- budgets and gate
+
+
+LIMITS = {
+    "max_p90_ms": "p90 latency (ms)",
+    "max_p99_ms": "p99 latency (ms)",
+    "max_peak_mb": "peak memory (MB)",
+    "min_accuracy": "top-1 accuracy",
+    "max_accuracy_drop_pt": "top-1 drop vs fp32 (pt)",
+    "max_size_mb": "artifact size (MB)",
+    "max_regression_pct": "p90 regression vs baseline (%)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """One ``[[budget]]`` table: glob patterns for what it covers and the limits it sets."""
+
+    model: str = "*"
+    board: str = "*"
+    variant: str = "*"
+    max_p90_ms: float | None = None
+    max_p99_ms: float | None = None
+    max_peak_mb: float | None = None
+    min_accuracy: float | None = None
+    max_accuracy_drop_pt: float | None = None
+    max_size_mb: float | None = None
+    max_regression_pct: float | None = None
+
+    @property
+    def limits(self) -> dict[str, float]:
+        """The limits this budget sets, by name (in `LIMITS` order)."""
+        return {k: v for k in LIMITS if (v := getattr(self, k)) is not None}
+
+    @classmethod
+    def from_json(cls, d: JSONObject) -> Budget:
+        """Read a ``[[budget]]`` table (already validated)."""
+        return cls(**{k: d[k] for k in ("model", "board", "variant", *LIMITS) if k in d})
+
+    def to_json(self) -> dict[str, Any]:
+        """The table, without the limits it does not set."""
+        return {"model": self.model, "board": self.board, "variant": self.variant, **self.limits}
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """A budgets file: an optional baseline run and its budgets."""
+
+    budgets: tuple[Budget, ...]
+    baseline: str | None = None
+
+    @classmethod
+    def from_json(cls, d: JSONObject) -> Budgets:
+        """Read a budgets document (already validated)."""
+        return cls(budgets=tuple(Budget.from_json(b) for b in d["budget"]), baseline=d.get("baseline"))
+
+    def to_json(self) -> dict[str, Any]:
+        """The budgets document."""
+        out: dict[str, Any] = {} if self.baseline is None else {"baseline": self.baseline}
+        out["budget"] = [b.to_json() for b in self.budgets]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One budget check of one (model, board, variant)."""
+
+    budget: int
+    model: str
+    board: str
+    variant: str
+    check: str
+    measured: float | None
+    limit: float | None
+    margin: float | None
+    verdict: CheckVerdict
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The check as plain data (``verdict`` as its string)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)} | {"verdict": self.verdict.value}
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """The checks of a gate on one run; it passes only when every check passes."""
+
+    run_id: str
+    checks: tuple[Check, ...]
+
+    @property
+    def outcome(self) -> CheckVerdict:
+        """``pass`` when every check passed, else ``fail`` (undecided counts against the gate)."""
+        ok = self.checks and all(c.verdict is CheckVerdict.PASS for c in self.checks)
+        return CheckVerdict.PASS if ok else CheckVerdict.FAIL
+
+    @property
+    def passed(self) -> bool:
+        """True when every check passed."""
+        return self.outcome is CheckVerdict.PASS
+
+    @property
+    def counts(self) -> dict[CheckVerdict, int]:
+        """How many checks have each verdict."""
+        return {v: sum(c.verdict is v for c in self.checks) for v in CheckVerdict}
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON (``edgebench gate --json``)."""
+        return {
+            "run_id": self.run_id,
+            "outcome": self.outcome.value,
+            "counts": {v.value: n for v, n in self.counts.items()},
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+
+# ------------------------------------------------------------------------------- comparison
+
+
+@dataclass(frozen=True, slots=True)
+class QuantileChange:
+    """The change of one quantile from samples A to samples B.
+
+    Attributes:
+        q: the quantile (0.5, 0.9, ...).
+        a: estimate in A; ``b``: estimate in B (same unit as the samples).
+        ratio: ``b / a`` (> 1: B is slower).
+        ratio_low, ratio_high: confidence interval of the ratio.
+        p: Mann-Whitney two-sided p-value of the whole distributions.
+        label: how it moved.
+    """
+
+    q: float
+    a: float
+    b: float
+    ratio: float
+    ratio_low: float
+    ratio_high: float
+    p: float
+    label: Change
+
+    @property
+    def delta_pct(self) -> float:
+        """The change in percent of A."""
+        return (self.ratio - 1.0) * 100.0
+
+    @classmethod
+    def from_json(cls, d: JSONObject) -> QuantileChange:
+        """Read `to_json` output."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{k: d[k] for k in names if k != "label"}, label=Change(d["label"]))
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON, with ``delta_pct``."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return out | {"label": self.label.value, "delta_pct": self.delta_pct}
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonRow:
+    """One (board, model, variant) measured in both runs of a comparison."""
+
+    board: str
+    model: str
+    variant: str
+    p50: QuantileChange
+    p90: QuantileChange
+    p_value: float
+    mw_effect: float
+    label: Change
+    peak_mb_a: float | None = None
+    peak_mb_b: float | None = None
+    top1_a: float | None = None
+    top1_b: float | None = None
+
+    @property
+    def d_peak_mb(self) -> float | None:
+        """Change of peak memory, MB (B - A)."""
+        return None if self.peak_mb_a is None or self.peak_mb_b is None else self.peak_mb_b - self.peak_mb_a
+
+    @property
+    def d_top1_pt(self) -> float | None:
+        """Change of top-1 accuracy, percentage points (B - A)."""
+        return None if self.top1_a is None or self.top1_b is None else (self.top1_b - self.top1_a) * 100
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        return {
+            "board": self.board, "model": self.model, "variant": self.variant,
+            "p50": self.p50.to_json(), "p90": self.p90.to_json(), "p_value": self.p_value, "mw_effect": self.mw_effect,
+            "label": self.label.value, "peak_mb_a": self.peak_mb_a, "peak_mb_b": self.peak_mb_b,
+            "d_peak_mb": self.d_peak_mb, "top1_a": self.top1_a, "top1_b": self.top1_b, "d_top1_pt": self.d_top1_pt,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FailedKey:
+    """A (board, model, variant) that failed in one run of a comparison (``side`` A or B)."""
+
+    board: str
+    model: str
+    variant: str
+    side: str
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON (``in`` is the side)."""
+        return {"board": self.board, "model": self.model, "variant": self.variant, "in": self.side}
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Run B against run A: rows measured in both, what only one has, what failed."""
+
+    a: str
+    b: str
+    alpha: float
+    min_effect: float
+    rows: tuple[ComparisonRow, ...]
+    only_a: tuple[tuple[str, str, str], ...] = ()
+    only_b: tuple[tuple[str, str, str], ...] = ()
+    failed: tuple[FailedKey, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON (``edgebench compare --json``)."""
+        return {
+            "a": self.a,
+            "b": self.b,
+            "alpha": self.alpha,
+            "min_effect": self.min_effect,
+            "rows": [r.to_json() for r in self.rows],
+            "only_a": [list(k) for k in self.only_a],
+            "only_b": [list(k) for k in self.only_b],
+            "failed": [f.to_json() for f in self.failed],
+        }
+
+
+# ------------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True, slots=True)
+class Histogram:
+    """Latency samples binned from the minimum to p99; ``above`` counts the tail beyond."""
+
+    lo_ms: float
+    hi_ms: float
+    counts: tuple[int, ...]
+    above: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        return {"lo_ms": self.lo_ms, "hi_ms": self.hi_ms, "counts": list(self.counts), "above": self.above}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRow:
+    """One (board, variant) of a model in a run's report, with its ratios to fp32."""
+
+    board: str
+    variant: str
+    ok: bool
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    p99_ms: float | None = None
+    throughput: float | None = None
+    rounds: int | None = None
+    cv: float | None = None
+    peak_rss: int | None = None
+    top1: float | None = None
+    fidelity: float | None = None
+    bytes: int | None = None
+    process_spread: float | None = None
+    error: str | None = None
+    hist: Histogram | None = None
+    speedup: float | None = None
+    size_ratio: float | None = None
+    acc_delta_pt: float | None = None
+    speed: Change | None = None
+    verdict: Worth | None = None
+    verdict_text: str | None = None
+    pareto: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON (enums as their strings)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["hist"] = None if self.hist is None else self.hist.to_json()
+        out["speed"] = None if self.speed is None else self.speed.value
+        out["verdict"] = None if self.verdict is None else self.verdict.value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReport:
+    """The rows of one model in a run's report and its Pareto set per board."""
+
+    model: str
+    rows: tuple[ReportRow, ...]
+    pareto: Mapping[str, tuple[str, ...]]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        return {
+            "model": self.model,
+            "rows": [r.to_json() for r in self.rows],
+            "pareto": {k: list(v) for k, v in self.pareto.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """One metric of one (board, model, variant) over the last runs, oldest first."""
+
+    board: str
+    model: str
+    variant: str
+    metric: str
+    values: tuple[float | None, ...]
+    runs: tuple[str, ...]
+    sparkline: str
+    changes: tuple[str, ...]  # run ids where a change point starts
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return out | {"values": list(self.values), "runs": list(self.runs), "changes": list(self.changes)}
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What a run says: per model, board x variant figures, verdicts and warnings."""
+
+    run_id: str
+    command: str | None
+    started: str | None
+    complete: bool
+    boards: tuple[str, ...]
+    models: tuple[ModelReport, ...]
+    warnings: tuple[str, ...] = ()
+    trends: tuple[Trend, ...] | None = None
+    run_file: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON (``edgebench report --json``)."""
+        return {
+            "run_id": self.run_id,
+            "command": self.command,
+            "started": self.started,
+            "complete": self.complete,
+            "boards": list(self.boards),
+            "models": [m.to_json() for m in self.models],
+            "warnings": list(self.warnings),
+            **({} if self.run_file is None else {"run_file": self.run_file}),
+            **({} if self.trends is None else {"trends": [t.to_json() for t in self.trends]}),
+        }
+
+
+# ------------------------------------------------------------------------------- choose
+
+
+@dataclass(frozen=True, slots=True)
+class BoardCost:
+    """What a board costs to buy and to run, from the inventory (None when not given)."""
+
+    cost: float | None = None
+    power_w: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One (board, variant) of a model with its latest figures and why it fails, if it does."""
+
+    board: str
+    variant: str
+    run_id: str
+    p90_ms: float
+    top1: float | None
+    peak_mb: float | None
+    cost: float | None
+    power_w: float | None
+    reasons: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)} | {"reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The options of a model that meet the constraints (best first) and the rejected ones."""
+
+    model: str
+    rank: str
+    max_p90_ms: float | None
+    min_accuracy: float | None
+    max_memory_mb: float | None
+    chosen: tuple[Option, ...]
+    rejected: tuple[Option, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON (``edgebench choose --json``)."""
+        return {
+            "model": self.model,
+            "rank": self.rank,
+            "constraints": {
+                "max_p90_ms": self.max_p90_ms,
+                "min_accuracy": self.min_accuracy,
+                "max_memory_mb": self.max_memory_mb,
+            },
+            "chosen": [o.to_json() for o in self.chosen],
+            "rejected": [o.to_json() for o in self.rejected],
+        }

@@ -1,0 +1,327 @@
+"""A measurement: what the agent found for one (board, variant), and its pytest-benchmark entry."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgebench.model.base import JSONObject, _emit, _extra, _nulls, _num
+
+# ------------------------------------------------------------------------------- measurement
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """Summary statistics of a measurement's samples, per inference of a batch, in ms."""
+
+    rounds: int
+    min_ms: float
+    p50_ms: float
+    mean_ms: float
+    p90_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    stddev_ms: float
+    iqr_ms: float
+    cv: float
+    throughput: float
+
+    @classmethod
+    def from_json(cls, d: JSONObject) -> Summary:
+        """Read a ``summary`` block."""
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``summary`` block."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessEntry:
+    """One fresh agent process of a repeated measurement (``processes`` entries)."""
+
+    p50_ms: float
+    rounds: int
+    peak_rss: int | None
+    load_ms: float | None
+    first_inference_ms: float | None
+    pid: int | None
+    started: float
+    order: int
+
+    @classmethod
+    def from_json(cls, d: JSONObject) -> ProcessEntry:
+        """Read a ``processes`` entry."""
+        return cls(
+            p50_ms=d["p50_ms"],
+            rounds=d["rounds"],
+            peak_rss=d.get("peak_rss"),
+            load_ms=d.get("load_ms"),
+            first_inference_ms=d.get("first_inference_ms"),
+            pid=d.get("pid"),
+            started=d["started"],
+            order=d["order"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``processes`` entry (every key, null when unknown)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+_ERROR_KEYS = ("kind", "message", "command", "output", "traceback", "process")
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementError:
+    """Why a measurement failed: ``{kind, message}`` plus what a remote failure carries."""
+
+    kind: str
+    message: str
+    command: str | None = None
+    output: str | None = None
+    traceback: str | None = None
+    process: int | None = None
+    extra: JSONObject = field(default_factory=dict)
+    null_keys: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_json(cls, d: JSONObject) -> MeasurementError:
+        """Read an ``error`` block."""
+        return cls(
+            kind=str(d.get("kind", "")),
+            message=str(d.get("message", "")),
+            command=d.get("command"),
+            output=d.get("output"),
+            traceback=d.get("traceback"),
+            process=d.get("process"),
+            extra=_extra(d, _ERROR_KEYS),
+            null_keys=_nulls(d, _ERROR_KEYS),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``error`` block."""
+        out: dict[str, Any] = {"kind": self.kind, "message": self.message}
+        for k in _ERROR_KEYS[2:]:
+            _emit(out, k, getattr(self, k), self.null_keys)
+        out.update(self.extra)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ColdStart:
+    """Model load and first inference, separately (ms)."""
+
+    load_ms: float
+    first_inference_ms: float
+
+    @classmethod
+    def from_json(cls, d: JSONObject) -> ColdStart:
+        """Read a ``cold_start`` block."""
+        return cls(load_ms=d["load_ms"], first_inference_ms=d["first_inference_ms"])
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``cold_start`` block."""
+        return {"load_ms": self.load_ms, "first_inference_ms": self.first_inference_ms}
+
+
+# the keys of a measurement, in the order the bench writes them
+_MEASUREMENT_KEYS = (
+    "board", "model", "variant", "format", "sha256", "bytes", "ok", "error", "samples_ns", "batch_size",
+    "settings", "warnings", "timing", "memory", "accuracy", "fidelity", "runtime", "device", "host",
+    "fingerprint", "agent_pid", "cold_start", "reference", "processes", "process_spread", "evaluation", "summary",
+)  # fmt: skip
+# a measurement the bench has just built writes these even when null
+BASE_NULLS = frozenset({"format", "sha256", "bytes", "error"})
+# ... and these too once the agent answered (`bench.runner._fill`)
+AGENT_NULLS = BASE_NULLS | {"accuracy", "fidelity", "runtime", "host", "agent_pid"}
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """What one (board, variant) measurement found; see `edgebench.bench.runner` for the fields.
+
+    ``samples_ns`` are the board's raw per-inference latencies; in a stored run they
+    live in the benchmark's ``stats.data`` (seconds) and come back from there.
+    """
+
+    board: str
+    model: str
+    variant: str
+    ok: bool
+    format: str | None = None
+    sha256: str | None = None
+    bytes: int | None = None
+    error: MeasurementError | None = None
+    samples_ns: tuple[int, ...] = ()
+    batch_size: int = 1
+    settings: JSONObject | None = None
+    warnings: tuple[str, ...] = ()
+    timing: JSONObject | None = None
+    memory: JSONObject | None = None
+    accuracy: JSONObject | None = None
+    fidelity: JSONObject | float | None = None
+    runtime: JSONObject | None = None
+    device: JSONObject | None = None
+    host: JSONObject | None = None
+    fingerprint: JSONObject | None = None
+    agent_pid: int | None = None
+    cold_start: ColdStart | None = None
+    reference: JSONObject | None = None
+    processes: tuple[ProcessEntry, ...] | None = None
+    process_spread: float | None = None
+    evaluation: str | None = None
+    summary: Summary | None = None
+    extra: JSONObject = field(default_factory=dict)
+    null_keys: frozenset[str] = BASE_NULLS
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """``(board, model, variant)``: what was measured."""
+        return (self.board, self.model, self.variant)
+
+    @property
+    def top1(self) -> float | None:
+        """Top-1 accuracy measured on the board (0..1), or None."""
+        return _num(self.accuracy.get("top1")) if self.accuracy is not None else None
+
+    @property
+    def peak_rss(self) -> int | None:
+        """Peak resident memory of the agent process in bytes, or None."""
+        v = _num(self.memory.get("peak_rss")) if self.memory is not None else None
+        return None if v is None else int(v)
+
+    @property
+    def fidelity_value(self) -> float | None:
+        """One fidelity figure (agreement of the variant with its parent, 0..1), or None."""
+        f = self.fidelity
+        if not isinstance(f, Mapping):
+            return _num(f)
+        for k in ("top1_agreement", "agreement", "cosine", "value"):
+            v = _num(f.get(k))
+            if v is not None:
+                return v
+        return None
+
+    @property
+    def error_message(self) -> str | None:
+        """The failure's message, or None when the measurement has no error."""
+        return None if self.error is None else self.error.message
+
+    @property
+    def min_rounds(self) -> int:
+        """The ``min_rounds`` setting the measurement ran with (0 when unknown)."""
+        return int((self.settings or {}).get("min_rounds", 0))
+
+    @property
+    def max_time_s(self) -> float:
+        """The ``max_time_s`` setting the measurement ran with (0 when unknown)."""
+        return float((self.settings or {}).get("max_time_s", 0.0))
+
+    @classmethod
+    def from_json(cls, d: JSONObject) -> Measurement:
+        """Read a measurement dict (the bench's, a benchmark's ``extra_info`` or a failure).
+
+        Raises:
+            KeyError: when ``board``, ``model``, ``variant`` are missing.
+        """
+        err, cold, procs, summ = d.get("error"), d.get("cold_start"), d.get("processes"), d.get("summary")
+        return cls(
+            board=d["board"],
+            model=d["model"],
+            variant=d["variant"],
+            ok=bool(d.get("ok")),
+            format=d.get("format"),
+            sha256=d.get("sha256"),
+            bytes=d.get("bytes"),
+            error=MeasurementError.from_json(err) if isinstance(err, Mapping) else None,
+            samples_ns=tuple(d.get("samples_ns") or ()),
+            batch_size=int(d.get("batch_size", 1)),
+            settings=d.get("settings"),
+            warnings=tuple(d.get("warnings") or ()),
+            timing=d.get("timing"),
+            memory=d.get("memory"),
+            accuracy=d.get("accuracy"),
+            fidelity=d.get("fidelity"),
+            runtime=d.get("runtime"),
+            device=d.get("device"),
+            host=d.get("host"),
+            fingerprint=d.get("fingerprint"),
+            agent_pid=d.get("agent_pid"),
+            cold_start=ColdStart.from_json(cold) if isinstance(cold, Mapping) else None,
+            reference=d.get("reference"),
+            processes=None if procs is None else tuple(ProcessEntry.from_json(p) for p in procs),
+            process_spread=d.get("process_spread"),
+            evaluation=d.get("evaluation"),
+            summary=Summary.from_json(summ) if isinstance(summ, Mapping) else None,
+            extra=_extra(d, _MEASUREMENT_KEYS),
+            null_keys=_nulls(d, _MEASUREMENT_KEYS),
+        )
+
+    def to_json(self, *, samples: bool = True) -> dict[str, Any]:
+        """The measurement dict; ``samples=False`` leaves ``samples_ns`` out (as stored)."""
+        nulls = self.null_keys
+        out: dict[str, Any] = {"board": self.board, "model": self.model, "variant": self.variant}
+        for k in ("format", "sha256", "bytes"):
+            _emit(out, k, getattr(self, k), nulls)
+        out["ok"] = self.ok
+        _emit(out, "error", None if self.error is None else self.error.to_json(), nulls)
+        if samples:
+            out["samples_ns"] = list(self.samples_ns)
+        out["batch_size"] = self.batch_size
+        _emit(out, "settings", self.settings, nulls)
+        out["warnings"] = list(self.warnings)
+        for k in ("timing", "memory", "accuracy", "fidelity", "runtime", "device", "host", "fingerprint", "agent_pid"):
+            _emit(out, k, getattr(self, k), nulls)
+        _emit(out, "cold_start", None if self.cold_start is None else self.cold_start.to_json(), nulls)
+        _emit(out, "reference", self.reference, nulls)
+        procs = None if self.processes is None else [p.to_json() for p in self.processes]
+        _emit(out, "processes", procs, nulls)
+        _emit(out, "process_spread", self.process_spread, nulls)
+        _emit(out, "evaluation", self.evaluation, nulls)
+        out.update(self.extra)
+        _emit(out, "summary", None if self.summary is None else self.summary.to_json(), nulls)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Benchmark:
+    """A pytest-benchmark ``benchmarks`` entry: a successful measurement and its stats block.
+
+    ``stats`` is pytest-benchmark's block (seconds; ``data`` holds the raw samples) and
+    ``options`` its options block; both are built by `edgebench.results.schema`.
+    """
+
+    measurement: Measurement
+    stats: JSONObject
+    options: JSONObject
+
+    @property
+    def param(self) -> str:
+        """The benchmark's parameter id, ``board-model-variant``."""
+        m = self.measurement
+        return f"{m.board}-{m.model}-{m.variant}"
+
+    @classmethod
+    def from_json(cls, d: JSONObject) -> Benchmark:
+        """Read a ``benchmarks`` entry; the samples come back from ``stats.data``."""
+        stats = d["stats"]
+        m = Measurement.from_json(d["extra_info"])
+        m = dataclasses.replace(m, samples_ns=tuple(round(s * 1e9) for s in stats["data"]))
+        return cls(measurement=m, stats=stats, options=d.get("options") or {})
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``benchmarks`` entry."""
+        m, param = self.measurement, self.param
+        return {
+            "group": m.model,
+            "name": f"test_variant[{param}]",
+            "fullname": f"edgebench::test_variant[{param}]",
+            "params": {"board": m.board, "model": m.model, "variant": m.variant},
+            "param": param,
+            "extra_info": m.to_json(samples=False),
+            "options": dict(self.options),
+            "stats": dict(self.stats),
+        }
