@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgebench.bench.agent import AGENT_VERSION
+from edgebench.agent import AGENT_VERSION
 from edgebench.bench.runner import AGENT, parse_agent_output
 from edgebench.results.store import list_runs
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgebench.bench import agent
+from edgebench import agent
 from edgebench.bench.runner import AGENT
 
 VERMIN = Path(sys.executable).with_name("vermin")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from edgebench.bench import agent
+from edgebench import agent
 from edgebench.bench.profile import COVERAGE_MIN, Profile, chrome_trace, diff_profiles
 from edgebench.errors import UserError
 from edgebench.render.profile import DiffView, ProfileView, diff_markdown, html_section, to_json, to_markdown

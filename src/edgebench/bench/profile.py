@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgebench.bench.agent import TFLITE_NO_TIMING
+from edgebench import agent
+from edgebench.agent import TFLITE_NO_TIMING
 from edgebench.bench.runner import base_measurement, build_job, from_agent, remote_error, run_agent, runtime_error
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
@@ -31,7 +32,7 @@ from edgebench.results import schema
 from edgebench.targets.deploy import deploy
 from edgebench.targets.driver import Driver
 
-AGENT = Path(__file__).with_name("agent.py")
+AGENT = Path(agent.__file__)
 COVERAGE_MIN = 0.80  # a profile whose node times cover less of the profiled latency says so
 DEFAULT_ITERATIONS = 50
 

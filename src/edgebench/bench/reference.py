@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgebench.bench import agent
+from edgebench import agent
 from edgebench.compress.variant import Variant
 from edgebench.errors import DataError, ModelError
 from edgebench.fsutil import atomic_write, sha256_file

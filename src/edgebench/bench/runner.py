@@ -37,7 +37,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from edgebench.bench.agent import RUNTIME_OF_FORMAT
+from edgebench import agent
+from edgebench.agent import RUNTIME_OF_FORMAT
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import RemoteError
@@ -47,7 +48,7 @@ from edgebench.targets.board import Board
 from edgebench.targets.deploy import deploy
 from edgebench.targets.driver import Driver
 
-AGENT = Path(__file__).with_name("agent.py")
+AGENT = Path(agent.__file__)
 MEMORY_DEFINITION = "RSS of a fresh agent process per variant; peak_rss is VmHWM at the end of the job"
 
 

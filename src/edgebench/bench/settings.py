@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgebench.bench import agent
+from edgebench import agent
 from edgebench.config import validate
 from edgebench.errors import ConfigError
 

@@ -1,6 +1,6 @@
 """Board fingerprints and ``boards check``: what a board is, and whether it is fit to run jobs.
 
-The board probe is the agent's own (``agent.py --probe``, see `edgebench.bench.agent.probe`):
+The board probe is the agent's own (``agent.py --probe``, see `edgebench.agent.probe`):
 the agent file is shipped to the board like for a run and prints the fingerprint — arch,
 CPU model, cores, memory, OS, Python, numpy, each runtime's version (and ONNX Runtime's
 providers), CPU governor and frequency, temperature, and the cgroup CPU quota / memory
@@ -30,7 +30,7 @@ from edgebench.targets.group import for_each_board
 FINGERPRINTS = "fingerprints.json"
 
 # targets sits below bench: the agent is located as package data, never imported
-AGENT = importlib.resources.files("edgebench.bench") / "agent.py"
+AGENT = importlib.resources.files("edgebench") / "agent.py"
 
 
 class CheckStatus(StrEnum):
