@@ -82,7 +82,7 @@ def test_board_samples_become_the_benchmark_stats(pytester: pytest.Pytester, var
     assert by_variant["noisy"]["extra_info"]["reference"]["variant"] == "fp32"
     assert "fidelity" not in by_variant["fp32"]["extra_info"] or by_variant["fp32"]["extra_info"]["fidelity"] is None
 
-    assert len(read_run(stored)["benchmarks"]) == 2  # valid for every edgebench reader
+    assert len(read_run(stored).benchmarks) == 2  # valid for every edgebench reader
 
 
 def test_plugin_is_inert_without_edge_options(pytester: pytest.Pytester) -> None:

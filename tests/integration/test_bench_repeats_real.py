@@ -43,7 +43,7 @@ def test_each_variant_runs_in_n_interleaved_processes_with_pooled_samples(tmp_pa
         assert m["runtime"]["threads"] == 1  # the local board's default
     assert 0.0 <= ms[1]["fidelity"]["top1_agreement"] <= 1.0 and ms[1]["reference"]["variant"] == "fp32"
     # the run document: the benchmark's stats are over the pooled samples
-    bench = {b["params"]["variant"]: b for b in s.run["benchmarks"]}
+    bench = {b["params"]["variant"]: b for b in s.run.to_json()["benchmarks"]}
     for m in ms:
         assert bench[m["variant"]]["stats"]["rounds"] == len(m["samples_ns"])
         assert bench[m["variant"]]["extra_info"]["processes"] == m["processes"]

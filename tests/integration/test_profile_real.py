@@ -83,11 +83,12 @@ def test_demo_variants_coverage_overhead_and_diff(demo_root: Path, tmp_path: Pat
     assert set(doc["diff"]["cause"]) & {"ConvInteger", "DynamicQuantizeLinear", "MatMulInteger", "Mul"}
     _check_trace(json.loads((tmp_path / "trace.json").read_text()), {p["board"] + "/digits_cnn/" + p["variant"]
                                                                      for p in profiles.values()})  # fmt: skip
-    run = read_run(list_runs(res)[-1])
+    stored_run = read_run(list_runs(res)[-1])
+    run = stored_run.to_json()
     assert run["edgebench"]["command"] == "profile" and run["edgebench"]["complete"]
     stored = [b["extra_info"] for b in run["benchmarks"]]
     assert all("profile" in m and m["runtime"]["in_use"] for m in stored)
-    line = why_slower(run)
+    line = why_slower(stored_run)
     assert line is not None and line.startswith("int8-dynamic is") and "fp32" in line
     # the stored run renders again without profiling (markdown)
     md = _cli("--results", str(res), "--format", "markdown", cwd=tmp_path)
@@ -145,7 +146,7 @@ def test_a_variant_that_fails_to_load_is_recorded_and_the_others_profiled(tmp_pa
     doc = json.loads(out.stdout)
     by = {p["variant"]: p for p in doc["profiles"]}
     assert by["good"]["ok"] and by["good"]["available"] and not by["broken"]["ok"]
-    run = read_run(list_runs(res)[-1])
+    run = read_run(list_runs(res)[-1]).to_json()
     assert run["edgebench"]["complete"]
     assert [b["extra_info"]["variant"] for b in run["benchmarks"]] == ["good"]
     assert [f["variant"] for f in run["edgebench"]["failures"]] == ["broken"]

@@ -40,7 +40,7 @@ def test_nightly_twice_with_a_dead_board(tmp_path: Path) -> None:
     d1 = json.loads(first.stdout)
     assert d1["compress"]["built"] == ["digits/fp32", "digits/int8-static"]
     assert any(p.startswith("dead/digits/fp32 failed: dead: unreachable") for p in d1["problems"])
-    run1 = store.read_run(Path(d1["run_file"]))
+    run1 = store.read_run(Path(d1["run_file"])).to_json()
     assert run1["edgebench"]["command"] == "nightly"
     assert {b["extra_info"]["board"] for b in run1["benchmarks"]} == {"local"}  # ... but local's results are kept
     assert d1["gate"]["outcome"] == "pass" and d1["vs_last"] is None

@@ -16,11 +16,10 @@ from click.testing import CliRunner
 from edgebench import data, zoo
 from edgebench.cli import main
 from edgebench.compress.variant import Variant, save_variant, variant_dir
-from edgebench.results import store
 from edgebench.results.schema import new_run
 from edgebench.targets.board import local_board
 from edgebench.targets.driver import LocalDriver
-from edgebench.testing.runs import measure_variant
+from edgebench.testing.runs import RunWriter, measure_once
 
 pytestmark = pytest.mark.slow
 SETTINGS = {"min_time_s": 0.3, "max_rounds": 3000, "min_rounds": 200, "warmup_min_s": 0.05}
@@ -53,12 +52,11 @@ def variants(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Variant], P
 
 
 def measure_run(results: Path, variants: list[Variant], eval_npz: Path) -> dict[str, Any]:
-    run = new_run("test", {})
     board = local_board()
-    with store.RunWriter(results, run) as w:
+    with RunWriter(results, new_run("test")) as w:
         for v in variants:
-            w.add(measure_variant(LocalDriver(board), v, eval_data=eval_npz, settings=SETTINGS))
-    return run
+            w.add(measure_once(LocalDriver(board), v, eval_data=eval_npz, settings=SETTINGS))
+    return w.run.to_json()
 
 
 def test_real_runs_report_compare_gate(variants: tuple[list[Variant], Path], tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from edgebench.model import Run
+from edgebench.model import Measurement, Run
 from edgebench.render.html import report_html
 from edgebench.results import index, store
 from edgebench.results.analysis import load_report
@@ -92,11 +92,9 @@ def test_detection_of_a_10_percent_slowdown(tmp_path: Path) -> None:
             return m
 
         def as_run(blocks: list[dict[str, Any]]) -> dict[str, Any]:
-            r = new_run("perf", {})
             m = dict(blocks[0])
             m["samples_ns"] = [x for b in blocks for x in b["samples_ns"]]
-            add_measurement(r, m)
-            return r
+            return add_measurement(new_run("perf"), Measurement.from_json(m)).to_json()
 
         flagged_slow, flagged_same, undecided = 0, 0, {"slow": 0, "same": 0}
         ratios_mean, ratios_p50, rounds, t_meas = [], [], [], 0.0

@@ -163,9 +163,8 @@ def test_the_report_names_variants_whose_processes_disagree(fake: FakeAgent) -> 
     from edgebench.results import schema
     from edgebench.results.analysis import analyze_run
 
-    run = schema.new_run("test", {})
-    for m in _measure(_driver(), [Planned(_variant(n)) for n in ("a", "c")], RunSettings(repeats=3)):
-        schema.add_measurement(run, m)
-    run["edgebench"]["complete"] = True
-    [w] = [w for w in analyze_run(run).warnings if "disagree" in w]
+    run = schema.new_run("test")
+    for m in measure_interleaved(_driver(), [Planned(_variant(n)) for n in ("a", "c")], RunSettings(repeats=3)):
+        run = schema.add_measurement(run, m)
+    [w] = [w for w in analyze_run(schema.finish(run)).warnings if "disagree" in w]
     assert "b/m/c (200%)" in w and "b/m/a" not in w and "--repeats" in w

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from edgebench.cli import main
 from edgebench.errors import UserError
-from edgebench.model import BoardCost
+from edgebench.model import BoardCost, Measurement, Run
 from edgebench.results import store
 from edgebench.results.choose import choose, parse_mb, parse_ms
 from edgebench.results.schema import measurement_to_benchmark
@@ -19,7 +18,7 @@ from edgebench.results.schema import measurement_to_benchmark
 RUNS = Path(__file__).parent / "data" / "results_runs"
 
 
-def on_board(board: str, factor: float, run_id: str) -> dict[str, Any]:
+def on_board(board: str, factor: float, run_id: str) -> Run:
     """The real fixture run relabelled as measured on ``board``, ``factor`` times slower."""
     run = json.loads(sorted(RUNS.glob("*.json"))[0].read_text())
     run["edgebench"]["run_id"] = run_id
@@ -29,9 +28,9 @@ def on_board(board: str, factor: float, run_id: str) -> dict[str, Any]:
         m = {k: v for k, v in b["extra_info"].items() if k != "summary"}
         m["board"] = board
         m["samples_ns"] = [round(x * 1e9 * factor) for x in b["stats"]["data"]]
-        bench.append(measurement_to_benchmark(m))
+        bench.append(measurement_to_benchmark(Measurement.from_json(m)).to_json())
     run["benchmarks"] = bench
-    return run
+    return Run.from_json(run)
 
 
 @pytest.fixture

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -18,6 +20,7 @@ from edgebench.model import (
     ProcessEntry,
     Run,
 )
+from edgebench.results.schema import add_measurement, finish, new_run
 
 RUNS = sorted((Path(__file__).parent / "data" / "results_runs").glob("*.json"))
 
@@ -31,6 +34,25 @@ def test_stored_run_round_trips_exactly(path: Path) -> None:
     # the samples come back in ns, exactly as the board timed them
     first = run.benchmarks[0]
     assert [s / 1e9 for s in first.measurement.samples_ns] == first.stats["data"]
+
+
+@pytest.mark.parametrize("path", RUNS, ids=lambda p: p.name)
+def test_a_run_built_measurement_by_measurement_writes_the_stored_format(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    run = new_run("test", boards=[("pi", "10.0.0.9")], settings={"repeats": 3})
+    assert run.to_json()["edgebench"]["boards"] == {"pi": {"name": "pi", "address": "10.0.0.9"}}
+    failed = Measurement("pi", "m", "v", ok=False, samples_ns=(5,), error=MeasurementError("JobTimeout", "slow"))
+    for m in (*Run.from_json(doc).measurements, failed):
+        run = add_measurement(run, dataclasses.replace(m, fingerprint={"name": m.board, "cpu_count": 4}))
+    out = finish(run, complete=False, interrupted="KeyboardInterrupt: ").to_json()
+    # benchmarks (summary and pytest-benchmark stats recomputed from the samples) are the stored ones
+    stored = [{**b, "extra_info": {**b["extra_info"], "fingerprint": ANY}} for b in doc["benchmarks"]]
+    assert out["benchmarks"] == stored
+    eb = out["edgebench"]
+    assert eb["boards"]["local"] == {"name": "local", "cpu_count": 4} and eb["boards"]["pi"]["address"] == "10.0.0.9"
+    assert [f["variant"] for f in eb["failures"]] == ["v"] and "samples_ns" not in eb["failures"][0]
+    assert (eb["complete"], eb["interrupted"], eb["settings"]) == (False, "KeyboardInterrupt: ", {"repeats": 3})
+    assert eb["finished"] >= eb["started"] and Run.from_json(out).to_json() == out
 
 
 def test_measurement_round_trip_keeps_nulls_extras_and_order_of_meaning() -> None:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from edgebench.cli import main
-from edgebench.model import Run
+from edgebench.model import Measurement, Run
 from edgebench.render.compare import ComparisonView
 from edgebench.render.report import Report
 from edgebench.results import store
@@ -46,7 +46,7 @@ def scaled(run: dict[str, Any], factor: float, run_id: str, variants: tuple[str,
         m = {k: v for k, v in b["extra_info"].items() if k != "summary"}
         f = factor if m["variant"] in variants else 1.0
         m["samples_ns"] = [round(x * 1e9 * f) for x in b["stats"]["data"]]
-        bench.append(measurement_to_benchmark(m))
+        bench.append(measurement_to_benchmark(Measurement.from_json(m)).to_json())
     out["benchmarks"] = bench
     return out
 
@@ -82,7 +82,7 @@ def test_verdict_worth_it_and_accuracy_loss() -> None:
     rows = {r.variant: r for r in analyze_run(Run.from_json(run)).models[0].rows}
     assert rows["int8-static"].verdict == "worth it"
     assert str(rows["int8-static"].verdict_text).endswith("faster, -0.3 pt: worth it")
-    out = text(Report(analyze_run(run)))
+    out = text(Report(analyze_run(Run.from_json(run))))
     assert "int8-static: 1." in out and "-0.3 pt: worth it" in out
 
 
@@ -134,7 +134,7 @@ def test_compare_labels_an_injected_slowdown(results: Path) -> None:
     assert rows["int8-dynamic"].label in ("no change", "undecided")
     out = text(ComparisonView(d))
     assert "slower" in out and "(+10.0%)" in out
-    store.save_run(results, b)
+    store.save_run(results, Run.from_json(b))
     res = CliRunner().invoke(main, ["compare", a["edgebench"]["run_id"], "latest", "--results", str(results), "--json"])
     assert json.loads(res.stdout)["rows"][0]["label"] == "slower"
 
@@ -166,7 +166,7 @@ def test_gate_fails_undecided_and_regressions(results: Path, tmp_path: Path) -> 
     run = real(1)
     fp = next(b for b in run["benchmarks"] if b["extra_info"]["variant"] == "fp32")
     p90 = float(np.percentile(np.asarray(fp["stats"]["data"]) * 1e3, 90))
-    store.save_run(results, scaled(run, 1.25, "20990101T000000Z-slow"))
+    store.save_run(results, Run.from_json(scaled(run, 1.25, "20990101T000000Z-slow")))
     body = f'baseline = "{run["edgebench"]["run_id"]}"\n[[budget]]\nvariant = "fp32"\nmax_p90_ms = {p90 * 1.25}\n'
     b = budgets(tmp_path, body + 'max_regression_pct = 5\n[[budget]]\nvariant = "int8-*"\nmin_accuracy = 0.999\n')
     junit = tmp_path / "g.xml"

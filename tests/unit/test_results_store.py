@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from edgebench.errors import RunNotFound
-from edgebench.model import RUN_SCHEMA
+from edgebench.model import RUN_SCHEMA, Benchmark
 from edgebench.results import index, store
-from edgebench.results.schema import SchemaError, measurements, new_run, upgrade_run
+from edgebench.results.schema import SchemaError, new_run, upgrade_run
+from edgebench.testing.runs import RunWriter
 
 RUNS = Path(__file__).parent / "data" / "results_runs"
 
@@ -45,7 +46,7 @@ def test_malformed_benchmark_is_dropped_not_fatal(tmp_path: Path) -> None:
     p.write_text(json.dumps(run))
     with pytest.warns(UserWarning, match=r"skipped benchmark #1: malformed"):
         got = store.read_run(p)
-    assert len(got["benchmarks"]) == 2
+    assert len(got.benchmarks) == 2 and got.dropped == ("benchmark #1: malformed",)
 
 
 def test_load_run_skips_corrupt_and_newer_files_with_a_warning(tmp_path: Path) -> None:
@@ -66,22 +67,19 @@ def test_load_run_skips_corrupt_and_newer_files_with_a_warning(tmp_path: Path) -
 
 
 def test_run_writer_keeps_finished_measurements_when_interrupted(tmp_path: Path) -> None:
-    src = real_runs()[0]
-    ms = []
-    for b in src["benchmarks"]:
-        m = dict(b["extra_info"])
-        m["samples_ns"] = [round(x * 1e9) for x in b["stats"]["data"]]
-        ms.append(m)
-    run = new_run("test", {})
-    with pytest.raises(KeyboardInterrupt), store.RunWriter(tmp_path, run) as w:
+    ms = [Benchmark.from_json(b).measurement for b in real_runs()[0]["benchmarks"]]
+    with pytest.raises(KeyboardInterrupt), RunWriter(tmp_path, new_run("test")) as w:
         w.add(ms[0])
         w.add(ms[1])
         raise KeyboardInterrupt
     files = store.list_runs(tmp_path)
     assert len(files) == 1 and not list((tmp_path / "runs").glob(".*"))  # no temp files left
     back = store.read_run(files[0])
-    assert back["edgebench"]["complete"] is False and "KeyboardInterrupt" in back["edgebench"]["interrupted"]
-    assert [m["variant"] for m in measurements(back)] == ["fp32", "int8-dynamic"]
+    assert back.complete is False and back.interrupted is not None and "KeyboardInterrupt" in back.interrupted
+    assert [m.variant for m in back.measurements] == ["fp32", "int8-dynamic"]
+    # the samples and their summaries are the ones measured
+    assert [m.samples_ns for m in back.measurements] == [m.samples_ns for m in ms[:2]]
+    assert [b.measurement.summary for b in back.benchmarks] == [m.summary for m in ms[:2]]
     # the index saw every write
     rows = index.query(tmp_path, "SELECT variant FROM rows ORDER BY variant")
     assert rows == [("fp32",), ("int8-dynamic",)]

@@ -31,7 +31,7 @@ from pytest_benchmark.stats import Stats
 from edgebench.bench.session import Case, EdgeSession, load_variants, resolve_boards
 from edgebench.bench.settings import SETTINGS, RunSettings, from_options
 from edgebench.errors import EdgebenchError
-from edgebench.model import Measurement
+from edgebench.model import Measurement, Run
 from edgebench.results import store
 from edgebench.results.stats import summarize
 
@@ -199,13 +199,11 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_
             stats["data"] = data[entry["fullname"]]
 
 
-def final_run(config: pytest.Config, session: EdgeSession) -> dict[str, Any]:
-    """The run document: pytest-benchmark's own JSON (with the edgebench block) when it is active."""
+def final_run(config: pytest.Config, session: EdgeSession) -> Run:
+    """The run: read from pytest-benchmark's own JSON (with the edgebench block) when it is active."""
     bs = getattr(config, "_benchmarksession", None)
     if bs is None or bs.disabled or not bs.benchmarks:
-        run = dict(session.run)
-        run["edgebench"] = session.edgebench_block()
-        return run
+        return session.final_run()
     doc: dict[str, Any] = config.hook.pytest_benchmark_generate_json(
         config=config,
         benchmarks=bs.benchmarks,
@@ -214,7 +212,7 @@ def final_run(config: pytest.Config, session: EdgeSession) -> dict[str, Any]:
         commit_info=config.hook.pytest_benchmark_generate_commit_info(config=config),
     )
     config.hook.pytest_benchmark_update_json(config=config, benchmarks=bs.benchmarks, output_json=doc)
-    return doc
+    return Run.from_json(doc)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -28,7 +28,6 @@ from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import RemoteError, UserError
 from edgebench.model import Measurement, Run
-from edgebench.results import schema
 from edgebench.targets.deploy import deploy
 from edgebench.targets.driver import Driver
 
@@ -287,9 +286,9 @@ def profile_variant(
     return m
 
 
-def profiles_of_run(run: Run | Mapping[str, Any]) -> list[Profile]:
+def profiles_of_run(run: Run) -> list[Profile]:
     """Every profile of a stored run (failures included, as ``ok=False``)."""
-    return [Profile.from_measurement(m.to_json(samples=False)) for m in schema.as_run(run).measurements]
+    return [Profile.from_measurement(m.to_json(samples=False)) for m in run.measurements]
 
 
 # ------------------------------------------------------------------------------ diff
@@ -417,7 +416,7 @@ def diff_profiles(a: Profile, b: Profile) -> ProfileDiff:
     return ProfileDiff(a, b, rows, slower, ratio, tuple(cause), tuple(counterpart), tuple(notes))
 
 
-def why_slower(run: Mapping[str, Any], slow: str = "int8-dynamic", fast: str = "fp32") -> str | None:
+def why_slower(run: Run, slow: str = "int8-dynamic", fast: str = "fp32") -> str | None:
     """The demo's one line: why ``slow`` is slower than ``fast`` in a stored profile run.
 
     Returns:

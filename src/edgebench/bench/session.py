@@ -9,7 +9,7 @@ variant interleaved round-robin (`edgebench.bench.repeats`); the tests then repo
 from __future__ import annotations
 
 import contextlib
-import copy
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
@@ -22,7 +22,7 @@ from edgebench.bench.repeats import Planned, measure_interleaved
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant, list_variants
 from edgebench.errors import DataError, EdgebenchError, ModelError, UserError
-from edgebench.model import JSONObject, Measurement, MeasurementError
+from edgebench.model import JSONObject, Measurement, MeasurementError, Run
 from edgebench.results import schema, store
 from edgebench.targets.board import Board
 from edgebench.targets.driver import Driver
@@ -112,9 +112,9 @@ class EdgeSession:
         self.reference_cache = reference_cache or (results / "cache" / "reference" if results else None)
         self.cases = [Case(b, v) for b in boards for v in variants]
         self.expected = len(self.cases)
-        self.run = schema.new_run(command, {}, run_id)
-        self.run["edgebench"]["settings"] = settings.as_dict()
-        self.run["edgebench"]["boards"] = {b.name: {"name": b.name, "address": b.host or "local"} for b in boards}
+        self.run: Run = schema.new_run(
+            command, run_id, boards=[(b.name, b.host or "local") for b in boards], settings=settings.as_dict()
+        )
         self.selected: list[Case] = list(self.cases)
         self.parallel = parallel and len(boards) > 1
         self.processes_done = 0  # fresh agent processes finished (or skipped), for progress
@@ -129,7 +129,7 @@ class EdgeSession:
     @property
     def run_id(self) -> str:
         """This run's id."""
-        return str(self.run["edgebench"]["run_id"])
+        return self.run.run_id
 
     def eval_for(self, model: str) -> Path | None:
         """The eval npz for a model, or None."""
@@ -237,10 +237,7 @@ class EdgeSession:
     def record(self, m: Measurement) -> None:
         """Add a measurement to the run (and write the run, if there is a results folder)."""
         self.measured.append(m)
-        schema.add_measurement(self.run, m.to_json())
-        if m.ok and m.fingerprint:
-            self.run["edgebench"]["boards"][m.board] = dict(m.fingerprint)
-        self.run["edgebench"]["complete"] = self.complete
+        self.run = dataclasses.replace(schema.add_measurement(self.run, m), complete=self.complete)
         if self.results is not None:
             store.save_run(self.results, self.run)
         self.report_progress(m)
@@ -276,11 +273,13 @@ class EdgeSession:
         """True once every case has a measurement (successful or not)."""
         return len(self.measured) >= self.expected
 
+    def final_run(self) -> Run:
+        """The run as it stands, finished now (complete once every case has a measurement)."""
+        return schema.finish(self.run, complete=self.complete)
+
     def edgebench_block(self) -> dict[str, Any]:
-        """The run's ``edgebench`` block as it stands (a copy)."""
-        eb: dict[str, Any] = copy.deepcopy(self.run["edgebench"])
-        eb["complete"] = self.complete
-        eb["finished"] = eb.get("finished") or schema.utc_now()
+        """The ``edgebench`` block of `final_run`, for pytest-benchmark's JSON (its boundary)."""
+        eb: dict[str, Any] = self.final_run().to_json()["edgebench"]
         return eb
 
     def close(self) -> None:

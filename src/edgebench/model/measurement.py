@@ -286,6 +286,9 @@ class Measurement:
         return out
 
 
+_BENCHMARK_KEYS = ("group", "name", "fullname", "params", "param", "extra_info", "options", "stats")
+
+
 @dataclass(frozen=True, slots=True)
 class Benchmark:
     """A pytest-benchmark ``benchmarks`` entry: a successful measurement and its stats block.
@@ -297,6 +300,7 @@ class Benchmark:
     measurement: Measurement
     stats: JSONObject
     options: JSONObject
+    extra: JSONObject = field(default_factory=dict)  # other keys pytest-benchmark wrote (``cprofile``...)
 
     @property
     def param(self) -> str:
@@ -310,7 +314,7 @@ class Benchmark:
         stats = d["stats"]
         m = Measurement.from_json(d["extra_info"])
         m = dataclasses.replace(m, samples_ns=tuple(round(s * 1e9) for s in stats["data"]))
-        return cls(measurement=m, stats=stats, options=d.get("options") or {})
+        return cls(measurement=m, stats=stats, options=d.get("options") or {}, extra=_extra(d, _BENCHMARK_KEYS))
 
     def to_json(self) -> dict[str, Any]:
         """The ``benchmarks`` entry."""
@@ -324,4 +328,5 @@ class Benchmark:
             "extra_info": m.to_json(samples=False),
             "options": dict(self.options),
             "stats": dict(self.stats),
+            **self.extra,
         }

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from edgebench.model import Change, Histogram, Measurement, ModelReport, Report, ReportRow, Run, Worth
-from edgebench.results.schema import as_run
 from edgebench.results.significance import compare_quantile
 from edgebench.results.stats import HIGH_CV, PROCESS_SPREAD, is_noisy
 from edgebench.results.store import find_run, open_run, sync
@@ -145,9 +144,8 @@ def _against_fp32(
     return out
 
 
-def analyze_run(run: Run | Mapping[str, Any], *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
+def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
     """The report of a run (see the module docstring)."""
-    run = as_run(run)
     samples = samples_ms(run)
     by_model: dict[str, list[ReportRow]] = defaultdict(list)
     for m in run.measurements:

@@ -29,16 +29,17 @@ skip it with a warning that says to upgrade edgebench.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import platform
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest_benchmark
 
 from edgebench import __version__
-from edgebench.model import RUN_SCHEMA, Run
+from edgebench.model import RUN_SCHEMA, Benchmark, JSONObject, Measurement, Run, Summary
 from edgebench.results.stats import pytest_benchmark_stats, summarize
 
 
@@ -53,68 +54,70 @@ def utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def measurement_to_benchmark(m: dict[str, Any]) -> dict[str, Any]:
-    """A pytest-benchmark ``benchmarks`` entry from a successful measurement.
+def measurement_to_benchmark(m: Measurement) -> Benchmark:
+    """The pytest-benchmark ``benchmarks`` entry of a successful measurement.
 
-    ``m`` has ``board, model, variant, samples_ns, batch_size`` and whatever else the
-    measurement carries (memory, accuracy, fidelity, device, runtime, artifact...).
+    Its summary and ``stats`` block (seconds) are computed from ``m.samples_ns``.
     """
-    board, model, variant = m["board"], m["model"], m["variant"]
-    param = f"{board}-{model}-{variant}"
-    extra = {k: v for k, v in m.items() if k != "samples_ns"}
-    extra["summary"] = summarize(m["samples_ns"], int(m.get("batch_size", 1)))
-    return {
-        "group": model,
-        "name": f"test_variant[{param}]",
-        "fullname": f"edgebench::test_variant[{param}]",
-        "params": {"board": board, "model": model, "variant": variant},
-        "param": param,
-        "extra_info": extra,
-        "options": {
-            "disable_gc": False,
-            "timer": "perf_counter_ns (on board)",
-            "min_rounds": int(m.get("settings", {}).get("min_rounds", 0)),
-            "max_time": float(m.get("settings", {}).get("max_time_s", 0.0)),
-            "min_time": 0.0,
-            "warmup": True,
-        },
-        "stats": pytest_benchmark_stats(m["samples_ns"]),
+    m = dataclasses.replace(m, summary=Summary.from_json(summarize(m.samples_ns, m.batch_size)))
+    options = {
+        "disable_gc": False,
+        "timer": "perf_counter_ns (on board)",
+        "min_rounds": m.min_rounds,
+        "max_time": m.max_time_s,
+        "min_time": 0.0,
+        "warmup": True,
     }
+    return Benchmark(measurement=m, stats=pytest_benchmark_stats(m.samples_ns), options=options)
 
 
-def new_run(command: str, machine_info: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
-    """An empty run document, to be filled with benchmarks and failures."""
-    return {
-        "machine_info": machine_info,
-        "commit_info": {},
-        "benchmarks": [],
-        "datetime": utc_now(),
-        "version": pytest_benchmark.__version__,
-        "edgebench": {
-            "schema": RUN_SCHEMA,
-            "run_id": run_id or new_run_id(),
-            "command": command,
-            "complete": False,
-            "started": utc_now(),
-            "finished": None,
-            "versions": {"edgebench": __version__, "python": platform.python_version()},
-            "boards": {},
-            "failures": [],
-        },
-    }
+def new_run(
+    command: str,
+    run_id: str | None = None,
+    *,
+    boards: Iterable[tuple[str, str]] = (),
+    settings: JSONObject | None = None,
+) -> Run:
+    """An empty, incomplete run, to be filled with `add_measurement` and closed with `finish`.
+
+    Args:
+        command: what made the run (``run``, ``pytest``, ``profile``...).
+        run_id: the run id (a new one by default).
+        boards: ``(name, address)`` of each board; a measurement replaces it with the board's fingerprint.
+        settings: the measurement settings, stored as the block's ``settings``.
+    """
+    now = utc_now()
+    return Run(
+        run_id=run_id or new_run_id(),
+        command=command,
+        started=now,
+        datetime=now,
+        version=pytest_benchmark.__version__,
+        versions={"edgebench": __version__, "python": platform.python_version()},
+        boards={name: {"name": name, "address": address} for name, address in boards},
+        extra={} if settings is None else {"settings": dict(settings)},
+    )
 
 
-def add_measurement(run: dict[str, Any], m: dict[str, Any]) -> None:
-    """Add one measurement: a benchmark when it succeeded, a failure otherwise."""
-    if m.get("ok"):
-        run["benchmarks"].append(measurement_to_benchmark(m))
-    else:
-        run["edgebench"]["failures"].append({k: v for k, v in m.items() if k != "samples_ns"})
+def add_measurement(run: Run, m: Measurement) -> Run:
+    """``run`` with one more measurement: a benchmark when it succeeded, a failure otherwise.
+
+    A successful measurement's fingerprint becomes its board's entry in ``boards``.
+    """
+    if not m.ok:
+        return dataclasses.replace(run, failures=(*run.failures, m))
+    boards = {**run.boards, m.board: dict(m.fingerprint)} if m.fingerprint else run.boards
+    return dataclasses.replace(run, benchmarks=(*run.benchmarks, measurement_to_benchmark(m)), boards=boards)
 
 
-def measurements(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every measurement of a run (successful ones first), as stored in extra_info."""
-    return [b["extra_info"] for b in run["benchmarks"]] + list(run["edgebench"]["failures"])
+def finish(run: Run, *, complete: bool = True, interrupted: str | None = None) -> Run:
+    """``run`` closed now: ``finished`` set (once), ``complete`` and why it stopped early, if it did."""
+    return dataclasses.replace(
+        run,
+        complete=complete,
+        finished=run.finished or utc_now(),
+        interrupted=interrupted if interrupted is not None else run.interrupted,
+    )
 
 
 class SchemaError(ValueError):
@@ -188,11 +191,3 @@ def upgrade_run(doc: Any) -> dict[str, Any]:
     except (KeyError, TypeError, ValueError) as exc:
         raise SchemaError(f"cannot upgrade from schema {version}: {type(exc).__name__}: {exc}") from None
     return _check_v1(doc)
-
-
-def as_run(run: Run | Mapping[str, Any]) -> Run:
-    """A `Run` from a run document at `RUN_SCHEMA` (a `Run` is returned as it is).
-
-    The JSON boundary for callers that still build the document as a dict.
-    """
-    return run if isinstance(run, Run) else Run.from_json(run)

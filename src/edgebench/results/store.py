@@ -2,7 +2,7 @@
 
 Every write goes through a temporary file and a rename, so a reader never sees half a
 run. A run that is being measured is written after each measurement with
-``complete: false`` (see `RunWriter`); if the process dies, what finished is kept and
+``complete: false``; if the process dies, what finished is kept and
 the file says it is incomplete. After each write the SQLite index (`index.py`) is
 brought up to date (`sync` catches up with files written or removed by others); the
 index is a cache and can always be rebuilt from the files.
@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any
 
 from edgebench.errors import RunNotFound, UserError
 from edgebench.fsutil import ensure_writable_dir, write_json_atomic
 from edgebench.model import Run
 from edgebench.results import index
-from edgebench.results.schema import SchemaError, add_measurement, as_run, upgrade_run, utc_now
+from edgebench.results.schema import SchemaError, upgrade_run
 
 DEFAULT_RESULTS = Path("results")
 RUNS = "runs"
@@ -39,26 +37,25 @@ def prepare(results: Path) -> Path:
     return ensure_writable_dir(results / RUNS)
 
 
-def _update_index(results: Path, path: Path, run: Run | Mapping[str, Any]) -> None:
+def _update_index(results: Path, path: Path, run: Run) -> None:
     try:
-        index.add_run(results, path, as_run(run))
+        index.add_run(results, path, run)
     except Exception as exc:  # the index is a cache: a broken one must never lose a run
         warnings.warn(
             f"results index not updated ({type(exc).__name__}: {exc}); `edgebench report` rebuilds it", stacklevel=3
         )
 
 
-def save_run(results: Path, run: Run | Mapping[str, Any]) -> Path:
-    """Write a run file atomically and index it; returns its path."""
+def save_run(results: Path, run: Run) -> Path:
+    """Write a run file atomically (`Run.to_json`) and index it; returns its path."""
     prepare(results)
-    doc = run.to_json() if isinstance(run, Run) else run
-    path = run_path(results, doc["edgebench"]["run_id"])
-    write_json_atomic(path, doc)
+    path = run_path(results, run.run_id)
+    write_json_atomic(path, run.to_json())
     _update_index(results, path, run)
     return path
 
 
-def read_run(path: Path) -> dict[str, Any]:
+def read_run(path: Path) -> Run:
     """Read and upgrade one run file.
 
     Raises:
@@ -71,15 +68,17 @@ def read_run(path: Path) -> dict[str, Any]:
     except ValueError as exc:
         raise SchemaError(f"{path}: not valid JSON ({exc})") from None
     try:
-        run = upgrade_run(doc)
+        run = Run.from_json(upgrade_run(doc))
     except SchemaError as exc:
         raise SchemaError(f"{path}: {exc}") from None
-    for what in run["edgebench"].get("dropped", []):
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a block of the wrong shape
+        raise SchemaError(f"{path}: malformed run ({type(exc).__name__}: {exc})") from None
+    for what in run.dropped or ():
         warnings.warn(f"{path}: skipped {what}", stacklevel=2)
     return run
 
 
-def load_run(path: Path) -> dict[str, Any] | None:
+def load_run(path: Path) -> Run | None:
     """Read a run file, upgrading older schemas; warn and return None if it cannot be read."""
     try:
         return read_run(path)
@@ -94,7 +93,7 @@ def list_runs(results: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.json") if not p.name.startswith(".")) if folder.is_dir() else []
 
 
-def iter_runs(results: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+def iter_runs(results: Path) -> Iterator[tuple[Path, Run]]:
     """Every readable run, oldest first; unreadable files are skipped with a warning."""
     for p in list_runs(results):
         run = load_run(p)
@@ -142,7 +141,7 @@ def open_run(results: Path, ref: str, fix: str = "pick another run or delete the
     """
     path = find_run(results, ref)
     try:
-        return as_run(read_run(path))
+        return read_run(path)
     except SchemaError as exc:
         raise UserError(f"{exc}: {fix}") from None
 
@@ -185,7 +184,7 @@ def sync(results: Path, *, warn: bool = True, on_file: Callable[[int, int], None
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        run = as_run(read_run(p))
+                        run = read_run(p)
                     index.insert(db, p, run)
                     rep.indexed += 1
                 except SchemaError as exc:
@@ -207,54 +206,9 @@ def rebuild(results: Path) -> SyncReport:
     return sync(results)
 
 
-class RunWriter:
-    """Write a run as it is measured: after every measurement, atomically.
-
-    Use as a context manager::
-
-        with RunWriter(results, run) as w:
-            for ...:
-                w.add(measurement)
-
-    On a clean exit the run is marked complete; on an exception (or Ctrl-C) it keeps
-    every finished measurement and records ``complete: false`` and why it stopped.
-    """
-
-    def __init__(self, results: Path, run: dict[str, Any]) -> None:
-        self.results = results
-        self.run = run
-        self.path = run_path(results, run["edgebench"]["run_id"])
-        prepare(results)
-
-    def save(self) -> Path:
-        """Write the run as it is now."""
-        return save_run(self.results, self.run)
-
-    def add(self, measurement: dict[str, Any]) -> None:
-        """Add one measurement and write the run."""
-        add_measurement(self.run, measurement)
-        self.save()
-
-    def __enter__(self) -> RunWriter:
-        self.run["edgebench"]["complete"] = False
-        self.save()
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
-        eb = self.run["edgebench"]
-        eb["finished"] = utc_now()
-        if et is None:
-            eb["complete"] = True
-        else:
-            eb["complete"] = False
-            eb["interrupted"] = f"{et.__name__}: {ev}"[:500]
-        self.save()
-
-
 __all__ = [
     "DEFAULT_RESULTS",
     "RUNS",
-    "RunWriter",
     "SyncReport",
     "find_run",
     "iter_runs",

@@ -1,9 +1,10 @@
-"""A direct path to one measurement, for tests: one variant, one board, one fresh agent process.
+"""Runs and measurements for tests: one measurement without a session, a run written as it grows.
 
 Users measure through `edgebench.bench.session.EdgeSession` (``edgebench run``, the
 pytest plugin), which runs ``repeats`` processes per variant, interleaved. Tests that
 check one board-side behaviour (a runtime, a bad input, a killed job) need a single
-process and no session: this is it, built from the same pieces.
+process and no session: `measure_once` is it, built from the same pieces. `RunWriter`
+writes a run after every measurement the way a session does, for tests of run files.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from edgebench.bench.runner import (
@@ -25,7 +27,8 @@ from edgebench.bench.runner import (
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import RemoteError
-from edgebench.model import JSONObject, Measurement
+from edgebench.model import JSONObject, Measurement, Run
+from edgebench.results import schema, store
 from edgebench.targets.driver import Driver
 
 
@@ -72,3 +75,42 @@ def measure_once(
 def measure_variant(driver: Driver, variant: Variant, **kwargs: Any) -> dict[str, Any]:
     """`measure_once` as the JSON a run file stores (``samples_ns`` included), for tests that read keys."""
     return measure_once(driver, variant, **kwargs).to_json()
+
+
+class RunWriter:
+    """Write a run as it is measured: after every measurement, atomically.
+
+    Use as a context manager::
+
+        with RunWriter(results, schema.new_run("test")) as w:
+            for m in measurements:
+                w.add(m)
+
+    On a clean exit the run is marked complete; on an exception (or Ctrl-C) it keeps
+    every finished measurement and records ``complete: false`` and why it stopped.
+    """
+
+    def __init__(self, results: Path, run: Run) -> None:
+        self.results = results
+        self.run = run
+        self.path = store.run_path(results, run.run_id)
+        store.prepare(results)
+
+    def save(self) -> Path:
+        """Write the run as it is now."""
+        return store.save_run(self.results, self.run)
+
+    def add(self, measurement: Measurement) -> None:
+        """Add one measurement and write the run."""
+        self.run = schema.add_measurement(self.run, measurement)
+        self.save()
+
+    def __enter__(self) -> RunWriter:
+        self.run = dataclasses.replace(self.run, complete=False)
+        self.save()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        why = None if et is None else f"{et.__name__}: {ev}"[:500]
+        self.run = schema.finish(self.run, complete=et is None, interrupted=why)
+        self.save()

@@ -13,7 +13,6 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from edgebench.bench.profile import DEFAULT_ITERATIONS, Profile, profile_variant, profiles_of_run
 from edgebench.bench.runner import base_measurement
@@ -33,7 +32,7 @@ OnCase = Callable[[Measurement], None]
 class ProfileOutcome:
     """What `run_profile` did: the stored run, its file and its profiles."""
 
-    run: dict[str, Any]
+    run: Run
     run_file: Path
     profiles: list[Profile]
 
@@ -76,15 +75,16 @@ def run_profile(
     if eval_data is not None and not eval_data.is_file():
         raise DataError(f"eval data {eval_data} does not exist: give an .npz file (x, y)")
     store.prepare(results)
-    run = schema.new_run(COMMAND, {})
-    run["edgebench"]["settings"] = {**settings.as_dict(), "profile_iterations": iterations}
-    run["edgebench"]["boards"] = {b.name: {"name": b.name, "address": b.host or "local"} for b in board_list}
+    run = schema.new_run(
+        COMMAND,
+        boards=[(b.name, b.host or "local") for b in board_list],
+        settings={**settings.as_dict(), "profile_iterations": iterations},
+    )
     path = store.save_run(results, run)
 
     def record(m: Measurement) -> None:
-        schema.add_measurement(run, m.to_json())
-        if m.ok and m.fingerprint:
-            run["edgebench"]["boards"][m.board] = dict(m.fingerprint)
+        nonlocal run
+        run = schema.add_measurement(run, m)
         store.save_run(results, run)
         if on_case is not None:
             on_case(m)
@@ -102,15 +102,14 @@ def run_profile(
                 for v in variant_list:
                     record(profile_variant(driver, v, settings, iterations=iterations, eval_data=eval_data))
         except EdgebenchError as exc:  # the board was busy or went away: the rest of its variants fail
-            done = {(m["board"], m["variant"], m["model"]) for m in schema.measurements(run)}
+            done = {m.key for m in run.measurements}
             for v in variant_list:
-                if (board.name, v.name, v.model) not in done:
+                if (board.name, v.model, v.name) not in done:
                     record(base_measurement(board, v, settings, MeasurementError(type(exc).__name__, str(exc))))
         finally:
             with contextlib.suppress(Exception):
                 driver.deactivate()
-    run["edgebench"]["complete"] = True
-    run["edgebench"]["finished"] = schema.utc_now()
+    run = schema.finish(run)
     store.save_run(results, run)
     return ProfileOutcome(run, path, profiles_of_run(run))
 
@@ -123,9 +122,9 @@ def load_profile_run(results: Path, ref: str = "latest") -> Run:
     """
     if ref == "latest":
         for path in reversed(store.list_runs(results)):
-            doc = store.load_run(path)
-            if doc is not None and doc["edgebench"].get("command") == COMMAND:
-                return schema.as_run(doc)
+            found = store.load_run(path)
+            if found is not None and found.command == COMMAND:
+                return found
         raise RunNotFound(f"{results} holds no profile run: run `edgebench profile --variants DIR` first")
     run = store.open_run(results, ref)
     if run.command != COMMAND:

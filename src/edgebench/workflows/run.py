@@ -175,7 +175,7 @@ def run_harness(
             "`pytest --pyargs edgebench.bench.harness --edge-variants ...`"
         )
     try:
-        run = Run.from_json(store.read_run(path))
+        run = store.read_run(path)
     except (EdgebenchError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"the stored run {path} cannot be read ({exc}): run again") from None
     return RunOutcome(run, path, proc.returncode, log)
