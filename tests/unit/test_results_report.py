@@ -195,8 +195,8 @@ def test_gate_warns_on_unknown_names_and_fails_loudly_without_matches(results: P
 @pytest.mark.parametrize(
     ("body", "msg"),
     [
-        ("[[budget]]\nmax_p90 = 5\n", "unknown field(s) ['max_p90']; valid fields: model, board"),
-        ("[[budget]]\nmax_p90_ms = -1\n", "max_p90_ms must be a non-negative number"),
+        ("[[budget]]\nmax_p90 = 5\n", "field 'max_p90' is unknown; valid fields: board, max_accuracy_drop_pt"),
+        ("[[budget]]\nmax_p90_ms = -1\n", "field 'max_p90_ms' is -1; it must be >= 0"),
         ("[[budget]]\nmodel = 'x'\n", "sets no limit"),
         ("baseline = 'x'\n", "no [[budget]] tables"),
         ("[[budget]\n", "not valid TOML"),

@@ -19,7 +19,7 @@ LIMITS = {
     "min_accuracy": "top-1 accuracy",
     "max_accuracy_drop_pt": "top-1 drop vs fp32 (pt)",
     "max_size_mb": "artifact size (MB)",
-    "max_regression_pct": "p90 regression vs baseline (%)",
+    "max_regression_pct": "p50 regression vs baseline (%)",
 }
 
 
@@ -149,6 +149,12 @@ class QuantileChange:
     ratio_high: float
     p: float
     label: Change
+    p_equivalence: float | None = None  # TOST p-value of "within the margin" (see results.significance)
+    n_a: int | None = None  # units of replication (processes, else batches) on each side
+    n_b: int | None = None
+    unit: str | None = None  # "process" or "batch"
+    spread_a: float | None = None  # max/min - 1 of the per-unit values on each side
+    spread_b: float | None = None
 
     @property
     def delta_pct(self) -> float:
@@ -159,7 +165,7 @@ class QuantileChange:
     def from_json(cls, d: JSONObject) -> QuantileChange:
         """Read `to_json` output."""
         names = [f.name for f in dataclasses.fields(cls)]
-        return cls(**{k: d[k] for k in names if k != "label"}, label=Change(d["label"]))
+        return cls(**{k: d[k] for k in names if k != "label" and k in d}, label=Change(d["label"]))
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON, with ``delta_pct``."""
@@ -183,6 +189,8 @@ class ComparisonRow:
     peak_mb_b: float | None = None
     top1_a: float | None = None
     top1_b: float | None = None
+    p99: QuantileChange | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def d_peak_mb(self) -> float | None:
@@ -201,6 +209,7 @@ class ComparisonRow:
             "p50": self.p50.to_json(), "p90": self.p90.to_json(), "p_value": self.p_value, "mw_effect": self.mw_effect,
             "label": self.label.value, "peak_mb_a": self.peak_mb_a, "peak_mb_b": self.peak_mb_b,
             "d_peak_mb": self.d_peak_mb, "top1_a": self.top1_a, "top1_b": self.top1_b, "d_top1_pt": self.d_top1_pt,
+            "p99": None if self.p99 is None else self.p99.to_json(), "warnings": list(self.warnings),
         }  # fmt: skip
 
 
@@ -230,6 +239,7 @@ class Comparison:
     only_a: tuple[tuple[str, str, str], ...] = ()
     only_b: tuple[tuple[str, str, str], ...] = ()
     failed: tuple[FailedKey, ...] = ()
+    config_changes: tuple[str, ...] = ()  # configuration differences allowed by --allow-config-change
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON (``edgebench compare --json``)."""
@@ -242,6 +252,8 @@ class Comparison:
             "only_a": [list(k) for k in self.only_a],
             "only_b": [list(k) for k in self.only_b],
             "failed": [f.to_json() for f in self.failed],
+            "margin": self.min_effect,
+            "config_changes": list(self.config_changes),
         }
 
 
@@ -405,6 +417,7 @@ class Choice:
     max_memory_mb: float | None
     chosen: tuple[Option, ...]
     rejected: tuple[Option, ...]
+    unmeasured: tuple[str, ...] = ()  # inventory boards with no result for the model
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON (``edgebench choose --json``)."""
@@ -418,4 +431,5 @@ class Choice:
             },
             "chosen": [o.to_json() for o in self.chosen],
             "rejected": [o.to_json() for o in self.rejected],
+            "unmeasured": list(self.unmeasured),
         }

@@ -2,7 +2,10 @@
 
 For a model, the latest successful measurement of every (board, variant) is taken from
 the index; candidates that meet every constraint are ranked by board cost, board power
-or p90 latency; the others are listed with every reason they fail.
+or p90 latency; the others are listed with every reason they fail. Each constraint is
+decided by `edgebench.results.gate.check_limit`, the function `edgebench gate` uses:
+a p90 that gate calls undecided against a limit does not fit here either. Inventory
+boards with no result for the model are listed apart.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from edgebench.errors import UserError
-from edgebench.model import MIB, BoardCost, Choice, Option
+from edgebench.model import MIB, BoardCost, CheckVerdict, Choice, Measurement, Option, Run
+from edgebench.results.gate import check_limit
 from edgebench.results.index import query
-from edgebench.results.store import sync
+from edgebench.results.store import open_run, sync
 
 RANKS = ("cost", "power", "latency")
 _TIME = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "": 1.0}
@@ -96,32 +100,54 @@ def choose(
             f"model {model!r} has no successful results in {results}: "
             + (f"stored models are {', '.join(known)}" if known else "measure it first (edgebench run)")
         )
+    runs: dict[str, Run] = {}
+    limits = {"max_p90_ms": max_p90_ms, "min_accuracy": min_accuracy, "max_peak_mb": max_memory_mb}
     chosen: list[Option] = []
     rejected: list[Option] = []
     for r in rows:
         b = boards.get(r.board)
-        reasons = []
-        if max_p90_ms is not None and r.p90_ms > max_p90_ms:
-            reasons.append(f"p90 {r.p90_ms:.3g} ms > {max_p90_ms:g} ms")
-        if min_accuracy is not None:
-            if r.top1 is None:
-                reasons.append("top-1 not measured (run with eval data)")
-            elif r.top1 < min_accuracy:
-                reasons.append(f"top-1 {r.top1:.2%} < {min_accuracy:.2%}")
-        if max_memory_mb is not None:
-            if r.peak_mb is None:
-                reasons.append("peak memory not measured")
-            elif r.peak_mb > max_memory_mb:
-                reasons.append(f"peak {r.peak_mb:.0f} MB > {max_memory_mb:g} MB")
+        m = _measurement(results, runs, r, model)
+        reasons = [x for name, lim in limits.items() if lim is not None and (x := _reason(m, name, lim))]
         if b is None:
             reasons.append("board not in the inventory (retired or renamed?)")
         cost, power = (None, None) if b is None else (b.cost, b.power_w)
         o = dataclasses.replace(r, cost=cost, power_w=power, reasons=tuple(reasons))
         (rejected if o.reasons else chosen).append(o)
+    measured = {r.board for r in rows}
+    unmeasured = tuple(sorted(set(boards) - measured))
 
     def key(o: Option) -> tuple[float, float]:
         primary = {"cost": o.cost, "power": o.power_w, "latency": o.p90_ms}[rank]
         return (math.inf if primary is None else primary, o.p90_ms)
 
     chosen.sort(key=key)
-    return Choice(model, rank, max_p90_ms, min_accuracy, max_memory_mb, tuple(chosen), tuple(rejected))
+    return Choice(
+        model, rank, max_p90_ms, min_accuracy, max_memory_mb, tuple(chosen), tuple(rejected), unmeasured=unmeasured
+    )
+
+
+def _measurement(results: Path, runs: dict[str, Run], row: Option, model: str) -> Measurement:
+    """The stored measurement behind an index row (each run file read once)."""
+    if row.run_id not in runs:
+        runs[row.run_id] = open_run(results, row.run_id, "delete the file or rebuild the index")
+    return next(m for m in runs[row.run_id].measurements if m.key == (row.board, model, row.variant))
+
+
+_WHAT = {"max_p90_ms": ("p90", "ms", ">"), "min_accuracy": ("top-1", "", "<"), "max_peak_mb": ("peak", "MB", ">")}
+
+
+def _reason(m: Measurement, name: str, limit: float) -> str | None:
+    """Why ``m`` does not fit ``limit`` (None when it does), from the gate's own decision."""
+    c = check_limit(m, name, limit)
+    if c.verdict is CheckVerdict.PASS:
+        return None
+    what, unit, sign = _WHAT[name]
+    if c.measured is None:
+        return c.note or f"{what} not measured"
+    if name == "min_accuracy":
+        got, want = f"{c.measured:.2%}", f"{limit:.2%}"
+    else:
+        got, want = f"{c.measured:.3g} {unit}", f"{limit:g} {unit}"
+    if c.verdict is CheckVerdict.UNDECIDED:
+        return f"{what} {got} undecided against {want} ({c.note})"
+    return f"{what} {got} {sign} {want}"

@@ -1,28 +1,98 @@
-"""`edgebench compare A B`: what changed between two runs, with significance on the raw samples."""
+"""`edgebench compare A B`: what changed between two runs, decided per agent process.
+
+The median decides a row (equivalence test at ``margin``; see
+`edgebench.results.significance`); p90 and p99 are compared the same way, with the
+processes as units, and shown with their own labels. Measurements whose configuration
+differs (batch, input shapes, threads, runtime version, board) are not paired unless
+``allow_config_change`` is set.
+"""
 
 from __future__ import annotations
 
-from edgebench.model import MIB, Comparison, ComparisonRow, FailedKey, Run
+from edgebench.errors import UserError
+from edgebench.model import MIB, Comparison, ComparisonRow, FailedKey, Measurement, Run
 from edgebench.results.analysis import samples_ms
-from edgebench.results.significance import ALPHA, MIN_EFFECT, compare_quantile, mann_whitney, overall_label
+from edgebench.results.significance import (
+    ALPHA,
+    MARGIN,
+    compare_measurements,
+    mann_whitney,
+    overall_label,
+    spread_warning,
+)
+
+Key = tuple[str, str, str]
 
 
-def compare_runs(a: Run, b: Run, *, alpha: float = ALPHA, min_effect: float = MIN_EFFECT) -> Comparison:
-    """Compare run B against run A for every (board, model, variant) measured in both.
+def config_differences(a: Measurement, b: Measurement) -> list[str]:
+    """What differs between the configurations of two measurements of one (board, model, variant).
 
     Returns:
-        The rows measured in both (p50 and p90 changes with their label, Mann-Whitney
-        effect, peak memory and top-1 of each side), what only one run has and what failed.
+        One ``field: A -> B`` text per differing field of the configuration key; empty
+        when either measurement records no configuration (runs from before it was kept).
     """
+    ka, kb = getattr(a, "config_key", None), getattr(b, "config_key", None)
+    if ka is None or kb is None:
+        return []
+    return list(ka.differences(kb))
+
+
+def refuse_config_change(pairs: list[tuple[Key, list[str]]], what: str) -> None:
+    """Raise when any pair of measurements differs in configuration.
+
+    Raises:
+        UserError: naming the first (board, model, variant), the fields and the flag.
+    """
+    if pairs:
+        key, diffs = pairs[0]
+        more = f" (and {len(pairs) - 1} more)" if len(pairs) > 1 else ""
+        raise UserError(
+            f"{what}: {'/'.join(key)}{more} was measured with a different configuration ({'; '.join(diffs)}): "
+            "these figures are not comparable; pass --allow-config-change to pair them anyway"
+        )
+
+
+def compare_runs(
+    a: Run,
+    b: Run,
+    *,
+    alpha: float = ALPHA,
+    margin: float = MARGIN,
+    allow_config_change: bool = False,
+    min_effect: float | None = None,
+) -> Comparison:
+    """Compare run B against run A for every (board, model, variant) measured in both.
+
+    Args:
+        margin: changes of the median within ``±margin`` are "no change" (when shown so).
+        allow_config_change: pair measurements whose configuration keys differ (the
+            differences are listed in the result).
+        min_effect: the old name of ``margin``.
+
+    Returns:
+        The rows measured in both (p50, p90 and p99 changes with their labels, the
+        pooled Mann-Whitney figures for information, peak memory and top-1 of each side),
+        what only one run has and what failed.
+
+    Raises:
+        UserError: when configurations differ and ``allow_config_change`` is not set.
+    """
+    if min_effect is not None:
+        margin = min_effect
     sa, sb = samples_ms(a), samples_ms(b)
     ma = {m.key: m for m in a.measurements}
     mb = {m.key: m for m in b.measurements}
+    both = sorted(set(sa) & set(sb))
+    changed = [(k, d) for k in both if (d := config_differences(ma[k], mb[k]))]
+    if not allow_config_change:
+        refuse_config_change(changed, f"compare {a.run_id} {b.run_id}")
     rows = []
-    for key in sorted(set(sa) & set(sb)):
+    for key in both:
+        x, y = ma[key], mb[key]
         effect, p = mann_whitney(sa[key], sb[key])
-        p50 = compare_quantile(sa[key], sb[key], 0.5, p=p, alpha=alpha, min_effect=min_effect)
-        p90 = compare_quantile(sa[key], sb[key], 0.9, p=p, alpha=alpha, min_effect=min_effect)
-        pa, pb = ma[key].peak_rss, mb[key].peak_rss
+        p50, p90, p99 = (compare_measurements(x, y, q, alpha=alpha, margin=margin) for q in (0.5, 0.9, 0.99))
+        notes = [w for c in (p50, p90, p99) if (w := spread_warning("/".join(key), c))]
+        pa, pb = x.peak_rss, y.peak_rss
         rows.append(
             ComparisonRow(
                 *key,
@@ -30,11 +100,13 @@ def compare_runs(a: Run, b: Run, *, alpha: float = ALPHA, min_effect: float = MI
                 p90=p90,
                 p_value=p,
                 mw_effect=effect,
-                label=overall_label([p50, p90]),
+                label=overall_label([p50, p90, p99]),
                 peak_mb_a=None if pa is None else pa / MIB,
                 peak_mb_b=None if pb is None else pb / MIB,
-                top1_a=ma[key].top1,
-                top1_b=mb[key].top1,
+                top1_a=x.top1,
+                top1_b=y.top1,
+                p99=p99,
+                warnings=tuple(notes[:1]),  # one per row is enough: they say the same thing
             )
         )
     failed = [
@@ -47,9 +119,10 @@ def compare_runs(a: Run, b: Run, *, alpha: float = ALPHA, min_effect: float = MI
         a=a.run_id,
         b=b.run_id,
         alpha=alpha,
-        min_effect=min_effect,
+        min_effect=margin,
         rows=tuple(rows),
         only_a=tuple(sorted(set(ma) - set(mb))),
         only_b=tuple(sorted(set(mb) - set(ma))),
         failed=tuple(failed),
+        config_changes=tuple(f"{'/'.join(k)}: {'; '.join(d)}" for k, d in changed),
     )

@@ -11,96 +11,197 @@ A budgets file::
     max_p90_ms = 20.0
     max_p99_ms = 50.0
     max_peak_mb = 256
-    min_accuracy = 0.97            # top-1, 0..1
+    min_accuracy = 0.97            # top-1 as a fraction in [0, 1], or "97 %"
     max_accuracy_drop_pt = 1.0     # against fp32 on the same board
     max_size_mb = 1.0
-    max_regression_pct = 5.0       # p90 against the baseline run
+    max_regression_pct = 5.0       # p50 against the baseline run
 
-Each check is ``pass``, ``fail`` or ``undecided`` (latency too noisy to tell on which
-side of the budget it is). The gate passes only when every check passes: undecided is
-never a silent pass. A budget that matches no result is a failed check.
+Which statistic each budget type uses (`edgebench.results.significance` has the why):
+
+* ``max_p90_ms``, ``max_p99_ms``: the p90 / p99 of each agent process (``--repeats``;
+  contiguous batches for a one-process run); the geometric mean of those and its 90%
+  t interval. ``pass`` when the whole interval is within the limit, ``fail`` when it is
+  wholly above, ``undecided`` otherwise.
+* ``max_regression_pct``: the **median** (p50) against the baseline run's, processes as
+  units (Student's t on logs), widened by the run-to-run spread of earlier runs of the
+  same measurement when the results folder holds 3 or more; ``pass`` when the 90%
+  interval of the slowdown is within the limit, ``fail`` when wholly beyond. The tails
+  are too noisy from run to run to gate a few percent on (p90 varies ~5x more than p50).
+* ``max_peak_mb``: peak RSS, the maximum over the processes; ``min_accuracy`` and
+  ``max_accuracy_drop_pt``: top-1 on the eval set (exact counts); ``max_size_mb``: the
+  artifact's bytes. These are compared directly.
+
+The gate passes only when every check passes: undecided is never a silent pass. A
+budget that matches no result is a failed check. `check_limit` is the one decision
+function; `edgebench choose` uses it too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
+import math
+import re
 import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from edgebench.config import load_toml
+import numpy as np
+from pydantic import Field
+
+from edgebench.config import load_toml, validate
 from edgebench.errors import ConfigError
-from edgebench.model import LIMITS, MIB, Budget, Budgets, Check, CheckVerdict, Gate, Run
-from edgebench.results.analysis import BASELINE, samples_ms
-from edgebench.results.significance import budget_check, compare_quantile
-from edgebench.results.store import open_run
+from edgebench.model import LIMITS, MIB, Budget, Budgets, Check, CheckVerdict, Gate, Measurement, Run
+from edgebench.results.analysis import BASELINE
+from edgebench.results.compare import config_differences, refuse_config_change
+from edgebench.results.index import history as index_history
+from edgebench.results.significance import ALPHA, budget_check, process_rounds, regression_check
+from edgebench.results.store import open_run, sync
 
 KEYS = ("model", "board", "variant")
 PASS, FAIL, UNDECIDED = CheckVerdict.PASS, CheckVerdict.FAIL, CheckVerdict.UNDECIDED
+QUANTILE = {"max_p90_ms": 0.9, "max_p99_ms": 0.99}
+Key = tuple[str, str, str]
+
+Limit = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+_PERCENT = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*%\s*")
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    """One ``[[budget]]`` table as written, checked by `edgebench.config.validate`.
+
+    Limits are finite and non-negative; ``min_accuracy`` is a fraction in [0, 1] or a
+    string like ``"97 %"`` (a bare 97 is refused rather than read as a percentage).
+    """
+
+    model: str = "*"
+    board: str = "*"
+    variant: str = "*"
+    max_p90_ms: Limit | None = None
+    max_p99_ms: Limit | None = None
+    max_peak_mb: Limit | None = None
+    min_accuracy: Limit | str | None = None
+    max_accuracy_drop_pt: Limit | None = None
+    max_size_mb: Limit | None = None
+    max_regression_pct: Limit | None = None
+
+    def __post_init__(self) -> None:
+        acc = self.min_accuracy
+        if acc is not None and accuracy_fraction(acc) is None:
+            raise ValueError(
+                f"field 'min_accuracy' is {acc!r}: accuracy limits are fractions in [0, 1]; write 0.97 or \"97 %\""
+            )
+        if all(getattr(self, k) is None for k in LIMITS):
+            raise ValueError(f"sets no limit: add one of {', '.join(LIMITS)}")
+
+    def budget(self) -> Budget:
+        """The typed budget (``min_accuracy`` as a fraction)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if self.min_accuracy is not None:
+            fields["min_accuracy"] = accuracy_fraction(self.min_accuracy)
+        return Budget(**fields)
+
+
+@dataclass(frozen=True)
+class BudgetsFile:
+    """A budgets file's top level: an optional baseline and the ``[[budget]]`` tables."""
+
+    baseline: str | None = None
+    budget: tuple[dict[str, Any], ...] = ()
+
+
+def accuracy_fraction(value: float | str) -> float | None:
+    """An accuracy limit as a fraction in [0, 1] (``0.97`` or ``"97 %"``), None when it is not one."""
+    if isinstance(value, str):
+        m = _PERCENT.fullmatch(value)
+        if not m:
+            return None
+        value = float(m.group(1)) / 100
+    return float(value) if math.isfinite(value) and 0 <= value <= 1 else None
 
 
 def load_budgets(path: Path) -> Budgets:
     """Read and validate a budgets file.
 
     Raises:
-        ConfigError: naming the file, the budget and the field, with the valid names.
+        ConfigError: one line naming the file, the budget and the field, with the valid names.
     """
-    doc = load_toml(path)
-    unknown = set(doc) - {"baseline", "budget"}
-    if unknown:
-        raise ConfigError(
-            f"{path}: unknown top-level key(s) {sorted(unknown)}: valid are 'baseline' and [[budget]] tables"
-        )
-    budgets = doc.get("budget")
-    if not isinstance(budgets, list) or not budgets:
+    doc = validate(BudgetsFile, load_toml(path), f"{path}:")
+    if not doc.budget:
         raise ConfigError(f"{path}: no [[budget]] tables: add at least one (see `edgebench gate --help`)")
-    for i, b in enumerate(budgets, 1):
-        bad = set(b) - set(KEYS) - set(LIMITS)
-        if bad:
-            valid = ", ".join((*KEYS, *LIMITS))
-            raise ConfigError(f"{path}: [[budget]] #{i}: unknown field(s) {sorted(bad)}; valid fields: {valid}")
-        for k in KEYS:
-            if not isinstance(b.get(k, "*"), str):
-                raise ConfigError(f"{path}: [[budget]] #{i}: {k} must be a string (a glob pattern)")
-        for k in LIMITS:
-            v = b.get(k)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
-                raise ConfigError(f"{path}: [[budget]] #{i}: {k} must be a non-negative number, not {v!r}")
-        if not set(b) & set(LIMITS):
-            raise ConfigError(f"{path}: [[budget]] #{i} sets no limit: add one of {', '.join(LIMITS)}")
-    return Budgets.from_json(doc)
+    specs = [validate(BudgetSpec, b, f"{path}: [[budget]] #{i}") for i, b in enumerate(doc.budget, 1)]
+    return Budgets(budgets=tuple(s.budget() for s in specs), baseline=doc.baseline)
 
 
 def _check(
-    i: int,
-    key: tuple[str, str, str],
-    name: str,
-    measured: float | None,
-    limit: float,
-    verdict: CheckVerdict,
-    note: str = "",
+    i: int, key: Key, name: str, measured: float | None, limit: float, verdict: CheckVerdict, note: str = ""
 ) -> Check:
     higher_is_better = name.startswith("min_")
     margin = None if measured is None else (measured - limit if higher_is_better else limit - measured)
     return Check(i, key[1], key[0], key[2], name, measured, float(limit), margin, verdict, note)
 
 
-def _plain(i: int, key: tuple[str, str, str], name: str, measured: float | None, limit: float) -> Check:
+def _plain(i: int, key: Key, name: str, measured: float | None, limit: float, missing: str = "not measured") -> Check:
     if measured is None:
-        return _check(i, key, name, None, limit, FAIL, "not measured")
+        return _check(i, key, name, None, limit, FAIL, missing)
     ok = measured >= limit if name.startswith("min_") else measured <= limit
     return _check(i, key, name, measured, limit, PASS if ok else FAIL)
 
 
-def evaluate(run: Run, budgets: Budgets, baseline: Run | None = None) -> tuple[Check, ...]:
+def check_limit(m: Measurement, name: str, limit: float, *, i: int = 0, alpha: float = ALPHA) -> Check:
+    """One limit on one successful measurement: the decision `gate` and `choose` share.
+
+    Args:
+        name: ``max_p90_ms``, ``max_p99_ms``, ``max_peak_mb``, ``min_accuracy`` or
+            ``max_size_mb`` (the limits that need nothing but the measurement).
+        i: the budget's number, for the check.
+    """
+    key = m.key
+    if name in QUANTILE:
+        samples = np.asarray(m.samples_ns, dtype=np.float64) / 1e6
+        if samples.size == 0:
+            return _check(i, key, name, None, limit, FAIL, "no latency samples")
+        rounds = process_rounds(m)
+        v, est, lo, hi = budget_check(samples, QUANTILE[name], float(limit), rounds, alpha=alpha)
+        unit = f"{len(rounds)} processes" if rounds else "batches of 1 process"
+        note = f"{1 - 2 * alpha:.0%} CI {lo:.3g}..{hi:.3g} over {unit}"
+        if v is UNDECIDED:
+            note += "; too noisy to decide: raise --repeats or --min-time"
+        return _check(i, key, name, est, limit, v, note)
+    if name == "max_peak_mb":
+        peak = m.peak_rss
+        return _plain(i, key, name, None if peak is None else peak / MIB, limit)
+    if name == "min_accuracy":
+        return _plain(i, key, name, m.top1, limit, "top-1 not measured (run with eval data)")
+    if name == "max_size_mb":
+        return _plain(i, key, name, None if m.bytes is None else m.bytes / MIB, limit)
+    raise ValueError(f"check_limit does not decide {name!r}")
+
+
+def evaluate(
+    run: Run,
+    budgets: Budgets,
+    baseline: Run | None = None,
+    *,
+    history: Mapping[Key, Sequence[float]] | None = None,
+    allow_config_change: bool = False,
+) -> tuple[Check, ...]:
     """Every check of every budget against a run.
 
     Unknown board or model names in budgets (no glob match in the run) give a warning;
     the budget then matches nothing, which is a failed check.
+
+    Args:
+        history: earlier runs' medians (ms) per (board, model, variant), for
+            ``max_regression_pct`` (see the module docstring).
+        allow_config_change: compare with a baseline measured in another configuration;
+            without it such a ``max_regression_pct`` check fails naming the fields.
     """
     ms = {m.key: m for m in run.measurements}
-    samples = samples_ms(run)
-    base_samples = samples_ms(baseline) if baseline else {}
+    base = {m.key: m for m in baseline.measurements if m.ok} if baseline else {}
     checks: list[Check] = []
     for i, b in enumerate(budgets.budgets, 1):
         pat = {"board": b.board, "model": b.model, "variant": b.variant}
@@ -123,39 +224,27 @@ def evaluate(run: Run, budgets: Budgets, baseline: Run | None = None) -> tuple[C
             checks.append(Check(i, b.model, b.board, b.variant, "matches a result", None, None, None, FAIL, note))
             continue
         for key in keys:
-            checks += _checks_of(i, b, key, run, ms, samples, base_samples, baseline is not None)
+            checks += _checks_of(i, b, ms[key], ms, base, baseline is not None, history or {}, allow_config_change)
     return tuple(checks)
 
 
 def _checks_of(
     i: int,
     b: Budget,
-    key: tuple[str, str, str],
-    run: Run,
-    ms: dict[tuple[str, str, str], Any],
-    samples: dict[tuple[str, str, str], Any],
-    base_samples: dict[tuple[str, str, str], Any],
+    m: Measurement,
+    ms: Mapping[Key, Measurement],
+    base: Mapping[Key, Measurement],
     has_baseline: bool,
+    history: Mapping[Key, Sequence[float]],
+    allow_config_change: bool,
 ) -> list[Check]:
     """The checks of one budget on one measured (board, model, variant)."""
-    m = ms[key]
+    key = m.key
     if not m.ok:
         msg = m.error.message if m.error is not None else "{}"
         return [Check(i, key[1], key[0], key[2], "measured", None, None, None, FAIL, f"failed: {msg}"[:200])]
-    out: list[Check] = []
-    s = samples[key]
-    for name, q, lim in (("max_p90_ms", 0.9, b.max_p90_ms), ("max_p99_ms", 0.99, b.max_p99_ms)):
-        if lim is not None:
-            v, est, lo, hi = budget_check(s, q, float(lim))
-            note = f"95% CI {lo:.3g}..{hi:.3g}" + ("; too noisy to decide: measure longer" if v is UNDECIDED else "")
-            out.append(_check(i, key, name, est, lim, v, note))
-    if b.max_peak_mb is not None:
-        peak = m.peak_rss
-        out.append(_plain(i, key, "max_peak_mb", None if peak is None else peak / MIB, b.max_peak_mb))
-    if b.min_accuracy is not None:
-        out.append(_plain(i, key, "min_accuracy", m.top1, b.min_accuracy))
-    if b.max_size_mb is not None:
-        out.append(_plain(i, key, "max_size_mb", None if m.bytes is None else m.bytes / MIB, b.max_size_mb))
+    direct = (*QUANTILE, "max_peak_mb", "min_accuracy", "max_size_mb")
+    out = [check_limit(m, name, lim, i=i) for name, lim in b.limits.items() if name in direct]
     if b.max_accuracy_drop_pt is not None:
         fp = ms.get((key[0], key[1], BASELINE))
         acc, ref = m.top1, fp.top1 if fp else None
@@ -165,27 +254,70 @@ def _checks_of(
         else:
             out.append(_plain(i, key, "max_accuracy_drop_pt", (ref - acc) * 100, b.max_accuracy_drop_pt))
     if b.max_regression_pct is not None:
-        lim = float(b.max_regression_pct)
-        if key not in base_samples:
-            why = "not in the baseline run" if has_baseline else "no baseline run given"
-            out.append(_check(i, key, "max_regression_pct", None, lim, FAIL, why))
-            return out
-        c = compare_quantile(base_samples[key], s, 0.9)
-        hi, lo = (c.ratio_high - 1) * 100, (c.ratio_low - 1) * 100
-        v = PASS if hi <= lim else FAIL if lo > lim else UNDECIDED
-        note = f"95% CI {lo:+.1f}..{hi:+.1f}%" + ("; too noisy to decide: measure longer" if v is UNDECIDED else "")
-        out.append(_check(i, key, "max_regression_pct", c.delta_pct, lim, v, note))
+        out.append(_regression(i, key, m, base.get(key), float(b.max_regression_pct), has_baseline,
+                               history.get(key, ()), allow_config_change))  # fmt: skip
     return out
 
 
-def run_gate(results: Path, budgets_path: Path, run_ref: str = "latest", baseline_ref: str | None = None) -> Gate:
+def _regression(
+    i: int,
+    key: Key,
+    m: Measurement,
+    ref: Measurement | None,
+    lim: float,
+    has_baseline: bool,
+    history: Sequence[float],
+    allow_config_change: bool,
+) -> Check:
+    """The ``max_regression_pct`` check: the median against the baseline's."""
+    name = "max_regression_pct"
+    if ref is None:
+        return _check(
+            i, key, name, None, lim, FAIL, "not in the baseline run" if has_baseline else "no baseline run given"
+        )
+    diffs = config_differences(ref, m)
+    if diffs and not allow_config_change:
+        note = f"configuration changed ({'; '.join(diffs)}): pass --allow-config-change to compare anyway"
+        return _check(i, key, name, None, lim, FAIL, note)
+    v, c = regression_check(ref, m, lim, history=history)
+    lo, hi = (c.ratio_low - 1) * 100, (c.ratio_high - 1) * 100
+    note = f"p50 {1 - 2 * ALPHA:.0%} CI {lo:+.1f}..{hi:+.1f}% over {c.n_a}+{c.n_b} {c.unit}es"
+    if len([h for h in history if h]) >= 3:
+        note += f", {len(history)} earlier runs"
+    if v is UNDECIDED:
+        note += "; too noisy to decide: raise --repeats or --min-time"
+    return _check(i, key, name, c.delta_pct, lim, v, note)
+
+
+def run_gate(
+    results: Path,
+    budgets_path: Path,
+    run_ref: str = "latest",
+    baseline_ref: str | None = None,
+    *,
+    allow_config_change: bool = False,
+) -> Gate:
     """Load the budgets, the run and the baseline run, and evaluate every check.
 
+    The history for ``max_regression_pct`` is the medians of the runs indexed up to the
+    baseline's start (the last 30).
+
     Raises:
-        UserError: for a missing or invalid budgets file or an unknown run.
+        UserError: for a missing or invalid budgets file, an unknown run, or (without
+            ``allow_config_change``) a baseline measured in another configuration.
     """
     budgets = load_budgets(budgets_path)
     run = open_run(results, run_ref, "gate another run")
     base_ref = baseline_ref or budgets.baseline
     baseline = open_run(results, str(base_ref), "gate another run") if base_ref else None
-    return Gate(run.run_id, evaluate(run, budgets, baseline))
+    hist: dict[Key, list[float]] = {}
+    if baseline is not None:
+        mb = {m.key: m for m in baseline.measurements}
+        pairs = [(m.key, d) for m in run.measurements if m.key in mb and (d := config_differences(mb[m.key], m))]
+        if not allow_config_change:
+            refuse_config_change(pairs, f"gate {run.run_id} against {baseline.run_id}")
+        if any(b.max_regression_pct is not None for b in budgets.budgets):
+            sync(results, warn=False)
+            got = index_history(results, sorted(mb), metrics=("p50",), before=baseline.started)
+            hist = {k: [r["p50"] for r in rows if r["run_id"] != run.run_id] for k, rows in got.items()}
+    return Gate(run.run_id, evaluate(run, budgets, baseline, history=hist, allow_config_change=allow_config_change))

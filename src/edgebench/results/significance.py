@@ -1,30 +1,41 @@
-"""Noise-aware comparison of two sets of raw latency samples.
+"""Noise-aware decisions on latency: the agent processes are the units of replication.
 
-Two tools, both distribution-free, from SciPy:
+What separates two runs is not the sample-to-sample noise of one process (tens of
+thousands of samples make that look tiny) but what changes from one fresh agent process
+to the next: thread placement, the core, the clock, memory layout. So, as asv does with
+its processes, a statistic (p50, p90, p99) is computed **per process** and the
+processes are the replicates. A measurement with ``--repeats N`` (default 3) has N
+processes; their rounds (``Measurement.processes``) cut the pooled samples back into the
+samples of each process. A measurement of one process (``--repeats 1``, or a run from
+before repeats) falls back to 8 contiguous batches of its samples in measurement order:
+that sees drift inside the process, not between processes, and the comparison says so.
 
-* the Mann-Whitney U test (`scipy.stats.mannwhitneyu`, asymptotic with tie and
-  continuity correction): is one set of samples stochastically larger than the other?
-* confidence intervals for a quantile (p50, p90, p99): the wider of the
-  order-statistic interval (ranks from the binomial distribution, `scipy.stats.binom`:
-  distribution-free, no resampling, so fast on 100,000 samples) and a batch-means
-  interval (Student t, `scipy.stats.t`) over contiguous batches of the samples in
-  measurement order. The interval for the *ratio* of two quantiles divides the ends of
-  the two intervals (conservative).
+The test, per quantile: Student's two-sample t-test (`scipy.stats.ttest_ind`,
+``equal_var=True``) on the logarithms of the per-process values, so the effect is a
+ratio (the ratio of geometric means) and the interval is a ratio interval. Why a t-test
+and not a bootstrap: with 3-5 processes a side, a bootstrap's resampling distribution
+has a handful of distinct values and its intervals are too narrow (it needs ~10-20
+replicates); the t distribution pays for the few degrees of freedom honestly. Logs,
+because latency changes are multiplicative and per-process figures are skewed.
 
-Samples inside one run are not independent (a board drifts, the OS interrupts, other
-work comes and goes): the batch-means interval widens with such drift, and a
-statistically significant change smaller than ``min_effect`` (5% by default) is called
-"no change": the point is to flag changes that matter, not every one that exists.
-What no statistic on one run can see is the difference between two agent processes
-that were each steady; a run that joins several processes per variant shows it.
+Labels (`Change`), at ``alpha`` per one-sided test (default 0.05: the 90% interval):
 
-Labels (`compare_quantile`, a `Change`):
+* ``no change`` — a decision, not a lack of one: the two one-sided tests (TOST) reject
+  both "B is slower by ``margin`` or more" and "B is faster by ``margin`` or more"
+  (``margin`` 3% by default); equivalently the 90% interval of the ratio lies inside
+  ``[1/(1+margin), 1+margin]``. A measurement compared with itself is ``no change``.
+* ``slower`` / ``faster`` — the one-sided test for that direction rejects "no
+  slowdown" (resp. "no speed-up") at ``alpha`` and the ratio moved by more than
+  ``margin``.
+* ``undecided`` — neither: too few processes or processes that disagree too much.
 
-* ``slower`` / ``faster``: the ratio's interval excludes 1, the point estimate moved
-  by more than ``min_effect`` and, for the median, Mann-Whitney agrees at ``alpha``
-  (a change in the tail alone does not move Mann-Whitney, so p90/p99 go by the interval);
-* ``no change``: not the above, and the interval lies within ``1 ± 2·min_effect``;
-* ``undecided``: the interval is too wide to tell (too few or too noisy samples).
+Tails (p90, p99) go through the same test with per-process tails as units, so one
+process's slow tail makes the processes disagree (wide interval, a warning from
+`spread_warning`) rather than a regression. Gates against an absolute limit
+(`limit_check`) use the one-sample interval of the per-process values; a gate against a
+baseline run (`regression_check`) uses the two-sample interval of the median, widened by
+the run-to-run spread of earlier runs when the history is known (Conbench compares a
+result with the distribution of its history in the same way).
 """
 
 from __future__ import annotations
@@ -35,22 +46,26 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats  # type: ignore[import-untyped]
 
-from edgebench.model import Change, CheckVerdict, QuantileChange
+from edgebench.model import Change, CheckVerdict, Measurement, QuantileChange
 
-ALPHA = 0.01
-MIN_EFFECT = 0.05
+ALPHA = 0.05  # per one-sided test: the two-sided interval is 90%, as TOST uses it
+MARGIN = 0.03  # equivalence margin on a ratio: within +-3% is "no change"
+MIN_EFFECT = MARGIN  # the old name
 BATCHES = 8
+MIN_BATCH = 10  # samples per batch at least, when batches stand in for processes
+SPREAD_WARN = 0.10  # per-process values further apart than this (max/min - 1) carry a warning
+PROCESS, BATCH = "process", "batch"
 
 Samples = Sequence[float] | np.ndarray
 
 
 def mann_whitney(a: Samples, b: Samples) -> tuple[float, float]:
-    """Two-sided Mann-Whitney U test of ``a`` against ``b``.
+    """Two-sided Mann-Whitney U test of the pooled samples ``a`` against ``b`` (informational).
 
     Returns:
         ``(effect, p)``: ``effect`` is the probability that a sample of ``b`` exceeds
-        one of ``a`` (0.5: no shift; > 0.5: ``b`` is slower), ``p`` the two-sided
-        p-value (normal approximation with tie correction; fine above ~20 samples).
+        one of ``a`` (0.5: no shift), ``p`` the two-sided p-value. It treats samples as
+        independent, so it is shown next to a comparison but never decides one.
     """
     x = np.asarray(a, dtype=np.float64)
     y = np.asarray(b, dtype=np.float64)
@@ -61,30 +76,280 @@ def mann_whitney(a: Samples, b: Samples) -> tuple[float, float]:
     return float(res.statistic) / (x.size * y.size), 1.0 if math.isnan(p) else min(1.0, p)
 
 
-def batch_se(samples: Samples, q: float, batches: int = BATCHES) -> float | None:
-    """Standard error of quantile ``q`` from batch means: the samples, in the order they
-    were taken, cut into ``batches`` contiguous batches.
+def process_rounds(m: Measurement) -> tuple[int, ...] | None:
+    """The number of samples of each agent process of ``m``, when they add up to its samples.
 
-    This sees what the order-statistic interval cannot: drift and bursts of interference
-    during the run, and differences between agent processes when a run joins several.
-    Returns None with fewer than 20 samples per batch.
+    Pooling keeps the processes' samples in process order (`edgebench.bench.repeats.pool`),
+    so these counts cut the pooled samples back into processes. None for one process or
+    a measurement without (consistent) ``processes`` entries.
+    """
+    procs = m.processes or ()
+    rounds = tuple(p.rounds for p in procs)
+    if len(rounds) < 2 or sum(rounds) != len(m.samples_ns) or min(rounds) < 1:
+        return None
+    return rounds
+
+
+def units(samples: Samples, q: float, rounds: Sequence[int] | None = None) -> tuple[np.ndarray, str]:
+    """Quantile ``q`` of each unit of replication: each process, else each contiguous batch.
+
+    Args:
+        samples: the pooled samples in measurement order.
+        rounds: samples per process (`process_rounds`), or None for batches.
+
+    Returns:
+        ``(values, kind)``; ``kind`` is ``"process"`` or ``"batch"``. Fewer than
+        ``MIN_BATCH`` samples give a single batch (nothing to replicate).
     """
     a = np.asarray(samples, dtype=np.float64)
-    if a.size < 20 * batches:
+    if a.size == 0:
+        raise ValueError("no samples")
+    if rounds:
+        parts = np.split(a, np.cumsum(rounds)[:-1])
+        kind = PROCESS
+    else:
+        parts = np.array_split(a, max(1, min(BATCHES, a.size // MIN_BATCH)))
+        kind = BATCH
+    return np.array([np.percentile(p, q * 100) for p in parts]), kind
+
+
+def spread(values: np.ndarray) -> float:
+    """``max / min - 1`` of per-unit values (0 for one value)."""
+    lo = float(values.min())
+    return float(values.max()) / lo - 1.0 if lo > 0 else 0.0
+
+
+def compare_units(
+    ua: np.ndarray,
+    ub: np.ndarray,
+    q: float,
+    *,
+    kind: str = PROCESS,
+    alpha: float = ALPHA,
+    margin: float = MARGIN,
+    extra_se: float = 0.0,
+) -> QuantileChange:
+    """Compare per-unit values of quantile ``q`` of A and B (see the module docstring).
+
+    Args:
+        extra_se: a further standard error of the log ratio (the run-to-run spread of
+            history, `regression_check`), added in quadrature to the processes' one.
+
+    Returns:
+        The change with its ``1 - 2 alpha`` ratio interval, the p-value of "B differs
+        from A" and the TOST p-value of "B is within ``margin`` of A".
+    """
+    la, lb = np.log(ua), np.log(ub)
+    ga, gb = float(np.exp(la.mean())), float(np.exp(lb.mean()))
+    d = float(lb.mean() - la.mean())
+    delta = math.log1p(margin)
+
+    def made(ratio: float, low: float, high: float, p: float, label: Change, p_eq: float) -> QuantileChange:
+        return QuantileChange(
+            q, ga, gb, ratio, low, high, p, label, p_equivalence=p_eq, n_a=int(la.size), n_b=int(lb.size),
+            unit=kind, spread_a=spread(ua), spread_b=spread(ub),
+        )  # fmt: skip
+
+    if la.size == lb.size and np.array_equal(la, lb):  # the same measurement: no sampling between them
+        return made(1.0, 1.0, 1.0, 1.0, Change.NO_CHANGE, 0.0)
+    df = la.size + lb.size - 2
+    if df < 1:
+        return made(math.exp(d), 0.0, math.inf, 1.0, Change.UNDECIDED, 1.0)
+    if extra_se == 0.0:
+        # the library's test; the TOST shifts B by the margin both ways
+        p = float(stats.ttest_ind(lb, la).pvalue)
+        p_up = float(stats.ttest_ind(lb, la, alternative="greater").pvalue)
+        p_down = float(stats.ttest_ind(lb, la, alternative="less").pvalue)
+        p_eq = max(
+            float(stats.ttest_ind(lb - delta, la, alternative="less").pvalue),
+            float(stats.ttest_ind(lb + delta, la, alternative="greater").pvalue),
+        )
+        se = _pooled_se(la, lb)
+    else:
+        se = math.hypot(_pooled_se(la, lb), extra_se)
+        t = stats.t(df)
+        p, p_up, p_down, p_eq = _t_pvalues(d, se, delta, t)
+    if math.isnan(p):  # no spread at all on either side (constant values): the difference is exact
+        se, p = 0.0, 0.0 if d else 1.0
+        p_up, p_down = (0.0 if d > 0 else 1.0), (0.0 if d < 0 else 1.0)
+        p_eq = 0.0 if abs(d) < delta else 1.0
+    half = float(stats.t.ppf(1 - alpha, df)) * se
+    low, high = math.exp(d - half), math.exp(d + half)
+    ratio = math.exp(d)
+    if p_eq < alpha:
+        label = Change.NO_CHANGE
+    elif p_up < alpha and ratio > 1 + margin:
+        label = Change.SLOWER
+    elif p_down < alpha and ratio < 1 / (1 + margin):
+        label = Change.FASTER
+    else:
+        label = Change.UNDECIDED
+    return made(ratio, low, high, p, label, p_eq)
+
+
+def _pooled_se(la: np.ndarray, lb: np.ndarray) -> float:
+    """Standard error of ``mean(lb) - mean(la)`` with the pooled variance (Student)."""
+    na, nb = la.size, lb.size
+    ssq = float(((la - la.mean()) ** 2).sum() + ((lb - lb.mean()) ** 2).sum())
+    return math.sqrt(ssq / (na + nb - 2) * (1 / na + 1 / nb))
+
+
+def _t_pvalues(d: float, se: float, delta: float, t: object) -> tuple[float, float, float, float]:
+    """The p-values of `compare_units` from a difference, its standard error and a t distribution."""
+    if se == 0:
+        return math.nan, math.nan, math.nan, math.nan
+    sf = t.sf  # type: ignore[attr-defined]
+    p_up, p_down = float(sf(d / se)), float(sf(-d / se))
+    p_eq = max(float(sf((delta - d) / se)), float(sf((d + delta) / se)))
+    return min(1.0, 2 * min(p_up, p_down)), p_up, p_down, p_eq
+
+
+def compare_quantile(
+    a: Samples,
+    b: Samples,
+    q: float,
+    *,
+    rounds_a: Sequence[int] | None = None,
+    rounds_b: Sequence[int] | None = None,
+    alpha: float = ALPHA,
+    margin: float = MARGIN,
+    p: float | None = None,
+    min_effect: float | None = None,
+) -> QuantileChange:
+    """Compare quantile ``q`` of samples A and B, per process when ``rounds_*`` are given.
+
+    Args:
+        rounds_a, rounds_b: samples per process (`process_rounds`); batches are used for
+            a side without them (and then for both, so like is compared with like).
+        p, min_effect: accepted for old callers; ``min_effect`` is the margin.
+    """
+    if min_effect is not None:
+        margin = min_effect
+    if not (rounds_a and rounds_b):
+        rounds_a = rounds_b = None
+    ua, kind = units(a, q, rounds_a)
+    ub, _ = units(b, q, rounds_b)
+    if kind == BATCH and np.array_equal(np.asarray(a), np.asarray(b)):
+        ub = ua  # the same samples: exact
+    return compare_units(ua, ub, q, kind=kind, alpha=alpha, margin=margin)
+
+
+def compare_measurements(
+    a: Measurement, b: Measurement, q: float, *, alpha: float = ALPHA, margin: float = MARGIN
+) -> QuantileChange:
+    """Compare quantile ``q`` of two measurements with their processes as the units."""
+    sa = np.asarray(a.samples_ns, dtype=np.float64) / 1e6
+    sb = np.asarray(b.samples_ns, dtype=np.float64) / 1e6
+    return compare_quantile(
+        sa, sb, q, rounds_a=process_rounds(a), rounds_b=process_rounds(b), alpha=alpha, margin=margin
+    )
+
+
+def overall_label(changes: Sequence[QuantileChange]) -> Change:
+    """The label of a comparison row: the median's (the first change given).
+
+    Tails are shown with their own labels but do not decide a row: their run-to-run
+    spread is several times the median's (see the module docstring).
+    """
+    return changes[0].label
+
+
+def spread_warning(what: str, c: QuantileChange) -> str | None:
+    """A warning when the processes of either side disagree on a quantile by more than `SPREAD_WARN`."""
+    worst = max(c.spread_a or 0.0, c.spread_b or 0.0)
+    if worst <= SPREAD_WARN:
         return None
-    v = np.array([np.percentile(part, q * 100) for part in np.array_split(a, batches)])
-    return float(v.std(ddof=1) / math.sqrt(batches))
+    side = "A" if (c.spread_a or 0.0) >= (c.spread_b or 0.0) else "B"
+    return (
+        f"{what}: the {c.unit}es of {side} disagree on p{round(c.q * 100)} ({worst:.0%} apart): "
+        f"one {c.unit}'s tail, not a regression; raise --repeats or idle the board"
+    )
 
 
-def quantile_ci(
-    samples: Samples, q: float, confidence: float = 0.95, *, batches: int = BATCHES
-) -> tuple[float, float, float]:
-    """A quantile and its confidence interval.
+def limit_check(values: np.ndarray, limit: float, *, alpha: float = ALPHA) -> tuple[CheckVerdict, float, float, float]:
+    """Is the statistic whose per-unit values are ``values`` within ``limit`` (same unit)?
 
-    The interval is the wider of two: the distribution-free one between the order
-    statistics whose ranks are the binomial ``(n, q)`` quantiles at ``(1 ± confidence) / 2``
-    (right for independent samples) and ``estimate ± t·batch_se`` (batch means over
-    time; see `batch_se`).
+    The estimate is the geometric mean of the units with its one-sample t interval
+    (``1 - 2 alpha``, on logs).
+
+    Returns:
+        ``(verdict, estimate, low, high)``: ``pass`` when the whole interval is within
+        the limit, ``fail`` when it is wholly above, ``undecided`` otherwise (and with one unit).
+    """
+    logs = np.log(np.asarray(values, dtype=np.float64))
+    est = float(np.exp(logs.mean()))
+    if logs.size < 2:
+        return CheckVerdict.UNDECIDED, est, 0.0, math.inf
+    half = float(stats.t.ppf(1 - alpha, logs.size - 1)) * float(logs.std(ddof=1)) / math.sqrt(logs.size)
+    lo, hi = est * math.exp(-half), est * math.exp(half)
+    if hi <= limit:
+        return CheckVerdict.PASS, est, lo, hi
+    if lo > limit:
+        return CheckVerdict.FAIL, est, lo, hi
+    return CheckVerdict.UNDECIDED, est, lo, hi
+
+
+def budget_check(
+    samples: Samples, q: float, budget: float, rounds: Sequence[int] | None = None, *, alpha: float = ALPHA
+) -> tuple[CheckVerdict, float, float, float]:
+    """`limit_check` of quantile ``q`` of samples, per process when ``rounds`` are given."""
+    values, _ = units(samples, q, rounds)
+    return limit_check(values, budget, alpha=alpha)
+
+
+def history_se(values: Sequence[float]) -> float:
+    """The standard error a new run's log median has against earlier runs' medians.
+
+    The standard deviation of the logs of ``values`` (one median per earlier run) times
+    ``sqrt(1 + 1/k)``: a prediction interval for one more run. 0 with fewer than 3 runs.
+    """
+    v = np.log(np.asarray([x for x in values if x and x > 0], dtype=np.float64))
+    if v.size < 3:
+        return 0.0
+    return float(v.std(ddof=1)) * math.sqrt(1 + 1 / v.size)
+
+
+def regression_check(
+    base: Measurement,
+    new: Measurement,
+    limit_pct: float,
+    *,
+    history: Sequence[float] = (),
+    alpha: float = ALPHA,
+) -> tuple[CheckVerdict, QuantileChange]:
+    """Is the median of ``new`` at most ``limit_pct`` % slower than that of ``base``?
+
+    Args:
+        history: medians (ms) of earlier runs of the same thing; with 3 or more, their
+            run-to-run spread (`history_se`) widens the interval.
+
+    Returns:
+        ``pass`` when the whole ``1 - 2 alpha`` interval of the ratio is within the limit,
+        ``fail`` when it is wholly beyond, ``undecided`` otherwise; and the change.
+    """
+    sa = np.asarray(base.samples_ns, dtype=np.float64) / 1e6
+    sb = np.asarray(new.samples_ns, dtype=np.float64) / 1e6
+    ra, rb = process_rounds(base), process_rounds(new)
+    if not (ra and rb):
+        ra = rb = None
+    ua, kind = units(sa, 0.5, ra)
+    ub, _ = units(sb, 0.5, rb)
+    if base is new or (kind == BATCH and np.array_equal(sa, sb)):
+        ub = ua
+    c = compare_units(ua, ub, 0.5, kind=kind, alpha=alpha, extra_se=history_se(history))
+    cap = 1 + limit_pct / 100
+    verdict = (
+        CheckVerdict.PASS if c.ratio_high <= cap else CheckVerdict.FAIL if c.ratio_low > cap else CheckVerdict.UNDECIDED
+    )
+    return verdict, c
+
+
+def quantile_ci(samples: Samples, q: float, confidence: float = 0.95) -> tuple[float, float, float]:
+    """A quantile of one set of samples and its interval (for showing one run, not for deciding).
+
+    The wider of the distribution-free order-statistic interval (ranks from the binomial
+    ``(n, q)`` quantiles, right for independent samples) and ``estimate ± t·se`` of the
+    batch values (`units` without processes), which widens when the samples drift in time.
 
     Returns:
         ``(estimate, low, high)``, in the unit of the samples (kept in measurement order).
@@ -100,89 +365,9 @@ def quantile_ci(
     lo_rank, hi_rank = stats.binom.ppf(tail, n, q), stats.binom.ppf(1 - tail, n, q)
     lo = float(a[min(max(int(lo_rank) - 1, 0), n - 1)])
     hi = float(a[min(int(hi_rank), n - 1)])
-    se = batch_se(raw, q, batches)
-    if se is not None:
-        spread = float(stats.t.ppf(0.5 + confidence / 2, batches - 1)) * se
-        lo, hi = min(lo, est - spread), max(hi, est + spread)
+    batch, _ = units(raw, q)
+    if batch.size >= 2:
+        spread_ = float(stats.t.ppf(0.5 + confidence / 2, batch.size - 1)) * float(batch.std(ddof=1))
+        spread_ /= math.sqrt(batch.size)
+        lo, hi = min(lo, est - spread_), max(hi, est + spread_)
     return est, lo, hi
-
-
-def label_for(
-    ratio: float,
-    low: float,
-    high: float,
-    p: float | None = None,
-    *,
-    alpha: float = ALPHA,
-    min_effect: float = MIN_EFFECT,
-) -> Change:
-    """The label of a ratio with its interval (see the module docstring).
-
-    Args:
-        p: a Mann-Whitney p-value that must also be below ``alpha`` (pass it for the
-            median; a change in the tail alone does not move Mann-Whitney, so for p90
-            and p99 the interval decides by itself).
-    """
-    sig = p is None or p < alpha
-    if sig and low > 1.0 and ratio > 1.0 + min_effect:
-        return Change.SLOWER
-    if sig and high < 1.0 and ratio < 1.0 - min_effect:
-        return Change.FASTER
-    if low >= 1.0 - 2 * min_effect and high <= 1.0 + 2 * min_effect:
-        return Change.NO_CHANGE
-    return Change.UNDECIDED
-
-
-def compare_quantile(
-    a: Samples,
-    b: Samples,
-    q: float,
-    *,
-    p: float | None = None,
-    confidence: float = 0.95,
-    alpha: float = ALPHA,
-    min_effect: float = MIN_EFFECT,
-) -> QuantileChange:
-    """Compare quantile ``q`` of samples A and B.
-
-    Args:
-        p: a Mann-Whitney p-value already computed for these samples (saves time).
-    """
-    ea, la, ha = quantile_ci(a, q, confidence)
-    eb, lb, hb = quantile_ci(b, q, confidence)
-    if p is None:
-        _, p = mann_whitney(a, b)
-    ratio = eb / ea if ea > 0 else math.inf
-    low = lb / ha if ha > 0 else math.inf
-    high = hb / la if la > 0 else math.inf
-    label = label_for(ratio, low, high, p if q == 0.5 else None, alpha=alpha, min_effect=min_effect)
-    return QuantileChange(q, ea, eb, ratio, low, high, p, label)
-
-
-def overall_label(changes: Sequence[QuantileChange]) -> Change:
-    """One label from several quantiles: a slowdown anywhere wins, then a speed-up, then doubt."""
-    labels = {c.label for c in changes}
-    if Change.SLOWER in labels and Change.FASTER not in labels:
-        return Change.SLOWER
-    if Change.FASTER in labels and Change.SLOWER not in labels:
-        return Change.FASTER
-    if labels == {Change.NO_CHANGE}:
-        return Change.NO_CHANGE
-    return Change.UNDECIDED
-
-
-def budget_check(
-    samples: Samples, q: float, budget: float, confidence: float = 0.95
-) -> tuple[CheckVerdict, float, float, float]:
-    """Is quantile ``q`` of the samples within ``budget`` (same unit)?
-
-    Returns:
-        ``(verdict, estimate, low, high)``: ``pass`` when the whole interval is within
-        the budget, ``fail`` when the whole interval is above it, ``undecided`` otherwise.
-    """
-    est, lo, hi = quantile_ci(samples, q, confidence)
-    if hi <= budget:
-        return CheckVerdict.PASS, est, lo, hi
-    if lo > budget:
-        return CheckVerdict.FAIL, est, lo, hi
-    return CheckVerdict.UNDECIDED, est, lo, hi
