@@ -479,40 +479,200 @@ RUNTIME_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "tflite"}  # artifact form
 
 
 # ----------------------------------------------------------------------------- inputs
+# The job's ``inputs`` block holds one spec per input name (host side: edgebench.bench.inputs):
+# ``{"value": 16000}`` (a constant, broadcast), ``{"range": [lo, hi]}`` (uniform; integers
+# inclusive), ``{"npy": path}`` (a file shipped with the job), ``{"normal": true}``, and
+# ``"batched": false`` for an input that is not split into samples (a scalar, a state tensor
+# whose batch axis is not 0). Hand-written with numpy only: this runs on the board.
+
+SMALL_INT_VALUES = 16  # an integer input with at most this many values per sample is a setting, not data
+UNNAMED = (None, "", "?", -1)  # how runtimes show a dynamic axis with no name
+
+
+def _suggest(name: str, choices: List[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, choices, n=1)
+    return " (did you mean %r?)" % close[0] if close else ""
+
+
+def unnamed_dim(d: Any) -> bool:
+    """True for a dynamic axis with no name (None, '', '?', or a size <= 0)."""
+    return d in UNNAMED or (isinstance(d, int) and d <= 0)
+
+
+def check_dims(signature: Signature, dims: Dict[str, Any]) -> None:
+    """Refuse ``?=SIZE`` when the model has unnamed dynamic axes on several axes (it would set them all)."""
+    if "?" not in dims:
+        return
+    axes = ["%s:%d" % (n, i) for n, shape, _ in signature for i, d in enumerate(shape) if unnamed_dim(d)]
+    axes = [a for a in axes if a not in dims]
+    if len(axes) > 1:
+        raise AgentError(
+            "bad_input",
+            "dim '?' is ambiguous: this model has unnamed dynamic axes %s: give each one as input:axis=SIZE, %s"
+            % (", ".join(axes), " ".join("--dim %s=%s" % (a, dims["?"]) for a in axes)),
+        )
+
+
+def concrete_shape(
+    name: str, shape: List[Any], dims: Dict[str, Any], batch: int, batched: bool, missing: List[str]
+) -> List[int]:
+    """The input's shape with every dynamic axis sized; the flags for unsized ones go to ``missing``.
+
+    An axis is sized by ``input:axis`` in ``dims``, then by its name (``?`` for an unnamed one),
+    then, for axis 0 of a batched input, by ``batch``.
+    """
+    out = []
+    for i, d in enumerate(shape):
+        key = "%s:%d" % (name, i)
+        if isinstance(d, int) and d > 0:
+            out.append(d)
+        elif key in dims:
+            out.append(int(dims[key]))
+        elif isinstance(d, str) and not unnamed_dim(d) and d in dims:
+            out.append(int(dims[d]))
+        elif unnamed_dim(d) and "?" in dims:
+            out.append(int(dims["?"]))
+        elif i == 0 and batched:
+            out.append(int(batch))
+        else:
+            flag = "--dim %s=SIZE" % (key if unnamed_dim(d) else d)
+            if flag not in missing:
+                missing.append(flag)
+            out.append(1)
+    return out
+
+
+def _cast_value(name: str, value: Any, dtype: str) -> Any:
+    """``value`` as a ``dtype`` scalar; a value the dtype cannot hold is an error naming the input."""
+    np = _np()
+    dt = np.dtype(dtype)
+    ok = True
+    if dt.kind in "iu":
+        ok = not isinstance(value, bool) and float(value) == int(float(value))
+        if ok:
+            info = np.iinfo(dt)
+            ok = int(info.min) <= int(float(value)) <= int(info.max)
+    elif dt.kind == "b":
+        ok = value in (0, 1, True, False)
+    elif dt.kind == "f":
+        ok = not isinstance(value, bool) and abs(float(value)) <= float(np.finfo(dt).max)
+    if not ok:
+        raise AgentError(
+            "bad_input",
+            "input %r is %s: the value %r cannot be cast to it: give a %s value" % (name, dtype, value, dtype),
+        )
+    return dt.type(value)
+
+
+def make_input(
+    name: str, shape: List[int], dtype: str, spec: Dict[str, Any], batched: bool, seed: int
+) -> Tuple[Any, str]:
+    """One input array and how it was made (for the record), from its spec or generated.
+
+    Raises:
+        AgentError: a value the dtype cannot hold, a .npy of another shape, or an integer input
+            with no spec (its values select behaviour: they are never guessed).
+    """
+    np = _np()
+    dt = np.dtype(dtype)
+    rng = np.random.default_rng(seed)
+    if "value" in spec:
+        v = spec["value"]
+        return np.full(shape, _cast_value(name, v, dtype), dtype=dt), "constant %s" % v
+    if "range" in spec:
+        lo, hi = spec["range"]
+        lo_c, hi_c = _cast_value(name, lo, dtype), _cast_value(name, hi, dtype)
+        if dt.kind in "iu":
+            a = rng.integers(int(lo_c), int(hi_c) + 1, size=shape).astype(dt)
+        else:
+            a = rng.uniform(float(lo_c), float(hi_c), size=shape).astype(dt)
+        return a, "uniform %s..%s, seed %d" % (lo, hi, seed)
+    if "npy" in spec:
+        path = spec["npy"]
+        try:
+            a = np.load(path, allow_pickle=False)
+        except Exception as exc:
+            raise AgentError(
+                "bad_input", "input %r: %s could not be read: %s" % (name, path, _first_line(exc))
+            ) from None
+        label = spec.get("label") or os.path.basename(path)
+        if dt.kind in "iub" and a.dtype.kind == "f":
+            raise AgentError(
+                "bad_input", "input %r is %s but %s holds %s: save it as %s" % (name, dtype, label, a.dtype.name, dtype)
+            )
+        if list(a.shape) != list(shape):
+            if not (batched and list(a.shape) == list(shape[1:])):
+                want = "%s or one sample %s" % (shape, shape[1:]) if batched else str(shape)
+                raise AgentError(
+                    "bad_input",
+                    "input %r: %s has shape %s but the input takes %s: save an array of that shape"
+                    % (name, label, list(a.shape), want),
+                )
+            a = np.broadcast_to(a, shape)
+        return np.ascontiguousarray(a.astype(dt)), "file %s" % label
+    if dt.kind == "f":
+        return rng.standard_normal(shape).astype(dt), "generated: normal(0, 1), seed %d" % seed
+    per_sample = int(np.prod(shape[1:] if batched else shape)) if shape else 1
+    if dt.kind in "iu" and dt.itemsize == 1 and per_sample > SMALL_INT_VALUES:  # quantized data (an image)
+        info = np.iinfo(dt)
+        a = rng.integers(int(info.min), int(info.max) + 1, size=shape).astype(dt)
+        return a, "generated: uniform %d..%d, seed %d" % (info.min, info.max, seed)
+    raise AgentError(
+        "missing_input",
+        "input %r is %s %s and has no value: its values select what the model does, so they are not guessed: "
+        "give one with --input %s=VALUE (a constant, LO..HI or a .npy file)" % (name, dtype, shape, name),
+    )
+
+
+def build_inputs(
+    signature: Signature,
+    specs: Dict[str, Any],
+    dims: Dict[str, Any],
+    batch_size: int,
+    seed: int = 0,
+    given: Optional[Dict[str, Any]] = None,
+) -> Tuple[List[Any], List[Dict[str, Any]]]:
+    """The inputs of one inference and their records (name, shape, dtype, how made, batched).
+
+    ``specs`` are the job's input specs (names the model lacks are ignored: a run's specs
+    apply to every model that has the input); ``given`` are arrays from the eval data, used
+    as they are. Every unsized dynamic dimension is reported at once.
+
+    Raises:
+        AgentError: missing dims (all of them, as ready-to-paste flags), an ambiguous ``?``,
+            or a bad spec (see `make_input`).
+    """
+    check_dims(signature, dims)
+    given = given or {}
+    missing = []  # type: List[str]
+    shapes = []
+    for name, shape, _dtype in signature:
+        batched = bool((specs.get(name) or {}).get("batched", True)) and len(shape) > 0
+        if name in given:  # its shape is the data's
+            shapes.append((batched, list(given[name].shape)))
+            continue
+        shapes.append((batched, concrete_shape(name, shape, dims, batch_size, batched, missing)))
+    if missing:
+        names = [n for n, _, _ in signature]
+        raise AgentError(
+            "missing_dims", "dynamic dimensions of %s have no size: add %s" % (", ".join(names), " ".join(missing))
+        )
+    arrays, records = [], []
+    for (name, _shape, dtype), (batched, shape) in zip(signature, shapes):  # noqa: B905 (runs on Python 3.8)
+        if name in given:
+            a, how = given[name], "eval data"
+        else:
+            a, how = make_input(name, shape, dtype, specs.get(name) or {}, batched, seed)
+        arrays.append(a)
+        records.append({"name": name, "shape": list(a.shape), "dtype": str(a.dtype), "made": how, "batched": batched})
+    return arrays, records
 
 
 def generated_inputs(signature: Signature, dims: Dict[str, Any], batch_size: int, seed: int = 0) -> List[Any]:
-    """Inputs generated from the model's signature; dynamic dims come from ``dims`` (batch from batch_size)."""
-    np = _np()
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for name, shape, dtype in signature:
-        concrete = []
-        for i, d in enumerate(shape):
-            if isinstance(d, int) and d > 0:
-                concrete.append(d)
-            elif isinstance(d, str) and d in dims:
-                concrete.append(int(dims[d]))
-            elif "%s:%d" % (name, i) in dims:
-                concrete.append(int(dims["%s:%d" % (name, i)]))
-            elif i == 0:
-                concrete.append(int(batch_size))
-            else:
-                raise AgentError(
-                    "bad_input",
-                    "input %r has dynamic dimension %r (axis %d): give its size in the run settings, dims={%r: N}"
-                    % (name, d, i, d if isinstance(d, str) and d != "?" else "%s:%d" % (name, i)),
-                )
-        kind = np.dtype(dtype).kind
-        if kind == "f":
-            a = rng.standard_normal(concrete).astype(dtype)
-        elif kind in "iu":
-            info = np.iinfo(dtype)
-            a = rng.integers(max(int(info.min), -128), min(int(info.max), 127) + 1, size=concrete).astype(dtype)
-        else:
-            a = rng.integers(0, 2, size=concrete).astype(dtype)
-        arrays.append(a)
-    return arrays
+    """Inputs generated from the model's signature alone (no specs); see `build_inputs`."""
+    return build_inputs(signature, {}, dims, batch_size, seed)[0]
 
 
 def _fit_array(name: str, want_shape: List[Any], want_dtype: str, a: Any, path: str) -> Any:
@@ -538,23 +698,36 @@ def _fit_array(name: str, want_shape: List[Any], want_dtype: str, a: Any, path: 
     return a.astype(want_dtype) if a.dtype.name != want_dtype else a
 
 
+VALUE_KEYS = ("value", "range", "npy", "normal")  # a spec with one of these makes the input's values
+
+
+def _has_value(spec: Optional[Dict[str, Any]]) -> bool:
+    return any(k in (spec or {}) for k in VALUE_KEYS)
+
+
 def load_eval(job: Dict[str, Any], signature: Signature) -> Tuple[Optional[List[Any]], Any, Any]:
     """Load the eval inputs (one array per model input), labels and reference outputs.
 
     A single-input model reads ``x``; a multi-input model reads one array per input,
-    named after the input. ``limit`` (quick mode) keeps a seeded random subset; the
-    reference outputs (``reference`` npz with ``outputs``) are cut the same way.
+    named after the input. An input whose job spec gives its values (``--input``) is not
+    read: it is made here, one row per sample (or once when not batched). An input is not
+    split into samples (batchless) when its spec says ``batched: false``, when the npz
+    lists it in a ``batchless`` string array, or when it is 0-d for a 0-d input (a scalar).
+    ``limit`` (quick mode) keeps a seeded random subset; the reference outputs (``reference``
+    npz with ``outputs``) are cut the same way.
 
     Returns:
         (inputs or None, labels or None, reference outputs or None); also sets
-        ``job["eval"]["n_total"]``.
+        ``job["eval"]["n_total"]`` and ``job["eval"]["batched"]`` (one flag per input).
     """
     spec = job.get("eval") or {}
     path = spec.get("path")
     if not path:
         return None, None, None
     np = _np()
+    specs = job.get("inputs") or {}
     names = [s[0] for s in signature]
+    base = os.path.basename(path)
     try:
         with np.load(path) as data:
             if len(signature) == 1:
@@ -562,25 +735,40 @@ def load_eval(job: Dict[str, Any], signature: Signature) -> Tuple[Optional[List[
                 keys = [key]
             else:
                 keys = [(spec.get("inputs") or {}).get(n, n) for n in names]
-            absent = [k for k in keys if k not in data.files]
+            keys = [None if _has_value(specs.get(n)) else k for n, k in zip(names, keys)]  # noqa: B905 (Python 3.8)
+            absent = [k for k in keys if k is not None and k not in data.files]
             if absent:
                 raise AgentError(
                     "bad_eval_data",
-                    "eval data %s has no arrays %s (it has %s): save one array per model input %s"
-                    % (os.path.basename(path), absent, sorted(data.files), names),
+                    "eval data %s has no arrays %s (it has %s): save one array per model input %s, or give the "
+                    "missing ones with --input NAME=VALUE" % (base, absent, sorted(data.files), names),
                 )
-            xs = [data[k] for k in keys]
+            found = dict((k, data[k]) for k in keys if k is not None)
+            listed = [str(b) for b in data["batchless"].reshape(-1)] if "batchless" in data.files else []
             ykey = spec.get("y", "y")
             y = data[ykey] if ykey in data.files else None
     except AgentError:
         raise
     except Exception as exc:
-        raise AgentError(
-            "bad_eval_data", "eval data %s could not be read: %s" % (os.path.basename(path), _first_line(exc))
-        ) from None
-    n = len(xs[0])
-    if any(len(x) != n for x in xs) or (y is not None and len(y) != n):
-        raise AgentError("bad_eval_data", "eval data %s: arrays have different lengths" % os.path.basename(path))
+        raise AgentError("bad_eval_data", "eval data %s could not be read: %s" % (base, _first_line(exc))) from None
+    batched = []
+    for (name, shape, _dtype), key in zip(signature, keys):  # noqa: B905 (runs on Python 3.8: no strict=)
+        flag = (specs.get(name) or {}).get("batched")
+        a = found.get(key) if key is not None else None
+        if flag is None:
+            flag = not (name in listed or key in listed or (a is not None and a.ndim == 0 and len(shape) == 0))
+        if flag and a is not None and a.ndim == 0:
+            raise AgentError(
+                "bad_eval_data",
+                "eval data %s: array %r is 0-d (one value) but input %r takes %s with a sample axis: save it with one "
+                "row per sample (np.full(N, value)), or declare it batchless (--input %s=batchless, or list it in "
+                "the npz as batchless=[%r])" % (base, key, name, shape, name, name),
+            )
+        batched.append(bool(flag))
+    rows = [len(found[k]) for k, b in zip(keys, batched) if b and k is not None]  # noqa: B905 (Python 3.8)
+    n = rows[0] if rows else (len(y) if y is not None else 1)
+    if any(r != n for r in rows) or (y is not None and len(y) != n):
+        raise AgentError("bad_eval_data", "eval data %s: arrays have different lengths" % base)
     ref = None
     if spec.get("reference"):
         try:
@@ -591,13 +779,32 @@ def load_eval(job: Dict[str, Any], signature: Signature) -> Tuple[Optional[List[
         if len(ref) != n:
             raise AgentError("bad_eval_data", "reference outputs have %d rows, eval data %d" % (len(ref), n))
     spec["n_total"] = n
+    spec["batched"] = batched
     limit = spec.get("limit")
+    idx = None
     if limit and int(limit) < n:
         idx = np.sort(np.random.default_rng(int(spec.get("seed", 0))).permutation(n)[: int(limit)])
-        xs = [x[idx] for x in xs]
         y = y[idx] if y is not None else None
         ref = ref[idx] if ref is not None else None
-    xs = [_fit_array(s[0], s[1], s[2], x, path) for s, x in zip(signature, xs)]  # noqa: B905 (runs on Python 3.8: no strict=)
+        n = len(idx)
+    dims = job.get("dims") or {}
+    seed = int(job.get("seed", 0))
+    xs = []
+    for (name, shape, dtype), key, b in zip(signature, keys, batched):  # noqa: B905 (runs on Python 3.8)
+        if key is None:  # made from its spec, n rows
+            missing = []  # type: List[str]
+            cshape = concrete_shape(name, shape, dims, n, b, missing)
+            if missing:
+                raise AgentError(
+                    "missing_dims", "input %r has dynamic dimensions with no size: add %s" % (name, " ".join(missing))
+                )
+            xs.append(make_input(name, cshape, dtype, specs[name], b, seed)[0])
+            continue
+        x = found[key]
+        if b:
+            x = x[idx] if idx is not None else x
+            x = _fit_array(name, shape, dtype, x, path)
+        xs.append(x)
     return xs, y, ref
 
 
@@ -649,16 +856,24 @@ def wilson(k: float, n: int, z: float = 1.96) -> List[float]:
     return [max(0.0, centre - half), min(1.0, centre + half)]
 
 
-def evaluate(model: Any, xs: List[Any], batch_size: int) -> Any:
-    """Run the eval set in batches; returns the first output as float32 (N, -1)."""
+def evaluate(model: Any, xs: List[Any], batch_size: int, batched: Optional[List[bool]] = None) -> Any:
+    """Run the eval set in batches; returns the first output as float32 (N, -1).
+
+    ``batched`` says which inputs are split into samples (default: all but 0-d arrays);
+    the others (scalars, state tensors) go whole into every batch.
+    """
     np = _np()
     outs = []
-    n = len(xs[0])
+    flags = batched if batched is not None else [x.ndim > 0 for x in xs]
+    n = next((len(x) for x, b in zip(xs, flags) if b), 1)  # noqa: B905 (runs on Python 3.8: no strict=)
     for i in range(0, n, batch_size):
-        chunk = [x[i : i + batch_size] for x in xs]
-        size = len(chunk[0])
+        chunk = [x[i : i + batch_size] if b else x for x, b in zip(xs, flags)]  # noqa: B905 (Python 3.8)
+        size = min(batch_size, n - i)
         if size < batch_size:  # static batch models: pad the last chunk
-            chunk = [np.concatenate([c, np.repeat(c[-1:], batch_size - size, axis=0)]) for c in chunk]
+            chunk = [
+                np.concatenate([c, np.repeat(c[-1:], batch_size - size, axis=0)]) if b else c
+                for c, b in zip(chunk, flags)  # noqa: B905 (runs on Python 3.8: no strict=)
+            ]
         o = model.run(model.prepare(chunk))[0][:size]
         outs.append(np.asarray(o, dtype=np.float32).reshape(size, -1))
     return np.concatenate(outs)
@@ -727,15 +942,25 @@ def host_info() -> Dict[str, Any]:
     }
 
 
-def _inputs_for(job: Dict[str, Any], signature: Signature, xs: Optional[List[Any]], batch: int) -> List[Any]:
+def _inputs_for(
+    job: Dict[str, Any], signature: Signature, xs: Optional[List[Any]], batch: int
+) -> Tuple[List[Any], List[Dict[str, Any]]]:
+    """The timed inputs and their records: eval data (first ``batch`` samples) or made from the specs."""
+    specs, dims, seed = job.get("inputs") or {}, job.get("dims") or {}, int(job.get("seed", 0))
     if xs is None:
-        return generated_inputs(signature, job.get("dims") or {}, batch)
-    if len(xs[0]) < batch:
-        raise AgentError(
-            "bad_eval_data",
-            "eval data has %d samples, fewer than the batch size %d: lower batch_size" % (len(xs[0]), batch),
-        )
-    return [_np().ascontiguousarray(x[:batch]) for x in xs]
+        return build_inputs(signature, specs, dims, batch, seed)
+    flags = (job.get("eval") or {}).get("batched") or [True] * len(xs)
+    given = {}
+    for (name, _shape, _dtype), x, b in zip(signature, xs, flags):  # noqa: B905 (runs on Python 3.8: no strict=)
+        if _has_value(specs.get(name)):
+            continue  # made again at the timed batch size, and recorded as made
+        if b and len(x) < batch:
+            raise AgentError(
+                "bad_eval_data",
+                "eval data has %d samples, fewer than the batch size %d: lower batch_size" % (len(x), batch),
+            )
+        given[name] = _np().ascontiguousarray(x[:batch] if b else x)
+    return build_inputs(signature, specs, dims, batch, seed, given)
 
 
 def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
@@ -791,7 +1016,8 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
         measure_spec = job.get("measure") or {}
         batch = int(measure_spec.get("batch_size", DEFAULT_MEASURE["batch_size"]))
         xs, y, ref = load_eval(job, signature)
-        feed = model.prepare(_inputs_for(job, signature, xs, batch))
+        arrays, result["inputs"] = _inputs_for(job, signature, xs, batch)
+        feed = model.prepare(arrays)
         t = time.perf_counter_ns()
         model.run(feed)
         first_ns = time.perf_counter_ns() - t
@@ -814,7 +1040,8 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
         }
         if xs is not None and (job.get("eval") or {}).get("evaluate", True):  # later repeats time, not evaluate
             t = time.perf_counter_ns()
-            logits = evaluate(model, xs, eval_batch_size(signature, batch, measure_spec))
+            flags = (job.get("eval") or {}).get("batched")
+            logits = evaluate(model, xs, eval_batch_size(signature, batch, measure_spec), flags)
             n_total = int((job.get("eval") or {}).get("n_total", len(logits)))
             if y is not None:
                 result["accuracy"] = accuracy(logits, y, n_total)
@@ -1167,7 +1394,8 @@ def profile_job(job: Dict[str, Any]) -> Dict[str, Any]:
         mspec = dict(job.get("measure") or {})
         batch = int(mspec.get("batch_size", DEFAULT_MEASURE["batch_size"]))
         xs, _y, _ref = load_eval(job, signature)
-        feed = model.prepare(_inputs_for(job, signature, xs, batch))
+        arrays, result["inputs"] = _inputs_for(job, signature, xs, batch)
+        feed = model.prepare(arrays)
         timed = getattr(model, "timed_run", model.run)
         timeline.mark("first_inference")
         t = time.perf_counter_ns()

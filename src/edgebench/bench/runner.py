@@ -19,6 +19,10 @@ file stores:
 ``accuracy, fidelity, reference``
     top-1 (with a Wilson 95% interval, ``quick`` when on a subset); agreement with the
     fp32 parent's outputs and what the parent was.
+``inputs``
+    the inputs of the timed inference, one ``{name, shape, dtype, made, batched}`` each;
+    ``made`` says how: ``eval data``, ``constant 16000``, ``uniform 0..1, seed 0``,
+    ``file state.npy``, ``generated: normal(0, 1), seed 0``.
 ``runtime, device, host, fingerprint, warnings, agent_pid``
     runtime name/version/providers/threads, device state before/after, the board's
     fingerprint, and warnings (throttling, temperature, high variation).
@@ -39,6 +43,7 @@ from typing import Any
 
 from edgebench import agent
 from edgebench.agent import RUNTIME_OF_FORMAT
+from edgebench.bench.inputs import job_block, npy_files
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import RemoteError
@@ -90,11 +95,13 @@ def build_job(
     eval_path: str | None = None,
     reference_path: str | None = None,
     evaluate: bool = True,
+    input_files: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The job JSON the agent reads, from the board's settings and the run's settings.
 
     With ``evaluate=False`` the agent still times the eval inputs but computes no
     accuracy or fidelity (the later processes of a repeated measurement).
+    ``input_files`` maps an input to its .npy on the board (`edgebench.bench.inputs`).
     """
     runtime = RUNTIME_OF_FORMAT[variant.format]
     job: dict[str, Any] = {
@@ -104,6 +111,8 @@ def build_job(
         "measure": settings.measure_block(),
         "dims": dict(settings.dims),
         "device": settings.device_block(),
+        "inputs": job_block(settings.inputs, input_files),
+        "seed": settings.seed,
     }
     if eval_path is not None:
         ev: dict[str, Any] = {"path": eval_path, "seed": settings.seed}
@@ -193,6 +202,7 @@ def from_agent(m: Measurement, board: Board, out: Mapping[str, Any]) -> Measurem
         agent_pid=out.get("pid"),
         warnings=tuple(out.get("warnings") or ()),
         cold_start=cold,
+        inputs=None if out.get("inputs") is None else tuple(out["inputs"]),
         null_keys=AGENT_NULLS,
     )
 
@@ -248,11 +258,13 @@ def deploy_jobs(
     artifact = deploy(driver, variant.artifact, variant.sha256)
     eval_path = deploy(driver, eval_data) if eval_data is not None else None
     ref_path = deploy(driver, reference) if (reference is not None and eval_data is not None) else None
+    input_files = {name: deploy(driver, path) for name, path in npy_files(settings.inputs).items()}
     commands: list[list[str]] = []
     for evaluate in (True, False) if later else (True,):
         job = build_job(
-            board, variant, settings, artifact=artifact, eval_path=eval_path, reference_path=ref_path, evaluate=evaluate
-        )
+            board, variant, settings, artifact=artifact, eval_path=eval_path, reference_path=ref_path,
+            evaluate=evaluate, input_files=input_files,
+        )  # fmt: skip
         with tempfile.TemporaryDirectory() as tmp:
             job_file = Path(tmp) / ("job.json" if evaluate else "job-later.json")
             job_file.write_text(json.dumps(job))

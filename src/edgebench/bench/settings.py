@@ -17,9 +17,12 @@ import math
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
 
 from edgebench import agent
+from edgebench.bench.inputs import parse_inputs
 from edgebench.config import validate
 from edgebench.errors import ConfigError
 
@@ -92,6 +95,8 @@ class Setting:
 
 
 M, D = agent.DEFAULT_MEASURE, agent.DEFAULT_DEVICE
+# an input spec as text; a TOML number or boolean (nightly ``inputs = { sr = 16000 }``) is taken as written
+SpecText = Annotated[str, BeforeValidator(lambda v: str(v).lower() if isinstance(v, bool) else str(v))]
 
 
 @dataclass(frozen=True)
@@ -132,14 +137,21 @@ class RunSettings:
         flag="--batch-size", option="--edge-batch-size", ge=1, job="measure",
     )  # fmt: skip
     dims: dict[str, int] = _setting(  # noqa: RUF009 (a field with a default_factory)
-        {}, "Size of a dynamic input dimension, by dim name or input:axis (repeatable).",
+        {}, "Size of a dynamic input dimension (repeatable): by its name, batch=1, or by input:axis, image:2=320 "
+        "(for unnamed axes); every missing one is listed at once.",
         flag="--dim", option="--edge-dim", metavar="NAME=SIZE",
+    )  # fmt: skip
+    inputs: dict[str, SpecText] = _setting(  # noqa: RUF009 (a field with a default_factory)
+        {}, "Value of a model input (repeatable): NAME=16000 (constant), NAME=0..1 (uniform), NAME=normal, "
+        "NAME=file.npy (whole shape, or one sample); add :batchless for an input not split by batch (a scalar, "
+        "a state tensor), e.g. state=zeros:batchless. Integer inputs are never guessed: give them here.",
+        flag="--input", option="--edge-input", metavar="NAME=SPEC",
     )  # fmt: skip
     quick: int | None = _setting(
         None, "Accuracy on a seeded random subset of N samples, with a 95% interval.",
         flag="--quick", option="--edge-quick", ge=1, metavar="N",
     )  # fmt: skip
-    seed: int = _setting(0, "Seed of the quick subset.", option="--edge-seed")
+    seed: int = _setting(0, "Seed of the quick subset and of generated inputs.", option="--edge-seed")
     temp_limit_c: float = _setting(
         D["temp_limit_c"], "Warn when the board's hottest thermal zone reaches this temperature (C).",
         option="--edge-temp-limit",
@@ -276,7 +288,10 @@ def from_options(values: Mapping[str, Any]) -> RunSettings:
     """Settings from parsed options by field name (``None``: unset; ``dims`` as ``NAME=SIZE`` entries).
 
     Raises:
-        ConfigError: for a bad value.
+        ConfigError: for a bad value (``inputs`` as ``NAME=SPEC`` entries, see `edgebench.bench.inputs`).
     """
-    chosen = {k: v for k, v in values.items() if v is not None and k != "dims"}
-    return RunSettings.from_mapping({**chosen, "dims": parse_dims(list(values.get("dims") or ()))})
+    chosen = {k: v for k, v in values.items() if v is not None and k not in ("dims", "inputs")}
+    return RunSettings.from_mapping({
+        **chosen, "dims": parse_dims(list(values.get("dims") or ())),
+        "inputs": parse_inputs(list(values.get("inputs") or ())),
+    })  # fmt: skip

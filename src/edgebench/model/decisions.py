@@ -301,6 +301,7 @@ class ReportRow:
     verdict: Worth | None = None
     verdict_text: str | None = None
     pareto: bool = False
+    inputs: tuple[JSONObject, ...] | None = None  # the measured inputs (Measurement.inputs)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON (enums as their strings)."""

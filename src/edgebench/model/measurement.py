@@ -132,6 +132,7 @@ _MEASUREMENT_KEYS = (
     "board", "model", "variant", "format", "sha256", "bytes", "ok", "error", "samples_ns", "batch_size",
     "settings", "warnings", "timing", "memory", "accuracy", "fidelity", "runtime", "device", "host",
     "fingerprint", "agent_pid", "cold_start", "reference", "processes", "process_spread", "evaluation", "summary",
+    "inputs",
 )  # fmt: skip
 # a measurement the bench has just built writes these even when null
 BASE_NULLS = frozenset({"format", "sha256", "bytes", "error"})
@@ -174,6 +175,7 @@ class Measurement:
     process_spread: float | None = None
     evaluation: str | None = None
     summary: Summary | None = None
+    inputs: tuple[JSONObject, ...] | None = None  # the timed inputs: name, shape, dtype, how made (agent records)
     extra: JSONObject = field(default_factory=dict)
     null_keys: frozenset[str] = BASE_NULLS
 
@@ -256,6 +258,7 @@ class Measurement:
             process_spread=d.get("process_spread"),
             evaluation=d.get("evaluation"),
             summary=Summary.from_json(summ) if isinstance(summ, Mapping) else None,
+            inputs=None if d.get("inputs") is None else tuple(d["inputs"]),
             extra=_extra(d, _MEASUREMENT_KEYS),
             null_keys=_nulls(d, _MEASUREMENT_KEYS),
         )
@@ -281,6 +284,7 @@ class Measurement:
         _emit(out, "processes", procs, nulls)
         _emit(out, "process_spread", self.process_spread, nulls)
         _emit(out, "evaluation", self.evaluation, nulls)
+        _emit(out, "inputs", None if self.inputs is None else [dict(i) for i in self.inputs], nulls)
         out.update(self.extra)
         _emit(out, "summary", None if self.summary is None else self.summary.to_json(), nulls)
         return out

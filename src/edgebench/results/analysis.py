@@ -109,7 +109,7 @@ def _row(m: Measurement) -> ReportRow:
     return ReportRow(
         board=m.board, variant=m.variant, ok=m.ok, **figures, peak_rss=m.peak_rss, top1=m.top1,
         fidelity=m.fidelity_value, bytes=m.bytes, process_spread=m.process_spread,
-        error=None if m.ok else (m.error.message if m.error is not None else "{}"),
+        error=None if m.ok else (m.error.message if m.error is not None else "{}"), inputs=m.inputs,
     )  # fmt: skip
 
 

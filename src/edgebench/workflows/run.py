@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from edgebench.bench.inputs import check_run
 from edgebench.bench.session import load_variants, resolve_boards
 from edgebench.bench.settings import SETTINGS, RunSettings, dims_argv
 from edgebench.errors import DataError, EdgebenchError, UserError
@@ -135,6 +136,8 @@ def run_harness(
     variant_list = load_variants(variants, models)
     if eval_data is not None and not eval_data.exists():
         raise DataError(f"eval data {eval_data} does not exist: give an .npz file (x, y) or a folder of <model>.npz")
+    eval_given = eval_data is not None
+    check_run(settings.inputs, settings.dims, settings.batch_size, settings.seed, variant_list, eval_given=eval_given)
     store.prepare(results)
     logs = results / LOGS
     logs.mkdir(exist_ok=True)
