@@ -36,13 +36,12 @@ label for a file whose items are not tables (``f"{path}: board 'pi':"``).
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
 import difflib
 import json
 import sys
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -55,7 +54,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_MISSING: Any = object()
 T = TypeVar("T")
 
 _FORBID = pydantic.ConfigDict(extra="forbid")
@@ -227,102 +225,3 @@ def _message(cls: Any, err: Any, where: str) -> str:
     else:
         problem = f"is {value!r}: {err['msg'][:1].lower()}{err['msg'][1:]}"
     return f"{where} field '{name}' {problem}"
-
-
-class Table:
-    """Deprecated: use `validate`; kept until every caller has moved.
-
-    One TOML table with typed field getters; every error names file, table and field.
-
-    Args:
-        path: the file the table came from (only used in messages).
-        where: the table's dotted name, such as ``models.digits``.
-        data: the table's contents.
-    """
-
-    def __init__(self, path: Path | str, where: str, data: Any) -> None:
-        self.path = path
-        self.where = where
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: [{where}] must be a table, not {type_name(data)}")
-        self.data: dict[str, Any] = data
-        self.seen: set[str] = set()
-
-    def error(self, field: str, problem: str) -> ConfigError:
-        """A `ConfigError` for ``field`` of this table."""
-        return ConfigError(f"{self.path}: [{self.where}] field '{field}' {problem}")
-
-    def get(self, field: str, default: Any = _MISSING) -> Any:
-        """The raw value of a field; required when no default is given."""
-        self.seen.add(field)
-        if field in self.data:
-            return self.data[field]
-        if default is _MISSING:
-            raise self.error(field, "is missing: add it")
-        return default
-
-    def text(self, field: str, default: Any = _MISSING, choices: Iterable[str] | None = None) -> Any:
-        """A string field, optionally one of ``choices``."""
-        v = self.get(field, default)
-        if v is default and default is not _MISSING:
-            return v
-        if not isinstance(v, str):
-            raise self.error(field, f"must be a string, not {type_name(v)}")
-        if choices is not None and v not in (opts := list(choices)):
-            raise self.error(field, f"is {v!r}; valid values: {', '.join(opts)}")
-        return v
-
-    def integer(self, field: str, default: Any = _MISSING, minimum: int | None = None) -> Any:
-        """An integer field, optionally at least ``minimum``."""
-        v = self.get(field, default)
-        if v is default and default is not _MISSING:
-            return v
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise self.error(field, f"must be an integer, not {type_name(v)}")
-        if minimum is not None and v < minimum:
-            raise self.error(field, f"is {v}; it must be >= {minimum}")
-        return v
-
-    def number(self, field: str, default: Any = _MISSING, lo: float | None = None, hi: float | None = None) -> Any:
-        """A number field (int accepted), optionally within ``[lo, hi]``."""
-        v = self.get(field, default)
-        if v is default and default is not _MISSING:
-            return v
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise self.error(field, f"must be a number, not {type_name(v)}")
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise self.error(field, f"is {v}; it must be within [{lo}, {hi}]")
-        return builtins.float(v)
-
-    def boolean(self, field: str, default: Any = _MISSING) -> Any:
-        """A boolean field."""
-        v = self.get(field, default)
-        if v is default and default is not _MISSING:
-            return v
-        if not isinstance(v, bool):
-            raise self.error(field, f"must be true or false, not {type_name(v)}")
-        return v
-
-    def array(self, field: str, default: Any = _MISSING) -> Any:
-        """An array field."""
-        v = self.get(field, default)
-        if v is default and default is not _MISSING:
-            return v
-        if not isinstance(v, list):
-            raise self.error(field, f"must be an array, not {type_name(v)}")
-        return v
-
-    def table(self, field: str, default: Any = _MISSING) -> Table:
-        """A sub-table field as a `Table`."""
-        v = self.get(field, default)
-        return Table(self.path, f"{self.where}.{field}" if self.where else field, v)
-
-    def done(self) -> None:
-        """Fail on any field that was never asked for, listing the valid ones.
-
-        Raises:
-            ConfigError: naming the unknown field and the known ones.
-        """
-        unknown = sorted(set(self.data) - self.seen)
-        if unknown:
-            raise self.error(unknown[0], f"is unknown; valid fields: {', '.join(sorted(self.seen))}")

@@ -23,7 +23,7 @@ def test_each_variant_runs_in_n_interleaved_processes_with_pooled_samples(tmp_pa
     data = eval_npz(tmp_path / "e.npz", n=40)
     s = EdgeSession([board], load_variants(root), SETTINGS, eval_data=data, results=tmp_path / "results")
     try:
-        ms = [m.to_json() for m in s.iter_measure()]
+        ms = [s.measure(c).to_json() for c in s.cases]
     finally:
         s.close()
     assert [m["variant"] for m in ms] == ["fp32", "noisy"] and all(m["ok"] for m in ms), [m["error"] for m in ms]

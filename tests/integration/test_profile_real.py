@@ -13,12 +13,13 @@ import pytest
 from _bench_models import onnx_model, tflite_models, variant
 from _profile_models import demo_variants, dominant_onnx
 
-from edgebench.bench.profile import TFLITE_NO_TIMING, Profile, diff_profiles, profile_variant, why_slower
+from edgebench.bench.profile import TFLITE_NO_TIMING, Profile, diff_profiles, profile_variant
 from edgebench.bench.settings import RunSettings
 from edgebench.results.store import list_runs, read_run
 from edgebench.targets.board import local_board
 from edgebench.targets.driver import LocalDriver
 from edgebench.targets.farm import Farm
+from edgebench.testing.profiles import why_slower
 
 pytestmark = pytest.mark.slow
 EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))

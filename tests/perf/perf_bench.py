@@ -166,7 +166,7 @@ def _apparent_speedup(board: Board, variants: list[Variant], settings: RunSettin
     """p50(fp32) / p50(copy) of one run, and the per-process medians (us) of both variants."""
     session = EdgeSession([board], variants, settings, command="perf")
     try:
-        ms = {m.variant: m.to_json() for m in session.iter_measure()}
+        ms = {c.variant.name: session.measure(c).to_json() for c in session.cases}
     finally:
         session.close()
     assert all(m["ok"] for m in ms.values()), [m["error"] for m in ms.values()]

@@ -21,8 +21,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from _profile_models import demo_variants
 
-from edgebench.bench.profile import why_slower
 from edgebench.results.store import list_runs, read_run
+from edgebench.testing.profiles import why_slower
 
 pytestmark = pytest.mark.slow
 

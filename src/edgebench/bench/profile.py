@@ -48,7 +48,6 @@ __all__ = [
     "diff_profiles",
     "profile_variant",
     "profiles_of_run",
-    "why_slower",
 ]
 
 
@@ -414,21 +413,6 @@ def diff_profiles(a: Profile, b: Profile) -> ProfileDiff:
         if p.coverage is not None and p.coverage < COVERAGE_MIN:
             notes.append(f"{p.label}: coverage {p.coverage:.0%} < {COVERAGE_MIN:.0%}")
     return ProfileDiff(a, b, rows, slower, ratio, tuple(cause), tuple(counterpart), tuple(notes))
-
-
-def why_slower(run: Run, slow: str = "int8-dynamic", fast: str = "fp32") -> str | None:
-    """The demo's one line: why ``slow`` is slower than ``fast`` in a stored profile run.
-
-    Returns:
-        The verdict line (e.g. ``"int8-dynamic is 4.5x slower than fp32: ConvInteger +
-        DynamicQuantizeLinear: 81 % of int8-dynamic vs Conv 62 % of fp32"``), or None when the
-        run lacks either profile or ``slow`` is not slower.
-    """
-    by_name = {p.variant: p for p in profiles_of_run(run) if p.ok}
-    if slow not in by_name or fast not in by_name:
-        return None
-    d = diff_profiles(by_name[fast], by_name[slow])
-    return d.verdict() if d.slow.variant == slow else None
 
 
 # ------------------------------------------------------------------------------ trace

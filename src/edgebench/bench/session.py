@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import json
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -289,8 +288,3 @@ class EdgeSession:
                 with contextlib.suppress(Exception):
                     d.deactivate()
         self._drivers.clear()
-
-    def iter_measure(self) -> Iterator[Measurement]:
-        """Measure every case in order (without pytest)."""
-        for case in self.cases:
-            yield self.measure(case)

@@ -60,7 +60,6 @@ from edgebench.results.index import history as index_history
 from edgebench.results.significance import ALPHA, budget_check, process_rounds, regression_check
 from edgebench.results.store import open_run, sync
 
-KEYS = ("model", "board", "variant")
 PASS, FAIL, UNDECIDED = CheckVerdict.PASS, CheckVerdict.FAIL, CheckVerdict.UNDECIDED
 QUANTILE = {"max_p90_ms": 0.9, "max_p99_ms": 0.99}
 Key = tuple[str, str, str]

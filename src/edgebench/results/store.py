@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +22,6 @@ from edgebench.model import Run
 from edgebench.results import index
 from edgebench.results.schema import SchemaError, upgrade_run
 
-DEFAULT_RESULTS = Path("results")
 RUNS = "runs"
 
 
@@ -91,14 +90,6 @@ def list_runs(results: Path) -> list[Path]:
     """Run files, oldest first (run ids sort by time)."""
     folder = results / RUNS
     return sorted(p for p in folder.glob("*.json") if not p.name.startswith(".")) if folder.is_dir() else []
-
-
-def iter_runs(results: Path) -> Iterator[tuple[Path, Run]]:
-    """Every readable run, oldest first; unreadable files are skipped with a warning."""
-    for p in list_runs(results):
-        run = load_run(p)
-        if run is not None:
-            yield p, run
 
 
 def find_run(results: Path, ref: str) -> Path:
@@ -207,11 +198,9 @@ def rebuild(results: Path) -> SyncReport:
 
 
 __all__ = [
-    "DEFAULT_RESULTS",
     "RUNS",
     "SyncReport",
     "find_run",
-    "iter_runs",
     "list_runs",
     "load_run",
     "open_run",
