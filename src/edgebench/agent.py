@@ -32,11 +32,17 @@ Keep this file free of edgebench imports and of syntax newer than Python 3.8
 
 from __future__ import annotations
 
+import bisect
+import difflib
 import json
 import math
 import os
 import platform
+import resource  # Unix only: boards (and hosts) are Linux or macOS
+import shutil
 import sys
+import tempfile
+import threading
 import time
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -119,8 +125,6 @@ def peak_rss_bytes() -> Optional[int]:
     if hwm is not None:
         return hwm
     try:
-        import resource
-
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return int(peak) if sys.platform == "darwin" else int(peak) * 1024
     except Exception:
@@ -490,8 +494,6 @@ UNNAMED = (None, "", "?", -1)  # how runtimes show a dynamic axis with no name
 
 
 def _suggest(name: str, choices: List[str]) -> str:
-    import difflib
-
     close = difflib.get_close_matches(name, choices, n=1)
     return " (did you mean %r?)" % close[0] if close else ""
 
@@ -668,11 +670,6 @@ def build_inputs(
         arrays.append(a)
         records.append({"name": name, "shape": list(a.shape), "dtype": str(a.dtype), "made": how, "batched": batched})
     return arrays, records
-
-
-def generated_inputs(signature: Signature, dims: Dict[str, Any], batch_size: int, seed: int = 0) -> List[Any]:
-    """Inputs generated from the model's signature alone (no specs); see `build_inputs`."""
-    return build_inputs(signature, {}, dims, batch_size, seed)[0]
 
 
 def _fit_array(name: str, want_shape: List[Any], want_dtype: str, a: Any, path: str) -> Any:
@@ -1121,8 +1118,6 @@ class RssTimeline(object):
 
     def start(self) -> None:
         """Start the sampling thread."""
-        import threading
-
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="edgebench-rss")
         self._thread.daemon = True
@@ -1156,8 +1151,6 @@ def parse_ort_trace(events: List[Dict[str, Any]], iterations: int) -> Dict[str, 
         ``runs`` ([{model_run_us, node_us}] per profiled run) and ``trace`` (the events of
         the run with the median ``model_run`` time, timestamps from its start).
     """
-    import bisect
-
     runs = sorted(
         [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"], key=lambda e: e["ts"]
     )
@@ -1289,9 +1282,6 @@ def _profile_ort(model: Any, artifact: str, feed: Any, iterations: int, warmup: 
             "not available on this board: onnxruntime %s has no profiler (SessionOptions.enable_profiling, "
             "InferenceSession.end_profiling): install onnxruntime >= 1.2 on the board" % model.version,
         )
-    import shutil
-    import tempfile
-
     tmp = tempfile.mkdtemp(prefix="edgebench-profile-")
     try:
         so = model.session.get_session_options()  # the measured session's threads and optimization level

@@ -150,12 +150,12 @@ def test_cool_down_waits_until_the_temperature(tmp_path: Path, monkeypatch: pyte
 def test_generated_inputs_multi_input_int8_and_dynamic_dims() -> None:
     # 8-bit inputs with more than SMALL_INT_VALUES values per sample are data (quantized images)
     sig = [("image", ["batch", 3, "h", "w"], "float32"), ("ids", ["batch", "seq"], "int8"), ("mask", [2, 20], "uint8")]
-    arrays = agent.generated_inputs(sig, {"h": 8, "w": 6, "seq": 17}, batch_size=4)
+    arrays, _ = agent.build_inputs(sig, {}, {"h": 8, "w": 6, "seq": 17}, batch_size=4)
     assert [a.shape for a in arrays] == [(4, 3, 8, 6), (4, 17), (2, 20)]
     assert [a.dtype.name for a in arrays] == ["float32", "int8", "uint8"]
     assert arrays[1].min() >= -128 and arrays[2].max() <= 255
     with pytest.raises(agent.AgentError, match=r"add --dim seq=SIZE"):
-        agent.generated_inputs(sig, {"h": 8, "w": 6}, batch_size=1)
+        agent.build_inputs(sig, {}, {"h": 8, "w": 6}, batch_size=1)
 
 
 def test_load_eval_checks_shapes_and_cuts_the_same_quick_subset(tmp_path: Path) -> None:
