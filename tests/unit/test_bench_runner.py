@@ -87,7 +87,7 @@ def test_measurement_dict_cold_start_memory_and_variation_warning() -> None:
     assert not steady["warnings"]
     assert not add_noise_warning(from_agent(base, board, _agent_out([1000] * 50))).warnings
     noisy = add_noise_warning(from_agent(base, board, _agent_out([1000] * 40 + [9000] * 10))).to_json()
-    assert summarize(noisy["samples_ns"])["cv"] > 0.1
+    assert summarize(noisy["samples_ns"]).cv > 0.1
     assert any("latency varies a lot" in w for w in noisy["warnings"])
 
 

@@ -32,8 +32,7 @@ from edgebench.bench.session import Case, EdgeSession, load_variants, resolve_bo
 from edgebench.bench.settings import SETTINGS, RunSettings, from_options
 from edgebench.errors import EdgebenchError
 from edgebench.model import Measurement, Run
-from edgebench.results import store
-from edgebench.results.stats import summarize
+from edgebench.results import schema, store
 
 SESSION_KEY = pytest.StashKey[EdgeSession]()
 TIMER = "perf_counter_ns (on board)"
@@ -152,10 +151,9 @@ def run_case(benchmark: Any, session: EdgeSession, case: Case) -> Measurement:
     benchmark.params = {"board": case.board.name, "model": v.model, "variant": v.name}
     m: Measurement = benchmark.pedantic(session.measure, args=(case,), rounds=1, iterations=1, warmup_rounds=0)
     meta = benchmark.stats  # None when pytest-benchmark is disabled
-    extra = m.to_json(samples=False)
-    if m.ok:
-        extra["summary"] = summarize(m.samples_ns, m.batch_size)
-    benchmark.extra_info.update(extra)
+    # a success is stored with its summary, exactly as the run file's benchmark carries it
+    stored = schema.measurement_to_benchmark(m).measurement if m.ok else m
+    benchmark.extra_info.update(stored.to_json(samples=False))
     if meta is not None:
         stats = Stats()  # type: ignore[no-untyped-call]  # drop the host's one timing of the whole deploy + run
         if m.ok:

@@ -211,11 +211,11 @@ def add_noise_warning(m: Measurement) -> Measurement:
     """``m`` with a warning when it succeeded and its samples vary a lot."""
     if not m.ok:
         return m
-    s = summarize(m.samples_ns, m.batch_size)
-    if not is_noisy(s):
+    cv = summarize(m.samples_ns, m.batch_size).cv
+    if not is_noisy(cv):
         return m
     warning = (
-        f"latency varies a lot (CV {s['cv']:.0%} > {HIGH_CV:.0%}): idle the board, pin the CPU "
+        f"latency varies a lot (CV {cv:.0%} > {HIGH_CV:.0%}): idle the board, pin the CPU "
         "governor to performance, or raise min_time_s"
     )
     return dataclasses.replace(m, warnings=(*m.warnings, warning))

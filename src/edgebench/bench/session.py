@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import statistics
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ from edgebench.targets.group import for_each_board
 from edgebench.targets.inventory import load_inventory
 from edgebench.targets.inventory import resolve_boards as resolve
 from edgebench.targets.registry import driver_for
+
+ProgressFields = dict[str, str | bool]  # what a progress line adds to ``done, total``: case or process, ok
 
 
 @dataclass(frozen=True)
@@ -247,9 +250,11 @@ class EdgeSession:
         ``done, total`` count fresh agent processes (``repeats`` per case); ``case`` names
         the measurement just recorded.
         """
-        line: dict[str, Any] = {}
+        line: ProgressFields = {}
         if m is not None:
             line.update(case=f"{m.board}/{m.model}/{m.variant}", ok=m.ok)
+            if m.samples_ns:  # for the plain progress line in CI logs
+                line["p50_ms"] = statistics.median(m.samples_ns) / 1e6
         self._progress_line(line)
 
     def process_progress(self, what: str, ok: bool) -> None:
@@ -258,7 +263,7 @@ class EdgeSession:
             self.processes_done += 1
         self._progress_line({"process": what, "ok": ok})
 
-    def _progress_line(self, extra: dict[str, Any]) -> None:
+    def _progress_line(self, extra: ProgressFields) -> None:
         if self.progress_file is None:
             return
         with self._progress_lock:

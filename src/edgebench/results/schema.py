@@ -16,12 +16,15 @@ compare`` loads it, plus::
     }
 
 Each benchmark is one successful measurement: ``stats`` holds the board's raw samples
-(seconds, in ``data``) and ``extra_info`` the measurement (see `measurement_to_benchmark`).
+(seconds, in ``data``) and ``extra_info`` the measurement with its summary (see
+`measurement_to_benchmark`).
 
 Versions: 1 is the layout above and the only one so far. `upgrade_run` brings an
 older file to `RUN_SCHEMA` through `UPGRADES` (``{version: function to version + 1}``)
 when a later edgebench changes the layout. Inside the program a run is a `Run`
-(`edgebench.model`); this module is where the JSON document is built and checked.
+(`edgebench.model`) from start to end: `new_run`, `add_measurement` and `finish` build it,
+`Run.to_json` writes the document and `upgrade_run` checks a read one before
+`Run.from_json`; dicts exist only at that boundary.
 
 A file with a schema newer than `RUN_SCHEMA` cannot be read by this edgebench; readers
 skip it with a warning that says to upgrade edgebench.
@@ -39,7 +42,7 @@ from typing import Any
 import pytest_benchmark
 
 from edgebench import __version__
-from edgebench.model import RUN_SCHEMA, Benchmark, JSONObject, Measurement, Run, Summary
+from edgebench.model import RUN_SCHEMA, Benchmark, JSONObject, Measurement, Run
 from edgebench.results.stats import pytest_benchmark_stats, summarize
 
 
@@ -59,7 +62,7 @@ def measurement_to_benchmark(m: Measurement) -> Benchmark:
 
     Its summary and ``stats`` block (seconds) are computed from ``m.samples_ns``.
     """
-    m = dataclasses.replace(m, summary=Summary.from_json(summarize(m.samples_ns, m.batch_size)))
+    m = dataclasses.replace(m, summary=summarize(m.samples_ns, m.batch_size))
     options = {
         "disable_gc": False,
         "timer": "perf_counter_ns (on board)",

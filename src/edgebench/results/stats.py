@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from pytest_benchmark.stats import Stats
 
+from edgebench.model import Summary
+
 HIGH_CV = 0.10  # above this coefficient of variation a summary carries a warning
 PROCESS_SPREAD = 0.10  # per-process medians of one variant further apart than this (max/min - 1) carry a warning
 
@@ -18,7 +20,7 @@ def is_noisy(summary: Mapping[str, Any] | float | None) -> bool:
     return bool((cv or 0.0) > HIGH_CV)
 
 
-def summarize(samples_ns: Sequence[int], batch_size: int = 1) -> dict[str, Any]:
+def summarize(samples_ns: Sequence[int], batch_size: int = 1) -> Summary:
     """Summary statistics of per-inference samples (ns), in milliseconds.
 
     Returns:
@@ -32,20 +34,20 @@ def summarize(samples_ns: Sequence[int], batch_size: int = 1) -> dict[str, Any]:
     q1, p50, q3, p90, p95, p99 = np.percentile(a, [25, 50, 75, 90, 95, 99])
     mean = float(a.mean())
     std = float(a.std(ddof=1)) if a.size > 1 else 0.0
-    return {
-        "rounds": int(a.size),
-        "min_ms": float(a.min()),
-        "p50_ms": float(p50),
-        "mean_ms": mean,
-        "p90_ms": float(p90),
-        "p95_ms": float(p95),
-        "p99_ms": float(p99),
-        "max_ms": float(a.max()),
-        "stddev_ms": std,
-        "iqr_ms": float(q3 - q1),
-        "cv": std / mean if mean > 0 else 0.0,
-        "throughput": batch_size * 1000.0 / float(p50) if p50 > 0 else 0.0,
-    }
+    return Summary(
+        rounds=int(a.size),
+        min_ms=float(a.min()),
+        p50_ms=float(p50),
+        mean_ms=mean,
+        p90_ms=float(p90),
+        p95_ms=float(p95),
+        p99_ms=float(p99),
+        max_ms=float(a.max()),
+        stddev_ms=std,
+        iqr_ms=float(q3 - q1),
+        cv=std / mean if mean > 0 else 0.0,
+        throughput=batch_size * 1000.0 / float(p50) if p50 > 0 else 0.0,
+    )
 
 
 def pytest_benchmark_stats(samples_ns: Sequence[int]) -> dict[str, Any]:
