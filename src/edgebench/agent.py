@@ -752,8 +752,8 @@ def load_eval(job: Dict[str, Any], signature: Signature) -> Tuple[Optional[List[
     for (name, shape, _dtype), key in zip(signature, keys):  # noqa: B905 (runs on Python 3.8: no strict=)
         flag = (specs.get(name) or {}).get("batched")
         a = found.get(key) if key is not None else None
-        if flag is None:
-            flag = not (name in listed or key in listed or (a is not None and a.ndim == 0 and len(shape) == 0))
+        if flag is None or len(shape) == 0:  # a 0-d input is one value, never split
+            flag = len(shape) > 0 and not (name in listed or key in listed)
         if flag and a is not None and a.ndim == 0:
             raise AgentError(
                 "bad_eval_data",
@@ -876,9 +876,15 @@ def evaluate(model: Any, xs: List[Any], batch_size: int, batched: Optional[List[
     return np.concatenate(outs)
 
 
-def eval_batch_size(signature: Signature, batch: int, spec: Dict[str, Any]) -> int:
-    """The batch for the accuracy pass: the model's static batch, else ``eval_batch_size`` (default 32)."""
-    first = [s[1][0] if s[1] else None for s in signature]
+def eval_batch_size(
+    signature: Signature, batch: int, spec: Dict[str, Any], batched: Optional[List[bool]] = None
+) -> int:
+    """The batch for the accuracy pass: the model's static batch, else ``eval_batch_size`` (default 32).
+
+    Only batched inputs count (``batched``: one flag per input; 0-d inputs never are).
+    """
+    flags = batched if batched is not None else [True] * len(signature)
+    first = [s[1][0] for s, b in zip(signature, flags) if b and s[1]]  # noqa: B905 (runs on Python 3.8)
     if all(isinstance(d, int) and d > 0 for d in first):
         return batch  # static batch: the timed batch size is the only one the model takes
     return max(batch, int(spec.get("eval_batch_size", 32)))
@@ -947,6 +953,7 @@ def _inputs_for(
     if xs is None:
         return build_inputs(signature, specs, dims, batch, seed)
     flags = (job.get("eval") or {}).get("batched") or [True] * len(xs)
+    specs = dict(specs)
     given = {}
     for (name, _shape, _dtype), x, b in zip(signature, xs, flags):  # noqa: B905 (runs on Python 3.8: no strict=)
         if _has_value(specs.get(name)):
@@ -957,6 +964,8 @@ def _inputs_for(
                 "eval data has %d samples, fewer than the batch size %d: lower batch_size" % (len(x), batch),
             )
         given[name] = _np().ascontiguousarray(x[:batch] if b else x)
+        if not b:  # batchless in the eval data: recorded as such
+            specs[name] = dict(specs.get(name) or {}, batched=False)
     return build_inputs(signature, specs, dims, batch, seed, given)
 
 
@@ -1038,7 +1047,7 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
         if xs is not None and (job.get("eval") or {}).get("evaluate", True):  # later repeats time, not evaluate
             t = time.perf_counter_ns()
             flags = (job.get("eval") or {}).get("batched")
-            logits = evaluate(model, xs, eval_batch_size(signature, batch, measure_spec), flags)
+            logits = evaluate(model, xs, eval_batch_size(signature, batch, measure_spec, flags), flags)
             n_total = int((job.get("eval") or {}).get("n_total", len(logits)))
             if y is not None:
                 result["accuracy"] = accuracy(logits, y, n_total)

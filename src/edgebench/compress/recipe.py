@@ -18,6 +18,9 @@
     train_epochs = 8                       # PyTorch factories only: train first
     # weights = "weights.pt"               # PyTorch state_dict to load
 
+    # inputs = { sr = 16000, state = "zeros:batchless" }   # input specs, as `edgebench run --input`
+    # dims = { height = 320, width = 320 }                  # dynamic dims, as `edgebench run --dim`
+
     [models.digits.variants.int8-static]
     passes = [{ pass = "int8-static", per_channel = true, max_accuracy_drop = 1.0 }]
 
@@ -62,6 +65,8 @@ class ModelPlan:
     source: sources.Source
     data: Data
     variants: dict[str, Chain]
+    inputs: dict[str, str] = field(default_factory=dict)
+    dims: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,6 +107,8 @@ def _split(x: Any, y: np.ndarray | None, frac: float, seed: int) -> tuple[Any, A
 
 
 NonNegative = Annotated[int, pydantic.Field(ge=0)]
+# an input spec as `edgebench run --input` takes it; a TOML number or boolean is taken as written
+InputText = Annotated[str, pydantic.BeforeValidator(lambda v: str(v).lower() if isinstance(v, bool) else str(v))]
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,8 @@ class ModelSpec:
     weights: str | None = None
     data: DataSpec | None = None
     variants: dict[str, VariantSpec] = field(default_factory=dict)
+    inputs: dict[str, InputText] = field(default_factory=dict)  # NAME = SPEC, as `run --input` (bench.inputs)
+    dims: dict[str, Annotated[int, pydantic.Field(ge=1)]] = field(default_factory=dict)  # NAME = SIZE, as --dim
 
 
 @dataclass(frozen=True)
@@ -221,7 +230,7 @@ def load_recipe(path: Path, out: Path | None = None) -> Recipe:
                 raise ConfigError(f"{where} {exc}") from None
             check_chain(src.fmt, chain, where)
             variants[vname] = chain
-        plans.append(ModelPlan(src, cache[spec], variants))
+        plans.append(ModelPlan(src, cache[spec], variants, dict(model.inputs), dict(model.dims)))
     for plan in plans:  # files and data last, once the recipe itself is known to be right
         sources.open_source(plan.source, plan.data, doc.seed, train=False)
     return Recipe(path, root, doc.seed, plans, doc.threads)

@@ -159,6 +159,14 @@ def load_inputs(path: Path) -> tuple[Any, np.ndarray | None]:
     y = arrays.pop("y", None)
     if not arrays:
         raise DataError(f"{path} has no input arrays (only {sorted(arrays) or 'nothing'}): save inputs as x=...")
+    arrays.pop("batchless", None)  # `edgebench run`'s list of inputs stored whole (see agent.load_eval)
+    for k, v in arrays.items():
+        if v.ndim == 0:  # compress data is split into samples: a scalar has none (TypeError on len() before)
+            raise DataError(
+                f"{path}: array {k!r} is 0-d (one value) but compress data holds one row per sample: save it with a "
+                f"sample axis (np.full(N, value)), or drop it and give the input's value in the recipe, "
+                f'[models.M] inputs = {{ {k} = "VALUE" }}'
+            )
     x: Any = arrays.get("x", arrays)
     lengths = {len(v) for v in (arrays.values() if isinstance(x, dict) else [x])}
     if y is not None:
