@@ -31,7 +31,7 @@ from edgebench.targets.inventory import load_inventory
 from edgebench.targets.inventory import resolve_boards as resolve
 from edgebench.targets.registry import driver_for
 
-ProgressFields = dict[str, str | bool]  # what a progress line adds to ``done, total``: case or process, ok
+ProgressFields = dict[str, str | bool | float]  # what a progress line adds to ``done, total``: case/process, ok, p50
 
 
 @dataclass(frozen=True)
