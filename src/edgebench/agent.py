@@ -447,7 +447,7 @@ class TFLiteModel:
             if list(a.shape) != [int(x) for x in d["shape"]]:
                 self.interp.resize_tensor_input(d["index"], list(a.shape))
                 resized = True
-            prepared.append((d["index"], np.ascontiguousarray(a.astype(d["dtype"]))))
+            prepared.append((d["index"], np.asarray(a.astype(d["dtype"]), order="C")))  # 0-d stays 0-d
         if resized:
             self.interp.allocate_tensors()
             self.inputs = self.interp.get_input_details()
@@ -613,7 +613,7 @@ def make_input(
                     % (name, label, list(a.shape), want),
                 )
             a = np.broadcast_to(a, shape)
-        return np.ascontiguousarray(a.astype(dt)), "file %s" % label
+        return np.asarray(a.astype(dt), order="C"), "file %s" % label
     if dt.kind == "f":
         return rng.standard_normal(shape).astype(dt), "generated: normal(0, 1), seed %d" % seed
     per_sample = int(np.prod(shape[1:] if batched else shape)) if shape else 1
@@ -963,7 +963,7 @@ def _inputs_for(
                 "bad_eval_data",
                 "eval data has %d samples, fewer than the batch size %d: lower batch_size" % (len(x), batch),
             )
-        given[name] = _np().ascontiguousarray(x[:batch] if b else x)
+        given[name] = _np().asarray(x[:batch] if b else x, order="C")  # (ascontiguousarray makes 0-d 1-d)
         if not b:  # batchless in the eval data: recorded as such
             specs[name] = dict(specs.get(name) or {}, batched=False)
     return build_inputs(signature, specs, dims, batch, seed, given)
