@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator
 
 from edgebench import agent
-from edgebench.bench.inputs import parse_inputs
+from edgebench.bench.inputs import parse_inputs, parse_spec
 from edgebench.config import validate
 from edgebench.errors import ConfigError
 
@@ -183,6 +183,8 @@ class RunSettings:
     )  # fmt: skip
 
     def __post_init__(self) -> None:
+        for name, text in self.inputs.items():  # a bad spec fails here, wherever the settings came from
+            parse_spec(name, text)
         for s in SETTINGS:
             value = getattr(self, s.name)
             if value is None or isinstance(value, dict):

@@ -15,6 +15,8 @@ A nightly config (TOML; paths relative to the file)::
 
     [nightly.settings]                 # measurement settings (edgebench run's)
     min_time_s = 2.0
+    inputs = { sr = 16000, state = "zeros:batchless" }   # as `run --input` (README "Inputs and dims")
+    dims = { height = 320 }                               # as `run --dim`
 
 One exit code: 0 when everything was measured and the gate passed, 3 when a board or
 variant failed or the gate failed (undecided included). A lock in the results folder
