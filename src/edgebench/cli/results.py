@@ -40,6 +40,11 @@ def _warn_lines(caught: list[Any]) -> None:
             click.echo(f"warning: {msg}", err=True)
 
 
+allow_config_option = click.option(
+    "--allow-config-change",
+    is_flag=True,
+    help="Pair measurements whose configuration (batch, input shapes, threads, runtime, board) differs.",
+)
 FORMATS = click.Choice(["table", "markdown", "html", "json"])
 format_option = click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
 output_option = click.option(
@@ -115,27 +120,57 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
 )
 @output_option
 @json_option
-@click.option("--alpha", default=0.01, show_default=True, type=click.FloatRange(1e-6, 0.5), help="Significance level.")
 @click.option(
-    "--min-effect",
-    default=5.0,
+    "--alpha",
+    default=0.05,
     show_default=True,
-    type=click.FloatRange(0, 100),
-    help="Changes under this % count as none.",
+    type=click.FloatRange(1e-6, 0.5),
+    help="Level of each one-sided test (the interval shown is 1 - 2*alpha).",
 )
+@click.option(
+    "--margin",
+    default=3.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 100),
+    help="Equivalence margin, %: a median change proven within +-margin is 'no change'.",
+)
+@click.option("--min-effect", "min_effect", type=click.FloatRange(0.1, 100), hidden=True, help="Old name of --margin.")
+@allow_config_option
 def compare(
-    a: str, b: str, results: Path, fmt: str, output: Path | None, as_json: bool, alpha: float, min_effect: float
+    a: str,
+    b: str,
+    results: Path,
+    fmt: str,
+    output: Path | None,
+    as_json: bool,
+    alpha: float,
+    margin: float,
+    min_effect: float | None,
+    allow_config_change: bool,
 ) -> None:
-    """Compare run B (default: latest) against run A, per board, model and variant: p50 and p90
-    change with a Mann-Whitney test and quantile confidence intervals on the raw samples,
-    labelled faster / slower / no change / undecided; peak memory and top-1 deltas.
+    """Compare run B (default: latest) against run A, per board, model and variant.
+
+    The agent processes of each measurement (--repeats) are the units of replication:
+    p50, p90 and p99 are computed per process and compared with Student's t-test on
+    their logs. A row is labelled by its median: `no change` when an equivalence test
+    (two one-sided tests) shows the change within +-margin, `slower`/`faster` when the
+    change is significant and beyond the margin, `undecided` otherwise. Tails get their
+    own labels; processes that disagree on a tail give a warning, not a regression.
+    Measurements of a different configuration (batch, shapes, threads, runtime, board)
+    are refused unless --allow-config-change. Comparing a run with itself is `no change`.
+
+    \b
+    Examples:
+      edgebench compare latest~1            # the previous run against the latest
+      edgebench compare 20261125T0611 latest --margin 5 --format markdown
     """
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ra, rb = open_run(results, a), open_run(results, b)
     _warn_lines(caught)
-    d = compare_runs(ra, rb, alpha=alpha, min_effect=min_effect / 100)
+    m = (min_effect if min_effect is not None else margin) / 100
+    d = compare_runs(ra, rb, alpha=alpha, margin=m, allow_config_change=allow_config_change)
     fmt = "json" if as_json else fmt
     if fmt == "json":
         _emit(json.dumps(d.to_json(), indent=1) + "\n", output)
@@ -153,19 +188,51 @@ def compare(
 @json_option
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write JUnit XML here.")
 @click.option("--markdown", "md", type=click.Path(dir_okay=False, path_type=Path), help="Also write Markdown here.")
+@allow_config_option
 def gate(
-    budgets: Path, run_ref: str, baseline: str | None, results: Path, as_json: bool, junit: Path | None, md: Path | None
+    budgets: Path,
+    run_ref: str,
+    baseline: str | None,
+    results: Path,
+    as_json: bool,
+    junit: Path | None,
+    md: Path | None,
+    allow_config_change: bool,
 ) -> None:
-    """Check a run against BUDGETS (TOML; `[[budget]]` tables with model/board/variant globs and
-    max_p90_ms, max_p99_ms, max_peak_mb, min_accuracy, max_accuracy_drop_pt, max_size_mb,
-    max_regression_pct). Exit 0 when every check passes, 3 otherwise. A latency too noisy
-    to place against its budget is `undecided` and fails the gate; a budget that matches no
-    result fails it too.
+    """Check a run against BUDGETS (TOML; `[[budget]]` tables with model/board/variant globs
+    and limits). Exit 0 when every check passes, 3 otherwise; a bad budgets file exits 1.
+
+    \b
+    What each limit checks (processes = the --repeats agent processes of a measurement):
+      max_p90_ms, max_p99_ms  p90/p99 of each process; pass when the 90% interval of
+                              their geometric mean is within the limit, fail when it is
+                              wholly above, else undecided
+      max_regression_pct      the MEDIAN against the baseline run (--baseline or the
+                              file's `baseline`), Student's t on per-process medians,
+                              widened by the spread of earlier runs in the index
+      max_peak_mb             peak RSS, the max over the processes
+      min_accuracy            top-1 as a fraction in [0, 1] (0.97) or "97 %"
+      max_accuracy_drop_pt    top-1 points lost against fp32 on the same board
+      max_size_mb             the artifact's size
+
+    `undecided` (too noisy to place against the limit) fails the gate, and so does a
+    budget that matches no result. A baseline measured in another configuration is
+    refused unless --allow-config-change.
+
+    \b
+    Example budgets.toml:
+      baseline = "latest~1"
+      [[budget]]
+      model = "digits_cnn"
+      variant = "int8-*"
+      max_p90_ms = 20
+      min_accuracy = 0.97
+      max_regression_pct = 5
     """
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = run_gate(results, budgets, run_ref, baseline)
+        res = run_gate(results, budgets, run_ref, baseline, allow_config_change=allow_config_change)
     _warn_lines(caught)
     if junit:
         write_text_atomic(junit, junit_xml(res))
@@ -204,7 +271,9 @@ def choose(
 ) -> None:  # fmt: skip
     """Choose hardware: rank the boards and variants of MODEL whose latest stored results meet
     the constraints, by board cost, power or latency (cost and power from the inventory),
-    and say why each of the others does not qualify.
+    and say why each of the others does not qualify. Each constraint is decided as
+    `edgebench gate` decides it: a p90 too noisy to place against --max-p90 does not fit.
+    Inventory boards without results for MODEL are listed. Exit 1 when nothing fits.
     """
 
     inv = {name: BoardCost(b.cost, b.power_w) for name, b in load_inventory(inventory).items()}
@@ -218,3 +287,5 @@ def choose(
         print_json(d.to_json())
     else:
         console().print(ChoiceView(d))
+    if not d.chosen:
+        sys.exit(1)

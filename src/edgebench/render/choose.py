@@ -40,3 +40,5 @@ class ChoiceView:
             yield "[red]nothing meets the constraints[/red]"
         for o in d.rejected:
             yield f"  [dim]{o.board}/{o.variant}:[/dim] {'; '.join(o.reasons)}"
+        for board in d.unmeasured:
+            yield f"  [dim]{board}:[/dim] no results: run edgebench run --boards {board}"

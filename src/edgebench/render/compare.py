@@ -16,9 +16,10 @@ def signed(v: float | None, unit: str, digits: int = 1) -> str:
     return "-" if v is None else f"{v:+.{digits}f}{unit}"
 
 
-def quantile_text(c: QuantileChange) -> str:
-    """``0.0182→0.02 (+10.0%)``."""
-    return f"{c.a:.3g}→{c.b:.3g} ({c.delta_pct:+.1f}%)"
+def quantile_text(c: QuantileChange, label: bool = False) -> str:
+    """``0.0182→0.02 (+10.0%)``, with the quantile's own label when ``label`` is set and it is not "no change"."""
+    own = f" {c.label}" if label and c.label is not Change.NO_CHANGE else ""
+    return f"{c.a:.3g}→{c.b:.3g} ({c.delta_pct:+.1f}%){own}"
 
 
 class ComparisonView:
@@ -31,18 +32,23 @@ class ComparisonView:
         """One row per (board, model, variant); label coloured."""
         d = self.data
         t = Table(
-            title=f"B = {d.b} against A = {d.a} (ms; Mann-Whitney + quantile CIs, alpha {d.alpha:g}, "
-            f"changes under {d.min_effect:.0%} count as none)",
+            title=f"B = {d.b} against A = {d.a} (ms; per-process t-test, alpha {d.alpha:g}; "
+            f"no change = proven within ±{d.min_effect:.0%} of the median)",
             title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False,
         )  # fmt: skip
         for c in ("board", "model", "variant", "p50 A→B", "p90 A→B", "verdict", "Δpeak MB", "Δtop-1"):
             t.add_column(c, no_wrap=c != "model", justify="right" if c.startswith("Δ") else "left")
         for r in d.rows:
             t.add_row(
-                r.board, r.model, r.variant, quantile_text(r.p50), quantile_text(r.p90),
+                r.board, r.model, r.variant, quantile_text(r.p50), quantile_text(r.p90, label=True),
                 f"[{LABEL_STYLE[r.label]}]{r.label}[/]", signed(r.d_peak_mb, ""), signed(r.d_top1_pt, " pt", 2),
             )  # fmt: skip
         yield t
+        for r in d.rows:
+            for w in r.warnings:
+                yield f"[yellow]warning: {w}[/yellow]"
+        for c in d.config_changes:
+            yield f"[yellow]configuration changed (allowed): {c}[/yellow]"
         for k in d.only_a:
             yield f"[yellow]only in A: {'/'.join(k)}[/yellow]"
         for k in d.only_b:

@@ -1,0 +1,131 @@
+"""How often `compare` labels right: a 10% slowdown and identical reruns on a farm board.
+
+Run with ``pytest tests/perf/perf_significance.py -s -p no:cacheprovider`` (~10 minutes;
+``EDGEBENCH_PERF_TRIALS`` sets the number of trials, default 20).
+
+A real sshd farm board (as root with cgroup v1 it runs in its own cgroup, given a high
+CPU weight and no quota here) measures, single-threaded, three variants of a MatMul+Tanh chain
+(~8 ms per inference): A, B identical to A, and C with 10% more layers (10% more work:
+the slowdown). A CPU-quota slowdown was tried first and dropped: with inferences longer
+than the CFS period the quota did not move the median measurably against the load
+other jobs put on this 2-core machine, and its run-to-run swings (up to 35% between
+consecutive runs) would hit A, B and C at different times. Instead the three variants
+are measured in ONE interleaved session (``repeats`` fresh processes each, round-robin:
+A1 B1 C1 A2 B2 C2 ...), as `edgebench run` does, so drift hits them alike. Each trial
+labels A->B and A->C with `compare_runs`. Targets: C "slower" in >= 95% of trials; B
+"no change" in >= 90% and "slower"/"faster" in <= 5%; at most 10 s of measurement per
+variant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from edgebench.bench.repeats import Planned, measure_interleaved
+from edgebench.bench.settings import RunSettings
+from edgebench.compress.variant import save_variant
+from edgebench.model import Run
+from edgebench.results.compare import compare_runs
+from edgebench.results.schema import add_measurement, new_run
+from edgebench.targets.farm import farm_up, find_sshd
+from edgebench.targets.registry import driver_for
+
+SLOWDOWN = 1.10
+LAYERS = 20
+REPEATS = 5
+COLUMNS = (("slower", 7), ("faster", 7), ("no change", 9), ("undecided", 9))
+MEASURE_S = 6.0  # steady-state seconds per variant, split over the processes (warm-up apart)
+
+
+def chain(path: Path, layers: int, width: int = 512, batch: int = 128) -> Path:
+    """A MatMul+Tanh chain sharing one weight: ~0.3 ms of one core per layer."""
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
+    nodes, x = [], "x"
+    for i in range(layers):
+        nodes += [helper.make_node("MatMul", [x, "w"], [f"m{i}"]), helper.make_node("Tanh", [f"m{i}"], [f"t{i}"])]
+        x = f"t{i}"
+    graph = helper.make_graph(
+        nodes,
+        "chain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, width])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [batch, width])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_labels_of_a_10_percent_slowdown_and_of_identical_reruns(tmp_path: Path) -> None:
+    if find_sshd() is None:
+        pytest.skip("sshd is not installed")
+    trials = int(os.environ.get("EDGEBENCH_PERF_TRIALS", "20"))
+    farm = farm_up(tmp_path / "farm", profiles=["mid"])
+    try:
+        with contextlib.suppress(StopIteration, OSError):  # no cgroup (not root): the board shares the CPU
+            cpu = Path(next(c for c in farm.members[0].cgroups if "/cpu/" in c))
+            (cpu / "cpu.shares").write_text("262144")  # other work on this shared machine hardly preempts it
+            (cpu / "cpu.cfs_quota_us").write_text("-1")  # and no quota: the agent's helper threads never throttle it
+        made = {}
+        for name, layers in (("a", LAYERS), ("b", LAYERS), ("c", round(LAYERS * SLOWDOWN))):
+            fields = {"model": "chain", "variant": name, "fmt": "onnx", "parent": None, "passes": []}
+            made[name] = save_variant(tmp_path / "v" / "chain" / name, chain(tmp_path / f"{name}.onnx", layers), fields)
+        board = dataclasses.replace(farm.board(farm.members[0].name), threads=1)
+        settings = RunSettings.from_mapping(
+            {"repeats": REPEATS, "min_time_s": MEASURE_S, "max_time_s": MEASURE_S / REPEATS + 1,
+             "warmup_min_s": 0.3, "min_rounds": 5}
+        )  # fmt: skip
+        driver = driver_for(board)
+        labels: dict[str, Counter[str]] = {"same": Counter(), "slowed": Counter()}
+        ratios: dict[str, list[float]] = {"same": [], "slowed": []}
+        measured_s, wall_s = [], []
+        for i in range(trials):
+            order = ["a", "b", "c"][i % 3 :] + ["a", "b", "c"][: i % 3]  # who goes first rotates
+            t0 = time.monotonic()
+            ms = measure_interleaved(driver, [Planned(made[k]) for k in order], settings)
+            wall_s.append((time.monotonic() - t0) / 3)
+            got: dict[str, Run] = {}
+            for k, m in zip(order, ms, strict=True):
+                assert m.ok, m.error
+                measured_s.append(sum(m.samples_ns) / 1e9)
+                got[k] = add_measurement(new_run("perf"), dataclasses.replace(m, variant="fp32"))
+            rows = {}
+            for arm, other in (("same", "b"), ("slowed", "c")):
+                row = compare_runs(got["a"], got[other]).rows[0]
+                labels[arm][row.label] += 1
+                ratios[arm].append(row.p50.ratio)
+                rows[arm] = row
+            s, c = rows["same"], rows["slowed"]
+            print(
+                f"trial {i + 1:2d}: identical {s.label:9s} p50 {s.p50.delta_pct:+5.1f}% "
+                f"[{(s.p50.ratio_low - 1) * 100:+.1f}, {(s.p50.ratio_high - 1) * 100:+.1f}] p90 {s.p90.label:9s} "
+                f"slowed {c.label:9s} p50 {c.p50.delta_pct:+5.1f}% "
+                f"[{(c.p50.ratio_low - 1) * 100:+.1f}, {(c.p50.ratio_high - 1) * 100:+.1f}] p90 {c.p90.label}",
+                flush=True,
+            )
+    finally:
+        farm.down()
+    n = trials
+    print(f"\n{'arm':10s} {'trials':>6s} {'slower':>7s} {'faster':>7s} {'no change':>9s} {'undecided':>9s}")
+    for arm in ("same", "slowed"):
+        k = labels[arm]
+        print(
+            f"{'identical' if arm == 'same' else '10% slower':10s} {n:6d} "
+            + " ".join(f"{k[x] / n:>{w}.0%}" for x, w in COLUMNS)
+        )
+    print(
+        f"median p50 ratio: identical {np.median(ratios['same']):.3f}, slowed {np.median(ratios['slowed']):.3f}; "
+        f"measured {np.median(measured_s):.1f} s of inference per variant (median), "
+        f"{np.median(wall_s):.1f} s wall per variant incl. {REPEATS} agent starts over ssh; "
+        f"targets: slowed->slower >= 95%, identical->no change >= 90%, identical->slower/faster <= 5%"
+    )
