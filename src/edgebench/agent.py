@@ -489,7 +489,6 @@ RUNTIME_OF_FORMAT = {"onnx": "onnxruntime", "tflite": "tflite"}  # artifact form
 # ``"batched": false`` for an input that is not split into samples (a scalar, a state tensor
 # whose batch axis is not 0). Hand-written with numpy only: this runs on the board.
 
-SMALL_INT_VALUES = 16  # an integer input with at most this many values per sample is a setting, not data
 UNNAMED = (None, "", "?", -1)  # how runtimes show a dynamic axis with no name
 
 
@@ -616,14 +615,14 @@ def make_input(
         return np.asarray(a.astype(dt), order="C"), "file %s" % label
     if dt.kind == "f":
         return rng.standard_normal(shape).astype(dt), "generated: normal(0, 1), seed %d" % seed
-    per_sample = int(np.prod(shape[1:] if batched else shape)) if shape else 1
-    if dt.kind in "iu" and dt.itemsize == 1 and per_sample > SMALL_INT_VALUES:  # quantized data (an image)
+    if dt.kind in "iu" and dt.itemsize == 1 and shape:  # 8-bit tensors are quantized data (an image), not settings
         info = np.iinfo(dt)
         a = rng.integers(int(info.min), int(info.max) + 1, size=shape).astype(dt)
         return a, "generated: uniform %d..%d, seed %d" % (info.min, info.max, seed)
     raise AgentError(
         "missing_input",
-        "input %r is %s %s and has no value: its values select what the model does, so they are not guessed: "
+        "input %r is %s %s and has no value: integer values (a setting, an id, a length) select what the model "
+        "does, so they are not guessed: "
         "give one with --input %s=VALUE (a constant, LO..HI or a .npy file)" % (name, dtype, shape, name),
     )
 

@@ -148,7 +148,7 @@ def test_cool_down_waits_until_the_temperature(tmp_path: Path, monkeypatch: pyte
 
 
 def test_generated_inputs_multi_input_int8_and_dynamic_dims() -> None:
-    # 8-bit inputs with more than SMALL_INT_VALUES values per sample are data (quantized images)
+    # 8-bit tensors are quantized data (an image): uniform over the dtype's range
     sig = [("image", ["batch", 3, "h", "w"], "float32"), ("ids", ["batch", "seq"], "int8"), ("mask", [2, 20], "uint8")]
     arrays, _ = agent.build_inputs(sig, {}, {"h": 8, "w": 6, "seq": 17}, batch_size=4)
     assert [a.shape for a in arrays] == [(4, 3, 8, 6), (4, 17), (2, 20)]

@@ -78,6 +78,10 @@ def test_an_integer_input_is_never_guessed() -> None:
     assert "input 'sr' is int64 [] and has no value" in str(exc.value) and "--input sr=VALUE" in str(exc.value)
     with pytest.raises(agent.AgentError, match="--input ids=VALUE"):  # a wide integer input: ids, not data
         agent.build_inputs([("ids", ["batch", 128], "int64")], {}, {}, 1)
+    with pytest.raises(agent.AgentError, match="--input q=VALUE"):  # an 8-bit scalar is a setting
+        agent.build_inputs([("q", [], "uint8")], {}, {}, 1)
+    [img], [rec] = agent.build_inputs([("img", ["batch", 4], "uint8")], {}, {}, 2)  # 8-bit tensor: quantized data
+    assert img.shape == (2, 4) and rec["made"] == "generated: uniform 0..255, seed 0"
 
 
 def test_ranges_are_uniform_and_integer_ranges_inclusive() -> None:
