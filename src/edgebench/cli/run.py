@@ -13,7 +13,7 @@ from edgebench.bench.settings import SETTINGS, Setting, from_options
 from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
 from edgebench.render.report import Report
 from edgebench.results.analysis import analyze_run
-from edgebench.workflows.run import run_harness
+from edgebench.workflows.run import regression_lines, run_harness
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -104,10 +104,12 @@ def run_cmd(
         )
         ctx.exit(1)
     if out.regressed:
-        lines = out.log.read_text(errors="replace").splitlines() if out.log else []
-        for line in lines[next((i for i, ln in enumerate(lines) if "Performance has regressed" in ln), len(lines)) :]:
-            click.echo(line, err=True)
-        click.echo("error: performance regressed against the compared run (--benchmark-compare-fail)", err=True)
+        for line in regression_lines(out.log.read_text(errors="replace") if out.log else ""):
+            click.echo(f"regressed: {line}", err=True)
+        click.echo(
+            f"error: performance regressed against the compared run (--benchmark-compare-fail); details: {out.log}",
+            err=True,
+        )
         ctx.exit(3)
     if out.pytest_exit != 0:
         click.echo(f"error: the harness exited {out.pytest_exit}: see its output", err=True)

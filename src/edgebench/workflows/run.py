@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -21,6 +22,7 @@ from edgebench.model import Measurement, Run
 from edgebench.results import schema, store
 
 LOGS = "logs"  # results/logs/<run_id>.log: the child pytest's output
+BENCHMARKS = ".benchmarks"  # results/.benchmarks/: pytest-benchmark's storage (--benchmark-compare reads it)
 
 
 @dataclass
@@ -41,6 +43,23 @@ class RunOutcome:
     def regressed(self) -> bool:
         """True when every measurement worked but pytest failed: a ``--benchmark-compare-fail`` check."""
         return self.run is not None and not self.failures and self.pytest_exit == 1
+
+
+def regression_lines(log_text: str) -> list[str]:
+    """pytest-benchmark's ``--benchmark-compare-fail`` findings from a harness log, without the traceback.
+
+    Returns one line per regressed benchmark (``test_variant[...] - Field 'median' has failed ...``).
+    """
+    lines = log_text.splitlines()
+    start = next((i for i, ln in enumerate(lines) if "Performance has regressed:" in ln), None)
+    if start is None:
+        return []
+    out = []
+    for ln in lines[start + 1 :]:
+        if not ln[:1].isspace():  # the block ends where pytest's INTERNALERROR traceback starts
+            break
+        out.append(" ".join(ln.split()))
+    return out
 
 
 def pytest_argv(
@@ -71,6 +90,13 @@ def pytest_argv(
         argv += ["--edge-models", ",".join(models)]
     if parallel:
         argv.append("--edge-parallel")
+    # pytest-benchmark's own storage inside the results folder, each run saved as
+    # <machine>/NNNN_<run_id>.json, so `-- --benchmark-compare=0001` finds earlier runs and
+    # `pytest-benchmark --storage RESULTS/.benchmarks compare` tells runs apart by their id
+    if not any(a == "--benchmark-storage" or a.startswith("--benchmark-storage=") for a in extra):
+        argv.append(f"--benchmark-storage=file://{results / BENCHMARKS}")
+    if not any(a in ("--benchmark-save", "--benchmark-autosave") or a.startswith("--benchmark-save=") for a in extra):
+        argv.append(f"--benchmark-save={run_id}")
     for s in SETTINGS:  # a default stays the plugin's default
         value = getattr(settings, s.name)
         if s.option is None or value is None or value == s.default:
@@ -80,8 +106,29 @@ def pytest_argv(
     return argv + list(extra)
 
 
+def progress_line(event: dict[str, Any]) -> str | None:
+    """The plain log line of a finished measurement (None for other progress events).
+
+    Example: ``measured local/digits/int8: ok, p50 1.23 ms (processes 6/24)``.
+    """
+    case = event.get("case")
+    if not case:
+        return None
+    p50 = event.get("p50_ms")
+    what = "ok" if event.get("ok") else "FAILED"
+    p50_text = f", p50 {p50:.4g} ms" if isinstance(p50, int | float) else ""
+    return f"measured {case}: {what}{p50_text} (processes {event['done']}/{event['total']})"
+
+
 def _follow(proc: subprocess.Popen[bytes], progress_file: Path, console: Console, total_hint: int) -> None:
-    """Drive a rich progress bar from the plugin's progress lines until the child exits."""
+    """Drive a rich progress bar from the plugin's progress lines until the child exits.
+
+    When the console is not a terminal (CI logs), each finished measurement prints one
+    plain line as it finishes instead, so a long farm run is never silent.
+    """
+    if not console.is_terminal:
+        _follow_plain(proc, progress_file, console)
+        return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task("measuring", total=total_hint)
@@ -102,6 +149,25 @@ def _follow(proc: subprocess.Popen[bytes], progress_file: Path, console: Console
             if finished:
                 break
             time.sleep(0.2)
+
+
+def _follow_plain(proc: subprocess.Popen[bytes], progress_file: Path, console: Console) -> None:
+    seen = 0
+    while True:
+        finished = proc.poll() is not None
+        lines = progress_file.read_text().splitlines() if progress_file.is_file() else []
+        for line in lines[seen:]:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                break  # half a line: read it on the next pass
+            seen += 1
+            text = progress_line(event)
+            if text is not None:
+                console.print(text, markup=False, highlight=False, soft_wrap=True)
+        if finished:
+            break
+        time.sleep(0.2)
 
 
 def run_harness(
