@@ -90,3 +90,27 @@ def test_choose_unknown_model_and_bad_units(farm_results: Path) -> None:
     )
     res = CliRunner().invoke(main, ["choose", "-m", "digits_cnn", "--max-p90", "soon", "--results", str(farm_results)])
     assert res.exit_code == 1 and "'soon' is not a duration" in res.stderr
+
+
+def test_choose_decides_like_gate_lists_boards_without_results_and_exits_1_when_nothing_fits(
+    farm_results: Path,
+) -> None:
+    inv = {"mid": BoardCost(80, 7), "fast-pricey": BoardCost(250, 5), "jetson": BoardCost(199, 10)}
+    fp = next(o for o in choose(farm_results, "digits_cnn", inv).chosen if (o.board, o.variant) == ("mid", "fp32"))
+    # a limit right at the measured p90: gate calls that undecided, so it does not fit here either
+    gate_like = choose(farm_results, "digits_cnn", inv, max_p90_ms=fp.p90_ms)
+    why = {(o.board, o.variant): o.reasons for o in gate_like.rejected}
+    assert ("mid", "fp32") in why and "undecided against" in why[("mid", "fp32")][0]
+    assert "measure" not in why[("mid", "fp32")][0] or "raise --repeats" in why[("mid", "fp32")][0]
+    assert gate_like.unmeasured == ("jetson",)
+    boards = farm_results / "boards2.toml"
+    boards.write_text(
+        (farm_results / "boards.toml").read_text() + '[[boards]]\nname = "jetson"\nhost = "10.0.0.9"\ncost = 199\n'
+    )
+    args = ["choose", "-m", "digits_cnn", "--results", str(farm_results), "--inventory", str(boards)]
+    res = CliRunner().invoke(main, [*args, "--max-p90", "1us"])
+    assert res.exit_code == 1, res.output
+    assert "nothing meets the constraints" in res.stdout
+    assert "jetson: no results: run edgebench run --boards jetson" in res.stdout
+    ok = CliRunner().invoke(main, [*args, "--max-p90", "1s", "--json"])
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["unmeasured"] == ["jetson"]

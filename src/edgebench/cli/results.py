@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import sys
@@ -27,6 +28,7 @@ from edgebench.results.choose import parse_mb, parse_ms
 from edgebench.results.compare import compare_runs
 from edgebench.results.gate import run_gate
 from edgebench.results.store import open_run
+from edgebench.targets.board import LOCAL
 from edgebench.targets.inventory import load_inventory
 
 
@@ -282,6 +284,8 @@ def choose(
         p90 = parse_ms(max_p90) if max_p90 else None
         memory = parse_mb(max_memory) if max_memory else None
         d = do_choose(results, model, inv, rank=rank, min_accuracy=min_accuracy, max_p90_ms=p90, max_memory_mb=memory)
+    # the built-in board is always in the inventory: only boards someone added are worth a "no results" line
+    d = dataclasses.replace(d, unmeasured=tuple(b for b in d.unmeasured if b != LOCAL))
     _warn_lines(caught)
     if as_json:
         print_json(d.to_json())

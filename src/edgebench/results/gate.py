@@ -82,7 +82,7 @@ class BudgetSpec:
     max_p90_ms: Limit | None = None
     max_p99_ms: Limit | None = None
     max_peak_mb: Limit | None = None
-    min_accuracy: Limit | str | None = None
+    min_accuracy: float | str | None = None  # range checked in __post_init__ (one message for all forms)
     max_accuracy_drop_pt: Limit | None = None
     max_size_mb: Limit | None = None
     max_regression_pct: Limit | None = None
@@ -90,8 +90,9 @@ class BudgetSpec:
     def __post_init__(self) -> None:
         acc = self.min_accuracy
         if acc is not None and accuracy_fraction(acc) is None:
+            shown = f"{acc:g}" if isinstance(acc, float) else repr(acc)
             raise ValueError(
-                f"field 'min_accuracy' is {acc!r}: accuracy limits are fractions in [0, 1]; write 0.97 or \"97 %\""
+                f"field 'min_accuracy' is {shown}: accuracy limits are fractions in [0, 1]; write 0.97 or \"97 %\""
             )
         if all(getattr(self, k) is None for k in LIMITS):
             raise ValueError(f"sets no limit: add one of {', '.join(LIMITS)}")

@@ -257,7 +257,7 @@ def overall_label(changes: Sequence[QuantileChange]) -> Change:
 def spread_warning(what: str, c: QuantileChange) -> str | None:
     """A warning when the processes of either side disagree on a quantile by more than `SPREAD_WARN`."""
     worst = max(c.spread_a or 0.0, c.spread_b or 0.0)
-    if worst <= SPREAD_WARN:
+    if worst <= SPREAD_WARN or c.unit != PROCESS:  # batches of one process: its CV warning says it already
         return None
     side = "A" if (c.spread_a or 0.0) >= (c.spread_b or 0.0) else "B"
     return (

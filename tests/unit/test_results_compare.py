@@ -1,0 +1,86 @@
+"""`edgebench compare`: a run against itself, process disagreement on a tail, the JSON of a comparison."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgebench.cli import main
+from edgebench.model import Measurement, ProcessEntry, Run
+from edgebench.results import store
+from edgebench.results.compare import compare_runs
+from edgebench.results.schema import add_measurement, new_run
+
+RUNS = Path(__file__).parent / "data" / "results_runs"
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def run_of(rng: np.random.Generator, run_id: str, scales: list[float], tail: int | None = None) -> Run:
+    """A run of one measurement pooled from ``len(scales)`` processes (process ``tail`` with a slow tail)."""
+    samples, entries = [], []
+    for k, s in enumerate(scales):
+        x = 2e6 * s * rng.lognormal(0.0, 0.03, 300)
+        if k == tail:
+            x = np.where(x > np.quantile(x, 0.85), x * 2.5, x)
+        samples += [int(v) for v in x]
+        entries.append(ProcessEntry(float(np.median(x)) / 1e6, 300, None, None, None, None, float(k), k))
+    m = Measurement("farm-1", "cnn", "fp32", True, samples_ns=tuple(samples), processes=tuple(entries))
+    return add_measurement(new_run("run", run_id), m)
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    (tmp_path / "res" / "runs").mkdir(parents=True)
+    for p in RUNS.glob("*.json"):
+        shutil.copy(p, tmp_path / "res" / "runs")
+    return tmp_path / "res"
+
+
+def test_compare_of_a_run_with_itself_is_no_change_everywhere_exit_0(results: Path) -> None:
+    runs = sorted((results / "runs").glob("*.json"))
+    for _ in range(2):  # warm the index first: the second call must leave the folder as it found it
+        before = snapshot(results)
+        res = CliRunner().invoke(main, ["compare", "latest", "latest", "--results", str(results), "--json"])
+    assert res.exit_code == 0, res.output
+    assert snapshot(results) == before and len(list((results / "runs").glob("*.json"))) == len(runs)
+    d = json.loads(res.stdout)
+    assert len(d["rows"]) == 3 and d["margin"] == pytest.approx(0.03)
+    for row in d["rows"]:
+        assert row["label"] == "no change"
+        assert {row[q]["label"] for q in ("p50", "p90", "p99")} == {"no change"}
+        assert row["p50"]["delta_pct"] == 0 and row["warnings"] == []
+    table = CliRunner().invoke(main, ["compare", "latest", "latest", "--results", str(results)])
+    body = table.stdout.split("\n", 2)[2]  # below the title (which says what "no change" means)
+    assert table.exit_code == 0 and body.count("no change") == 3 and "undecided" not in body
+
+
+def test_one_process_slow_tail_warns_and_the_row_is_decided_by_the_median() -> None:
+    rng = np.random.default_rng(7)
+    a = run_of(rng, "20260101T000000Z-a", [1.0, 1.0, 1.0, 1.0, 1.0])
+    b = run_of(rng, "20260101T000001Z-b", [1.0, 1.0, 1.0, 1.0, 1.0], tail=3)
+    row = compare_runs(a, b).rows[0]
+    assert row.label == "no change" and row.p90.label != "slower"
+    assert row.p99 is not None and row.p99.label != "slower"
+    assert len(row.warnings) == 1 and "the processes of B disagree on p90" in row.warnings[0]
+
+
+def test_compare_cli_shows_the_disagreement_and_the_margin(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    store.save_run(tmp_path, run_of(rng, "20260101T000000Z-a", [1.0] * 5))
+    store.save_run(tmp_path, run_of(rng, "20260101T000001Z-b", [1.0] * 5, tail=1))
+    store.save_run(tmp_path, run_of(rng, "20260101T000002Z-c", [1.12, 1.1, 1.11, 1.1, 1.09]))
+    res = CliRunner().invoke(main, ["compare", "latest~2", "latest~1", "--results", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert (
+        "no change = proven within ±3%" in res.stdout and "warning: farm-1/cnn/fp32: the processes of B" in res.stdout
+    )
+    slow = CliRunner().invoke(main, ["compare", "latest~2", "latest", "--results", str(tmp_path), "--json"])
+    assert json.loads(slow.stdout)["rows"][0]["label"] == "slower"
