@@ -30,6 +30,7 @@ from edgebench.results.gate import run_gate
 from edgebench.results.store import open_run
 from edgebench.targets.board import LOCAL
 from edgebench.targets.inventory import load_inventory
+from edgebench.workflows.nightly import run_settings
 
 
 def _warn_lines(caught: list[Any]) -> None:
@@ -101,9 +102,9 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
     if fmt == "json":
         _emit(json.dumps(rep.to_json(), indent=1, default=str) + "\n", output)
     elif fmt == "markdown":
-        _emit(report_markdown(rep), output)
+        _emit(report_markdown(rep, run_settings(open_run(results, rep.run_file or rep.run_id))), output)
     elif fmt == "html":
-        _emit(report_html(rep, results), output)
+        _emit(report_html(rep, results, run_settings(open_run(results, rep.run_file or rep.run_id))), output)
     else:
         _show(Report(rep), output)
 
@@ -205,7 +206,7 @@ def gate(
     and limits). Exit 0 when every check passes, 3 otherwise; a bad budgets file exits 1.
 
     \b
-    What each limit checks (processes = the --repeats agent processes of a measurement):
+    What each limit checks (processes: the --repeats agent processes):
       max_p90_ms, max_p99_ms  p90/p99 of each process; pass when the 90% interval of
                               their geometric mean is within the limit, fail when it is
                               wholly above, else undecided
