@@ -50,7 +50,8 @@ def test_nightly_twice_with_a_dead_board(tmp_path: Path) -> None:
     assert d2["compress"]["built"] == [] and len(d2["compress"]["skipped"]) == 2  # cached
     assert d2["vs_last"]["a"] == d1["run_id"] and len(d2["vs_last"]["rows"]) == 2
     html = Path(d2["html"]).read_text()
-    assert "over 2 runs" in html and Path(d2["markdown"]).read_text().startswith("# edgebench nightly")
+    assert "over 2 runs" in html and Path(d2["markdown"]).read_text().startswith("# ❌ FAIL: edgebench nightly")
+    assert d2["verdict"] == "FAIL" and "<title>FAIL: edgebench nightly" in html  # never "complete" when it failed
     table = CliRunner().invoke(main, ["report", "--results", str(results), "--json"])
     trends = json.loads(table.stdout)["trends"]
     assert {len(t["values"]) for t in trends} == {2}

@@ -2,24 +2,36 @@
 
 Plots: latency distributions (histograms up to p99) per board, the Pareto front of
 top-1 against p90 per board, and the trends of p90 over earlier runs with change points.
+
+Trend y axes are in ms and span at least +-10 % of the series' median (wider when the
+values are), so a 0.5 % change looks like 0.5 % and never fills the plot. Plots scale
+down to the page width (phones), tables scroll sideways instead of overflowing.
+A nightly page (`nightly_html`) opens with one verdict line, then the gate and the
+comparison with the last nightly, then the settings and whether the run was valid.
 """
 
 from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 from typing import Any
 
-from edgebench.model import ModelReport, Report, ReportRow, Trend, Worth
+from edgebench.model import Change, CheckVerdict, Comparison, Gate, ModelReport, Report, ReportRow, Trend, Worth
+from edgebench.render.compare import quantile_text
+from edgebench.render.gate import GATE_COLUMNS, summary
 from edgebench.render.report import COLUMNS, speed_class
 
-W, H, PAD = 460, 220, 40
+W, H, PAD = 470, 230, 64
+TREND_SPAN = 0.10  # trend y axes cover at least median +-10 %
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
 td:first-child,td:nth-child(2),th{text-align:left}.good{color:#070}.bad{color:#b00}.warn{color:#a60}
-.plots{display:flex;flex-wrap:wrap;gap:1em}svg{background:#fafafa;border:1px solid #ddd}
+.plots{display:flex;flex-wrap:wrap;gap:1em}svg{background:#fafafa;border:1px solid #ddd;max-width:100%;height:auto}
+.tw{overflow-x:auto;max-width:100%}.verdict{font-size:1.3em;padding:.4em .6em;border:2px solid;margin:0 0 .5em}
+.verdict.good{background:#efe}.verdict.bad{background:#fee}.verdict.warn{background:#ffd}
 """
 
 
@@ -27,22 +39,33 @@ def _e(s: Any) -> str:
     return html.escape(str(s))
 
 
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    return [lo + (hi - lo) * k / (n - 1) for k in range(n)]
+
+
 def _axes(title: str, xlabel: str, ylabel: str, x0: float, x1: float, y0: float, y1: float) -> list[str]:
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img">',
         f"<title>{_e(title)}</title>",
-        f'<text x="{W / 2}" y="14" text-anchor="middle" font-size="12">{_e(title)}</text>',
+        f'<text x="{W / 2}" y="14" text-anchor="middle" font-size="11">{_e(_fit(title, 80))}</text>',
         f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - 10}" y2="{H - PAD}" stroke="#333"/>',
         f'<line x1="{PAD}" y1="20" x2="{PAD}" y2="{H - PAD}" stroke="#333"/>',
-        f'<text x="{W / 2}" y="{H - 6}" text-anchor="middle" font-size="11">{_e(xlabel)}</text>',
-        f'<text x="10" y="{H / 2}" font-size="11" transform="rotate(-90 10 {H / 2})" text-anchor="middle">'
-        f"{_e(ylabel)}</text>",
-        f'<text x="{PAD}" y="{H - PAD + 14}" font-size="10" text-anchor="middle">{x0:.3g}</text>',
+        f'<text x="{(W + PAD) / 2}" y="{H - 8}" text-anchor="middle" font-size="11">{_e(xlabel)}</text>',
+        f'<text x="12" y="{(H - PAD + 20) / 2}" font-size="11" transform="rotate(-90 12 {(H - PAD + 20) / 2})" '
+        f'text-anchor="middle">{_e(ylabel)}</text>',
+        f'<text x="{PAD}" y="{H - PAD + 14}" font-size="10" text-anchor="start">{x0:.3g}</text>',
         f'<text x="{W - 10}" y="{H - PAD + 14}" font-size="10" text-anchor="end">{x1:.3g}</text>',
-        f'<text x="{PAD - 3}" y="{H - PAD}" font-size="10" text-anchor="end">{y0:.3g}</text>',
-        f'<text x="{PAD - 3}" y="26" font-size="10" text-anchor="end">{y1:.3g}</text>',
     ]
+    for v in _ticks(y0, y1):
+        y = _sy(v, y0, y1)
+        out.append(f'<text x="{PAD - 3}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{v:.3g}</text>')
+        out.append(f'<line x1="{PAD - 2}" y1="{y:.1f}" x2="{PAD}" y2="{y:.1f}" stroke="#333"/>')
     return out
+
+
+def _fit(text: str, n: int) -> str:
+    """Shorten a label to ``n`` characters (an SVG text never wraps; clipped text says less)."""
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def _sx(v: float, lo: float, hi: float) -> float:
@@ -90,26 +113,41 @@ def pareto_svg(title: str, rows: list[ReportRow]) -> str:
     if len(front) > 1:
         line = " ".join(f"{_sx(x, x0, x1):.1f},{_sy(y, y0, y1):.1f}" for _, x, y, _ in front)
         out.append(f'<polyline fill="none" stroke="#999" stroke-dasharray="4 3" points="{line}"/>')
+    placed: list[tuple[float, float]] = []  # label boxes' (x, y) so far
     for i, (variant, x, y, on_front) in enumerate(pts):
         cx, cy = _sx(x, x0, x1), _sy(y, y0, y1)
         fill = COLORS[i % 10] if on_front else "none"
         out.append(
             f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{fill}" stroke="{COLORS[i % 10]}" stroke-width="2"/>'
         )
-        out.append(f'<text x="{cx + 7:.1f}" y="{cy - 6:.1f}" font-size="10">{_e(variant)}</text>')
+        label = _fit(variant, 22)
+        width = 6 * len(label)
+        right = cx + 7 + width <= W - 4  # else the label goes to the left of its point
+        lx, ly = (cx + 7, cy - 6) if right else (cx - 7 - width, cy - 6)
+        while any(abs(ly - py) < 11 and abs(lx - px) < width for px, py in placed):
+            ly += 12  # below the label it would cover
+        ly = min(max(ly, 30.0), H - PAD - 3)
+        placed.append((lx, ly))
+        out.append(f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="10" fill="{COLORS[i % 10]}">{_e(label)}</text>')
     out.append("</svg>")
     return "\n".join(out)
 
 
+def trend_range(values: list[float]) -> tuple[float, float]:
+    """The y range of a trend: the values, widened to at least median +-10 % (see module doc)."""
+    mid = sorted(values)[len(values) // 2]
+    span = abs(mid) * TREND_SPAN or 1e-9
+    return min(min(values), mid - span), max(max(values), mid + span)
+
+
 def trend_svg(t: Trend) -> str:
-    """One metric over the last runs; change points as red vertical lines."""
+    """One metric over the last runs (ms; y axis at least median +-10 %); change points as red lines."""
     vals = [v for v in t.values if v is not None]
     n = len(t.values)
-    y0, y1 = min(vals), max(vals)
-    if y1 == y0:
-        y0, y1 = y0 * 0.95, y1 * 1.05 + 1e-12
+    y0, y1 = trend_range(vals)
     title = f"{t.board} / {t.model} / {t.variant}: {t.metric} over {n} runs"
-    out = _axes(title, "run (oldest → newest)", t.metric, 1, n, y0, y1)
+    unit = t.metric if t.metric.endswith("ms") else f"{t.metric} (ms)"
+    out = _axes(title, "run (oldest → newest)", unit, 1, n, y0, y1)
     pts = [f"{_sx(i, 0, max(n - 1, 1)):.1f},{_sy(v, y0, y1):.1f}" for i, v in enumerate(t.values) if v is not None]
     out.append(f'<polyline fill="none" stroke="{COLORS[0]}" stroke-width="1.5" points="{" ".join(pts)}"/>')
     for rid in t.changes:
@@ -120,7 +158,7 @@ def trend_svg(t: Trend) -> str:
 
 
 def _table(mm: ModelReport) -> str:
-    out = ["<table><tr>" + "".join(f"<th>{c.header}</th>" for c in COLUMNS) + "</tr>"]
+    out = ['<div class="tw"><table><tr>' + "".join(f"<th>{c.header}</th>" for c in COLUMNS) + "</tr>"]
     for r in mm.rows:
         if not r.ok:
             head = f"<tr><td>{_e(r.board)}</td><td>{_e(r.variant)}</td>"
@@ -133,7 +171,7 @@ def _table(mm: ModelReport) -> str:
             for c in COLUMNS
         )
         out.append(f"<tr>{tds}</tr>")
-    return "\n".join([*out, "</table>"])
+    return "\n".join([*out, "</table></div>"])
 
 
 KIND_CLASS = {
@@ -144,12 +182,28 @@ KIND_CLASS = {
 }
 
 
-def report_html(d: Report, results: Any = None) -> str:
-    """The whole report as one HTML document (no external resources)."""
-    state = "complete" if d.complete else '<b class="warn">incomplete</b>'
+def validity(d: Report) -> tuple[bool, str]:
+    """Whether the run is valid (complete, no failed measurement) and the words for it."""
+    failed = sum(not r.ok for mm in d.models for r in mm.rows)
+    if not d.complete:
+        return False, "not valid: incomplete (some measurements never ran)"
+    if failed:
+        return False, f"not valid: {failed} measurement(s) failed"
+    return True, "valid: complete, no failed measurement"
+
+
+def settings_text(settings: Mapping[str, Any] | None) -> str:
+    """``min_time_s=2.0, repeats=3, ...``: the measurement settings, empty ones left out."""
+    if not settings:
+        return "not recorded"
+    return ", ".join(f"{k}={v}" for k, v in settings.items() if v not in (None, {}, [], ""))
+
+
+def _report_body(d: Report, settings: Mapping[str, Any] | None) -> list[str]:
+    ok, valid = validity(d)
     body = [
-        f"<h1>edgebench run {_e(d.run_id)}</h1>",
-        f"<p>{_e(d.command)}, {_e(d.started)}, {state}</p>",
+        f'<p>{_e(d.command)}, {_e(d.started)}, <b class="{"good" if ok else "bad"}">{_e(valid)}</b></p>',
+        f"<p>settings: {_e(settings_text(settings))}</p>",
     ]
     for w in d.warnings:
         body.append(f'<p class="warn">warning: {_e(w)}</p>')
@@ -171,12 +225,107 @@ def report_html(d: Report, results: Any = None) -> str:
         body.append('<div class="plots">' + "\n".join(plots) + "</div>")
     trends = [t for t in d.trends or () if sum(v is not None for v in t.values) >= 2]
     if trends:
-        body.append("<h2>Trends</h2><p>Dashed red lines mark change points.</p>")
+        body.append(
+            "<h2>Trends</h2><p>Dashed red lines mark change points; y axes span at least ±10 % of the median.</p>"
+        )
         body.append('<div class="plots">' + "\n".join(trend_svg(t) for t in trends) + "</div>")
-    title = f"edgebench run {_e(d.run_id)}"
+    return body
+
+
+def _document(title: str, body: list[str]) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{title}</title><style>{CSS}</style>"
+        f"<title>{_e(title)}</title><style>{CSS}</style>"
         "</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
+
+
+def report_html(d: Report, results: Any = None, settings: Mapping[str, Any] | None = None) -> str:
+    """The whole report as one HTML document (no external resources).
+
+    Args:
+        settings: the run's measurement settings, stated under the title.
+    """
+    ok, _ = validity(d)
+    state = "" if ok else " (not valid)"
+    return _document(
+        f"edgebench run {d.run_id}{state}", [f"<h1>edgebench run {_e(d.run_id)}</h1>", *_report_body(d, settings)]
+    )
+
+
+OUTCOME_CLASS = {"PASS": "good", "FAIL": "bad", "UNDECIDED": "warn"}
+CHECK_CLASS = {CheckVerdict.PASS: "good", CheckVerdict.FAIL: "bad", CheckVerdict.UNDECIDED: "warn"}
+LABEL_CLASS = {Change.FASTER: "good", Change.SLOWER: "bad", Change.NO_CHANGE: "", Change.UNDECIDED: "warn"}
+
+
+def gate_html(g: Gate) -> str:
+    """The gate's checks as an HTML table, its outcome first."""
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td>{_e(cell(c))}</td>" for _, cell in GATE_COLUMNS[:-2])
+        + f'<td class="{CHECK_CLASS[c.verdict]}">{_e(c.verdict)}</td><td>{_e(c.note)}</td></tr>'
+        for c in g.checks
+    )
+    head = "".join(f"<th>{_e(h)}</th>" for h, _ in GATE_COLUMNS)
+    return (
+        f'<h2>Gate: <span class="{CHECK_CLASS[g.outcome]}">{_e(g.outcome.upper())}</span> ({_e(summary(g))})</h2>'
+        f'<div class="tw"><table><tr>{head}</tr>{rows}</table></div>'
+    )
+
+
+def comparison_html(title: str, d: Comparison) -> str:
+    """A comparison (B against A) as an HTML table."""
+    head = "".join(f"<th>{h}</th>" for h in ("board", "model", "variant", "p50 ms A→B", "p90 ms A→B", "verdict"))
+    rows = "".join(
+        f"<tr><td>{_e(r.board)}</td><td>{_e(r.model)}</td><td>{_e(r.variant)}</td><td>{_e(quantile_text(r.p50))}</td>"
+        f'<td>{_e(quantile_text(r.p90))}</td><td class="{LABEL_CLASS[r.label]}">{_e(r.label)}</td></tr>'
+        for r in d.rows
+    )
+    extra = [f"only in {side}: {'/'.join(k)}" for side, ks in (("A", d.only_a), ("B", d.only_b)) for k in ks]
+    extra += [f"failed in {f.side}: {f.board}/{f.model}/{f.variant}" for f in d.failed]
+    notes = "".join(f"<li>{_e(x)}</li>" for x in extra)
+    return (
+        f"<h2>{_e(title)}</h2><p>run <code>{_e(d.b)}</code> against <code>{_e(d.a)}</code></p>"
+        f'<div class="tw"><table><tr>{head}</tr>{rows}</table></div>' + (f"<ul>{notes}</ul>" if notes else "")
+    )
+
+
+def comparison_counts(d: Comparison) -> str:
+    """``1 slower, 0 faster, 4 no change, 0 undecided``."""
+    return ", ".join(
+        f"{sum(r.label is c for r in d.rows)} {c}"
+        for c in (Change.SLOWER, Change.FASTER, Change.NO_CHANGE, Change.UNDECIDED)
+    )
+
+
+def nightly_html(
+    d: Report,
+    outcome: str,
+    why: str,
+    *,
+    gate: Gate | None = None,
+    vs_last: Comparison | None = None,
+    vs_baseline: Comparison | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> str:
+    """A nightly's page: the verdict line first (PASS / FAIL / UNDECIDED and why), the gate,
+    the comparison with the last nightly (and the pinned baseline), then the run report.
+    """
+    cls = OUTCOME_CLASS.get(outcome, "warn")
+    body = [
+        f'<p id="verdict" class="verdict {cls}"><b>{_e(outcome)}</b>: {_e(why)}</p>',
+        f"<h1>edgebench nightly {_e(d.run_id)}: {_e(outcome)}</h1>",
+        "<ul>",
+        f"<li>gate: {_e(f'{gate.outcome.upper()} ({summary(gate)})' if gate else 'no budgets given')}</li>",
+        f"<li>against the last nightly: {_e(comparison_counts(vs_last) if vs_last else 'no earlier nightly')}</li>",
+        "</ul>",
+    ]
+    if gate is not None:
+        body.append(gate_html(gate))
+    if vs_last is not None:
+        body.append(comparison_html("Against the last nightly", vs_last))
+    if vs_baseline is not None:
+        body.append(comparison_html("Against the pinned baseline", vs_baseline))
+    body.append("<h2>Run report</h2>")
+    return _document(f"{outcome}: edgebench nightly {d.run_id}", body + _report_body(d, settings))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from edgebench.model import Change, CheckVerdict, Comparison, Gate, Report, Worth
 from edgebench.render.compare import quantile_text, signed
 from edgebench.render.gate import GATE_COLUMNS, summary
+from edgebench.render.html import comparison_counts, settings_text, validity
 from edgebench.render.report import COLUMNS
 
 VERDICT_ICON = {Worth.WORTH_IT: "✅", Worth.WORTH_IT_FOR_SIZE: "📦", Worth.NOT_WORTH_IT: "❌", Worth.UNDECIDED: "❔"}
@@ -23,10 +27,12 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def report_markdown(d: Report) -> str:
-    """The run report as Markdown."""
-    state = "complete" if d.complete else "**incomplete**"
+def report_markdown(d: Report, settings: Mapping[str, Any] | None = None) -> str:
+    """The run report as Markdown (with its validity and, when given, its measurement settings)."""
+    ok, valid = validity(d)
+    state = valid if ok else f"**{valid}**"
     out = [f"## edgebench run `{d.run_id}`", "", f"{d.command}, {d.started}, {state}", ""]
+    out += [f"settings: {settings_text(settings)}", ""]
     for mm in d.models:
         out += [f"### {mm.model}", ""]
         rows = []
@@ -70,3 +76,31 @@ def gate_markdown(g: Gate) -> str:
     ]
     head = f"## edgebench gate: {CHECK_ICON[g.outcome]} **{g.outcome.upper()}** (run `{g.run_id}`)"
     return f"{head}\n\n{summary(g)}\n\n{table([h for h, _ in GATE_COLUMNS], rows)}\n"
+
+
+OUTCOME_ICON = {"PASS": "✅", "FAIL": "❌", "UNDECIDED": "❔"}
+
+
+def nightly_markdown(
+    d: Report,
+    outcome: str,
+    why: str,
+    *,
+    gate: Gate | None = None,
+    vs_last: Comparison | None = None,
+    vs_baseline: Comparison | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> str:
+    """A nightly as Markdown: the verdict line first, the gate, the comparisons, then the report."""
+    out = [
+        f"# {OUTCOME_ICON.get(outcome, '')} {outcome}: edgebench nightly `{d.run_id}`: {why}".replace("#  ", "# "),
+        "",
+        f"- gate: {f'{gate.outcome.upper()} ({summary(gate)})' if gate else 'no budgets given'}",
+        f"- against the last nightly: {comparison_counts(vs_last) if vs_last else 'no earlier nightly'}",
+        "",
+    ]
+    if gate is not None:
+        out.append(gate_markdown(gate))
+    out += [comparison_markdown(c) for c in (vs_last, vs_baseline) if c is not None]
+    out.append(report_markdown(d, settings))
+    return "\n".join(out)

@@ -43,11 +43,11 @@ from edgebench.compress.recipe import load_recipe, run_recipe
 from edgebench.config import load_toml, validate
 from edgebench.errors import ConfigError, NightlyBusy, UserError
 from edgebench.fsutil import file_lock, write_text_atomic
-from edgebench.model import Comparison, Gate, Report, Run
+from edgebench.model import CheckVerdict, Comparison, Gate, Report, Run
 from edgebench.render.compare import ComparisonView
 from edgebench.render.gate import GateView
-from edgebench.render.html import report_html
-from edgebench.render.markdown import comparison_markdown, gate_markdown, report_markdown
+from edgebench.render.html import comparison_counts, nightly_html
+from edgebench.render.markdown import nightly_markdown
 from edgebench.render.report import Report as ReportView
 from edgebench.results import store
 from edgebench.results.analysis import analyze_run
@@ -170,6 +170,34 @@ class NightlyResult:
         """0 when all went well, 3 when something failed (board, variant, gate)."""
         return 3 if self.problems else 0
 
+    @property
+    def verdict(self) -> tuple[str, str]:
+        """``(PASS | FAIL | UNDECIDED, why)``: the nightly's one-line outcome.
+
+        UNDECIDED when the only problem is a gate whose checks were too noisy to decide
+        (none failed); it still exits 3, as the gate counts undecided against the run.
+        """
+        g = self.gate
+        undecided_only = (
+            g is not None
+            and not g.passed
+            and g.counts[CheckVerdict.FAIL] == 0
+            and len(self.problems) == 1
+            and bool(g.checks)
+        )
+        if undecided_only:
+            n_undecided = g.counts[CheckVerdict.UNDECIDED] if g is not None else 0
+            return "UNDECIDED", f"the gate could not decide {n_undecided} check(s) (too noisy)"
+        if self.problems:
+            more = f" (+{len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+            return "FAIL", f"{self.problems[0]}{more}"
+        n = len(self.run.benchmarks) if self.run else 0
+        why = [f"{n} measurement(s), none failed"]
+        why.append(f"gate passed ({len(g.checks)} checks)" if g is not None else "no budgets to gate on")
+        if self.vs_last is not None:
+            why.append(f"against the last nightly: {comparison_counts(self.vs_last)}")
+        return "PASS", "; ".join(why)
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         """Report with trends, the comparisons, the gate, then the outcome."""
         if self.report:
@@ -196,6 +224,8 @@ class NightlyResult:
             "run_id": self.run.run_id if self.run else None,
             "run_file": str(self.run_file) if self.run_file else None,
             "exit_code": self.exit_code,
+            "verdict": self.verdict[0],
+            "why": self.verdict[1],
             "problems": self.problems,
             "compress": self.compress,
             "vs_last": self.vs_last and self.vs_last.to_json(),
@@ -218,6 +248,15 @@ def _eval_data(cfg: NightlyConfig, work: Path) -> Path | None:
             f"{cfg.path}: [nightly] field 'eval' names {p}, which does not exist: fix the path or use \"digits\""
         )
     return p
+
+
+def run_settings(run: Run) -> dict[str, Any]:
+    """The measurement settings a run was made with (the run's, else its first measurement's)."""
+    got = run.extra.get("settings")
+    if isinstance(got, dict):
+        return dict(got)
+    first = next((m.settings for m in run.measurements if m.settings), None)
+    return dict(first) if first else {}
 
 
 def _last_nightly(results: Path, before: str) -> str | None:
@@ -270,30 +309,34 @@ def run_nightly(
             log_file = results / "logs" / f"{run.run_id}.log"
             res.problems.append(f"the measurement harness exited {outcome.pytest_exit}: see {log_file}")
         last = _last_nightly(results, run.run_id)
-        md = [f"# edgebench nightly `{run.run_id}`", ""]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             last_run = store.open_run(results, last) if last else None
             if last_run is not None:
-                res.vs_last = compare_runs(last_run, run)
-                md.append(comparison_markdown(res.vs_last))
+                res.vs_last = compare_runs(last_run, run, allow_config_change=True)  # listed in config_changes
             baseline = store.open_run(results, cfg.baseline) if cfg.baseline else None
             if baseline is not None:
-                res.vs_baseline = compare_runs(baseline, run)
-                md.append(comparison_markdown(res.vs_baseline))
+                res.vs_baseline = compare_runs(baseline, run, allow_config_change=True)
         report = with_trends(analyze_run(run), results, last=cfg.trend_runs, command=NIGHTLY)
         res.report = report
         if budgets is not None:
             g = Gate(run.run_id, evaluate(run, budgets, baseline or last_run))
             res.gate = g
-            md.append(gate_markdown(g))
             if not g.passed:
                 n = g.to_json()["counts"]
                 res.problems.append(f"gate failed: {n['fail']} failed, {n['undecided']} undecided")
-        md.insert(2, report_markdown(report))
+        verdict, why = res.verdict
+        html_doc = nightly_html(
+            report, verdict, why, gate=res.gate, vs_last=res.vs_last, vs_baseline=res.vs_baseline,
+            settings=run_settings(run),
+        )  # fmt: skip
+        md_doc = nightly_markdown(
+            report, verdict, why, gate=res.gate, vs_last=res.vs_last, vs_baseline=res.vs_baseline,
+            settings=run_settings(run),
+        )  # fmt: skip
         res.html = work / f"{run.run_id}.html"
-        write_text_atomic(res.html, report_html(report))
+        write_text_atomic(res.html, html_doc)
         res.markdown = work / f"{run.run_id}.md"
-        write_text_atomic(res.markdown, "\n".join(md))
+        write_text_atomic(res.markdown, md_doc)
         write_text_atomic(work / f"{run.run_id}.json", json.dumps(res.to_dict(), indent=1, default=str))
     return res
