@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 
 from edgebench.model import Change, Comparison, QuantileChange
+from edgebench.render.widths import dropped_note, fit_table
 
 LABEL_STYLE = {Change.FASTER: "green", Change.SLOWER: "red", Change.NO_CHANGE: "dim", Change.UNDECIDED: "yellow"}
 
@@ -22,6 +25,9 @@ def quantile_text(c: QuantileChange, label: bool = False) -> str:
     return f"{c.a:.3g}→{c.b:.3g} ({c.delta_pct:+.1f}%){own}"
 
 
+COMPARE_COLUMNS = ("board", "model", "variant", "p50 A→B", "p90 A→B", "verdict", "Δpeak MB", "Δtop-1")
+
+
 class ComparisonView:
     """A rich renderable of a `Comparison`."""
 
@@ -31,19 +37,28 @@ class ComparisonView:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         """One row per (board, model, variant); label coloured."""
         d = self.data
-        t = Table(
-            title=f"B = {d.b} against A = {d.a} (ms; per-process t-test, alpha {d.alpha:g}; "
-            f"no change = proven within ±{d.min_effect:.0%} of the median)",
-            title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False,
-        )  # fmt: skip
-        for c in ("board", "model", "variant", "p50 A→B", "p90 A→B", "verdict", "Δpeak MB", "Δtop-1"):
-            t.add_column(c, no_wrap=c != "model", justify="right" if c.startswith("Δ") else "left")
-        for r in d.rows:
-            t.add_row(
-                r.board, r.model, r.variant, quantile_text(r.p50), quantile_text(r.p90, label=True),
-                f"[{LABEL_STYLE[r.label]}]{r.label}[/]", signed(r.d_peak_mb, ""), signed(r.d_top1_pt, " pt", 2),
+
+        def make(shown: Sequence[str]) -> Table:
+            t = Table(
+                title=f"B = {d.b} against A = {d.a} (ms; per-process t-test, alpha {d.alpha:g}; "
+                f"no change = proven within ±{d.min_effect:.0%} of the median)",
+                title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False,
             )  # fmt: skip
+            for c in shown:  # names fold, figures are never cut (render.widths drops columns instead)
+                name = c in ("board", "model", "variant")
+                t.add_column(c, no_wrap=not name, overflow="fold", justify="right" if c.startswith("Δ") else "left")
+            for r in d.rows:
+                cells = dict(zip(COMPARE_COLUMNS, (
+                    r.board, r.model, r.variant, quantile_text(r.p50), quantile_text(r.p90, label=True),
+                    f"[{LABEL_STYLE[r.label]}]{r.label}[/]", signed(r.d_peak_mb, ""), signed(r.d_top1_pt, " pt", 2),
+                ), strict=True))  # fmt: skip
+                t.add_row(*(cells[c] for c in shown))
+            return t
+
+        t, dropped = fit_table(make, COMPARE_COLUMNS, ("Δtop-1", "Δpeak MB", "model", "p90 A→B"), console, options)
         yield t
+        if dropped:
+            yield dropped_note(dropped)
         for r in d.rows:
             for w in r.warnings:
                 yield f"[yellow]warning: {w}[/yellow]"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from rich import box
@@ -10,6 +10,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 
 from edgebench.model import Check, CheckVerdict, Gate
+from edgebench.render.widths import dropped_note, fit_table
 
 STYLE = {CheckVerdict.PASS: "green", CheckVerdict.FAIL: "red", CheckVerdict.UNDECIDED: "yellow"}
 
@@ -51,17 +52,27 @@ class GateView:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         """The checks table, the budgets that matched nothing, the outcome."""
         g = self.gate
-        t = Table(title=f"gate on run {g.run_id}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                  padding=(0, 0), show_edge=False)  # fmt: skip
-        for col, _ in GATE_COLUMNS:
-            t.add_column(
-                col, justify="right" if col in ("measured", "budget", "margin") else "left", no_wrap=col != "note"
-            )
-        for c in g.checks:
-            cells = [cell(c) for _, cell in GATE_COLUMNS]
-            cells[-2] = f"[{STYLE[c.verdict]}]{c.verdict}[/]"
-            t.add_row(*cells)
+
+        def make(shown: Sequence[str]) -> Table:
+            t = Table(title=f"gate on run {g.run_id}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                      padding=(0, 0), show_edge=False)  # fmt: skip
+            for col in shown:  # names and notes fold, figures are never cut (render.widths drops columns instead)
+                text = col in ("board", "model", "variant", "note")
+                t.add_column(
+                    col, justify="right" if col in ("measured", "budget", "margin") else "left", no_wrap=not text,
+                    overflow="fold",
+                )  # fmt: skip
+            for c in g.checks:
+                cells = {h: cell(c) for h, cell in GATE_COLUMNS}
+                cells["verdict"] = f"[{STYLE[c.verdict]}]{c.verdict}[/]"
+                t.add_row(*(cells[h] for h in shown))
+            return t
+
+        every = [h for h, _ in GATE_COLUMNS]
+        t, dropped = fit_table(make, every, ("#", "note", "model", "budget"), console, options)
         yield t
+        if dropped:
+            yield dropped_note(dropped)
         for c in g.checks:
             if c.check == "matches a result":
                 yield f"[red]error: {c.note}: fix its model/board/variant patterns or measure that combination[/red]"

@@ -7,8 +7,9 @@ their tables from the same spec.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -16,6 +17,7 @@ from rich.table import Table
 
 from edgebench.model import MIB, Change, ModelReport, ReportRow, Worth
 from edgebench.model import Report as ReportData
+from edgebench.render.widths import dropped_note, fit_table
 
 
 def _mb(n: int | None) -> str:
@@ -85,6 +87,10 @@ COLUMNS = (
 )
 
 
+# the terminal table's columns that give way on a narrow console, least important first
+DROP_ORDER = ("size×", "fid.", "inf/s", "p99", "size", "speed", "peak MB")
+
+
 def speed_class(r: ReportRow) -> str:
     """``good``/``bad`` when the speed-up is a significant change, else ``""``."""
     if r.speedup is None or r.speed not in (Change.FASTER, Change.SLOWER):
@@ -112,8 +118,8 @@ class Report:
     def __init__(self, data: ReportData) -> None:
         self.data = data
 
-    def model_table(self, mm: ModelReport) -> Table:
-        """The board x variant table of one model."""
+    def model_table(self, mm: ModelReport, shown: Sequence[str] | None = None) -> Table:
+        """The board x variant table of one model (``shown``: the short headers to show; all by default)."""
         t = Table(
             title=f"{mm.model} (latency in ms; speed and size against fp32 on the same board; *: Pareto)",
             title_justify="left",
@@ -126,11 +132,13 @@ class Report:
         cols = [
             c for c in COLUMNS if c.rich and (c.optional is None or any(c.optional(r) is not None for r in mm.rows))
         ]
-        for c in cols:
-            t.add_column(c.short, no_wrap=True, justify="left" if c.short in ("board", "variant") else "right")
+        cols = [c for c in cols if shown is None or c.short in shown]
+        for c in cols:  # names fold, figures are never cut (render.widths drops columns instead)
+            name = c.short in ("board", "variant")
+            t.add_column(c.short, no_wrap=not name, overflow="fold", justify="left" if name else "right")
         for r in mm.rows:
             if not r.ok:
-                t.add_row(r.board, r.variant, f"[red]failed: {r.error}[/red]")
+                t.add_row(r.board, r.variant, "[red]failed[/red]")  # the error is printed under the table
                 continue
             cells = []
             for c in cols:
@@ -151,21 +159,40 @@ class Report:
         state = "complete" if d.complete else "[yellow]INCOMPLETE[/yellow]"
         yield f"[bold]run {d.run_id}[/bold] ({d.command}, {d.started}, {state})"
         for mm in d.models:
-            yield self.model_table(mm)
+            every = [c.short for c in COLUMNS if c.rich]
+            table, dropped = fit_table(partial(self.model_table, mm), every, DROP_ORDER, console, options)
+            yield table
+            if dropped:
+                yield dropped_note(dropped)
+            for r in mm.rows:
+                if not r.ok:
+                    yield f"  [red]{r.board}/{r.variant} failed: {r.error}[/red]"
             for r in mm.rows:
                 if r.verdict_text and r.verdict is not None:
                     yield f"  [{KIND_STYLE[r.verdict]}]{r.board}: {r.verdict_text}[/]"
             for board, names in mm.pareto.items():
                 yield f"  Pareto (top-1 vs p90) on {board}: {', '.join(names) or '-'}"
         if d.trends:
-            t = Table(title="trends (oldest → newest, | marks a change point)", title_justify="left")
-            for c in ("board", "model", "variant", "metric", "runs", "trend", "last", "change points"):
-                t.add_column(c)
-            for tr in d.trends:
-                t.add_row(
-                    tr.board, tr.model, tr.variant, tr.metric, str(len(tr.values)), tr.sparkline,
-                    fmt_ms(tr.values[-1]) if tr.values else "-", ", ".join(tr.changes) or "-",
-                )  # fmt: skip
-            yield t
+            trends = d.trends
+
+            def trend_table(shown: Sequence[str]) -> Table:
+                t = Table(title="trends (oldest → newest, | marks a change point)", title_justify="left")
+                for c in shown:
+                    t.add_column(c, no_wrap=c in ("runs", "trend", "last"), overflow="fold")
+                for tr in trends:
+                    cells = {
+                        "board": tr.board, "model": tr.model, "variant": tr.variant, "metric": tr.metric,
+                        "runs": str(len(tr.values)), "trend": tr.sparkline,
+                        "last": fmt_ms(tr.values[-1]) if tr.values else "-",
+                        "change points": ", ".join(tr.changes) or "-",
+                    }  # fmt: skip
+                    t.add_row(*(cells[c] for c in shown))
+                return t
+
+            every = ["board", "model", "variant", "metric", "runs", "trend", "last", "change points"]
+            table, dropped = fit_table(trend_table, every, ("runs", "metric", "model"), console, options)
+            yield table
+            if dropped:
+                yield dropped_note(dropped)
         for w in d.warnings:
             yield f"[yellow]warning: {w}[/yellow]"
