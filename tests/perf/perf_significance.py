@@ -42,9 +42,10 @@ from edgebench.targets.registry import driver_for
 
 SLOWDOWN = 1.10
 LAYERS = 20
-REPEATS = 5
+REPEATS = int(os.environ.get("EDGEBENCH_PERF_REPEATS", "5"))
 COLUMNS = (("slower", 7), ("faster", 7), ("no change", 9), ("undecided", 9))
-MEASURE_S = 6.0  # steady-state seconds per variant, split over the processes (warm-up apart)
+# steady-state seconds per variant, split over the processes (warm-up apart; <= 10 s)
+MEASURE_S = float(os.environ.get("EDGEBENCH_PERF_SECONDS", "6.0"))
 
 
 def chain(path: Path, layers: int, width: int = 512, batch: int = 128) -> Path:
