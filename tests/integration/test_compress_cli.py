@@ -94,7 +94,7 @@ passes = [{ pass = "prune-magnitude", sparsity = 0.6 }]
     assert sum(r["status"] == "built" for r in rows) == 1
 
     listed = json.loads(run("variants", "--root", str(tmp_path / "variants"), "--json").stdout)
-    assert {r["variant"] for r in listed} == set(mf)
+    assert listed["schema"] == 1 and {r["variant"] for r in listed["variants"]} == set(mf)
     table = run("variants", "--root", str(tmp_path / "variants"))
     assert table.exit_code == 0 and "int8-static" in table.output and "pruned-int8" in table.output
 

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 
 from edgebench import __version__
-from edgebench.errors import EdgebenchError
+from edgebench.errors import EdgebenchError, UserError
 
 EXIT_CODES = """\b
 Exit codes:
@@ -29,7 +29,37 @@ results_option = click.option(
     show_default=True,
     help="Folder that stores runs (created if missing).",
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of a table.")
+read_results_option = click.option(
+    "--results",
+    "results",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Folder that stores runs (must exist: this command only reads).",
+)
+json_option = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print the result as JSON instead of a table (an object carries a "schema" version).',
+)
+
+JSON_SCHEMA = 1
+"""The version of every ``--json`` object edgebench prints (its ``schema`` key); raised when a key changes meaning."""
+
+
+def existing_results(results: Path) -> Path:
+    """The results folder of a read-only command, which must already exist (nothing is created).
+
+    Raises:
+        UserError: naming the folder and the fix.
+    """
+    if not results.is_dir():
+        raise UserError(
+            f"results folder {results} does not exist: give --results the folder your runs are stored in "
+            "(`edgebench run --results DIR` makes it)"
+        )
+    return results
 
 
 def console() -> Console:
@@ -44,9 +74,14 @@ def console() -> Console:
     return con
 
 
+def with_schema(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the ``schema`` version first (see `JSON_SCHEMA`)."""
+    return {"schema": JSON_SCHEMA, **data}
+
+
 def print_json(data: Any) -> None:
-    """Print machine-readable output on stdout."""
-    click.echo(json.dumps(data, indent=1, default=str))
+    """Print machine-readable output on stdout; an object gets the ``schema`` key (`JSON_SCHEMA`)."""
+    click.echo(json.dumps(with_schema(data) if isinstance(data, dict) else data, indent=1, default=str))
 
 
 class EdgebenchGroup(click.Group):

@@ -10,6 +10,7 @@ from rich.console import Console
 from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json
 from edgebench.cli.compress_support import list_passes_cmd, run_compress
 from edgebench.compress.variant import list_variants
+from edgebench.errors import UserError
 from edgebench.render.variants import VariantTable, variant_row
 
 
@@ -50,9 +51,11 @@ def compress(recipe: Path | None, out: Path | None, force: bool, list_passes: bo
 @json_option
 def variants(root: Path, as_json: bool) -> None:
     """List the variants under ROOT with size, FLOPs, sparsity, accuracy and fidelity."""
+    if not root.is_dir():  # read-only: a mistyped path is an error, never a new folder
+        raise UserError(f"variants folder {root} does not exist: give --root the folder `edgebench compress` wrote")
     found = list_variants(root)
     if as_json:
-        print_json([variant_row(v) for v in found])
+        print_json({"root": str(root), "variants": [variant_row(v) for v in found]})
         return
     if not found:
         console().print(f"no variants under {root}: make some with `edgebench compress RECIPE`")

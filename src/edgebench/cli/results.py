@@ -13,7 +13,16 @@ from typing import Any
 import click
 from rich.console import Console
 
-from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
+from edgebench.cli.common import (
+    EXIT_CODES,
+    console,
+    existing_results,
+    json_option,
+    main,
+    print_json,
+    read_results_option,
+    with_schema,
+)
 from edgebench.fsutil import write_text_atomic
 from edgebench.model import BoardCost
 from edgebench.render.choose import ChoiceView
@@ -80,7 +89,7 @@ def _emit(text: str, output: Path | None) -> None:
 
 @main.command(epilog=EXIT_CODES)
 @click.argument("run", default="latest")
-@results_option
+@read_results_option
 @format_option
 @output_option
 @json_option
@@ -96,11 +105,11 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        rep = load_report(results, run, last=last)
+        rep = load_report(existing_results(results), run, last=last)
     _warn_lines(caught)
     fmt = "json" if as_json else fmt
     if fmt == "json":
-        _emit(json.dumps(rep.to_json(), indent=1, default=str) + "\n", output)
+        _emit(json.dumps(with_schema(rep.to_json()), indent=1, default=str) + "\n", output)
     elif fmt == "markdown":
         _emit(report_markdown(rep, run_settings(open_run(results, rep.run_file or rep.run_id))), output)
     elif fmt == "html":
@@ -112,7 +121,7 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
 @main.command(epilog=EXIT_CODES)
 @click.argument("a")
 @click.argument("b", default="latest")
-@results_option
+@read_results_option
 @click.option(
     "--format",
     "fmt",
@@ -170,13 +179,13 @@ def compare(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        ra, rb = open_run(results, a), open_run(results, b)
+        ra, rb = open_run(existing_results(results), a), open_run(results, b)
     _warn_lines(caught)
     m = (min_effect if min_effect is not None else margin) / 100
     d = compare_runs(ra, rb, alpha=alpha, margin=m, allow_config_change=allow_config_change)
     fmt = "json" if as_json else fmt
     if fmt == "json":
-        _emit(json.dumps(d.to_json(), indent=1) + "\n", output)
+        _emit(json.dumps(with_schema(d.to_json()), indent=1) + "\n", output)
     elif fmt == "markdown":
         _emit(comparison_markdown(d), output)
     else:
@@ -187,7 +196,7 @@ def compare(
 @click.argument("budgets", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--run", "run_ref", default="latest", show_default=True, help="Run to gate (id, file or latest~N).")
 @click.option("--baseline", default=None, help="Baseline run for max_regression_pct (overrides the file's).")
-@results_option
+@read_results_option
 @json_option
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write JUnit XML here.")
 @click.option("--markdown", "md", type=click.Path(dir_okay=False, path_type=Path), help="Also write Markdown here.")
@@ -235,7 +244,7 @@ def gate(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = run_gate(results, budgets, run_ref, baseline, allow_config_change=allow_config_change)
+        res = run_gate(existing_results(results), budgets, run_ref, baseline, allow_config_change=allow_config_change)
     _warn_lines(caught)
     if junit:
         write_text_atomic(junit, junit_xml(res))
@@ -266,7 +275,7 @@ def gate(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Board inventory (default: targets/boards.toml).",
 )
-@results_option
+@read_results_option
 @json_option
 def choose(
     model: str, max_p90: str | None, min_accuracy: float | None, max_memory: str | None, rank: str,
@@ -279,6 +288,7 @@ def choose(
     Inventory boards without results for MODEL are listed. Exit 1 when nothing fits.
     """
 
+    existing_results(results)
     inv = {name: BoardCost(b.cost, b.power_w) for name, b in load_inventory(inventory).items()}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
