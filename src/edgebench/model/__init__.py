@@ -26,6 +26,7 @@ import names from `edgebench.model` itself.
 """
 
 from edgebench.model.base import MIB, RUN_SCHEMA, Change, CheckVerdict, JSONObject, Worth
+from edgebench.model.config_key import ConfigKey
 from edgebench.model.decisions import (
     LIMITS,
     BoardCost,
@@ -76,6 +77,7 @@ __all__ = [
     "ColdStart",
     "Comparison",
     "ComparisonRow",
+    "ConfigKey",
     "FailedKey",
     "Gate",
     "Histogram",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgebench.model.base import JSONObject, _emit, _extra, _nulls, _num
+from edgebench.model.config_key import ConfigKey
 
 # ------------------------------------------------------------------------------- measurement
 
@@ -183,6 +184,13 @@ class Measurement:
     def key(self) -> tuple[str, str, str]:
         """``(board, model, variant)``: what was measured."""
         return (self.board, self.model, self.variant)
+
+    @property
+    def config_key(self) -> ConfigKey:
+        """What the measurement was configured with (batch, inputs, threads, runtime, board)."""
+        return ConfigKey.of(
+            batch_size=self.batch_size, inputs=self.inputs, runtime=self.runtime, fingerprint=self.fingerprint
+        )
 
     @property
     def top1(self) -> float | None:
