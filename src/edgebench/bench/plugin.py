@@ -21,20 +21,33 @@ hook adds the ``edgebench`` block, so every JSON pytest-benchmark writes
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 import warnings
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
 from pytest_benchmark.stats import Stats
 
-from edgebench.bench.session import Case, EdgeSession, load_variants, resolve_boards
+from edgebench.bench.session import (
+    PARENT_PID_ENV,
+    Case,
+    EdgeSession,
+    RunInterrupted,
+    load_variants,
+    resolve_boards,
+)
 from edgebench.bench.settings import SETTINGS, RunSettings, from_options
 from edgebench.errors import EdgebenchError
 from edgebench.model import Measurement, Run
 from edgebench.results import schema, store
 
 SESSION_KEY = pytest.StashKey[EdgeSession]()
+HANDLERS_KEY = pytest.StashKey[dict[int, Any]]()
 TIMER = "perf_counter_ns (on board)"
 
 
@@ -105,6 +118,39 @@ def pytest_configure(config: pytest.Config) -> None:
     progress = config.getoption("edge_progress")
     session.progress_file = Path(progress) if progress else None
     config.stash[SESSION_KEY] = session
+    _stop_on_signals(config, session)
+
+
+def _stop_on_signals(config: pytest.Config, session: EdgeSession) -> None:
+    """SIGINT/SIGTERM stop the session (agents killed, finished measurements kept); so does the
+    death of the `edgebench run` process that started this harness (a SIGKILLed host CLI)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if session.stop_reason is not None:  # a second signal: stop now, as pytest would
+            raise KeyboardInterrupt
+        session.stop(f"interrupted by {signal.Signals(signum).name}")
+
+    old: dict[int, Any] = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    config.stash[HANDLERS_KEY] = old
+    parent = os.environ.get(PARENT_PID_ENV)
+    if parent and parent.isdigit():
+
+        def watch() -> None:
+            while session.stop_reason is None:
+                if os.getppid() != int(parent):
+                    session.stop("interrupted: the edgebench process that started the run died")
+                    return
+                time.sleep(0.5)
+
+        threading.Thread(target=watch, name="edgebench-parent-watch", daemon=True).start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Give the signal handlers back."""
+    for sig, old in config.stash.get(HANDLERS_KEY, {}).items():
+        signal.signal(sig, old)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -149,7 +195,12 @@ def run_case(benchmark: Any, session: EdgeSession, case: Case) -> Measurement:
     benchmark.group = v.model
     benchmark.param = case.id
     benchmark.params = {"board": case.board.name, "model": v.model, "variant": v.name}
-    m: Measurement = benchmark.pedantic(session.measure, args=(case,), rounds=1, iterations=1, warmup_rounds=0)
+    if session.stop_reason is not None:
+        pytest.exit(session.stop_reason, returncode=pytest.ExitCode.INTERRUPTED)
+    try:
+        m: Measurement = benchmark.pedantic(session.measure, args=(case,), rounds=1, iterations=1, warmup_rounds=0)
+    except RunInterrupted as exc:
+        pytest.exit(str(exc), returncode=pytest.ExitCode.INTERRUPTED)
     meta = benchmark.stats  # None when pytest-benchmark is disabled
     # a success is stored with its summary, exactly as the run file's benchmark carries it
     stored = schema.measurement_to_benchmark(m).measurement if m.ok else m
@@ -220,7 +271,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     try:
         if es.results is not None and es.measured:
-            path = store.save_run(es.results, final_run(session.config, es))
+            # an interrupted run keeps the session's own record (what finished, each once)
+            run = es.final_run() if es.stop_reason is not None else final_run(session.config, es)
+            path = store.save_run(es.results, run)
             tr = session.config.pluginmanager.get_plugin("terminalreporter")
             if tr is not None:
                 tr.write_line(f"edgebench: run {es.run_id} stored in {path}")

@@ -152,6 +152,8 @@ def measure_interleaved(
     *,
     on_process: OnProcess | None = None,
     clock: Callable[[], float] = time.time,
+    on_done: Callable[[int, Measurement], None] | None = None,
+    guard: Callable[[], list[str]] | None = None,
 ) -> list[Measurement]:
     """Measure a board's variants, ``settings.repeats`` fresh processes each, round-robin.
 
@@ -164,6 +166,10 @@ def measure_interleaved(
         settings: the run's settings (``repeats``; floors are split per process).
         on_process: called after every process, including skipped ones (for progress).
         clock: wall clock recorded as each process's ``started``.
+        on_done: called with (variant index, final measurement) as soon as a variant is finished,
+            so a run can be written as it goes.
+        guard: called before every agent process; returns warnings for the variant about to run
+            (agents left by a dead run that it killed) and may raise to stop the board.
 
     Returns:
         One measurement per planned variant, in order (failures as data).
@@ -185,6 +191,23 @@ def measure_interleaved(
         out[i] = _failure(board, p, settings, error, [])
     procs: list[list[Measurement]] = [[] for _ in planned]
     entries: list[list[ProcessEntry]] = [[] for _ in planned]
+    extra: list[list[str]] = [[] for _ in planned]
+    results: list[Measurement | None] = [None] * len(planned)
+
+    def finish(i: int) -> None:
+        p, done = planned[i], out[i]
+        if done is None:
+            done = pool(procs[i], entries[i], settings)
+            if p.reference_info is not None and p.reference is not None and p.eval_data is not None:
+                done = dataclasses.replace(done, reference=p.reference_info)
+        final = dataclasses.replace(done, warnings=(*done.warnings, *p.warnings, *extra[i]))
+        results[i] = final
+        if on_done is not None:
+            on_done(i, final)
+
+    for i in range(len(planned)):
+        if out[i] is not None:  # failed before any process ran
+            finish(i)
     for order, (i, r) in enumerate(interleave(len(planned), n)):
         cmd = commands[i]
         if out[i] is not None or cmd is None:
@@ -192,6 +215,8 @@ def measure_interleaved(
                 on_process(i, r, False)
             continue
         p = planned[i]
+        if guard is not None:
+            extra[i] += guard()
         started = clock()
         try:
             res = run_agent(driver, cmd[0] if r == 0 or cmd[1] is None else cmd[1], per.timeout_s)
@@ -212,15 +237,9 @@ def measure_interleaved(
                 )
         if on_process is not None:
             on_process(i, r, out[i] is None)
-    results: list[Measurement] = []
-    for i, p in enumerate(planned):
-        done = out[i]
-        if done is None:
-            done = pool(procs[i], entries[i], settings)
-            if p.reference_info is not None and p.reference is not None and p.eval_data is not None:
-                done = dataclasses.replace(done, reference=p.reference_info)
-        results.append(dataclasses.replace(done, warnings=(*done.warnings, *p.warnings)))
-    return results
+        if out[i] is not None or r == n - 1:  # failed, or its last process: the variant is finished
+            finish(i)
+    return [m for m in results if m is not None]
 
 
 def _in_process(error: MeasurementError | None, process: int) -> MeasurementError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import statistics
 import threading
 from dataclasses import dataclass
@@ -25,13 +26,18 @@ from edgebench.errors import DataError, EdgebenchError, ModelError, UserError
 from edgebench.model import JSONObject, Measurement, MeasurementError, Run
 from edgebench.results import schema, store
 from edgebench.targets.board import Board
-from edgebench.targets.driver import Driver
+from edgebench.targets.driver import RUN_ID_ENV, Driver, killed_agents_warning
 from edgebench.targets.group import for_each_board
 from edgebench.targets.inventory import load_inventory
 from edgebench.targets.inventory import resolve_boards as resolve
 from edgebench.targets.registry import driver_for
 
+PARENT_PID_ENV = "EDGEBENCH_PARENT_PID"  # set by `edgebench run`: the harness stops if that process dies
 ProgressFields = dict[str, str | bool | float]  # what a progress line adds to ``done, total``: case/process, ok, p50
+
+
+class RunInterrupted(Exception):
+    """The session was told to stop (`EdgeSession.stop`): raised where the next agent would start."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,11 @@ class EdgeSession:
         self._drivers: dict[str, Driver | Exception] = {}
         self._prefetched: dict[str, Measurement] | None = None
         self.progress_file: Path | None = None
+        self.stop_reason: str | None = None  # set by `stop` (a signal): no agent starts after it
+        self._recorded: set[str] = set()  # case ids already in the run (each is written once)
+        self._record_lock = threading.Lock()
+        self._active: set[Driver] = set()  # drivers measuring now, for `stop` to cancel their agents
+        os.environ[RUN_ID_ENV] = self.run.run_id  # recorded in the board locks this process takes
         if results is not None:
             store.prepare(results)
 
@@ -139,6 +150,8 @@ class EdgeSession:
             return None
         if self.eval_data.is_dir():
             p = self.eval_data / f"{model}.npz"
+            if p.is_file() and not p.resolve().is_relative_to(self.eval_data.resolve()):
+                raise DataError(f"eval data {p} links outside {self.eval_data}: copy the file into the folder")
             return p if p.is_file() else None
         return self.eval_data
 
@@ -180,8 +193,40 @@ class EdgeSession:
             v = cases[i].variant
             self.process_progress(f"{cases[i].board.name}/{v.model}/{v.name} #{r + 1}/{n}", ok)
 
-        ms = measure_interleaved(driver, planned, self.settings, on_process=done)
+        def finished(i: int, m: Measurement) -> None:
+            if self.stop_reason is None:  # after a stop, what comes back was cut short: not a measurement
+                self.record(m, cases[i].id)
+
+        def guard() -> list[str]:
+            if self.stop_reason is not None:
+                raise RunInterrupted(self.stop_reason)
+            killed = driver.kill_agents()  # we hold the host's lock: any agent running is an orphan
+            return [killed_agents_warning(driver.board.name, killed)] if killed else []
+
+        with self._record_lock:
+            self._active.add(driver)
+        if self.stop_reason is not None:
+            raise RunInterrupted(self.stop_reason)
+        try:
+            ms = measure_interleaved(driver, planned, self.settings, on_process=done, on_done=finished, guard=guard)
+        finally:
+            with self._record_lock:
+                self._active.discard(driver)
         return {c.id: m for c, m in zip(cases, ms, strict=True)}
+
+    def stop(self, reason: str) -> None:
+        """Stop measuring (a signal): no agent starts after this, and the running ones are killed.
+
+        Safe to call from a signal handler: the agents are killed from a thread. What finished
+        is already in the run file; the plugin stores the run with ``interrupted`` = ``reason``.
+        """
+        if self.stop_reason is not None:
+            return
+        self.stop_reason = reason
+        with self._record_lock:
+            active = list(self._active)
+        for d in active:
+            threading.Thread(target=d.cancel, name="edgebench-cancel", daemon=True).start()
 
     @staticmethod
     def _failed(case: Case, exc: Exception) -> Measurement:
@@ -210,10 +255,13 @@ class EdgeSession:
             boards, work, lock_timeout=self.settings.lock_timeout_s, max_workers=None if self.parallel else 1
         )
         for name, res in results.items():
+            if isinstance(res, Exception) and self.stop_reason is not None:
+                continue  # stopped: the board's unfinished cases are not measurements
             for c in by_board[name]:
                 if isinstance(res, Exception):  # the board was unreachable or busy: its processes count as done
                     for r in range(self.settings.repeats):
                         self.process_progress(f"{name}/{c.variant.model}/{c.variant.name} #{r + 1}", False)
+                    self.record(self._failed(c, res), c.id)
                 out[c.id] = self._failed(c, res) if isinstance(res, Exception) else res[c.id]
         return out
 
@@ -222,26 +270,42 @@ class EdgeSession:
 
         The first call measures every selected case (see `_prefetch`); a case that was
         not selected is measured alone (its ``repeats`` processes, holding the board's lock).
+
+        Raises:
+            RunInterrupted: the session was stopped before this case finished.
         """
         if self._prefetched is None:
             self._prefetched = self._prefetch()
         m = self._prefetched.pop(case.id, None)
         if m is None:
+            if self.stop_reason is not None:
+                raise RunInterrupted(self.stop_reason)
             try:
                 driver = self.driver(case.board)
                 with driver.lock(self.settings.lock_timeout_s):
                     m = self._measure_board(driver, [case])[case.id]
             except (EdgebenchError, OSError) as exc:  # one board's or variant's failure is data; the run goes on
                 m = self._failed(case, exc)
-        self.record(m)
+            if self.stop_reason is not None and case.id not in self._recorded:
+                raise RunInterrupted(self.stop_reason)
+        self.record(m, case.id)
         return m
 
-    def record(self, m: Measurement) -> None:
-        """Add a measurement to the run (and write the run, if there is a results folder)."""
-        self.measured.append(m)
-        self.run = dataclasses.replace(schema.add_measurement(self.run, m), complete=self.complete)
-        if self.results is not None:
-            store.save_run(self.results, self.run)
+    def record(self, m: Measurement, case_id: str | None = None) -> None:
+        """Add a measurement to the run and write the run file (atomically) at once, ``complete: false``.
+
+        Each case is recorded once (``case_id``): a run file interrupted at any moment holds
+        exactly the measurements that finished. Thread-safe (boards measured in parallel).
+        """
+        with self._record_lock:
+            if case_id is not None:
+                if case_id in self._recorded:
+                    return
+                self._recorded.add(case_id)
+            self.measured.append(m)
+            self.run = dataclasses.replace(schema.add_measurement(self.run, m), complete=False)
+            if self.results is not None:
+                store.save_run(self.results, self.run)
         self.report_progress(m)
 
     def report_progress(self, m: Measurement | None = None) -> None:
@@ -278,8 +342,10 @@ class EdgeSession:
         return len(self.measured) >= self.expected
 
     def final_run(self) -> Run:
-        """The run as it stands, finished now (complete once every case has a measurement)."""
-        return schema.finish(self.run, complete=self.complete)
+        """The run as it stands, finished now: complete once every case has a measurement, else
+        ``interrupted`` says why it stopped (`stop`)."""
+        complete = self.complete
+        return schema.finish(self.run, complete=complete, interrupted=None if complete else self.stop_reason)
 
     def edgebench_block(self) -> dict[str, Any]:
         """The ``edgebench`` block of `final_run`, for pytest-benchmark's JSON (its boundary)."""

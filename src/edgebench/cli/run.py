@@ -95,8 +95,15 @@ def run_cmd(
         con = console()
         if out.run is not None:
             con.print(Report(analyze_run(out.run)))
-        con.print(f"run stored in [bold]{out.run_file}[/bold] (harness log: {out.log})")
+        if out.run_file is not None:
+            con.print(f"run stored in [bold]{out.run_file}[/bold] (harness log: {out.log})")
     ctx = click.get_current_context()
+    if out.exit_code is not None:  # SIGINT/SIGTERM: what finished is stored, marked incomplete
+        kept = len(out.run.measurements) if out.run is not None else 0
+        where = f"stored in {out.run_file} (complete: false)" if out.run_file else "nothing stored"
+        reason = out.run.interrupted if out.run is not None and out.run.interrupted else "interrupted"
+        click.echo(f"error: run {reason}: {kept} finished measurement(s) {where}", err=True)
+        ctx.exit(out.exit_code)
     if out.failures:
         what = ", ".join(f"{m.board}/{m.model}/{m.variant}" for m in out.failures)
         click.echo(

@@ -14,6 +14,8 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,9 +25,11 @@ from typing import Protocol
 
 from edgebench.errors import BoardBusy, JobTimeout
 from edgebench.fsutil import atomic_write, file_lock, sha256_file
-from edgebench.targets.board import Board
+from edgebench.targets.board import Board, default_local_workdir
+from edgebench.targets.remote import PY_KILL_AGENTS
 
 LOCK_FILE = "board.lock"
+RUN_ID_ENV = "EDGEBENCH_RUN_ID"  # the run a process measures for, recorded in the board locks it holds
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,19 @@ class CommandResult:
 
 
 def lock_owner() -> str:
-    """Who holds a board lock, for the message of a run that finds the board busy."""
-    return f"{socket.gethostname()} pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%S')}"
+    """Who holds a board lock (host, pid, start time, run id), for the next run that finds it busy."""
+    run = os.environ.get(RUN_ID_ENV)
+    since = time.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{socket.gethostname()} pid {os.getpid()} since {since}" + (f" run {run}" if run else "")
+
+
+def killed_agents_warning(board: str, killed: Sequence[str]) -> str:
+    """The warning a run records when it killed agents another (dead) run left on a board."""
+    pids = ", ".join(k.split(" ", 1)[0] for k in killed)
+    return (
+        f"board {board}: killed {len(killed)} agent process(es) left running by an earlier run "
+        f"(pid {pids}) before measuring: nothing was measured next to them"
+    )
 
 
 class Driver(Protocol):
@@ -80,7 +95,18 @@ class Driver(Protocol):
         """True if ``remote`` is a file on the board whose content has this sha256."""
 
     def lock(self, timeout: float) -> contextlib.AbstractContextManager[None]:
-        """Hold the board's lock; raise `BoardBusy` after ``timeout`` seconds."""
+        """Hold the board host's lock (one per host, whatever the workdir); raise `BoardBusy` after
+        ``timeout`` seconds."""
+
+    def kill_agents(self) -> list[str]:
+        """Kill edgebench agents running from this board's workdir; ``"pid command"`` of each killed one.
+
+        Called with the lock held, so any agent found was left by a run that is gone.
+        """
+        return []
+
+    def cancel(self) -> None:
+        """Kill the commands this driver is running now (from another thread, on an interrupt)."""
 
     def __enter__(self) -> Driver:
         self.activate()
@@ -98,6 +124,8 @@ class LocalDriver(Driver):
     def __init__(self, board: Board, *, connect_retries: int = 1, backoff_s: float = 0.0) -> None:
         del connect_retries, backoff_s  # a subprocess needs no connection: accepted like every driver's
         self.board = board
+        self._running: set[subprocess.Popen[str]] = set()
+        self._guard = threading.Lock()
 
     def activate(self) -> None:
         """Make the workdir."""
@@ -125,13 +153,35 @@ class LocalDriver(Driver):
             start_new_session=True,
         )
         command = shlex.join(argv)
+        with self._guard:
+            self._running.add(proc)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             out, err = proc.communicate()
             raise JobTimeout(self.board.name, command, err or out, f"killed after {timeout:g} s") from None
+        finally:
+            with self._guard:
+                self._running.discard(proc)
         return CommandResult(command, proc.returncode, out, err)
+
+    def cancel(self) -> None:
+        """Kill the process group of every command running now."""
+        with self._guard:
+            running = list(self._running)
+        for proc in running:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, 9)
+
+    def kill_agents(self) -> list[str]:
+        """Kill agents left running from the workdir (the same /proc scan as on an SSH board)."""
+        if not Path("/proc/self/cmdline").exists():  # no /proc (macOS): nothing to scan
+            return []
+        res = subprocess.run(
+            [sys.executable, "-c", PY_KILL_AGENTS, self.board.workdir], capture_output=True, text=True, timeout=60
+        )
+        return res.stdout.splitlines()
 
     def get(self, remote: str, local: Path) -> None:
         """Copy a file from the board's workdir."""
@@ -147,9 +197,14 @@ class LocalDriver(Driver):
         return Path(remote).is_file() and sha256_file(Path(remote)) == sha256
 
     def lock(self, timeout: float) -> contextlib.AbstractContextManager[None]:
-        """The host lock on ``<workdir>/board.lock``, tried until ``timeout``."""
+        """The lock of this machine (one for every local board, whatever its workdir), tried until ``timeout``."""
 
         def busy(holder: str) -> BoardBusy:
             return BoardBusy(self.board.name, "flock board.lock", "", f"board busy: held by {holder or 'another run'}")
 
-        return file_lock(Path(self.board.workdir) / LOCK_FILE, busy, timeout=timeout, owner=lock_owner())
+        return file_lock(host_lock_path(), busy, timeout=timeout, owner=lock_owner())
+
+
+def host_lock_path() -> Path:
+    """This machine's board lock: two local inventory entries never measure at the same time."""
+    return default_local_workdir().parent / LOCK_FILE

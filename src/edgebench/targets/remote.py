@@ -24,8 +24,9 @@ for d in os.listdir('/proc'):
             pass
 """
 PY_LOCK = """\
-import fcntl,sys,time
+import fcntl,os,sys,time
 p,t,owner=sys.argv[1],float(sys.argv[2]),sys.argv[3]
+os.makedirs(os.path.dirname(p),exist_ok=True)
 f=open(p,'a+')
 d=time.monotonic()+t
 while True:
@@ -53,3 +54,26 @@ def hash_cmd(python: str, path: str) -> str:
     """A shell command printing the sha256 of ``path``: sha256sum, else the board's Python."""
     q = shlex.quote(path)
     return f"{{ sha256sum -- {q} 2>/dev/null || {shlex.quote(python)} -c {shlex.quote(PY_SHA256)} {q}; }} | cut -c1-64"
+
+
+# Kills the edgebench agents running from a workdir (argv[1] is <workdir>/.../agent.py) other
+# than this snippet's own parents, and prints "pid args" for each: Python 3.6, stdlib only.
+PY_KILL_AGENTS = """\
+import os,sys
+wd=sys.argv[1].rstrip('/')+'/'
+me={os.getpid(),os.getppid()}
+for d in os.listdir('/proc'):
+    if not d.isdigit() or int(d) in me:
+        continue
+    try:
+        with open('/proc/'+d+'/cmdline','rb') as f:
+            args=f.read().decode('utf-8','replace').split('\\0')
+    except OSError:
+        continue
+    if any(a.startswith(wd) and a.endswith('/agent.py') for a in args):
+        try:
+            os.kill(int(d),9)
+            print(d+' '+' '.join(a for a in args if a)[:200])
+        except OSError:
+            pass
+"""

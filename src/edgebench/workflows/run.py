@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edgebench.bench.inputs import check_run
-from edgebench.bench.session import load_variants, resolve_boards
+from edgebench.bench.session import PARENT_PID_ENV, load_variants, resolve_boards
 from edgebench.bench.settings import SETTINGS, RunSettings, dims_argv
 from edgebench.errors import DataError, EdgebenchError, UserError
 from edgebench.model import Measurement, Run
 from edgebench.results import schema, store
 
 LOGS = "logs"  # results/logs/<run_id>.log: the child pytest's output
+STOP_GRACE_S = 30.0  # after a signal, how long the harness gets to kill its agents and store the run
 BENCHMARKS = ".benchmarks"  # results/.benchmarks/: pytest-benchmark's storage (--benchmark-compare reads it)
 
 
@@ -33,6 +39,12 @@ class RunOutcome:
     run_file: Path | None
     pytest_exit: int
     log: Path | None = None
+    signal: int | None = None  # SIGINT/SIGTERM that interrupted the run (exit 128 + it)
+
+    @property
+    def exit_code(self) -> int | None:
+        """128 + the signal for an interrupted run (130 for SIGINT, 143 for SIGTERM), else None."""
+        return None if self.signal is None else 128 + self.signal
 
     @property
     def failures(self) -> tuple[Measurement, ...]:
@@ -118,6 +130,47 @@ def progress_line(event: dict[str, Any]) -> str | None:
     what = "ok" if event.get("ok") else "FAILED"
     p50_text = f", p50 {p50:.4g} ms" if isinstance(p50, int | float) else ""
     return f"measured {case}: {what}{p50_text} (processes {event['done']}/{event['total']})"
+
+
+class _Forward:
+    """While the harness runs, SIGINT/SIGTERM to `edgebench` go to the harness (its own session, so a
+    Ctrl-C to the terminal's group reaches it once, through here): it kills the agents, releases
+    the boards and stores what finished. After `STOP_GRACE_S` it is killed."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc, self.deadline = proc, float("inf")
+        self.signal: int | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.signal is None:
+            self.signal, self.deadline = signum, time.monotonic() + STOP_GRACE_S
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signum)
+
+    def check(self) -> None:
+        """Kill the harness when it outlived its grace period."""
+        if time.monotonic() > self.deadline and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def wait(self) -> int:
+        """Wait for the harness, killing it past the grace period."""
+        while self.proc.poll() is None:
+            self.check()
+            time.sleep(0.1)
+        return self.proc.returncode
+
+
+@contextlib.contextmanager
+def _forwarding(proc: subprocess.Popen[bytes]) -> Iterator[_Forward]:
+    fwd = _Forward(proc)
+    main = threading.current_thread() is threading.main_thread()
+    old = {sig: signal.signal(sig, fwd) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    try:
+        yield fwd
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def _follow(proc: subprocess.Popen[bytes], progress_file: Path, console: Console, total_hint: int) -> None:
@@ -217,25 +270,35 @@ def run_harness(
         "--edge-progress",
         str(progress_file),
     ]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning", PARENT_PID_ENV: str(os.getpid())}
+    fwd: _Forward | None = None
     try:
         with open(log, "wb") as out:
+            # its own session: a signal reaches the harness once, forwarded by `_Forward`
             if show_output:
-                proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-                assert proc.stdout is not None
-                for chunk in iter(proc.stdout.readline, b""):
-                    out.write(chunk)
-                    sys.stderr.buffer.write(chunk)
-                    sys.stderr.flush()
-                proc.wait()
+                proc = subprocess.Popen(
+                    argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                )
+                with _forwarding(proc) as fwd:
+                    assert proc.stdout is not None
+                    for chunk in iter(proc.stdout.readline, b""):
+                        out.write(chunk)
+                        sys.stderr.buffer.write(chunk)
+                        sys.stderr.flush()
+                        fwd.check()
+                    fwd.wait()
             else:
-                proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-                if console is not None:
-                    _follow(proc, progress_file, console, len(board_list) * len(variant_list) * settings.repeats)
-                proc.wait()
+                proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                with _forwarding(proc) as fwd:
+                    if console is not None:
+                        _follow(proc, progress_file, console, len(board_list) * len(variant_list) * settings.repeats)
+                    fwd.wait()
     finally:
         progress_file.unlink(missing_ok=True)
     path = store.run_path(results, run_id)
+    sig = fwd.signal if fwd is not None else None
+    if sig is not None:
+        return _interrupted(path, proc.returncode, log, sig)
     if not path.is_file():
         tail = "\n".join(log.read_text(errors="replace").strip().splitlines()[-15:])
         raise UserError(
@@ -248,3 +311,22 @@ def run_harness(
     except (EdgebenchError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"the stored run {path} cannot be read ({exc}): run again") from None
     return RunOutcome(run, path, proc.returncode, log)
+
+
+def _interrupted(path: Path, pytest_exit: int, log: Path, signum: int) -> RunOutcome:
+    """The outcome of a run stopped by a signal: what finished, marked incomplete with the reason.
+
+    The harness stores that itself; if it was killed first, the file it wrote after its last
+    measurement is closed here. Nothing finished: no run file.
+    """
+    reason = f"interrupted by {signal.Signals(signum).name}"
+    if not path.is_file():
+        return RunOutcome(None, None, pytest_exit, log, signum)
+    try:
+        run = store.read_run(path)
+    except (EdgebenchError, ValueError) as exc:
+        raise UserError(f"the interrupted run {path} cannot be read ({exc}): run again") from None
+    if not run.complete and run.interrupted is None:  # the harness was killed before it closed the run
+        run = schema.finish(run, complete=False, interrupted=reason)
+        store.save_run(path.parent.parent, run)
+    return RunOutcome(run, path, pytest_exit, log, signum)
