@@ -199,7 +199,10 @@ class NightlyResult:
         return "PASS", "; ".join(why)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        """Report with trends, the comparisons, the gate, then the outcome."""
+        """The verdict line, the report with trends, the comparisons, the gate, then the outcome again."""
+        verdict, why = self.verdict
+        style = {"PASS": "green", "FAIL": "red"}.get(verdict, "yellow")
+        yield f"[bold {style}]{verdict}[/]: {why}"
         if self.report:
             yield ReportView(self.report)
         for title, d in (("against the last nightly", self.vs_last), ("against the pinned baseline", self.vs_baseline)):
