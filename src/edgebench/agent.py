@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import hashlib
 import json
 import math
 import os
@@ -312,6 +313,23 @@ class OnnxRuntimeModel:
     def run(self, feed: Any) -> List[Any]:
         """One inference; returns the outputs."""
         return list(self.session.run(None, feed))
+
+
+def check_sha256(path: str, expected: Optional[str]) -> str:
+    """The sha256 of the file about to be loaded; an error if it is not the one the job names
+    (a board cache entry changed since it was deployed)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    if expected and digest != expected:
+        raise AgentError(
+            "artifact_changed",
+            "artifact %s on the board has sha256 %s..., the job expects %s...: the board's cached copy was "
+            "changed; run again to deploy it afresh" % (path, digest[:12], expected[:12]),
+        )
+    return digest
 
 
 def _first_line(exc: BaseException) -> str:
@@ -1002,6 +1020,7 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
         artifact = job["artifact"]
         if not os.path.isfile(artifact):
             raise AgentError("missing_artifact", "artifact %s is not on the board: deploy it again" % artifact)
+        result["artifact_sha256"] = check_sha256(artifact, job.get("sha256"))
         options = job.get("runtime_options") or {}
         model = RUNTIMES[runtime](options)
         memory["rss_before_load"] = rss_bytes()
@@ -1376,6 +1395,7 @@ def profile_job(job: Dict[str, Any]) -> Dict[str, Any]:
         artifact = job["artifact"]
         if not os.path.isfile(artifact):
             raise AgentError("missing_artifact", "artifact %s is not on the board: deploy it again" % artifact)
+        result["artifact_sha256"] = check_sha256(artifact, job.get("sha256"))
         model = RUNTIMES[runtime](job.get("runtime_options") or {})
         memory["rss_before_load"] = rss_bytes()
         timeline.mark("load")

@@ -149,9 +149,21 @@ def test_add_and_remove_keep_comments_and_validate(tmp_path: Path) -> None:
 
 
 def test_board_toml_round_trip_with_awkward_strings(tmp_path: Path) -> None:
-    b = Board(name='odd "name" $(x)', host="h", workdir="/w d", env={"A": 'quote " and \\ slash'}, runtimes=("tflite",))
+    b = Board(name="odd-name_1.x", host="h", workdir="/w d", env={"A": 'quote " and \\ slash'}, runtimes=("tflite",))
     inv = parse_inventory(board_to_toml(b), tmp_path / "b.toml")
     assert inv[b.name].env == b.env and inv[b.name].workdir == "/w d"
+
+
+@pytest.mark.parametrize("name", ['odd "name" $(x)', "pi4,nano", "a b", "..", "é", "a/b"])
+def test_board_names_are_letters_digits_dash_underscore_dot(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "boards.toml"
+    path.write_text("# mine\n")
+    with pytest.raises(ConfigError, match="may hold only letters, digits, '-', '_' and '.'") as info:
+        add_board(path, Board(name=name, host="h", workdir="/w"))
+    assert "\n" not in str(info.value) and path.read_text() == "# mine\n"
+    text = board_to_toml(Board(name=name, host="h", workdir="/w"))  # an inventory edited by hand is checked too
+    with pytest.raises(ConfigError, match="rename it"):
+        parse_inventory(text, path)
 
 
 def test_remote_paths_are_confined_to_the_workdir() -> None:

@@ -45,8 +45,8 @@ from edgebench import agent
 from edgebench.agent import RUNTIME_OF_FORMAT
 from edgebench.bench.inputs import job_block, npy_files
 from edgebench.bench.settings import RunSettings
-from edgebench.compress.variant import Variant
-from edgebench.errors import RemoteError
+from edgebench.compress.variant import Variant, check_artifact
+from edgebench.errors import ModelError, RemoteError
 from edgebench.model import AGENT_NULLS, ColdStart, Measurement, MeasurementError
 from edgebench.results.stats import HIGH_CV, is_noisy, summarize
 from edgebench.targets.board import Board
@@ -106,6 +106,7 @@ def build_job(
     runtime = RUNTIME_OF_FORMAT[variant.format]
     job: dict[str, Any] = {
         "artifact": artifact,
+        "sha256": variant.sha256,  # the agent checks the file it loads against it
         "runtime": runtime,
         "runtime_options": runtime_options(board, runtime),
         "measure": settings.measure_block(),
@@ -254,6 +255,10 @@ def deploy_jobs(
         RemoteError: the board refused a copy.
     """
     board = driver.board
+    try:
+        check_artifact(variant)
+    except ModelError as exc:  # recorded for this variant, like a board's refusal: the run goes on
+        raise RemoteError(board.name, f"sha256 {variant.artifact.name}", "", str(exc)) from None
     agent = deploy(driver, AGENT)
     artifact = deploy(driver, variant.artifact, variant.sha256)
     eval_path = deploy(driver, eval_data) if eval_data is not None else None

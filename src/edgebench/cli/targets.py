@@ -23,7 +23,7 @@ from edgebench.targets.fingerprint import (
     load_fingerprints,
     record_checks,
 )
-from edgebench.targets.hostkeys import trust_host_key
+from edgebench.targets.hostkeys import known_hosts_path, trust_host_key
 from edgebench.targets.inventory import default_path, load_inventory, parse_board, resolve_boards
 
 boards_file_option = click.option(
@@ -163,8 +163,29 @@ def boards_check(names: tuple[str, ...], boards_file: Path | None, as_json: bool
     else:
         console().print(checks_table(checks))
     bad = [c for c in checks if c.status != READY]
+    for c in bad:  # one line per board that is not ready, never a traceback
+        click.echo(f"error: board {c.name!r} is {c.status}: {' '.join(c.reason.split())}", err=True)
     if bad:
-        raise UserError("; ".join(f"board {c.name!r} is {c.status}: {c.reason}" for c in bad))
+        raise SystemExit(1)
+
+
+@boards.command("trust", epilog=EXIT_CODES)
+@click.argument("names", nargs=-1, required=True)
+@boards_file_option
+def boards_trust(names: tuple[str, ...], boards_file: Path | None) -> None:
+    """Fetch the host key of boards NAMES, show its fingerprint and record it in their
+    known_hosts (under the name ssh checks: the ssh config's HostName and the port).
+    A key that differs from the recorded one is refused."""
+    inv = load_inventory(boards_file)
+    for board in resolve_boards(inv, list(names)):
+        if board.host is None:
+            raise UserError(f"board {board.name!r} is this machine: it has no host key to trust")
+        try:
+            fp, added = trust_host_key(board)
+        except RemoteError as exc:
+            raise UserError(f"board {board.name!r}: cannot fetch its host key: {exc}") from None
+        verb = "recorded in" if added else "already in"
+        click.echo(f"board {board.name!r}: host key {fp} ({verb} {known_hosts_path(board)})")
 
 
 @main.group(epilog=EXIT_CODES)

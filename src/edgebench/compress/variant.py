@@ -153,10 +153,46 @@ def load_variant(path: Path) -> Variant:
         manifest = Manifest.from_json(json.loads(mf.read_text()))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{mf} cannot be read ({exc}): re-create the variant with `edgebench compress`") from None
+    for key in ("model", "variant"):
+        name = getattr(manifest, key)
+        # names become file names (eval data <model>.npz, results): a path in one would escape its folder
+        if not name or name in (".", "..") or any(c in name for c in "/\\\0"):
+            raise ModelError(
+                f"{mf}: {key} name {name!r} is not a plain name: re-create the variant with `edgebench compress`"
+            )
+    art = manifest.artifact
+    if not art or Path(art).is_absolute() or Path(art).name != art or art in (".", ".."):
+        raise ModelError(
+            f"{mf}: artifact {art!r} is not a file in the variant folder: re-create it with `edgebench compress`"
+        )
     v = Variant(path, manifest)
+    if v.artifact.is_symlink() and not v.artifact.resolve().is_relative_to(path.resolve()):
+        raise ModelError(
+            f"{v.artifact} links outside the variant folder: re-create the variant with `edgebench compress`"
+        )
     if not v.artifact.is_file():
         raise ModelError(f"{v.artifact} is missing: re-create the variant with `edgebench compress`")
     return v
+
+
+_HASHED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256: a run deploys a file once per board
+
+
+def check_artifact(v: Variant) -> None:
+    """Check that the artifact is the file its manifest describes (sha256).
+
+    Raises:
+        ModelError: the file changed after `edgebench compress` wrote the manifest.
+    """
+    st = v.artifact.stat()
+    key = (str(v.artifact.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHED:
+        _HASHED[key] = sha256_file(v.artifact)
+    if _HASHED[key] != v.sha256:
+        raise ModelError(
+            f"{v.artifact} changed after its manifest was written (sha256 {_HASHED[key][:12]}..., manifest "
+            f"{v.sha256[:12]}...): re-create the variant with `edgebench compress` (or restore the file)"
+        )
 
 
 def list_variants(root: Path) -> list[Variant]:

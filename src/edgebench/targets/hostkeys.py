@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
+import shlex
 import socket
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,11 @@ from typing import Any
 from edgebench.errors import BoardUnreachable, UserError
 from edgebench.fsutil import write_text_atomic
 from edgebench.targets.board import Board
+from edgebench.targets.inventory import real_host
+
+# paramiko logs its transport thread's tracebacks at ERROR; with no handler configured Python
+# prints them on stderr (44 lines for one unreachable board). Our errors say it in one line.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 def default_known_hosts() -> Path:
@@ -26,6 +33,15 @@ def known_hosts_path(board: Board) -> Path:
 def host_key_name(host: str, port: int) -> str:
     """The name OpenSSH and paramiko file a host key under (``[host]:port`` off port 22)."""
     return host if port == 22 else f"[{host}]:{port}"
+
+
+def key_hints(board: Board) -> tuple[str, str]:
+    """Runnable commands to remove a board's recorded host key and to record its current one."""
+    host = real_host(board.host or "")
+    kh = known_hosts_path(board)
+    remove = f"ssh-keygen -R {shlex.quote(host_key_name(host, board.port))} -f {shlex.quote(str(kh))}"
+    scan = f"ssh-keyscan -p {board.port} {shlex.quote(host)} >> {shlex.quote(str(kh))}"
+    return remove, f"`edgebench boards trust {board.name}` (or `{scan}`)"
 
 
 def fingerprint(key: Any) -> str:
@@ -47,13 +63,24 @@ def fetch_host_key(host: str, port: int, timeout: float = 10.0) -> Any:
     except OSError as exc:
         raise BoardUnreachable(host, "ssh-keyscan", "", f"cannot connect to {host}:{port} ({exc})") from None
     transport = paramiko.Transport(sock)
+    transport.banner_timeout = timeout
     try:
         transport.start_client(timeout=timeout)
         return transport.get_remote_server_key()
     except (paramiko.SSHException, OSError, EOFError) as exc:
+        if "banner" in str(exc):
+            raise BoardUnreachable(host, "ssh-keyscan", "", no_banner(host, port, timeout)) from None
         raise BoardUnreachable(host, "ssh-keyscan", "", f"no SSH server answered on {host}:{port} ({exc})") from None
     finally:
         transport.close()
+
+
+def no_banner(host: str, port: int, timeout: float) -> str:
+    """The message for a server that accepts TCP but never says it is SSH."""
+    return (
+        f"{host} answers on port {port} but not as an SSH server within {timeout:g} s: "
+        "check the port, or that sshd (not another service) listens there"
+    )
 
 
 def trust_host_key(board: Board, timeout: float = 10.0) -> tuple[str, bool]:
@@ -68,10 +95,11 @@ def trust_host_key(board: Board, timeout: float = 10.0) -> tuple[str, bool]:
     import paramiko
 
     assert board.host is not None
-    key = fetch_host_key(board.host, board.port, timeout)
+    host = real_host(board.host)  # ssh checks the key under the ssh config's HostName, not the alias
+    key = fetch_host_key(host, board.port, timeout)
     fp = fingerprint(key)
     path = known_hosts_path(board)
-    name = host_key_name(board.host, board.port)
+    name = host_key_name(host, board.port)
     keys = paramiko.HostKeys()
     if path.is_file():
         keys.load(str(path))
@@ -80,9 +108,10 @@ def trust_host_key(board: Board, timeout: float = 10.0) -> tuple[str, bool]:
         old = known[key.get_name()]
         if old.asbytes() == key.asbytes():
             return fp, False
+        remove, add = key_hints(board)
         raise UserError(
             f"board {board.name!r}: host key for {name} CHANGED (known {fingerprint(old)}, offered {fp}) in {path}: "
-            "if the board was really reinstalled, delete its line from known_hosts and add it again"
+            f"if the board was really reinstalled, delete its line with `{remove}`, then run {add}"
         )
     old_text = path.read_text() if path.is_file() else ""
     if old_text and not old_text.endswith("\n"):

@@ -38,6 +38,8 @@ RUNTIMES = ("onnxruntime", "tflite")
 DEFAULT_WORKDIR = "~/edgebench"
 TOP_LEVEL = ("version", "boards")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# board names are selected on the command line (comma lists, shell words) and used in file names
+BOARD_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 FIELDS: dict[str, str] = {
     "name": "unique board name",
@@ -111,8 +113,8 @@ class BoardSpec:
         name = self.name
         if name is None or not name.strip():
             raise ValueError("field 'name' is missing: give every [[boards]] entry a name")
-        if "/" in name or any(ord(c) < 32 for c in name):
-            raise ValueError("field 'name' must not contain '/' or control characters")
+        if not BOARD_NAME.match(name) or name in (".", ".."):
+            raise ValueError(f"field 'name' may hold only letters, digits, '-', '_' and '.', not {name!r}: rename it")
         if name == LOCAL:
             raise ValueError(f"field 'name' {LOCAL!r} is the built-in board: choose another name")
         if self.host is None:
@@ -155,6 +157,12 @@ class SSHConfigEntry:
     port: int | None = None
     user: str | None = None
     proxyjump: str | None = None
+    hostname: str | None = None
+
+
+def real_host(host: str) -> str:
+    """The name ssh really connects to (and checks in known_hosts): the ssh config's HostName, else ``host``."""
+    return _ssh_config_lookup(host).hostname or host
 
 
 def _ssh_config_lookup(host: str) -> SSHConfigEntry:
@@ -167,7 +175,13 @@ def _ssh_config_lookup(host: str) -> SSHConfigEntry:
     try:
         found = paramiko.SSHConfig.from_path(str(cfg)).lookup(host)
         port, user, jump = found.get("port"), found.get("user"), found.get("proxyjump")
-        return SSHConfigEntry(int(port) if port else None, str(user) if user else None, str(jump) if jump else None)
+        hostname = found.get("hostname")
+        return SSHConfigEntry(
+            int(port) if port else None,
+            str(user) if user else None,
+            str(jump) if jump else None,
+            str(hostname) if hostname and hostname != host else None,
+        )
     except Exception:  # a broken ssh config is ssh's problem, not ours; connect will say so
         return SSHConfigEntry()
 

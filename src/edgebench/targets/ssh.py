@@ -13,7 +13,10 @@ import dataclasses
 import getpass
 import os
 import posixpath
+import re
 import shlex
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -32,10 +35,14 @@ from edgebench.errors import (
 from edgebench.fsutil import atomic_write, sha256_file
 from edgebench.targets.board import Board
 from edgebench.targets.driver import LOCK_FILE, CommandResult, Driver, lock_owner
-from edgebench.targets.hostkeys import fingerprint, host_key_name, known_hosts_path
-from edgebench.targets.remote import OOM_COUNT, OOM_MARKER, PY_KILL_SESSION, PY_LOCK, hash_cmd
+from edgebench.targets.hostkeys import fingerprint, host_key_name, key_hints, known_hosts_path, no_banner
+from edgebench.targets.inventory import real_host
+from edgebench.targets.remote import OOM_COUNT, OOM_MARKER, PY_KILL_AGENTS, PY_KILL_SESSION, PY_LOCK, hash_cmd
 
 RUN_DIR = "run"
+SPACE_MARGIN = 64 * 1024  # file-system blocks and the job file: an upload that fits exactly still fails
+HOST_LOCK = ".edgebench/" + LOCK_FILE  # under the remote $HOME: one lock per board host, whatever the workdir
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 class SSHDriver(Driver):
@@ -60,6 +67,8 @@ class SSHDriver(Driver):
         self._conn: Any = None
         self._dirs: set[str] = set()
         self._verified: set[tuple[str, str]] = set()
+        self._running: set[str] = set()  # pid files of the jobs running now, for `cancel`
+        self._guard = threading.Lock()
 
     def __repr__(self) -> str:
         return f"SSHDriver({self.board.name!r}, {self.board.user or ''}@{self.board.host}:{self.board.port})"
@@ -93,6 +102,9 @@ class SSHDriver(Driver):
         if passphrase is not None:
             kwargs["passphrase"] = passphrase
         timeout = int(max(1, b.connect_timeout))
+        kwargs["banner_timeout"] = timeout  # a port that accepts TCP but never speaks SSH fails in this time
+        if b.identity_file:
+            self._check_identity(b.identity_file, passphrase)
         gateway = None
         if b.jump_host:
             # the jump host is verified like the board itself: same known_hosts, same key, no auto-add
@@ -108,6 +120,43 @@ class SSHDriver(Driver):
         )
         self._verify_host_keys(conn)
         return conn
+
+    def _check_identity(self, path: str, passphrase: str | None) -> None:
+        """Refuse a key others can read (as ssh does) and a passphrase that does not open it."""
+        import paramiko
+
+        b = self.board
+        mode = os.stat(path).st_mode & 0o777
+        if mode & 0o077:
+            raise BoardUnreachable(
+                b.name,
+                "ssh",
+                "",
+                f"identity_file {path} is readable by others (mode {mode:04o}): ssh refuses such keys; "
+                f"run `chmod 600 {shlex.quote(path)}`",
+            )
+        try:
+            paramiko.PKey.from_path(path, passphrase)
+        except paramiko.PasswordRequiredException:
+            if passphrase is None and not os.environ.get("SSH_AUTH_SOCK"):
+                raise BoardUnreachable(
+                    b.name,
+                    "ssh",
+                    "",
+                    f"identity_file {path} is protected by a passphrase: set passphrase_env in boards.toml to a "
+                    "variable holding it, or load the key into ssh-agent",
+                ) from None
+        except (paramiko.SSHException, ValueError) as exc:
+            if passphrase is not None:
+                raise BoardUnreachable(
+                    b.name,
+                    "ssh",
+                    "",
+                    f"the passphrase in ${b.passphrase_env} does not open identity_file {path} "
+                    f"({exc}): export the right passphrase",
+                ) from None
+        except (OSError, TypeError):  # unreadable or a type paramiko cannot load: ssh's own error says more
+            pass
 
     def _verify_host_keys(self, conn: Any) -> None:
         import paramiko
@@ -159,7 +208,7 @@ class SSHDriver(Driver):
                     f"host key CHANGED for {host_key_name(b.host or '', b.port)} "
                     f"(known {fingerprint(exc.expected_key)}, "
                     f"offered {fingerprint(exc.key)}): refusing to connect; if the board was reinstalled, delete its "
-                    f"line in {known_hosts_path(b)} and run `edgebench boards add --trust`",
+                    f"line with `{key_hints(b)[0]}`, then run {key_hints(b)[1]}",
                 ) from None
             except paramiko.AuthenticationException as exc:
                 _close_quietly(conn)
@@ -172,16 +221,17 @@ class SSHDriver(Driver):
             except paramiko.SSHException as exc:
                 _close_quietly(conn)
                 if "not found in known_hosts" in str(exc):
-                    server = str(exc).split("'")[1] if str(exc).count("'") >= 2 else host_key_name(b.host or "", b.port)
+                    server = host_key_name(real_host(b.host or ""), b.port)
                     raise HostKeyRefused(
                         b.name,
                         "ssh " + where,
                         "",
                         f"host key of {server} is not in {known_hosts_path(b)}: "
-                        f"refusing to connect; check it and run "
-                        f"`edgebench boards add {shlex.quote(b.name)} --host {b.host} --trust`",
+                        f"refusing to connect; check it and run {key_hints(b)[1]}",
                     ) from None
                 last = f"{type(exc).__name__}: {exc}"
+                if "banner" in str(exc):
+                    last = no_banner(real_host(b.host or ""), b.port, max(1, b.connect_timeout))
             except (OSError, EOFError) as exc:
                 _close_quietly(conn)
                 last = f"{type(exc).__name__}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
@@ -277,11 +327,14 @@ class SSHDriver(Driver):
         self._mkdir(self.confine("."))
         self._mkdir(folder)
         tmp = posixpath.join(folder, f".upload.{uuid.uuid4().hex[:12]}.tmp")  # short: names can be near NAME_MAX
+        size = local.stat().st_size
+        self._check_space(folder, size)
         try:
             self._conn.sftp().put(str(local), tmp, confirm=True)
         except Exception as exc:
             with contextlib.suppress(Exception):
                 self._sh(f"rm -f -- {shlex.quote(tmp)}", 30)
+            self._check_space(folder, size)  # a disk that filled up meanwhile (sftp says only "size mismatch")
             raise RemoteError(
                 self.board.name, f"put {local.name}", "", f"upload failed ({type(exc).__name__}: {exc})"
             ) from None
@@ -293,6 +346,23 @@ class SSHDriver(Driver):
         )
         self._check(script, f"verify+rename {name}")
         self._verified.add((dest, digest))
+
+    def _check_space(self, folder: str, size: int) -> None:
+        """Refuse an upload that does not fit in the free space of ``folder``'s file system.
+
+        Raises:
+            RemoteError: naming the free space, the workdir and what the upload needs.
+        """
+        res = self._sh(f"df -Pk -- {shlex.quote(folder)} 2>/dev/null | tail -n 1", 30)
+        free = free_bytes(res.stdout)
+        if free is not None and free < size + SPACE_MARGIN:
+            raise RemoteError(
+                self.board.name,
+                f"df -Pk {folder}",
+                res.stdout,
+                f"{megabytes(free)} free in {self.board.workdir}, the upload needs {megabytes(size + SPACE_MARGIN)}: "
+                "free space on the board (old files are in its cache/ folder) or set another workdir in boards.toml",
+            )
 
     def sha256(self, remote: str) -> str | None:
         """The sha256 of a file on the board, or ``None`` if there is none."""
@@ -340,15 +410,16 @@ class SSHDriver(Driver):
         command = shlex.join(argv)
         wd = self.confine(".")
         self._mkdir(self.confine(RUN_DIR))
-        pidfile = self.confine(posixpath.join(RUN_DIR, f"{uuid.uuid4().hex}.pid"))
-        prefix = ["env", *(f"{k}={v}" for k, v in b.env.items())] if b.env else []
-        if b.cpu_affinity:
-            prefix += ["taskset", "-c", ",".join(str(c) for c in b.cpu_affinity)]
+        job = uuid.uuid4().hex
+        pidfile = self.confine(posixpath.join(RUN_DIR, f"{job}.pid"))
+        prefix = ["taskset", "-c", ",".join(str(c) for c in b.cpu_affinity)] if b.cpu_affinity else []
         qp = shlex.quote(pidfile)
         cmd = shlex.join([*prefix, *argv])
         backstop = int(timeout + min(30.0, max(2.0, timeout / 2))) + 1
+        # the board's env goes in a file the shell reads and deletes, never on a command line (ps shows those)
+        env = f". {shlex.quote(self._env_file(job))} || exit 125; " if b.env else ""
         script = (
-            f"cd {shlex.quote(wd)} || exit 125; echo $$ > {qp}; o1=$({OOM_COUNT}); "
+            f"cd {shlex.quote(wd)} || exit 125; echo $$ > {qp}; {env}o1=$({OOM_COUNT}); "
             # a safety net on the board: if this connection dies, `timeout` still kills the job later
             f"if command -v timeout >/dev/null 2>&1; then timeout -s KILL {backstop} {cmd}; else {cmd}; fi; "
             f"rc=$?; rm -f -- {qp}; "
@@ -359,12 +430,17 @@ class SSHDriver(Driver):
         from invoke.exceptions import CommandTimedOut
 
         t0 = time.monotonic()
+        with self._guard:
+            self._running.add(pidfile)
         try:
             res = self._sh(script, timeout)
         except CommandTimedOut as exc:
             tail = (exc.result.stderr or exc.result.stdout or "") if exc.result is not None else ""
             self.kill_job(pidfile)
             raise JobTimeout(b.name, command, tail, f"job ran past {timeout:g} s and was killed on the board") from None
+        finally:
+            with self._guard:
+                self._running.discard(pidfile)
         if res.exit_code == 137 and OOM_MARKER in res.stderr:
             raise OutOfMemory(b.name, command, res.stderr, "out of memory: the kernel OOM killer killed the job")
         if res.exit_code in (137, -1) and time.monotonic() - t0 >= timeout:
@@ -373,6 +449,41 @@ class SSHDriver(Driver):
             self.kill_job(pidfile)
             raise JobTimeout(b.name, command, res.stderr, f"job ran past {timeout:g} s and was killed on the board")
         return CommandResult(command, res.exit_code, res.stdout, res.stderr)
+
+    def _env_file(self, job: str) -> str:
+        """Upload the board's env as a shell file (mode 0600) the job sources and deletes; its path."""
+        bad = [k for k in self.board.env if not ENV_NAME.match(k)]
+        if bad:
+            raise ConfigError(f"board {self.board.name!r}: env names {bad} are not variable names: fix boards.toml")
+        body = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.board.env.items())
+        body += f"rm -f -- {shlex.quote(self.confine(posixpath.join(RUN_DIR, job + '.env')))}\n"
+        remote = self.confine(posixpath.join(RUN_DIR, f"{job}.env"))
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / "env"
+            local.write_text(body)
+            local.chmod(0o600)
+            try:
+                sftp = self._conn.sftp()
+                sftp.put(str(local), remote)
+                sftp.chmod(remote, 0o600)
+            except Exception as exc:
+                raise RemoteError(
+                    self.board.name, "put env", "", f"upload of the job's env failed ({type(exc).__name__}: {exc})"
+                ) from None
+        return remote
+
+    def cancel(self) -> None:
+        """Kill the jobs running now (their process groups and sessions on the board), from another thread."""
+        with self._guard:
+            running = list(self._running)
+        for pidfile in running:
+            self.kill_job(pidfile)
+
+    def kill_agents(self) -> list[str]:
+        """Kill the agents running from this workdir on the board (left by a run whose host died)."""
+        wd = self.confine(".")
+        res = self._sh(shlex.join([self.board.python, "-c", PY_KILL_AGENTS, wd]), 60)
+        return [ln for ln in res.stdout.splitlines() if ln.strip()] if res.exit_code == 0 else []
 
     def kill_job(self, pidfile: str) -> None:
         """Kill the job recorded in ``pidfile``: its process group, then anything left in its session
@@ -388,15 +499,18 @@ class SSHDriver(Driver):
 
     @contextlib.contextmanager
     def lock(self, timeout: float) -> Iterator[None]:
-        """Hold ``<workdir>/board.lock`` (flock, held by a process on the board for as long
-        as this connection lives, so a crashed run never leaves a stale lock).
+        """Hold ``~/.edgebench/board.lock`` of the board's user: one lock per board host, so two
+        inventory entries for one host (other workdirs) never measure at once. A flock held by
+        a process on the board for as long as this connection lives, so a crashed run never
+        leaves a stale lock; the file names its holder (host, pid, start time, run id).
 
         Raises:
             BoardBusy: another run held the lock for ``timeout`` seconds.
         """
         self.activate()
         b = self.board
-        path = self.confine(LOCK_FILE)
+        home = self._sh('printf %s "$HOME"', 30).stdout.strip() or self.confine(".")
+        path = posixpath.join(home, HOST_LOCK)
         cmd = shlex.join([b.python, "-c", PY_LOCK, path, f"{timeout:g}", lock_owner()])
         chan = self._conn.transport.open_session(timeout=b.connect_timeout)
         try:
@@ -428,6 +542,21 @@ class SSHDriver(Driver):
                 chan.shutdown_write()
                 chan.status_event.wait(10)
             chan.close()
+
+
+def free_bytes(df_line: str) -> int | None:
+    """Available bytes from the last line of POSIX ``df -Pk`` (None if it cannot be read)."""
+    fields = df_line.split()
+    try:
+        return int(fields[3]) * 1024
+    except (IndexError, ValueError):
+        return None
+
+
+def megabytes(n: int) -> str:
+    """``n`` bytes as MB, with a decimal under 10 MB so small sizes do not read as 0."""
+    mb = n / 1e6
+    return f"{mb:.1f} MB" if mb < 10 else f"{mb:.0f} MB"
 
 
 def _close_quietly(conn: Any) -> None:
