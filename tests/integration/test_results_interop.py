@@ -28,6 +28,7 @@ def test_readme_states_the_tested_commands() -> None:
     assert "edgebench " + " ".join(FIRST) in text
     assert "edgebench " + " ".join(SECOND) in text
     assert "pytest-benchmark --storage results/.benchmarks compare" in text
+    assert "pytest-benchmark compare --name long results/runs/*.json" in text
 
 
 @pytest.mark.slow
@@ -64,6 +65,17 @@ def test_benchmark_compare_fail_from_a_fresh_folder(tmp_path: Path) -> None:
     assert cmp.returncode == 0, cmp.stderr
     rows = [ln for ln in cmp.stdout.splitlines() if "test_variant[local-tiny-fp32]" in ln]
     assert len(rows) == 2 and f"0001_{run_id}" in cmp.stdout and "0002_" in cmp.stdout
+    # and so do the run files, with the README's --name long (the default keeps 12 characters of a name)
+    files = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "results" / "runs").glob("*.json"))
+    cmp = subprocess.run(
+        [PYTEST_BENCHMARK, "compare", "--name", "long", *files],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert cmp.returncode == 0, cmp.stderr
+    assert all(f"({Path(f).stem})" in cmp.stdout for f in files)
 
 
 def test_progress_lines_when_piped(tmp_path: Path) -> None:
