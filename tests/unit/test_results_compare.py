@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -84,3 +85,35 @@ def test_compare_cli_shows_the_disagreement_and_the_margin(tmp_path: Path) -> No
     )
     slow = CliRunner().invoke(main, ["compare", "latest~2", "latest", "--results", str(tmp_path), "--json"])
     assert json.loads(slow.stdout)["rows"][0]["label"] == "slower"
+
+
+def with_batch(run: Run, batch: int, run_id: str) -> Run:
+    """The run re-identified, its measurements recorded with another batch."""
+    ms = [dataclasses.replace(m, batch_size=batch) for m in run.measurements]
+    out = new_run("run", run_id)
+    for m in ms:
+        out = add_measurement(out, m)
+    return out
+
+
+def test_runs_of_different_configurations_are_refused_without_the_flag(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    store.save_run(tmp_path, run_of(rng, "20260101T000000Z-a", [1.0] * 3))
+    store.save_run(tmp_path, with_batch(run_of(rng, "x", [1.0] * 3), 4, "20260101T000001Z-b"))
+    before = snapshot(tmp_path)
+    res = CliRunner().invoke(main, ["compare", "latest~1", "latest", "--results", str(tmp_path)])
+    assert res.exit_code == 1 and res.stdout == ""
+    assert res.stderr.count("\n") == 1 and "farm-1/cnn/fp32 was measured with a different configuration" in res.stderr
+    assert "(batch: 1 -> 4)" in res.stderr and "pass --allow-config-change" in res.stderr
+    assert snapshot(tmp_path) == before
+    ok = CliRunner().invoke(
+        main, ["compare", "latest~1", "latest", "--results", str(tmp_path), "--allow-config-change"]
+    )
+    assert ok.exit_code == 0 and "configuration changed (allowed): farm-1/cnn/fp32: batch: 1 -> 4" in ok.stdout
+    # gate against a baseline of another configuration: refused the same way
+    b = tmp_path / "b.toml"
+    b.write_text('baseline = "latest~1"\n[[budget]]\nmax_regression_pct = 5\n')
+    gate = CliRunner().invoke(main, ["gate", str(b), "--results", str(tmp_path)])
+    assert gate.exit_code == 1 and "(batch: 1 -> 4)" in gate.stderr and gate.stderr.count("\n") == 1
+    allowed = CliRunner().invoke(main, ["gate", str(b), "--results", str(tmp_path), "--allow-config-change"])
+    assert allowed.exit_code in (0, 3) and "max_regression_pct" in allowed.stdout

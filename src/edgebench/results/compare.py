@@ -28,13 +28,10 @@ def config_differences(a: Measurement, b: Measurement) -> list[str]:
     """What differs between the configurations of two measurements of one (board, model, variant).
 
     Returns:
-        One ``field: A -> B`` text per differing field of the configuration key; empty
-        when either measurement records no configuration (runs from before it was kept).
+        One ``field: A -> B`` text per differing field of their `ConfigKey`; a field one
+        of them does not record (runs from before it was kept) is not a difference.
     """
-    ka, kb = getattr(a, "config_key", None), getattr(b, "config_key", None)
-    if ka is None or kb is None:
-        return []
-    return list(ka.differences(kb))
+    return a.config_key.differences(b.config_key)
 
 
 def refuse_config_change(pairs: list[tuple[Key, list[str]]], what: str) -> None:
