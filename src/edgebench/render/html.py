@@ -20,7 +20,7 @@ from typing import Any
 from edgebench.model import Change, CheckVerdict, Comparison, Gate, ModelReport, Report, ReportRow, Trend, Worth
 from edgebench.render.compare import quantile_text
 from edgebench.render.gate import GATE_COLUMNS, summary
-from edgebench.render.report import COLUMNS, speed_class
+from edgebench.render.report import COLUMNS, speed_class, validity
 
 W, H, PAD = 470, 230, 64
 TREND_SPAN = 0.10  # trend y axes cover at least median +-10 %
@@ -180,16 +180,6 @@ KIND_CLASS = {
     Worth.NOT_WORTH_IT: "bad",
     Worth.UNDECIDED: "warn",
 }
-
-
-def validity(d: Report) -> tuple[bool, str]:
-    """Whether the run is valid (complete, no failed measurement) and the words for it."""
-    failed = sum(not r.ok for mm in d.models for r in mm.rows)
-    if not d.complete:
-        return False, "not valid: incomplete (some measurements never ran)"
-    if failed:
-        return False, f"not valid: {failed} measurement(s) failed"
-    return True, "valid: complete, no failed measurement"
 
 
 def settings_text(settings: Mapping[str, Any] | None) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 from edgebench.model import Change, CheckVerdict, Comparison, Gate, Report, Worth
 from edgebench.render.compare import quantile_text, signed
 from edgebench.render.gate import GATE_COLUMNS, summary
-from edgebench.render.html import comparison_counts, settings_text, validity
-from edgebench.render.report import COLUMNS
+from edgebench.render.html import comparison_counts, settings_text
+from edgebench.render.report import COLUMNS, validity
 
 VERDICT_ICON = {Worth.WORTH_IT: "✅", Worth.WORTH_IT_FOR_SIZE: "📦", Worth.NOT_WORTH_IT: "❌", Worth.UNDECIDED: "❔"}
 LABEL_ICON = {Change.FASTER: "🟢", Change.SLOWER: "🔴", Change.NO_CHANGE: "⚪", Change.UNDECIDED: "🟡"}

@@ -91,6 +91,16 @@ COLUMNS = (
 DROP_ORDER = ("size×", "fid.", "inf/s", "p99", "size", "speed", "peak MB")
 
 
+def validity(d: ReportData) -> tuple[bool, str]:
+    """Whether the run is valid (complete, no failed measurement) and the words for it."""
+    failed = sum(not r.ok for mm in d.models for r in mm.rows)
+    if not d.complete:
+        return False, "not valid: incomplete (some measurements never ran)"
+    if failed:
+        return False, f"not valid: {failed} measurement(s) failed"
+    return True, "valid: complete, no failed measurement"
+
+
 def speed_class(r: ReportRow) -> str:
     """``good``/``bad`` when the speed-up is a significant change, else ``""``."""
     if r.speedup is None or r.speed not in (Change.FASTER, Change.SLOWER):
@@ -156,7 +166,8 @@ class Report:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         """Header, per model table + verdicts + Pareto sets, trends, warnings."""
         d = self.data
-        state = "complete" if d.complete else "[yellow]INCOMPLETE[/yellow]"
+        ok, valid = validity(d)
+        state = valid if ok else f"[yellow]{valid}[/yellow]"
         yield f"[bold]run {d.run_id}[/bold] ({d.command}, {d.started}, {state})"
         for mm in d.models:
             every = [c.short for c in COLUMNS if c.rich]
