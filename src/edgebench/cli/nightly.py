@@ -21,8 +21,10 @@ def nightly(config: Path, results: Path, as_json: bool) -> None:
     """The nightly job in one command, from CONFIG (TOML, a [nightly] table): compress (cached),
     deploy and run on all boards, store, compare with the last nightly and the pinned baseline,
     report (terminal with sparklines + HTML + Markdown under RESULTS/nightly/) and gate.
-    Exit 0 when all went well, 3 when a board, a variant or the gate failed; two nightlies
-    on one results folder never overlap (the second exits 1).
+    Every output opens with one verdict line (PASS / FAIL / UNDECIDED and why); piped
+    output (CI) gets one plain line per finished measurement. Exit 0 when all went well,
+    3 when a board, a variant or the gate failed (undecided included); two nightlies on
+    one results folder never overlap (the second exits 1).
     """
     if not config.is_file():
         raise UserError(f"nightly config {config} does not exist: give the path of a TOML file with a [nightly] table")
