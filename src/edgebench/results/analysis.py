@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from edgebench.model import Change, Histogram, Measurement, ModelReport, Report, ReportRow, Run, Worth
+from edgebench.results.schema import SchemaError
 from edgebench.results.significance import compare_quantile
 from edgebench.results.stats import HIGH_CV, PROCESS_SPREAD, is_noisy
-from edgebench.results.store import find_run, open_run, sync
+from edgebench.results.store import find_run, list_runs, open_run, read_run, sync
 from edgebench.results.trend import with_trends
 
 BASELINE = "fp32"
@@ -210,6 +212,19 @@ def load_report(results: Path, ref: str = "latest", *, last: int = 30) -> Report
     """
     path = find_run(results, ref)
     sync(results)
+    if ref == "latest":  # plain `report`: the newest run that can be read, saying which were skipped
+        for older in reversed(list_runs(results)):
+            try:
+                run = read_run(older)
+            except SchemaError as exc:
+                warnings.warn(f"skipping {exc}", stacklevel=2)
+                continue
+            if older != path:
+                warnings.warn(
+                    f"the latest run cannot be read: reporting the newest readable run {run.run_id}", stacklevel=2
+                )
+            path = older
+            break
     run = open_run(results, str(path), "pick another run (edgebench report RUN) or delete the file")
     report = dataclasses.replace(analyze_run(run), run_file=str(path))
     return with_trends(report, results, last=last)

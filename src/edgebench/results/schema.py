@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import platform
 import secrets
 from collections.abc import Callable, Iterable
@@ -148,6 +149,13 @@ def schema_of(doc: Any) -> int:
 UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
+def _numbers(data: list[Any], *, empty_ok: bool) -> bool:
+    """True if ``data`` holds finite numbers only (and some, unless ``empty_ok``)."""
+    if not data:
+        return empty_ok
+    return all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in data)
+
+
 def _check_v1(run: dict[str, Any]) -> dict[str, Any]:
     """Validate the parts readers rely on; drop (and list) malformed benchmarks."""
     eb = run["edgebench"]
@@ -156,18 +164,24 @@ def _check_v1(run: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(run.get("benchmarks"), list):
         raise SchemaError("benchmarks is not a list")
     good: list[Any] = []
-    bad: list[int] = []
+    bad: list[str] = []
     for i, b in enumerate(run["benchmarks"]):
+        why = "malformed"
         try:
             e = b["extra_info"]
             ok = all(isinstance(e[k], str) for k in ("board", "model", "variant"))
             ok = ok and isinstance(e["summary"]["p50_ms"], (int, float)) and isinstance(b["stats"]["data"], list)
+            if ok and not _numbers(b["stats"]["data"], empty_ok=e.get("ok") is False):
+                ok, why = False, f"{e['board']}/{e['model']}/{e['variant']}: samples empty or not numbers"
         except (KeyError, TypeError):
             ok = False
-        (good if ok else bad).append(b if ok else i)
+        if ok:
+            good.append(b)
+        else:
+            bad.append(f"benchmark #{i}: {why}")
     run["benchmarks"] = good
     if bad:
-        eb.setdefault("dropped", []).extend(f"benchmark #{i}: malformed" for i in bad)
+        eb.setdefault("dropped", []).extend(bad)
     eb.setdefault("failures", [])
     eb.setdefault("boards", {})
     eb.setdefault("complete", False)
