@@ -67,6 +67,7 @@ DEFAULT_DEVICE = {
 }  # type: Dict[str, float]
 
 COOLDOWN_MAX_S = 300.0  # longest wait for the cool-down temperature
+DEFAULT_MIN_COSINE = 0.99  # a variant is degraded when an output's cosine to its parent's falls below this
 
 Signature = List[Tuple[str, List[Any], str]]
 
@@ -118,6 +119,20 @@ def rss_bytes() -> Optional[int]:
         return int(psutil.Process().memory_info().rss)
     except Exception:
         return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (``VmHWM``) to its current RSS; False where it cannot be (not Linux >= 4.0).
+
+    So that each phase of a measurement has its own peak: the timed configuration
+    (load, warm-up, steady state) apart from the accuracy pass over the whole eval set.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def peak_rss_bytes() -> Optional[int]:
@@ -786,12 +801,12 @@ def load_eval(job: Dict[str, Any], signature: Signature) -> Tuple[Optional[List[
     ref = None
     if spec.get("reference"):
         try:
-            with np.load(spec["reference"]) as r:
-                ref = r["outputs"]
+            with np.load(spec["reference"]) as r:  # ``outputs``, then ``outputs_1``... for a model's later outputs
+                ref = [r["outputs"]] + [r["outputs_%d" % k] for k in range(1, len(r.files)) if "outputs_%d" % k in r]
         except Exception as exc:
             raise AgentError("bad_eval_data", "reference outputs could not be read: %s" % _first_line(exc)) from None
-        if len(ref) != n:
-            raise AgentError("bad_eval_data", "reference outputs have %d rows, eval data %d" % (len(ref), n))
+        if len(ref[0]) != n:
+            raise AgentError("bad_eval_data", "reference outputs have %d rows, eval data %d" % (len(ref[0]), n))
     spec["n_total"] = n
     spec["batched"] = batched
     limit = spec.get("limit")
@@ -799,8 +814,10 @@ def load_eval(job: Dict[str, Any], signature: Signature) -> Tuple[Optional[List[
     if limit and int(limit) < n:
         idx = np.sort(np.random.default_rng(int(spec.get("seed", 0))).permutation(n)[: int(limit)])
         y = y[idx] if y is not None else None
-        ref = ref[idx] if ref is not None else None
+        ref = [r[idx] if len(r) == len(ref[0]) else r for r in ref] if ref is not None else None
         n = len(idx)
+    if ref is not None and len(ref) == 1:
+        ref = ref[0]  # one output: the array itself (several: a list, one per output)
     dims = job.get("dims") or {}
     seed = int(job.get("seed", 0))
     xs = []
@@ -871,13 +888,20 @@ def wilson(k: float, n: int, z: float = 1.96) -> List[float]:
 
 
 def evaluate(model: Any, xs: List[Any], batch_size: int, batched: Optional[List[bool]] = None) -> Any:
-    """Run the eval set in batches; returns the first output as float32 (N, -1).
+    """Run the eval set in batches; returns the first output as float32 (N, -1) (see `evaluate_outputs`)."""
+    first = evaluate_outputs(model, xs, batch_size, batched)[0]
+    return first.reshape(len(first), -1)
+
+
+def evaluate_outputs(model: Any, xs: List[Any], batch_size: int, batched: Optional[List[bool]] = None) -> List[Any]:
+    """Run the eval set in batches; returns every output as float32, one row per sample (N, ...).
 
     ``batched`` says which inputs are split into samples (default: all but 0-d arrays);
-    the others (scalars, state tensors) go whole into every batch.
+    the others (scalars, state tensors) go whole into every batch. An output whose first
+    axis is not the batch (a state) is kept whole per batch, stacked along its first axis.
     """
     np = _np()
-    outs = []
+    outs = []  # type: List[List[Any]]
     flags = batched if batched is not None else [x.ndim > 0 for x in xs]
     n = next((len(x) for x, b in zip(xs, flags) if b), 1)  # noqa: B905 (runs on Python 3.8: no strict=)
     for i in range(0, n, batch_size):
@@ -888,9 +912,22 @@ def evaluate(model: Any, xs: List[Any], batch_size: int, batched: Optional[List[
                 np.concatenate([c, np.repeat(c[-1:], batch_size - size, axis=0)]) if b else c
                 for c, b in zip(chunk, flags)  # noqa: B905 (runs on Python 3.8: no strict=)
             ]
-        o = model.run(model.prepare(chunk))[0][:size]
-        outs.append(np.asarray(o, dtype=np.float32).reshape(size, -1))
-    return np.concatenate(outs)
+        res = model.run(model.prepare(chunk))
+        for k, o in enumerate(res):
+            o = np.asarray(o, dtype=np.float32)
+            o = o[:size] if o.ndim and len(o) == batch_size else o.reshape((1, *o.shape))
+            if k == len(outs):
+                outs.append([])
+            outs[k].append(o)
+    return [np.concatenate(o) for o in outs]
+
+
+def output_names(model: Any) -> List[str]:
+    """The names of a loaded model's outputs, in order (ONNX Runtime session or TFLite details)."""
+    session = getattr(model, "session", None)
+    if session is not None:
+        return [o.name for o in session.get_outputs()]
+    return [str(d.get("name", "output%d" % i)) for i, d in enumerate(getattr(model, "outputs", None) or [])]
 
 
 def eval_batch_size(
@@ -907,9 +944,18 @@ def eval_batch_size(
     return max(batch, int(spec.get("eval_batch_size", 32)))
 
 
+def is_classifier(shape: Any) -> bool:
+    """An output of class scores, ``(N, classes)`` with more than one class: the only kind top-1 fits.
+
+    A dense output (a segmentation or detection map, ``(N, C, H, W)``) never gets a top-1.
+    """
+    return len(shape) == 2 and int(shape[1]) > 1
+
+
 def accuracy(logits: Any, y: Any, n_total: int) -> Dict[str, Any]:
-    """Top-1 accuracy with its Wilson 95% interval."""
+    """Top-1 accuracy with its Wilson 95% interval; ``logits`` must be classifier-shaped (`is_classifier`)."""
     np = _np()
+    logits = logits.reshape(len(logits), -1)
     hits = int((logits.argmax(axis=1) == np.asarray(y).reshape(-1)).sum())
     n = len(logits)
     return {
@@ -921,29 +967,111 @@ def accuracy(logits: Any, y: Any, n_total: int) -> Dict[str, Any]:
     }
 
 
-def fidelity(logits: Any, ref: Any) -> Dict[str, Any]:
-    """Agreement of these outputs with the parent's reference outputs, sample by sample."""
+def accuracy_unknown(name: str, shape: Any, n_total: int) -> Dict[str, Any]:
+    """The accuracy block when labels were given but the output is not class scores: unknown, not 0 %."""
+    why = "labels were given but output %r is %s, not class scores (N, classes): accuracy is unknown" % (
+        name,
+        ["N"] + [int(d) for d in list(shape)[1:]],
+    )
+    return {"top1": None, "unknown": why, "n_total": n_total}
+
+
+def output_fidelity(out: Any, ref: Any) -> Dict[str, Any]:
+    """How close one output is to the parent's: cosine, max / mean abs error, SNR (dB), top-1 agreement.
+
+    Hand-written with numpy only (this runs on the board). Per sample, the cosine of the
+    flattened output against the reference (1 when both are all zeros, 0 when one is);
+    ``cosine`` is its mean over samples, ``cosine_min`` the worst sample. SNR is
+    ``10 log10(sum ref^2 / sum (out - ref)^2)`` over the whole output, None when the two
+    are identical (infinite). ``top1_agreement`` only for classifier-shaped outputs.
+    """
     np = _np()
-    ref = np.asarray(ref, dtype=np.float32).reshape(len(ref), -1)
-    if ref.shape != logits.shape:
+    ref = np.asarray(ref, dtype=np.float32)
+    out = np.asarray(out, dtype=np.float32)
+    if ref.shape != out.shape:
         raise AgentError(
-            "bad_eval_data", "reference outputs are %s but the model gives %s" % (list(ref.shape), list(logits.shape))
+            "bad_eval_data", "reference outputs are %s but the model gives %s" % (list(ref.shape), list(out.shape))
         )
-    agree = int((logits.argmax(axis=1) == ref.argmax(axis=1)).sum())
-    diff = np.abs(logits.astype(np.float64) - ref)
-    num = (logits.astype(np.float64) * ref).sum(axis=1)
-    den = np.linalg.norm(logits, axis=1) * np.linalg.norm(ref, axis=1)
-    cos = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
     n = len(ref)
-    return {
-        "top1_agreement": agree / n if n else None,
-        "top1_agreement_ci95": wilson(agree, n),
-        "max_abs_diff": float(diff.max()) if n else None,
-        "mean_abs_diff": float(diff.mean()) if n else None,
-        "cosine_mean": float(cos.mean()) if n else None,
+    a = out.reshape(n, -1).astype(np.float64)
+    b = ref.reshape(n, -1).astype(np.float64)
+    diff = a - b
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    den = na * nb
+    cos = np.where(den > 0, (a * b).sum(axis=1) / np.where(den > 0, den, 1.0), np.where(na + nb > 0, 0.0, 1.0))
+    noise, signal = float((diff * diff).sum()), float((b * b).sum())
+    if noise == 0:
+        snr = None  # type: Optional[float]
+    elif signal == 0:
+        snr = -math.inf
+    else:
+        snr = 10.0 * math.log10(signal / noise)
+    result = {
+        "shape": ["N"] + [int(d) for d in ref.shape[1:]],
+        "cosine": float(cos.mean()) if n else None,
         "cosine_min": float(cos.min()) if n else None,
+        "max_abs_diff": float(np.abs(diff).max()) if diff.size else None,
+        "mean_abs_diff": float(np.abs(diff).mean()) if diff.size else None,
+        "snr_db": None if snr is None or math.isinf(snr) else round(snr, 3),
+        "identical": noise == 0,
         "n": n,
-    }
+    }  # type: Dict[str, Any]
+    if is_classifier(ref.shape):
+        agree = int((a.argmax(axis=1) == b.argmax(axis=1)).sum())
+        result["top1_agreement"] = agree / n if n else None
+        result["top1_agreement_ci95"] = wilson(agree, n)
+    return result
+
+
+def fidelity(
+    outs: Any, refs: Any, names: Optional[List[str]] = None, min_cosine: Optional[float] = None
+) -> Dict[str, Any]:
+    """Agreement of these outputs with the parent's reference outputs, per output and worst of all.
+
+    Args:
+        outs: the variant's outputs (one array, or a list, one per output, rows = samples).
+        refs: the parent's outputs, the same way (a list may be shorter: older references
+            hold the first output only).
+        names: the outputs' names.
+        min_cosine: the variant is ``degraded`` when an output's cosine falls below this
+            (default `DEFAULT_MIN_COSINE`).
+
+    Returns:
+        ``outputs`` (one `output_fidelity` block each, with its name), the worst figures
+        over the outputs (``cosine``, ``cosine_min``, ``snr_db``, ``max_abs_diff``; ``mean_abs_diff``
+        and ``top1_agreement`` of the first output), ``min_cosine`` and ``degraded``.
+    """
+    outs = outs if isinstance(outs, (list, tuple)) else [outs]
+    refs = refs if isinstance(refs, (list, tuple)) else [refs]
+    threshold = DEFAULT_MIN_COSINE if min_cosine is None else float(min_cosine)
+    per = []
+    for i, (o, r) in enumerate(zip(outs, refs)):  # noqa: B905 (runs on Python 3.8: no strict=)
+        block = output_fidelity(o, r)
+        block["name"] = names[i] if names and i < len(names) else "output%d" % i
+        per.append(block)
+    if not per:
+        raise AgentError("bad_eval_data", "reference outputs hold no output to compare")
+    cosines = [p["cosine"] for p in per if p["cosine"] is not None]
+    snrs = [p["snr_db"] for p in per if p["snr_db"] is not None]
+    maxes = [p["max_abs_diff"] for p in per if p["max_abs_diff"] is not None]
+    mins = [p["cosine_min"] for p in per if p["cosine_min"] is not None]
+    worst = min(cosines) if cosines else None
+    result = {
+        "cosine": worst,
+        "cosine_mean": per[0]["cosine"],
+        "cosine_min": min(mins) if mins else None,
+        "snr_db": min(snrs) if snrs else None,
+        "max_abs_diff": max(maxes) if maxes else None,
+        "mean_abs_diff": per[0]["mean_abs_diff"],
+        "n": per[0]["n"],
+        "outputs": per,
+        "min_cosine": threshold,
+        "degraded": worst is not None and worst < threshold,
+    }  # type: Dict[str, Any]
+    if "top1_agreement" in per[0]:
+        result["top1_agreement"] = per[0]["top1_agreement"]
+        result["top1_agreement_ci95"] = per[0]["top1_agreement_ci95"]
+    return result
 
 
 # ------------------------------------------------------------------------------- main
@@ -1028,6 +1156,7 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
         model.load(artifact)
         load_ns = time.perf_counter_ns() - t
         memory["rss_after_load"] = rss_bytes()
+        load_peak = peak_rss_bytes()  # the timed configuration's peak includes the load's
         result["runtime"] = {
             "name": model.name,
             "version": model.version,
@@ -1041,12 +1170,24 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
         batch = int(measure_spec.get("batch_size", DEFAULT_MEASURE["batch_size"]))
         xs, y, ref = load_eval(job, signature)
         arrays, result["inputs"] = _inputs_for(job, signature, xs, batch)
+        # The timed configuration holds its own batch only: the eval set is let go (and read
+        # again for the accuracy pass), so that its memory is not counted as the model's.
+        arrays = [np.array(a) for a in arrays]
+        evaluating = xs is not None and (job.get("eval") or {}).get("evaluate", True)  # later repeats only time
+        timed_input = "eval" if xs is not None else "generated"
+        xs = y = ref = None
+        per_phase = reset_peak_rss()
         feed = model.prepare(arrays)
         t = time.perf_counter_ns()
         model.run(feed)
         first_ns = time.perf_counter_ns() - t
         warm, samples, settings = measure(getattr(model, "timed_run", model.run), feed, measure_spec)
         memory["rss_after_run"] = rss_bytes()
+        timed_peak = peak_rss_bytes()
+        if per_phase and timed_peak is not None and load_peak is not None:
+            timed_peak = max(timed_peak, load_peak)
+        memory["peak_rss"] = timed_peak  # load + warm-up + steady state at the measured batch
+        memory["peak_rss_scope"] = "timed" if per_phase else "process"
         if not samples:
             raise AgentError(
                 "no_samples",
@@ -1058,25 +1199,34 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
             "first_inference_ns": first_ns,
             "warmup_iters": warm,
             "batch_size": batch,
-            "input": "eval" if xs is not None else "generated",
+            "input": timed_input,
             "samples_ns": samples,
             "settings": settings,
         }
-        if xs is not None and (job.get("eval") or {}).get("evaluate", True):  # later repeats time, not evaluate
+        if evaluating:
+            per_phase = reset_peak_rss() and per_phase
             t = time.perf_counter_ns()
+            xs, y, ref = load_eval(job, signature)
+            assert xs is not None  # read a first time above
             flags = (job.get("eval") or {}).get("batched")
-            logits = evaluate(model, xs, eval_batch_size(signature, batch, measure_spec, flags), flags)
+            outs = evaluate_outputs(model, xs, eval_batch_size(signature, batch, measure_spec, flags), flags)
+            logits = outs[0].reshape(len(outs[0]), -1)
             n_total = int((job.get("eval") or {}).get("n_total", len(logits)))
-            if y is not None:
+            names = output_names(model)
+            if y is not None and is_classifier(outs[0].shape):
                 result["accuracy"] = accuracy(logits, y, n_total)
                 result["accuracy"]["eval_ns"] = time.perf_counter_ns() - t
+            elif y is not None:
+                result["accuracy"] = accuracy_unknown(names[0] if names else "output0", outs[0].shape, n_total)
+                result["warnings"].append(result["accuracy"]["unknown"])
             if ref is not None:
-                result["fidelity"] = fidelity(logits, ref)
+                result["fidelity"] = fidelity(outs, ref, names, measure_spec.get("min_cosine"))
             out_path = (job.get("eval") or {}).get("save_outputs")
             if out_path:
                 with open(out_path, "wb") as f:
                     np.savez(f, outputs=logits)
-        memory["peak_rss"] = peak_rss_bytes()
+            if per_phase:  # the accuracy pass's own peak (the whole eval set, batched)
+                memory["peak_rss_eval"] = peak_rss_bytes()
         result["ok"] = True
     except AgentError as exc:
         result["error"] = {"kind": exc.kind, "message": str(exc)}
