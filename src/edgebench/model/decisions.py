@@ -341,11 +341,17 @@ class Trend:
     runs: tuple[str, ...]
     sparkline: str
     changes: tuple[str, ...]  # run ids where a change point starts
+    commits: tuple[str, ...] = ()  # x-axis label of each point: short commit id ('*': dirty), else the run id
+    config: str | None = None  # digest of the configuration key the series was measured with
+    left_out: int = 0  # measurements left out because their configuration differs
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return out | {"values": list(self.values), "runs": list(self.runs), "changes": list(self.changes)}
+        return out | {
+            "values": list(self.values), "runs": list(self.runs), "changes": list(self.changes),
+            "commits": list(self.commits),
+        }  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

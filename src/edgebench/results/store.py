@@ -160,12 +160,13 @@ def sync(results: Path, *, warn: bool = True, on_file: Callable[[int, int], None
         todo = []
         present = set()
         for p in list_runs(results):
-            present.add(str(p))
+            name = index.rel(results, p)  # the folder's spelling does not matter (see index)
+            present.add(name)
             try:
                 st = p.stat()
             except OSError:
                 continue
-            if known.get(str(p)) != (st.st_mtime_ns, st.st_size):
+            if known.get(name) != (st.st_mtime_ns, st.st_size):
                 todo.append((p, st))
         with db:
             for key in set(known) - present:
@@ -176,10 +177,10 @@ def sync(results: Path, *, warn: bool = True, on_file: Callable[[int, int], None
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         run = read_run(p)
-                    index.insert(db, p, run)
+                    index.insert(db, results, p, run)
                     rep.indexed += 1
                 except SchemaError as exc:
-                    index.mark_unreadable(db, p, st, str(exc))
+                    index.mark_unreadable(db, results, p, st, str(exc))
                 if on_file:
                     on_file(i + 1, len(todo))
         rep.unreadable = index.unreadable(db)

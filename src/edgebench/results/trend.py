@@ -1,10 +1,17 @@
-"""Trends over history: sparklines and change points in a series of nightly figures."""
+"""Trends over history: one point per commit, over comparable measurements, with change points.
+
+As asv does (``asv publish``: one point per commit, the x axis labelled by commit),
+runs of the same commit are pooled; only measurements whose configuration key
+(`edgebench.model.ConfigKey`) matches the newest one form a series; change points are
+found by PELT (the ``ruptures`` library) with a penalty scaled to the series' noise.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,41 +39,78 @@ def sparkline(values: Sequence[float | None], marks: Sequence[int] = ()) -> str:
     return "".join(out)
 
 
-def change_points(
-    values: Sequence[float | None], *, min_rel: float = 0.05, min_z: float = 4.0, min_seg: int = 2
-) -> list[int]:
-    """Indices where a series shifts level (binary segmentation on the median).
+def noise(x: np.ndarray) -> float:
+    """A robust standard deviation of a series' noise: 1.4826 · MAD of successive differences / sqrt 2.
 
-    A split at ``i`` (the first point of the new level) is kept when the two sides'
-    medians differ by more than ``min_rel`` of the earlier one and by more than
-    ``min_z`` times the series' noise (1.48 · MAD of successive differences / sqrt 2).
-    Missing values are ignored.
+    Successive differences cancel the level, so steps barely move it; the MAD ignores spikes.
+    """
+    d = np.diff(x)
+    return 1.4826 * float(np.median(np.abs(d - np.median(d)))) / np.sqrt(2) if d.size else 0.0
+
+
+def change_points(
+    values: Sequence[float | None], *, min_rel: float = 0.05, penalty: float = 3.0, floor_rel: float = 0.01
+) -> list[int]:
+    """Indices where a series shifts level: PELT (ruptures) on a spike-filtered series.
+
+    The method (Killick, Fearnhead & Eckley 2012, PELT, as `ruptures.Pelt` implements it
+    with the ``l2`` cost) minimises the squared error of piecewise-constant levels plus a
+    penalty per change. The penalty is the BIC form ``penalty · sigma² · log n`` with the
+    noise ``sigma`` estimated from the series itself (`noise`, floored at ``floor_rel`` of
+    the median level so that a perfectly flat series is not split by rounding). Before the
+    search a running median of three (ends held) removes single spikes, so one outlier is
+    never a change, while a step, even on the newest point alone, is kept (the window at
+    the end is [x[-2], x[-1], x[-1]]). A change is kept only if the levels on its two
+    sides differ by more than ``min_rel`` of the earlier level. Missing values are ignored.
 
     Returns:
-        Sorted indices into ``values``.
+        Sorted indices into ``values``, each the first point of the new level.
     """
+    # ruptures is imported here: only trends need it, and it loads in ~0.2 s
+    import ruptures  # type: ignore[import-untyped]
+    from scipy.ndimage import median_filter  # type: ignore[import-untyped]
+
     idx = [i for i, v in enumerate(values) if v is not None]
     x = np.asarray([values[i] for i in idx], dtype=np.float64)
-    if x.size < 2 * min_seg:
+    if x.size < 2:
         return []
-    d = np.diff(x)
-    noise = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / np.sqrt(2) if d.size else 0.0
-    found: list[int] = []
+    level = float(np.median(np.abs(x)))
+    sigma = max(noise(x), floor_rel * level)
+    if sigma == 0.0:
+        return []
+    smooth = median_filter(x, size=3, mode="nearest") if x.size >= 3 else x
+    bkps = ruptures.Pelt(model="l2", min_size=1, jump=1).fit(smooth).predict(pen=penalty * sigma**2 * np.log(x.size))
+    bounds = [0, *bkps]
+    kept: list[int] = []
+    for a, b, c in zip(bounds, bounds[1:], bounds[2:], strict=False):
+        before, after = float(np.median(smooth[a:b])), float(np.median(smooth[b:c]))
+        if before != 0 and abs(after - before) / abs(before) > min_rel:
+            kept.append(b)
+    return [idx[i] for i in kept]
 
-    def split(lo: int, hi: int) -> None:
-        best, best_i = 0.0, -1
-        for i in range(lo + min_seg, hi - min_seg + 1):
-            a, b = float(np.median(x[lo:i])), float(np.median(x[i:hi]))
-            gap = abs(b - a)
-            if a != 0 and gap / abs(a) > min_rel and gap > min_z * noise and gap > best:
-                best, best_i = gap, i
-        if best_i >= 0:
-            found.append(best_i)
-            split(lo, best_i)
-            split(best_i, hi)
 
-    split(0, int(x.size))
-    return sorted(idx[i] for i in found)
+def by_commit(points: Sequence[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """One point per commit (as asv plots), oldest first: runs of one commit pooled by their median.
+
+    A run without a commit, or of a dirty checkout (whose code is not that commit), is a
+    point of its own. Each point has ``value``, ``run_id`` (the commit's latest run),
+    ``label`` (the short commit id, ``*`` when dirty, else the run id) and ``runs``.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for p in points:
+        commit = p.get("commit")
+        key = f"c:{commit}" if commit and not p.get("dirty") else f"r:{p['run_id']}"
+        groups.setdefault(key, []).append(p)
+    out = []
+    for ps in groups.values():
+        vals = [p[metric] for p in ps if p[metric] is not None]
+        commit, last = ps[-1].get("commit"), ps[-1]
+        label = f"{commit[:7]}{'*' if last.get('dirty') else ''}" if commit else str(last["run_id"])
+        out.append({
+            "value": float(np.median(vals)) if vals else None, "run_id": last["run_id"], "label": label,
+            "runs": [p["run_id"] for p in ps],
+        })  # fmt: skip
+    return out
 
 
 def with_trends(
@@ -79,17 +123,36 @@ def with_trends(
 ) -> Report:
     """The report with its trends: per (board, model, variant) and metric, the last runs from the index.
 
-    Each trend has the ``values``, the ``runs`` (ids), a ``sparkline`` and the
-    ``changes`` (run ids where a change point starts).
+    Only measurements with the configuration of the newest one count (`ConfigKey`: a
+    run with another batch, inputs, threads, runtime version or board is another
+    series, left out and counted in ``left_out``); then one point per commit
+    (`by_commit`). Each trend has the ``values``, the ``runs`` (the run id of each
+    point), the ``commits`` (x-axis labels: short commit ids), a ``sparkline`` and the
+    ``changes`` (run ids where a change point starts, `change_points`).
     """
     keys = [(r.board, mm.model, r.variant) for mm in report.models for r in mm.rows if r.ok]
     hist = history(results, keys, metrics=metrics, last=last, command=command, before=report.started)
     trends = []
     for key in keys:
         h = hist[key]
+        ref = h[-1]["config"] if h else None
+        same = [x for x in h if ref is None or ref.comparable(x["config"])]
         for metric in metrics:
-            vals = tuple(x[metric] for x in h)
+            pts = by_commit(same, metric)
+            vals = tuple(p["value"] for p in pts)
             cps = change_points(vals)
-            runs = tuple(x["run_id"] for x in h)
-            trends.append(Trend(*key, metric, vals, runs, sparkline(vals, cps), tuple(runs[i] for i in cps)))
+            runs = tuple(p["run_id"] for p in pts)
+            trends.append(
+                Trend(
+                    *key,
+                    metric,
+                    vals,
+                    runs,
+                    sparkline(vals, cps),
+                    tuple(runs[i] for i in cps),
+                    commits=tuple(p["label"] for p in pts),
+                    config=None if ref is None else ref.digest,
+                    left_out=len(h) - len(same),
+                )
+            )
     return dataclasses.replace(report, trends=tuple(trends))

@@ -1,0 +1,97 @@
+"""The SQLite index: keyed by run identity (not the folder's spelling), rebuilt when written by another version."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import warnings
+from pathlib import Path
+
+import pytest
+
+from edgebench.model import Run
+from edgebench.results import index, store
+
+RUNS = Path(__file__).parent / "data" / "results_runs"
+
+
+def _folder(tmp_path: Path) -> Path:
+    results = tmp_path / "results"
+    (results / "runs").mkdir(parents=True)
+    for p in RUNS.glob("*.json"):
+        shutil.copy(p, results / "runs")
+    return results
+
+
+def _counts(results: Path) -> tuple[int, int, int]:
+    db = sqlite3.connect(results / index.INDEX)
+    try:
+        return tuple(db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("runs", "rows", "files"))  # type: ignore[return-value]
+    finally:
+        db.close()
+
+
+def test_the_folder_spelling_does_not_matter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = _folder(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    store.sync(Path("results"))
+    first = _counts(results)
+    assert first == (2, 6, 2)
+    # the same run saved again through an absolute, then a dotted spelling (parent and child of a nightly)
+    run = store.read_run(next((results / "runs").glob("*.json")))
+    store.save_run(results.resolve(), run)
+    store.save_run(Path("./results/../results"), run)
+    rep = store.sync(Path("results"))
+    assert rep.removed == 0 and _counts(results) == first  # nothing forgotten, nothing doubled
+    assert [r[0] for r in index.runs_by(Path("results"))] == sorted(p.stem for p in RUNS.glob("*.json"))
+    hist = index.history(results, [("local", "digits_cnn", "fp32")])[("local", "digits_cnn", "fp32")]
+    assert len(hist) == 2
+
+
+def test_the_index_names_files_relative_to_the_folder(tmp_path: Path) -> None:
+    results = _folder(tmp_path)
+    store.sync(results)
+    moved = tmp_path / "elsewhere"
+    results.rename(moved)
+    rep = store.sync(moved)  # a moved folder keeps its index: names are relative
+    assert rep.indexed == 0 and rep.removed == 0 and _counts(moved) == (2, 6, 2)
+    assert all(Path(p).is_file() for _, _, p in index.runs_by(moved))
+
+
+def test_an_index_of_another_version_is_rebuilt_with_a_warning(tmp_path: Path) -> None:
+    results = _folder(tmp_path)
+    store.sync(results)
+    db = sqlite3.connect(results / index.INDEX)
+    db.execute("DELETE FROM rows")  # what an older edgebench could have left: not to be trusted
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with pytest.warns(UserWarning, match=r"another edgebench version \(index schema 1, this one reads 2\)"):
+        rep = store.sync(results)
+    assert rep.indexed == 2 and _counts(results) == (2, 6, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # now current: no warning
+        store.sync(results)
+
+
+def test_a_fresh_index_carries_its_version(tmp_path: Path) -> None:
+    results = _folder(tmp_path)
+    store.sync(results)
+    db = sqlite3.connect(results / index.INDEX)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == index.INDEX_VERSION
+    db.close()
+
+
+def test_history_has_commit_and_configuration(tmp_path: Path) -> None:
+    results = _folder(tmp_path)
+    path = sorted((results / "runs").glob("*.json"))[-1]
+    doc = json.loads(path.read_text())
+    doc["commit_info"] = {"id": "0123456789abcdef", "branch": "main", "dirty": True, "time": "2026-11-25T06:00:00"}
+    path.write_text(json.dumps(doc))
+    store.sync(results)
+    old, new = index.history(results, [("local", "digits_cnn", "fp32")])[("local", "digits_cnn", "fp32")]
+    assert (old["commit"], old["branch"], old["dirty"]) == (None, None, None)
+    assert (new["commit"], new["branch"], new["dirty"]) == ("0123456789abcdef", "main", True)
+    key = Run.from_json(doc).benchmarks[0].measurement.config_key
+    assert new["config"] == key and key.runtime == "onnxruntime" and key.batch == 1
