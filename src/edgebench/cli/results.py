@@ -183,6 +183,10 @@ def compare(
     _warn_lines(caught)
     m = (min_effect if min_effect is not None else margin) / 100
     d = compare_runs(ra, rb, alpha=alpha, margin=m, allow_config_change=allow_config_change)
+    for side, r in (("A", ra), ("B", rb)):
+        if not r.complete:  # an interrupted run: its figures are real, but some measurements never ran
+            why = r.interrupted or "it did not finish"
+            click.echo(f"warning: {side} = run {r.run_id} is INCOMPLETE ({why}): it holds only what finished", err=True)
     fmt = "json" if as_json else fmt
     if fmt == "json":
         _emit(json.dumps(with_schema(d.to_json()), indent=1) + "\n", output)

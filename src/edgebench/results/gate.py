@@ -203,6 +203,10 @@ def evaluate(
     ms = {m.key: m for m in run.measurements}
     base = {m.key: m for m in baseline.measurements if m.ok} if baseline else {}
     checks: list[Check] = []
+    if not run.complete:  # part of a run never passes a gate: what did not finish is unknown
+        why = run.interrupted or "it did not finish"
+        note = f"run {run.run_id} is INCOMPLETE ({why}): a gate never passes part of a run; run it again"
+        checks.append(Check(0, "*", "*", "*", "run complete", None, None, None, UNDECIDED, note))
     for i, b in enumerate(budgets.budgets, 1):
         pat = {"board": b.board, "model": b.model, "variant": b.variant}
         for field, pos in (("board", 0), ("model", 1), ("variant", 2)):
