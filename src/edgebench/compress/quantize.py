@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,9 @@ QTYPES = ("qint8", "quint8")
 CALIBRATION = ("MinMax", "Entropy", "Percentile")
 
 
+QDQ_PER_CHANNEL_OPSET = 13  # DequantizeLinear takes an ``axis`` (per-channel scales) from opset 13
+
+
 def _refuse_quantized(path: Path, ctx: Context) -> Any:
     m = metrics.load_onnx(path)
     found = metrics.is_quantized_onnx(m)
@@ -37,14 +41,109 @@ def _refuse_quantized(path: Path, ctx: Context) -> Any:
     return m
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Keep entropy calibration's prints off stdout (they would break ``--json``).
+def fold_constants(model: Any) -> int:
+    """Turn the main graph's ``Constant`` nodes into initializers, in place; returns how many.
 
+    Exporters other than PyTorch's often store weights as ``Constant`` nodes; ONNX Runtime's
+    quantizers only quantize initializers ("Expected ... to be an initializer").
+    """
+    from onnx import helper, numpy_helper
+
+    outputs = {o.name for o in model.graph.output}
+    kept, folded = [], []
+    for node in model.graph.node:
+        if node.op_type != "Constant" or len(node.attribute) != 1 or node.output[0] in outputs:
+            kept.append(node)
+            continue
+        attr = node.attribute[0]
+        if attr.name == "value":
+            t = type(attr.t)()
+            t.CopyFrom(attr.t)
+            t.name = node.output[0]
+        elif attr.name in ("value_float", "value_floats", "value_int", "value_ints"):
+            dtype = np.float32 if "float" in attr.name else np.int64
+            t = numpy_helper.from_array(np.array(helper.get_attribute_value(attr), dtype=dtype), node.output[0])
+        else:  # sparse or string constants stay nodes
+            kept.append(node)
+            continue
+        folded.append(t)
+    if folded:
+        del model.graph.node[:]
+        model.graph.node.extend(kept)
+        model.graph.initializer.extend(folded)
+    return len(folded)
+
+
+def opset_of(model: Any) -> int:
+    """The default-domain opset a model imports."""
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def prepare_for_quantization(src: Path, ctx: Context, pass_name: str, min_opset: int = 0) -> tuple[Path, list[str]]:
+    """A copy of ``src`` the quantizers can work on: ``Constant`` weights folded, opset raised to ``min_opset``.
+
+    Returns:
+        The file to quantize (``src`` itself when nothing had to change) and notes for the manifest.
+
+    Raises:
+        ModelError: the opset cannot be raised, naming the fix.
+    """
+    import onnx
+    from onnx import version_converter
+
+    m = _refuse_quantized(src, ctx)
+    notes = []
+    folded = fold_constants(m)
+    if folded:
+        notes.append(f"{folded} Constant node(s) folded into initializers before quantizing")
+    opset = opset_of(m)
+    if opset < min_opset:
+        try:
+            m = version_converter.convert_version(m, min_opset)
+            onnx.checker.check_model(m)
+        except Exception as exc:
+            raise ModelError(
+                f"{pass_name}: {label(src, ctx)} is opset {opset} and per-channel QDQ needs opset {min_opset}, "
+                f"but converting it failed ({metrics.one_line(exc, 120)}): set per_channel = false, "
+                f"or re-export the model at opset {min_opset} or later"
+            ) from None
+        notes.append(f"opset {opset} upgraded to {min_opset} for per-channel QDQ")
+    if not notes:
+        return src.resolve(), notes  # absolute: the quantizers run in the pass's folder (see _quiet)
+    out = ctx.new_path(".prepared.onnx")
+    onnx.save(m, str(out))
+    return out, notes
+
+
+def check_output(path: Path, pass_name: str, hint: str) -> Any:
+    """Load what a quantizer wrote; if it is not a valid model, say it is edgebench's output, not the user's file.
+
+    Raises:
+        ModelError: naming the pass and ``hint`` (the settings to change).
+    """
+    try:
+        return metrics.load_onnx(path)
+    except ModelError as exc:
+        reason = str(exc).split(" is not a readable ONNX model ", 1)[-1].split(": check", 1)[0]
+        raise ModelError(f"{pass_name} produced an invalid model {reason}: {hint}") from None
+
+
+@contextlib.contextmanager
+def _quiet(work: Path | None = None) -> Iterator[None]:
+    """Keep entropy calibration's prints off stdout (they would break ``--json``), and run in ``work``.
+
+    ONNX Runtime's symbolic shape inference writes ``sym_shape_infer_temp.onnx`` into the current
+    directory when it gives up: running in the pass's private folder keeps the user's folder clean.
     Its advice on the root logger is the CLI's business: the CLI sets the log level.
     """
-    with contextlib.redirect_stdout(io.StringIO()):
-        yield
+    old = os.getcwd()
+    if work is not None:
+        os.chdir(work)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        os.chdir(old)
 
 
 def _qtype(name: str) -> Any:
@@ -126,18 +225,25 @@ class Int8Dynamic(Pass):
 
         assert src.path is not None
         m = _refuse_quantized(src.path, ctx)
+        model_in, notes = prepare_for_quantization(src.path, ctx, self.name)
         out = ctx.new_path(".onnx")
-        with _quiet():
-            quantize_dynamic(
-                src.path,
-                out,
-                op_types_to_quantize=params["op_types"] or None,
-                weight_type=_qtype(params["weight_type"]),
-                per_channel=params["per_channel"],
-            )
-        q = metrics.load_onnx(out)
+        with _quiet(ctx.work):
+            try:
+                quantize_dynamic(
+                    model_in,
+                    out,
+                    op_types_to_quantize=params["op_types"] or None,
+                    weight_type=_qtype(params["weight_type"]),
+                    per_channel=params["per_channel"],
+                )
+            except Exception as exc:
+                raise ModelError(
+                    f"int8-dynamic failed on {label(src.path, ctx)} ({type(exc).__name__}: {metrics.one_line(exc)}): "
+                    'limit op_types (e.g. ["MatMul"]) or use int8-static'
+                ) from None
+        q = check_output(out, self.name, "limit op_types or use int8-static")
         types = sorted({n.op_type for n in q.graph.node} - {n.op_type for n in m.graph.node})
-        return src.derive("onnx", out, quantized_ops=types)
+        return src.derive("onnx", out, quantized_ops=types, notes=notes)
 
 
 class _Reader:
@@ -189,10 +295,10 @@ class Int8Static(Pass):
     def run(self, src: Artifact, params: dict[str, Any], ctx: Context) -> Artifact:
         """Pre-process, calibrate, quantize; then fall back node by node if ``max_accuracy_drop`` is set."""
         assert src.path is not None
-        _refuse_quantized(src.path, ctx)
-        model_in = src.path
+        min_opset = QDQ_PER_CHANNEL_OPSET if params["per_channel"] else 0
+        model_in, notes = prepare_for_quantization(src.path, ctx, self.name, min_opset)
         if params["preprocess"]:
-            model_in = self._preprocess(src.path, ctx)
+            model_in = self._preprocess(model_in, ctx)
         calib = ctx.data.x_calib
         names = [i.name for i in metrics.onnx_session(model_in).get_inputs()]
         try:
@@ -202,8 +308,9 @@ class Int8Static(Pass):
         n = min(params["calib_samples"], metrics.n_samples(calib))
         calib = metrics.take(calib, slice(0, n))
         out = ctx.new_path(".onnx")
-        self._quantize(model_in, out, names, calib, params, [])
-        facts: dict[str, Any] = {"calibration": {"method": params["calibrate_method"], "samples": n}}
+        self._quantize(model_in, out, names, calib, params, [], ctx.work)
+        check_output(out, self.name, "set per_channel = false or preprocess = false, or keep the model in fp32/fp16")
+        facts: dict[str, Any] = {"calibration": {"method": params["calibrate_method"], "samples": n}, "notes": notes}
         limit = params["max_accuracy_drop"]
         if limit is not None:
             out, report = self._fit_accuracy(model_in, out, names, calib, params, ctx, limit)
@@ -214,7 +321,7 @@ class Int8Static(Pass):
         from onnxruntime.quantization import quant_pre_process
 
         pre = ctx.new_path(".pre.onnx")
-        with _quiet():
+        with _quiet(ctx.work):
             try:
                 quant_pre_process(str(path), str(pre), skip_symbolic_shape=False)
             except Exception:
@@ -223,11 +330,18 @@ class Int8Static(Pass):
         return pre
 
     def _quantize(
-        self, model_in: Path, out: Path, names: list[str], calib: Any, params: dict[str, Any], exclude: list[str]
+        self,
+        model_in: Path,
+        out: Path,
+        names: list[str],
+        calib: Any,
+        params: dict[str, Any],
+        exclude: list[str],
+        work: Path,
     ) -> None:
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
 
-        with _quiet():
+        with _quiet(work):
             quantize_static(
                 str(model_in),
                 str(out),
@@ -275,7 +389,7 @@ class Int8Static(Pass):
         for k in sizes:
             keep = order[:k]
             cand = ctx.new_path(".onnx")
-            self._quantize(model_in, cand, names, calib, params, keep)
+            self._quantize(model_in, cand, names, calib, params, keep, ctx.work)
             d = drop_of(cand)
             tried.append({"kept_float": keep, "drop_points": round(d, 3)})
             ctx.log(f"int8-static: {k} node(s) kept in float, drop {d:.2f} points")
