@@ -107,6 +107,104 @@ class KerasConvert(Pass):
         return src.derive("tflite", out, tflite_mode=mode)
 
 
+ADDED_SIGNATURE = "serving_default"  # the key a SignatureDef gets when edgebench adds one for calibration
+DEQUANTIZE, FLOAT16 = 6, 1  # TFLite schema: BuiltinOperator.DEQUANTIZE, TensorType.FLOAT16
+
+
+def _dequantize_fp16(model: Any) -> int:
+    """Rewrite float16 constant weights behind DEQUANTIZE ops as float32 constants (the ops removed)."""
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    count = 0
+    for sg in model.subgraphs:
+        kept, dropped = [], set()
+        for op in sg.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            src = sg.tensors[op.inputs[0]] if op.inputs is not None and len(op.inputs) == 1 else None
+            data = model.buffers[src.buffer].data if src is not None else None
+            is_dq = max(code.builtinCode, code.deprecatedBuiltinCode) == DEQUANTIZE
+            if not is_dq or src is None or src.type != FLOAT16 or data is None or len(data) == 0:
+                kept.append(op)  # not a float16 weight (a float16 activation has no buffer data)
+                continue
+            buf = fbu.schema_fb.BufferT()
+            buf.data = np.frombuffer(bytes(data), np.float16).astype(np.float32).view(np.uint8)
+            model.buffers.append(buf)
+            sg.tensors[op.outputs[0]].buffer = len(model.buffers) - 1
+            model.buffers[src.buffer].data = None
+            dropped.add(op.inputs[0])
+            count += 1
+        sg.operators = kept
+        if dropped:
+            _drop_tensors(sg, dropped)
+    return count
+
+
+def _drop_tensors(sg: Any, dropped: set[int]) -> None:
+    """Remove tensors from a subgraph and renumber every reference (the calibrator reads every tensor,
+    and an orphaned float16 weight without data would fail it; sharing its buffer instead breaks the
+    quantizer, which rewrites the buffer for one tensor type)."""
+    new_index = {}
+    tensors = []
+    for i, t in enumerate(sg.tensors):
+        if i not in dropped:
+            new_index[i] = len(tensors)
+            tensors.append(t)
+    sg.tensors = tensors
+
+    def remap(indices: Any) -> Any:
+        return None if indices is None else [new_index[int(i)] if i >= 0 else int(i) for i in indices]
+
+    for op in sg.operators:
+        op.inputs, op.outputs, op.intermediates = remap(op.inputs), remap(op.outputs), remap(op.intermediates)
+    sg.inputs, sg.outputs = remap(sg.inputs), remap(sg.outputs)
+
+
+def _add_signature(model: Any) -> bool:
+    """Give a model without SignatureDef one for its main subgraph (ai-edge-quantizer calibrates through it)."""
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    if model.signatureDefs:
+        return False
+    sg = model.subgraphs[0]
+
+    def tensor_map(index: int) -> Any:
+        t = fbu.schema_fb.TensorMapT()
+        name = sg.tensors[index].name
+        t.name = name.decode() if isinstance(name, bytes) else name
+        t.tensorIndex = index
+        return t
+
+    sig = fbu.schema_fb.SignatureDefT()
+    sig.signatureKey = ADDED_SIGNATURE
+    sig.subgraphIndex = 0
+    sig.inputs = [tensor_map(i) for i in sg.inputs]
+    sig.outputs = [tensor_map(i) for i in sg.outputs]
+    model.signatureDefs = [sig]
+    return True
+
+
+def prepare_tflite(path: Path, out: Path) -> tuple[Path, list[str]]:
+    """A copy of ``path`` ai-edge-quantizer can work on, and notes for the manifest.
+
+    Float16 weights behind DEQUANTIZE are restored to float32: the quantizer leaves them alone, so
+    its "quantized" file would be the parent itself. A file without SignatureDef gets one built from
+    the interpreter's input and output tensors. Returns ``path`` itself when neither applies.
+    """
+    from ai_edge_litert.tools import flatbuffer_utils as fbu
+
+    model = fbu.read_model(str(path))
+    notes = []
+    count = _dequantize_fp16(model)
+    if count:
+        notes.append(f"{count} float16 weight(s) behind DEQUANTIZE restored to float32 before quantizing")
+    if _add_signature(model):
+        notes.append(f"no SignatureDef: one ({ADDED_SIGNATURE!r}) made from the model's input and output tensors")
+    if not notes:
+        return path, notes
+    fbu.write_model(model, str(out))
+    return out, notes
+
+
 AIQ_RECIPES = {
     "dynamic_int8": "dynamic_wi8_afp32",
     "weight_only_int8": "weight_only_wi8_afp32",
@@ -137,24 +235,23 @@ class TfliteQuantize(Pass):
                 f"{label(src.path, ctx)} is already quantized ({len(already)} quantized tensors, e.g. {already[0]!r}): "
                 "use it as is instead of quantizing twice"
             )
-        qt = quantizer.Quantizer(str(src.path), getattr(recipe, AIQ_RECIPES[params["recipe"]])())
+        model_in, notes = prepare_tflite(src.path, ctx.new_path(".prepared.tflite"))
+        qt = quantizer.Quantizer(str(model_in), getattr(recipe, AIQ_RECIPES[params["recipe"]])())
         calib_result = None
         if qt.need_calibration:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # LiteRT's "preserve all tensors is for debugging" notice
-                calib_result = qt.calibrate(self._calibration(src.path, ctx, params["calib_samples"]))
+                calib_result = qt.calibrate(self._calibration(model_in, ctx, params["calib_samples"]))
         out = ctx.new_path(".tflite")
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = qt.quantize(calib_result, enable_progress_report=False)
         res.export_model(str(out), overwrite=True)
-        return src.derive("tflite", out, aiq_recipe=params["recipe"])
+        return src.derive("tflite", out, aiq_recipe=params["recipe"], notes=notes)
 
     def _calibration(self, path: Path, ctx: Context, n: int) -> dict[str, list[dict[str, np.ndarray]]]:
         it = metrics.tflite_interpreter(path)
-        sigs = it.get_signature_list()
-        if not sigs:
-            raise ModelError(f"{path} has no signature, which static_int8 calibration needs: re-export with one")
+        sigs = it.get_signature_list()  # prepare_tflite gave every model one
         key = next(iter(sigs))
         names = sigs[key]["inputs"]
         x = ctx.data.x_calib
