@@ -144,7 +144,7 @@ def _drop_tensors(sg: Any, dropped: set[int]) -> None:
     and an orphaned float16 weight without data would fail it; sharing its buffer instead breaks the
     quantizer, which rewrites the buffer for one tensor type)."""
     new_index = {}
-    tensors = []
+    tensors: list[Any] = []
     for i, t in enumerate(sg.tensors):
         if i not in dropped:
             new_index[i] = len(tensors)
