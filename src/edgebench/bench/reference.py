@@ -1,9 +1,11 @@
 """The fp32 parent's reference outputs, deployed with a variant's job for on-board fidelity.
 
 The host runs the parent (with the agent's own runtime adapters, in this process) over
-the whole eval set once and caches the outputs as ``outputs`` in an npz named by the
-parent's and the data's sha256. The agent cuts the same quick-mode subset from it as
-from the eval data, so the rows always line up.
+the whole eval set once and caches every output (``outputs``, then ``outputs_1``...) in
+an npz named by the parent's and the data's sha256. The agent cuts the same quick-mode
+subset from it as from the eval data, so the rows always line up, and compares output by
+output (`edgebench.agent.fidelity`). Any failure here (data the parent's runtime rejects,
+say) is raised as a `DataError` or `ModelError`, for the session to record with the variant.
 """
 
 from __future__ import annotations
@@ -36,12 +38,12 @@ def find_parent(variant: Variant, variants: Sequence[Variant]) -> Variant | None
     return None
 
 
-def compute_outputs(variant: Variant, eval_npz: Path, batch_size: int = 32) -> np.ndarray:
-    """The first output of ``variant`` on every eval sample, float32 (N, -1), computed on the host.
+def compute_outputs(variant: Variant, eval_npz: Path, batch_size: int = 32) -> list[np.ndarray]:
+    """Every output of ``variant`` on every eval sample, float32 (N, ...), computed on the host.
 
     Raises:
         ModelError: if the host cannot load the variant.
-        DataError: if the eval data does not fit it.
+        DataError: if the eval data does not fit it (the runtime's own error included).
     """
     try:
         model = agent.RUNTIMES[agent.RUNTIME_OF_FORMAT[variant.format]]({})
@@ -49,25 +51,34 @@ def compute_outputs(variant: Variant, eval_npz: Path, batch_size: int = 32) -> n
         sig = model.signature()
         static = sig[0][1][0] if sig and sig[0][1] else None
         batch = static if isinstance(static, int) and static > 0 else batch_size
-        xs, _y, _ref = agent.load_eval({"eval": {"path": str(eval_npz)}}, sig)
+        job: dict[str, Any] = {"eval": {"path": str(eval_npz)}}
+        xs, _y, _ref = agent.load_eval(job, sig)
         if xs is None:
             raise DataError(f"{eval_npz} holds no inputs")
-        return np.asarray(agent.evaluate(model, xs, batch), dtype=np.float32)
+        return agent.evaluate_outputs(model, xs, batch, job["eval"].get("batched"))
     except agent.AgentError as exc:
         cls = DataError if exc.kind == "bad_eval_data" else ModelError
         raise cls(f"reference outputs of {variant.model}/{variant.name}: {exc}") from None
+    except (DataError, ModelError):
+        raise
+    except Exception as exc:  # the runtime rejecting the data (its own exception types): data, not a crash
+        raise DataError(
+            f"reference outputs of {variant.model}/{variant.name} on {eval_npz.name}: {type(exc).__name__}: "
+            f"{agent._first_line(exc)}: give eval data this model takes"
+        ) from None
 
 
 def reference_outputs(parent: Variant, eval_npz: Path, cache: Path | None = None) -> Path:
     """The parent's outputs on ``eval_npz`` as an npz (``outputs``), computed once and cached."""
     cache = cache or default_cache()
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"ref-{parent.sha256[:16]}-{sha256_file(eval_npz)[:16]}.npz"
+    path = cache / f"ref2-{parent.sha256[:16]}-{sha256_file(eval_npz)[:16]}.npz"  # ref2: every output
     if path.is_file():
         return path
     outputs = compute_outputs(parent, eval_npz)
+    arrays = {("outputs" if i == 0 else f"outputs_{i}"): o for i, o in enumerate(outputs)}
     with atomic_write(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, outputs=outputs)
+        np.savez(f, **arrays)  # type: ignore[arg-type]
     return path
 
 

@@ -39,7 +39,7 @@ from edgebench.targets.driver import Driver
 SPREAD_LIMIT = PROCESS_SPREAD  # per-process medians further apart than this (max/min - 1) get a warning
 MEMORY_DEFINITION = (
     "RSS of fresh agent processes ({n} per variant); each field is the max over them, "
-    "peak_rss is the highest VmHWM at the end of a job"
+    "peak_rss is the highest peak (VmHWM) of the timed configuration, peak_rss_eval of the accuracy pass"
 )
 
 # called after each process (variant index, repeat index from 0, ok); a skipped process counts too

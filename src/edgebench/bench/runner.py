@@ -54,7 +54,10 @@ from edgebench.targets.deploy import deploy
 from edgebench.targets.driver import Driver
 
 AGENT = Path(agent.__file__)
-MEMORY_DEFINITION = "RSS of a fresh agent process per variant; peak_rss is VmHWM at the end of the job"
+MEMORY_DEFINITION = (
+    "RSS of a fresh agent process per variant; peak_rss is the peak (VmHWM) of the timed configuration (load, "
+    "warm-up, steady state at the measured batch), peak_rss_eval the peak of the accuracy pass"
+)
 
 
 def parse_agent_output(stdout: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from edgebench.bench import reference
 from edgebench.bench.repeats import Planned, measure_interleaved
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant, list_variants
-from edgebench.errors import DataError, EdgebenchError, ModelError, UserError
+from edgebench.errors import DataError, EdgebenchError, UserError
 from edgebench.model import JSONObject, Measurement, MeasurementError, Run
 from edgebench.results import schema, store
 from edgebench.targets.board import Board
@@ -177,7 +177,7 @@ class EdgeSession:
             return None, None, None
         try:
             return reference.reference_outputs(parent, eval_npz, self.reference_cache), reference.describe(parent), None
-        except (ModelError, DataError) as exc:
+        except (EdgebenchError, OSError) as exc:  # recorded with the variant; the run goes on
             return None, None, f"no fidelity figures: {exc}"
 
     def _measure_board(self, driver: Driver, cases: list[Case]) -> dict[str, Measurement]:

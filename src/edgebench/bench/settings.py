@@ -152,6 +152,11 @@ class RunSettings:
         flag="--quick", option="--edge-quick", ge=1, metavar="N",
     )  # fmt: skip
     seed: int = _setting(0, "Seed of the quick subset and of generated inputs.", option="--edge-seed")
+    min_cosine: float = _setting(
+        agent.DEFAULT_MIN_COSINE, "A variant is degraded when an output's cosine similarity to its fp32 parent's "
+        "(mean over the eval samples) falls below this.",
+        flag="--min-cosine", option="--edge-min-cosine", ge=0, job="measure",
+    )  # fmt: skip
     temp_limit_c: float = _setting(
         D["temp_limit_c"], "Warn when the board's hottest thermal zone reaches this temperature (C).",
         option="--edge-temp-limit",

@@ -39,6 +39,8 @@ class Worth(StrEnum):
     WORTH_IT_FOR_SIZE = "worth it for size"
     NOT_WORTH_IT = "not worth it"
     UNDECIDED = "undecided"
+    DEGRADED = "degraded"  # its outputs fall below the fidelity threshold: never worth it
+    WORTH_IT_IF_ACCURATE = "worth it if its accuracy holds"  # faster, but neither accuracy nor fidelity was measured
 
 
 # ------------------------------------------------------------------------------- helpers

@@ -302,6 +302,14 @@ class ReportRow:
     verdict_text: str | None = None
     pareto: bool = False
     inputs: tuple[JSONObject, ...] | None = None  # the measured inputs (Measurement.inputs)
+    peak_rss_eval: int | None = None  # peak RSS (bytes) of the accuracy pass; ``peak_rss`` is the timed one's
+    load_ms: float | None = None  # cold start: model load
+    first_inference_ms: float | None = None  # cold start: first inference
+    cosine: float | None = None  # fidelity: the worst output's cosine similarity to fp32's
+    snr_db: float | None = None  # fidelity: the worst output's SNR against fp32's (None: identical or unknown)
+    degraded: bool = False  # cosine below ``min_cosine``
+    min_cosine: float | None = None  # the fidelity threshold the measurement ran with
+    accuracy_unknown: str | None = None  # why top-1 is unknown (labels given to a non-classifier output)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON (enums as their strings)."""

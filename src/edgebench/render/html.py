@@ -20,7 +20,7 @@ from typing import Any
 from edgebench.model import Change, CheckVerdict, Comparison, Gate, ModelReport, Report, ReportRow, Trend, Worth
 from edgebench.render.compare import quantile_text
 from edgebench.render.gate import GATE_COLUMNS, summary
-from edgebench.render.report import COLUMNS, speed_class, validity
+from edgebench.render.report import failure_lines, shown_columns, speed_class, validity
 
 W, H, PAD = 470, 230, 64
 TREND_SPAN = 0.10  # trend y axes cover at least median +-10 %
@@ -158,20 +158,23 @@ def trend_svg(t: Trend) -> str:
 
 
 def _table(mm: ModelReport) -> str:
-    out = ['<div class="tw"><table><tr>' + "".join(f"<th>{c.header}</th>" for c in COLUMNS) + "</tr>"]
+    cols = shown_columns(mm.rows)
+    out = ['<div class="tw"><table><tr>' + "".join(f"<th>{c.header}</th>" for c in cols) + "</tr>"]
     for r in mm.rows:
-        if not r.ok:
+        if not r.ok:  # the error goes whole under the table
             head = f"<tr><td>{_e(r.board)}</td><td>{_e(r.variant)}</td>"
-            out.append(f'{head}<td class="bad" colspan="{len(COLUMNS) - 2}">failed: {_e(r.error)}</td></tr>')
+            out.append(f'{head}<td class="bad" colspan="{len(cols) - 2}">failed (below)</td></tr>')
             continue
         tds = "".join(
             f'<td class="{speed_class(r)}">{_e(c.cell(r))}</td>'
             if c.header == "speedup"
             else f"<td>{_e(c.cell(r))}</td>"
-            for c in COLUMNS
+            for c in cols
         )
         out.append(f"<tr>{tds}</tr>")
-    return "\n".join([*out, "</table></div>"])
+    out.append("</table></div>")
+    out += [f'<p class="bad">{_e(line)}</p>' for line in failure_lines(mm)]
+    return "\n".join(out)
 
 
 KIND_CLASS = {
@@ -179,6 +182,8 @@ KIND_CLASS = {
     Worth.WORTH_IT_FOR_SIZE: "good",
     Worth.NOT_WORTH_IT: "bad",
     Worth.UNDECIDED: "warn",
+    Worth.DEGRADED: "bad",
+    Worth.WORTH_IT_IF_ACCURATE: "warn",
 }
 
 

@@ -9,9 +9,10 @@ from edgebench.model import Change, CheckVerdict, Comparison, Gate, Report, Wort
 from edgebench.render.compare import quantile_text, signed
 from edgebench.render.gate import GATE_COLUMNS, summary
 from edgebench.render.html import comparison_counts, settings_text
-from edgebench.render.report import COLUMNS, validity
+from edgebench.render.report import failure_lines, shown_columns, validity
 
-VERDICT_ICON = {Worth.WORTH_IT: "✅", Worth.WORTH_IT_FOR_SIZE: "📦", Worth.NOT_WORTH_IT: "❌", Worth.UNDECIDED: "❔"}
+VERDICT_ICON = {Worth.WORTH_IT: "✅", Worth.WORTH_IT_FOR_SIZE: "📦", Worth.NOT_WORTH_IT: "❌", Worth.UNDECIDED: "❔",
+                Worth.DEGRADED: "⛔", Worth.WORTH_IT_IF_ACCURATE: "⚠️"}  # fmt: skip
 LABEL_ICON = {Change.FASTER: "🟢", Change.SLOWER: "🔴", Change.NO_CHANGE: "⚪", Change.UNDECIDED: "🟡"}
 CHECK_ICON = {CheckVerdict.PASS: "✅", CheckVerdict.FAIL: "❌", CheckVerdict.UNDECIDED: "❔"}
 
@@ -35,13 +36,14 @@ def report_markdown(d: Report, settings: Mapping[str, Any] | None = None) -> str
     out += [f"settings: {settings_text(settings)}", ""]
     for mm in d.models:
         out += [f"### {mm.model}", ""]
-        rows = []
+        rows, cols = [], shown_columns(mm.rows)
         for r in mm.rows:
-            if not r.ok:
-                rows.append([r.board, r.variant, f"failed: {r.error}"] + [""] * (len(COLUMNS) - 3))
+            if not r.ok:  # the error goes whole under the table
+                rows.append([r.board, r.variant, "failed (below)"] + [""] * (len(cols) - 3))
                 continue
-            rows.append([c.cell(r) for c in COLUMNS])
-        out += [table([c.header for c in COLUMNS], rows), ""]
+            rows.append([c.cell(r) for c in cols])
+        out += [table([c.header for c in cols], rows), ""]
+        out += [f"- ❌ {line}" for line in failure_lines(mm)]
         out += [f"- {VERDICT_ICON[r.verdict]} {r.board}: {r.verdict_text}" for r in mm.rows if r.verdict]
         out += [f"- Pareto (top-1 vs p90) on {b}: {', '.join(n) or '-'}" for b, n in mm.pareto.items()]
         out.append("")

@@ -14,14 +14,32 @@ from functools import partial
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
+from rich.text import Text
 
 from edgebench.model import MIB, Change, ModelReport, ReportRow, Worth
 from edgebench.model import Report as ReportData
 from edgebench.render.widths import dropped_note, fit_table
 
 
-def _mb(n: int | None) -> str:
+def _mib(n: int | None) -> str:
     return "-" if n is None else f"{n / MIB:.1f}"
+
+
+def _top1(r: ReportRow) -> str:
+    return "unknown" if r.accuracy_unknown else fmt_pct(r.top1)
+
+
+def _cosine(r: ReportRow) -> str:
+    """The worst output's cosine to fp32's, 4 decimals (``1.0000`` may still differ), marked when degraded."""
+    if r.cosine is None:
+        return "-"
+    return f"{r.cosine:.4f}" + (" degraded" if r.degraded else "")
+
+
+def _snr(r: ReportRow) -> str:
+    if r.snr_db is None:
+        return "exact" if r.cosine is not None and r.cosine >= 1.0 else "-"
+    return f"{r.snr_db:.1f}"
 
 
 def _size(n: int | None) -> str:
@@ -60,7 +78,7 @@ class Column:
         short: its header in the terminal (narrow).
         cell: the plain text of a successful row's cell.
         rich: shown in the terminal (the Pareto mark goes next to the variant there).
-        optional: shown in the terminal only when some row has a value (``fidelity``).
+        optional: shown only when some row has a value (``cosine``), in every format.
     """
 
     header: str
@@ -77,9 +95,13 @@ COLUMNS = (
     Column("p90 ms", "p90", lambda r: fmt_ms(r.p90_ms)),
     Column("p99 ms", "p99", lambda r: fmt_ms(r.p99_ms)),
     Column("inf/s", "inf/s", lambda r: _throughput(r.throughput)),
-    Column("peak MB", "peak MB", lambda r: _mb(r.peak_rss)),
-    Column("top-1", "top-1", lambda r: fmt_pct(r.top1)),
-    Column("fidelity", "fid.", lambda r: fmt_pct(r.fidelity), optional=lambda r: r.fidelity),
+    Column("peak MiB", "peak MiB", lambda r: _mib(r.peak_rss)),  # the timed configuration's
+    Column("eval peak MiB", "eval MiB", lambda r: _mib(r.peak_rss_eval), optional=lambda r: r.peak_rss_eval),
+    Column("load ms", "load", lambda r: fmt_ms(r.load_ms), optional=lambda r: r.load_ms),
+    Column("first inference ms", "first", lambda r: fmt_ms(r.first_inference_ms), optional=lambda r: r.load_ms),
+    Column("top-1", "top-1", _top1),
+    Column("cosine", "cos.", _cosine, optional=lambda r: r.cosine),
+    Column("SNR dB", "SNR", _snr, optional=lambda r: r.cosine),
     Column("size", "size", lambda r: _size(r.bytes)),
     Column("speedup", "speed", lambda r: fmt_ratio(r.speedup)),
     Column("size ratio", "size×", lambda r: fmt_ratio(r.size_ratio)),
@@ -88,7 +110,17 @@ COLUMNS = (
 
 
 # the terminal table's columns that give way on a narrow console, least important first
-DROP_ORDER = ("size×", "fid.", "inf/s", "p99", "size", "speed", "peak MB")
+DROP_ORDER = ("size×", "SNR", "eval MiB", "first", "inf/s", "load", "p99", "size", "speed", "cos.", "peak MiB")
+
+
+def shown_columns(rows: Sequence[ReportRow]) -> tuple[Column, ...]:
+    """The columns a table of ``rows`` shows in every format: optional ones only when some row has a value."""
+    return tuple(c for c in COLUMNS if c.optional is None or any(c.optional(r) is not None for r in rows))
+
+
+def failure_lines(mm: ModelReport) -> list[str]:
+    """One line per failed row, the error whole (shown under the table, never cut by a column)."""
+    return [f"{r.board}/{r.variant} failed: {r.error}" for r in mm.rows if not r.ok]
 
 
 def validity(d: ReportData) -> tuple[bool, str]:
@@ -113,6 +145,8 @@ KIND_STYLE = {
     Worth.WORTH_IT_FOR_SIZE: "cyan",
     Worth.NOT_WORTH_IT: "red",
     Worth.UNDECIDED: "yellow",
+    Worth.DEGRADED: "red",
+    Worth.WORTH_IT_IF_ACCURATE: "yellow",
 }
 
 
@@ -139,22 +173,22 @@ class Report:
             collapse_padding=True,
             show_edge=False,
         )
-        cols = [
-            c for c in COLUMNS if c.rich and (c.optional is None or any(c.optional(r) is not None for r in mm.rows))
-        ]
+        cols = [c for c in shown_columns(mm.rows) if c.rich]
         cols = [c for c in cols if shown is None or c.short in shown]
         for c in cols:  # names fold, figures are never cut (render.widths drops columns instead)
             name = c.short in ("board", "variant")
             t.add_column(c.short, no_wrap=not name, overflow="fold", justify="left" if name else "right")
         for r in mm.rows:
             if not r.ok:
-                t.add_row(r.board, r.variant, "[red]failed[/red]")  # the error is printed under the table
+                t.add_row(r.board, r.variant, "[red]failed (below)[/red]")  # the error is printed under the table
                 continue
             cells = []
             for c in cols:
                 text = c.cell(r)
                 if c.header == "variant" and r.pareto:
                     text += "*"
+                elif c.header == "cosine" and r.degraded:
+                    text = f"[red]{text}[/red]"
                 elif c.header == "speedup" and speed_class(r):
                     text = f"[{'green' if speed_class(r) == 'good' else 'red'}]{text}[/]"
                 elif c.header == "size ratio" and r.size_ratio is not None:
@@ -175,9 +209,8 @@ class Report:
             yield table
             if dropped:
                 yield dropped_note(dropped)
-            for r in mm.rows:
-                if not r.ok:
-                    yield f"  [red]{r.board}/{r.variant} failed: {r.error}[/red]"
+            for line in failure_lines(mm):
+                yield Text(f"  {line}", style="red")  # plain text: an error's brackets are not markup
             for r in mm.rows:
                 if r.verdict_text and r.verdict is not None:
                     yield f"  [{KIND_STYLE[r.verdict]}]{r.board}: {r.verdict_text}[/]"

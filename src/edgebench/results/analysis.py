@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from edgebench import agent
 from edgebench.model import Change, Histogram, Measurement, ModelReport, Report, ReportRow, Run, Worth
 from edgebench.results.schema import SchemaError
 from edgebench.results.significance import compare_quantile
@@ -75,31 +76,67 @@ def verdict(
     acc_delta_pt: float | None,
     size_ratio: float | None,
     max_drop_pt: float = MAX_ACC_DROP_PT,
+    *,
+    cosine: float | None = None,
+    min_cosine: float = agent.DEFAULT_MIN_COSINE,
+    accuracy_unknown: str | None = None,
 ) -> tuple[Worth, str]:
     """The verdict on a variant against fp32 on the same board.
+
+    A degraded variant (``cosine`` below ``min_cosine``) is never worth it; a faster or
+    smaller one whose accuracy and fidelity are both unknown is only "worth it if its
+    accuracy holds", and the text says what is unknown.
 
     Args:
         speed: the significance label of its median latency against fp32.
         speedup: fp32 p50 / variant p50.
+        cosine: the worst output's cosine similarity to fp32's outputs (None: not measured).
+        accuracy_unknown: why top-1 could not be measured although labels were given.
 
     Returns:
         ``(kind, text)``; text reads like ``int8-static: 1.7x faster, -0.3 pt: worth it``.
     """
     acc = "" if acc_delta_pt is None else f", {acc_delta_pt:+.1f} pt"
+    if acc_delta_pt is None and cosine is not None:
+        acc = f", accuracy unknown, cosine {cosine:.4f}"
     too_lossy = acc_delta_pt is not None and acc_delta_pt < -max_drop_pt
+    unverified = acc_delta_pt is None and cosine is None
+    if unverified:
+        acc = ", accuracy unknown" + (f" ({accuracy_unknown})" if accuracy_unknown else " (no labelled eval data)")
+    if cosine is not None and cosine < min_cosine:
+        change = {
+            Change.SLOWER: _by(1 / speedup, "slower") if speedup else "slower",
+            Change.FASTER: _by(speedup, "faster"),
+        }
+        how = change.get(speed, "same speed" if speed is Change.NO_CHANGE else "speed undecided")
+        return Worth.DEGRADED, (
+            f"{variant}: {how}, but its outputs are degraded (cosine {cosine:.4f} < {min_cosine:g} against fp32)"
+            f"{'' if acc_delta_pt is None else acc}: not worth it"
+        )
     if speed is Change.SLOWER:
         return Worth.NOT_WORTH_IT, f"{variant}: {_by(1 / speedup, 'slower')} here{acc}: not worth it"
     if speed is Change.FASTER:
-        kind = Worth.NOT_WORTH_IT if too_lossy else Worth.WORTH_IT
+        kind = Worth.NOT_WORTH_IT if too_lossy else Worth.WORTH_IT_IF_ACCURATE if unverified else Worth.WORTH_IT
         why = f" (loses more than {max_drop_pt:g} pt)" if too_lossy else ""
         return kind, f"{variant}: {_by(speedup, 'faster')}{acc}: {kind}{why}"
     smaller = size_ratio is not None and size_ratio <= SMALLER_FOR_SIZE
     size = f", {_fmt_factor(1 / size_ratio)} smaller" if smaller and size_ratio else ""
     if speed is Change.NO_CHANGE:
         kind = Worth.NOT_WORTH_IT if too_lossy or not smaller else Worth.WORTH_IT_FOR_SIZE
+        if kind is Worth.WORTH_IT_FOR_SIZE and unverified:
+            return kind, f"{variant}: same speed{size}{acc}: worth it for size if its accuracy holds"
         return kind, f"{variant}: same speed{size}{acc}: {kind}"
     text = f"{variant}: too noisy to tell ({_fmt_factor(speedup)} at the median){acc}: measure longer"
     return Worth.UNDECIDED, text
+
+
+def _number(d: Mapping[str, Any] | None, *keys: str) -> float | None:
+    """The first of ``keys`` in ``d`` that holds a number (bools are not numbers), or None."""
+    for k in keys:
+        v = (d or {}).get(k)
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return float(v)
+    return None
 
 
 def _row(m: Measurement) -> ReportRow:
@@ -108,10 +145,21 @@ def _row(m: Measurement) -> ReportRow:
     if s is not None:
         figures = {"p50_ms": s.p50_ms, "p90_ms": s.p90_ms, "p99_ms": s.p99_ms, "throughput": s.throughput,
                    "rounds": s.rounds, "cv": s.cv}  # fmt: skip
+    fid = m.fidelity if isinstance(m.fidelity, Mapping) else None
+    cosine = _number(fid, "cosine", "cosine_mean")  # ``cosine_mean``: runs made before per-output fidelity
+    min_cosine = _number(fid, "min_cosine") or _number(m.settings, "min_cosine") or agent.DEFAULT_MIN_COSINE
+    peak_eval = _number(m.memory, "peak_rss_eval")
+    unknown = (m.accuracy or {}).get("unknown")
     return ReportRow(
         board=m.board, variant=m.variant, ok=m.ok, **figures, peak_rss=m.peak_rss, top1=m.top1,
         fidelity=m.fidelity_value, bytes=m.bytes, process_spread=m.process_spread,
         error=None if m.ok else (m.error.message if m.error is not None else "{}"), inputs=m.inputs,
+        peak_rss_eval=None if peak_eval is None else int(peak_eval),
+        load_ms=None if m.cold_start is None else m.cold_start.load_ms,
+        first_inference_ms=None if m.cold_start is None else m.cold_start.first_inference_ms,
+        cosine=cosine, snr_db=_number(fid, "snr_db"), degraded=cosine is not None and cosine < min_cosine,
+        min_cosine=min_cosine,
+        accuracy_unknown=str(unknown) if unknown else None,
     )  # fmt: skip
 
 
@@ -131,7 +179,10 @@ def _against_fp32(
         size_ratio = r.bytes / b.bytes if b.bytes and r.bytes else None
         acc = (r.top1 - b.top1) * 100 if b.top1 is not None and r.top1 is not None else None
         chg = compare_quantile(samples[(r.board, model, BASELINE)], samples[(r.board, model, r.variant)], 0.5)
-        kind, text = verdict(r.variant, chg.label, speedup or 0.0, acc, size_ratio, max_drop_pt)
+        kind, text = verdict(
+            r.variant, chg.label, speedup or 0.0, acc, size_ratio, max_drop_pt,
+            cosine=r.cosine, min_cosine=r.min_cosine or agent.DEFAULT_MIN_COSINE, accuracy_unknown=r.accuracy_unknown,
+        )  # fmt: skip
         out.append(
             dataclasses.replace(
                 r,
