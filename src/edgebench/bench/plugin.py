@@ -45,6 +45,7 @@ from edgebench.bench.settings import SETTINGS, RunSettings, from_options
 from edgebench.errors import EdgebenchError
 from edgebench.model import Measurement, Run
 from edgebench.results import schema, store
+from edgebench.results.commit import resolve as resolve_commit
 
 SESSION_KEY = pytest.StashKey[EdgeSession]()
 HANDLERS_KEY = pytest.StashKey[dict[int, Any]]()
@@ -248,17 +249,25 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_
             stats["data"] = data[entry["fullname"]]
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_commit_info(config: pytest.Config, commit_info: dict[str, Any]) -> None:
+    """Record the benchmarked project's commit: git's, else the CI's, else ``--commit``/``--branch``."""
+    commit_info.update(resolve_commit(commit_info, os.environ))
+
+
 def final_run(config: pytest.Config, session: EdgeSession) -> Run:
     """The run: read from pytest-benchmark's own JSON (with the edgebench block) when it is active."""
     bs = getattr(config, "_benchmarksession", None)
     if bs is None or bs.disabled or not bs.benchmarks:
         return session.final_run()
+    commit_info = config.hook.pytest_benchmark_generate_commit_info(config=config)
+    config.hook.pytest_benchmark_update_commit_info(config=config, commit_info=commit_info)
     doc: dict[str, Any] = config.hook.pytest_benchmark_generate_json(
         config=config,
         benchmarks=bs.benchmarks,
         include_data=True,
         machine_info=bs.get_machine_info(),
-        commit_info=config.hook.pytest_benchmark_generate_commit_info(config=config),
+        commit_info=commit_info,
     )
     config.hook.pytest_benchmark_update_json(config=config, benchmarks=bs.benchmarks, output_json=doc)
     return Run.from_json(doc)

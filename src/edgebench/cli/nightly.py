@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
+from edgebench.cli.run import commit_options
 from edgebench.errors import UserError
 from edgebench.workflows.nightly import load_config, run_nightly
 
@@ -17,7 +18,8 @@ from edgebench.workflows.nightly import load_config, run_nightly
 @click.argument("config", type=click.Path(dir_okay=False, path_type=Path))
 @results_option
 @json_option
-def nightly(config: Path, results: Path, as_json: bool) -> None:
+@commit_options
+def nightly(config: Path, results: Path, as_json: bool, commit: str | None, branch: str | None) -> None:
     """The nightly job in one command, from CONFIG (TOML, a [nightly] table): compress (cached),
     deploy and run on all boards, store, compare with the last nightly and the pinned baseline,
     report (terminal with sparklines + HTML + Markdown under RESULTS/nightly/) and gate.
@@ -30,7 +32,9 @@ def nightly(config: Path, results: Path, as_json: bool) -> None:
         raise UserError(f"nightly config {config} does not exist: give the path of a TOML file with a [nightly] table")
     cfg = load_config(config)
     con = Console(stderr=True) if as_json else console()
-    res = run_nightly(cfg, results, log=lambda m: con.print(f"[dim]{m}[/dim]"), console=con)
+    res = run_nightly(
+        cfg, results, log=lambda m: con.print(f"[dim]{m}[/dim]"), console=con, commit=commit, branch=branch
+    )
     if as_json:
         print_json(res.to_dict())
     else:

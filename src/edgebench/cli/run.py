@@ -36,6 +36,16 @@ def setting_options(fn: F) -> F:
     return fn
 
 
+def commit_options(fn: Any) -> Any:
+    """``--commit`` and ``--branch``: which commit of the benchmarked project this run measures."""
+    fn = click.option("--branch", help="Branch of the benchmarked project (default: the CI variables, else git).")(fn)
+    return click.option(
+        "--commit",
+        help="Commit of the benchmarked project, recorded in the run's commit_info (default: GITHUB_SHA or "
+        "CI_COMMIT_SHA, else `git` in the current folder). Trends have one point per commit.",
+    )(fn)
+
+
 @main.command("run", epilog=EXIT_CODES, context_settings={"ignore_unknown_options": True})
 @click.option("--boards", default="local", show_default=True, help="Comma-separated board names from the inventory.")
 @click.option(
@@ -56,6 +66,7 @@ def setting_options(fn: F) -> F:
 @setting_options
 @click.option("--parallel", is_flag=True, help="Measure the boards in parallel (a board's processes stay sequential).")
 @click.option("--show-pytest", is_flag=True, help="Stream the harness's pytest output (its benchmark table) to stderr.")
+@commit_options
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 def run_cmd(
     boards: str,
@@ -67,6 +78,8 @@ def run_cmd(
     models: str | None,
     parallel: bool,
     show_pytest: bool,
+    commit: str | None,
+    branch: str | None,
     pytest_args: tuple[str, ...],
     **measure: Any,
 ) -> None:
@@ -86,7 +99,7 @@ def run_cmd(
     out = run_harness(
         variants=variants, boards=split, results=results, settings=settings, eval_data=eval_data,
         inventory=inventory, models=model_list, extra=pytest_args, parallel=parallel,
-        console=None if show_pytest else Console(stderr=True), show_output=show_pytest,
+        console=None if show_pytest else Console(stderr=True), show_output=show_pytest, commit=commit, branch=branch,
     )  # fmt: skip
     if as_json:
         run = out.run.to_json() if out.run is not None else None

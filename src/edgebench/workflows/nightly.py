@@ -272,11 +272,15 @@ def run_nightly(
     results: Path,
     log: Callable[[str], None] = lambda _m: None,
     console: Console | None = None,
+    commit: str | None = None,
+    branch: str | None = None,
 ) -> NightlyResult:
     """The whole nightly under the lock. See the module docstring.
 
     Args:
         console: where the measurement progress bar goes (None: no bar).
+        commit: the benchmarked project's commit (else the CI's or git's, `edgebench.results.commit`).
+        branch: its branch.
         log: one-line progress messages.
     """
     res = NightlyResult()
@@ -299,7 +303,7 @@ def run_nightly(
         log(f"run on {', '.join(cfg.boards)}")
         outcome = run_harness(
             variants=variants, boards=cfg.boards, results=results, settings=settings, eval_data=_eval_data(cfg, work),
-            inventory=cfg.inventory, models=cfg.models, console=console, parallel=True,
+            inventory=cfg.inventory, models=cfg.models, console=console, parallel=True, commit=commit, branch=branch,
         )  # fmt: skip
         assert outcome.run is not None and outcome.run_file is not None
         nightly = {"config": str(cfg.path), "boards": cfg.boards, "baseline": cfg.baseline}

@@ -24,6 +24,7 @@ from edgebench.bench.session import PARENT_PID_ENV, load_variants, resolve_board
 from edgebench.bench.settings import SETTINGS, RunSettings, dims_argv
 from edgebench.errors import DataError, EdgebenchError, UserError
 from edgebench.model import Measurement, Run
+from edgebench.results import commit as commit_env
 from edgebench.results import schema, store
 
 LOGS = "logs"  # results/logs/<run_id>.log: the child pytest's output
@@ -236,6 +237,8 @@ def run_harness(
     console: Console | None = None,
     show_output: bool = False,
     parallel: bool = False,
+    commit: str | None = None,
+    branch: str | None = None,
 ) -> RunOutcome:
     """Check the inputs (user errors before any work), run the harness, load the stored run.
 
@@ -246,6 +249,8 @@ def run_harness(
         console: where the progress bar goes (None: no bar).
         show_output: stream the child pytest's output (pytest-benchmark's table...) to stderr.
         parallel: measure the boards in parallel (processes on one board stay sequential, interleaved).
+        commit: the benchmarked project's commit for ``commit_info`` (`edgebench.results.commit`).
+        branch: its branch.
 
     Raises:
         UserError: unknown board, missing variants or eval data, unwritable results folder,
@@ -271,6 +276,7 @@ def run_harness(
         str(progress_file),
     ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning", PARENT_PID_ENV: str(os.getpid())}
+    env.update({k: v for k, v in ((commit_env.ENV_COMMIT, commit), (commit_env.ENV_BRANCH, branch)) if v})
     fwd: _Forward | None = None
     try:
         with open(log, "wb") as out:
