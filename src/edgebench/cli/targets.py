@@ -163,10 +163,8 @@ def boards_check(names: tuple[str, ...], boards_file: Path | None, as_json: bool
     else:
         console().print(checks_table(checks))
     bad = [c for c in checks if c.status != READY]
-    for c in bad:  # one line per board that is not ready, never a traceback
-        click.echo(f"error: board {c.name!r} is {c.status}: {' '.join(c.reason.split())}", err=True)
-    if bad:
-        raise SystemExit(1)
+    if bad:  # one line naming every board that is not ready and why, never a traceback
+        raise UserError("; ".join(f"board {c.name!r} is {c.status}: {c.reason}" for c in bad))
 
 
 @boards.command("trust", epilog=EXIT_CODES)

@@ -41,7 +41,7 @@ def key_hints(board: Board) -> tuple[str, str]:
     kh = known_hosts_path(board)
     remove = f"ssh-keygen -R {shlex.quote(host_key_name(host, board.port))} -f {shlex.quote(str(kh))}"
     scan = f"ssh-keyscan -p {board.port} {shlex.quote(host)} >> {shlex.quote(str(kh))}"
-    return remove, f"`edgebench boards trust {board.name}` (or `{scan}`)"
+    return remove, f"`edgebench boards trust {board.name}` (what `boards add --trust` does; or `{scan}`)"
 
 
 def fingerprint(key: Any) -> str:
@@ -68,7 +68,7 @@ def fetch_host_key(host: str, port: int, timeout: float = 10.0) -> Any:
         transport.start_client(timeout=timeout)
         return transport.get_remote_server_key()
     except (paramiko.SSHException, OSError, EOFError) as exc:
-        if "banner" in str(exc):
+        if "banner" in str(exc) or not transport.remote_version:  # TCP answered, SSH never did
             raise BoardUnreachable(host, "ssh-keyscan", "", no_banner(host, port, timeout)) from None
         raise BoardUnreachable(host, "ssh-keyscan", "", f"no SSH server answered on {host}:{port} ({exc})") from None
     finally:
@@ -96,7 +96,7 @@ def trust_host_key(board: Board, timeout: float = 10.0) -> tuple[str, bool]:
 
     assert board.host is not None
     host = real_host(board.host)  # ssh checks the key under the ssh config's HostName, not the alias
-    key = fetch_host_key(host, board.port, timeout)
+    key = fetch_host_key(host, board.port, min(timeout, board.connect_timeout))
     fp = fingerprint(key)
     path = known_hosts_path(board)
     name = host_key_name(host, board.port)

@@ -136,9 +136,20 @@ class SSHDriver(Driver):
                 f"run `chmod 600 {shlex.quote(path)}`",
             )
         try:
-            paramiko.PKey.from_path(path, passphrase)
-        except paramiko.PasswordRequiredException:
-            if passphrase is None and not os.environ.get("SSH_AUTH_SOCK"):
+            paramiko.PKey.from_path(path, None if passphrase is None else passphrase.encode())
+        except OSError:  # unreadable: the connection's own error says more
+            return
+        except Exception as exc:  # paramiko and cryptography raise SSHException, ValueError or TypeError here
+            if passphrase is not None:
+                raise BoardUnreachable(
+                    b.name,
+                    "ssh",
+                    "",
+                    f"the passphrase in ${b.passphrase_env} does not open identity_file {path} "
+                    f"({type(exc).__name__}): export the right passphrase",
+                ) from None
+            locked = isinstance(exc, paramiko.PasswordRequiredException) or "password" in str(exc).lower()
+            if locked and not os.environ.get("SSH_AUTH_SOCK"):
                 raise BoardUnreachable(
                     b.name,
                     "ssh",
@@ -146,17 +157,6 @@ class SSHDriver(Driver):
                     f"identity_file {path} is protected by a passphrase: set passphrase_env in boards.toml to a "
                     "variable holding it, or load the key into ssh-agent",
                 ) from None
-        except (paramiko.SSHException, ValueError) as exc:
-            if passphrase is not None:
-                raise BoardUnreachable(
-                    b.name,
-                    "ssh",
-                    "",
-                    f"the passphrase in ${b.passphrase_env} does not open identity_file {path} "
-                    f"({exc}): export the right passphrase",
-                ) from None
-        except (OSError, TypeError):  # unreadable or a type paramiko cannot load: ssh's own error says more
-            pass
 
     def _verify_host_keys(self, conn: Any) -> None:
         import paramiko
@@ -219,6 +219,7 @@ class SSHDriver(Driver):
                     f"authentication failed ({type(exc).__name__}): check user, identity_file or ssh-agent",
                 ) from None
             except paramiko.SSHException as exc:
+                spoke = _server_spoke(conn)  # before close, which drops the transport
                 _close_quietly(conn)
                 if "not found in known_hosts" in str(exc):
                     server = host_key_name(real_host(b.host or ""), b.port)
@@ -230,7 +231,7 @@ class SSHDriver(Driver):
                         f"refusing to connect; check it and run {key_hints(b)[1]}",
                     ) from None
                 last = f"{type(exc).__name__}: {exc}"
-                if "banner" in str(exc):
+                if "banner" in str(exc) or not spoke:
                     last = no_banner(real_host(b.host or ""), b.port, max(1, b.connect_timeout))
             except (OSError, EOFError) as exc:
                 _close_quietly(conn)
@@ -542,6 +543,13 @@ class SSHDriver(Driver):
                 chan.shutdown_write()
                 chan.status_event.wait(10)
             chan.close()
+
+
+def _server_spoke(conn: Any) -> bool:
+    """True if the server sent an SSH banner (paramiko fails with "No existing session" or
+    "Error reading SSH protocol banner" on a port whose service never speaks SSH)."""
+    transport = getattr(getattr(conn, "client", None), "_transport", None)
+    return transport is None or bool(getattr(transport, "remote_version", "x"))
 
 
 def free_bytes(df_line: str) -> int | None:
