@@ -65,7 +65,11 @@ def run_compress(recipe_path: Path, out: Path | None, force: bool, as_json: bool
         progress.update(task, description="compress: done")
     rows: list[dict[str, Any]] = []
     for v in res.built + res.skipped:
-        rows.append({**variant_row(v), "status": status.get(f"{v.model}/{v.name}", "built")})
+        row = variant_row(v)
+        how = status.get(f"{v.model}/{v.name}", "built")
+        if row["not_compressed"]:  # built, but not counted as a compressed variant: say why
+            how, row["error"] = f"{how}, no gain", "not compressed: " + "; ".join(row["not_compressed"])
+        rows.append({**row, "status": how})
     for key, err in res.failed.items():
         model, _, name = key.partition("/")
         rows.append({"model": model, "variant": name, "status": "failed", "error": err})

@@ -19,7 +19,7 @@ On the 8x8 demo CNN the three ONNX quantization variants take well under a secon
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,11 @@ from edgebench.compress.metrics import one_line
 from edgebench.compress.passes import Artifact, Context, Data, Pass, check_chain, get_pass, resolve_params
 from edgebench.compress.variant import Variant, save_variant, variant_dir
 from edgebench.errors import DataError
+from edgebench.fsutil import sha256_file
 
 Chain = list[tuple[Pass, dict[str, Any]]]
+QUANTIZING = ("int8-dynamic", "int8-static", "tflite-quantize")  # passes whose point is int8 weights
+PROBE = 8  # eval samples a new variant's outputs are compared on with its parent's and siblings'
 
 
 def resolve_chain(steps: list[tuple[str, dict[str, Any]]]) -> Chain:
@@ -59,8 +62,11 @@ def export_torch(module: Any, sample: np.ndarray, out: Path) -> Path:
         ) from None
 
 
-def describe_artifact(fmt: str, path: Path, data: Data, ref: np.ndarray | None) -> dict[str, Any]:
-    """Manifest fields measured on the host: params, FLOPs, sparsity, zip size, accuracy, fidelity."""
+def describe_artifact(
+    fmt: str, path: Path, data: Data, ref: np.ndarray | None, min_cosine: float | None = None
+) -> dict[str, Any]:
+    """Manifest fields measured on the host: params, FLOPs, sparsity, zip size, accuracy, fidelity, degraded
+    (an output's cosine to the parent's below ``min_cosine``, default `agent.DEFAULT_MIN_COSINE`)."""
     fields: dict[str, Any] = {"zip_bytes": metrics.zip_bytes(path)}
     if fmt == "onnx":
         stats = metrics.onnx_weight_stats(metrics.load_onnx(path))
@@ -75,8 +81,41 @@ def describe_artifact(fmt: str, path: Path, data: Data, ref: np.ndarray | None) 
     if acc is not None:
         fields["accuracy"] = acc
     if ref is not None and ref.shape == out.shape:
-        fields["fidelity"] = metrics.fidelity(ref, out)
+        fields["fidelity"] = metrics.fidelity(ref, out, min_cosine)
+        fields["degraded"] = fields["fidelity"]["degraded"]  # outputs too far from the parent's: not a usable variant
     return fields
+
+
+def no_gain(
+    chain: Chain, fmt: str, path: Path, x_eval: Any, parent: Variant | None, siblings: Sequence[Variant] = ()
+) -> list[str]:
+    """Why a quantized variant is not a compressed variant (empty when it is one, or was not quantized).
+
+    A quantizer can "succeed" without doing anything useful: no int8 weight (float16 weights it
+    does not see, ops it skips), a file larger than its parent (quantization nodes outweigh tiny
+    weights), or the very same file or outputs as the parent or another variant.
+    """
+    if parent is None or not any(p.name in QUANTIZING for p, _ in chain):
+        return []
+    reasons = []
+    if fmt == "onnx":
+        int8 = metrics.onnx_int8_weights(metrics.load_onnx(path))
+    else:
+        int8 = len(metrics.tflite_quantized_tensors(path))
+    if not int8:
+        reasons.append("no int8 weight in the file")
+    size, parent_size = path.stat().st_size, parent.artifact.stat().st_size
+    if size > parent_size:
+        reasons.append(f"larger than its parent {parent.name} ({size} vs {parent_size} bytes)")
+    sha = sha256_file(path)
+    probe = metrics.take(x_eval, slice(0, PROBE))
+    out = metrics.run_artifact(fmt, path, probe)
+    for other in (parent, *siblings):
+        if other.sha256 == sha:
+            reasons.append(f"the same file as {other.name} (sha256 {sha[:12]})")
+        elif other.format == fmt and np.array_equal(metrics.run_artifact(other.format, other.artifact, probe), out):
+            reasons.append(f"outputs identical to {other.name}'s")
+    return reasons
 
 
 def build_variant(
@@ -92,6 +131,8 @@ def build_variant(
     seed: int = 0,
     log: Callable[[str], None] = lambda _m: None,
     extra: dict[str, Any] | None = None,
+    parent_variant: Variant | None = None,
+    siblings: Sequence[Variant] = (),
 ) -> Variant:
     """Run a chain on ``source`` and write the variant folder ``final`` atomically.
 
@@ -107,6 +148,8 @@ def build_variant(
         seed: seed for training passes.
         log: one-line progress messages.
         extra: more manifest fields (such as the recipe's input hash).
+        parent_variant: the parent's folder, to tell a quantization that gained nothing (`no_gain`).
+        siblings: the model's other variants built so far, for the same check.
     """
     where = f"{model}/{variant}"
     check_chain(source.fmt, chain, where)
@@ -126,6 +169,10 @@ def build_variant(
         fields = describe_artifact(art.fmt, art.path, data, ref)
         fields.update(art.facts)
         fields.update(extra or {})
+        reasons = no_gain(chain, art.fmt, art.path, data.x_eval, parent_variant, siblings)
+        if reasons:
+            fields["not_compressed"] = reasons
+            log(f"{where}: not a compressed variant: {'; '.join(reasons)}")
         return save_variant(
             final,
             art.path,
@@ -188,17 +235,21 @@ def make_variants(
     x_train, y_train = train if train is not None else (calib, None)
     data = Data(x_train=x_train, y_train=y_train, x_calib=calib, x_eval=eval_x, y_eval=eval_y)
     ref = metrics.run_artifact(parent.format, parent.artifact, eval_x)
-    return [
-        build_variant(
-            model=parent.model,
-            variant=name,
-            source=source_for(chain),
-            chain=chain,
-            data=data,
-            final=variant_dir(out_root, parent.model, name),
-            parent=parent.name,
-            ref=ref,
-            log=log,
+    built: list[Variant] = []
+    for name, chain in chains:
+        built.append(
+            build_variant(
+                model=parent.model,
+                variant=name,
+                source=source_for(chain),
+                chain=chain,
+                data=data,
+                final=variant_dir(out_root, parent.model, name),
+                parent=parent.name,
+                ref=ref,
+                log=log,
+                parent_variant=parent,
+                siblings=tuple(built),
+            )
         )
-        for name, chain in chains
-    ]
+    return built

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from edgebench import agent
 from edgebench.errors import DataError, MissingDependency, ModelError
 
 QUANT_OPS = {
@@ -190,17 +191,10 @@ def accuracy(logits: np.ndarray, y: np.ndarray | None) -> dict[str, Any] | None:
     return {"top1": float((logits.argmax(1) == y).mean()), "n": len(y), "where": "host"}
 
 
-def fidelity(ref: np.ndarray, out: np.ndarray) -> dict[str, Any]:
-    """How close a variant's outputs are to its fp32 parent's on the same inputs."""
-    ref = ref.reshape(len(ref), -1)
-    out = out.reshape(len(out), -1)
-    diff = np.abs(ref.astype(np.float64) - out.astype(np.float64))
-    return {
-        "top1_agreement": float((ref.argmax(1) == out.argmax(1)).mean()),
-        "max_abs_diff": float(diff.max()),
-        "mean_abs_diff": float(diff.mean()),
-        "n": len(ref),
-    }
+def fidelity(ref: np.ndarray, out: np.ndarray, min_cosine: float | None = None) -> dict[str, Any]:
+    """How close a variant's outputs are to its fp32 parent's on the same inputs (`agent.fidelity`:
+    cosine, max / mean abs error, SNR in dB, top-1 agreement for class scores only, ``degraded``)."""
+    return agent.fidelity(out, ref, min_cosine=min_cosine)
 
 
 def onnx_flops(path: Path) -> dict[str, Any]:
@@ -290,6 +284,11 @@ def tflite_weight_stats(path: Path) -> dict[str, Any]:
                 total += int(arr.size)
                 zeros += int((arr == 0).sum())
     return {"params": params, "sparsity": (zeros / total) if total else 0.0, "weights": total}
+
+
+def onnx_int8_weights(model: Any) -> int:
+    """How many 8-bit integer weight tensors (initializers with elements) an ONNX model holds."""
+    return sum(1 for t in model.graph.initializer if t.data_type in (2, 3) and len(t.dims) > 0)  # UINT8, INT8
 
 
 def is_quantized_onnx(model: Any) -> list[str]:

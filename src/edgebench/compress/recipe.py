@@ -291,10 +291,13 @@ def run_recipe(
         current = {v: None if force else _current(variant_dir(recipe.out, name, v), hashes[v]) for v, _ in todo}
         art: Artifact | None = None
         ref: np.ndarray | None = None
+        parent: Variant | None = None
+        siblings: list[Variant] = []
         for vname, chain in todo:
             key = f"{name}/{vname}"
             cur = current[vname]
             if cur is not None:
+                siblings.append(cur)
                 res.skipped.append(cur)
                 on_done(key, "skipped")
                 continue
@@ -318,7 +321,10 @@ def run_recipe(
                     seed=recipe.seed,
                     log=on_step,
                     extra={"input_hash": hashes[vname], "source": src.spec},
+                    parent_variant=parent,
+                    siblings=[s for s in siblings if s.name != PARENT],
                 )
+                siblings.append(v)
                 res.built.append(v)
                 on_done(key, "built")
             except UserError as exc:

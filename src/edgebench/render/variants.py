@@ -38,6 +38,7 @@ def variant_row(v: Variant) -> dict[str, Any]:
         "max_abs_diff": fid.get("max_abs_diff"),
         "sha256": v.sha256,
         "path": str(v.path),
+        "not_compressed": extra.get("not_compressed"),  # why a quantized variant gained nothing (None: it did)
     }
 
 
