@@ -12,7 +12,7 @@ from edgebench.errors import ConfigError, RemoteError, UserError
 from edgebench.targets.board import Board
 from edgebench.targets.boards_file import add_board, board_to_toml, remove_boards
 from edgebench.targets.inventory import load_inventory, parse_inventory, resolve_boards
-from edgebench.targets.ssh import SSHDriver
+from edgebench.targets.ssh import SSHDriver, free_bytes, megabytes
 
 GOOD = """\
 # my boards
@@ -158,7 +158,7 @@ def test_board_toml_round_trip_with_awkward_strings(tmp_path: Path) -> None:
 def test_board_names_are_letters_digits_dash_underscore_dot(tmp_path: Path, name: str) -> None:
     path = tmp_path / "boards.toml"
     path.write_text("# mine\n")
-    with pytest.raises(ConfigError, match="may hold only letters, digits, '-', '_' and '.'") as info:
+    with pytest.raises(ConfigError, match=r"may hold only letters, digits, '-', '_' and '\.'") as info:
         add_board(path, Board(name=name, host="h", workdir="/w"))
     assert "\n" not in str(info.value) and path.read_text() == "# mine\n"
     text = board_to_toml(Board(name=name, host="h", workdir="/w"))  # an inventory edited by hand is checked too
@@ -244,3 +244,11 @@ def test_cli_add_list_remove(tmp_path: Path) -> None:
     assert rows["nano"]["runtimes"] == ["tflite"] and rows["nano"]["tags"] == {"arch": "aarch64"} and "local" in rows
     code, out = run_cli("boards", "remove", "nano", "--boards-file", str(path))
     assert code == 0 and list(load_inventory(path)) == ["local"]
+
+
+def test_free_space_is_read_from_posix_df_output() -> None:
+    line = "tmpfs                 256      244        12      96% /home/pi/.edgebench"
+    assert free_bytes(line) == 12 * 1024
+    assert free_bytes("") is None and free_bytes("df: /x: No such file or directory") is None
+    assert megabytes(12 * 1024 * 1024) == "13 MB" and megabytes(48_000_000) == "48 MB"
+    assert megabytes(300_000) == "0.3 MB"
