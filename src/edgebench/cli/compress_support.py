@@ -67,6 +67,9 @@ def run_compress(recipe_path: Path, out: Path | None, force: bool, as_json: bool
     for v in res.built + res.skipped:
         row = variant_row(v)
         how = status.get(f"{v.model}/{v.name}", "built")
+        if row["degraded"]:  # built, but its outputs are far from its parent's
+            how = f"{how}, DEGRADED"
+            row["error"] = f"degraded: cosine {row['cosine']:.4f} to its parent's outputs"
         if row["not_compressed"]:  # built, but not counted as a compressed variant: say why
             how, row["error"] = f"{how}, no gain", "not compressed: " + "; ".join(row["not_compressed"])
         rows.append({**row, "status": how})
@@ -77,18 +80,18 @@ def run_compress(recipe_path: Path, out: Path | None, force: bool, as_json: bool
         click.echo(json.dumps({"out": str(recipe.out), "variants": rows}, indent=1, default=str))
     else:
         t = Table(title=f"variants in {recipe.out}", box=box.SIMPLE_HEAD, show_edge=False)
-        for c in ("model", "variant", "status", "KiB", "top-1 %", "agree %", "note"):
+        for c in ("model", "variant", "status", "KiB", "top-1 %", "cosine", "note"):
             t.add_column(c)
         for r in rows:
             top1 = r.get("top1")
-            agree = r.get("top1_agreement")
+            cos = r.get("cosine")
             t.add_row(
                 r["model"],
                 r["variant"],
                 r["status"],
                 f"{r['bytes'] / 1024:.1f}" if r.get("bytes") else "-",
                 f"{100 * top1:.2f}" if isinstance(top1, float) else "-",
-                f"{100 * agree:.2f}" if isinstance(agree, float) else "-",
+                f"{cos:.4f}" if isinstance(cos, float) else "-",
                 r.get("error", ""),
             )
         con.print(t)

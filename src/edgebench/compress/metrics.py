@@ -185,8 +185,11 @@ def run_artifact(fmt: str, path: Path, x: Any) -> np.ndarray:
 
 
 def accuracy(logits: np.ndarray, y: np.ndarray | None) -> dict[str, Any] | None:
-    """Top-1 accuracy of logits against labels, or None without labels or class scores."""
-    if y is None or logits.ndim != 2 or len(logits) != len(y):
+    """Top-1 accuracy of logits against labels, None without labels, "unknown" (not 0 %) for outputs that
+    are not class scores (a dense map)."""
+    if y is not None and not agent.is_classifier(logits.shape):
+        return {**agent.accuracy_unknown("output0", logits.shape, len(logits)), "where": "host"}
+    if y is None or len(logits) != len(y):
         return None
     return {"top1": float((logits.argmax(1) == y).mean()), "n": len(y), "where": "host"}
 
@@ -197,36 +200,49 @@ def fidelity(ref: np.ndarray, out: np.ndarray, min_cosine: float | None = None) 
     return agent.fidelity(out, ref, min_cosine=min_cosine)
 
 
-def onnx_flops(path: Path) -> dict[str, Any]:
-    """FLOPs (2 x multiply-accumulates) of one sample, counted from the ONNX graph's shapes.
+def onnx_flops(path: Path, shapes: dict[str, list[int]] | None = None) -> dict[str, Any]:
+    """FLOPs (2 x multiply-accumulates) of one inference, counted from the ONNX graph's shapes.
 
-    Symbolic dimensions are set to 1. Counts Conv, ConvTranspose, MatMul, Gemm and their
+    ``shapes`` gives input shapes (name -> dims) for the dims the file leaves free: the shape
+    actually measured (``--dim``, an input spec, the data). A free dim with no shape given, or one
+    stored as a negative number, makes the count unknown: ``flops`` is None, never a figure at a
+    made-up 1x1 image or a negative one. Counts Conv, ConvTranspose, MatMul, Gemm and their
     integer / QLinear forms; element-wise ops are ignored (they are a small share for CNNs).
     """
     import onnx
     from onnx import shape_inference
 
     m = onnx.load(str(path))
+    given = shapes or {}
+    unknown_inputs = []
     for v in m.graph.input:
-        for d in v.type.tensor_type.shape.dim:
-            if not d.HasField("dim_value"):
-                d.dim_value = 1
+        dims = v.type.tensor_type.shape.dim
+        want = given.get(v.name)
+        for i, d in enumerate(dims):
+            if want is not None and i < len(want) and (not d.HasField("dim_value") or d.dim_value <= 0):
+                d.dim_value = int(want[i])
+            elif not d.HasField("dim_value") or d.dim_value <= 0:
+                unknown_inputs.append(v.name)
+                break
+    init_names = {i.name for i in m.graph.initializer}
+    if any(n not in init_names for n in unknown_inputs):
+        return {"flops": None, "macs": None, "batch": None, "uncounted_nodes": None, "unknown_inputs": unknown_inputs}
     m = shape_inference.infer_shapes(m)
-    shapes: dict[str, list[int]] = {}
+    known: dict[str, list[int]] = {}
     for v in [*m.graph.input, *m.graph.value_info, *m.graph.output]:
-        shapes[v.name] = [d.dim_value for d in v.type.tensor_type.shape.dim]
+        known[v.name] = [d.dim_value for d in v.type.tensor_type.shape.dim]
     for init in m.graph.initializer:
-        shapes[init.name] = list(init.dims)
+        known[init.name] = list(init.dims)
     macs = 0
     unknown = 0
     for node in m.graph.node:
         if node.op_type not in MAC_OPS:
             continue
         wi = 3 if node.op_type.startswith("QLinear") else 1
-        out = shapes.get(node.output[0])
-        w = shapes.get(node.input[wi]) if len(node.input) > wi else None
-        a = shapes.get(node.input[0])
-        if not out or not w or 0 in out:
+        out = known.get(node.output[0])
+        w = known.get(node.input[wi]) if len(node.input) > wi else None
+        a = known.get(node.input[0])
+        if not out or not w or min(out) <= 0 or min(w) <= 0:  # 0: not inferred; < 0: a -1 stored as a dim
             unknown += 1
             continue
         if "Conv" in node.op_type:
@@ -239,7 +255,17 @@ def onnx_flops(path: Path) -> dict[str, Any]:
         else:
             k = a[-1] if a else (w[-2] if len(w) >= 2 else 0)
             macs += int(np.prod(out)) * int(k)
-    return {"flops": 2 * macs, "macs": macs, "batch": 1, "uncounted_nodes": unknown}
+    if macs < 0 or (unknown and not macs):  # no figure rather than a wrong one
+        return {"flops": None, "macs": None, "batch": None, "uncounted_nodes": unknown}
+    batch = next((d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim[:1]), 1) if m.graph.input else 1
+    return {"flops": 2 * macs, "macs": macs, "batch": batch, "uncounted_nodes": unknown}
+
+
+def onnx_weights(model: Any) -> list[Any]:
+    """The weight tensors of an ONNX model: its initializers and the tensors of its ``Constant`` nodes
+    (how other exporters store weights)."""
+    consts = [a.t for n in model.graph.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"]
+    return [*model.graph.initializer, *consts]
 
 
 def onnx_weight_stats(model: Any) -> dict[str, Any]:
@@ -247,7 +273,7 @@ def onnx_weight_stats(model: Any) -> dict[str, Any]:
     from onnx import numpy_helper
 
     total = zeros = params = 0
-    for init in model.graph.initializer:
+    for init in onnx_weights(model):
         arr = numpy_helper.to_array(init)
         params += int(arr.size)
         if arr.ndim >= 2 and arr.dtype.kind in "fiu":

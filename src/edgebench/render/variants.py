@@ -36,6 +36,8 @@ def variant_row(v: Variant) -> dict[str, Any]:
         "top1": m.accuracy,
         "top1_agreement": fid.get("top1_agreement"),
         "max_abs_diff": fid.get("max_abs_diff"),
+        "cosine": fid.get("cosine"),  # the worst output's cosine to the parent's
+        "degraded": extra.get("degraded"),  # cosine below the threshold: outputs too far from the parent's
         "sha256": v.sha256,
         "path": str(v.path),
         "not_compressed": extra.get("not_compressed"),  # why a quantized variant gained nothing (None: it did)
