@@ -222,7 +222,12 @@ class SSHDriver(Driver):
                 spoke = _server_spoke(conn)  # before close, which drops the transport
                 _close_quietly(conn)
                 if "not found in known_hosts" in str(exc):
-                    server = host_key_name(real_host(b.host or ""), b.port)
+                    # paramiko names the server it checked: the board, or its jump host
+                    server = (
+                        str(exc).split("'")[1]
+                        if str(exc).count("'") >= 2
+                        else host_key_name(real_host(b.host or ""), b.port)
+                    )
                     raise HostKeyRefused(
                         b.name,
                         "ssh " + where,
