@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgebench.compress import metrics
-from edgebench.compress.quantize import toposort
+from edgebench.compress.quantize import fold_constants, toposort
 
 
 def conv_gemm_model(path: Path, batch: str | int = "N") -> Path:
@@ -103,3 +103,35 @@ def test_zip_bytes_shrink_with_zeros(tmp_path: Path) -> None:
     a[:15000] = 0
     sparse.write_bytes(a.tobytes())
     assert metrics.zip_bytes(sparse) < 0.5 * metrics.zip_bytes(dense)
+
+
+def test_flops_unknown_until_free_dims_are_given(tmp_path: Path) -> None:
+    """All-dynamic inputs: no figure at a made-up 1x1 image, the right one at the measured shape."""
+    p = conv_gemm_model(tmp_path / "m.onnx")
+    m = onnx.load(str(p))
+    for d, name in zip(m.graph.input[0].type.tensor_type.shape.dim[2:], ("height", "width"), strict=True):
+        d.dim_param = name
+    onnx.save(m, str(p))
+    assert metrics.onnx_flops(p)["flops"] is None
+    got = metrics.onnx_flops(p, {"x": [1, 3, 8, 8]})
+    assert got["flops"] == 2 * (4 * 8 * 8 * 27 + 10 * 256)
+
+
+def test_flops_never_negative(tmp_path: Path) -> None:
+    """A batch dim stored as -1 (seen in third-party files) gives no figure, not -0.25 MFLOP."""
+    p = conv_gemm_model(tmp_path / "m.onnx", batch=-1)
+    got = metrics.onnx_flops(p)
+    assert got["flops"] is None or got["flops"] > 0
+
+
+def test_params_count_constant_weights(tmp_path: Path) -> None:
+    """Weights stored as Constant nodes (other exporters) are parameters too, and fold into initializers."""
+    m = onnx.load(str(conv_gemm_model(tmp_path / "m.onnx")))
+    consts = [helper.make_node("Constant", [], [t.name], value=t) for t in m.graph.initializer]
+    nodes = [*consts, *m.graph.node]
+    del m.graph.node[:], m.graph.initializer[:]
+    m.graph.node.extend(nodes)
+    assert metrics.onnx_weight_stats(m)["params"] == 4 * 27 + 2560
+    assert fold_constants(m) == 2
+    assert {t.name for t in m.graph.initializer} == {"w", "w2"} and all(n.op_type != "Constant" for n in m.graph.node)
+    assert metrics.onnx_weight_stats(m)["params"] == 4 * 27 + 2560

@@ -69,9 +69,17 @@ def describe_artifact(
     (an output's cosine to the parent's below ``min_cosine``, default `agent.DEFAULT_MIN_COSINE`)."""
     fields: dict[str, Any] = {"zip_bytes": metrics.zip_bytes(path)}
     if fmt == "onnx":
-        stats = metrics.onnx_weight_stats(metrics.load_onnx(path))
-        fields["sparsity"] = round(stats["sparsity"], 6)
-        fields["flops"] = metrics.onnx_flops(path)["flops"]
+        m = metrics.load_onnx(path)
+        stats = metrics.onnx_weight_stats(m)
+        # zeros among int8 weights are rounding, not pruning: not called sparsity
+        fields["zero_fraction" if metrics.onnx_int8_weights(m) else "sparsity"] = round(stats["sparsity"], 6)
+        inits = {t.name for t in m.graph.initializer}
+        names = [i.name for i in m.graph.input if i.name not in inits]
+        one = metrics.as_feeds(names, metrics.take(data.x_eval, slice(0, 1)))  # FLOPs at the data's shape
+        shapes = {k: list(v.shape) for k, v in one.items()}
+        fields["flops"] = metrics.onnx_flops(path, shapes)["flops"]
+        if fields["flops"] is not None:
+            fields["flops_input_shapes"] = shapes
     else:
         stats = metrics.tflite_weight_stats(path)
         fields["params"] = stats["params"]

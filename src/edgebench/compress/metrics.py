@@ -204,9 +204,10 @@ def onnx_flops(path: Path, shapes: dict[str, list[int]] | None = None) -> dict[s
     """FLOPs (2 x multiply-accumulates) of one inference, counted from the ONNX graph's shapes.
 
     ``shapes`` gives input shapes (name -> dims) for the dims the file leaves free: the shape
-    actually measured (``--dim``, an input spec, the data). A free dim with no shape given, or one
-    stored as a negative number, makes the count unknown: ``flops`` is None, never a figure at a
-    made-up 1x1 image or a negative one. Counts Conv, ConvTranspose, MatMul, Gemm and their
+    actually measured (``--dim``, an input spec, the data). A free leading batch axis counts as 1
+    (FLOPs per sample); any other free dim with no shape given, or one stored as a negative
+    number, makes the count unknown: ``flops`` is None, never a figure at a made-up 1x1 image
+    or a negative one. Counts Conv, ConvTranspose, MatMul, Gemm and their
     integer / QLinear forms; element-wise ops are ignored (they are a small share for CNNs).
     """
     import onnx
@@ -221,6 +222,8 @@ def onnx_flops(path: Path, shapes: dict[str, list[int]] | None = None) -> dict[s
         for i, d in enumerate(dims):
             if want is not None and i < len(want) and (not d.HasField("dim_value") or d.dim_value <= 0):
                 d.dim_value = int(want[i])
+            elif i == 0 and len(dims) > 1 and not d.HasField("dim_value"):
+                d.dim_value = 1  # a free leading batch axis: FLOPs are per sample
             elif not d.HasField("dim_value") or d.dim_value <= 0:
                 unknown_inputs.append(v.name)
                 break

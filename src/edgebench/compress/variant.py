@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgebench.compress.metrics import onnx_weights
 from edgebench.errors import ModelError
 from edgebench.fsutil import atomic_dir, sha256_file, write_json_atomic
 from edgebench.model import Manifest, PassStep, TensorSpec
@@ -79,7 +80,7 @@ def onnx_signature(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any
 
     inits = {i.name for i in m.graph.initializer}
     inputs = [i for i in m.graph.input if i.name not in inits]
-    params = sum(int(numpy_helper.to_array(i).size) for i in m.graph.initializer)
+    params = sum(int(numpy_helper.to_array(i).size) for i in onnx_weights(m))  # Constant nodes' weights too
     return describe(inputs), describe(m.graph.output), params
 
 
