@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgebench.model import ConfigKey, Measurement
+from edgebench.model import ConfigKey, Measurement, Trend
+from edgebench.render.html import trend_svg
 from edgebench.results.trend import by_commit, change_points
 
 
@@ -85,8 +86,18 @@ def test_config_key_names_what_differs() -> None:
 
 
 def test_config_key_unknown_fields_are_no_difference_and_round_trip() -> None:
+    default_threads = _m(runtime={"name": "onnxruntime", "version": "1.17.0", "threads": None})
+    assert _m().config_key.differences(default_threads.config_key) == ["threads: 2 -> 0"]  # 0: the runtime's default
     old = _m(inputs=None, runtime=None, fingerprint=None)  # a run from before they were recorded
     assert old.config_key.differences(_m().config_key) == []
     key = _m().config_key
     assert ConfigKey.from_json(key.to_json()) == key and len(key.digest) == 10
     assert key.digest != _m(batch_size=2).config_key.digest
+
+
+def test_the_trend_plot_labels_its_x_axis_with_commits() -> None:
+    commits = tuple(f"{i:07x}" for i in range(20))
+    t = Trend("b", "m", "v", "p90", (1.0,) * 20, tuple(f"r{i}" for i in range(20)), "", (), commits=commits)
+    svg = trend_svg(t)
+    shown = [c for c in commits if f">{c}</text>" in svg]
+    assert "commit (oldest → newest)" in svg and shown[0] == commits[0] and 5 <= len(shown) <= 9

@@ -36,7 +36,8 @@ class ConfigKey:
         batch: inferences per timed call.
         shapes: one ``name:1x3x224x224:float32`` text per timed input, by name.
         inputs_made: one ``name=how`` text per timed input (how its data was made).
-        threads: the runtime's intra-op threads as the agent reported them.
+        threads: the runtime's intra-op threads as the agent reported them; 0 when the agent
+            reported none set (the runtime's default), None when the run has no runtime block.
         runtime: the runtime's name (``onnxruntime``, ``litert``...).
         runtime_version: the runtime's version.
         board: the board's hardware/OS fingerprint (machine, platform, CPUs, governor, clock).
@@ -75,7 +76,7 @@ class ConfigKey:
             batch=batch_size,
             shapes=shapes if inputs is not None else None,
             inputs_made=made if inputs is not None else None,
-            threads=int(threads) if isinstance(threads, int) and not isinstance(threads, bool) else None,
+            threads=int(threads) if isinstance(threads, int) and not isinstance(threads, bool) else 0 if rt else None,
             runtime=None if rt.get("name") is None else str(rt["name"]),
             runtime_version=None if rt.get("version") is None else str(rt["version"]),
             board=board,
