@@ -21,6 +21,7 @@ hook adds the ``edgebench`` block, so every JSON pytest-benchmark writes
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -32,6 +33,7 @@ from typing import Any
 
 import pytest
 from pytest_benchmark.stats import Stats
+from pytest_benchmark.utils import get_commit_info
 
 from edgebench.bench.session import (
     PARENT_PID_ENV,
@@ -282,6 +284,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if es.results is not None and es.measured:
             # an interrupted run keeps the session's own record (what finished, each once)
             run = es.final_run() if es.stop_reason is not None else final_run(session.config, es)
+            if not run.commit_info:  # interrupted, or nothing measured: still say which commit it was
+                git = get_commit_info()  # type: ignore[no-untyped-call]
+                run = dataclasses.replace(run, commit_info=resolve_commit(git, os.environ))
             path = store.save_run(es.results, run)
             tr = session.config.pluginmanager.get_plugin("terminalreporter")
             if tr is not None:
