@@ -21,7 +21,7 @@ from typing import Any
 from edgebench.bench import reference
 from edgebench.bench.repeats import Planned, measure_interleaved
 from edgebench.bench.settings import RunSettings
-from edgebench.compress.variant import Variant, list_variants
+from edgebench.compress.variant import Variant, list_variants, variants_from_files
 from edgebench.errors import DataError, EdgebenchError, UserError
 from edgebench.model import JSONObject, Measurement, MeasurementError, Run
 from edgebench.results import schema, store
@@ -56,12 +56,19 @@ class Case:
 def load_variants(root: Path, models: list[str] | None = None) -> list[Variant]:
     """The variants under ``root`` (``<model>/<variant>/manifest.json``), optionally some models only.
 
+    ``root`` may also be a .onnx or .tflite file, or a folder of them: each becomes an fp32 variant
+    (made on the fly, cached by sha256; see `variants_from_files`).
+
     Raises:
         UserError: if the folder is missing or holds no variant.
     """
-    if not root.is_dir():
-        raise UserError(f"variants folder {root} does not exist: give the folder `edgebench compress` wrote")
-    variants = list_variants(root)
+    if not root.exists():
+        raise UserError(
+            f"variants folder {root} does not exist: give the folder `edgebench compress` wrote, "
+            "a .onnx/.tflite file or a folder of them"
+        )
+    made = variants_from_files(root)
+    variants = made if made is not None else list_variants(root)
     if models:
         unknown = sorted(set(models) - {v.model for v in variants})
         if unknown:

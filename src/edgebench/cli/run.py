@@ -52,7 +52,9 @@ def commit_options(fn: Any) -> Any:
     "--variants",
     required=True,
     type=click.Path(path_type=Path),
-    help="Variants folder (<model>/<variant>/manifest.json), as `edgebench compress` writes it.",
+    help="Variants folder (<model>/<variant>/manifest.json), as `edgebench compress` writes it; or a .onnx/.tflite "
+    "file, or a folder of them (each measured as an fp32 variant, made on the fly and cached by sha256 in "
+    "~/.cache/edgebench/variants), e.g. --variants detector.onnx.",
 )
 @click.option(
     "--eval", "eval_data", type=click.Path(path_type=Path), help="Eval data: an .npz (x, y) or a folder of <model>.npz."

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgebench.compress.metrics import onnx_weights
+from edgebench.compress.metrics import load_onnx, onnx_weights, tflite_interpreter
 from edgebench.errors import ModelError
 from edgebench.fsutil import atomic_dir, sha256_file, write_json_atomic
 from edgebench.model import Manifest, PassStep, TensorSpec
@@ -201,3 +201,69 @@ def list_variants(root: Path) -> list[Variant]:
     if not root.is_dir():
         return []
     return [load_variant(mf.parent) for mf in sorted(root.glob(f"*/*/{MANIFEST}"))]
+
+
+MODEL_FILES = {".onnx": "onnx", ".tflite": "tflite"}  # what `run --variants` takes besides a variants folder
+
+
+def cache_root() -> Path:
+    """Where fp32 variants made on the fly from bare model files are kept (by the file's sha256)."""
+    return Path.home() / ".cache" / "edgebench" / "variants"
+
+
+def variant_for_file(path: Path, cache: Path | None = None, model: str | None = None) -> Variant:
+    """The fp32 variant of a bare .onnx or .tflite file: made on first use, then reused while the file is unchanged.
+
+    It lives in ``<cache>/<sha256[:16]>/<model>/fp32/``, so two files with the same name never share one.
+
+    Raises:
+        ModelError: the file is not a model edgebench reads (named, with the fix).
+    """
+    fmt = MODEL_FILES.get(path.suffix.lower())
+    if fmt is None:
+        raise ModelError(
+            f"{path} is not a variants folder nor a .onnx/.tflite file: give a model file, a folder of them, "
+            "or the folder `edgebench compress` wrote"
+        )
+    name = model or path.stem
+    sha = sha256_file(path)
+    folder = (cache or cache_root()) / sha[:16] / name / "fp32"
+    if (folder / MANIFEST).is_file():
+        try:
+            v = load_variant(folder)
+            if v.sha256 == sha:
+                return v
+        except ModelError:
+            pass  # a broken cache entry is made again
+    if fmt == "onnx":
+        load_onnx(path)  # a file that is not a model fails here, naming itself
+    else:
+        tflite_interpreter(path)
+    return save_variant(
+        folder,
+        path,
+        {"model": name, "variant": "fp32", "fmt": fmt, "parent": None, "passes": [], "source": str(path.resolve())},
+    )
+
+
+def variants_from_files(path: Path, cache: Path | None = None) -> list[Variant] | None:
+    """fp32 variants for a model file, or for the model files in a folder that holds no variants; else None.
+
+    Raises:
+        ModelError: a file that is not a model, or two files that would make the same model name.
+    """
+    if path.is_file():
+        return [variant_for_file(path, cache)]
+    if not path.is_dir() or any(path.glob(f"*/*/{MANIFEST}")):
+        return None
+    files = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in MODEL_FILES)
+    if not files:
+        return None
+    stems = [f.stem for f in files]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if twice:
+        raise ModelError(
+            f"{path} holds several files named {twice[0]} (.onnx and .tflite): each file becomes a model named "
+            "after it; rename one"
+        )
+    return [variant_for_file(f, cache) for f in files]
