@@ -147,7 +147,8 @@ def _row(m: Measurement) -> ReportRow:
                    "rounds": s.rounds, "cv": s.cv}  # fmt: skip
     fid = m.fidelity if isinstance(m.fidelity, Mapping) else None
     cosine = _number(fid, "cosine", "cosine_mean")  # ``cosine_mean``: runs made before per-output fidelity
-    min_cosine = _number(fid, "min_cosine") or _number(m.settings, "min_cosine") or agent.DEFAULT_MIN_COSINE
+    given = [v for v in (_number(fid, "min_cosine"), _number(m.settings, "min_cosine")) if v is not None]
+    min_cosine = given[0] if given else agent.DEFAULT_MIN_COSINE  # 0 is a threshold too
     peak_eval = _number(m.memory, "peak_rss_eval")
     unknown = (m.accuracy or {}).get("unknown")
     return ReportRow(
@@ -181,7 +182,8 @@ def _against_fp32(
         chg = compare_quantile(samples[(r.board, model, BASELINE)], samples[(r.board, model, r.variant)], 0.5)
         kind, text = verdict(
             r.variant, chg.label, speedup or 0.0, acc, size_ratio, max_drop_pt,
-            cosine=r.cosine, min_cosine=r.min_cosine or agent.DEFAULT_MIN_COSINE, accuracy_unknown=r.accuracy_unknown,
+            cosine=r.cosine, min_cosine=agent.DEFAULT_MIN_COSINE if r.min_cosine is None else r.min_cosine,
+            accuracy_unknown=r.accuracy_unknown,
         )  # fmt: skip
         out.append(
             dataclasses.replace(
