@@ -9,9 +9,13 @@ import warnings
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from edgebench.cli import main
 from edgebench.model import Run
 from edgebench.results import index, store
+from edgebench.results.analysis import analyze_run
+from edgebench.results.trend import with_trends
 
 RUNS = Path(__file__).parent / "data" / "results_runs"
 
@@ -95,3 +99,38 @@ def test_history_has_commit_and_configuration(tmp_path: Path) -> None:
     assert (new["commit"], new["branch"], new["dirty"]) == ("0123456789abcdef", "main", True)
     key = Run.from_json(doc).benchmarks[0].measurement.config_key
     assert new["config"] == key and key.runtime == "onnxruntime" and key.batch == 1
+
+
+def _run_bytes(results: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (results / "runs").glob("*.json")}
+
+
+def test_report_on_an_index_of_another_version_warns_once_and_keeps_the_runs(tmp_path: Path) -> None:
+    results = _folder(tmp_path)
+    store.sync(results)
+    db = sqlite3.connect(results / index.INDEX)
+    db.execute("PRAGMA user_version = 7")
+    db.commit()
+    db.close()
+    before = _run_bytes(results)
+    got = CliRunner().invoke(main, ["report", "--results", str(results), "--json"])
+    assert got.exit_code == 0, got.output
+    lines = [line for line in got.stderr.splitlines() if "another edgebench version" in line]
+    assert len(lines) == 1 and "index schema 7" in lines[0] and "rebuilding it from the run files" in lines[0]
+    assert _run_bytes(results) == before and sorted(p.name for p in results.iterdir()) == ["index.sqlite", "runs"]
+    assert len(json.loads(got.stdout)["trends"][0]["values"]) == 2
+
+
+def test_a_trend_leaves_out_another_configuration_and_says_which_field(tmp_path: Path) -> None:
+    results = _folder(tmp_path)
+    path = sorted((results / "runs").glob("*.json"))[-1]
+    doc = json.loads(path.read_text())
+    for b in doc["benchmarks"]:
+        b["extra_info"]["batch_size"] = 4
+    path.write_text(json.dumps(doc))
+    store.sync(results)
+    report = with_trends(analyze_run(store.read_run(path)), results)
+    assert {len(t.values) for t in report.trends or ()} == {1} and {t.left_out for t in report.trends or ()} == {1}
+    notes = [w for w in report.warnings if w.startswith("trend of local/digits_cnn/fp32")]
+    assert notes == ["trend of local/digits_cnn/fp32 leaves out 1 earlier run(s) measured in another configuration "
+                     "(batch: 1 -> 4)"]  # fmt: skip

@@ -125,18 +125,26 @@ def with_trends(
 
     Only measurements with the configuration of the newest one count (`ConfigKey`: a
     run with another batch, inputs, threads, runtime version or board is another
-    series, left out and counted in ``left_out``); then one point per commit
+    series, left out, counted in ``left_out`` and named in a report warning with the
+    fields that differ); then one point per commit
     (`by_commit`). Each trend has the ``values``, the ``runs`` (the run id of each
     point), the ``commits`` (x-axis labels: short commit ids), a ``sparkline`` and the
     ``changes`` (run ids where a change point starts, `change_points`).
     """
     keys = [(r.board, mm.model, r.variant) for mm in report.models for r in mm.rows if r.ok]
     hist = history(results, keys, metrics=metrics, last=last, command=command, before=report.started)
-    trends = []
+    trends, notes = [], []
     for key in keys:
         h = hist[key]
         ref = h[-1]["config"] if h else None
         same = [x for x in h if ref is None or ref.comparable(x["config"])]
+        other = [x for x in h if x not in same]
+        if ref is not None and other:  # say which field differs, as compare and gate do
+            diffs = sorted({d for x in other for d in x["config"].differences(ref)})
+            notes.append(
+                f"trend of {'/'.join(key)} leaves out {len(other)} earlier run(s) measured in another "
+                f"configuration ({'; '.join(diffs)})"
+            )
         for metric in metrics:
             pts = by_commit(same, metric)
             vals = tuple(p["value"] for p in pts)
@@ -155,4 +163,4 @@ def with_trends(
                     left_out=len(h) - len(same),
                 )
             )
-    return dataclasses.replace(report, trends=tuple(trends))
+    return dataclasses.replace(report, trends=tuple(trends), warnings=(*report.warnings, *notes))
