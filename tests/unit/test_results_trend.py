@@ -101,3 +101,9 @@ def test_the_trend_plot_labels_its_x_axis_with_commits() -> None:
     svg = trend_svg(t)
     shown = [c for c in commits if f">{c}</text>" in svg]
     assert "commit (oldest → newest)" in svg and shown[0] == commits[0] and 5 <= len(shown) <= 9
+
+
+def test_change_points_are_named_by_commit() -> None:
+    t = Trend("b", "m", "v", "p90", (1.0, 2.0), ("r1", "r2"), "", ("r2",), commits=("aaaaaaa", "bbbbbbb*"))
+    assert t.change_labels == ("bbbbbbb*",)
+    assert Trend("b", "m", "v", "p90", (1.0, 2.0), ("r1", "r2"), "", ("r2",)).change_labels == ("r2",)

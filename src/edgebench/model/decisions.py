@@ -353,6 +353,12 @@ class Trend:
     config: str | None = None  # digest of the configuration key the series was measured with
     left_out: int = 0  # measurements left out because their configuration differs
 
+    @property
+    def change_labels(self) -> tuple[str, ...]:
+        """Each change point by its x-axis label (the short commit id, else the run id)."""
+        at = dict(zip(self.runs, self.commits or self.runs, strict=False))
+        return tuple(at.get(r, r) for r in self.changes)
+
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

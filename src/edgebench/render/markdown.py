@@ -50,7 +50,8 @@ def report_markdown(d: Report, settings: Mapping[str, Any] | None = None) -> str
     if d.trends:
         out += ["### Trends", ""]
         rows = [
-            [t.board, t.model, t.variant, t.metric, f"`{t.sparkline}`", ", ".join(t.changes) or "-"] for t in d.trends
+            [t.board, t.model, t.variant, t.metric, f"`{t.sparkline}`", ", ".join(t.change_labels) or "-"]
+            for t in d.trends
         ]
         out += [table(["board", "model", "variant", "metric", "trend", "change points"], rows), ""]
     out += [f"> ⚠️ {w}" for w in d.warnings]
