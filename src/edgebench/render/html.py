@@ -148,10 +148,13 @@ def trend_svg(t: Trend) -> str:
     title = f"{t.board} / {t.model} / {t.variant}: {t.metric} over {n} runs"
     unit = t.metric if t.metric.endswith("ms") else f"{t.metric} (ms)"
     out = _axes(title, "commit (oldest → newest)" if t.commits else "run (oldest → newest)", unit, 1, n, y0, y1)
-    step = -(-len(t.commits) // 9)  # as asv labels its x axis: short commit ids, at most 9 that fit
+    step = -(-len(t.commits) // 7)  # as asv labels its x axis: short commit ids, at most 7 that fit
     for i in range(0, len(t.commits), max(step, 1)):
         x = _sx(i, 0, max(n - 1, 1))
-        out.append(f'<text x="{x:.1f}" y="{H - PAD + 28}" font-size="9" text-anchor="middle">{_e(t.commits[i])}</text>')
+        anchor = "start" if i == 0 else "end" if i == n - 1 else "middle"  # the end labels stay inside
+        out.append(
+            f'<text x="{x:.1f}" y="{H - PAD + 28}" font-size="9" text-anchor="{anchor}">{_e(t.commits[i])}</text>'
+        )
     pts = [f"{_sx(i, 0, max(n - 1, 1)):.1f},{_sy(v, y0, y1):.1f}" for i, v in enumerate(t.values) if v is not None]
     out.append(f'<polyline fill="none" stroke="{COLORS[0]}" stroke-width="1.5" points="{" ".join(pts)}"/>')
     for rid in t.changes:
