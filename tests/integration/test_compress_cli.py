@@ -85,13 +85,13 @@ passes = [{ pass = "prune-magnitude", sparsity = 0.6 }]
     res = run("compress", str(recipe), "--json")  # unchanged: everything skipped, nothing rewritten
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)["variants"]
-    assert {r["status"] for r in rows} == {"skipped"}
+    assert {r["status"].split(",")[0] for r in rows} == {"skipped"}
     assert stamps == {n: (out / n / "manifest.json").stat().st_mtime_ns for n in mf}
 
     recipe.write_text(recipe.read_text().replace("sparsity = 0.6", "sparsity = 0.7"))
     rows = json.loads(run("compress", str(recipe), "--json").stdout)["variants"]
-    assert {r["variant"]: r["status"] for r in rows}["sparse"] == "built"
-    assert sum(r["status"] == "built" for r in rows) == 1
+    assert {r["variant"]: r["status"].split(",")[0] for r in rows}["sparse"] == "built"
+    assert sum(r["status"].split(",")[0] == "built" for r in rows) == 1
 
     listed = json.loads(run("variants", "--root", str(tmp_path / "variants"), "--json").stdout)
     assert listed["schema"] == 1 and {r["variant"] for r in listed["variants"]} == set(mf)

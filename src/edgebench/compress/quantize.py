@@ -179,15 +179,33 @@ class Fp16(Pass):
         return src.derive("onnx", out)
 
 
+def produced(graph: Any) -> set[str]:
+    """Names the graph's own nodes, inputs and initializers produce (others come from an outer scope)."""
+    names = {o for n in graph.node for o in n.output}
+    return names | {i.name for i in graph.input} | {i.name for i in graph.initializer}
+
+
+def _outer_names(node: Any) -> list[str]:
+    """What an ``If``/``Loop``/``Scan`` node's subgraphs read from the enclosing graph (implicit inputs)."""
+    out: list[str] = []
+    for a in node.attribute:
+        for g in [a.g] if a.HasField("g") else list(a.graphs):
+            inner = produced(g)
+            out += [i for n in g.node for i in [*n.input, *_outer_names(n)] if i and i not in inner]
+    return out
+
+
 def toposort(graph: Any) -> None:
     """Reorder a graph's nodes in place so every node comes after the producers of its inputs."""
     ready = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
     nodes = list(graph.node)
     ordered = []
+    needs = {id(n): [*n.input, *_outer_names(n)] for n in nodes}
+    own = produced(graph)  # a name from outside (an outer scope) is always ready
     while nodes:
         rest = []
         for n in nodes:
-            if all(i in ready for i in n.input):
+            if all(i in ready or i not in own for i in needs[id(n)]):
                 ordered.append(n)
                 ready.update(n.output)
             else:
@@ -235,6 +253,7 @@ class Int8Dynamic(Pass):
                     op_types_to_quantize=params["op_types"] or None,
                     weight_type=_qtype(params["weight_type"]),
                     per_channel=params["per_channel"],
+                    extra_options={"EnableSubgraph": True},  # weights used in If/Loop branches too
                 )
             except Exception as exc:
                 raise ModelError(
@@ -270,6 +289,7 @@ class Int8Static(Pass):
     """Static int8 in QDQ format, calibrated on the user's data after ONNX Runtime's pre-processing."""
 
     name = "int8-static"
+    batch = 32  # calibration batch (1 for a fixed batch axis, set per run)
     summary = "ONNX static int8 (QDQ) calibrated on your data; optional accuracy-aware fallback"
     accepts = ("onnx",)
     produces = "onnx"
@@ -300,7 +320,10 @@ class Int8Static(Pass):
         if params["preprocess"]:
             model_in = self._preprocess(model_in, ctx)
         calib = ctx.data.x_calib
-        names = [i.name for i in metrics.onnx_session(model_in).get_inputs()]
+        ins = metrics.onnx_session(model_in).get_inputs()
+        names = [i.name for i in ins]
+        # a fixed batch axis (a streaming model's [1, N] signal) takes one sample per calibration batch
+        self.batch = 1 if any(i.shape and isinstance(i.shape[0], int) for i in ins) else 32
         try:
             metrics.check_onnx_data(model_in, calib, "calibration data")
         except DataError as exc:
@@ -345,7 +368,7 @@ class Int8Static(Pass):
             quantize_static(
                 str(model_in),
                 str(out),
-                _Reader(names, calib, 32),
+                _Reader(names, calib, self.batch),
                 quant_format=QuantFormat.QDQ,
                 per_channel=params["per_channel"],
                 activation_type=_qtype(params["activation_type"]),

@@ -7,8 +7,8 @@
     threads = 0                            # torch threads for training passes (0: torch's default;
                                            # 1 is far faster for small models on a busy machine)
 
-    [data]                                 # "digits" (built in) or an npz with x (and y)
-    source = "digits"
+    [data]                                 # an npz with x (and y), "digits" (built in), or "generated"
+    source = "digits"                      # ("generated": inputs made from the input specs, no labels)
     eval_fraction = 0.25                   # for one npz: the share held out for eval
     calib_samples = 256                    # calibration samples, taken from the train split
     # or: train = "train.npz", calib = "calib.npz", eval = "eval.npz"
@@ -29,6 +29,11 @@
 
 Every model also gets its ``fp32`` parent variant. Everything is checked (passes,
 parameters, formats, files, data) before the first variant is written.
+
+Without a ``[data]`` table, .onnx and .tflite models get generated eval inputs (for fidelity
+only) and only passes that need no data may run (fp16, int8-dynamic, tflite-quantize dynamic
+and weight-only); a pass that calibrates or trains asks for ``[data]``. The built-in digits
+are used only when named (``source = "digits"``).
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from edgebench import __version__
 from edgebench import data as builtin_data
 from edgebench.compress import metrics, sources
 from edgebench.compress.api import Chain, build_variant, resolve_chain
-from edgebench.compress.passes import Artifact, Data, check_chain
+from edgebench.compress.passes import Artifact, Data, Pass, check_chain
 from edgebench.compress.variant import MANIFEST, Variant, load_variant, variant_dir
 from edgebench.config import load_toml, validate
 from edgebench.errors import ConfigError, UserError
@@ -78,6 +83,7 @@ class Recipe:
     seed: int
     models: list[ModelPlan]
     threads: int = 0
+    warnings: list[str] = field(default_factory=list)  # printed by the CLI before any work
 
     def count(self) -> int:
         """Variants to consider, fp32 parents included."""
@@ -161,8 +167,31 @@ class RecipeSpec:
     data: DataSpec = DataSpec()
 
 
-def parse_data(spec: DataSpec, base: Path, seed: int) -> Data:
-    """The data splits described by a ``[data]`` table."""
+GENERATED = "generated"
+EVAL_GENERATED = 16  # generated eval samples (fidelity only: there are no labels)
+InputSpecs = Callable[[dict[str, str], Path], dict[str, Any]]  # recipe inputs -> agent specs (bench.inputs)
+
+
+def no_data(spec: DataSpec) -> bool:
+    """True for a recipe (or model) with no ``[data]`` table at all."""
+    return spec.source is None and spec.train is None
+
+
+def needs_data(p: Pass, params: dict[str, Any]) -> bool:
+    """Whether a pass calibrates or trains on data (the others run on the model file alone)."""
+    if p.name in ("int8-static", "distill"):
+        return True
+    if p.name == "tflite-quantize":
+        return params.get("recipe") == "static_int8"
+    if p.name == "tflite-convert":
+        return params.get("mode") == "int8"
+    return bool(params.get("fine_tune_epochs"))
+
+
+def parse_data(spec: DataSpec, base: Path, seed: int) -> Data | None:
+    """The data splits described by a ``[data]`` table; None for data made per model (no table, "generated")."""
+    if no_data(spec) or spec.source == GENERATED:
+        return None
     if spec.train is not None and spec.eval is not None:
         x_tr, y_tr = sources.load_inputs(base / spec.train)
         x_ev, y_ev = sources.load_inputs(base / spec.eval)
@@ -195,8 +224,11 @@ def parse_passes(spec: VariantSpec, where: str) -> list[tuple[str, dict[str, Any
     return steps
 
 
-def load_recipe(path: Path, out: Path | None = None) -> Recipe:
+def load_recipe(path: Path, out: Path | None = None, input_specs: InputSpecs | None = None) -> Recipe:
     """Parse and check a recipe: passes, parameters, chain formats, model files and data.
+
+    ``input_specs`` turns a model's ``inputs`` table into agent specs for generated data (the
+    CLI passes `bench.inputs`' parser; without it only models with no ``inputs`` get generated data).
 
     Raises:
         ConfigError: bad TOML, unknown table, field, pass or parameter (naming file, table, field).
@@ -209,8 +241,9 @@ def load_recipe(path: Path, out: Path | None = None) -> Recipe:
     root = out if out is not None else base / doc.out
     if not doc.models:
         raise ConfigError(f"{path}: [models] has no models: add a [models.<name>] table")
-    cache: dict[DataSpec, Data] = {}
+    cache: dict[DataSpec, Data | None] = {}
     plans = []
+    notes: list[str] = []
     for name, model in doc.models.items():
         spec = model.data or doc.data
         if spec not in cache:
@@ -229,11 +262,30 @@ def load_recipe(path: Path, out: Path | None = None) -> Recipe:
             except ConfigError as exc:
                 raise ConfigError(f"{where} {exc}") from None
             check_chain(src.fmt, chain, where)
+            wants = next((p.name for p, params in chain if needs_data(p, params)), None)
+            if wants and no_data(spec):
+                raise ConfigError(
+                    f"{where} pass {wants} calibrates or trains on data and the recipe has no [data] table: add "
+                    f'[data] source = "data.npz" (your inputs), "{GENERATED}" (made from the input specs: '
+                    'accuracy then unknown) or "digits"'
+                )
             variants[vname] = chain
-        plans.append(ModelPlan(src, cache[spec], variants, dict(model.inputs), dict(model.dims)))
+        data = cache[spec]
+        if data is None:
+            if model.inputs and input_specs is None:
+                raise ConfigError(f"{path}: [models.{name}] inputs need `edgebench compress` to make generated data")
+            specs = input_specs(dict(model.inputs), base) if input_specs and model.inputs else {}
+            n_calib = spec.calib_samples if spec.source == GENERATED else 1
+            data = sources.generated_data(src, specs, dict(model.dims), n_calib, EVAL_GENERATED, doc.seed)
+            if spec.source == GENERATED:
+                notes.append(
+                    f"model {name!r}: calibration and fidelity use generated inputs: accuracy is unknown, and "
+                    "int8 calibrated on them may not fit real data"
+                )
+        plans.append(ModelPlan(src, data, variants, dict(model.inputs), dict(model.dims)))
     for plan in plans:  # files and data last, once the recipe itself is known to be right
         sources.open_source(plan.source, plan.data, doc.seed, train=False)
-    return Recipe(path, root, doc.seed, plans, doc.threads)
+    return Recipe(path, root, doc.seed, plans, doc.threads, notes)
 
 
 def variant_hash(source_hash: str, data_hash: str, chain: Chain, seed: int) -> str:

@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from edgebench import zoo
+from edgebench import agent, zoo
 from edgebench.compress import metrics
 from edgebench.compress.distill import load_factory
 from edgebench.compress.metrics import one_line
 from edgebench.compress.passes import Artifact, Data
 from edgebench.compress.tflite import check_keras_data, load_keras
+from edgebench.compress.variant import onnx_signature
 from edgebench.errors import DataError, ModelError
 from edgebench.fsutil import sha256_file
 from edgebench.zoo import require_torch
@@ -185,3 +186,61 @@ def data_hash(d: Data) -> str:
                 h.update(str((arr.shape, arr.dtype.name)).encode())
                 h.update(np.ascontiguousarray(arr).tobytes())
     return h.hexdigest()
+
+
+def model_signature(src: Source) -> agent.Signature:
+    """The model file's inputs as the agent describes them: ``[(name, shape, dtype)]``.
+
+    Raises:
+        DataError: for a model that is not a file (a PyTorch factory, a Keras model).
+    """
+    if src.path is not None and src.fmt == "onnx":
+        ins, _, _ = onnx_signature(src.path)
+        return [(d["name"], list(d["shape"]), str(d["dtype"])) for d in ins]
+    if src.path is not None and src.fmt == "tflite":
+        details = metrics.tflite_interpreter(src.path).get_input_details()
+        shapes = [[int(v) if v > 0 else "?" for v in d.get("shape_signature", d["shape"])] for d in details]
+        return [(d["name"], shape, np.dtype(d["dtype"]).name) for d, shape in zip(details, shapes, strict=True)]
+    raise DataError(
+        f"model {src.name!r} is a {src.fmt} model: generated data needs a .onnx or .tflite file: "
+        'give [data] source = "data.npz" (or "digits")'
+    )
+
+
+def generated_data(
+    src: Source, specs: dict[str, Any], dims: dict[str, Any], n_calib: int, n_eval: int, seed: int
+) -> Data:
+    """Calibration and eval inputs made from the model's input specs, as `edgebench run` makes them.
+
+    ``specs`` are agent specs (``bench.inputs.job_block``); the arrays come from
+    `agent.build_inputs`, one sample per seed, so compress and run generate alike. Batchless
+    inputs (scalars, states declared ``:batchless``) are kept whole (`metrics.Batchless`). No
+    labels: accuracy is unknown.
+
+    Raises:
+        DataError: a dim without size, an integer input without a value, a bad spec (the agent's
+            message, naming the recipe fields to add).
+    """
+    sig = model_signature(src)
+
+    def make(n: int, first_seed: int) -> dict[str, Any]:
+        rows: list[list[Any]] = []
+        records: list[dict[str, Any]] = []
+        for i in range(n):
+            try:
+                arrays, records = agent.build_inputs(sig, specs, dims, 1, first_seed + i)
+            except agent.AgentError as exc:
+                fix = str(exc).replace("--input ", "[models.M] inputs = NAME=").replace("--dim ", "dims: ")
+                raise DataError(f"model {src.name!r}: generated data: {fix}") from None
+            rows.append(arrays)
+        out: dict[str, Any] = {}
+        for j, (name, _, _) in enumerate(sig):
+            if records[j]["batched"]:
+                out[name] = np.concatenate([r[j] for r in rows])
+            else:
+                out[name] = np.asarray(rows[0][j]).view(metrics.Batchless)
+        return out
+
+    x_calib = make(n_calib, seed)
+    x_eval = make(n_eval, seed + n_calib)
+    return Data(x_train=x_calib, y_train=None, x_calib=x_calib, x_eval=x_eval, y_eval=None)
