@@ -276,6 +276,16 @@ def onnx_flops(path: Path, shapes: dict[str, list[int]] | None = None) -> dict[s
     return {"flops": 2 * macs, "macs": macs, "batch": batch, "uncounted_nodes": unknown}
 
 
+def measured_flops(fmt: str, path: Path, inputs: Any) -> dict[str, Any]:
+    """``{"flops", "flops_shapes"}`` of one timed inference at the shapes the agent used (its input
+    records: name, shape), batch included; empty when unknown (TFLite, a shape left free)."""
+    if fmt != "onnx" or not inputs:
+        return {}
+    shapes = {str(i["name"]): [int(d) for d in i["shape"]] for i in inputs}
+    flops = onnx_flops(path, shapes)["flops"]
+    return {} if flops is None else {"flops": flops, "flops_shapes": shapes}
+
+
 def onnx_weights(model: Any) -> list[Any]:
     """The weight tensors of an ONNX model: its initializers and the tensors of its ``Constant`` nodes
     (how other exporters store weights)."""
