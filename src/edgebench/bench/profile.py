@@ -44,10 +44,13 @@ __all__ = [
     "OpTypeTime",
     "Profile",
     "ProfileDiff",
+    "attach_profile",
     "chrome_trace",
     "diff_profiles",
     "profile_variant",
+    "profiles_in_run",
     "profiles_of_run",
+    "why_slower",
 ]
 
 
@@ -151,6 +154,8 @@ class Profile:
         p = m.get("profile")
         err = m.get("error") or {}
         rt = m.get("runtime") or {}
+        if m.get("profile_error"):  # `run --profile`: measured, but its profile process failed
+            return cls(board, model, variant, ok=False, error=f"profile failed: {m['profile_error']}")
         if not m.get("ok") or not isinstance(p, Mapping):
             msg = err.get("message") if isinstance(err, Mapping) else str(err)
             return cls(board, model, variant, ok=False, error=msg or "no profile was recorded")
@@ -280,14 +285,59 @@ def profile_variant(
     except RemoteError as exc:
         return dataclasses.replace(m, error=remote_error(exc))
     m = from_agent(m, board, out)
-    if out.get("profile") is not None:
-        m = dataclasses.replace(m, extra={**m.extra, "profile": out["profile"]})
+    if out.get("profile") is not None:  # the process that made it, to tell it from the measuring ones
+        m = dataclasses.replace(m, extra={**m.extra, "profile": {**out["profile"], "agent_pid": out.get("pid")}})
     return m
+
+
+def attach_profile(
+    driver: Driver, variant: Variant, m: Measurement, settings: RunSettings, *, eval_data: Path | None = None
+) -> Measurement:
+    """``m`` (a measurement of `edgebench run`) with its variant's profile, for ``run --profile``.
+
+    The profile comes from one more fresh agent process after the measurement (``settings.profile``
+    profiled inferences; its own unprofiled steady state gets one process's share of the time,
+    `RunSettings.per_process`); only its ``profile`` block is kept, in ``m.extra["profile"]`` as
+    `edgebench profile` stores it, so the latency figures stay those of the unprofiled processes.
+    A profile that fails is recorded as ``m.extra["profile_error"]``; ``m`` itself stays as it was.
+    A failed measurement is returned unchanged (there is nothing to explain).
+    """
+    if not m.ok or settings.profile <= 0:
+        return m
+    one = settings.per_process()
+    p = profile_variant(driver, variant, one, iterations=settings.profile, eval_data=eval_data)
+    if p.ok and isinstance(p.extra.get("profile"), Mapping):
+        return dataclasses.replace(m, extra={**m.extra, "profile": p.extra["profile"]})
+    why = p.error.message if p.error is not None else "the agent returned no profile"
+    return dataclasses.replace(m, extra={**m.extra, "profile_error": why})
 
 
 def profiles_of_run(run: Run) -> list[Profile]:
     """Every profile of a stored run (failures included, as ``ok=False``)."""
     return [Profile.from_measurement(m.to_json(samples=False)) for m in run.measurements]
+
+
+def profiles_in_run(run: Run) -> list[Profile]:
+    """The profiles a run carries: all of a ``profile`` run, those of ``run --profile`` (none without it)."""
+    if run.command == "profile":
+        return profiles_of_run(run)
+    carried = [m for m in run.measurements if "profile" in m.extra or "profile_error" in m.extra]
+    return [Profile.from_measurement(m.to_json(samples=False)) for m in carried]
+
+
+def why_slower(profiles: Sequence[Profile], slow: str = "int8-dynamic", fast: str = "fp32") -> str | None:
+    """One line: why variant ``slow`` is slower than ``fast`` (the demo shows it).
+
+    Returns:
+        The verdict line (e.g. ``"int8-dynamic is 4.5x slower than fp32: ConvInteger +
+        DynamicQuantizeLinear: 81 % of int8-dynamic vs Conv 62 % of fp32"``), or None when
+        either profile is missing or failed, they are of different models, or ``slow`` is not slower.
+    """
+    by_name = {p.variant: p for p in profiles if p.ok}
+    if slow not in by_name or fast not in by_name or by_name[slow].model != by_name[fast].model:
+        return None
+    d = diff_profiles(by_name[fast], by_name[slow])
+    return d.verdict() if d.slow.variant == slow else None
 
 
 # ------------------------------------------------------------------------------ diff

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.bench import reference
+from edgebench.bench.profile import attach_profile
 from edgebench.bench.repeats import Planned, measure_interleaved
 from edgebench.bench.settings import RunSettings
+from edgebench.compress import metrics
 from edgebench.compress.variant import Variant, list_variants, variants_from_files
 from edgebench.errors import DataError, EdgebenchError, UserError
 from edgebench.model import JSONObject, Measurement, MeasurementError, Run
@@ -216,10 +218,31 @@ class EdgeSession:
             raise RunInterrupted(self.stop_reason)
         try:
             ms = measure_interleaved(driver, planned, self.settings, on_process=done, on_done=finished, guard=guard)
+            if self.settings.profile:  # `run --profile`: after the measurement, never inside it
+                ms = [self._profiled(driver, c, m) for c, m in zip(cases, ms, strict=True)]
         finally:
             with self._record_lock:
                 self._active.discard(driver)
         return {c.id: m for c, m in zip(cases, ms, strict=True)}
+
+    def _profiled(self, driver: Driver, case: Case, m: Measurement) -> Measurement:
+        """``m`` with its profile from one more fresh agent process (`attach_profile`), updated in the run."""
+        if self.stop_reason is not None or not m.ok:
+            return m
+        eval_npz = self.eval_for(case.variant.model)
+        p = attach_profile(driver, case.variant, m, self.settings, eval_data=eval_npz)
+        added = {k: v for k, v in p.extra.items() if k in ("profile", "profile_error")}
+        with self._record_lock:  # the measurement was recorded as it finished: add the profile to it
+            benchmarks = tuple(
+                dataclasses.replace(b, measurement=dataclasses.replace(b.measurement, extra={**b.measurement.extra,
+                                                                                          **added}))
+                if b.measurement.key == p.key else b
+                for b in self.run.benchmarks
+            )  # fmt: skip
+            self.run = dataclasses.replace(self.run, benchmarks=benchmarks)
+            if self.results is not None:
+                store.save_run(self.results, self.run)
+        return p
 
     def stop(self, reason: str) -> None:
         """Stop measuring (a signal): no agent starts after this, and the running ones are killed.
@@ -295,25 +318,28 @@ class EdgeSession:
                 m = self._failed(case, exc)
             if self.stop_reason is not None and case.id not in self._recorded:
                 raise RunInterrupted(self.stop_reason)
-        self.record(m, case.id)
-        return m
+        return self.record(m, case.id)
 
-    def record(self, m: Measurement, case_id: str | None = None) -> None:
+    def record(self, m: Measurement, case_id: str | None = None) -> Measurement:
         """Add a measurement to the run and write the run file (atomically) at once, ``complete: false``.
 
         Each case is recorded once (``case_id``): a run file interrupted at any moment holds
         exactly the measurements that finished. Thread-safe (boards measured in parallel).
         """
+        v = next((v for v in self.variants if (v.model, v.name) == (m.model, m.variant)), None)
+        if m.ok and v is not None and "flops" not in m.extra:  # FLOPs at the shape measured, not the file's
+            m = dataclasses.replace(m, extra={**m.extra, **metrics.measured_flops(v.format, v.artifact, m.inputs)})
         with self._record_lock:
             if case_id is not None:
                 if case_id in self._recorded:
-                    return
+                    return m
                 self._recorded.add(case_id)
             self.measured.append(m)
             self.run = dataclasses.replace(schema.add_measurement(self.run, m), complete=False)
             if self.results is not None:
                 store.save_run(self.results, self.run)
         self.report_progress(m)
+        return m  # as stored (with the FLOPs at the measured shape)
 
     def report_progress(self, m: Measurement | None = None) -> None:
         """Append one JSON line to ``progress_file`` for a progress bar.

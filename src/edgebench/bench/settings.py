@@ -40,12 +40,13 @@ def _setting(
     metavar: str | None = None,
     job: str | None = None,
     usage_range: bool = False,
+    flag_value: Any = None,
 ) -> Any:
     """A `RunSettings` field with its declaration (see `Setting` for the arguments)."""
     # one key, so that pydantic (which reads a dataclass field's metadata as Field arguments) leaves it alone
     meta = {"setting": {
         "help": help, "flag": flag, "option": option, "ge": ge, "gt": gt, "metavar": metavar, "job": job,
-        "usage_range": usage_range,
+        "usage_range": usage_range, "flag_value": flag_value,
     }}  # fmt: skip
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata=meta)
@@ -69,6 +70,7 @@ class Setting:
         job: the agent job block the setting goes to (``measure``), if any.
         usage_range: ``edgebench run`` checks the range while parsing (a usage error, exit 2).
         repeatable: the option is given once per entry (``dims``: ``NAME=SIZE``).
+        flag_value: the value of the ``edgebench run`` flag given without one (``--profile``), if it may be.
     """
 
     name: str
@@ -83,6 +85,7 @@ class Setting:
     job: str | None
     usage_range: bool
     repeatable: bool
+    flag_value: Any = None
 
     @property
     def dest(self) -> str:
@@ -181,6 +184,11 @@ class RunSettings:
     lock_timeout_s: float = _setting(
         600.0, "Wait this long for a board another run holds (seconds).", option="--edge-lock-timeout"
     )
+    profile: int = _setting(
+        0, "Then profile each variant over N inferences in one more fresh process (--profile alone: 50); "
+        "in report --format html|markdown, never as latency.",
+        flag="--profile", option="--edge-profile", ge=0, metavar="N", flag_value=50,
+    )  # fmt: skip
     repeats: int = _setting(
         3, "Fresh agent processes per variant, interleaved across a board's variants; the min-time and "
         "min-rounds floors are split between them.",

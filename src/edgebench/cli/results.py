@@ -13,6 +13,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from edgebench.bench.profile import profiles_in_run
 from edgebench.cli.common import (
     EXIT_CODES,
     console,
@@ -111,9 +112,11 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
     if fmt == "json":
         _emit(json.dumps(with_schema(rep.to_json()), indent=1, default=str) + "\n", output)
     elif fmt == "markdown":
-        _emit(report_markdown(rep, run_settings(open_run(results, rep.run_file or rep.run_id))), output)
+        stored = open_run(results, rep.run_file or rep.run_id)
+        _emit(report_markdown(rep, run_settings(stored), profiles_in_run(stored)), output)
     elif fmt == "html":
-        _emit(report_html(rep, results, run_settings(open_run(results, rep.run_file or rep.run_id))), output)
+        stored = open_run(results, rep.run_file or rep.run_id)
+        _emit(report_html(rep, results, run_settings(stored), profiles_in_run(stored)), output)
     else:
         _show(Report(rep), output)
 

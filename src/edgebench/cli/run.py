@@ -32,6 +32,7 @@ def setting_options(fn: F) -> F:
         fn = click.option(
             s.flag, s.name, type=_click_type(s), multiple=s.repeatable, metavar=s.metavar,
             default=None if s.repeatable else s.default, show_default=s.default is not None, help=s.help,
+            **({} if s.flag_value is None else {"is_flag": False, "flag_value": s.flag_value}),
         )(fn)  # fmt: skip
     return fn
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from edgebench.bench.profile import Profile
 from edgebench.model import Change, CheckVerdict, Comparison, Gate, ModelReport, Report, ReportRow, Trend, Worth
 from edgebench.render.compare import quantile_text
 from edgebench.render.gate import GATE_COLUMNS, summary
+from edgebench.render.profile import html_section
 from edgebench.render.report import failure_lines, shown_columns, speed_class, validity
 
 W, H, PAD = 470, 230, 64
@@ -243,17 +245,20 @@ def _document(title: str, body: list[str]) -> str:
     )
 
 
-def report_html(d: Report, results: Any = None, settings: Mapping[str, Any] | None = None) -> str:
+def report_html(
+    d: Report, results: Any = None, settings: Mapping[str, Any] | None = None, profiles: Sequence[Profile] = ()
+) -> str:
     """The whole report as one HTML document (no external resources).
 
     Args:
         settings: the run's measurement settings, stated under the title.
+        profiles: the run's profiles (``run --profile``, `edgebench.bench.profile.profiles_in_run`): a section
+            with one stacked bar and the top operators per variant.
     """
     ok, _ = validity(d)
     state = "" if ok else " (not valid)"
-    return _document(
-        f"edgebench run {d.run_id}{state}", [f"<h1>edgebench run {_e(d.run_id)}</h1>", *_report_body(d, settings)]
-    )
+    body = [f"<h1>edgebench run {_e(d.run_id)}</h1>", *_report_body(d, settings)]
+    return _document(f"edgebench run {d.run_id}{state}", body + ([html_section(profiles)] if profiles else []))
 
 
 OUTCOME_CLASS = {"PASS": "good", "FAIL": "bad", "UNDECIDED": "warn"}

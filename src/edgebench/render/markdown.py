@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from edgebench.bench.profile import Profile
 from edgebench.model import Change, CheckVerdict, Comparison, Gate, Report, Worth
 from edgebench.render.compare import quantile_text, signed
 from edgebench.render.gate import GATE_COLUMNS, summary
 from edgebench.render.html import comparison_counts, settings_text
+from edgebench.render.profile import markdown_section
 from edgebench.render.report import failure_lines, shown_columns, validity
 
 VERDICT_ICON = {Worth.WORTH_IT: "✅", Worth.WORTH_IT_FOR_SIZE: "📦", Worth.NOT_WORTH_IT: "❌", Worth.UNDECIDED: "❔",
@@ -28,8 +30,8 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def report_markdown(d: Report, settings: Mapping[str, Any] | None = None) -> str:
-    """The run report as Markdown (with its validity and, when given, its measurement settings)."""
+def report_markdown(d: Report, settings: Mapping[str, Any] | None = None, profiles: Sequence[Profile] = ()) -> str:
+    """The run report as Markdown (with its validity, when given its measurement settings and its profiles)."""
     ok, valid = validity(d)
     state = valid if ok else f"**{valid}**"
     out = [f"## edgebench run `{d.run_id}`", "", f"{d.command}, {d.started}, {state}", ""]
@@ -54,6 +56,7 @@ def report_markdown(d: Report, settings: Mapping[str, Any] | None = None) -> str
             for t in d.trends
         ]
         out += [table(["board", "model", "variant", "metric", "trend", "change points"], rows), ""]
+    out += [markdown_section(profiles)] if profiles else []
     out += [f"> ⚠️ {w}" for w in d.warnings]
     return "\n".join(out).rstrip() + "\n"
 

@@ -147,12 +147,13 @@ def to_json(profiles: Sequence[Profile], diff: ProfileDiff | None = None) -> str
     return json.dumps(doc, indent=1)
 
 
-def html_section(profiles: Sequence[Profile], *, width: int = 640) -> str:
-    """An HTML ``<section>`` for the HTML report: one stacked bar per variant (inline SVG).
+def html_section(profiles: Sequence[Profile], *, width: int = 640, top: int = 5) -> str:
+    """An HTML ``<section>`` for the HTML report: one stacked bar per variant (inline SVG), then its top ops.
 
     Each bar is the variant's profiled latency split by op type (share of the profiled
     end-to-end time; the rest, time outside the nodes, is left grey), labelled with the
     unprofiled p50 and coverage. Variants without per-operator timing get a note instead.
+    Under the bars, per variant: the summary line and the ``top`` operators by time.
     """
     esc = html.escape
     timed = [p for p in profiles if p.ok and p.available]
@@ -200,5 +201,35 @@ def html_section(profiles: Sequence[Profile], *, width: int = 640) -> str:
         + "".join(rows)
         + f"</svg><div>{legend}</div>"
         + (f"<ul>{verdicts}</ul>" if verdicts else "")
+        + "".join(_html_top(p, top) for p in profiles if p.ok)
         + "</section>"
     )
+
+
+def _html_top(p: Profile, top: int) -> str:
+    """One variant's summary line, fallback line and top operators as an HTML table."""
+    esc = html.escape
+    cells = "".join(
+        f"<tr><td>{esc(n.name)}</td><td>{esc(n.op_type)}</td><td>{esc(n.provider)}</td>"
+        f'<td class="num">{_ms(n.mean_ms)}</td><td class="num">{_pct(n.share)}</td></tr>'
+        for n in p.top(top)
+    )
+    notes = "".join(f"<li>{esc(line)}</li>" for line in (p.fallback_line(), memory_line(p)) if line)
+    return (
+        f"<h3>{esc(p.label)}</h3><p>{esc(summary_line(p))}</p>" + (f"<ul>{notes}</ul>" if notes else "")
+        + "<table><tr><th>name</th><th>type</th><th>provider</th><th>mean ms</th><th>share</th></tr>"
+        + cells + "</table>"
+    )  # fmt: skip
+
+
+def markdown_section(profiles: Sequence[Profile], top: int = 5) -> str:
+    """The report's Markdown section: per variant its summary line, the slow-down line and the top operators."""
+    out = ["### Where the time goes (profiles)", "", "Latency figures are unprofiled p50s.", ""]
+    for p in profiles:
+        out += [f"- **{p.label}**: {summary_line(p)}"]
+        if not p.ok:
+            continue
+        out += [f"  - {line}" for line in (p.fallback_line(), *p.warnings) if line]
+        tops = ", ".join(f"{n.op_type} {n.name} {_pct(n.share)}" for n in p.top(top))
+        out += [f"  - top operators: {tops}"] if tops else []
+    return "\n".join(out) + "\n"

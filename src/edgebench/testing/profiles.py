@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgebench.bench.profile import diff_profiles, profiles_of_run
+from edgebench.bench import profile
 from edgebench.model import Run
 
 
@@ -14,8 +14,4 @@ def why_slower(run: Run, slow: str = "int8-dynamic", fast: str = "fp32") -> str 
         DynamicQuantizeLinear: 81 % of int8-dynamic vs Conv 62 % of fp32"``), or None when the
         run lacks either profile or ``slow`` is not slower.
     """
-    by_name = {p.variant: p for p in profiles_of_run(run) if p.ok}
-    if slow not in by_name or fast not in by_name:
-        return None
-    d = diff_profiles(by_name[fast], by_name[slow])
-    return d.verdict() if d.slow.variant == slow else None
+    return profile.why_slower(profile.profiles_of_run(run), slow, fast)
