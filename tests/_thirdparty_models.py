@@ -4,7 +4,7 @@
   initializers) and whose dims are all dynamic (``batch``, ``height``, ``width``), like the exports of
   another framework (an OCR text-direction classifier).
 * :func:`dense_model` — a segmentation-like model with a dense output ``[N, C, H, W]``; with
-  ``fragile=True`` an intermediate overflows float16, so its fp16 variant is garbage (degraded).
+  ``fragile=True`` weights float16 cannot hold make its fp16 variant garbage (degraded).
 * :func:`stateful_model` — a streaming voice-activity-like model: signal ``[1, N]`` float, ``state``
   ``[2, 1, 64]`` (batch axis 1) and a scalar int64 ``sr`` that selects an ``If`` branch; the 16000
   branch does ``heavy`` extra 512x512 MatMuls (measurably slower) and answers class 1, the other class 0.
@@ -84,32 +84,36 @@ def dense_model(path: Path, classes: int = 4, size: int = 32, fragile: bool = Fa
     """A segmentation-like ONNX model (opset 13): ``x`` ``[batch, 3, size, size]`` -> ``mask``
     ``[batch, classes, size, size]`` through two 3x3 convolutions.
 
-    ``fragile=True`` squares an intermediate scaled by 300 and takes the square root again: exact in
-    float32, ``inf`` in float16 (|h|*300 squared > 65504), so an fp16 variant outputs garbage.
+    ``fragile=True`` stores the weights of the dominant output channel scaled by 1e-9 and multiplies
+    that channel back by 1e9 after the convolution, as exporters that fold a normalisation do:
+    exact in float32, but float16 cannot hold 1e-9 nor 1e9 (the converter clamps them to 6e-8 and
+    65504), so an fp16 variant's output is far from the parent's (cosine well below 0.99).
     """
     rng = np.random.default_rng(seed)
     width = 8
+    w2 = (rng.standard_normal((classes, width, 3, 3)) * 0.2).astype(np.float32)
+    if fragile:
+        w2[0] *= 10 * 1e-9  # channel 0 carries most of the output's energy once scaled back
     inits = [
         numpy_helper.from_array((rng.standard_normal((width, 3, 3, 3)) * 0.3).astype(np.float32), "w1"),
         numpy_helper.from_array(np.zeros(width, np.float32), "b1"),
-        numpy_helper.from_array((rng.standard_normal((classes, width, 3, 3)) * 0.2).astype(np.float32), "w2"),
+        numpy_helper.from_array(w2, "w2"),
         numpy_helper.from_array(np.zeros(classes, np.float32), "b2"),
     ]
     nodes = [
         helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["c1"], ["r1"]),
     ]
-    last = "r1"
     if fragile:
-        inits.append(numpy_helper.from_array(np.array(300.0, np.float32), "scale"))
+        back = np.ones((1, classes, 1, 1), np.float32)
+        back[0, 0] = 1e9
+        inits.append(numpy_helper.from_array(back, "back"))
         nodes += [
-            helper.make_node("Mul", ["r1", "scale"], ["s1"]),
-            helper.make_node("Mul", ["s1", "s1"], ["sq"]),
-            helper.make_node("Sqrt", ["sq"], ["rt"]),
-            helper.make_node("Div", ["rt", "scale"], ["back"]),
+            helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+            helper.make_node("Mul", ["c2", "back"], ["mask"]),
         ]
-        last = "back"
-    nodes.append(helper.make_node("Conv", [last, "w2", "b2"], ["mask"], pads=[1, 1, 1, 1]))
+    else:
+        nodes.append(helper.make_node("Conv", ["r1", "w2", "b2"], ["mask"], pads=[1, 1, 1, 1]))
     graph = helper.make_graph(
         nodes,
         "dense",

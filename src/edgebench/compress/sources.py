@@ -93,7 +93,7 @@ def open_source(src: Source, data: Data, seed: int = 0, train: bool = True) -> A
     if src.fmt == "tflite":
         assert src.path is not None
         it = metrics.tflite_interpreter(src.path)
-        want = list(it.get_input_details()[0]["shape"])
+        want = [int(v) for v in it.get_input_details()[0]["shape"]]
         x = data.x_eval
         if isinstance(x, dict) or x.ndim != len(want) or list(x.shape[1:]) != want[1:]:
             shape = "several arrays" if isinstance(x, dict) else list(x.shape)
@@ -241,6 +241,10 @@ def generated_data(
                 out[name] = np.asarray(rows[0][j]).view(metrics.Batchless)
         return out
 
-    x_calib = make(n_calib, seed)
-    x_eval = make(n_eval, seed + n_calib)
+    def one_array(x: dict[str, Any]) -> Any:  # a single batched input is ``x`` (what TFLite and Keras take)
+        only = list(x.values())
+        return only[0] if len(only) == 1 and not isinstance(only[0], metrics.Batchless) else x
+
+    x_calib = one_array(make(n_calib, seed))
+    x_eval = one_array(make(n_eval, seed + n_calib))
     return Data(x_train=x_calib, y_train=None, x_calib=x_calib, x_eval=x_eval, y_eval=None)
