@@ -65,7 +65,7 @@ def test_agent_reports_failures_as_data(tmp_path: Path) -> None:
 def test_demo_end_to_end(tmp_path: Path) -> None:
     results = tmp_path / "fresh" / "results"  # does not exist yet: must be created
     exe = Path(sys.executable).with_name("edgebench")
-    cmd = [str(exe), "demo", "--results", str(results), "--epochs", "4", "--min-time", "0.3", "--json"]
+    cmd = [str(exe), "demo", "--results", str(results), "--epochs", "2", "--min-time", "0.3", "--json"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     doc = json.loads(out.stdout)
@@ -91,4 +91,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     manifest = json.loads((results / "demo" / "variants" / "digits_cnn" / "fp32" / "manifest.json").read_text())
     assert manifest["sha256"] == info["sha256"]
     assert manifest["inputs"][0]["shape"][1:] == [1, 8, 8]
+    # the run carries a profile per variant (as `run --profile`), and the demo's one line says why
+    assert all("profile" in b["extra_info"] for b in run["benchmarks"])
+    assert doc["why_slower"].startswith("int8-dynamic is ") and "slower than fp32" in doc["why_slower"]
     assert doc["seconds"] < 600

@@ -16,7 +16,7 @@ from edgebench.workflows.demo import run_demo
 @main.command(epilog=EXIT_CODES)
 @results_option
 @json_option
-@click.option("--epochs", default=12, show_default=True, type=click.IntRange(1, 200), help="Training epochs.")
+@click.option("--epochs", default=2, show_default=True, type=click.IntRange(1, 200), help="Training epochs.")
 @click.option(
     "--min-time",
     default=2.0,
@@ -26,13 +26,17 @@ from edgebench.workflows.demo import run_demo
 )
 def demo(results: Path, as_json: bool, epochs: int, min_time: float) -> None:
     """Run the whole job on this machine: train the digits CNN, make its variants,
-    measure each on the built-in `local` board, store the run and print the table."""
+    measure each on the built-in `local` board, profile them, store the run and print the
+    table and why int8-dynamic is slower here."""
     con = Console(stderr=True, width=120) if as_json else console()
     res = run_demo(results, con, epochs=epochs, min_time_s=min_time)
     if as_json:
-        print_json({"run_file": str(res.run_file), "seconds": res.seconds, "run": res.run.to_json()})
+        doc = {"run_file": str(res.run_file), "seconds": res.seconds, "why_slower": res.why_slower}
+        print_json({**doc, "run": res.run.to_json()})
         return
     con.print(Report(analyze_run(res.run)))
+    if res.why_slower:
+        con.print(f"[bold]why int8-dynamic is slower here[/bold] (profile): {res.why_slower}", highlight=False)
     con.print(f"variants in [bold]{res.variants[0].path.parent}[/bold]; run stored in [bold]{res.run_file}[/bold]")
     con.print(f"demo took {res.seconds:.1f} s.")
-    con.print("Next: `edgebench report --format html -o report.html`, `edgebench --help`.")
+    con.print("Next: `edgebench report --format html -o report.html` (with the profiles), `edgebench --help`.")

@@ -18,8 +18,9 @@ from rich.text import Text
 from edgebench.bench.profile import Profile, ProfileDiff
 
 TOP = 10
-# a colour per op type in the HTML bars (cycled), the rest grey
+# a colour per op type in the HTML bars, the heaviest first
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
+OTHER = "#888"  # op types past the palette (the time outside the nodes is lighter, #ddd)
 
 
 def _ms(v: float | None) -> str:
@@ -157,10 +158,14 @@ def html_section(profiles: Sequence[Profile], *, width: int = 640, top: int = 5)
     """
     esc = html.escape
     timed = [p for p in profiles if p.ok and p.available]
-    colours: dict[str, str] = {}
+    # a colour for each of the op types that weigh most (their largest share in any variant); the rest share
+    # one grey, so that two op types never look alike
+    weight: dict[str, float] = {}
     for p in timed:
         for o in p.op_types:
-            colours.setdefault(o.op_type, PALETTE[len(colours) % len(PALETTE)])
+            weight[o.op_type] = max(weight.get(o.op_type, 0.0), o.share or 0.0)
+    ranked = sorted(weight, key=lambda op: -weight[op])
+    colours = {op: PALETTE[i] if i < len(PALETTE) else OTHER for i, op in enumerate(ranked)}
     rows: list[str] = []
     bar_h, gap, label_w = 18, 26, 220
     y = 0
@@ -188,10 +193,13 @@ def html_section(profiles: Sequence[Profile], *, width: int = 640, top: int = 5)
             f"coverage {_pct(p.coverage)}</text>"
         )
         y += gap
+    named = [(op, c) for op, c in colours.items() if c != OTHER]
+    if len(named) < len(colours):
+        named.append(("other op types", OTHER))
     legend = " ".join(
         f'<span style="display:inline-block;margin-right:8px"><span style="display:inline-block;width:10px;'
         f'height:10px;background:{c}"></span> {esc(op)}</span>'
-        for op, c in colours.items()
+        for op, c in named
     )
     verdicts = "".join(f"<li>{esc(line)}</li>" for p in profiles for line in p.warnings)
     return (
