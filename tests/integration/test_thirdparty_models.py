@@ -165,6 +165,7 @@ def test_stateful_model_without_data(tmp_path: Path, farm: Farm) -> None:
     assert "not_compressed" not in mf["int8-dynamic"]  # the If branch's weights were quantized
     assert mf["int8-dynamic"]["bytes"] < mf["fp32"]["bytes"] / 3
     assert not mf["fp16"]["degraded"] and not mf["int8-dynamic"]["degraded"]
+    assert mf["fp32"]["flops"] is None  # an If: the work depends on sr, so no figure (not 0)
 
     rng = np.random.default_rng(1)
     np.savez(
@@ -177,6 +178,7 @@ def test_stateful_model_without_data(tmp_path: Path, farm: Farm) -> None:
         assert slow[name]["accuracy"]["top1"] == 1.0 and fast[name]["accuracy"]["top1"] == 0.0
         check_memory(slow[name], with_eval=True)
     assert {i["name"]: i["made"] for i in slow["fp32"]["inputs"]}["sr"] == "constant 16000"
+    assert "flops" not in slow["fp32"]
 
     board = farm.boards[0].name
     remote = run(

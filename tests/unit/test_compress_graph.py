@@ -135,3 +135,23 @@ def test_params_count_constant_weights(tmp_path: Path) -> None:
     assert fold_constants(m) == 2
     assert {t.name for t in m.graph.initializer} == {"w", "w2"} and all(n.op_type != "Constant" for n in m.graph.node)
     assert metrics.onnx_weight_stats(m)["params"] == 4 * 27 + 2560
+
+
+def test_flops_unknown_with_control_flow(tmp_path: Path) -> None:
+    """An If's branches do different work: no figure, rather than 0 from the MatMuls it hides."""
+    branch = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["t"])], "b", [], [helper.make_tensor_value_info("t", 1, [1, 4])]
+    )
+    g = helper.make_graph(
+        [helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=branch)],
+        "g",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4]),
+            helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+        [numpy_helper.from_array(np.eye(4, dtype=np.float32), "w")],
+    )
+    p = tmp_path / "if.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(p))
+    assert metrics.onnx_flops(p)["flops"] is None

@@ -219,7 +219,8 @@ def onnx_flops(path: Path, shapes: dict[str, list[int]] | None = None) -> dict[s
     actually measured (``--dim``, an input spec, the data). A free leading batch axis counts as 1
     (FLOPs per sample); any other free dim with no shape given, or one stored as a negative
     number, makes the count unknown: ``flops`` is None, never a figure at a made-up 1x1 image
-    or a negative one. Counts Conv, ConvTranspose, MatMul, Gemm and their
+    or a negative one. So does control flow (``If``, ``Loop``, ``Scan``): which branch runs, and
+    how often, depends on the inputs. Counts Conv, ConvTranspose, MatMul, Gemm and their
     integer / QLinear forms; element-wise ops are ignored (they are a small share for CNNs).
     """
     import onnx
@@ -270,7 +271,8 @@ def onnx_flops(path: Path, shapes: dict[str, list[int]] | None = None) -> dict[s
         else:
             k = a[-1] if a else (w[-2] if len(w) >= 2 else 0)
             macs += int(np.prod(out)) * int(k)
-    if macs < 0 or (unknown and not macs):  # no figure rather than a wrong one
+    branches = any(n.op_type in ("If", "Loop", "Scan") for n in m.graph.node)  # work depends on the data
+    if macs < 0 or (unknown and not macs) or branches:  # no figure rather than a wrong one
         return {"flops": None, "macs": None, "batch": None, "uncounted_nodes": unknown}
     batch = next((d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim[:1]), 1) if m.graph.input else 1
     return {"flops": 2 * macs, "macs": macs, "batch": batch, "uncounted_nodes": unknown}
