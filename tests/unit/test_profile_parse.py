@@ -7,13 +7,21 @@ import json
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
+from click.testing import CliRunner
 from rich.console import Console
 
 from edgebench import agent
-from edgebench.bench.profile import COVERAGE_MIN, Profile, chrome_trace, diff_profiles
+from edgebench.bench.profile import COVERAGE_MIN, Profile, chrome_trace, diff_profiles, profiles_in_run, why_slower
+from edgebench.bench.settings import from_options
+from edgebench.cli.run import setting_options
 from edgebench.errors import UserError
+from edgebench.model import Measurement, Report, Run
+from edgebench.render.html import report_html
+from edgebench.render.markdown import report_markdown
 from edgebench.render.profile import DiffView, ProfileView, diff_markdown, html_section, to_json, to_markdown
+from edgebench.results import schema
 
 
 def _ev(
@@ -152,3 +160,56 @@ def test_tflite_missing_op_details_is_not_available(monkeypatch: pytest.MonkeyPa
 
     with pytest.raises(agent.AgentError, match=r"^not available on this board: tflite:tflite_runtime 2.1.0"):
         agent._profile_tflite(Model())
+
+
+def _run(command: str, *extras: dict[str, Any]) -> Run:
+    """A stored run of ``command`` whose measurements carry these ``extra`` keys (one each)."""
+    run = schema.new_run(command)
+    for i, extra in enumerate(extras):
+        m = Measurement(board="local", model="m", variant=f"v{i}", ok=True, samples_ns=(1000, 1100, 1200), extra=extra)
+        run = schema.add_measurement(run, m)
+    return run
+
+
+def test_profiles_in_run_only_what_run_profile_stored() -> None:
+    prof = _measurement("v0")["profile"]
+    assert profiles_in_run(_run("run", {}, {})) == []  # a run without --profile carries none
+    got = profiles_in_run(_run("run", {"profile": prof}, {"profile_error": "agent killed"}, {}))
+    assert [(p.variant, p.ok) for p in got] == [("v0", True), ("v1", False)]
+    assert got[1].error == "profile failed: agent killed"
+    assert got[0].unprofiled_p50_ms == pytest.approx(0.08)  # the profile process's own figure, beside the latency
+    assert len(profiles_in_run(_run("profile", {}, {"profile": prof}))) == 2  # a profile run: every case
+
+
+def test_why_slower_from_profiles() -> None:
+    fp32 = Profile.from_measurement(_measurement("fp32", unprofiled_us=50))
+    dyn = Profile.from_measurement(_measurement("int8-dynamic", unprofiled_us=200, profiled_us=250, nodes=[
+        ("conv1", "ConvInteger", "CPUExecutionProvider", 130), ("relu", "Relu", "CPUExecutionProvider", 12),
+    ]))  # fmt: skip
+    assert why_slower([fp32, dyn]) == "int8-dynamic is 4.0x slower than fp32: ConvInteger: 52% of int8-dynamic " \
+        "vs Conv 60% of fp32"  # fmt: skip
+    assert why_slower([fp32]) is None and why_slower([dyn, fp32], slow="fp32", fast="int8-dynamic") is None
+    other = Profile.from_measurement(_measurement("int8-dynamic", model="other", unprofiled_us=200))
+    assert why_slower([fp32, other]) is None  # two models: nothing to explain
+
+
+def test_report_html_and_markdown_carry_the_profile_section() -> None:
+    ps = [Profile.from_measurement(_measurement("fp32")), Profile.from_measurement(_measurement("b", profiled_us=72))]
+    rep = Report(run_id="r1", command="run", started=None, complete=True, boards=("local",), models=())
+    page = report_html(rep, profiles=ps)
+    assert page.count('<section class="profile">') == 1 and page.count("<h3>local/m/") == 2 and "conv1" in page
+    assert '<section class="profile">' not in report_html(rep)
+    md = report_markdown(rep, profiles=ps)
+    assert "### Where the time goes (profiles)" in md and "top operators: Conv conv1 60%" in md
+    assert "Where the time goes" not in report_markdown(rep)
+
+
+def test_run_profile_flag_alone_means_50() -> None:
+    @click.command()
+    @setting_options
+    def cmd(**kw: Any) -> None:
+        click.echo(from_options(kw).profile)
+
+    assert CliRunner().invoke(cmd, ["--profile"]).output == "50\n"
+    assert CliRunner().invoke(cmd, ["--profile", "7", "--repeats", "2"]).output == "7\n"
+    assert CliRunner().invoke(cmd, []).output == "0\n"
