@@ -127,18 +127,9 @@ def check_onnx_data(path: Path, x: Any, what: str) -> None:
             )
 
 
-def run_onnx(path: Path, x: Any, batch: int = 256) -> np.ndarray:
-    """The first output of an ONNX model over all samples (batched when the batch axis is free)."""
-    sess = onnx_session(path)
-    inputs = sess.get_inputs()
-    fixed = isinstance(inputs[0].shape[0], int) if inputs[0].shape else True
-    step = 1 if fixed else batch
-    feeds = as_feeds([i.name for i in inputs], x)
-    n = n_samples(feeds)
-    outs = []
-    for i in range(0, n, step):
-        outs.append(sess.run(None, take(feeds, slice(i, i + step)))[0])
-    return np.concatenate(outs).astype(np.float32)
+def run_onnx(path: Path, x: Any) -> np.ndarray:
+    """The first output of an ONNX model over all samples (see `run_artifact`)."""
+    return run_artifact("onnx", path, x)
 
 
 def tflite_interpreter(path: Path) -> Any:
@@ -166,34 +157,43 @@ def tflite_interpreter(path: Path) -> Any:
     return it
 
 
-def run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
-    """The first output of a TFLite model over all samples, one at a time; int8 I/O is (de)quantized."""
-    it = tflite_interpreter(path)
-    inp = it.get_input_details()[0]
-    out = it.get_output_details()[0]
-    if x.ndim != len(inp["shape"]) or list(x.shape[1:]) != list(inp["shape"][1:]):
-        raise DataError(f"data of shape {list(x.shape)} does not fit TFLite input {list(inp['shape'])}")
-    it.resize_tensor_input(inp["index"], [1, *x.shape[1:]])
-    it.allocate_tensors()
-    res = []
-    for row in x:
-        v = row[None]
-        if inp["dtype"] in (np.int8, np.uint8):
-            scale, zp = inp["quantization"]
-            v = np.clip(np.round(v / scale + zp), np.iinfo(inp["dtype"]).min, np.iinfo(inp["dtype"]).max)
-        it.set_tensor(inp["index"], v.astype(inp["dtype"]))
-        it.invoke()
-        o = it.get_tensor(out["index"]).astype(np.float32)
-        if out["dtype"] in (np.int8, np.uint8):
-            scale, zp = out["quantization"]
-            o = (o - zp) * scale
-        res.append(o)
-    return np.concatenate(res)
+def run_tflite(path: Path, x: Any) -> np.ndarray:
+    """The first output of a TFLite model over all samples; int8 I/O is (de)quantized (see `run_artifact`)."""
+    return run_artifact("tflite", path, x)
+
+
+EVAL_BATCH = 256  # samples per inference on the host when the model's batch axis is free
 
 
 def run_artifact(fmt: str, path: Path, x: Any) -> np.ndarray:
-    """First output of an ONNX or TFLite file over all samples."""
-    return run_onnx(path, x) if fmt == "onnx" else run_tflite(path, x)
+    """The first output of an ONNX or TFLite file over all samples, run as the agent runs it on a board.
+
+    The agent's runtime wrappers and `agent.evaluate_outputs` do the work (one thread; int8 TFLite
+    inputs quantized and outputs dequantized; `Batchless` inputs given whole to every batch; a fixed
+    batch axis taken one sample at a time), so host-side and board-side figures come from one code.
+
+    Raises:
+        ModelError: the runtime cannot load the file.
+        DataError: the data does not fit the model's inputs.
+    """
+    model = agent.RUNTIMES[agent.RUNTIME_OF_FORMAT[fmt]]({"threads": 1})
+    try:
+        model.load(str(path))
+    except agent.AgentError as exc:
+        raise ModelError(f"{path} cannot be loaded ({exc}): check the model") from None
+    sig = model.signature()
+    feeds = as_feeds([name for name, _, _ in sig], x)
+    missing = [name for name, _, _ in sig if name not in feeds]
+    if missing:
+        raise DataError(f"the data has no array for model input(s) {missing} (it has {sorted(feeds)})")
+    batched = [not isinstance(feeds[name], Batchless) for name, _, _ in sig]
+    xs = [np.asarray(feeds[name]) for name, _, _ in sig]
+    fixed = any(b and s and isinstance(s[0], int) and s[0] > 0 for (_, s, _), b in zip(sig, batched, strict=True))
+    try:
+        outs = agent.evaluate_outputs(model, xs, 1 if fixed else EVAL_BATCH, batched)
+    except Exception as exc:  # the runtime's own words on data that does not fit, on one line
+        raise DataError(f"{path.name} cannot run on the data ({one_line(exc)}): give data that fits it") from None
+    return np.asarray(outs[0], dtype=np.float32)
 
 
 def accuracy(logits: np.ndarray, y: np.ndarray | None) -> dict[str, Any] | None:
