@@ -235,3 +235,16 @@ passes = [{ pass = "tflite-quantize", recipe = "static_int8" }]
         tmp_path, "variants", "--inventory", str(farm.boards_file), "--boards", board, results="farm"
     )  # fmt: skip
     assert {m["board"] for m in remote.values()} == {board} and len(remote) == 4
+
+
+def test_run_refuses_a_file_that_is_no_model(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "broken.onnx").write_bytes(b"garbage")
+    for arg, want in [
+        ("notes.txt", "notes.txt is not a variants folder nor a .onnx/.tflite file"),
+        ("broken.onnx", "broken.onnx is not a readable ONNX model"),
+    ]:
+        res = cli(tmp_path, "run", "--variants", arg, "--results", "results")
+        lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+        assert res.returncode == 1 and len(lines) == 1 and want in lines[0], res.stderr
+    assert not (tmp_path / "results").exists()  # nothing half-written
