@@ -115,6 +115,11 @@ def profile_cmd(
         click.get_current_context().exit(1)
 
 
+for _param in profile_cmd.params:  # `run --profile N` is the measurement setting; here --iterations says how many
+    if isinstance(_param, click.Option) and _param.name == "profile":
+        _param.hidden = True
+
+
 def _render(profiles: list[Profile], d: ProfileDiff | None, fmt: str, top: int, con: Console | None) -> str:
     """The report as text (``table`` printed straight to ``con`` when given, returning "")."""
     if fmt == "json":
