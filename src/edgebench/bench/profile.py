@@ -50,6 +50,7 @@ __all__ = [
     "profile_variant",
     "profiles_in_run",
     "profiles_of_run",
+    "slower_causes",
     "why_slower",
 ]
 
@@ -323,6 +324,19 @@ def profiles_in_run(run: Run) -> list[Profile]:
         return profiles_of_run(run)
     carried = [m for m in run.measurements if "profile" in m.extra or "profile_error" in m.extra]
     return [Profile.from_measurement(m.to_json(samples=False)) for m in carried]
+
+
+def slower_causes(profiles: Sequence[Profile], base: str = "fp32") -> list[str]:
+    """For each variant slower than ``base`` (same board and model), the `ProfileDiff.verdict` naming its top cause."""
+    bases = {(p.board, p.model): p for p in profiles if p.ok and p.variant == base}
+    out = []
+    for p in profiles:
+        ref = bases.get((p.board, p.model))
+        if p.ok and ref is not None and p is not ref:
+            d = diff_profiles(ref, p)
+            if d.slow is p and d.ratio > 1.0:
+                out.append(d.verdict())
+    return out
 
 
 def why_slower(profiles: Sequence[Profile], slow: str = "int8-dynamic", fast: str = "fp32") -> str | None:

@@ -15,7 +15,7 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
-from edgebench.bench.profile import Profile, ProfileDiff
+from edgebench.bench.profile import Profile, ProfileDiff, slower_causes
 
 TOP = 10
 # a colour per op type in the HTML bars, the heaviest first
@@ -201,7 +201,8 @@ def html_section(profiles: Sequence[Profile], *, width: int = 640, top: int = 5)
         f'height:10px;background:{c}"></span> {esc(op)}</span>'
         for op, c in named
     )
-    verdicts = "".join(f"<li>{esc(line)}</li>" for p in profiles for line in p.warnings)
+    verdicts = "".join(f"<li><b>{esc(line)}</b></li>" for line in slower_causes(profiles))
+    verdicts += "".join(f"<li>{esc(line)}</li>" for p in profiles for line in p.warnings)
     return (
         '<section class="profile"><h2>Where the time goes (profiles)</h2>'
         "<p>Bars split the profiled latency by op type; latency figures are unprofiled p50s.</p>"
@@ -233,8 +234,9 @@ def _html_top(p: Profile, top: int) -> str:
 def markdown_section(profiles: Sequence[Profile], top: int = 5) -> str:
     """The report's Markdown section: per variant its summary line, the slow-down line and the top operators."""
     out = ["### Where the time goes (profiles)", "", "Latency figures are unprofiled p50s.", ""]
+    out += [f"- **{line}**" for line in slower_causes(profiles)]
     for p in profiles:
-        out += [f"- **{p.label}**: {summary_line(p)}"]
+        out += [f"- {summary_line(p)}"]  # it starts with the label
         if not p.ok:
             continue
         out += [f"  - {line}" for line in (p.fallback_line(), *p.warnings) if line]
