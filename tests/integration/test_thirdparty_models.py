@@ -10,6 +10,7 @@ SignatureDef. Each test makes the real files and runs the real CLI in a child pr
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,8 +27,9 @@ FAST = ["--min-time", "0.2", "--repeats", "1", "--warmup-time", "0", "--min-roun
 
 
 def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``edgebench ARGS`` in ``cwd`` (a child process, as a user runs it)."""
-    return subprocess.run([EDGEBENCH, *args], capture_output=True, text=True, timeout=600, cwd=cwd)
+    """``edgebench ARGS`` in ``cwd`` (a child process, as a user runs it; caches in ``cwd``-cache)."""
+    env = {**os.environ, "XDG_CACHE_HOME": f"{cwd}-cache"}
+    return subprocess.run([EDGEBENCH, *args], capture_output=True, text=True, timeout=600, cwd=cwd, env=env)
 
 
 def compress(cwd: Path, recipe: str) -> dict[str, dict[str, Any]]:
@@ -107,6 +109,7 @@ passes = [{ pass = "int8-static" }]
 
     direct = run(tmp_path, "cnn.onnx", "--dim", "height=32", "--dim", "width=32", results="direct")
     assert list(direct) == ["fp32"] and direct["fp32"]["flops"] == fp32["flops"]  # a model file is enough
+    assert len(list(Path(f"{tmp_path}-cache/edgebench/variants").glob("*/cnn/fp32/manifest.json"))) == 1
 
 
 # ------------------------------------------------------------- a dense output whose fp16 variant is garbage

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,8 +208,10 @@ MODEL_FILES = {".onnx": "onnx", ".tflite": "tflite"}  # what `run --variants` ta
 
 
 def cache_root() -> Path:
-    """Where fp32 variants made on the fly from bare model files are kept (by the file's sha256)."""
-    return Path.home() / ".cache" / "edgebench" / "variants"
+    """Where fp32 variants made on the fly from bare model files are kept (by the file's sha256):
+    ``$XDG_CACHE_HOME/edgebench/variants``, by default ``~/.cache/edgebench/variants``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "edgebench" / "variants"
 
 
 def variant_for_file(path: Path, cache: Path | None = None, model: str | None = None) -> Variant:
