@@ -10,7 +10,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgebench.compress import metrics
-from edgebench.compress.quantize import fold_constants, toposort
+from edgebench.compress.quantize import check_output, fold_constants, toposort
+from edgebench.errors import ModelError
 
 
 def conv_gemm_model(path: Path, batch: str | int = "N") -> Path:
@@ -67,8 +68,6 @@ def test_toposort_orders_producers_first() -> None:
 
 
 def test_not_a_model_and_truncated_files_are_model_errors(tmp_path: Path) -> None:
-    from edgebench.errors import ModelError
-
     junk = tmp_path / "junk.onnx"
     junk.write_text("hello, I am a text file\n")
     with pytest.raises(ModelError, match="not a readable ONNX model"):
@@ -155,3 +154,13 @@ def test_flops_unknown_with_control_flow(tmp_path: Path) -> None:
     p = tmp_path / "if.onnx"
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(p))
     assert metrics.onnx_flops(p)["flops"] is None
+
+
+def test_an_invalid_quantizer_output_is_not_blamed_on_the_users_file(tmp_path: Path) -> None:
+    bad = tmp_path / "step2.onnx"
+    bad.write_bytes(b"junk")
+    with pytest.raises(ModelError) as e:
+        check_output(bad, "int8-static", "set per_channel = false")
+    msg = str(e.value)
+    assert msg.startswith("int8-static produced an invalid model (") and "edgebench's own output, not your file" in msg
+    assert "check that the file is complete" not in msg and msg.endswith("set per_channel = false")

@@ -125,7 +125,9 @@ def check_output(path: Path, pass_name: str, hint: str) -> Any:
         return metrics.load_onnx(path)
     except ModelError as exc:
         reason = str(exc).split(" is not a readable ONNX model ", 1)[-1].split(": check", 1)[0]
-        raise ModelError(f"{pass_name} produced an invalid model {reason}: {hint}") from None
+        raise ModelError(
+            f"{pass_name} produced an invalid model {reason}: edgebench's own output, not your file: {hint}"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -176,6 +178,7 @@ class Fp16(Pass):
         toposort(m16.graph)  # the converter appends its input casts at the end of the node list
         out = ctx.new_path(".onnx")
         onnx.save(m16, str(out))
+        check_output(out, self.name, "list the op types it breaks in op_block_list, or leave fp16 out")
         return src.derive("onnx", out)
 
 
