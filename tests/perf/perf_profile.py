@@ -1,12 +1,13 @@
-"""Profile figures for the demo CNN's variants (prints them; asserts only sanity, never absolute times).
+"""Profile figures for the demo's variants (prints them; asserts only sanity, never absolute times).
 
 Run: ``.venv/bin/pytest tests/perf/perf_profile.py -s -p no:cacheprovider``
 
-For fp32 and int8-dynamic of the demo's digits CNN (built here like `workflows.demo`), on
-the local board, each in one fresh agent process: the unprofiled p50, the profiled p50,
-their ratio (the profiler's overhead), coverage (node times / profiled end-to-end time)
+Runs `edgebench demo` (which trains the 32x32 digits CNN, makes its five variants and measures
+them with one profiled process each), then `edgebench profile` on the demo's variants folder,
+on the local board, each variant in one fresh agent process: the unprofiled p50, the profiled
+p50, their ratio (the profiler's overhead), coverage (node times / profiled end-to-end time)
 and the session coverage (node times / ONNX Runtime's own model_run time), then the
-`--diff` verdict and the demo line (`why_slower`).
+`--diff fp32 int8-dynamic` verdict and the demo's own line (`why_slower`).
 """
 
 from __future__ import annotations
@@ -18,22 +19,17 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from _profile_models import demo_variants
-
-from edgebench.results.store import list_runs, read_run
-from edgebench.testing.profiles import why_slower
-
 pytestmark = pytest.mark.slow
+EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))
 
 
 def test_demo_variants_overhead_and_coverage(tmp_path: Path) -> None:
-    root = tmp_path / "variants"
-    demo_variants(root, epochs=2)
     res = tmp_path / "results"
+    demo = subprocess.run([EDGEBENCH, "demo", "--results", str(res), "--json"], capture_output=True, text=True)
+    assert demo.returncode == 0, demo.stderr[-2000:]
     cmd = [
-        str(Path(sys.executable).with_name("edgebench")), "profile", "--variants", str(root), "--results", str(res),
-        "--min-time", "2", "--iterations", "200", "--format", "json", "--diff", "fp32", "int8-dynamic",
+        EDGEBENCH, "profile", "--variants", str(res / "demo" / "variants"), "--results", str(tmp_path / "prof"),
+        "--format", "json", "--diff", "fp32", "int8-dynamic",
     ]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -49,4 +45,5 @@ def test_demo_variants_overhead_and_coverage(tmp_path: Path) -> None:
         )
         assert p["overhead_ratio"] > 0.5 and 0 < p["coverage"] < 2
     print("diff:", doc["diff"]["verdict"])
-    print("demo line:", why_slower(read_run(list_runs(res)[-1])))
+    d = json.loads(demo.stdout)
+    print("demo line:", d["why_slower"], f"(demo took {d['seconds']:.1f} s)")
