@@ -13,6 +13,7 @@ from _bench_models import onnx_model, variant
 
 from edgebench.bench.profile import profiles_in_run
 from edgebench.results.store import read_run
+from edgebench.targets.farm import Farm
 
 pytestmark = pytest.mark.slow
 EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))
@@ -70,3 +71,23 @@ def test_run_without_profile_carries_none(tmp_path: Path) -> None:
     assert profiles_in_run(run) == [] and "profile" not in run.measurements[0].extra
     html = _cli("report", "--results", str(res), "--format", "html", "-o", str(tmp_path / "r.html"), cwd=tmp_path)
     assert html.returncode == 0 and '<section class="profile">' not in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.ssh
+def test_run_profile_on_a_farm_board(farm: Farm, tmp_path: Path) -> None:
+    root, res = tmp_path / "variants", tmp_path / "results"
+    variant(root, "tiny", "fp32", onnx_model(tmp_path / "a.onnx"))
+    name = farm.boards[0].name
+    out = _cli(
+        "run", "--inventory", str(farm.boards_file), "--boards", name, "--variants", str(root), "--results", str(res),
+        "--profile", "10", *FAST, "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = read_run(Path(json.loads(out.stdout)["run_file"]))
+    (m,) = run.measurements
+    assert m.board == name and m.processes is not None
+    prof = m.extra["profile"]
+    assert prof["iterations"] == 10 and prof["agent_pid"] not in {p.pid for p in m.processes}
+    (p,) = profiles_in_run(run)
+    assert p.ok and p.board == name and p.nodes and p.fallback_line() == f"0 of {len(p.nodes)} nodes fell off " \
+        "CPUExecutionProvider"  # fmt: skip
