@@ -60,6 +60,10 @@ def test_run_profile_stores_profiles_and_reports_unprofiled_latency(tmp_path: Pa
     assert "MatMul" in page and "</svg>" in page.split('<section class="profile">')[1]
     md = _cli("report", "--results", str(res), "--format", "markdown", cwd=tmp_path)
     assert md.returncode == 0 and "Where the time goes" in md.stdout and "local/tiny/wide" in md.stdout
+    table = _cli("report", "--results", str(res), cwd=tmp_path)
+    assert table.returncode == 0 and "where the time goes" in table.stdout and "op types: Gemm" in table.stdout
+    js = _cli("report", "--results", str(res), "--format", "json", cwd=tmp_path)
+    assert sorted(p["variant"] for p in json.loads(js.stdout)["profiles"]) == ["fp32", "wide"]
 
 
 def test_run_without_profile_carries_none(tmp_path: Path) -> None:
@@ -71,6 +75,9 @@ def test_run_without_profile_carries_none(tmp_path: Path) -> None:
     assert profiles_in_run(run) == [] and "profile" not in run.measurements[0].extra
     html = _cli("report", "--results", str(res), "--format", "html", "-o", str(tmp_path / "r.html"), cwd=tmp_path)
     assert html.returncode == 0 and '<section class="profile">' not in (tmp_path / "r.html").read_text()
+    table = _cli("report", "--results", str(res), cwd=tmp_path)
+    assert table.returncode == 0 and "where the time goes" not in table.stdout
+    assert "profiles" not in json.loads(_cli("report", "--results", str(res), "--format", "json", cwd=tmp_path).stdout)
 
 
 @pytest.mark.ssh

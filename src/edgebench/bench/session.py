@@ -227,10 +227,13 @@ class EdgeSession:
 
     def _profiled(self, driver: Driver, case: Case, m: Measurement) -> Measurement:
         """``m`` with its profile from one more fresh agent process (`attach_profile`), updated in the run."""
+        what = f"{case.board.name}/{case.variant.model}/{case.variant.name} profile"
         if self.stop_reason is not None or not m.ok:
+            self.process_progress(what, False)
             return m
         eval_npz = self.eval_for(case.variant.model)
         p = attach_profile(driver, case.variant, m, self.settings, eval_data=eval_npz)
+        self.process_progress(what, "profile" in p.extra)
         added = {k: v for k, v in p.extra.items() if k in ("profile", "profile_error")}
         with self._record_lock:  # the measurement was recorded as it finished: add the profile to it
             benchmarks = tuple(
@@ -364,7 +367,7 @@ class EdgeSession:
         if self.progress_file is None:
             return
         with self._progress_lock:
-            total = self.expected * self.settings.repeats
+            total = self.expected * (self.settings.repeats + (self.settings.profile > 0))  # + a profiling process
             line = {"done": min(self.processes_done, total), "total": total, **extra}
             with open(self.progress_file, "a") as f:
                 f.write(json.dumps(line) + "\n")

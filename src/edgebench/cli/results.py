@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
+from rich.console import Console, Group
 
 from edgebench.bench.profile import profiles_in_run
 from edgebench.cli.common import (
@@ -31,6 +31,7 @@ from edgebench.render.compare import ComparisonView
 from edgebench.render.gate import GateView, junit_xml
 from edgebench.render.html import report_html
 from edgebench.render.markdown import comparison_markdown, gate_markdown, report_markdown
+from edgebench.render.profile import ProfileSummary
 from edgebench.render.report import Report
 from edgebench.results.analysis import load_report
 from edgebench.results.choose import choose as do_choose
@@ -109,16 +110,17 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
         rep = load_report(existing_results(results), run, last=last)
     _warn_lines(caught)
     fmt = "json" if as_json else fmt
+    stored = open_run(results, rep.run_file or rep.run_id)
+    profiles = profiles_in_run(stored)  # `run --profile`: shown after the report in every format
     if fmt == "json":
-        _emit(json.dumps(with_schema(rep.to_json()), indent=1, default=str) + "\n", output)
+        doc = with_schema(rep.to_json()) | ({"profiles": [p.to_json() for p in profiles]} if profiles else {})
+        _emit(json.dumps(doc, indent=1, default=str) + "\n", output)
     elif fmt == "markdown":
-        stored = open_run(results, rep.run_file or rep.run_id)
-        _emit(report_markdown(rep, run_settings(stored), profiles_in_run(stored)), output)
+        _emit(report_markdown(rep, run_settings(stored), profiles), output)
     elif fmt == "html":
-        stored = open_run(results, rep.run_file or rep.run_id)
-        _emit(report_html(rep, results, run_settings(stored), profiles_in_run(stored)), output)
+        _emit(report_html(rep, results, run_settings(stored), profiles), output)
     else:
-        _show(Report(rep), output)
+        _show(Group(Report(rep), ProfileSummary(profiles)) if profiles else Report(rep), output)
 
 
 @main.command(epilog=EXIT_CODES)

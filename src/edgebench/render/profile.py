@@ -87,6 +87,25 @@ class ProfileView:
             yield Group(_nodes_table(p, self.top), _types_table(p))
 
 
+class ProfileSummary:
+    """The profiles of a run in `edgebench report`: why each slower variant is slower, one line per variant."""
+
+    def __init__(self, profiles: Sequence[Profile], top: int = 3) -> None:
+        self.profiles, self.top = list(profiles), top
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        """Render the causes, then per variant its summary line and its heaviest op types."""
+        yield Text("where the time goes (profiles; latency is the unprofiled p50):", style="bold")
+        for line in slower_causes(self.profiles):
+            yield Text("  " + line, style="bold")
+        for p in self.profiles:
+            yield Text("  " + summary_line(p), style="" if p.ok else "red")
+            types = ", ".join(f"{o.op_type} {_pct(o.share)}" for o in p.op_types[: self.top] if o.share is not None)
+            if p.ok and types:
+                yield Text(f"    op types: {types}")
+        yield Text("  per-operator tables: `edgebench report --format html` or `--format markdown`")
+
+
 class DiffView:
     """The rich rendering of a `ProfileDiff`: op types side by side, then the verdict."""
 
