@@ -1,4 +1,4 @@
-"""Host side of `edgebench profile`: run a profile job on a board, read its profile block.
+"""Host side of `edgebench profile` and `edgebench run --profile`: run a profile job on a board, read its block.
 
 The agent (`agent.profile_job`) loads the variant in a fresh process, measures the
 unprofiled steady state (the only latency ever reported), then runs the runtime's own
@@ -8,6 +8,9 @@ and shares of the profiled latency, the nodes that left the requested provider, 
 (sum of node times / profiled end-to-end latency), the overhead ratio and the RSS
 timeline; `diff_profiles` lines two profiles up by op type and names the cause of the
 difference, and `chrome_trace` writes one profiled inference per variant for Perfetto.
+`run --profile` (`attach_profile`, called by the measuring session after a board's
+measurement) adds the profile block of one more fresh process to each measurement's
+``extra["profile"]``, the same place a profile run keeps it; `profiles_in_run` reads either.
 """
 
 from __future__ import annotations
