@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_tiny_onnx
+from _tiny_onnx import make_tiny_onnx
 from edgebench.bench.session import load_variants
 from edgebench.compress.variant import variants_from_files
 from edgebench.errors import ModelError, UserError

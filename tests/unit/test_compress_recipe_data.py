@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from conftest import make_tiny_onnx
+from _tiny_onnx import make_tiny_onnx
 from edgebench.compress import metrics
 from edgebench.compress.recipe import load_recipe
 from edgebench.errors import ConfigError, DataError
