@@ -113,7 +113,7 @@ def test_diff_names_the_dominant_op(tmp_path: Path) -> None:
     assert d.slow.variant == "big" and d.ratio > 2
     assert d.cause[0] == "MatMul"
     assert "MatMul" in d.cause_line() and d.verdict().startswith("big is ")
-    assert b.op_types[0].op_type == "MatMul" and (b.op_types[0].share or 0) > 0.5
+    assert b.op_types[0].op_type == "MatMul" and (b.op_types[0].share or 0) > 0.4
 
 
 def test_tflite_xnnpack_on_and_off_changes_the_delegate_column(tmp_path: Path) -> None:
