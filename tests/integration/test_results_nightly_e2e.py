@@ -26,7 +26,7 @@ passes = [{ pass = "int8-static" }]
 
 
 @pytest.mark.skip(
-    reason="trends are keyed by commit now; both nightlies here share the checkout's commit, so the two-run trend this test expects needs --commit per nightly (issue 12, open)"
+    reason="trends are keyed by commit now; both nightlies here share the checkout's commit, so the two-run trend this test expects needs --commit per nightly (issue 12, open)"  # noqa: E501
 )
 def test_nightly_twice_with_a_dead_board(tmp_path: Path) -> None:
     (tmp_path / "recipe.toml").write_text(RECIPE)

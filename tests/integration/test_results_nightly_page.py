@@ -103,7 +103,7 @@ def test_page_opens_with_the_verdict(nightly_page: dict[str, object]) -> None:
 
 @pytest.mark.parametrize("width", [1400, 390])
 @pytest.mark.skip(
-    reason="trends are keyed by commit now; both nightlies here share the checkout's commit, so the two-run trend this test expects needs --commit per nightly (issue 12, open)"
+    reason="trends are keyed by commit now; both nightlies here share the checkout's commit, so the two-run trend this test expects needs --commit per nightly (issue 12, open)"  # noqa: E501
 )
 def test_page_in_headless_chromium(nightly_page: dict[str, object], width: int, tmp_path: Path) -> None:
     exe = chromium()
