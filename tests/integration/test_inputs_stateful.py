@@ -19,62 +19,14 @@ from typing import Any
 import numpy as np
 import pytest
 from _bench_models import variant
-from onnx import TensorProto, helper, numpy_helper, save
+from onnx import TensorProto, helper, save
 
+from _thirdparty_models import stateful_model
 from edgebench.targets.farm import Farm
 
 EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))
 FAST = ["--min-time", "0.1", "--min-rounds", "10", "--warmup-iters", "2", "--warmup-time", "0", "--repeats", "1"]
 N = 512
-
-
-def stateful_model(path: Path, heavy: int = 8) -> Path:
-    """The stateful model described in the module docstring (opset 13)."""
-    rng = np.random.default_rng(0)
-    inits = [
-        numpy_helper.from_array(np.array(16000, dtype=np.int64), "sr16k"),
-        numpy_helper.from_array(np.array([[0.0, 10.0]], dtype=np.float32), "bias_then"),
-        numpy_helper.from_array(np.array([[10.0, 0.0]], dtype=np.float32), "bias_else"),
-        numpy_helper.from_array((rng.standard_normal((N, 2)) * 1e-3).astype(np.float32), "w_out"),
-        numpy_helper.from_array(np.array([0.5], dtype=np.float32), "half"),
-    ]
-    then_nodes, prev = [], "input"
-    for i in range(heavy):
-        inits.append(numpy_helper.from_array((rng.standard_normal((N, N)) / np.sqrt(N)).astype(np.float32), f"w{i}"))
-        then_nodes += [
-            helper.make_node("MatMul", [prev, f"w{i}"], [f"m{i}"]),
-            helper.make_node("Tanh", [f"m{i}"], [f"t{i}"]),
-        ]
-        prev = f"t{i}"
-    then_nodes += [
-        helper.make_node("MatMul", [prev, "w_out"], ["lt"]),
-        helper.make_node("Add", ["lt", "bias_then"], ["logits_then"]),
-    ]
-    out_info = helper.make_tensor_value_info
-    then_g = helper.make_graph(then_nodes, "then", [], [out_info("logits_then", TensorProto.FLOAT, [1, 2])])
-    else_g = helper.make_graph(
-        [helper.make_node("MatMul", ["input", "w_out"], ["le"]), helper.make_node("Add", ["le", "bias_else"], ["l_e"])],
-        "else", [], [out_info("l_e", TensorProto.FLOAT, [1, 2])],
-    )  # fmt: skip
-    nodes = [
-        helper.make_node("Equal", ["sr", "sr16k"], ["is16k"]),
-        helper.make_node("If", ["is16k"], ["logits"], then_branch=then_g, else_branch=else_g),
-        helper.make_node("Mul", ["state", "half"], ["state_out"]),
-    ]
-    graph = helper.make_graph(
-        nodes, "vad",
-        [
-            out_info("input", TensorProto.FLOAT, [1, N]),
-            out_info("state", TensorProto.FLOAT, [2, 1, 64]),
-            out_info("sr", TensorProto.INT64, []),
-        ],
-        [out_info("logits", TensorProto.FLOAT, [1, 2]), out_info("state_out", TensorProto.FLOAT, [2, 1, 64])],
-        inits,
-    )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    save(model, str(path))
-    return path
 
 
 def _variants(tmp_path: Path) -> Path:
