@@ -14,11 +14,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgebench.bench import inputs
 from edgebench.compress.passes import describe_passes
-from edgebench.compress.recipe import load_recipe, run_recipe
+from edgebench.compress.recipe import run_recipe
 from edgebench.errors import UserError
 from edgebench.render.variants import variant_row
+from edgebench.workflows import recipes
 
 
 def list_passes_cmd(con: Console, as_json: bool) -> None:
@@ -36,11 +36,6 @@ def list_passes_cmd(con: Console, as_json: bool) -> None:
     con.print(t)
 
 
-def _input_specs(specs: dict[str, str], base: Path) -> dict[str, Any]:
-    """A recipe's ``[models.M] inputs`` as the agent's specs (the forms of `edgebench run --input`)."""
-    return inputs.job_block(inputs.parse_inputs([f"{k}={v}" for k, v in specs.items()], base))
-
-
 def run_compress(recipe_path: Path, out: Path | None, force: bool, as_json: bool, con: Console) -> None:
     """Check the recipe, make its variants with a progress bar, print a summary.
 
@@ -48,7 +43,7 @@ def run_compress(recipe_path: Path, out: Path | None, force: bool, as_json: bool
         UserError: a bad recipe, model or data (before any work), or failed variants (after the rest ran).
     """
     logging.getLogger().setLevel(logging.ERROR)  # ONNX Runtime's quantizer logs advice at WARNING
-    recipe = load_recipe(recipe_path, out, input_specs=_input_specs)
+    recipe = recipes.load(recipe_path, out)
     for note in recipe.warnings:
         click.echo(f"warning: {note}", err=True)
     status: dict[str, str] = {}

@@ -141,6 +141,7 @@ def build_variant(
     extra: dict[str, Any] | None = None,
     parent_variant: Variant | None = None,
     siblings: Sequence[Variant] = (),
+    min_cosine: float | None = None,
 ) -> Variant:
     """Run a chain on ``source`` and write the variant folder ``final`` atomically.
 
@@ -158,6 +159,8 @@ def build_variant(
         extra: more manifest fields (such as the recipe's input hash).
         parent_variant: the parent's folder, to tell a quantization that gained nothing (`no_gain`).
         siblings: the model's other variants built so far, for the same check.
+        min_cosine: the variant is degraded when an output's cosine to the parent's falls below this
+            (default `agent.DEFAULT_MIN_COSINE`; a recipe's ``[fidelity] min_cosine``).
     """
     where = f"{model}/{variant}"
     check_chain(source.fmt, chain, where)
@@ -174,7 +177,7 @@ def build_variant(
             art = art.derive("onnx", export_torch(art.module, sample, ctx.new_path(".onnx")))
         assert art.path is not None
         log(f"{where}: measuring on host")
-        fields = describe_artifact(art.fmt, art.path, data, ref)
+        fields = describe_artifact(art.fmt, art.path, data, ref, min_cosine)
         fields.update(art.facts)
         fields.update(extra or {})
         reasons = no_gain(chain, art.fmt, art.path, data.x_eval, parent_variant, siblings)
@@ -206,6 +209,7 @@ def make_variants(
     *,
     torch_module: Any = None,
     train: tuple[np.ndarray, np.ndarray] | None = None,
+    min_cosine: float | None = None,
 ) -> list[Variant]:
     """Make one variant per spec from an fp32 parent variant (ONNX or TFLite), side by side.
 
@@ -220,6 +224,7 @@ def make_variants(
         torch_module: the parent's PyTorch module; passes that take ``torch`` (prune-channels,
             prune-magnitude with fine-tuning, distill) start from it instead of the parent file.
         train: ``(x, y)`` for passes that train (fine-tuning, distillation).
+        min_cosine: the degraded threshold (default `agent.DEFAULT_MIN_COSINE`).
 
     Returns:
         The new variants, in the order of ``specs``.
@@ -258,6 +263,7 @@ def make_variants(
                 log=log,
                 parent_variant=parent,
                 siblings=tuple(built),
+                min_cosine=min_cosine,
             )
         )
     return built

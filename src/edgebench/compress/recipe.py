@@ -13,6 +13,10 @@
     calib_samples = 256                    # calibration samples, taken from the train split
     # or: train = "train.npz", calib = "calib.npz", eval = "eval.npz"
 
+    [fidelity]                             # optional (also per model: [models.M.fidelity])
+    min_cosine = 0.99                      # a variant is degraded when an output's cosine to its
+                                           # fp32 parent's falls below this (the default 0.99)
+
     [models.digits]
     source = "edgebench.zoo:digits_cnn"    # or a .onnx / .keras / .h5 / .tflite file
     train_epochs = 8                       # PyTorch factories only: train first
@@ -72,6 +76,7 @@ class ModelPlan:
     variants: dict[str, Chain]
     inputs: dict[str, str] = field(default_factory=dict)
     dims: dict[str, int] = field(default_factory=dict)
+    min_cosine: float | None = None  # the degraded threshold; None: `agent.DEFAULT_MIN_COSINE`
 
 
 @dataclass
@@ -137,6 +142,13 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
+class FidelitySpec:
+    """A ``[fidelity]`` table: when a variant's outputs are too far from its parent's to be usable."""
+
+    min_cosine: Annotated[float, pydantic.Field(ge=-1, le=1)] | None = None
+
+
+@dataclass(frozen=True)
 class VariantSpec:
     """A ``[models.<m>.variants.<v>]`` table: the pass tables, checked against the registry later."""
 
@@ -154,6 +166,7 @@ class ModelSpec:
     variants: dict[str, VariantSpec] = field(default_factory=dict)
     inputs: dict[str, InputText] = field(default_factory=dict)  # NAME = SPEC, as `run --input` (bench.inputs)
     dims: dict[str, Annotated[int, pydantic.Field(ge=1)]] = field(default_factory=dict)  # NAME = SIZE, as --dim
+    fidelity: FidelitySpec | None = None  # overrides the recipe's [fidelity]
 
 
 @dataclass(frozen=True)
@@ -165,6 +178,7 @@ class RecipeSpec:
     seed: NonNegative = 0
     threads: NonNegative = 0
     data: DataSpec = DataSpec()
+    fidelity: FidelitySpec = FidelitySpec()
 
 
 GENERATED = "generated"
@@ -227,8 +241,9 @@ def parse_passes(spec: VariantSpec, where: str) -> list[tuple[str, dict[str, Any
 def load_recipe(path: Path, out: Path | None = None, input_specs: InputSpecs | None = None) -> Recipe:
     """Parse and check a recipe: passes, parameters, chain formats, model files and data.
 
-    ``input_specs`` turns a model's ``inputs`` table into agent specs for generated data (the
-    CLI passes `bench.inputs`' parser; without it only models with no ``inputs`` get generated data).
+    ``input_specs`` turns a model's ``inputs`` table into agent specs for generated data
+    (`edgebench.workflows.recipes.load`, which `compress` and `nightly` both use, passes
+    `bench.inputs`' parser; without it only models with no ``inputs`` get generated data).
 
     Raises:
         ConfigError: bad TOML, unknown table, field, pass or parameter (naming file, table, field).
@@ -282,15 +297,16 @@ def load_recipe(path: Path, out: Path | None = None, input_specs: InputSpecs | N
                     f"model {name!r}: calibration and fidelity use generated inputs: accuracy is unknown, and "
                     "int8 calibrated on them may not fit real data"
                 )
-        plans.append(ModelPlan(src, data, variants, dict(model.inputs), dict(model.dims)))
+        fid = model.fidelity if model.fidelity and model.fidelity.min_cosine is not None else doc.fidelity
+        plans.append(ModelPlan(src, data, variants, dict(model.inputs), dict(model.dims), fid.min_cosine))
     for plan in plans:  # files and data last, once the recipe itself is known to be right
         sources.open_source(plan.source, plan.data, doc.seed, train=False)
     return Recipe(path, root, doc.seed, plans, doc.threads, notes)
 
 
-def variant_hash(source_hash: str, data_hash: str, chain: Chain, seed: int) -> str:
-    """The content hash that decides whether a variant must be rebuilt."""
-    doc = {
+def variant_hash(source_hash: str, data_hash: str, chain: Chain, seed: int, min_cosine: float | None = None) -> str:
+    """The content hash that decides whether a variant must be rebuilt (a new threshold re-marks degraded)."""
+    doc: dict[str, Any] = {
         "source": source_hash,
         "data": data_hash,
         "passes": [[p.name, params] for p, params in chain],
@@ -298,6 +314,8 @@ def variant_hash(source_hash: str, data_hash: str, chain: Chain, seed: int) -> s
         "schema": MANIFEST_SCHEMA,
         "edgebench": __version__,
     }
+    if min_cosine is not None:  # only when given: recipes without [fidelity] keep their variants' hashes
+        doc["min_cosine"] = min_cosine
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -339,7 +357,7 @@ def run_recipe(
         src, name = plan.source, plan.source.name
         s_hash, d_hash = src.content_hash(), sources.data_hash(plan.data)
         todo: list[tuple[str, Chain]] = [(PARENT, []), *plan.variants.items()]
-        hashes = {v: variant_hash(s_hash, d_hash, chain, recipe.seed) for v, chain in todo}
+        hashes = {v: variant_hash(s_hash, d_hash, chain, recipe.seed, plan.min_cosine) for v, chain in todo}
         current = {v: None if force else _current(variant_dir(recipe.out, name, v), hashes[v]) for v, _ in todo}
         art: Artifact | None = None
         ref: np.ndarray | None = None
@@ -375,6 +393,7 @@ def run_recipe(
                     extra={"input_hash": hashes[vname], "source": src.spec},
                     parent_variant=parent,
                     siblings=[s for s in siblings if s.name != PARENT],
+                    min_cosine=plan.min_cosine,
                 )
                 siblings.append(v)
                 res.built.append(v)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,7 +38,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 
 from edgebench import data
 from edgebench.bench.settings import RunSettings
-from edgebench.compress.recipe import load_recipe, run_recipe
+from edgebench.compress.recipe import run_recipe
 from edgebench.config import load_toml, validate
 from edgebench.errors import ConfigError, NightlyBusy, UserError
 from edgebench.fsutil import file_lock, write_text_atomic
@@ -55,6 +54,7 @@ from edgebench.results.compare import compare_runs
 from edgebench.results.gate import evaluate, load_budgets
 from edgebench.results.index import runs_by
 from edgebench.results.trend import with_trends
+from edgebench.workflows import recipes
 from edgebench.workflows.run import run_harness
 
 NIGHTLY = "nightly"
@@ -293,7 +293,7 @@ def run_nightly(
         variants = cfg.variants
         if cfg.recipe is not None:
             log(f"compress: {cfg.recipe}")
-            recipe = load_recipe(cfg.recipe)
+            recipe = recipes.load(cfg.recipe)  # as `edgebench compress` loads it (input specs too)
             out = run_recipe(recipe, on_step=log)
             variants = recipe.out
             res.compress = {"built": [f"{v.model}/{v.name}" for v in out.built],
@@ -316,14 +316,13 @@ def run_nightly(
             log_file = results / "logs" / f"{run.run_id}.log"
             res.problems.append(f"the measurement harness exited {outcome.pytest_exit}: see {log_file}")
         last = _last_nightly(results, run.run_id)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            last_run = store.open_run(results, last) if last else None
-            if last_run is not None:
-                res.vs_last = compare_runs(last_run, run, allow_config_change=True)  # listed in config_changes
-            baseline = store.open_run(results, cfg.baseline) if cfg.baseline else None
-            if baseline is not None:
-                res.vs_baseline = compare_runs(baseline, run, allow_config_change=True)
+        # a damaged measurement in the last or baseline run is skipped with a warning (one line in the CLI)
+        last_run = store.open_run(results, last) if last else None
+        if last_run is not None:
+            res.vs_last = compare_runs(last_run, run, allow_config_change=True)  # listed in config_changes
+        baseline = store.open_run(results, cfg.baseline) if cfg.baseline else None
+        if baseline is not None:
+            res.vs_baseline = compare_runs(baseline, run, allow_config_change=True)
         report = with_trends(analyze_run(run), results, last=cfg.trend_runs, command=NIGHTLY)
         res.report = report
         if budgets is not None:
