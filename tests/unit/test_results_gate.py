@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from edgebench.cli import main
 from edgebench.errors import ConfigError
-from edgebench.results.gate import load_budgets
+from edgebench.model import CheckVerdict, Measurement, ProcessEntry
+from edgebench.results.gate import comparable_history, load_budgets, run_gate
+from edgebench.results.index import history as index_history
+from edgebench.results.schema import add_measurement, finish, new_run
+from edgebench.results.store import read_run, run_path, save_run
 
 RUNS = Path(__file__).parent / "data" / "results_runs"
 
@@ -82,3 +88,33 @@ def test_gate_of_a_run_against_itself_passes_a_zero_regression_budget(results: P
     res = CliRunner().invoke(main, ["gate", str(b), "--results", str(results)])
     assert res.exit_code == 0, res.output
     assert "gate PASS: 3 passed, 0 failed, 0 undecided" in res.stdout
+
+
+def measured(rng: np.random.Generator, ms: float, batch: int = 1) -> Measurement:
+    """Five agent processes of about ``ms`` per inference at ``batch`` (1% process-to-process spread)."""
+    samples, entries = [], []
+    for k, scale in enumerate(rng.lognormal(0.0, 0.01, 5)):
+        x = ms * 1e6 * scale * rng.lognormal(0.0, 0.05, 300)
+        samples += [int(v) for v in x]
+        entries.append(ProcessEntry(float(np.median(x)) / 1e6, x.size, None, None, None, None, 0.0, k))
+    return Measurement("b", "m", "fp32", True, samples_ns=tuple(samples), processes=tuple(entries), batch_size=batch)
+
+
+def test_the_regression_history_leaves_out_runs_of_another_configuration(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    results = tmp_path / "res"
+    # oldest first: three steady batch-1 runs, one batch-4 run (4x the time), the baseline; then 8% slower
+    plan = [(10.0, 1), (10.05, 1), (9.95, 1), (40.0, 4), (10.0, 1), (10.8, 1)]
+    ids = []
+    for i, (ms, batch) in enumerate(plan):
+        run = add_measurement(new_run("run", f"20260101T00000{i}Z-00000{i}"), measured(rng, ms, batch))
+        save_run(results, dataclasses.replace(finish(run), started=f"2026-01-01T00:00:0{i}+00:00"))
+        ids.append(run.run_id)
+    budgets = tmp_path / "b.toml"
+    budgets.write_text("[[budget]]\nmax_regression_pct = 5\n")
+    (check,) = run_gate(results, budgets, ids[-1], ids[-2]).checks
+    # the batch-4 run's median would make the history swing by 4x and the check undecided
+    assert check.verdict is CheckVerdict.FAIL and check.note.endswith(", 4 earlier runs"), check.note
+    rows = index_history(results, [("b", "m", "fp32")], metrics=("p50",))
+    assert len(comparable_history(read_run(run_path(results, ids[-1])), rows)[("b", "m", "fp32")]) == 4
+    assert len(rows[("b", "m", "fp32")]) == 6

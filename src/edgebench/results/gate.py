@@ -24,7 +24,9 @@ Which statistic each budget type uses (`edgebench.results.significance` has the 
   wholly above, ``undecided`` otherwise.
 * ``max_regression_pct``: the **median** (p50) against the baseline run's, processes as
   units (Student's t on logs), widened by the run-to-run spread of earlier runs of the
-  same measurement when the results folder holds 3 or more; ``pass`` when the 90%
+  same measurement in the same configuration (`ConfigKey`: runs of another batch, shape,
+  thread count, runtime version or board are left out) when the results folder holds 3
+  or more; ``pass`` when the 90%
   interval of the slowdown is within the limit, ``fail`` when wholly beyond. The tails
   are too noisy from run to run to gate a few percent on (p90 varies ~5x more than p50).
 * ``max_peak_mb``: peak RSS, the maximum over the processes; ``min_accuracy`` and
@@ -207,6 +209,9 @@ def evaluate(
         why = run.interrupted or "it did not finish"
         note = f"run {run.run_id} is INCOMPLETE ({why}): a gate never passes part of a run; run it again"
         checks.append(Check(0, "*", "*", "*", "run complete", None, None, None, UNDECIDED, note))
+    for what in run.dropped or ():  # a measurement skipped as damaged on reading is as unknown as one never run
+        note = f"reading run {run.run_id} skipped {what}: a gate never passes a damaged run; run it again"
+        checks.append(Check(0, "*", "*", "*", "run readable", None, None, None, UNDECIDED, note))
     for i, b in enumerate(budgets.budgets, 1):
         pat = {"board": b.board, "model": b.model, "variant": b.variant}
         for field, pos in (("board", 0), ("model", 1), ("variant", 2)):
@@ -293,6 +298,27 @@ def _regression(
     return _check(i, key, name, c.delta_pct, lim, v, note)
 
 
+def comparable_history(run: Run, rows: Mapping[Key, Sequence[Mapping[str, Any]]]) -> dict[Key, list[float]]:
+    """The earlier medians of each measurement of ``run`` that were measured in its configuration.
+
+    Args:
+        rows: `edgebench.results.index.history` rows (``run_id``, ``p50``, ``config``) per key.
+
+    Returns:
+        Per key, the ``p50`` of the rows from other runs whose `ConfigKey` is comparable
+        with the measurement's in ``run``: a run of another batch, shape, thread count,
+        runtime version or board says nothing about this configuration's run-to-run spread.
+    """
+    ms = {m.key: m for m in run.measurements}
+    return {
+        k: [
+            r["p50"] for r in got
+            if r["run_id"] != run.run_id and (k not in ms or ms[k].config_key.comparable(r["config"]))
+        ]
+        for k, got in rows.items()
+    }  # fmt: skip
+
+
 def run_gate(
     results: Path,
     budgets_path: Path,
@@ -304,7 +330,8 @@ def run_gate(
     """Load the budgets, the run and the baseline run, and evaluate every check.
 
     The history for ``max_regression_pct`` is the medians of the runs indexed up to the
-    baseline's start (the last 30).
+    baseline's start (the last 30) that were measured in the gated run's configuration
+    (`comparable_history`).
 
     Raises:
         UserError: for a missing or invalid budgets file, an unknown run, or (without
@@ -323,5 +350,5 @@ def run_gate(
         if any(b.max_regression_pct is not None for b in budgets.budgets):
             sync(results, warn=False)
             got = index_history(results, sorted(mb), metrics=("p50",), before=baseline.started)
-            hist = {k: [r["p50"] for r in rows if r["run_id"] != run.run_id] for k, rows in got.items()}
+            hist = comparable_history(run, got)
     return Gate(run.run_id, evaluate(run, budgets, baseline, history=hist, allow_config_change=allow_config_change))
