@@ -25,9 +25,6 @@ passes = [{ pass = "int8-static" }]
 """
 
 
-@pytest.mark.skip(
-    reason="trends are keyed by commit now; both nightlies here share the checkout's commit, so the two-run trend this test expects needs --commit per nightly (issue 12, open)"  # noqa: E501
-)
 def test_nightly_twice_with_a_dead_board(tmp_path: Path) -> None:
     (tmp_path / "recipe.toml").write_text(RECIPE)
     (tmp_path / "boards.toml").write_text('[[boards]]\nname = "dead"\nhost = "127.0.0.1"\nport = 1\nuser = "nobody"\n')
@@ -37,8 +34,8 @@ def test_nightly_twice_with_a_dead_board(tmp_path: Path) -> None:
         'budgets = "budgets.toml"\n[nightly.settings]\nmin_time_s = 0.2\nmax_rounds = 2000\n'
     )
     results = tmp_path / "results"
-    args = ["nightly", str(tmp_path / "nightly.toml"), "--results", str(results), "--json"]
-    first = CliRunner().invoke(main, args)
+    args = ["nightly", str(tmp_path / "nightly.toml"), "--results", str(results), "--json", "--branch", "main"]
+    first = CliRunner().invoke(main, [*args, "--commit", "1111111aaaa"])  # trends have one point per commit
     assert first.exit_code == 3, first.output  # the dead board fails the nightly ...
     d1 = json.loads(first.stdout)
     assert d1["compress"]["built"] == ["digits/fp32", "digits/int8-static"]
@@ -48,7 +45,7 @@ def test_nightly_twice_with_a_dead_board(tmp_path: Path) -> None:
     assert {b["extra_info"]["board"] for b in run1["benchmarks"]} == {"local"}  # ... but local's results are kept
     assert d1["gate"]["outcome"] == "pass" and d1["vs_last"] is None
 
-    second = CliRunner().invoke(main, args)
+    second = CliRunner().invoke(main, [*args, "--commit", "2222222bbbb"])
     d2 = json.loads(second.stdout)
     assert d2["compress"]["built"] == [] and len(d2["compress"]["skipped"]) == 2  # cached
     assert d2["vs_last"]["a"] == d1["run_id"] and len(d2["vs_last"]["rows"]) == 2

@@ -78,9 +78,9 @@ def nightly_page(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         "[nightly.settings]\nmin_time_s = 0.1\nrepeats = 2\n"
     )
     args = ["nightly", str(tmp / "nightly.toml"), "--results", str(tmp / "results"), "--json"]
-    first = CliRunner().invoke(main, args)
+    first = CliRunner().invoke(main, [*args, "--commit", "1111111aaaa"])  # trends have one point per commit
     assert first.exit_code == 3, first.output
-    second = CliRunner().invoke(main, args)
+    second = CliRunner().invoke(main, [*args, "--commit", "2222222bbbb"])
     assert second.exit_code == 3, second.output
     return json.loads(second.stdout)  # type: ignore[no-any-return]
 
@@ -102,9 +102,6 @@ def test_page_opens_with_the_verdict(nightly_page: dict[str, object]) -> None:
 
 
 @pytest.mark.parametrize("width", [1400, 390])
-@pytest.mark.skip(
-    reason="trends are keyed by commit now; both nightlies here share the checkout's commit, so the two-run trend this test expects needs --commit per nightly (issue 12, open)"  # noqa: E501
-)
 def test_page_in_headless_chromium(nightly_page: dict[str, object], width: int, tmp_path: Path) -> None:
     exe = chromium()
     page = Path(str(nightly_page["html"]))

@@ -310,6 +310,7 @@ class ReportRow:
     degraded: bool = False  # cosine below ``min_cosine``
     min_cosine: float | None = None  # the fidelity threshold the measurement ran with
     accuracy_unknown: str | None = None  # why top-1 is unknown (labels given to a non-classifier output)
+    fidelity_unknown: str | None = None  # why fidelity is unknown (the host-side fp32 reference failed)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON (enums as their strings)."""
@@ -381,6 +382,8 @@ class Report:
     warnings: tuple[str, ...] = ()
     trends: tuple[Trend, ...] | None = None
     run_file: str | None = None
+    commit: str | None = None  # the measured commit: short id, '*' when dirty (`results.commit.label`)
+    branch: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON (``edgebench report --json``)."""
@@ -389,6 +392,8 @@ class Report:
             "command": self.command,
             "started": self.started,
             "complete": self.complete,
+            "commit": self.commit,
+            "branch": self.branch,
             "boards": list(self.boards),
             "models": [m.to_json() for m in self.models],
             "warnings": list(self.warnings),

@@ -22,7 +22,7 @@ from edgebench.model import Change, CheckVerdict, Comparison, Gate, ModelReport,
 from edgebench.render.compare import quantile_text
 from edgebench.render.gate import GATE_COLUMNS, summary
 from edgebench.render.profile import html_section
-from edgebench.render.report import failure_lines, shown_columns, speed_class, validity
+from edgebench.render.report import commit_words, failure_lines, shown_columns, speed_class, validity
 
 W, H, PAD = 470, 230, 64
 TREND_SPAN = 0.10  # trend y axes cover at least median +-10 %
@@ -206,7 +206,8 @@ def settings_text(settings: Mapping[str, Any] | None) -> str:
 def _report_body(d: Report, settings: Mapping[str, Any] | None) -> list[str]:
     ok, valid = validity(d)
     body = [
-        f'<p>{_e(d.command)}, {_e(d.started)}, <b class="{"good" if ok else "bad"}">{_e(valid)}</b></p>',
+        f"<p>{_e(d.command)}, {_e(d.started)}, {_e(commit_words(d))}, "
+        f'<b class="{"good" if ok else "bad"}">{_e(valid)}</b></p>',
         f"<p>settings: {_e(settings_text(settings))}</p>",
     ]
     for w in d.warnings:

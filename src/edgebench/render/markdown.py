@@ -11,7 +11,7 @@ from edgebench.render.compare import quantile_text, signed
 from edgebench.render.gate import GATE_COLUMNS, summary
 from edgebench.render.html import comparison_counts, settings_text
 from edgebench.render.profile import markdown_section
-from edgebench.render.report import failure_lines, shown_columns, validity
+from edgebench.render.report import commit_words, failure_lines, shown_columns, validity
 
 VERDICT_ICON = {Worth.WORTH_IT: "✅", Worth.WORTH_IT_FOR_SIZE: "📦", Worth.NOT_WORTH_IT: "❌", Worth.UNDECIDED: "❔",
                 Worth.DEGRADED: "⛔", Worth.WORTH_IT_IF_ACCURATE: "⚠️"}  # fmt: skip
@@ -34,7 +34,7 @@ def report_markdown(d: Report, settings: Mapping[str, Any] | None = None, profil
     """The run report as Markdown (with its validity, when given its measurement settings and its profiles)."""
     ok, valid = validity(d)
     state = valid if ok else f"**{valid}**"
-    out = [f"## edgebench run `{d.run_id}`", "", f"{d.command}, {d.started}, {state}", ""]
+    out = [f"## edgebench run `{d.run_id}`", "", f"{d.command}, {d.started}, {commit_words(d)}, {state}", ""]
     out += [f"settings: {settings_text(settings)}", ""]
     for mm in d.models:
         out += [f"### {mm.model}", ""]

@@ -13,6 +13,7 @@ from functools import partial
 
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderResult
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -32,7 +33,7 @@ def _top1(r: ReportRow) -> str:
 def _cosine(r: ReportRow) -> str:
     """The worst output's cosine to fp32's, 4 decimals (``1.0000`` may still differ), marked when degraded."""
     if r.cosine is None:
-        return "-"
+        return "unknown" if r.fidelity_unknown else "-"
     return f"{r.cosine:.4f}" + (" degraded" if r.degraded else "")
 
 
@@ -100,7 +101,7 @@ COLUMNS = (
     Column("load ms", "load", lambda r: fmt_ms(r.load_ms), optional=lambda r: r.load_ms),
     Column("first inference ms", "first", lambda r: fmt_ms(r.first_inference_ms), optional=lambda r: r.load_ms),
     Column("top-1", "top-1", _top1),
-    Column("cosine", "cos.", _cosine, optional=lambda r: r.cosine),
+    Column("cosine", "cos.", _cosine, optional=lambda r: r.cosine if r.cosine is not None else r.fidelity_unknown),
     Column("SNR dB", "SNR", _snr, optional=lambda r: r.cosine),
     Column("size", "size", lambda r: _size(r.bytes)),
     Column("speedup", "speed", lambda r: fmt_ratio(r.speedup)),
@@ -119,8 +120,11 @@ def shown_columns(rows: Sequence[ReportRow]) -> tuple[Column, ...]:
 
 
 def failure_lines(mm: ModelReport) -> list[str]:
-    """One line per failed row, the error whole (shown under the table, never cut by a column)."""
-    return [f"{r.board}/{r.variant} failed: {r.error}" for r in mm.rows if not r.ok]
+    """One line per failed row, the error whole (shown under the table, never cut by a column); one per row
+    whose fidelity is unknown because its fp32 reference failed on the host (measured, but not compared)."""
+    return [f"{r.board}/{r.variant} failed: {r.error}" for r in mm.rows if not r.ok] + [
+        f"{r.board}/{r.variant} fidelity unknown: {r.fidelity_unknown}" for r in mm.rows if r.ok and r.fidelity_unknown
+    ]
 
 
 def validity(d: ReportData) -> tuple[bool, str]:
@@ -138,6 +142,20 @@ def speed_class(r: ReportRow) -> str:
     if r.speedup is None or r.speed not in (Change.FASTER, Change.SLOWER):
         return ""
     return "good" if r.speedup > 1 else "bad"
+
+
+def commit_words(d: ReportData) -> str:
+    """Which commit the run measured, as the report's header says it (``commit 1a2b3c4* on main``)."""
+    if d.commit is None:
+        return "no commit recorded"
+    return f"commit {d.commit}" + (f" on {d.branch}" if d.branch else "")
+
+
+def commit_span(labels: Sequence[str]) -> str:
+    """The oldest and newest point of a trend by their commit labels (``1a2b3c4 → 5d6e7f8``)."""
+    if not labels:
+        return "-"
+    return labels[0] if len(labels) == 1 else f"{labels[0]} → {labels[-1]}"
 
 
 KIND_STYLE = {
@@ -202,7 +220,7 @@ class Report:
         d = self.data
         ok, valid = validity(d)
         state = valid if ok else f"[yellow]{valid}[/yellow]"
-        yield f"[bold]run {d.run_id}[/bold] ({d.command}, {d.started}, {state})"
+        yield f"[bold]run {d.run_id}[/bold] ({d.command}, {d.started}, {escape(commit_words(d))}, {state})"
         for mm in d.models:
             every = [c.short for c in COLUMNS if c.rich]
             table, dropped = fit_table(partial(self.model_table, mm), every, DROP_ORDER, console, options)
@@ -220,21 +238,24 @@ class Report:
             trends = d.trends
 
             def trend_table(shown: Sequence[str]) -> Table:
-                t = Table(title="trends (oldest → newest, | marks a change point)", title_justify="left")
+                t = Table(
+                    title="trends (one point per commit, oldest → newest; | marks a change point; *: dirty checkout)",
+                    title_justify="left",
+                )
                 for c in shown:
-                    t.add_column(c, no_wrap=c in ("runs", "trend", "last"), overflow="fold")
+                    t.add_column(c, no_wrap=c in ("points", "trend", "last"), overflow="fold")
                 for tr in trends:
                     cells = {
                         "board": tr.board, "model": tr.model, "variant": tr.variant, "metric": tr.metric,
-                        "runs": str(len(tr.values)), "trend": tr.sparkline,
-                        "last": fmt_ms(tr.values[-1]) if tr.values else "-",
-                        "change points": ", ".join(tr.changes) or "-",
+                        "points": str(len(tr.values)), "commits": commit_span(tr.commits or tr.runs),
+                        "trend": tr.sparkline, "last": fmt_ms(tr.values[-1]) if tr.values else "-",
+                        "change points": ", ".join(tr.change_labels) or "-",
                     }  # fmt: skip
                     t.add_row(*(cells[c] for c in shown))
                 return t
 
-            every = ["board", "model", "variant", "metric", "runs", "trend", "last", "change points"]
-            table, dropped = fit_table(trend_table, every, ("runs", "metric", "model"), console, options)
+            every = ["board", "model", "variant", "metric", "points", "commits", "trend", "last", "change points"]
+            table, dropped = fit_table(trend_table, every, ("points", "metric", "model"), console, options)
             yield table
             if dropped:
                 yield dropped_note(dropped)

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgebench import agent
 from edgebench.model import Change, Histogram, Measurement, ModelReport, Report, ReportRow, Run, Worth
+from edgebench.results.commit import label as commit_label
 from edgebench.results.schema import SchemaError
 from edgebench.results.significance import compare_quantile
 from edgebench.results.stats import HIGH_CV, PROCESS_SPREAD, is_noisy
@@ -80,6 +81,7 @@ def verdict(
     cosine: float | None = None,
     min_cosine: float = agent.DEFAULT_MIN_COSINE,
     accuracy_unknown: str | None = None,
+    fidelity_unknown: str | None = None,
 ) -> tuple[Worth, str]:
     """The verdict on a variant against fp32 on the same board.
 
@@ -92,6 +94,7 @@ def verdict(
         speedup: fp32 p50 / variant p50.
         cosine: the worst output's cosine similarity to fp32's outputs (None: not measured).
         accuracy_unknown: why top-1 could not be measured although labels were given.
+        fidelity_unknown: why the cosine could not be measured (the host-side fp32 reference failed).
 
     Returns:
         ``(kind, text)``; text reads like ``int8-static: 1.7x faster, -0.3 pt: worth it``.
@@ -103,6 +106,8 @@ def verdict(
     unverified = acc_delta_pt is None and cosine is None
     if unverified:
         acc = ", accuracy unknown" + (f" ({accuracy_unknown})" if accuracy_unknown else " (no labelled eval data)")
+        if fidelity_unknown:
+            acc += ", fidelity unknown (the fp32 reference failed)"
     if cosine is not None and cosine < min_cosine:
         change = {
             Change.SLOWER: _by(1 / speedup, "slower") if speedup else "slower",
@@ -139,6 +144,14 @@ def _number(d: Mapping[str, Any] | None, *keys: str) -> float | None:
     return None
 
 
+def cosine_of(m: Measurement) -> tuple[float | None, float]:
+    """A measurement's worst-output cosine to fp32's (None: not measured) and the threshold it ran with."""
+    fid = m.fidelity if isinstance(m.fidelity, Mapping) else None
+    cosine = _number(fid, "cosine", "cosine_mean")  # ``cosine_mean``: runs made before per-output fidelity
+    given = [v for v in (_number(fid, "min_cosine"), _number(m.settings, "min_cosine")) if v is not None]
+    return cosine, given[0] if given else agent.DEFAULT_MIN_COSINE  # 0 is a threshold too
+
+
 def _row(m: Measurement) -> ReportRow:
     s = m.summary
     figures: dict[str, Any] = {}
@@ -146,9 +159,7 @@ def _row(m: Measurement) -> ReportRow:
         figures = {"p50_ms": s.p50_ms, "p90_ms": s.p90_ms, "p99_ms": s.p99_ms, "throughput": s.throughput,
                    "rounds": s.rounds, "cv": s.cv}  # fmt: skip
     fid = m.fidelity if isinstance(m.fidelity, Mapping) else None
-    cosine = _number(fid, "cosine", "cosine_mean")  # ``cosine_mean``: runs made before per-output fidelity
-    given = [v for v in (_number(fid, "min_cosine"), _number(m.settings, "min_cosine")) if v is not None]
-    min_cosine = given[0] if given else agent.DEFAULT_MIN_COSINE  # 0 is a threshold too
+    cosine, min_cosine = cosine_of(m)
     peak_eval = _number(m.memory, "peak_rss_eval")
     unknown = (m.accuracy or {}).get("unknown")
     return ReportRow(
@@ -161,6 +172,7 @@ def _row(m: Measurement) -> ReportRow:
         cosine=cosine, snr_db=_number(fid, "snr_db"), degraded=cosine is not None and cosine < min_cosine,
         min_cosine=min_cosine,
         accuracy_unknown=str(unknown) if unknown else None,
+        fidelity_unknown=str(fid["unknown"]) if fid and fid.get("unknown") else None,
     )  # fmt: skip
 
 
@@ -183,7 +195,7 @@ def _against_fp32(
         kind, text = verdict(
             r.variant, chg.label, speedup or 0.0, acc, size_ratio, max_drop_pt,
             cosine=r.cosine, min_cosine=agent.DEFAULT_MIN_COSINE if r.min_cosine is None else r.min_cosine,
-            accuracy_unknown=r.accuracy_unknown,
+            accuracy_unknown=r.accuracy_unknown, fidelity_unknown=r.fidelity_unknown,
         )  # fmt: skip
         out.append(
             dataclasses.replace(
@@ -215,6 +227,7 @@ def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
                 (r.variant, r.p90_ms, r.top1)
                 for r in rows
                 if r.board == board and r.ok and r.top1 is not None and r.p90_ms is not None
+                and not r.degraded and not r.accuracy_unknown  # never a trade-off worth choosing
             ]
             front[board] = tuple(pareto(pts))
         rows = [dataclasses.replace(r, pareto=r.variant in front[r.board]) for r in rows]
@@ -251,6 +264,8 @@ def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
         boards=tuple(sorted(run.boards)),
         models=tuple(models),
         warnings=tuple(warnings),
+        commit=commit_label(run.commit_info),
+        branch=run.commit_info.get("branch") or None,
     )
 
 

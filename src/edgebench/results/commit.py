@@ -61,3 +61,18 @@ def resolve(git: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     same = commit is not None and commit == git_id
     out.update(branch=branch, dirty=git.get("dirty") if same else None, source=source)
     return out
+
+
+def label(info: Mapping[str, Any]) -> str | None:
+    """A run's commit as reports show it: the short id, ``*`` when the checkout was dirty.
+
+    Args:
+        info: a run's ``commit_info`` block.
+
+    Returns:
+        For example ``1a2b3c4*``; None when the run has no commit.
+    """
+    commit = str(info.get("id") or "")
+    if commit in NO_COMMIT:
+        return None
+    return f"{commit[:7]}{'*' if info.get('dirty') is True else ''}"

@@ -1,0 +1,64 @@
+"""The terminal report says which commit was measured: the run's, and each trend point's (short id, * when dirty)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from edgebench.model import Report as ReportData
+from edgebench.model import Run, Trend
+from edgebench.render.report import Report
+from edgebench.results.analysis import analyze_run
+from edgebench.results.commit import label
+
+RUNS = sorted((Path(__file__).parent / "data" / "results_runs").glob("*.json"))
+NUMBER = re.compile(r"(?<![\w-])[-+]?\d(?:[\d,]*\d)?(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+def text(obj: object, width: int) -> str:
+    con = Console(file=io.StringIO(), width=width, color_system=None)
+    con.print(obj)
+    return con.file.getvalue()  # type: ignore[attr-defined]
+
+
+def report(commit_info: dict[str, object]) -> ReportData:
+    run = Run.from_json(json.loads(RUNS[0].read_text()))
+    rep = analyze_run(dataclasses.replace(run, commit_info=commit_info))
+    trends = tuple(
+        Trend(r.board, mm.model, r.variant, "p90", (1.0, 1.01, 2.0, 2.0), ("r1", "r2", "r3", "r4"), "▁▁|██", ("r3",),
+              commits=("aaaaaaa", "bbbbbbb", "ccccccc", "ddddddd*"))
+        for mm in rep.models for r in mm.rows if r.ok
+    )  # fmt: skip
+    return dataclasses.replace(rep, trends=trends)
+
+
+def test_commit_label() -> None:
+    assert label({"id": "1a2b3c4d5e6f", "dirty": True}) == "1a2b3c4*"
+    assert label({"id": "1a2b3c4d5e6f", "dirty": None}) == "1a2b3c4"  # unknown is not dirty
+    assert label({"id": "unversioned"}) is None and label({}) is None
+
+
+@pytest.mark.parametrize("width", [250, 80])
+def test_header_and_trends_name_the_commits(width: int) -> None:
+    rep = report({"id": "1a2b3c4d5e6f", "dirty": True, "branch": "main"})
+    assert rep.commit == "1a2b3c4*" and rep.to_json()["commit"] == "1a2b3c4*"
+    out = text(Report(rep), width)
+    flat = " ".join(out.split())
+    assert "commit 1a2b3c4* on main" in flat
+    assert max(len(ln) for ln in out.splitlines()) <= width
+    trends = out.split("trends (", 1)[1]
+    assert trends.count("aaaaaaa →") == 3 and trends.count("ddddddd*") == 3  # oldest and newest point's commit
+    assert "ccccccc" in trends and "r3" not in trends  # the change point by its commit, not its run id
+    wide = set(NUMBER.findall(text(Report(rep), 250)))
+    assert [n for n in NUMBER.findall(out) if n not in wide] == []  # no figure cut
+
+
+def test_a_run_without_a_commit_says_so() -> None:
+    out = text(Report(report({"id": "unversioned"})), 120)
+    assert "no commit recorded" in out
