@@ -1,6 +1,6 @@
 """edgebench on-board agent: one self-contained file, run once per variant.
 
-It runs on the board with Python >= 3.8, numpy and one runtime (onnxruntime,
+It runs on the board with Python >= 3.6, numpy and one runtime (onnxruntime,
 ai_edge_litert, tflite_runtime or tensorflow.lite); psutil is optional. No edgebench
 install is needed there. Usage::
 
@@ -16,7 +16,8 @@ Method (every default can be overridden in the job's ``measure`` block):
 1. cold start: the model load (session / interpreter creation) and the first inference
    are timed separately;
 2. warm-up: at least ``warmup_min_iters`` inferences and ``warmup_min_s`` seconds;
-3. steady state: one inference per sample, timed with ``time.perf_counter_ns``, until
+3. steady state: one inference per sample, timed with ``time.perf_counter_ns`` (3.6: ``perf_counter``
+   in ns), until
    at least ``min_rounds`` samples and ``min_time_s`` seconds, stopping at
    ``max_time_s`` or ``max_rounds`` whatever comes first; every raw sample is returned;
 4. memory: resident set size (RSS) of this fresh process: before the runtime is
@@ -26,11 +27,12 @@ Method (every default can be overridden in the job's ``measure`` block):
    the parent's reference outputs (top-1 agreement, max / mean abs difference, cosine);
 6. device state (governor, frequency, temperature) before and after, with warnings.
 
-Keep this file free of edgebench imports and of syntax newer than Python 3.8
-(``tests/unit/test_bench_agent.py`` checks it with vermin).
+Keep this file free of edgebench imports and of syntax or library calls newer than
+Python 3.6 and numpy 1.19 (JetPack 4 boards): no ``from __future__ import annotations``
+(annotations are evaluated at def time, so use ``typing`` generics), no dataclasses, no
+walrus, no ``subprocess.run(capture_output=)``. ``tests/unit/test_bench_agent.py`` checks
+it with vermin and with ``ast.parse(feature_version=(3, 6))``.
 """
-
-from __future__ import annotations
 
 import bisect
 import difflib
@@ -70,6 +72,26 @@ COOLDOWN_MAX_S = 300.0  # longest wait for the cool-down temperature
 DEFAULT_MIN_COSINE = 0.99  # a variant is degraded when an output's cosine to its parent's falls below this
 
 Signature = List[Tuple[str, List[Any], str]]
+
+
+def _perf_counter_ns_36() -> int:
+    """``time.perf_counter`` in ns, for Python 3.6 (``perf_counter_ns`` came in 3.7)."""
+    return round(time.perf_counter() * 1e9)
+
+
+def ns_clock() -> Callable[[], int]:
+    """The monotonic nanosecond clock: ``time.perf_counter_ns``, or its 3.6 fallback.
+
+    Looked up at call time (not bound at import) so tests can replace ``time.perf_counter_ns``.
+    """
+    clock = getattr(time, "perf_counter_ns", None)  # type: Optional[Callable[[], int]]
+    return clock if clock is not None else _perf_counter_ns_36
+
+
+def now_ns() -> int:
+    """One reading of :func:`ns_clock` (for single timings; loops bind ``ns_clock()`` once)."""
+    return ns_clock()()
+
 
 # Messages an extension module built for NumPy 1.x raises when imported beside NumPy 2.
 NUMPY_ABI_MARKERS = (
@@ -316,14 +338,14 @@ class OnnxRuntimeModel:
 
     def prepare(self, arrays: List[Any]) -> Any:
         """The feed for `run`: a dict input name -> array (float data never silently cast to ints)."""
-        for (name, _shape, dtype), a in zip(self.signature(), arrays):  # noqa: B905 (runs on Python 3.8: no strict=)
+        for (name, _shape, dtype), a in zip(self.signature(), arrays):  # noqa: B905 (runs on Python 3.6: no strict=)
             if _np().dtype(dtype).kind in "iu" and a.dtype.kind == "f":
                 raise AgentError(
                     "bad_eval_data",
                     "input %r is %s but the data is %s: save the eval data as %s (already quantized)"
                     % (name, dtype, a.dtype.name, dtype),
                 )
-        return dict(zip(self.input_names, arrays))  # noqa: B905 (runs on Python 3.8: no strict=)
+        return dict(zip(self.input_names, arrays))  # noqa: B905 (runs on Python 3.6: no strict=)
 
     def run(self, feed: Any) -> List[Any]:
         """One inference; returns the outputs."""
@@ -472,7 +494,7 @@ class TFLiteModel:
         np = _np()
         prepared = []
         resized = False
-        for d, a in zip(self.inputs, arrays):  # noqa: B905 (runs on Python 3.8: no strict=)
+        for d, a in zip(self.inputs, arrays):  # noqa: B905 (runs on Python 3.6: no strict=)
             scale, zero = d.get("quantization", (0.0, 0))
             if np.dtype(d["dtype"]).kind in "iu" and a.dtype.kind == "f" and scale:
                 info = np.iinfo(d["dtype"])
@@ -694,7 +716,7 @@ def build_inputs(
             "missing_dims", "dynamic dimensions of %s have no size: add %s" % (", ".join(names), " ".join(missing))
         )
     arrays, records = [], []
-    for (name, _shape, dtype), (batched, shape) in zip(signature, shapes):  # noqa: B905 (runs on Python 3.8)
+    for (name, _shape, dtype), (batched, shape) in zip(signature, shapes):  # noqa: B905 (runs on Python 3.6)
         if name in given:
             a, how = given[name], "eval data"
         else:
@@ -709,7 +731,7 @@ def _fit_array(name: str, want_shape: List[Any], want_dtype: str, a: Any, path: 
     np = _np()
     want = want_shape[1:]
     got = list(a.shape[1:])
-    if len(want) != len(got) or any(isinstance(w, int) and w > 0 and w != g for w, g in zip(want, got)):  # noqa: B905 (runs on Python 3.8: no strict=)
+    if len(want) != len(got) or any(isinstance(w, int) and w > 0 and w != g for w, g in zip(want, got)):  # noqa: B905 (runs on Python 3.6: no strict=)
         raise AgentError(
             "bad_eval_data",
             "eval data %s has samples of shape %s but input %r expects %s: give eval data shaped [N, %s]"
@@ -764,7 +786,7 @@ def load_eval(job: Dict[str, Any], signature: Signature) -> Tuple[Optional[List[
                 keys = [key]
             else:
                 keys = [(spec.get("inputs") or {}).get(n, n) for n in names]
-            keys = [None if _has_value(specs.get(n)) else k for n, k in zip(names, keys)]  # noqa: B905 (Python 3.8)
+            keys = [None if _has_value(specs.get(n)) else k for n, k in zip(names, keys)]  # noqa: B905 (Python 3.6)
             absent = [k for k in keys if k is not None and k not in data.files]
             if absent:
                 raise AgentError(
@@ -781,7 +803,7 @@ def load_eval(job: Dict[str, Any], signature: Signature) -> Tuple[Optional[List[
     except Exception as exc:
         raise AgentError("bad_eval_data", "eval data %s could not be read: %s" % (base, _first_line(exc))) from None
     batched = []
-    for (name, shape, _dtype), key in zip(signature, keys):  # noqa: B905 (runs on Python 3.8: no strict=)
+    for (name, shape, _dtype), key in zip(signature, keys):  # noqa: B905 (runs on Python 3.6: no strict=)
         flag = (specs.get(name) or {}).get("batched")
         a = found.get(key) if key is not None else None
         if flag is None or len(shape) == 0:  # a 0-d input is one value, never split
@@ -794,7 +816,7 @@ def load_eval(job: Dict[str, Any], signature: Signature) -> Tuple[Optional[List[
                 "the npz as batchless=[%r])" % (base, key, name, shape, name, name),
             )
         batched.append(bool(flag))
-    rows = [len(found[k]) for k, b in zip(keys, batched) if b and k is not None]  # noqa: B905 (Python 3.8)
+    rows = [len(found[k]) for k, b in zip(keys, batched) if b and k is not None]  # noqa: B905 (Python 3.6)
     n = rows[0] if rows else (len(y) if y is not None else 1)
     if any(r != n for r in rows) or (y is not None and len(y) != n):
         raise AgentError("bad_eval_data", "eval data %s: arrays have different lengths" % base)
@@ -821,7 +843,7 @@ def load_eval(job: Dict[str, Any], signature: Signature) -> Tuple[Optional[List[
     dims = job.get("dims") or {}
     seed = int(job.get("seed", 0))
     xs = []
-    for (name, shape, dtype), key, b in zip(signature, keys, batched):  # noqa: B905 (runs on Python 3.8)
+    for (name, shape, dtype), key, b in zip(signature, keys, batched):  # noqa: B905 (runs on Python 3.6)
         if key is None:  # made from its spec, n rows
             missing = []  # type: List[str]
             cshape = concrete_shape(name, shape, dims, n, b, missing)
@@ -852,7 +874,7 @@ def measure(
     """
     s = dict(DEFAULT_MEASURE)  # type: Dict[str, Any]
     s.update(settings or {})
-    clock = time.perf_counter_ns
+    clock = ns_clock()
     max_ns = float(s["max_time_s"]) * 1e9
     min_ns = float(s["min_time_s"]) * 1e9
     warm_ns = float(s["warmup_min_s"]) * 1e9
@@ -903,14 +925,14 @@ def evaluate_outputs(model: Any, xs: List[Any], batch_size: int, batched: Option
     np = _np()
     outs = []  # type: List[List[Any]]
     flags = batched if batched is not None else [x.ndim > 0 for x in xs]
-    n = next((len(x) for x, b in zip(xs, flags) if b), 1)  # noqa: B905 (runs on Python 3.8: no strict=)
+    n = next((len(x) for x, b in zip(xs, flags) if b), 1)  # noqa: B905 (runs on Python 3.6: no strict=)
     for i in range(0, n, batch_size):
-        chunk = [x[i : i + batch_size] if b else x for x, b in zip(xs, flags)]  # noqa: B905 (Python 3.8)
+        chunk = [x[i : i + batch_size] if b else x for x, b in zip(xs, flags)]  # noqa: B905 (Python 3.6)
         size = min(batch_size, n - i)
         if size < batch_size:  # static batch models: pad the last chunk
             chunk = [
                 np.concatenate([c, np.repeat(c[-1:], batch_size - size, axis=0)]) if b else c
-                for c, b in zip(chunk, flags)  # noqa: B905 (runs on Python 3.8: no strict=)
+                for c, b in zip(chunk, flags)  # noqa: B905 (runs on Python 3.6: no strict=)
             ]
         res = model.run(model.prepare(chunk))
         for k, o in enumerate(res):
@@ -938,7 +960,7 @@ def eval_batch_size(
     Only batched inputs count (``batched``: one flag per input; 0-d inputs never are).
     """
     flags = batched if batched is not None else [True] * len(signature)
-    first = [s[1][0] for s, b in zip(signature, flags) if b and s[1]]  # noqa: B905 (runs on Python 3.8)
+    first = [s[1][0] for s, b in zip(signature, flags) if b and s[1]]  # noqa: B905 (runs on Python 3.6)
     if all(isinstance(d, int) and d > 0 for d in first):
         return batch  # static batch: the timed batch size is the only one the model takes
     return max(batch, int(spec.get("eval_batch_size", 32)))
@@ -1045,7 +1067,7 @@ def fidelity(
     refs = refs if isinstance(refs, (list, tuple)) else [refs]
     threshold = DEFAULT_MIN_COSINE if min_cosine is None else float(min_cosine)
     per = []
-    for i, (o, r) in enumerate(zip(outs, refs)):  # noqa: B905 (runs on Python 3.8: no strict=)
+    for i, (o, r) in enumerate(zip(outs, refs)):  # noqa: B905 (runs on Python 3.6: no strict=)
         block = output_fidelity(o, r)
         block["name"] = names[i] if names and i < len(names) else "output%d" % i
         per.append(block)
@@ -1100,7 +1122,7 @@ def _inputs_for(
     flags = (job.get("eval") or {}).get("batched") or [True] * len(xs)
     specs = dict(specs)
     given = {}
-    for (name, _shape, _dtype), x, b in zip(signature, xs, flags):  # noqa: B905 (runs on Python 3.8: no strict=)
+    for (name, _shape, _dtype), x, b in zip(signature, xs, flags):  # noqa: B905 (runs on Python 3.6: no strict=)
         if _has_value(specs.get(name)):
             continue  # made again at the timed batch size, and recorded as made
         if b and len(x) < batch:
@@ -1152,9 +1174,9 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
         options = job.get("runtime_options") or {}
         model = RUNTIMES[runtime](options)
         memory["rss_before_load"] = rss_bytes()
-        t = time.perf_counter_ns()
+        t = now_ns()
         model.load(artifact)
-        load_ns = time.perf_counter_ns() - t
+        load_ns = now_ns() - t
         memory["rss_after_load"] = rss_bytes()
         load_peak = peak_rss_bytes()  # the timed configuration's peak includes the load's
         result["runtime"] = {
@@ -1178,9 +1200,9 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
         xs = y = ref = None
         per_phase = reset_peak_rss()
         feed = model.prepare(arrays)
-        t = time.perf_counter_ns()
+        t = now_ns()
         model.run(feed)
-        first_ns = time.perf_counter_ns() - t
+        first_ns = now_ns() - t
         warm, samples, settings = measure(getattr(model, "timed_run", model.run), feed, measure_spec)
         memory["rss_after_run"] = rss_bytes()
         timed_peak = peak_rss_bytes()
@@ -1205,7 +1227,7 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
         }
         if evaluating:
             per_phase = reset_peak_rss() and per_phase
-            t = time.perf_counter_ns()
+            t = now_ns()
             xs, y, ref = load_eval(job, signature)
             assert xs is not None  # read a first time above
             flags = (job.get("eval") or {}).get("batched")
@@ -1215,7 +1237,7 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
             names = output_names(model)
             if y is not None and is_classifier(outs[0].shape):
                 result["accuracy"] = accuracy(logits, y, n_total)
-                result["accuracy"]["eval_ns"] = time.perf_counter_ns() - t
+                result["accuracy"]["eval_ns"] = now_ns() - t
             elif y is not None:
                 result["accuracy"] = accuracy_unknown(names[0] if names else "output0", outs[0].shape, n_total)
                 result["warnings"].append(result["accuracy"]["unknown"])
@@ -1472,7 +1494,7 @@ def _profile_ort(model: Any, artifact: str, feed: Any, iterations: int, warmup: 
         for _ in range(warmup):
             sess.run(None, feed)
         samples = []  # type: List[int]
-        clock = time.perf_counter_ns
+        clock = ns_clock()
         for _ in range(iterations):
             a = clock()
             sess.run(None, feed)
@@ -1549,9 +1571,9 @@ def profile_job(job: Dict[str, Any]) -> Dict[str, Any]:
         model = RUNTIMES[runtime](job.get("runtime_options") or {})
         memory["rss_before_load"] = rss_bytes()
         timeline.mark("load")
-        t = time.perf_counter_ns()
+        t = now_ns()
         model.load(artifact)
-        load_ns = time.perf_counter_ns() - t
+        load_ns = now_ns() - t
         memory["rss_after_load"] = rss_bytes()
         result["runtime"] = {
             "name": model.name, "version": model.version, "providers": model.providers, "threads": model.threads,
@@ -1566,17 +1588,17 @@ def profile_job(job: Dict[str, Any]) -> Dict[str, Any]:
         feed = model.prepare(arrays)
         timed = getattr(model, "timed_run", model.run)
         timeline.mark("first_inference")
-        t = time.perf_counter_ns()
+        t = now_ns()
         model.run(feed)
-        first_ns = time.perf_counter_ns() - t
+        first_ns = now_ns() - t
         timeline.mark("warmup")
         settings = dict(DEFAULT_MEASURE)  # type: Dict[str, Any]
         settings.update(mspec)
-        warm, t0 = 0, time.perf_counter_ns()
-        while warm < int(settings["warmup_min_iters"]) or time.perf_counter_ns() - t0 < settings["warmup_min_s"] * 1e9:
+        warm, t0 = 0, now_ns()
+        while warm < int(settings["warmup_min_iters"]) or now_ns() - t0 < settings["warmup_min_s"] * 1e9:
             timed(feed)
             warm += 1
-            if time.perf_counter_ns() - t0 > settings["max_time_s"] * 1e9:
+            if now_ns() - t0 > settings["max_time_s"] * 1e9:
                 break
         timeline.mark("steady")
         steady = dict(settings)

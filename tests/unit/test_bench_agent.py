@@ -1,7 +1,8 @@
-"""The on-board agent's pure parts: measuring loop, statistics inputs, device state, inputs, Python 3.8."""
+"""The on-board agent's pure parts: measuring loop, statistics inputs, device state, inputs, Python 3.6."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -12,20 +13,21 @@ import pytest
 
 from edgebench import agent
 from edgebench.bench.runner import AGENT
+from edgebench.targets import remote
 
 VERMIN = Path(sys.executable).with_name("vermin")
 
 
 def _vermin(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(VERMIN), "-t=3.8-", "--no-tips", "--violations", "--eval-annotations", str(path)],
+        [str(VERMIN), "-t=3.6-", "--no-tips", "--violations", "--eval-annotations", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
     )
 
 
-def test_agent_runs_on_python_38_per_vermin(tmp_path: Path) -> None:
+def test_agent_runs_on_python_36_per_vermin(tmp_path: Path) -> None:
     out = _vermin(AGENT)
     assert out.returncode == 0, out.stdout + out.stderr
     # the check can fail: a 3.10 construct in the same style of file is flagged
@@ -34,6 +36,35 @@ def test_agent_runs_on_python_38_per_vermin(tmp_path: Path) -> None:
         "def f(x):\n    match x:\n        case 1:\n            return 1\n    return zip([1], [2], strict=True)\n"
     )
     assert _vermin(bad).returncode != 0
+    # ... and so are the two 3.7 features the agent used to need
+    bad.write_text("from __future__ import annotations\nimport time\nt = time.perf_counter_ns()\n")
+    assert "3.7" in _vermin(bad).stdout
+
+
+def test_agent_parses_with_the_python_36_grammar() -> None:
+    # the parser's own check, for grammar vermin may not know (walrus, positional-only, f"{x=}")
+    ast.parse(AGENT.read_text(), feature_version=(3, 6))
+    for newer in ("if (n := 1):\n    pass\n", "def f(a, /):\n    pass\n", "x = 1\ny = f'{x=}'\n"):
+        with pytest.raises(SyntaxError):
+            ast.parse(newer, feature_version=(3, 6))
+
+
+def test_board_snippets_parse_with_the_python_36_grammar() -> None:
+    # the SSH driver's own Python snippets run on the same old board Pythons as the agent
+    snippets = {n: v for n, v in vars(remote).items() if n.startswith("PY_") and isinstance(v, str)}
+    assert snippets
+    for text in snippets.values():
+        ast.parse(text, feature_version=(3, 6))
+
+
+def test_agent_clock_falls_back_to_perf_counter_on_python_36(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(agent.time, "perf_counter_ns")  # as on Python 3.6
+    ticks = iter(range(1000, 10**6))
+    monkeypatch.setattr(agent.time, "perf_counter", lambda: next(ticks) / 1000)  # 1 ms per read, in seconds
+    assert agent.now_ns() == 1_000_000_000
+    s = {"warmup_min_iters": 0, "warmup_min_s": 0.0, "min_rounds": 3, "min_time_s": 0.0, "max_time_s": 10}
+    _warm, samples, _ = agent.measure(lambda feed: None, None, s)
+    assert samples == [1_000_000] * 3  # integer nanoseconds, as perf_counter_ns gives
 
 
 def test_agent_imports_nothing_from_edgebench() -> None:

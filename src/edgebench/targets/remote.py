@@ -1,4 +1,4 @@
-"""What the SSH driver runs on a board: small shell and Python snippets (Python >= 3.8,
+"""What the SSH driver runs on a board: small shell and Python snippets (Python >= 3.6,
 standard library only)."""
 
 from __future__ import annotations
