@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 from rich.console import Console
@@ -84,13 +87,45 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(with_schema(data) if isinstance(data, dict) else data, indent=1, default=str))
 
 
+@contextmanager
+def warning_lines() -> Iterator[None]:
+    """Show each Python warning raised inside as one ``warning: ...`` line on stderr, once.
+
+    Every command runs in it (`EdgebenchGroup`), so a damaged run file skipped by any
+    read path (report, compare, gate, choose, nightly, trends) is said the same way, in
+    one line, and never as Python's ``file.py:135: UserWarning:`` two-liner.
+    """
+    seen: set[str] = set()
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        text = " ".join(str(message).split())
+        if text not in seen:  # the same file is often read twice (the run, then its trends)
+            seen.add(text)
+            click.echo(f"warning: {text}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 class EdgebenchGroup(click.Group):
     """A group that turns any `EdgebenchError` into one line on stderr and exit code 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; edgebench errors print ``error: ...`` (one line) and exit 1."""
+        """Run the command; edgebench errors print ``error: ...`` (one line) and exit 1.
+
+        Warnings print as one ``warning: ...`` line each (`warning_lines`).
+        """
         try:
-            return super().invoke(ctx)
+            with warning_lines():
+                return super().invoke(ctx)
         except EdgebenchError as exc:
             click.echo(f"error: {' '.join(str(exc).split())}", err=True)
             ctx.exit(1)

@@ -6,7 +6,6 @@ import dataclasses
 import io
 import json
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +41,6 @@ from edgebench.results.store import open_run
 from edgebench.targets.board import LOCAL
 from edgebench.targets.inventory import load_inventory
 from edgebench.workflows.nightly import run_settings
-
-
-def _warn_lines(caught: list[Any]) -> None:
-    """Print collected Python warnings as one ``warning:`` line each on stderr."""
-    seen = set()
-    for w in caught:
-        msg = str(w.message)
-        if msg not in seen:
-            seen.add(msg)
-            click.echo(f"warning: {msg}", err=True)
-
 
 allow_config_option = click.option(
     "--allow-config-change",
@@ -105,10 +93,7 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
     Unreadable run files are skipped with a warning.
     """
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rep = load_report(existing_results(results), run, last=last)
-    _warn_lines(caught)
+    rep = load_report(existing_results(results), run, last=last)  # warnings: one line each (cli.common)
     fmt = "json" if as_json else fmt
     stored = open_run(results, rep.run_file or rep.run_id)
     profiles = profiles_in_run(stored)  # `run --profile`: shown after the report in every format
@@ -182,10 +167,7 @@ def compare(
       edgebench compare 20261125T0611 latest --margin 5 --format markdown
     """
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        ra, rb = open_run(existing_results(results), a), open_run(results, b)
-    _warn_lines(caught)
+    ra, rb = open_run(existing_results(results), a), open_run(results, b)
     m = (min_effect if min_effect is not None else margin) / 100
     d = compare_runs(ra, rb, alpha=alpha, margin=m, allow_config_change=allow_config_change)
     for side, r in (("A", ra), ("B", rb)):
@@ -251,10 +233,7 @@ def gate(
       max_regression_pct = 5
     """
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = run_gate(existing_results(results), budgets, run_ref, baseline, allow_config_change=allow_config_change)
-    _warn_lines(caught)
+    res = run_gate(existing_results(results), budgets, run_ref, baseline, allow_config_change=allow_config_change)
     if junit:
         write_text_atomic(junit, junit_xml(res))
     if md:
@@ -299,14 +278,11 @@ def choose(
 
     existing_results(results)
     inv = {name: BoardCost(b.cost, b.power_w) for name, b in load_inventory(inventory).items()}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        p90 = parse_ms(max_p90) if max_p90 else None
-        memory = parse_mb(max_memory) if max_memory else None
-        d = do_choose(results, model, inv, rank=rank, min_accuracy=min_accuracy, max_p90_ms=p90, max_memory_mb=memory)
+    p90 = parse_ms(max_p90) if max_p90 else None
+    memory = parse_mb(max_memory) if max_memory else None
+    d = do_choose(results, model, inv, rank=rank, min_accuracy=min_accuracy, max_p90_ms=p90, max_memory_mb=memory)
     # the built-in board is always in the inventory: only boards someone added are worth a "no results" line
     d = dataclasses.replace(d, unmeasured=tuple(b for b in d.unmeasured if b != LOCAL))
-    _warn_lines(caught)
     if as_json:
         print_json(d.to_json())
     else:
