@@ -55,6 +55,7 @@ class Planned:
     reference: Path | None = None
     reference_info: JSONObject | None = None
     warnings: list[str] = field(default_factory=list)
+    reference_error: str | None = None  # the host-side fp32 reference failed: fidelity is unknown, and why
 
 
 def interleave(variants: int, repeats: int) -> list[tuple[int, int]]:
@@ -200,6 +201,8 @@ def measure_interleaved(
             done = pool(procs[i], entries[i], settings)
             if p.reference_info is not None and p.reference is not None and p.eval_data is not None:
                 done = dataclasses.replace(done, reference=p.reference_info)
+        if p.reference_error is not None and done.fidelity is None:  # recorded as data, shown by every report
+            done = dataclasses.replace(done, fidelity={"unknown": p.reference_error})
         final = dataclasses.replace(done, warnings=(*done.warnings, *p.warnings, *extra[i]))
         results[i] = final
         if on_done is not None:

@@ -187,15 +187,15 @@ class EdgeSession:
         try:
             return reference.reference_outputs(parent, eval_npz, self.reference_cache), reference.describe(parent), None
         except (EdgebenchError, OSError) as exc:  # recorded with the variant; the run goes on
-            return None, None, f"no fidelity figures: {exc}"
+            return None, None, str(exc)
 
     def _measure_board(self, driver: Driver, cases: list[Case]) -> dict[str, Measurement]:
         """Measure a board's cases, ``repeats`` processes each, interleaved; ``{case id: measurement}``."""
         planned = []
         for c in cases:
             eval_npz = self.eval_for(c.variant.model)
-            ref, ref_info, ref_warning = self._reference(c, eval_npz)
-            planned.append(Planned(c.variant, eval_npz, ref, ref_info, [ref_warning] if ref_warning else []))
+            ref, ref_info, ref_error = self._reference(c, eval_npz)
+            planned.append(Planned(c.variant, eval_npz, ref, ref_info, reference_error=ref_error))
         n = self.settings.repeats
 
         def done(i: int, r: int, ok: bool) -> None:
