@@ -26,7 +26,15 @@ from typing import Any
 
 from edgebench import agent
 from edgebench.agent import TFLITE_NO_TIMING
-from edgebench.bench.runner import base_measurement, build_job, from_agent, remote_error, run_agent, runtime_error
+from edgebench.bench.runner import (
+    base_measurement,
+    build_job,
+    deploy_artifact,
+    from_agent,
+    remote_error,
+    run_agent,
+    runtime_error,
+)
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import RemoteError, UserError
@@ -277,7 +285,7 @@ def profile_variant(
         return m
     try:
         agent = deploy(driver, AGENT)
-        artifact = deploy(driver, variant.artifact, variant.sha256)
+        artifact = deploy_artifact(driver, variant)  # checked against its manifest, as `run` does
         eval_path = deploy(driver, eval_data) if eval_data is not None else None
         job = build_job(board, variant, settings, artifact=artifact, eval_path=eval_path, evaluate=False)
         job["profile"] = {"iterations": int(iterations)}

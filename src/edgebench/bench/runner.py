@@ -238,6 +238,22 @@ def runtime_error(board: Board, variant: Variant) -> MeasurementError | None:
     )
 
 
+def deploy_artifact(driver: Driver, variant: Variant) -> str:
+    """Check the variant's artifact against its manifest (sha256), then deploy it; its path on the board.
+
+    Every path that puts a model on a board (`deploy_jobs`, `edgebench profile`) goes through it.
+
+    Raises:
+        RemoteError: the artifact changed after its manifest was written (naming `edgebench compress`),
+            recorded for this variant like a board's refusal so that the run goes on; or the board refused it.
+    """
+    try:
+        check_artifact(variant)
+    except ModelError as exc:
+        raise RemoteError(driver.board.name, f"sha256 {variant.artifact.name}", "", str(exc)) from None
+    return deploy(driver, variant.artifact, variant.sha256)
+
+
 def deploy_jobs(
     driver: Driver,
     variant: Variant,
@@ -258,12 +274,8 @@ def deploy_jobs(
         RemoteError: the board refused a copy.
     """
     board = driver.board
-    try:
-        check_artifact(variant)
-    except ModelError as exc:  # recorded for this variant, like a board's refusal: the run goes on
-        raise RemoteError(board.name, f"sha256 {variant.artifact.name}", "", str(exc)) from None
     agent = deploy(driver, AGENT)
-    artifact = deploy(driver, variant.artifact, variant.sha256)
+    artifact = deploy_artifact(driver, variant)
     eval_path = deploy(driver, eval_data) if eval_data is not None else None
     ref_path = deploy(driver, reference) if (reference is not None and eval_data is not None) else None
     input_files = {name: deploy(driver, path) for name, path in npy_files(settings.inputs).items()}
