@@ -101,7 +101,9 @@ passes = [{ pass = "prune-magnitude", sparsity = 0.6 }]
 
 def test_list_passes() -> None:
     res = run("compress", "--list-passes", "--json")
-    names = {p["pass"] for p in json.loads(res.stdout)}
+    doc = json.loads(res.stdout)
+    assert doc["schema"] == 1
+    names = {p["pass"] for p in doc["passes"]}
     assert {"int8-static", "prune-channels", "distill", "tflite-quantize"} <= names
 
 

@@ -62,6 +62,7 @@ def test_demo_variants_coverage_overhead_and_diff(demo_root: Path, tmp_path: Pat
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     doc = json.loads(out.stdout)
+    assert next(iter(doc)) == "schema" and doc["schema"] == 1  # as every --json output
     profiles = {p["variant"]: p for p in doc["profiles"]}
     for name, p in profiles.items():
         assert p["ok"] and p["available"], p

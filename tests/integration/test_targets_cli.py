@@ -60,7 +60,7 @@ def test_add_trust_records_the_fingerprint_then_check_is_ready(farm: Farm, tmp_p
     assert f"[{b.host}]:{b.port} ssh-ed25519" in kh.read_text()
     code, out = cli("boards", "check", "trusted", "--boards-file", str(boards), "--json")
     assert code == 0, out
-    (check,) = json.loads(out)
+    (check,) = json.loads(out)["checks"]
     fp = check["fingerprint"]
     assert check["status"] == "ready" and fp["python"] == ".".join(map(str, sys.version_info[:3]))
     assert "CPUExecutionProvider" in fp["runtimes"]["onnxruntime"]["providers"] and fp["cores"] >= 1
@@ -125,7 +125,9 @@ def test_check_reports_unfit_boards_with_reasons(farm: Farm, tmp_path: Path) -> 
     )
     code, out = cli("boards", "check", "--boards-file", str(boards), "--json")
     assert code == 1
-    rows = {r["name"]: r for r in json.loads(out[: out.rindex("]") + 1])}
+    doc, _ = json.JSONDecoder().raw_decode(out.lstrip())  # the JSON, then the error line naming the boards not ready
+    assert doc["schema"] == 1
+    rows = {r["name"]: r for r in doc["checks"]}
     assert rows["fine"]["status"] == "ready" and rows["local"]["status"] == "ready"
     assert rows["nopython"]["status"] == "unfit" and "/nonexistent/python3" in rows["nopython"]["reason"]
     assert "set python" in rows["nopython"]["reason"]

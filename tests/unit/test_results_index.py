@@ -105,20 +105,79 @@ def _run_bytes(results: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in (results / "runs").glob("*.json")}
 
 
-def test_report_on_an_index_of_another_version_warns_once_and_keeps_the_runs(tmp_path: Path) -> None:
-    results = _folder(tmp_path)
+def _state(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file and folder under ``root``: its bytes (b"" for a folder) and modification time."""
+    return {
+        str(p.relative_to(root)): (b"" if p.is_dir() else p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def _old_index(results: Path) -> None:
     store.sync(results)
     db = sqlite3.connect(results / index.INDEX)
     db.execute("PRAGMA user_version = 7")
     db.commit()
     db.close()
-    before = _run_bytes(results)
-    got = CliRunner().invoke(main, ["report", "--results", str(results), "--json"])
-    assert got.exit_code == 0, got.output
+
+
+READ_ONLY = [
+    ["report", "--json"],
+    ["compare", "latest~1", "latest", "--json"],
+    ["gate", "{budgets}", "--json"],
+    ["choose", "--model", "digits_cnn", "--json"],
+]
+
+
+@pytest.mark.parametrize("args", READ_ONLY, ids=lambda a: a[0])
+def test_read_only_commands_on_an_index_of_another_version_change_nothing(tmp_path: Path, args: list[str]) -> None:
+    results = _folder(tmp_path)
+    _old_index(results)
+    budgets = tmp_path / "budgets.toml"
+    budgets.write_text("[[budget]]\nmax_p90_ms = 1000\n")
+    before = _state(tmp_path)
+    argv = [a.format(budgets=budgets) for a in args] + ["--results", str(results)]
+    got = CliRunner().invoke(main, argv)
+    assert got.exit_code in (0, 3) if args[0] == "gate" else got.exit_code == 0, got.output
     lines = [line for line in got.stderr.splitlines() if "another edgebench version" in line]
-    assert len(lines) == 1 and "index schema 7" in lines[0] and "rebuilding it from the run files" in lines[0]
-    assert _run_bytes(results) == before and sorted(p.name for p in results.iterdir()) == ["index.sqlite", "runs"]
-    assert len(json.loads(got.stdout)["trends"][0]["values"]) == 2
+    if args[0] != "compare":  # compare reads two run files, never the index
+        assert len(lines) == 1 and "index schema 7" in lines[0], got.stderr
+        assert "left as it is (the next `edgebench run` or `nightly` into this folder rebuilds it)" in lines[0]
+    assert _state(tmp_path) == before  # not a byte, not a modification time
+    if args[0] == "report":
+        assert len(json.loads(got.stdout)["trends"][0]["values"]) == 2  # the history, read from the run files
+
+
+@pytest.mark.parametrize("args", READ_ONLY, ids=lambda a: a[0])
+def test_read_only_commands_create_no_index_and_leave_a_stale_one(tmp_path: Path, args: list[str]) -> None:
+    results = _folder(tmp_path)
+    newest = max((results / "runs").glob("*.json"))
+    budgets = tmp_path / "budgets.toml"
+    budgets.write_text("[[budget]]\nmax_p90_ms = 1000\n")
+    argv = [a.format(budgets=budgets) for a in args] + ["--results", str(results)]
+    before = _state(tmp_path)
+    got = CliRunner().invoke(main, argv)
+    assert got.exit_code in (0, 3), got.output
+    assert _state(tmp_path) == before and not (results / index.INDEX).exists()  # no index made
+    # a stale index (the newest run came in after it was written) is caught up in memory only
+    moved = newest.rename(tmp_path / newest.name)
+    store.sync(results)
+    moved.rename(newest)
+    before = _state(tmp_path)
+    got = CliRunner().invoke(main, argv)
+    assert got.exit_code in (0, 3), got.output
+    assert _state(tmp_path) == before
+    if args[0] == "report":
+        assert len(json.loads(got.stdout)["trends"][0]["values"]) == 2
+
+
+def test_a_writing_command_rebuilds_an_index_of_another_version(tmp_path: Path) -> None:
+    results = _folder(tmp_path)
+    _old_index(results)
+    run = store.read_run(max((results / "runs").glob("*.json")))
+    with pytest.warns(UserWarning, match="rebuilding it from the run files"):
+        store.save_run(results, run)
+    assert _counts(results) == (2, 6, 2)  # every run, not only the one written
 
 
 def test_a_trend_leaves_out_another_configuration_and_says_which_field(tmp_path: Path) -> None:

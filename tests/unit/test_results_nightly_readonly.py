@@ -61,13 +61,19 @@ def results(tmp_path: Path) -> Path:
         ["compare", "latest~1", "latest", "--json"],
         ["gate", "{budgets}", "--json"],
         ["choose", "--model", "digits_cnn", "--json"],
+        ["boards", "list", "--boards-file", "{boards}", "--json"],
+        ["compress", "--list-passes", "--json"],
+        ["variants", "--root", "{results}", "--json"],
     ],
 )
 def test_every_json_output_has_the_schema(results: Path, args: list[str]) -> None:
-    argv = [a.format(budgets=results / "budgets.toml") for a in args] + ["--results", str(results)]
+    (results / "boards.toml").write_text('[[boards]]\nname = "pi"\nhost = "a"\nworkdir = "/w"\n')
+    argv = [a.format(budgets=results / "budgets.toml", boards=results / "boards.toml", results=results) for a in args]
+    argv += ["--results", str(results)] if args[0] in ("report", "compare", "gate", "choose") else []
     r = CliRunner().invoke(main, argv)
     assert r.exit_code in (0, 1, 3), r.output
-    assert json.loads(r.stdout)["schema"] == JSON_SCHEMA == 1
+    doc = json.loads(r.stdout)
+    assert isinstance(doc, dict) and next(iter(doc)) == "schema" and doc["schema"] == JSON_SCHEMA == 1
 
 
 def _gate(*verdicts: CheckVerdict) -> Gate:

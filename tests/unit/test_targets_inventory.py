@@ -240,7 +240,7 @@ def test_cli_add_list_remove(tmp_path: Path) -> None:
     code, out = run_cli("boards", "list", "--boards-file", str(path), "--json")
     import json
 
-    rows = {r["name"]: r for r in json.loads(out)}
+    rows = {r["name"]: r for r in json.loads(out)["boards"]}
     assert rows["nano"]["runtimes"] == ["tflite"] and rows["nano"]["tags"] == {"arch": "aarch64"} and "local" in rows
     code, out = run_cli("boards", "remove", "nano", "--boards-file", str(path))
     assert code == 0 and list(load_inventory(path)) == ["local"]

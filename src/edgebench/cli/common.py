@@ -15,6 +15,7 @@ from rich.console import Console
 
 from edgebench import __version__
 from edgebench.errors import EdgebenchError, UserError
+from edgebench.results import index
 
 EXIT_CODES = """\b
 Exit codes:
@@ -44,7 +45,7 @@ json_option = click.option(
     "--json",
     "as_json",
     is_flag=True,
-    help='Print the result as JSON instead of a table (an object carries a "schema" version).',
+    help='Print the result as JSON instead of a table: one object, its "schema" version first.',
 )
 
 JSON_SCHEMA = 1
@@ -54,6 +55,9 @@ JSON_SCHEMA = 1
 def existing_results(results: Path) -> Path:
     """The results folder of a read-only command, which must already exist (nothing is created).
 
+    Until the command ends, the folder's index is read into memory and never written
+    (`edgebench.results.index.read_only`): a read-only command changes nothing on disk.
+
     Raises:
         UserError: naming the folder and the fix.
     """
@@ -62,6 +66,9 @@ def existing_results(results: Path) -> Path:
             f"results folder {results} does not exist: give --results the folder your runs are stored in "
             "(`edgebench run --results DIR` makes it)"
         )
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:  # left when the command's context closes
+        ctx.with_resource(index.read_only(results))
     return results
 
 
@@ -82,9 +89,13 @@ def with_schema(data: dict[str, Any]) -> dict[str, Any]:
     return {"schema": JSON_SCHEMA, **data}
 
 
-def print_json(data: Any) -> None:
-    """Print machine-readable output on stdout; an object gets the ``schema`` key (`JSON_SCHEMA`)."""
-    click.echo(json.dumps(with_schema(data) if isinstance(data, dict) else data, indent=1, default=str))
+def print_json(data: dict[str, Any]) -> None:
+    """Print machine-readable output on stdout, with the ``schema`` key first (`JSON_SCHEMA`).
+
+    Always an object, never a bare list: a list goes under a named key (``{"boards": [...]}``)
+    so that every ``--json`` output can carry its version.
+    """
+    click.echo(json.dumps(with_schema(data), indent=1, default=str))
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from pathlib import Path
@@ -14,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from edgebench.cli.common import print_json
 from edgebench.compress.passes import describe_passes
 from edgebench.compress.recipe import run_recipe
 from edgebench.errors import UserError
@@ -25,7 +25,7 @@ def list_passes_cmd(con: Console, as_json: bool) -> None:
     """Print every pass with its formats and parameters."""
     passes = describe_passes()
     if as_json:
-        click.echo(json.dumps(passes, indent=1, default=str))
+        print_json({"passes": passes})
         return
     t = Table(title="passes")
     for c in ("pass", "takes → makes", "parameters (default)"):
@@ -80,7 +80,7 @@ def run_compress(recipe_path: Path, out: Path | None, force: bool, as_json: bool
         model, _, name = key.partition("/")
         rows.append({"model": model, "variant": name, "status": "failed", "error": err})
     if as_json:
-        click.echo(json.dumps({"out": str(recipe.out), "variants": rows}, indent=1, default=str))
+        print_json({"out": str(recipe.out), "variants": rows})
     else:
         t = Table(title=f"variants in {recipe.out}", box=box.SIMPLE_HEAD, show_edge=False)
         for c in ("model", "variant", "status", "KiB", "top-1 %", "cosine", "note"):

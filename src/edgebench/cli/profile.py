@@ -19,9 +19,9 @@ from edgebench.bench.profile import (
     profiles_of_run,
 )
 from edgebench.bench.settings import from_options
-from edgebench.cli.common import EXIT_CODES, console, main, results_option
+from edgebench.cli.common import EXIT_CODES, console, main, results_option, with_schema
 from edgebench.cli.run import setting_options
-from edgebench.render.profile import DiffView, ProfileView, diff_markdown, to_json, to_markdown
+from edgebench.render.profile import DiffView, ProfileView, diff_markdown, to_doc, to_markdown
 from edgebench.workflows.profile import load_profile_run, pick, run_profile
 
 FORMATS = ("table", "markdown", "json")
@@ -123,7 +123,7 @@ for _param in profile_cmd.params:  # `run --profile N` is the measurement settin
 def _render(profiles: list[Profile], d: ProfileDiff | None, fmt: str, top: int, con: Console | None) -> str:
     """The report as text (``table`` printed straight to ``con`` when given, returning "")."""
     if fmt == "json":
-        return to_json(profiles, d) + "\n"
+        return json.dumps(with_schema(to_doc(profiles, d)), indent=1) + "\n"
     if fmt == "markdown":
         return diff_markdown(d) if d else to_markdown(profiles, top)
     view: Any = DiffView(d) if d else ProfileView(profiles, top)

@@ -56,7 +56,7 @@ def boards_list(boards_file: Path | None, as_json: bool) -> None:
     inv = load_inventory(boards_file)
     checks = load_fingerprints(fingerprints_path(path))
     if as_json:
-        print_json([{**board_dict(b), "last_check": _to_json(checks.get(b.name))} for b in inv.values()])
+        print_json({"boards": [{**board_dict(b), "last_check": _to_json(checks.get(b.name))} for b in inv.values()]})
         return
     console().print(boards_table(list(inv.values()), checks))
 
@@ -159,7 +159,7 @@ def boards_check(names: tuple[str, ...], boards_file: Path | None, as_json: bool
         checks = check_boards(chosen, timeout=timeout, on_done=lambda _n, _r: progress.advance(task))
     record_checks(fingerprints_path(path), checks, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     if as_json:
-        print_json([c.to_json() for c in checks])
+        print_json({"checks": [c.to_json() for c in checks]})
     else:
         console().print(checks_table(checks))
     bad = [c for c in checks if c.status != READY]
@@ -189,7 +189,7 @@ def boards_trust(names: tuple[str, ...], boards_file: Path | None) -> None:
 @main.group(epilog=EXIT_CODES)
 def farm() -> None:
     """A board farm on this machine: real OpenSSH sshd servers on 127.0.0.x, to try
-    the SSH path without hardware. As root with cgroup v1, each board gets its own
+    the SSH path without hardware. As root with cgroup v2 or v1, each board gets its own
     CPU quota and memory limit (a "pi-like" board has half a core and 512 MB)."""
 
 

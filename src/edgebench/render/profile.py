@@ -159,12 +159,17 @@ def diff_markdown(d: ProfileDiff) -> str:
     return "\n".join(out) + "\n"
 
 
-def to_json(profiles: Sequence[Profile], diff: ProfileDiff | None = None) -> str:
-    """Profiles (and a diff) as JSON text."""
+def to_doc(profiles: Sequence[Profile], diff: ProfileDiff | None = None) -> dict[str, Any]:
+    """Profiles (and a diff) as plain data for JSON (``edgebench profile --format json``)."""
     doc: dict[str, Any] = {"profiles": [p.to_json() for p in profiles]}
     if diff is not None:
         doc["diff"] = diff.to_json()
-    return json.dumps(doc, indent=1)
+    return doc
+
+
+def to_json(profiles: Sequence[Profile], diff: ProfileDiff | None = None) -> str:
+    """Profiles (and a diff) as JSON text."""
+    return json.dumps(to_doc(profiles, diff), indent=1)
 
 
 def html_section(profiles: Sequence[Profile], *, width: int = 640, top: int = 5) -> str:

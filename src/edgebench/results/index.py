@@ -13,6 +13,11 @@ writes the same run from a parent and a child process that spell it differently,
 the history must survive that. The schema number is ``PRAGMA user_version``; an index
 written by another edgebench version is not trusted but rebuilt from the run files,
 with a warning.
+
+Read-only commands (`report`, `compare`, `gate`, `choose`) write nothing, not even this
+cache: inside `read_only` the index is a copy in memory, brought up to date there from
+the run files (a missing, stale, damaged or other-version index included), and the
+file on disk is left exactly as it was. Writing commands rebuild it.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ import json
 import os
 import sqlite3
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +77,28 @@ def rel(results: Path, path: Path) -> str:
         return str(p)
 
 
-def connect(results: Path) -> sqlite3.Connection:
-    """Open (creating if needed) the index of a results folder.
+class _Kept(sqlite3.Connection):
+    """The in-memory index of a read-only command: callers' ``close()`` keeps it (`read_only` closes it)."""
 
-    A damaged index, or one written by another edgebench version (its ``user_version``
-    is not `INDEX_VERSION`), is deleted and started again with a warning: it is only a
-    cache of the run files, and `edgebench.results.store.sync` refills it.
-    """
+    def close(self) -> None:
+        """Keep the database: it lives as long as the `read_only` block."""
+
+
+_READ_ONLY: dict[Path, sqlite3.Connection] = {}  # resolved folder -> its in-memory index, inside `read_only`
+
+
+def _other_version(file: Path, version: int, then: str) -> str:
+    return (
+        f"{file} was written by another edgebench version (index schema {version}, this one reads "
+        f"{INDEX_VERSION}); {then}"
+    )
+
+
+def _open(results: Path) -> tuple[sqlite3.Connection, bool]:
+    """The index of a results folder and whether it was just created (empty: every run file is to be read)."""
+    kept = _READ_ONLY.get(results.resolve())
+    if kept is not None:
+        return kept, False
     results.mkdir(parents=True, exist_ok=True)
     file = results / INDEX
     db = sqlite3.connect(str(file), timeout=30)
@@ -88,21 +109,78 @@ def connect(results: Path) -> sqlite3.Connection:
             db.executescript(_DDL + f"PRAGMA user_version = {INDEX_VERSION};")
         elif version != INDEX_VERSION:
             db.close()
-            warnings.warn(
-                f"{file} was written by another edgebench version (index schema {version}, this one reads "
-                f"{INDEX_VERSION}); rebuilding it from the run files",
-                stacklevel=2,
-            )
+            warnings.warn(_other_version(file, version, "rebuilding it from the run files"), stacklevel=3)
             file.unlink()
-            return connect(results)
+            return _open(results)
     except sqlite3.DatabaseError as exc:
         if "locked" in str(exc):
             raise
         db.close()
-        warnings.warn(f"{file} was damaged ({exc}); rebuilding it from the run files", stacklevel=2)
+        warnings.warn(f"{file} was damaged ({exc}); rebuilding it from the run files", stacklevel=3)
         file.unlink()
-        return connect(results)
-    return db
+        return _open(results)
+    return db, fresh
+
+
+def connect(results: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the index of a results folder.
+
+    A damaged index, or one written by another edgebench version (its ``user_version``
+    is not `INDEX_VERSION`), is deleted and started again with a warning: it is only a
+    cache of the run files, and `edgebench.results.store.sync` refills it. Inside
+    `read_only`, the folder's in-memory copy instead.
+    """
+    return _open(results)[0]
+
+
+@contextmanager
+def read_only(results: Path) -> Iterator[None]:
+    """Inside, the index of ``results`` is an in-memory copy: nothing in the folder is written.
+
+    The file is copied in when it can be trusted (this version, readable, opened
+    read-only); otherwise (missing, damaged, another version: said in one warning) the
+    copy starts empty. Either way `edgebench.results.store.sync` brings the copy up to
+    date from the run files, and it is dropped at the end of the block.
+    """
+    key = results.resolve()
+    if key in _READ_ONLY:  # nested: the outer block owns the copy
+        yield
+        return
+    mem = sqlite3.connect(":memory:", factory=_Kept)
+    file = key / INDEX
+    if file.is_file():
+        try:
+            disk = sqlite3.connect(f"{file.as_uri()}?mode=ro", uri=True, timeout=30)
+            try:
+                version = disk.execute("PRAGMA user_version").fetchone()[0]
+                if version == INDEX_VERSION:
+                    disk.backup(mem)
+                else:
+                    warnings.warn(
+                        _other_version(
+                            file, version, "this command only reads: the run files are read instead and the index is "
+                            "left as it is (the next `edgebench run` or `nightly` into this folder rebuilds it)"
+                        ),
+                        stacklevel=3,
+                    )  # fmt: skip
+            finally:
+                disk.close()
+        except sqlite3.DatabaseError as exc:
+            if "locked" in str(exc):
+                raise
+            warnings.warn(
+                f"{file} is damaged ({exc}); this command only reads: the run files are read instead and the index "
+                "is left as it is (the next `edgebench run` or `nightly` into this folder rebuilds it)",
+                stacklevel=3,
+            )
+    if mem.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+        mem.executescript(_DDL + f"PRAGMA user_version = {INDEX_VERSION};")
+    _READ_ONLY[key] = mem
+    try:
+        yield
+    finally:
+        del _READ_ONLY[key]
+        sqlite3.Connection.close(mem)
 
 
 def forget(db: sqlite3.Connection, name: str) -> None:
@@ -167,14 +245,20 @@ def unreadable(db: sqlite3.Connection) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in db.execute("SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path")]
 
 
-def add_run(results: Path, path: Path, run: Run) -> None:
-    """Index (or re-index) one run that was just written to ``path``."""
-    db = connect(results)
+def add_run(results: Path, path: Path, run: Run) -> bool:
+    """Index (or re-index) one run that was just written to ``path``.
+
+    Returns:
+        Whether the index was just created or rebuilt, so that the other run files are
+        still to be read into it (`edgebench.results.store.sync`).
+    """
+    db, fresh = _open(results)
     try:
         with db:
             insert(db, results, path, run)
     finally:
         db.close()
+    return fresh
 
 
 def query(results: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -38,7 +38,8 @@ def prepare(results: Path) -> Path:
 
 def _update_index(results: Path, path: Path, run: Run) -> None:
     try:
-        index.add_run(results, path, run)
+        if index.add_run(results, path, run):  # a new or rebuilt index: read the other runs in too
+            sync(results, warn=False)
     except Exception as exc:  # the index is a cache: a broken one must never lose a run
         warnings.warn(
             f"results index not updated ({type(exc).__name__}: {exc}); `edgebench report` rebuilds it", stacklevel=3
