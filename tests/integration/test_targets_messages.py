@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import socket
@@ -13,11 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _bench_models import onnx_model, variant
 
 from edgebench.errors import BoardUnreachable, RemoteError
 from edgebench.targets.board import Board
 from edgebench.targets.boards_file import write_boards
 from edgebench.targets.deploy import deploy
+from edgebench.targets.driver import MIN_PYTHON
 from edgebench.targets.farm import Farm
 from edgebench.targets.ssh import SSHDriver
 
@@ -206,3 +209,44 @@ def test_a_full_board_disk_names_free_space_and_need(farm: Farm, tmp_path: Path)
         assert not [p for p in wd.rglob("*") if p.is_file()]  # nothing half-written
     finally:
         subprocess.run(["umount", str(wd)], check=True)
+
+
+def old_python(tmp_path: Path, *, lock_works: bool) -> Path:
+    """A board interpreter that answers like a Python 3.5: its version, a SyntaxError on the agent.
+
+    With ``lock_works`` the board lock (a small script any Python runs) is taken by the real
+    interpreter, as on a real 3.5 board; without it the lock fails too.
+    """
+    old = tmp_path / "python3.5"
+    real = f'*fcntl*) exec {sys.executable} "$@";; ' if lock_works else ""
+    old.write_text(
+        "#!/bin/sh\n"
+        f'case "$2" in *version_info*) echo 3.5.10; exit 0;; {real}esac\n'
+        'echo "SyntaxError: invalid syntax" >&2; exit 1\n'
+    )
+    old.chmod(0o755)
+    return old
+
+
+@pytest.mark.parametrize("lock_works", [True, False], ids=["agent-fails", "lock-fails"])
+def test_run_on_a_board_python_below_the_agents_minimum_fails_it_in_one_line(
+    farm: Farm, tmp_path: Path, lock_works: bool
+) -> None:
+    old = old_python(tmp_path, lock_works=lock_works)
+    root = tmp_path / "variants"
+    variant(root, "tiny", "fp32", onnx_model(tmp_path / "a.onnx"))
+    boards = tmp_path / "boards.toml"
+    write_boards(
+        boards, [dataclasses.replace(farm.board("farm-1"), name="old-py", python=str(old)), farm.board("farm-2")]
+    )
+    cmd = ["run", "--inventory", str(boards), "--boards", "old-py,farm-2", "--variants", str(root), "--repeats", "1"]
+    cmd += ["--results", str(tmp_path / "results"), "--min-time", "0.05", "--min-rounds", "10", "--json"]
+    out = cli(*cmd)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    run = json.loads(out.stdout)["run"]
+    assert [b["params"]["board"] for b in run["benchmarks"]] == ["farm-2"]  # the other board was measured
+    (failed,) = run["edgebench"]["failures"]
+    msg = failed["error"]["message"]
+    assert failed["board"] == "old-py" and failed["error"]["kind"] == "PythonTooOld", msg
+    assert f"python '{old}' is 3.5.10, older than the agent's minimum {'.'.join(map(str, MIN_PYTHON))}" in msg
+    assert "\n" not in msg and "SyntaxError" not in msg

@@ -51,7 +51,7 @@ from edgebench.model import AGENT_NULLS, ColdStart, Measurement, MeasurementErro
 from edgebench.results.stats import HIGH_CV, is_noisy, summarize
 from edgebench.targets.board import Board
 from edgebench.targets.deploy import deploy
-from edgebench.targets.driver import Driver
+from edgebench.targets.driver import Driver, check_python
 
 AGENT = Path(agent.__file__)
 MEMORY_DEFINITION = (
@@ -303,6 +303,7 @@ def run_agent(driver: Driver, command: list[str], timeout: float) -> dict[str, A
     try:
         return parse_agent_output(res.stdout)
     except ValueError:
+        check_python(driver)  # a SyntaxError from a Python too old for the agent is said as such
         tail = (res.stderr or res.stdout)[-2000:]
         raise RemoteError(
             board.name, res.command, tail, f"the agent exited {res.exit_code} without a result: {_last_line(tail)}"

@@ -23,13 +23,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
-from edgebench.errors import BoardBusy, JobTimeout
+from edgebench.errors import BoardBusy, EdgebenchError, JobTimeout, RemoteError
 from edgebench.fsutil import atomic_write, file_lock, sha256_file
 from edgebench.targets.board import Board, default_local_workdir
 from edgebench.targets.remote import PY_KILL_AGENTS
 
 LOCK_FILE = "board.lock"
 RUN_ID_ENV = "EDGEBENCH_RUN_ID"  # the run a process measures for, recorded in the board locks it holds
+# the oldest board Python the agent runs on (the vermin test of agent.py checks this floor)
+MIN_PYTHON = (3, 6)
+# prints the board Python's version; itself runs on any Python, 2.x included
+PY_VERSION = "import sys; print('%d.%d.%d' % tuple(sys.version_info[:3]))"
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,38 @@ class Driver(Protocol):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.deactivate()
+
+
+class PythonTooOld(RemoteError):
+    """The board's Python is older than the agent supports."""
+
+
+def check_python(driver: Driver) -> None:
+    """Explain a failure of a board-side Python (probe, lock, agent) by a Python older than the agent's minimum.
+
+    Called only after something failed, so a working board pays nothing for it.
+
+    Raises:
+        PythonTooOld: naming the version found and the minimum.
+    """
+    board = driver.board
+    try:
+        res = driver.run([board.python, "-c", PY_VERSION], 30)
+    except EdgebenchError:  # the board went away: the caller's own error says more than this one could
+        return
+    try:
+        found = tuple(int(x) for x in res.stdout.strip().split("."))
+    except ValueError:
+        return
+    if res.exit_code == 0 and found < MIN_PYTHON:
+        need = ".".join(map(str, MIN_PYTHON))
+        raise PythonTooOld(
+            board.name,
+            f"{board.python} -c <version>",
+            res.stdout,
+            f"python {board.python!r} is {'.'.join(map(str, found))}, older than the agent's minimum {need}: "
+            f"set python in boards.toml to a Python >= {need} on the board",
+        )
 
 
 class LocalDriver(Driver):

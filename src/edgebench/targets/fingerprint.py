@@ -24,21 +24,13 @@ from edgebench.errors import BoardUnreachable, EdgebenchError, RemoteError
 from edgebench.fsutil import write_json_atomic
 from edgebench.targets.board import Board
 from edgebench.targets.deploy import deploy
-from edgebench.targets.driver import Driver
+from edgebench.targets.driver import Driver, check_python
 from edgebench.targets.group import for_each_board
 
 FINGERPRINTS = "fingerprints.json"
-# the oldest board Python the agent runs on (the vermin test of agent.py checks this floor)
-MIN_PYTHON = (3, 6)
-# prints the board Python's version; itself runs on any Python, 2.x included
-PY_VERSION = "import sys; print('%d.%d.%d' % tuple(sys.version_info[:3]))"
 
 # targets sits below bench: the agent is located as package data, never imported
 AGENT = importlib.resources.files("edgebench") / "agent.py"
-
-
-class PythonTooOld(RemoteError):
-    """The board's Python is older than the agent supports."""
 
 
 class CheckStatus(StrEnum):
@@ -106,7 +98,7 @@ def probe(driver: Driver, timeout: float = 60.0) -> dict[str, Any]:
     res = driver.run([board.python, agent, "--probe", json.dumps(list(board.runtimes))], timeout)
     if res.exit_code != 0:
         detail = (res.stderr.strip().splitlines() or [f"exit {res.exit_code}"])[-1]
-        _check_python(driver)
+        check_python(driver)  # a Python too old to run the agent, said as such
         if res.exit_code in (126, 127):
             msg = (
                 f"python {board.python!r} is not on the board ({detail}): set python in boards.toml to its interpreter"
@@ -121,29 +113,6 @@ def probe(driver: Driver, timeout: float = 60.0) -> dict[str, Any]:
     if not isinstance(fp, dict):
         raise RemoteError(board.name, "probe", res.stdout + res.stderr, "the probe printed no fingerprint")
     return fp
-
-
-def _check_python(driver: Driver) -> None:
-    """Explain a failed probe by a board Python older than the agent's minimum.
-
-    Raises:
-        PythonTooOld: naming the version found and the minimum.
-    """
-    board = driver.board
-    res = driver.run([board.python, "-c", PY_VERSION], 30)
-    try:
-        found = tuple(int(x) for x in res.stdout.strip().split("."))
-    except ValueError:
-        return
-    if res.exit_code == 0 and found < MIN_PYTHON:
-        need = ".".join(map(str, MIN_PYTHON))
-        raise PythonTooOld(
-            board.name,
-            f"{board.python} -c <version>",
-            res.stdout,
-            f"python {board.python!r} is {'.'.join(map(str, found))}, older than the agent's minimum {need}: "
-            f"set python in boards.toml to a Python >= {need} on the board",
-        )
 
 
 def check_boards(

@@ -34,7 +34,7 @@ from edgebench.errors import (
 )
 from edgebench.fsutil import atomic_write, sha256_file
 from edgebench.targets.board import Board
-from edgebench.targets.driver import LOCK_FILE, CommandResult, Driver, lock_owner
+from edgebench.targets.driver import LOCK_FILE, CommandResult, Driver, check_python, lock_owner
 from edgebench.targets.hostkeys import fingerprint, host_key_name, key_hints, known_hosts_path, no_banner
 from edgebench.targets.inventory import real_host
 from edgebench.targets.remote import OOM_COUNT, OOM_MARKER, PY_KILL_AGENTS, PY_KILL_SESSION, PY_LOCK, hash_cmd
@@ -538,6 +538,7 @@ class SSHDriver(Driver):
                     line,
                     f"board busy: held by {line[5:] or 'another run'} (waited {timeout:g} s)",
                 )
+            check_python(self)  # the lock is the first Python a run starts on the board
             raise RemoteError(
                 b.name, "lock", err, f"could not take the board lock: is python {b.python!r} on the board?"
             )
