@@ -1,10 +1,11 @@
 """The board farm: N real OpenSSH ``sshd`` servers on 127.0.0.x that act as boards.
 
 Each board gets its own host key, user key, workdir and sshd, and a line in a ready
-``boards.toml``. As root with cgroup v1 (``/sys/fs/cgroup/cpu`` and ``/memory``
-writable) each sshd — and so every session and agent it starts — runs in its own
-cgroup with a CPU quota and a memory limit, so boards really differ in speed and
-memory. The board's ``python`` is this interpreter (it has the runtimes).
+``boards.toml``. As root with cgroups (v2: ``/sys/fs/cgroup/edgebench-farm/<board>``;
+v1: ``/sys/fs/cgroup/cpu`` and ``/memory``; see `cgroups`) each sshd — and so every
+session and agent it starts — runs in its own cgroup with a CPU quota and a memory
+limit, so boards really differ in speed and memory. The board's ``python`` is this
+interpreter (it has the runtimes).
 
 ``edgebench farm up`` / ``farm down`` and the test fixtures use this same code.
 """
