@@ -159,8 +159,17 @@ def job_block(specs: Mapping[str, str], board_paths: Mapping[str, str] | None = 
 
 
 def _signature(v: Variant) -> agent.Signature | None:
+    """The variant's inputs: from its manifest (ONNX), else from the interpreter's input details on the host
+    (TFLite, read with the agent's own adapter); None when the host cannot load it (the board then checks)."""
     ins = v.manifest.inputs
-    return None if ins is None else [(t.name, list(t.shape), t.dtype) for t in ins]
+    if ins is not None:
+        return [(t.name, list(t.shape), t.dtype) for t in ins]
+    try:
+        model = agent.RUNTIMES[agent.RUNTIME_OF_FORMAT[v.format]]({"xnnpack": False})  # no delegate INFO line
+        model.load(str(v.artifact))
+        return list(model.signature())
+    except Exception:  # no LiteRT on the host, or a file it cannot load: the agent reports that on the board
+        return None
 
 
 def _hint(name: str, choices: Iterable[str]) -> str:
@@ -185,7 +194,7 @@ def check_run(
     """
     sigs = [(v, s) for v in variants if (s := _signature(v)) is not None]
     if not sigs:
-        return  # no manifest carries a signature (TFLite): the agent checks on the board
+        return  # no signature the host can read: the agent checks on the board
     names = {n for _, s in sigs for n, _, _ in s}
     for name in specs:
         if name not in names:

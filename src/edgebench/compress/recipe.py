@@ -42,10 +42,11 @@ are used only when named (``source = "digits"``).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -53,7 +54,7 @@ from typing import Annotated, Any
 import numpy as np
 import pydantic
 
-from edgebench import __version__
+from edgebench import __version__, agent
 from edgebench import data as builtin_data
 from edgebench.compress import metrics, sources
 from edgebench.compress.api import Chain, build_variant, resolve_chain
@@ -224,6 +225,39 @@ def parse_data(spec: DataSpec, base: Path, seed: int) -> Data | None:
     return Data(x_train=x_tr, y_train=y_tr, x_calib=x_ca, x_eval=x_ev, y_eval=y_ev)
 
 
+def _hint(name: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_names(where: str, src: sources.Source, inputs: Mapping[str, str], dims: Mapping[str, int]) -> None:
+    """Refuse an ``inputs`` or ``dims`` name the model file does not have (a typo would be ignored silently).
+
+    Raises:
+        ConfigError: naming the table, the name, the closest real one and every real one.
+    """
+    if not (inputs or dims) or src.path is None or src.fmt not in ("onnx", "tflite"):
+        return  # a PyTorch factory or Keras model: its inputs are known once exported
+    sig = sources.model_signature(src)
+    names = [n for n, _, _ in sig]
+    for n in inputs:
+        if n not in names:
+            raise ConfigError(
+                f"{where} inputs: no input {n!r} in {src.path.name}{_hint(n, names)}; "
+                f"its inputs are: {', '.join(names)}"
+            )
+    named = sorted({d for _, shape, _ in sig for d in shape if isinstance(d, str) and not agent.unnamed_dim(d)})
+    axes = [f"{n}:{i}" for n, shape, _ in sig for i in range(len(shape))]
+    unnamed = ["?"] if any(agent.unnamed_dim(d) for _, shape, _ in sig for d in shape) else []
+    for d in dims:
+        if d not in (*named, *axes, *unnamed):
+            raise ConfigError(
+                f"{where} dims: no dynamic dimension {d!r} in {src.path.name}{_hint(d, [*named, *axes])}; "
+                f"its dims are: {', '.join(named + unnamed) or 'none'} "
+                f"(or INPUT:AXIS, e.g. {axes[0] if axes else 'x:1'})"
+            )
+
+
 def parse_passes(spec: VariantSpec, where: str) -> list[tuple[str, dict[str, Any]]]:
     """``[(pass name, params), ...]`` from a variant's ``passes`` array."""
     steps = []
@@ -286,10 +320,14 @@ def load_recipe(path: Path, out: Path | None = None, input_specs: InputSpecs | N
                 )
             variants[vname] = chain
         data = cache[spec]
+        check_names(f"{path}: [models.{name}]", src, model.inputs, model.dims)
         if data is None:
             if model.inputs and input_specs is None:
                 raise ConfigError(f"{path}: [models.{name}] inputs need `edgebench compress` to make generated data")
-            specs = input_specs(dict(model.inputs), base) if input_specs and model.inputs else {}
+            try:
+                specs = input_specs(dict(model.inputs), base) if input_specs and model.inputs else {}
+            except UserError as exc:  # the spec parser's message, placed in the recipe
+                raise type(exc)(f"{path}: [models.{name}] inputs: {exc}") from None
             n_calib = spec.calib_samples if spec.source == GENERATED else 1
             data = sources.generated_data(src, specs, dict(model.dims), n_calib, EVAL_GENERATED, doc.seed)
             if spec.source == GENERATED:
