@@ -11,6 +11,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   need=()
   command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
   command -v chromium >/dev/null || need+=(chromium)
+  command -v pypy3 >/dev/null || need+=(pypy3 pypy3-venv)  # an older Python for the agent (3.9)
   if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null || echo "warning: could not install ${need[*]}" >&2
@@ -21,4 +22,9 @@ fi
 # torch==2.13.0 first: it is the CPU build; an unpinned torch pulls a CUDA build of several GB.
 .venv/bin/pip install -q torch==2.13.0
 .venv/bin/pip install -q -e '.[dev,torch,tflite]'
+# PyPy 3.9 + numpy: tests/integration/test_agent_old_python.py runs the agent on it (skips without).
+if command -v pypy3 >/dev/null && ! .venv-pypy/bin/python -c 'import numpy' 2>/dev/null; then
+  { pypy3 -m venv .venv-pypy && .venv-pypy/bin/pip install -q --only-binary=:all: 'numpy<2'; } ||
+    echo "warning: could not make .venv-pypy (PyPy + numpy)" >&2
+fi
 exec .venv/bin/pytest -p no:cacheprovider "$@"
