@@ -3,7 +3,7 @@
 ``farm`` (session scope) is a `edgebench.targets.farm.Farm` with three boards:
 ``farm-1`` (profile ``full``: unlimited), ``farm-2`` (``pi-like``: half a core, 512 MB)
 and ``farm-3`` (``mid``: one core, 1 GB) — the limits apply when the tests run as root
-with cgroup v1, otherwise ``farm.limits`` is False and ``farm.limits_note`` says why.
+with cgroup v2 or v1, otherwise ``farm.limits`` is False and ``farm.limits_note`` says why.
 Use ``farm.boards`` (inventory `Board` entries), ``farm.board(name)``,
 ``farm.by_profile("pi-like")``, ``farm.boards_file`` (a ready boards.toml), and
 ``farm.kill_board(name)`` / ``farm.restart_board(name)``. Tests that need it must be
