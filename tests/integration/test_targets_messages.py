@@ -157,6 +157,19 @@ def test_an_ssh_config_alias_records_the_key_under_the_real_host(
     assert "pi-alias" not in kh.read_text()
     out = cli("boards", "check", "aliased", "--boards-file", str(boards), env=env)
     assert out.returncode == 0, out.stderr
+    # a changed key is named, and removed by the printed command, under that same name
+    other = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    kh.write_text(f"[{b.host}]:{b.port} " + " ".join(other.with_suffix(".pub").read_text().split()[:2]) + "\n")
+    out = cli("boards", "check", "aliased", "--boards-file", str(boards), env=env)
+    assert out.returncode == 1 and f"host key CHANGED for [{b.host}]:{b.port} " in out.stderr
+    assert "pi-alias" not in out.stderr.split("delete its line")[0].split("CHANGED")[1]
+    remove = out.stderr.split("delete its line with `")[1].split("`")[0]
+    subprocess.run(remove, shell=True, check=True, capture_output=True)
+    out = cli("boards", "trust", "aliased", "--boards-file", str(boards), env=env)
+    assert out.returncode == 0, out.stderr
+    out = cli("boards", "check", "aliased", "--boards-file", str(boards), env=env)
+    assert out.returncode == 0, out.stderr
 
 
 def test_a_board_python_below_the_agents_minimum_is_unfit(farm: Farm, tmp_path: Path) -> None:

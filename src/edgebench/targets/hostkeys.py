@@ -13,7 +13,6 @@ from typing import Any
 from edgebench.errors import BoardUnreachable, UserError
 from edgebench.fsutil import write_text_atomic
 from edgebench.targets.board import Board
-from edgebench.targets.inventory import real_host
 
 # paramiko logs its transport thread's tracebacks at ERROR; with no handler configured Python
 # prints them on stderr (44 lines for one unreachable board). Our errors say it in one line.
@@ -35,9 +34,20 @@ def host_key_name(host: str, port: int) -> str:
     return host if port == 22 else f"[{host}]:{port}"
 
 
+def ssh_host(board: Board) -> str:
+    """The name ssh connects to and checks in known_hosts: the ssh config's HostName for an alias.
+
+    Resolved by fabric, exactly as `SSHDriver` connects (``~/.ssh/config`` and the system
+    config), so that a key is recorded under the very name the connection later checks.
+    """
+    import fabric
+
+    return str(fabric.Connection(board.host or "", port=board.port).host)
+
+
 def key_hints(board: Board) -> tuple[str, str]:
     """Runnable commands to remove a board's recorded host key and to record its current one."""
-    host = real_host(board.host or "")
+    host = ssh_host(board)
     kh = known_hosts_path(board)
     remove = f"ssh-keygen -R {shlex.quote(host_key_name(host, board.port))} -f {shlex.quote(str(kh))}"
     scan = f"ssh-keyscan -p {board.port} {shlex.quote(host)} >> {shlex.quote(str(kh))}"
@@ -95,7 +105,7 @@ def trust_host_key(board: Board, timeout: float = 10.0) -> tuple[str, bool]:
     import paramiko
 
     assert board.host is not None
-    host = real_host(board.host)  # ssh checks the key under the ssh config's HostName, not the alias
+    host = ssh_host(board)  # ssh checks the key under the ssh config's HostName, not the alias
     key = fetch_host_key(host, board.port, min(timeout, board.connect_timeout))
     fp = fingerprint(key)
     path = known_hosts_path(board)

@@ -157,12 +157,6 @@ class SSHConfigEntry:
     port: int | None = None
     user: str | None = None
     proxyjump: str | None = None
-    hostname: str | None = None
-
-
-def real_host(host: str) -> str:
-    """The name ssh really connects to (and checks in known_hosts): the ssh config's HostName, else ``host``."""
-    return _ssh_config_lookup(host).hostname or host
 
 
 def _ssh_config_lookup(host: str) -> SSHConfigEntry:
@@ -175,13 +169,7 @@ def _ssh_config_lookup(host: str) -> SSHConfigEntry:
     try:
         found = paramiko.SSHConfig.from_path(str(cfg)).lookup(host)
         port, user, jump = found.get("port"), found.get("user"), found.get("proxyjump")
-        hostname = found.get("hostname")
-        return SSHConfigEntry(
-            int(port) if port else None,
-            str(user) if user else None,
-            str(jump) if jump else None,
-            str(hostname) if hostname and hostname != host else None,
-        )
+        return SSHConfigEntry(int(port) if port else None, str(user) if user else None, str(jump) if jump else None)
     except Exception:  # a broken ssh config is ssh's problem, not ours; connect will say so
         return SSHConfigEntry()
 

@@ -35,8 +35,7 @@ from edgebench.errors import (
 from edgebench.fsutil import atomic_write, sha256_file
 from edgebench.targets.board import Board
 from edgebench.targets.driver import LOCK_FILE, CommandResult, Driver, check_python, lock_owner
-from edgebench.targets.hostkeys import fingerprint, host_key_name, key_hints, known_hosts_path, no_banner
-from edgebench.targets.inventory import real_host
+from edgebench.targets.hostkeys import fingerprint, host_key_name, key_hints, known_hosts_path, no_banner, ssh_host
 from edgebench.targets.remote import OOM_COUNT, OOM_MARKER, PY_KILL_AGENTS, PY_KILL_SESSION, PY_LOCK, hash_cmd
 
 RUN_DIR = "run"
@@ -205,7 +204,7 @@ class SSHDriver(Driver):
                     b.name,
                     "ssh " + where,
                     "",
-                    f"host key CHANGED for {host_key_name(b.host or '', b.port)} "
+                    f"host key CHANGED for {host_key_name(ssh_host(b), b.port)} "
                     f"(known {fingerprint(exc.expected_key)}, "
                     f"offered {fingerprint(exc.key)}): refusing to connect; if the board was reinstalled, delete its "
                     f"line with `{key_hints(b)[0]}`, then run {key_hints(b)[1]}",
@@ -223,11 +222,7 @@ class SSHDriver(Driver):
                 _close_quietly(conn)
                 if "not found in known_hosts" in str(exc):
                     # paramiko names the server it checked: the board, or its jump host
-                    server = (
-                        str(exc).split("'")[1]
-                        if str(exc).count("'") >= 2
-                        else host_key_name(real_host(b.host or ""), b.port)
-                    )
+                    server = str(exc).split("'")[1] if str(exc).count("'") >= 2 else host_key_name(ssh_host(b), b.port)
                     raise HostKeyRefused(
                         b.name,
                         "ssh " + where,
@@ -237,7 +232,7 @@ class SSHDriver(Driver):
                     ) from None
                 last = f"{type(exc).__name__}: {exc}"
                 if "banner" in str(exc) or not spoke:
-                    last = no_banner(real_host(b.host or ""), b.port, max(1, b.connect_timeout))
+                    last = no_banner(ssh_host(b), b.port, max(1, b.connect_timeout))
             except (OSError, EOFError) as exc:
                 _close_quietly(conn)
                 last = f"{type(exc).__name__}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
