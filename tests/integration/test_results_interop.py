@@ -57,7 +57,14 @@ def test_benchmark_compare_fail_from_a_fresh_folder(tmp_path: Path) -> None:
     assert err[-1].startswith("error: performance regressed against the compared run")
     assert len(list((tmp_path / "results" / "runs").glob("*.json"))) == 2  # the regressed run is stored too
 
-    # pytest-benchmark's own compare tells the two runs apart
+    # pytest-benchmark's own compare tells the two runs apart: as the README writes it (the counter), and long
+    plain = subprocess.run(
+        [PYTEST_BENCHMARK, "--storage", "results/.benchmarks", "compare"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert plain.returncode == 0, plain.stderr
+    names = [ln.split()[0] + " " + ln.split()[1] for ln in plain.stdout.splitlines() if "local-tiny-fp32" in ln]
+    assert len(names) == 2 and len(set(names)) == 2 and "(0001_" in names[0] + names[1], plain.stdout
     cmp = subprocess.run(
         [PYTEST_BENCHMARK, "--storage", "results/.benchmarks", "compare", "--name", "long"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
