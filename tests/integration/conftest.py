@@ -1,7 +1,7 @@
 """Shared integration fixtures: a real sshd board farm on loopback (the code behind `edgebench farm up`).
 
 ``farm`` (session scope) is a `edgebench.targets.farm.Farm` with three boards:
-``farm-1`` (profile ``full``: unlimited), ``farm-2`` (``pi-like``: half a core, 512 MB)
+``farm-1`` (profile ``full``: unlimited), ``farm-2`` (``pi-like``: half a core, 512 MiB)
 and ``farm-3`` (``mid``: one core, 1 GB) — the limits apply when the tests run as root
 with cgroup v2 or v1, otherwise ``farm.limits`` is False and ``farm.limits_note`` says why.
 Use ``farm.boards`` (inventory `Board` entries), ``farm.board(name)``,

@@ -92,7 +92,7 @@ def test_check_table_renders_status_reason_and_limits() -> None:
     for needle in (
         "aarch64 Cortex-A72",
         "quota 0.5",
-        "limit 512 MB",
+        "limit 512 MiB",
         "onnxruntime 1.17.0 [CPU]",
         "ondemand",
         "1500 MHz",

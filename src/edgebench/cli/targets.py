@@ -190,7 +190,7 @@ def boards_trust(names: tuple[str, ...], boards_file: Path | None) -> None:
 def farm() -> None:
     """A board farm on this machine: real OpenSSH sshd servers on 127.0.0.x, to try
     the SSH path without hardware. As root with cgroup v2 or v1, each board gets its own
-    CPU quota and memory limit (a "pi-like" board has half a core and 512 MB)."""
+    CPU quota and memory limit (a "pi-like" board has half a core and 512 MiB)."""
 
 
 farm_dir_option = click.option(

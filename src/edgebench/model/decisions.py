@@ -15,10 +15,10 @@ from edgebench.model.base import Change, CheckVerdict, JSONObject, Worth
 LIMITS = {
     "max_p90_ms": "p90 latency (ms)",
     "max_p99_ms": "p99 latency (ms)",
-    "max_peak_mb": "peak memory (MB)",
+    "max_peak_mb": "peak memory (MiB)",
     "min_accuracy": "top-1 accuracy",
     "max_accuracy_drop_pt": "top-1 drop vs fp32 (pt)",
-    "max_size_mb": "artifact size (MB)",
+    "max_size_mb": "artifact size (MiB)",
     "max_regression_pct": "p50 regression vs baseline (%)",
 }
 
@@ -194,7 +194,7 @@ class ComparisonRow:
 
     @property
     def d_peak_mb(self) -> float | None:
-        """Change of peak memory, MB (B - A)."""
+        """Change of peak memory, MiB (B - A)."""
         return None if self.peak_mb_a is None or self.peak_mb_b is None else self.peak_mb_b - self.peak_mb_a
 
     @property

@@ -14,7 +14,7 @@ STATUS_STYLE = {READY: "green", UNFIT: "yellow"}
 
 
 def _mb(n: Any) -> str:
-    return f"{int(n) / 2**20:,.0f} MB" if isinstance(n, int) else "-"
+    return f"{int(n) / 2**20:,.0f} MiB" if isinstance(n, int) else "-"
 
 
 def board_dict(board: Board) -> dict[str, Any]:
@@ -105,7 +105,7 @@ def farm_table(members: Sequence[Any]) -> Table:
             f"{m.address}:{m.port}",
             m.profile,
             "unlimited" if m.cpu_cores is None else f"{m.cpu_cores:g}",
-            "unlimited" if m.memory_mb is None else f"{m.memory_mb} MB",
+            "unlimited" if m.memory_mb is None else f"{m.memory_mb} MiB",
             str(m.pid),
         )
     return t

@@ -24,11 +24,11 @@ class ChoiceView:
         d = self.data
         want = [f"p90 <= {d.max_p90_ms:g} ms" if d.max_p90_ms is not None else "",
                 f"top-1 >= {d.min_accuracy:.2%}" if d.min_accuracy is not None else "",
-                f"peak <= {d.max_memory_mb:g} MB" if d.max_memory_mb is not None else ""]  # fmt: skip
+                f"peak <= {d.max_memory_mb:g} MiB" if d.max_memory_mb is not None else ""]  # fmt: skip
         yield f"[bold]{d.model}[/bold]: {', '.join(w for w in want if w) or 'no constraints'}; ranked by {d.rank}"
         if d.chosen:
             t = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-            for col in ("#", "board", "variant", "p90 ms", "top-1", "peak MB", "cost", "power W", "run"):
+            for col in ("#", "board", "variant", "p90 ms", "top-1", "peak MiB", "cost", "power W", "run"):
                 t.add_column(col, justify="right" if col not in ("board", "variant", "run") else "left")
             for i, o in enumerate(d.chosen, 1):
                 figures = (f"{o.p90_ms:.3g}", _n(o.top1, ".2%"), _n(o.peak_mb, ".0f"), _n(o.cost, ",.0f"))

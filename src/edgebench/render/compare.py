@@ -25,7 +25,7 @@ def quantile_text(c: QuantileChange, label: bool = False) -> str:
     return f"{c.a:.3g}→{c.b:.3g} ({c.delta_pct:+.1f}%){own}"
 
 
-COMPARE_COLUMNS = ("board", "model", "variant", "p50 A→B", "p90 A→B", "verdict", "Δpeak MB", "Δtop-1")
+COMPARE_COLUMNS = ("board", "model", "variant", "p50 A→B", "p90 A→B", "verdict", "Δpeak MiB", "Δtop-1")
 
 
 class ComparisonView:
@@ -55,7 +55,7 @@ class ComparisonView:
                 t.add_row(*(cells[c] for c in shown))
             return t
 
-        t, dropped = fit_table(make, COMPARE_COLUMNS, ("Δtop-1", "Δpeak MB", "model", "p90 A→B"), console, options)
+        t, dropped = fit_table(make, COMPARE_COLUMNS, ("Δtop-1", "Δpeak MiB", "model", "p90 A→B"), console, options)
         yield t
         if dropped:
             yield dropped_note(dropped)

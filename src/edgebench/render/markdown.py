@@ -65,7 +65,7 @@ def comparison_markdown(d: Comparison) -> str:
     """A comparison as Markdown."""
     rows = [
         [r.board, r.model, r.variant, quantile_text(r.p50), quantile_text(r.p90), f"{LABEL_ICON[r.label]} {r.label}",
-         signed(r.d_peak_mb, " MB"), signed(r.d_top1_pt, " pt", 2)]
+         signed(r.d_peak_mb, " MiB"), signed(r.d_top1_pt, " pt", 2)]
         for r in d.rows
     ]  # fmt: skip
     hdr = ["board", "model", "variant", "p50 ms A→B", "p90 ms A→B", "verdict", "Δ peak", "Δ top-1"]

@@ -44,11 +44,11 @@ def summary_line(p: Profile) -> str:
 
 
 def memory_line(p: Profile) -> str | None:
-    """The highest RSS per phase, in MB (load, warm-up, steady state...)."""
+    """The highest RSS per phase, in MiB (load, warm-up, steady state...)."""
     phases = p.memory_by_phase()
     if not phases:
         return None
-    return "RSS by phase: " + ", ".join(f"{k} {v / 2**20:.1f} MB" for k, v in phases.items())
+    return "RSS by phase: " + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in phases.items())
 
 
 def _nodes_table(p: Profile, top: int) -> Table:

@@ -46,7 +46,7 @@ def _snr(r: ReportRow) -> str:
 def _size(n: int | None) -> str:
     if n is None:
         return "-"
-    return f"{n / 1024:.1f} KB" if n < MIB else f"{n / MIB:.2f} MB"
+    return f"{n / 1024:.1f} KiB" if n < MIB else f"{n / MIB:.2f} MiB"
 
 
 def fmt_ms(v: float | None) -> str:

@@ -42,7 +42,7 @@ def parse_ms(text: str) -> float:
 
 
 def parse_mb(text: str) -> float:
-    """A size like ``256MB``, ``1GiB``, ``512KB`` or ``256`` (MiB) in MiB (2**20 bytes).
+    """A size like ``256MiB``, ``1GiB``, ``512KiB`` or ``256`` (MiB) in MiB (2**20 bytes).
 
     Like the reports, MB means MiB (2**20 bytes) here, and KB KiB, GB GiB.
 
@@ -51,7 +51,7 @@ def parse_mb(text: str) -> float:
     """
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(b|kb|kib|mb|mib|gb|gib|)\s*", text.lower())
     if not m:
-        raise UserError(f"memory {text!r} is not a size: write it like 256MB, 1GiB or 512KiB")
+        raise UserError(f"memory {text!r} is not a size: write it like 256MiB, 1GiB or 512KiB")
     return float(m.group(1)) * _SIZE[m.group(2)]
 
 
@@ -138,7 +138,7 @@ def _measurement(results: Path, runs: dict[str, Run], row: Option, model: str) -
     return next(m for m in runs[row.run_id].measurements if m.key == (row.board, model, row.variant))
 
 
-_WHAT = {"max_p90_ms": ("p90", "ms", ">"), "min_accuracy": ("top-1", "", "<"), "max_peak_mb": ("peak", "MB", ">")}
+_WHAT = {"max_p90_ms": ("p90", "ms", ">"), "min_accuracy": ("top-1", "", "<"), "max_peak_mb": ("peak", "MiB", ">")}
 
 
 def _reason(m: Measurement, name: str, limit: float) -> str | None:

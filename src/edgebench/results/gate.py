@@ -29,9 +29,10 @@ Which statistic each budget type uses (`edgebench.results.significance` has the 
   or more; ``pass`` when the 90%
   interval of the slowdown is within the limit, ``fail`` when wholly beyond. The tails
   are too noisy from run to run to gate a few percent on (p90 varies ~5x more than p50).
-* ``max_peak_mb``: peak RSS, the maximum over the processes; ``min_accuracy`` and
-  ``max_accuracy_drop_pt``: top-1 on the eval set (exact counts); ``max_size_mb``: the
-  artifact's bytes. These are compared directly.
+* ``max_peak_mb``: peak RSS in MiB (2**20 bytes, as every report says; the field keeps its
+  old name), the maximum over the processes; ``min_accuracy`` and ``max_accuracy_drop_pt``:
+  top-1 on the eval set (exact counts); ``max_size_mb``: the artifact's size in MiB. These
+  are compared directly.
 
 The gate passes only when every check passes: undecided is never a silent pass. A
 budget that matches no result is a failed check. `check_limit` is the one decision

@@ -38,7 +38,7 @@ from edgebench.targets.inventory import load_inventory
 
 STATE = "farm.json"
 
-#: profile -> (CPU cores, memory MB); None means unlimited.
+#: profile -> (CPU cores, memory MiB); None means unlimited.
 PROFILES: dict[str, tuple[float | None, int | None]] = {
     "full": (None, None),
     "pi-like": (0.5, 512),
