@@ -130,7 +130,8 @@ def check_boards(
     for board in boards:
         out = outcomes[board.name]
         if isinstance(out, BoardUnreachable):
-            checks.append(BoardCheck(board.name, UNREACHABLE, _reason(out)))
+            # the status already says "unreachable": the reason starts with the cause
+            checks.append(BoardCheck(board.name, UNREACHABLE, _reason(out).removeprefix("unreachable: ")))
         elif isinstance(out, EdgebenchError):
             checks.append(BoardCheck(board.name, UNFIT, _reason(out)))
         elif isinstance(out, Exception):
