@@ -144,7 +144,11 @@ def test_set_cpu_limit_changes_a_running_board(tmp_path: Path, tree: object) -> 
 
 def test_set_cpu_limit_refuses_quota_below_the_kernel_minimum(tmp_path: Path) -> None:
     folders = cgroups.make_cgroups("b", 0.5, None, root=v2_tree(tmp_path))
-    with pytest.raises(FarmError, match=r"0\.5 cores per 1000 µs period is a quota of 500 µs, below the kernel's"):
+    with pytest.raises(
+        FarmError,
+        match=r"0\.5 cores per 1000 µs period is a quota of 500 µs, below the kernel's 1000 µs: "
+        r"use a period of at least 2000 µs",
+    ):
         cgroups.set_cpu_limit(folders, 0.5, period_us=1000)
     with pytest.raises(FarmError, match=r"CPU period 2000000 µs is outside"):
         cgroups.set_cpu_limit(folders, 1.0, period_us=2_000_000)

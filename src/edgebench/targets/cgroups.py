@@ -15,6 +15,7 @@ tests can point it at a fake tree.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from pathlib import Path
@@ -122,7 +123,7 @@ def _quota_us(cores: float, period_us: int) -> int:
     if quota < MIN_US:
         raise ValueError(
             f"{cores} cores per {period_us} µs period is a quota of {quota} µs, below the kernel's {MIN_US} µs: "
-            f"use a period of at least {int(MIN_US / cores) + 1} µs"
+            f"use a period of at least {math.ceil(MIN_US / cores)} µs"
         )
     return quota
 
