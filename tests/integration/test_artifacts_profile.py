@@ -1,4 +1,5 @@
-"""`edgebench profile` and `run --profile` check artifacts against their manifests as `run` does (real farm board)."""
+"""Artifacts are checked on every path: `edgebench profile` and `run --profile` against their manifests as `run`
+does, and the agent records the sha256 of the file it loaded (real farm board)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from pathlib import Path
 import pytest
 from _bench_models import onnx_model, variant
 
+from edgebench.bench.runner import deploy_jobs, run_agent
+from edgebench.bench.settings import RunSettings
 from edgebench.results.store import read_run
 from edgebench.targets.farm import Farm
+from edgebench.targets.ssh import SSHDriver
 
 pytestmark = [pytest.mark.ssh]
 EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))
@@ -54,3 +58,12 @@ def test_run_profile_never_profiles_a_stale_variant(farm: Farm, tmp_path: Path) 
     assert m.variant == "fp32" and m.extra["profile"]["iterations"] == 5
     (failed,) = run.failures
     assert failed.variant == "noisy" and failed.error is not None and "edgebench compress" in failed.error.message
+
+
+def test_the_agent_records_the_sha256_of_the_file_it_loaded(farm: Farm, tmp_path: Path) -> None:
+    v = variant(tmp_path / "variants", "tiny", "fp32", onnx_model(tmp_path / "a.onnx", seed=9))
+    settings = RunSettings.from_mapping({"min_time_s": 0.05, "min_rounds": 5, "repeats": 1})
+    with SSHDriver(farm.board("farm-1")) as driver:
+        command, _ = deploy_jobs(driver, v, settings)
+        out = run_agent(driver, command, 120)
+    assert out["ok"] and out["artifact_sha256"] == v.sha256
