@@ -53,5 +53,11 @@ def test_nightly_twice_with_a_dead_board(tmp_path: Path) -> None:
     assert "over 2 runs" in html and Path(d2["markdown"]).read_text().startswith("# ❌ FAIL: edgebench nightly")
     assert d2["verdict"] == "FAIL" and "<title>FAIL: edgebench nightly" in html  # never "complete" when it failed
     table = CliRunner().invoke(main, ["report", "--results", str(results), "--json"])
-    trends = json.loads(table.stdout)["trends"]
+    rep = json.loads(table.stdout)
+    trends = rep["trends"]
     assert {len(t["values"]) for t in trends} == {2}
+    assert rep["commit"] == "2222222" and rep["branch"] == "main"  # the measured commit, as --commit said
+    assert {tuple(t["commits"]) for t in trends} == {("1111111", "2222222")}  # one point per commit
+    narrow = CliRunner().invoke(main, ["report", "--results", str(results)], env={"COLUMNS": "80"}).output
+    assert "commit 2222222 on main" in " ".join(narrow.split()) and "1111111..2222222" in narrow  # the terminal too
+    assert max(len(ln) for ln in narrow.splitlines()) <= 80, narrow

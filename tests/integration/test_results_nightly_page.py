@@ -94,6 +94,7 @@ def test_page_opens_with_the_verdict(nightly_page: dict[str, object]) -> None:
     assert body.startswith('<p id="verdict" class="verdict bad"><b>FAIL</b>: gate failed: ')
     assert "Gate: " in html and "Against the last nightly" in html  # the gate and the comparison follow
     assert "min_time_s=0.1" in html and "repeats=2" in html  # the settings it was measured with
+    assert "commit 2222222" in html and ">1111111</text>" in html  # the run's commit; trend points by commit
     assert "valid: complete, no failed measurement" in html
     assert "p90_ms (ms)" in html or "(ms)" in html
     md = Path(str(nightly_page["markdown"])).read_text()

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from edgebench.model import Report as ReportData
 from edgebench.model import Run, Trend
-from edgebench.render.report import Report
+from edgebench.render.report import Report, commit_span
 from edgebench.results.analysis import analyze_run
 from edgebench.results.commit import label
 
@@ -53,7 +53,7 @@ def test_header_and_trends_name_the_commits(width: int) -> None:
     assert "commit 1a2b3c4* on main" in flat
     assert max(len(ln) for ln in out.splitlines()) <= width
     trends = out.split("trends (", 1)[1]
-    assert trends.count("aaaaaaa →") == 3 and trends.count("ddddddd*") == 3  # oldest and newest point's commit
+    assert trends.count("aaaaaaa..ddddddd*") == 3  # the oldest and newest point's commit, never split
     assert "ccccccc" in trends and "r3" not in trends  # the change point by its commit, not its run id
     wide = set(NUMBER.findall(text(Report(rep), 250)))
     assert [n for n in NUMBER.findall(out) if n not in wide] == []  # no figure cut
@@ -62,3 +62,5 @@ def test_header_and_trends_name_the_commits(width: int) -> None:
 def test_a_run_without_a_commit_says_so() -> None:
     out = text(Report(report({"id": "unversioned"})), 120)
     assert "no commit recorded" in out
+    t = Trend("b", "m", "v", "p90", (1.0, 2.0), ("r1", "r2"), "", (), commits=("r1", "abcdef0"))
+    assert commit_span(t) == "-..abcdef0"  # the older point has no commit: its label is its run id

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from edgebench.model import MIB, Change, ModelReport, ReportRow, Worth
+from edgebench.model import MIB, Change, ModelReport, ReportRow, Trend, Worth
 from edgebench.model import Report as ReportData
 from edgebench.render.widths import dropped_note, fit_table
 
@@ -151,11 +151,16 @@ def commit_words(d: ReportData) -> str:
     return f"commit {d.commit}" + (f" on {d.branch}" if d.branch else "")
 
 
-def commit_span(labels: Sequence[str]) -> str:
-    """The oldest and newest point of a trend by their commit labels (``1a2b3c4 → 5d6e7f8``)."""
+def commit_span(t: Trend) -> str:
+    """The commits of a trend's oldest and newest points, as git writes a range (``1a2b3c4..5d6e7f8*``).
+
+    One word, so that a narrow table never splits it; ``-`` for a point without a commit
+    (its label is then its run id).
+    """
+    labels = ["-" if c == r else c for c, r in zip(t.commits, t.runs, strict=False)]
     if not labels:
         return "-"
-    return labels[0] if len(labels) == 1 else f"{labels[0]} → {labels[-1]}"
+    return labels[0] if len(labels) == 1 else f"{labels[0]}..{labels[-1]}"
 
 
 KIND_STYLE = {
@@ -247,7 +252,7 @@ class Report:
                 for tr in trends:
                     cells = {
                         "board": tr.board, "model": tr.model, "variant": tr.variant, "metric": tr.metric,
-                        "points": str(len(tr.values)), "commits": commit_span(tr.commits or tr.runs),
+                        "points": str(len(tr.values)), "commits": commit_span(tr),
                         "trend": tr.sparkline, "last": fmt_ms(tr.values[-1]) if tr.values else "-",
                         "change points": ", ".join(tr.change_labels) or "-",
                     }  # fmt: skip
