@@ -10,6 +10,8 @@ The model (built here with onnx.helper): ``y = x * A + x * B`` on ``x [N, 2]``, 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +103,30 @@ def test_nightly_loads_a_recipe_with_inputs_and_no_data(tmp_path: Path) -> None:
     assert res.exit_code == 0, doc["problems"]
     mf = json.loads((tmp_path / "variants" / "m" / "fp16" / "manifest.json").read_text())
     assert mf["degraded"] is False and mf["fidelity"]["cosine"] > 0.999
+
+
+def test_run_min_cosine_decides_degraded_per_run(tmp_path: Path) -> None:
+    cosine_model(tmp_path / "m.onnx")
+    code, out, _ = compress(tmp_path, "[fidelity]\nmin_cosine = 0.5")
+    assert code == 0, out
+    np.savez(tmp_path / "eval.npz", x=np.ones((4, 2), np.float32))  # the fp16 variant's cosine is 0.6 on ones
+    edgebench = str(Path(sys.executable).with_name("edgebench"))
+    fast = ["--min-time", "0.1", "--min-rounds", "10", "--warmup-time", "0", "--repeats", "1", "--json"]
+
+    def fp16(results: str, *args: str) -> dict[str, Any]:
+        cmd = [edgebench, "run", "--variants", "variants", "--eval", "eval.npz", "--results", results, *fast, *args]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+        [m] = [
+            b["extra_info"] for b in json.loads(res.stdout)["run"]["benchmarks"] if b["extra_info"]["variant"] == "fp16"
+        ]
+        return m  # type: ignore[no-any-return]
+
+    strict = fp16("strict")  # the run's default threshold, 0.99: degraded on the board too
+    assert abs(strict["fidelity"]["cosine"] - 0.6) < 1e-4 and strict["fidelity"]["degraded"] is True
+    lenient = fp16("lenient", "--min-cosine", "0.5")
+    assert lenient["fidelity"]["min_cosine"] == 0.5 and lenient["fidelity"]["degraded"] is False
+    rep = subprocess.run([edgebench, "report", "--results", str(tmp_path / "strict"), "--json"], capture_output=True,
+                         text=True)  # fmt: skip
+    [row] = [r for r in json.loads(rep.stdout)["models"][0]["rows"] if r["variant"] == "fp16"]
+    assert row["degraded"] is True and row["verdict"] == "degraded" and not row["pareto"]

@@ -146,7 +146,7 @@ class DataSpec:
 class FidelitySpec:
     """A ``[fidelity]`` table: when a variant's outputs are too far from its parent's to be usable."""
 
-    min_cosine: Annotated[float, pydantic.Field(ge=-1, le=1)] | None = None
+    min_cosine: Annotated[float, pydantic.Field(ge=0, le=1)] | None = None  # as `run --min-cosine`
 
 
 @dataclass(frozen=True)
