@@ -51,6 +51,7 @@ from edgebench.results.commit import resolve as resolve_commit
 
 SESSION_KEY = pytest.StashKey[EdgeSession]()
 HANDLERS_KEY = pytest.StashKey[dict[int, Any]]()
+ORPHANED_KEY = pytest.StashKey[bool]()  # the `edgebench run` that started this harness died
 TIMER = "perf_counter_ns (on board)"
 
 
@@ -143,6 +144,7 @@ def _stop_on_signals(config: pytest.Config, session: EdgeSession) -> None:
         def watch() -> None:
             while session.stop_reason is None:
                 if os.getppid() != int(parent):
+                    config.stash[ORPHANED_KEY] = True
                     session.stop("interrupted: the edgebench process that started the run died")
                     return
                 time.sleep(0.5)
@@ -293,3 +295,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 tr.write_line(f"edgebench: run {es.run_id} stored in {path}")
     finally:
         es.close()
+        if session.config.stash.get(ORPHANED_KEY, False) and es.progress_file is not None:
+            es.progress_file.unlink(missing_ok=True)  # its reader died and cannot remove it
