@@ -142,7 +142,7 @@ def test_read_only_commands_on_an_index_of_another_version_change_nothing(tmp_pa
     lines = [line for line in got.stderr.splitlines() if "another edgebench version" in line]
     if args[0] != "compare":  # compare reads two run files, never the index
         assert len(lines) == 1 and "index schema 7" in lines[0], got.stderr
-        assert "left as it is (the next `edgebench run` or `nightly` into this folder rebuilds it)" in lines[0]
+        assert f"leaves the index as it is (`edgebench index rebuild --results {results}` rewrites it" in lines[0]
     assert _state(tmp_path) == before  # not a byte, not a modification time
     if args[0] == "report":
         assert len(json.loads(got.stdout)["trends"][0]["values"]) == 2  # the history, read from the run files
@@ -169,6 +169,35 @@ def test_read_only_commands_create_no_index_and_leave_a_stale_one(tmp_path: Path
     assert _state(tmp_path) == before
     if args[0] == "report":
         assert len(json.loads(got.stdout)["trends"][0]["values"]) == 2
+
+
+def test_index_rebuild_writes_the_index_a_read_only_command_left(tmp_path: Path) -> None:
+    results = _folder(tmp_path)
+    _old_index(results)
+    got = CliRunner().invoke(main, ["index", "rebuild", "--results", str(results)])
+    assert got.exit_code == 0 and got.stdout == f"indexed 2 run file(s) into {results / index.INDEX}\n", got.output
+    assert _counts(results) == (2, 6, 2)
+    db = sqlite3.connect(results / index.INDEX)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == index.INDEX_VERSION
+    db.close()
+    nope = CliRunner().invoke(main, ["index", "rebuild", "--results", str(tmp_path / "typo")])
+    assert nope.exit_code == 1 and nope.stderr.startswith("error: results folder ") and not (tmp_path / "typo").exists()
+
+
+def test_a_read_only_command_far_behind_its_index_says_how_to_keep_the_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = _folder(tmp_path)
+    monkeypatch.setattr(store, "STALE_HINT", 2)
+    before = _state(tmp_path)
+    got = CliRunner().invoke(main, ["report", "--results", str(results)])
+    assert got.exit_code == 0, got.output
+    [hint] = [ln for ln in got.stderr.splitlines() if "behind" in ln]
+    assert hint == (
+        f"warning: the index of {results} is 2 run files behind; read now, in memory only (this command only reads): "
+        f"`edgebench index rebuild --results {results}` keeps that work for the next command"
+    )
+    assert _state(tmp_path) == before
 
 
 def test_a_writing_command_rebuilds_an_index_of_another_version(tmp_path: Path) -> None:

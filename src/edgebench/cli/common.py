@@ -23,6 +23,7 @@ Exit codes:
   1  user or config error (one line names the problem and the fix)
   2  usage error (unknown command or flag, bad argument)
   3  a gate failed (edgebench gate / nightly)
+  130, 143  interrupted by SIGINT (Ctrl-C) / SIGTERM (a run keeps what finished, complete: false)
 """
 
 results_option = click.option(
@@ -52,11 +53,12 @@ JSON_SCHEMA = 1
 """The version of every ``--json`` object edgebench prints (its ``schema`` key); raised when a key changes meaning."""
 
 
-def existing_results(results: Path) -> Path:
+def existing_results(results: Path, *, read_only: bool = True) -> Path:
     """The results folder of a read-only command, which must already exist (nothing is created).
 
     Until the command ends, the folder's index is read into memory and never written
     (`edgebench.results.index.read_only`): a read-only command changes nothing on disk.
+    ``read_only=False``: only the check (`edgebench index rebuild`, which writes the index).
 
     Raises:
         UserError: naming the folder and the fix.
@@ -67,7 +69,7 @@ def existing_results(results: Path) -> Path:
             "(`edgebench run --results DIR` makes it)"
         )
     ctx = click.get_current_context(silent=True)
-    if ctx is not None:  # left when the command's context closes
+    if ctx is not None and read_only:  # left when the command's context closes
         ctx.with_resource(index.read_only(results))
     return results
 
@@ -140,6 +142,9 @@ class EdgebenchGroup(click.Group):
         except EdgebenchError as exc:
             click.echo(f"error: {' '.join(str(exc).split())}", err=True)
             ctx.exit(1)
+        except KeyboardInterrupt:  # Ctrl-C outside a run's measuring (which stops the harness itself)
+            click.echo("error: interrupted by SIGINT", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=EdgebenchGroup, epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})

@@ -32,6 +32,7 @@ from edgebench.render.html import report_html
 from edgebench.render.markdown import comparison_markdown, gate_markdown, report_markdown
 from edgebench.render.profile import ProfileSummary
 from edgebench.render.report import Report
+from edgebench.results import store
 from edgebench.results.analysis import load_report
 from edgebench.results.choose import choose as do_choose
 from edgebench.results.choose import parse_mb, parse_ms
@@ -289,3 +290,23 @@ def choose(
         console().print(ChoiceView(d))
     if not d.chosen:
         sys.exit(1)
+
+
+@main.group("index")
+def index_group() -> None:
+    """The results folder's index (index.sqlite): a cache of the run files for trends and history.
+
+    Read-only commands (report, compare, gate, choose) never write it: they catch up in
+    memory with run files added since it was written, and read around an index written by
+    another edgebench version. `run` and `nightly` keep it up to date.
+    """
+
+
+@index_group.command("rebuild", epilog=EXIT_CODES)
+@read_results_option
+def index_rebuild(results: Path) -> None:
+    """Throw the index of the results folder away and build it again from its run files
+    (after copying runs in from elsewhere, or an edgebench upgrade). Unreadable files are
+    skipped and named."""
+    rep = store.rebuild(existing_results(results, read_only=False))
+    click.echo(f"indexed {rep.indexed} run file(s) into {results / 'index.sqlite'}")

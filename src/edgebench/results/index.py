@@ -85,6 +85,15 @@ class _Kept(sqlite3.Connection):
 
 
 _READ_ONLY: dict[Path, sqlite3.Connection] = {}  # resolved folder -> its in-memory index, inside `read_only`
+_READ_AROUND = (
+    "this command only reads, so it reads the run files instead and leaves the index as it is "
+    "(`edgebench index rebuild --results {results}` rewrites it, as does the next `run` or `nightly` into the folder)"
+)
+
+
+def in_memory(results: Path) -> bool:
+    """Whether the index of ``results`` is a read-only command's in-memory copy (see `read_only`)."""
+    return results.resolve() in _READ_ONLY
 
 
 def _other_version(file: Path, version: int, then: str) -> str:
@@ -156,23 +165,13 @@ def read_only(results: Path) -> Iterator[None]:
                 if version == INDEX_VERSION:
                     disk.backup(mem)
                 else:
-                    warnings.warn(
-                        _other_version(
-                            file, version, "this command only reads: the run files are read instead and the index is "
-                            "left as it is (the next `edgebench run` or `nightly` into this folder rebuilds it)"
-                        ),
-                        stacklevel=3,
-                    )  # fmt: skip
+                    warnings.warn(_other_version(file, version, _READ_AROUND.format(results=results)), stacklevel=3)
             finally:
                 disk.close()
         except sqlite3.DatabaseError as exc:
             if "locked" in str(exc):
                 raise
-            warnings.warn(
-                f"{file} is damaged ({exc}); this command only reads: the run files are read instead and the index "
-                "is left as it is (the next `edgebench run` or `nightly` into this folder rebuilds it)",
-                stacklevel=3,
-            )
+            warnings.warn(f"{file} is damaged ({exc}); {_READ_AROUND.format(results=results)}", stacklevel=3)
     if mem.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
         mem.executescript(_DDL + f"PRAGMA user_version = {INDEX_VERSION};")
     _READ_ONLY[key] = mem

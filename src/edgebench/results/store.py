@@ -23,6 +23,7 @@ from edgebench.results import index
 from edgebench.results.schema import SchemaError, upgrade_run
 
 RUNS = "runs"
+STALE_HINT = 200  # run files a read-only command reads into its in-memory index before it suggests a rebuild
 
 
 def run_path(results: Path, run_id: str) -> Path:
@@ -169,6 +170,12 @@ def sync(results: Path, *, warn: bool = True, on_file: Callable[[int, int], None
                 continue
             if known.get(name) != (st.st_mtime_ns, st.st_size):
                 todo.append((p, st))
+        if len(todo) >= STALE_HINT and index.in_memory(results):  # read-only: this work is lost at exit
+            warnings.warn(
+                f"the index of {results} is {len(todo)} run files behind; read now, in memory only (this command "
+                f"only reads): `edgebench index rebuild --results {results}` keeps that work for the next command",
+                stacklevel=2,
+            )
         with db:
             for key in set(known) - present:
                 index.forget(db, key)
