@@ -49,7 +49,7 @@ def test_run_profile_never_profiles_a_stale_variant(farm: Farm, tmp_path: Path) 
     stale.artifact.write_bytes(good.artifact.read_bytes())
     cmd = [
         EDGEBENCH, "run", "--inventory", str(farm.boards_file), "--boards", "farm-1", "--variants", str(root),
-        "--results", str(tmp_path / "results"), *FAST[:-2], "--profile", "5", "--json",
+        "--results", str(tmp_path / "results"), *FAST[:-2], "--profile", "5", "--repeats", "1", "--json",
     ]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 1, out.stderr[-3000:]
