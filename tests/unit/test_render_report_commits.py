@@ -52,7 +52,7 @@ def test_header_and_trends_name_the_commits(width: int) -> None:
     flat = " ".join(out.split())
     assert "commit 1a2b3c4* on main" in flat
     assert max(len(ln) for ln in out.splitlines()) <= width
-    trends = out.split("trends (", 1)[1]
+    trends = out.split("trends of p90 in ms (", 1)[1]  # one metric: named once, in the title
     assert trends.count("aaaaaaa..ddddddd*") == 3  # the oldest and newest point's commit, never split
     assert "ccccccc" in trends and "r3" not in trends  # the change point by its commit, not its run id
     wide = set(NUMBER.findall(text(Report(rep), 250)))

@@ -244,7 +244,7 @@ class Report:
 
             def trend_table(shown: Sequence[str]) -> Table:
                 t = Table(
-                    title="trends (one point per commit, oldest → newest; | marks a change point; *: dirty checkout)",
+                    title=f"trends{of} (one point per commit, oldest → newest; | marks a change point; *: dirty)",
                     title_justify="left",
                 )
                 for c in shown:
@@ -259,7 +259,11 @@ class Report:
                     t.add_row(*(cells[c] for c in shown))
                 return t
 
-            every = ["board", "model", "variant", "metric", "points", "commits", "trend", "last", "change points"]
+            metrics = {tr.metric for tr in trends}
+            one = metrics.pop() if len(metrics) == 1 else None  # one metric: said once, in the title
+            of = "" if one is None else f" of {one}" + (" in ms" if one in ("p50", "p90", "p99", "mean") else "")
+            every = ["board", "model", "variant", *([] if of else ["metric"]), "points", "commits", "trend", "last",
+                     "change points"]  # fmt: skip
             table, dropped = fit_table(trend_table, every, ("points", "metric", "model"), console, options)
             yield table
             if dropped:
