@@ -17,7 +17,7 @@ from edgebench.testing.runs import measure_once
 
 pytestmark = [pytest.mark.ssh]
 EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))
-FAST = ["--min-time", "0.05", "--min-rounds", "10", "--warmup-iters", "2", "--warmup-time", "0"]
+FAST = ["--min-time", "0.05", "--min-rounds", "10", "--warmup-iters", "2", "--warmup-time", "0", "--repeats", "3"]
 
 
 def run_cli(farm: Farm, tmp_path: Path, root: Path, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,7 @@ import pytest
 from _bench_models import eval_npz, onnx_model, tflite_models, variant
 
 EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))
-FAST = ["--min-time", "0.05", "--min-rounds", "10", "--warmup-iters", "2", "--warmup-time", "0"]
+FAST = ["--min-time", "0.05", "--min-rounds", "10", "--warmup-iters", "2", "--warmup-time", "0", "--repeats", "3"]
 
 
 def _run(

@@ -27,6 +27,7 @@ def test_run_over_ssh_boards_and_an_unreachable_one(farm: Farm, tmp_path: Path) 
             str(Path(sys.executable).with_name("edgebench")), "run", "--inventory", str(farm.boards_file),
             "--boards", ",".join(names), "--variants", str(root), "--eval", str(data),
             "--results", str(tmp_path / "results"), "--min-time", "0.05", "--min-rounds", "10", "--json", "--parallel",
+            "--repeats", "3",
         ]  # fmt: skip
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     finally:

@@ -31,7 +31,7 @@ def test_nightly_twice_with_a_dead_board(tmp_path: Path) -> None:
     (tmp_path / "budgets.toml").write_text('[[budget]]\nboard = "local"\nmax_p99_ms = 1000\nmin_accuracy = 0.3\n')
     (tmp_path / "nightly.toml").write_text(
         '[nightly]\nboards = ["local", "dead"]\ninventory = "boards.toml"\nrecipe = "recipe.toml"\neval = "digits"\n'
-        'budgets = "budgets.toml"\n[nightly.settings]\nmin_time_s = 0.2\nmax_rounds = 2000\n'
+        'budgets = "budgets.toml"\n[nightly.settings]\nmin_time_s = 0.2\nmax_rounds = 2000\nrepeats = 3\n'
     )
     results = tmp_path / "results"
     args = ["nightly", str(tmp_path / "nightly.toml"), "--results", str(results), "--json", "--branch", "main"]

@@ -89,7 +89,7 @@ def test_floors_are_split_between_processes_and_repeats_is_validated() -> None:
     per = RunSettings(min_rounds=50, min_time_s=2.0, repeats=3, warmup_min_s=0.2, max_time_s=30).per_process()
     assert (per.min_rounds, per.warmup_min_s, per.max_time_s) == (17, 0.2, 30.0)
     assert per.min_time_s == pytest.approx(2 / 3)
-    assert RunSettings().repeats == 3 and RunSettings(repeats=1).per_process().min_rounds == 50
+    assert RunSettings().repeats == 8 and RunSettings(repeats=1).per_process().min_rounds == 50
     with pytest.raises(ConfigError, match="repeats must be >= 1"):
         RunSettings(repeats=0)
     argv = pytest_argv(

@@ -190,8 +190,8 @@ class RunSettings:
         flag="--profile", option="--edge-profile", ge=0, metavar="N", flag_value=50,
     )  # fmt: skip
     repeats: int = _setting(
-        3, "Fresh agent processes per variant, interleaved across a board's variants; the min-time and "
-        "min-rounds floors are split between them.",
+        8, "Fresh agent processes per variant (compare/gate's units), interleaved across a board's variants; "
+        "the min-time and min-rounds floors are split between them.",
         flag="--repeats", option="--edge-repeats", ge=1, usage_range=True,
     )  # fmt: skip
 
