@@ -213,7 +213,10 @@ def gate(
                               wholly above, else undecided
       max_regression_pct      the MEDIAN against the baseline run (--baseline or the
                               file's `baseline`), Student's t on per-process medians,
-                              widened by the spread of earlier runs in the index
+                              widened by the spread of 3+ earlier runs in the index
+                              measured in the same configuration; pass when the 90%
+                              interval of the slowdown is within the limit, fail when
+                              wholly beyond, else undecided
       max_peak_mb             peak RSS, the max over the processes
       min_accuracy            top-1 as a fraction in [0, 1] (0.97) or "97 %"
       max_accuracy_drop_pt    top-1 points lost against fp32 on the same board
