@@ -217,10 +217,10 @@ def gate(
                               measured in the same configuration; pass when the 90%
                               interval of the slowdown is within the limit, fail when
                               wholly beyond, else undecided
-      max_peak_mb             peak RSS, the max over the processes
+      max_peak_mb             peak RSS in MiB (2**20 bytes), the max over the processes
       min_accuracy            top-1 as a fraction in [0, 1] (0.97) or "97 %"
       max_accuracy_drop_pt    top-1 points lost against fp32 on the same board
-      max_size_mb             the artifact's size
+      max_size_mb             the artifact's size in MiB
 
     `undecided` (too noisy to place against the limit) fails the gate, and so does a
     budget that matches no result. A baseline measured in another configuration is
