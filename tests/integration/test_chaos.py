@@ -58,7 +58,10 @@ import pytest
 from _bench_models import onnx_model, variant
 
 from conftest import require_sshd
+from edgebench.bench.session import EdgeSession
+from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
+from edgebench.model import Measurement
 from edgebench.results import index, store
 from edgebench.targets.farm import Farm, farm_up
 
@@ -67,10 +70,12 @@ EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))
 DEFAULT_SEED = 20261126
 FAULTS = ("sigint", "sigterm", "sigkill", "sshd", "agent", "flip")
 RUNS = 12  # each fault twice
-VARIANTS = 4  # per board, measured in this order (round-robin with --repeats 1)
+BOARDS = 3
+VARIANTS = 3  # per board, measured in this order (round-robin with --repeats 1)
 RUN_TIMEOUT_S = 150.0  # one run, start to end, on a loaded 2-core machine
 HARNESS_STOP_S = 60.0  # a SIGKILLed CLI's harness notices within a second; generous for load
 INVARIANTS = ("files", "once", "index", "agents", "next", "fault")
+CASES = BOARDS * VARIANTS
 Key = tuple[str, str, str]
 
 
@@ -135,7 +140,8 @@ class Chaos:
         cmd = [
             EDGEBENCH, "run", "--inventory", str(self.farm.boards_file), "--boards", ",".join(self.names),
             "--variants", str(self.tmp / variants), "--results", str(self.results), "--parallel",
-            "--min-time", "0.2", "--repeats", "1", "--", "--edge-lock-timeout", "0",
+            "--min-time", "0.2", "--warmup-time", "0", "--warmup-iters", "2", "--repeats", "1",
+            "--", "--edge-lock-timeout", "0",
         ]  # fmt: skip
         env = {**os.environ, "HOME": str(self.tmp / "home")}
         return subprocess.Popen(
@@ -416,11 +422,12 @@ def _table(outcomes: list[Outcome], seed: int) -> str:
         mine = [o for o in outcomes if o.fault == fault]
         moments = ",".join(o.moment for o in mine)
         exits = ",".join(str(o.exit) for o in mine)
-        kept = ",".join(f"{o.kept}/12" for o in mine)
+        kept = ",".join(f"{o.kept}/{CASES}" for o in mine)
         held = " ".join(f"{sum(o.held.get(i, True) for o in mine)}/{len(mine)}".rjust(6) for i in INVARIANTS)
         lines.append(f"{fault:8} {len(mine):>5} {moments:14} {exits:12} {kept:>9} {held}")
     for n, o in enumerate(outcomes, 1):
-        lines.append(f"  run {n:2}: {o.fault:8} {o.moment:6} exit {o.exit!s:4} kept {o.kept:2}/12 {o.seconds:5.1f} s")
+        kept = f"{o.kept:2}/{CASES}"
+        lines.append(f"  run {n:2}: {o.fault:8} {o.moment:6} exit {o.exit!s:4} kept {kept} {o.seconds:5.1f} s")
         lines += [f"          {note}" for note in o.notes]
     return "\n".join(lines)
 
@@ -430,7 +437,7 @@ def chaos_farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
     """Three boards of its own, without CPU limits: the faults are the point here, not the speeds
     (and a half-core board would make every run slow); their sshds get killed and restarted."""
     require_sshd()
-    f = farm_up(tmp_path_factory.mktemp("chaos-farm"), 3, limits=False)
+    f = farm_up(tmp_path_factory.mktemp("chaos-farm"), BOARDS, limits=False)
     try:
         yield f
     finally:
@@ -487,3 +494,31 @@ def test_sigint_before_the_harness_starts_is_one_line_and_130(tmp_path: Path) ->
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert (out.returncode, out.stderr) == (130, "error: interrupted by SIGINT\n")
+
+
+def test_a_board_that_goes_dark_keeps_the_measurements_it_finished(farm: Farm, tmp_path: Path) -> None:
+    """Found by the chaos test: when a board's sshd died after some of its measurements were recorded,
+    the session handed every case of that board to the harness as failed, so the stored run lost
+    the finished ones (in the file while measuring, missing from the final file, which still said
+    ``complete``). The board goes dark right after its first measurement is recorded."""
+    board = farm.board("farm-1")  # the unlimited one
+    variants = [variant(tmp_path / "variants", "tiny", f"v{i}", onnx_model(tmp_path / f"m{i}.onnx")) for i in range(3)]
+    settings = RunSettings(warmup_min_iters=2, warmup_min_s=0.0, min_rounds=10, min_time_s=0.05, repeats=1)
+    s = EdgeSession([board], variants, settings, results=tmp_path / "results")
+    record = s.record
+
+    def record_then_go_dark(m: Measurement, case_id: str | None = None) -> Measurement:
+        stored = record(m, case_id)
+        if m.ok and len(s.measured) == 1:
+            farm.kill_board(board.name)
+        return stored
+
+    s.record = record_then_go_dark  # type: ignore[method-assign]
+    try:
+        got = [s.measure(c) for c in s.cases]
+    finally:
+        s.close()
+        farm.restart_board(board.name)
+    assert [m.ok for m in got] == [True, False, False], [m.error_message for m in got]
+    assert [m.key for m in s.run.measurements] == [m.key for m in got]  # each once, the first one ok
+    assert s.final_run().complete

@@ -287,15 +287,19 @@ class EdgeSession:
         results = for_each_board(
             boards, work, lock_timeout=self.settings.lock_timeout_s, max_workers=None if self.parallel else 1
         )
+        finished = {m.key: m for m in self.measured}  # recorded before their board failed: they stand
         for name, res in results.items():
             if isinstance(res, Exception) and self.stop_reason is not None:
                 continue  # stopped: the board's unfinished cases are not measurements
             for c in by_board[name]:
-                if isinstance(res, Exception):  # the board was unreachable or busy: its processes count as done
+                if not isinstance(res, Exception):
+                    out[c.id] = res[c.id]
+                elif (name, c.variant.model, c.variant.name) in finished:
+                    out[c.id] = finished[(name, c.variant.model, c.variant.name)]
+                else:  # the board was unreachable, busy or went dark: its processes count as done
                     for r in range(self.settings.repeats):
                         self.process_progress(f"{name}/{c.variant.model}/{c.variant.name} #{r + 1}", False)
-                    self.record(self._failed(c, res), c.id)
-                out[c.id] = self._failed(c, res) if isinstance(res, Exception) else res[c.id]
+                    out[c.id] = self.record(self._failed(c, res), c.id)
         return out
 
     def measure(self, case: Case) -> Measurement:
