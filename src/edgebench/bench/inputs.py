@@ -213,11 +213,11 @@ def check_run(
             f"--dim {d}={dims[d]}: no model has a dynamic dimension {d!r}{_hint(d, [*known, *axes])}: "
             f"the dims are {', '.join(known) or 'none'} (or input:axis=SIZE, e.g. {min(axes)}=SIZE)"
         )
-    block = job_block(specs)
     missing: list[str] = []
     for v, sig in sigs:
+        mf = v.manifest  # with the inputs and dims its recipe recorded, as the run adds them (runner.variant_settings)
         try:
-            agent.build_inputs(sig, block, dict(dims), batch_size, seed)
+            agent.build_inputs(sig, job_block({**mf.run_inputs, **specs}), {**mf.run_dims, **dims}, batch_size, seed)
         except agent.AgentError as exc:
             if exc.kind == "missing_input":
                 continue  # recorded for this variant by the agent

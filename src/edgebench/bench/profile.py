@@ -34,6 +34,7 @@ from edgebench.bench.runner import (
     remote_error,
     run_agent,
     runtime_error,
+    variant_settings,
 )
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
@@ -279,7 +280,7 @@ def profile_variant(
         state) whose ``extra["profile"]`` is the agent's profile block. A failure is data
         (``ok`` false), never raised.
     """
-    board = driver.board
+    board, settings = driver.board, variant_settings(settings, variant, eval_data)  # as `run` measures it
     m = base_measurement(board, variant, settings, runtime_error(board, variant))
     if m.error is not None:
         return m

@@ -27,6 +27,7 @@ from edgebench.bench.runner import (
     remote_error,
     run_agent,
     runtime_error,
+    variant_settings,
 )
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
@@ -198,7 +199,7 @@ def measure_interleaved(
     def finish(i: int) -> None:
         p, done = planned[i], out[i]
         if done is None:
-            done = pool(procs[i], entries[i], settings)
+            done = pool(procs[i], entries[i], variant_settings(settings, p.variant, p.eval_data))
             if p.reference_info is not None and p.reference is not None and p.eval_data is not None:
                 done = dataclasses.replace(done, reference=p.reference_info)
         if p.reference_error is not None and done.fidelity is None:  # recorded as data, shown by every report
@@ -226,7 +227,9 @@ def measure_interleaved(
         except RemoteError as exc:
             out[i] = _failure(board, p, settings, remote_error(exc), entries[i], process=r + 1)
         else:
-            m = from_agent(base_measurement(board, p.variant, per), board, res)
+            m = from_agent(
+                base_measurement(board, p.variant, variant_settings(per, p.variant, p.eval_data)), board, res
+            )
             if m.ok:
                 procs[i].append(m)
                 entries[i].append(_process_entry(m, order, started))
@@ -234,7 +237,7 @@ def measure_interleaved(
                 out[i] = dataclasses.replace(
                     m,
                     samples_ns=(),
-                    settings=settings.measure_block(),
+                    settings=variant_settings(settings, p.variant, p.eval_data).measure_block(),
                     processes=tuple(entries[i]),
                     error=_in_process(m.error, r + 1),
                 )
@@ -259,5 +262,6 @@ def _failure(
     *,
     process: int | None = None,
 ) -> Measurement:
-    m = base_measurement(board, p.variant, settings, error if process is None else _in_process(error, process))
+    vs = variant_settings(settings, p.variant, p.eval_data)
+    m = base_measurement(board, p.variant, vs, error if process is None else _in_process(error, process))
     return dataclasses.replace(m, processes=tuple(entries))

@@ -41,6 +41,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgebench import agent
 from edgebench.agent import RUNTIME_OF_FORMAT
 from edgebench.bench.inputs import job_block, npy_files
@@ -87,6 +89,42 @@ def runtime_options(board: Board, runtime: str) -> dict[str, Any]:
     opts: dict[str, Any] = {"threads": board.threads}
     opts.update(board.runtime_options.get(runtime, {}))
     return opts
+
+
+def variant_settings(settings: RunSettings, variant: Variant, eval_data: Path | None = None) -> RunSettings:
+    """The settings ``variant`` is measured with: the run's, plus what its manifest recorded where the run is silent.
+
+    The recipe that made the variant gave its model input specs and dims (``run_defaults``) and judged its
+    ``degraded`` flag by a threshold (``fidelity.min_cosine``). An input that neither the run's ``--input`` nor
+    its eval data gives takes the manifest's spec, a dim the run does not size the manifest's size, and with no
+    ``--min-cosine`` the threshold is the manifest's (else `agent.DEFAULT_MIN_COSINE`), so that a run calls
+    degraded what compress did. The same ``eval_data`` gives the same result however often it is applied.
+    """
+    mf = variant.manifest
+    changes: dict[str, Any] = {}
+    if settings.min_cosine is None:
+        changes["min_cosine"] = agent.DEFAULT_MIN_COSINE if mf.min_cosine is None else mf.min_cosine
+    given = {*settings.inputs, *_eval_inputs(variant, eval_data)}
+    if any(k not in given for k in mf.run_inputs):
+        changes["inputs"] = {**{k: v for k, v in mf.run_inputs.items() if k not in given}, **settings.inputs}
+    if any(k not in settings.dims for k in mf.run_dims):
+        changes["dims"] = {**mf.run_dims, **settings.dims}
+    return settings.replace(**changes) if changes else settings
+
+
+def _eval_inputs(variant: Variant, eval_data: Path | None) -> set[str]:
+    """The inputs ``eval_data`` holds values for, as the agent reads it (`agent.load_eval`): a single-input model
+    reads its one array, a multi-input model one array per input name; unreadable data: none (the agent says why)."""
+    if eval_data is None:
+        return set()
+    names = [t.name for t in variant.manifest.inputs or ()]
+    if len(names) == 1:
+        return set(names)
+    try:
+        with np.load(eval_data) as data:
+            return set(data.files)
+    except Exception:  # a damaged npz is the agent's to report, for this variant
+        return set()
 
 
 def build_job(
@@ -273,7 +311,7 @@ def deploy_jobs(
     Raises:
         RemoteError: the board refused a copy.
     """
-    board = driver.board
+    board, settings = driver.board, variant_settings(settings, variant, eval_data)
     agent = deploy(driver, AGENT)
     artifact = deploy_artifact(driver, variant)
     eval_path = deploy(driver, eval_data) if eval_data is not None else None

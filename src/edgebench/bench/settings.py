@@ -141,13 +141,15 @@ class RunSettings:
     )  # fmt: skip
     dims: dict[str, int] = _setting(  # noqa: RUF009 (a field with a default_factory)
         {}, "Size of a dynamic input dimension (repeatable): by its name, batch=1, or by input:axis, image:2=320 "
-        "(for unnamed axes); every missing one is listed at once.",
+        "(for unnamed axes); every missing one is listed at once. A recipe's [models.M] dims apply to names not "
+        "given here.",
         flag="--dim", option="--edge-dim", metavar="NAME=SIZE",
     )  # fmt: skip
     inputs: dict[str, SpecText] = _setting(  # noqa: RUF009 (a field with a default_factory)
         {}, "Value of a model input (repeatable): NAME=16000 (constant), NAME=0..1 (uniform), NAME=normal, "
         "NAME=file.npy (whole shape, or one sample); add :batchless for an input not split by batch (a scalar, "
-        "a state tensor), e.g. state=zeros:batchless. Integer inputs are never guessed: give them here.",
+        "a state tensor), e.g. state=zeros:batchless. Integer inputs are never guessed: give them here (a "
+        "recipe's [models.M] inputs apply to inputs not named here).",
         flag="--input", option="--edge-input", metavar="NAME=SPEC",
     )  # fmt: skip
     quick: int | None = _setting(
@@ -155,9 +157,10 @@ class RunSettings:
         flag="--quick", option="--edge-quick", ge=1, metavar="N",
     )  # fmt: skip
     seed: int = _setting(0, "Seed of the quick subset and of generated inputs.", option="--edge-seed")
-    min_cosine: float = _setting(
-        agent.DEFAULT_MIN_COSINE, "A variant is degraded when an output's cosine similarity to its fp32 parent's "
-        "(mean over the eval samples) falls below this.",
+    min_cosine: float | None = _setting(
+        None, "A variant is degraded when an output's cosine similarity to its fp32 parent's (mean over the eval "
+        "samples) falls below this. Default: the threshold its manifest was judged by (a recipe's [fidelity] "
+        f"min_cosine), else {agent.DEFAULT_MIN_COSINE}; given, it applies to every variant.",
         flag="--min-cosine", option="--edge-min-cosine", ge=0, job="measure",
     )  # fmt: skip
     temp_limit_c: float = _setting(

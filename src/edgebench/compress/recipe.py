@@ -342,8 +342,19 @@ def load_recipe(path: Path, out: Path | None = None, input_specs: InputSpecs | N
     return Recipe(path, root, doc.seed, plans, doc.threads, notes)
 
 
-def variant_hash(source_hash: str, data_hash: str, chain: Chain, seed: int, min_cosine: float | None = None) -> str:
-    """The content hash that decides whether a variant must be rebuilt (a new threshold re-marks degraded)."""
+def run_defaults(plan: ModelPlan) -> dict[str, Any]:
+    """The manifest's ``run_defaults``: the model's ``inputs`` and ``dims``, which `edgebench run` measures its
+    variants with unless the run's own ``--input``/``--dim`` name them ({} when the recipe gives none)."""
+    out = {"inputs": dict(plan.inputs), "dims": dict(plan.dims)}
+    return {"run_defaults": {k: v for k, v in out.items() if v}} if plan.inputs or plan.dims else {}
+
+
+def variant_hash(
+    source_hash: str, data_hash: str, chain: Chain, seed: int, min_cosine: float | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> str:  # fmt: skip
+    """The content hash that decides whether a variant must be rebuilt (a new threshold re-marks degraded,
+    new ``run_defaults`` are written to the manifest)."""
     doc: dict[str, Any] = {
         "source": source_hash,
         "data": data_hash,
@@ -354,6 +365,8 @@ def variant_hash(source_hash: str, data_hash: str, chain: Chain, seed: int, min_
     }
     if min_cosine is not None:  # only when given: recipes without [fidelity] keep their variants' hashes
         doc["min_cosine"] = min_cosine
+    if defaults:  # likewise: only recipes with inputs or dims
+        doc.update(defaults)
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -395,7 +408,8 @@ def run_recipe(
         src, name = plan.source, plan.source.name
         s_hash, d_hash = src.content_hash(), sources.data_hash(plan.data)
         todo: list[tuple[str, Chain]] = [(PARENT, []), *plan.variants.items()]
-        hashes = {v: variant_hash(s_hash, d_hash, chain, recipe.seed, plan.min_cosine) for v, chain in todo}
+        defaults = run_defaults(plan)
+        hashes = {v: variant_hash(s_hash, d_hash, chain, recipe.seed, plan.min_cosine, defaults) for v, chain in todo}
         current = {v: None if force else _current(variant_dir(recipe.out, name, v), hashes[v]) for v, _ in todo}
         art: Artifact | None = None
         ref: np.ndarray | None = None
@@ -428,7 +442,7 @@ def run_recipe(
                     ref=ref,
                     seed=recipe.seed,
                     log=on_step,
-                    extra={"input_hash": hashes[vname], "source": src.spec},
+                    extra={"input_hash": hashes[vname], "source": src.spec, **defaults},
                     parent_variant=parent,
                     siblings=[s for s in siblings if s.name != PARENT],
                     min_cosine=plan.min_cosine,

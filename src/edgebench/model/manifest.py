@@ -58,7 +58,8 @@ class Manifest:
     """What a variant's ``manifest.json`` holds.
 
     ``extra`` carries what a pass adds (``flops``, ``sparsity``, ``accuracy``,
-    ``fidelity``, ``zip_bytes``...), in the order it was written.
+    ``fidelity``, ``zip_bytes``...), in the order it was written, and ``run_defaults``: the
+    ``inputs`` and ``dims`` a recipe gave its model, which `edgebench run` measures it with.
     """
 
     model: str
@@ -81,6 +82,32 @@ class Manifest:
         """Host-side top-1 accuracy the pass measured, or None."""
         a = self.extra.get("accuracy")
         return _num(a.get("top1")) if isinstance(a, Mapping) else _num(a)
+
+    @property
+    def min_cosine(self) -> float | None:
+        """The threshold this variant's ``degraded`` flag was decided by (``fidelity.min_cosine``), or None.
+
+        `edgebench run` measures the variant with it unless the run gives ``--min-cosine``.
+        """
+        f = self.extra.get("fidelity")
+        return _num(f.get("min_cosine")) if isinstance(f, Mapping) else None
+
+    @property
+    def run_inputs(self) -> dict[str, str]:
+        """The input specs the recipe gave this model (``run_defaults.inputs``, as ``run --input``).
+
+        `edgebench run` uses them for the inputs its own ``--input`` does not name.
+        """
+        d = self.extra.get("run_defaults")
+        ins = d.get("inputs") if isinstance(d, Mapping) else None
+        return {str(k): str(v) for k, v in ins.items()} if isinstance(ins, Mapping) else {}
+
+    @property
+    def run_dims(self) -> dict[str, int]:
+        """The dynamic dims the recipe gave this model (``run_defaults.dims``, as ``run --dim``)."""
+        d = self.extra.get("run_defaults")
+        dims = d.get("dims") if isinstance(d, Mapping) else None
+        return {str(k): int(v) for k, v in dims.items()} if isinstance(dims, Mapping) else {}
 
     @property
     def flops(self) -> int | None:

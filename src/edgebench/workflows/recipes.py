@@ -27,4 +27,7 @@ def load(path: Path, out: Path | None = None) -> Recipe:
         ModelError: a file that is not a model, or a pass that cannot apply to it.
         DataError: data that does not fit a model.
     """
-    return load_recipe(path, out, input_specs=input_specs)
+    recipe = load_recipe(path, out, input_specs=input_specs)
+    for plan in recipe.models:  # as the manifests record them for `run`: a .npy path absolute, not the recipe's
+        plan.inputs = inputs.parse_inputs([f"{k}={v}" for k, v in plan.inputs.items()], Path(path).parent)
+    return recipe
