@@ -1,6 +1,8 @@
 """Chaos: 12 real `edgebench run`s on the 3-board farm, each hit at a random moment by one fault.
 
-The six faults, each twice, in a seeded order (``EDGEBENCH_CHAOS_SEED``, printed; default
+Each run measures 3 tiny ONNX variants on each of 3 boards of a farm of its own (``--parallel``,
+``--repeats 1``, ``--min-time 0.2``, lock timeout 0), after one clean run that fills the board
+caches. The six faults, each twice, in a seeded order (``EDGEBENCH_CHAOS_SEED``, printed; default
 `DEFAULT_SEED`), each at a seeded moment (after the first measurement lands in the run file,
 or at a delay after the start, which may fall before the harness has measured anything):
 
@@ -11,6 +13,8 @@ sigint     SIGINT to the CLI's process group (Ctrl-C)          exit 130; a run f
                                                                finished, ``complete: false``,
                                                                ``interrupted by SIGINT``
 sigterm    SIGTERM to the ``edgebench`` process alone          the same with exit 143 and SIGTERM
+                                                               (-15 while edgebench loads: the default
+                                                               action, 143 in a shell too)
 sigkill    SIGKILL of the ``edgebench`` process alone          its harness stops on its own (within
                                                                `HARNESS_STOP_S`); a run file iff something
                                                                finished, ``complete: false``, "... died"
@@ -33,7 +37,10 @@ After each run the invariants are checked (and the results kept for the table):
 4. **agents**: no agent process runs on any board (psutil scan of the board workdirs).
 5. **next**: the next run on the same three boards, with a lock timeout of 0, exits 0 with
    every measurement ok (and a flipped cache is uploaded afresh).
-6. **fault**: the fault's own expectation from the table above (exit code, reason, the hit case).
+6. **fault**: the fault's own expectation from the table above (exit code, reason, the hit case),
+   no traceback on stderr, no progress file left in ``results/logs``.
+
+The smaller tests below pin the bugs this test found, each at the exact moment.
 
 Reproduce: ``EDGEBENCH_CHAOS_SEED=<seed> .venv/bin/pytest tests/integration/test_chaos.py -s -p no:cacheprovider``.
 """
