@@ -10,13 +10,17 @@ say) is raised as a `DataError` or `ModelError`, for the session to record with 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgebench import agent
+from edgebench.bench.inputs import job_block, npy_files
+from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import DataError, ModelError
 from edgebench.fsutil import atomic_write, sha256_file
@@ -38,8 +42,13 @@ def find_parent(variant: Variant, variants: Sequence[Variant]) -> Variant | None
     return None
 
 
-def compute_outputs(variant: Variant, eval_npz: Path, batch_size: int = 32) -> list[np.ndarray]:
+def compute_outputs(
+    variant: Variant, eval_npz: Path, batch_size: int = 32, inputs: Mapping[str, Any] | None = None
+) -> list[np.ndarray]:
     """Every output of ``variant`` on every eval sample, float32 (N, ...), computed on the host.
+
+    ``inputs`` is the job's ``inputs``/``dims``/``seed`` (`job_inputs`): the inputs the eval data does
+    not hold are made as the agent makes them on the board, so the rows line up.
 
     Raises:
         ModelError: if the host cannot load the variant.
@@ -51,7 +60,7 @@ def compute_outputs(variant: Variant, eval_npz: Path, batch_size: int = 32) -> l
         sig = model.signature()
         static = sig[0][1][0] if sig and sig[0][1] else None
         batch = static if isinstance(static, int) and static > 0 else batch_size
-        job: dict[str, Any] = {"eval": {"path": str(eval_npz)}}
+        job: dict[str, Any] = {**(inputs or {}), "eval": {"path": str(eval_npz)}}
         xs, _y, _ref = agent.load_eval(job, sig)
         if xs is None:
             raise DataError(f"{eval_npz} holds no inputs")
@@ -68,14 +77,30 @@ def compute_outputs(variant: Variant, eval_npz: Path, batch_size: int = 32) -> l
         ) from None
 
 
-def reference_outputs(parent: Variant, eval_npz: Path, cache: Path | None = None) -> Path:
-    """The parent's outputs on ``eval_npz`` as an npz (``outputs``), computed once and cached."""
+def job_inputs(settings: RunSettings) -> dict[str, Any]:
+    """The ``inputs``, ``dims`` and ``seed`` of a job, as `runner.build_job` writes them (none: {})."""
+    if not settings.inputs and not settings.dims:
+        return {}
+    return {"inputs": job_block(settings.inputs), "dims": dict(settings.dims), "seed": settings.seed}
+
+
+def reference_outputs(
+    parent: Variant, eval_npz: Path, cache: Path | None = None, settings: RunSettings | None = None
+) -> Path:
+    """The parent's outputs on ``eval_npz`` as an npz (``outputs``), computed once and cached.
+
+    ``settings`` (the variant's, `runner.variant_settings`) give the inputs the eval data does not hold.
+    """
     cache = cache or default_cache()
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"ref2-{parent.sha256[:16]}-{sha256_file(eval_npz)[:16]}.npz"  # ref2: every output
+    made = job_inputs(settings) if settings is not None else {}
+    npys = {n: sha256_file(f) for n, f in npy_files(settings.inputs).items()} if made and settings else {}
+    doc = json.dumps({**made, "npy_sha256": npys}, sort_keys=True)  # a .npy's content, not only its path
+    key = f"-{hashlib.sha256(doc.encode()).hexdigest()[:12]}" if made else ""
+    path = cache / f"ref2-{parent.sha256[:16]}-{sha256_file(eval_npz)[:16]}{key}.npz"  # ref2: every output
     if path.is_file():
         return path
-    outputs = compute_outputs(parent, eval_npz)
+    outputs = compute_outputs(parent, eval_npz, inputs=made)
     arrays = {("outputs" if i == 0 else f"outputs_{i}"): o for i, o in enumerate(outputs)}
     with atomic_write(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ from typing import Any
 from edgebench.bench import reference
 from edgebench.bench.profile import attach_profile
 from edgebench.bench.repeats import Planned, measure_interleaved
+from edgebench.bench.runner import variant_settings
 from edgebench.bench.settings import RunSettings
 from edgebench.compress import metrics
 from edgebench.compress.variant import Variant, list_variants, variants_from_files
@@ -184,8 +185,10 @@ class EdgeSession:
         parent = reference.find_parent(case.variant, self.variants)
         if parent is None or parent.sha256 == case.variant.sha256:
             return None, None, None
+        vs = variant_settings(self.settings, case.variant, eval_npz)  # inputs the eval data lacks, made as on the board
         try:
-            return reference.reference_outputs(parent, eval_npz, self.reference_cache), reference.describe(parent), None
+            ref = reference.reference_outputs(parent, eval_npz, self.reference_cache, vs)
+            return ref, reference.describe(parent), None
         except (EdgebenchError, OSError) as exc:  # recorded with the variant; the run goes on
             return None, None, str(exc)
 
