@@ -24,6 +24,8 @@
 
     # inputs = { sr = 16000, state = "zeros:batchless" }   # input specs, as `edgebench run --input`
     # dims = { height = 320, width = 320 }                  # dynamic dims, as `edgebench run --dim`
+                                           # (both recorded in the manifests' run_defaults: `run`
+                                           # measures the variants with them unless it names its own)
 
     [models.digits.variants.int8-static]
     passes = [{ pass = "int8-static", per_channel = true, max_accuracy_drop = 1.0 }]

@@ -17,6 +17,7 @@ A nightly config (TOML; paths relative to the file)::
     min_time_s = 2.0
     inputs = { sr = 16000, state = "zeros:batchless" }   # as `run --input` (README "Inputs and dims")
     dims = { height = 320 }                               # as `run --dim`
+    # a recipe's [models.M] inputs and dims reach its variants without these; these win over them
 
 One exit code: 0 when everything was measured and the gate passed, 3 when a board or
 variant failed or the gate failed (undecided included). A lock in the results folder
