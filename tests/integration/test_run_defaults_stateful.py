@@ -3,8 +3,9 @@
 
 The model is the stateful one of `_thirdparty_models` with its signal axis dynamic (``N``, runs only at 512): a
 scalar int64 ``sr`` selects an ``If`` branch (16000: class 1, else class 0), and ``state`` [2, 1, 64] has its batch
-axis at 1. The recipe gives ``sr = 16000``, ``state = "zeros:batchless"`` and ``dims = { N = 512 }``; nothing else
-does. With eval labels all 1, top-1 accuracy says which branch ran.
+axis at 1. The recipe gives ``sr = 16000``, ``state = "state.npy:batchless"`` (next to the recipe, while the
+nightly runs in another folder) and ``dims = { N = 512 }``; nothing else does. With eval labels all 1, top-1
+accuracy says which branch ran.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ FAST = ["--min-time", "0.1", "--min-rounds", "10", "--warmup-time", "0", "--repe
 RECIPE = """out = "variants"
 [models.vad]
 source = "vad.onnx"
-inputs = { sr = 16000, state = "zeros:batchless" }
+inputs = { sr = 16000, state = "state.npy:batchless" }
 dims = { N = 512 }
 [models.vad.variants.fp16]
 passes = [{ pass = "fp16" }]
@@ -48,6 +49,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The nightly's folder, its --json document and its stored run."""
     tmp = tmp_path_factory.mktemp("defaults")
     stateful_model(tmp / "vad.onnx", heavy=2, signal="N")
+    np.save(tmp / "state.npy", np.zeros((2, 1, 64), np.float32))
     (tmp / "recipe.toml").write_text(RECIPE)
     (tmp / "nightly.toml").write_text(NIGHTLY)
     res = CliRunner().invoke(main, ["nightly", str(tmp / "nightly.toml"), "--results", str(tmp / "r"), "--json"])
@@ -66,14 +68,16 @@ def _made(m: dict[str, Any]) -> dict[str, str]:
 def test_a_nightly_measures_with_the_recipes_inputs_and_dims(made: dict[str, Any]) -> None:
     assert made["code"] == 0, made["out"]
     mf = json.loads((made["tmp"] / "variants" / "vad" / "fp16" / "manifest.json").read_text())
-    assert mf["run_defaults"] == {"inputs": {"sr": "16000", "state": "zeros:batchless"}, "dims": {"N": 512}}
+    state = f"{made['tmp'] / 'state.npy'}:batchless"  # absolute: the run need not start in the recipe's folder
+    assert mf["run_defaults"] == {"inputs": {"sr": "16000", "state": state}, "dims": {"N": 512}}
+    assert Path.cwd() != made["tmp"]
     ms = _by_variant(made["run"])
     assert set(ms) == {"fp32", "fp16"} and made["run"]["edgebench"]["failures"] == []
     for m in ms.values():  # without the recipe's inputs, sr (an int64 scalar) would fail: it is never guessed
         assert m["ok"] is True
         rec = {i["name"]: i for i in m["inputs"]}
         assert rec["sr"]["made"] == "constant 16000" and rec["sr"]["shape"] == [] and not rec["sr"]["batched"]
-        assert rec["state"]["made"] == "constant 0" and rec["state"]["shape"] == [2, 1, 64]
+        assert rec["state"]["made"] == "file state.npy" and rec["state"]["shape"] == [2, 1, 64]
         assert rec["input"]["shape"] == [1, 512]  # the recipe's dims = { N = 512 }
     assert made["run"]["edgebench"]["settings"]["inputs"] == {}  # the nightly itself gave none
 
