@@ -103,3 +103,16 @@ def test_run_takes_the_manifests_inputs_eval_data_and_explicit_inputs_first(made
     assert ms["fp16"]["fidelity"]["degraded"] is False
     ms = _run(made, "explicit", "--input", "sr=8000")  # the run's own --input wins
     assert ms["fp32"]["accuracy"]["top1"] == 0.0 and _made(ms["fp32"])["sr"] == "constant 8000"
+
+
+def test_a_recorded_npy_that_is_gone_is_one_line_naming_the_manifest(made: dict[str, Any]) -> None:
+    tmp = made["tmp"]
+    (tmp / "state.npy").rename(tmp / "state.moved")
+    try:
+        cmd = [EDGEBENCH, "run", "--variants", "variants", "--results", "gone", *FAST]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp)
+    finally:
+        (tmp / "state.moved").rename(tmp / "state.npy")
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+    assert res.returncode == 1 and len(lines) == 1 and not (tmp / "gone").exists(), res.stderr
+    assert "state.npy could not be read" in lines[0] and "manifest.json: give --input state=SPEC" in lines[0]

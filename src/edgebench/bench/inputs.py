@@ -225,7 +225,12 @@ def check_run(
                 if not eval_given:
                     missing += [f for f in str(exc).split(": add ", 1)[-1].split(" --dim ") if f]
                 continue
-            raise UserError(f"model {v.model} ({v.name}): {exc}") from None
+            recorded = [n for n in mf.run_inputs if n not in specs and f"input {n!r}" in str(exc)]
+            where = (
+                f" (the spec its recipe recorded in {v.path / 'manifest.json'}: give --input {recorded[0]}=SPEC, "
+                "or run `edgebench compress` again)" if recorded else ""
+            )  # fmt: skip
+            raise UserError(f"model {v.model} ({v.name}): {exc}{where}") from None
     if missing:
         flags = list(dict.fromkeys("--dim " + f.removeprefix("--dim ") for f in missing))
         raise UserError(f"dynamic dimensions have no size: add {' '.join(flags)} (or give --eval data)")
