@@ -20,7 +20,10 @@ pytest_plugins = ["pytester"]
 # Loaded before pytester snapshots sys.modules: protobuf's C extension aborts if onnx is imported twice.
 PRELOADED = (onnx.helper, onnx.numpy_helper)
 
-FAST = ["--edge-min-time", "0.05", "--edge-min-rounds", "15", "--edge-warmup-iters", "2", "--edge-warmup-time", "0"]
+FAST = [
+    "--edge-min-time", "0.05", "--edge-min-rounds", "15", "--edge-warmup-iters", "2", "--edge-warmup-time", "0",
+    "--edge-repeats", "3",
+]  # fmt: skip
 
 
 @pytest.fixture
