@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from _thirdparty_models import stateful_model
 from edgebench.cli import main
+from edgebench.targets.farm import Farm
 
 EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))
 FAST = ["--min-time", "0.1", "--min-rounds", "10", "--warmup-time", "0", "--repeats", "1", "--json"]
@@ -82,14 +83,15 @@ def test_a_nightly_measures_with_the_recipes_inputs_and_dims(made: dict[str, Any
     assert made["run"]["edgebench"]["settings"]["inputs"] == {}  # the nightly itself gave none
 
 
-def _run(made: dict[str, Any], results: str, *args: str) -> dict[str, dict[str, Any]]:
+def _run(made: dict[str, Any], results: str, *args: str, evaluate: bool = True) -> dict[str, dict[str, Any]]:
     tmp = made["tmp"]
     ev = tmp / "vad-eval.npz"  # signals, the state stored whole (listed as batchless), labels all 1; no sr
     np.savez(
         ev, input=np.random.default_rng(1).standard_normal((6, 512)).astype(np.float32),
         state=np.zeros((2, 1, 64), np.float32), batchless=np.array(["state"]), y=np.ones(6, np.int64),
     )  # fmt: skip
-    cmd = [EDGEBENCH, "run", "--variants", "variants", "--models", "vad", "--eval", str(ev), "--results", results]
+    cmd = [EDGEBENCH, "run", "--variants", "variants", "--models", "vad", "--results", results]
+    cmd += ["--eval", str(ev)] if evaluate else []
     res = subprocess.run([*cmd, *FAST, *args], capture_output=True, text=True, timeout=300, cwd=tmp)
     assert res.returncode == 0, res.stderr
     return _by_variant(json.loads(res.stdout)["run"])
@@ -103,6 +105,16 @@ def test_run_takes_the_manifests_inputs_eval_data_and_explicit_inputs_first(made
     assert ms["fp16"]["fidelity"]["degraded"] is False
     ms = _run(made, "explicit", "--input", "sr=8000")  # the run's own --input wins
     assert ms["fp32"]["accuracy"]["top1"] == 0.0 and _made(ms["fp32"])["sr"] == "constant 8000"
+
+
+@pytest.mark.ssh
+def test_a_farm_board_gets_the_recorded_inputs_and_the_npy(made: dict[str, Any], farm: Farm) -> None:
+    board = ["--inventory", str(farm.boards_file), "--boards", farm.boards[0].name]
+    ms = _run(made, "farm-eval", *board)
+    assert ms["fp32"]["board"] == farm.boards[0].name and ms["fp32"]["accuracy"]["top1"] == 1.0  # sr 16000 there
+    ms = _run(made, "farm-made", *board, evaluate=False)  # the recorded state.npy travels to the board
+    assert _made(ms["fp16"]) == {"input": "generated: normal(0, 1), seed 0", "state": "file state.npy",
+                                 "sr": "constant 16000"}  # fmt: skip
 
 
 def test_a_recorded_npy_that_is_gone_is_one_line_naming_the_manifest(made: dict[str, Any]) -> None:
