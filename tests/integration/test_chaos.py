@@ -63,14 +63,18 @@ from typing import Any
 import psutil
 import pytest
 from _bench_models import onnx_model, variant
+from click.testing import CliRunner
 
 from conftest import require_sshd
 from edgebench.bench.session import EdgeSession
 from edgebench.bench.settings import RunSettings
+from edgebench.cli import main
+from edgebench.cli import run as cli_run
 from edgebench.compress.variant import Variant
 from edgebench.model import Measurement
-from edgebench.results import index, store
+from edgebench.results import index, schema, store
 from edgebench.targets.farm import Farm, farm_up
+from edgebench.workflows.run import RunOutcome
 
 pytestmark = [pytest.mark.ssh, pytest.mark.slow]
 EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))
@@ -97,6 +101,11 @@ class Outcome:
     seconds: float = 0.0
     held: dict[str, bool] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def landed(self) -> bool:
+        """False when the fault hit nothing: the run ended first, or the killed agent had answered."""
+        return not any(m in n for n in self.notes for m in ("ended before", "had already answered"))
 
     def check(self, name: str, ok: bool, why: str = "") -> None:
         """Record invariant ``name`` (it holds only if every check of it held)."""
@@ -270,7 +279,7 @@ def _check_index(c: Chaos, o: Outcome) -> None:
 def _one_run(c: Chaos, fault: str, moment: str) -> Outcome:
     rng = c.rng
     o = Outcome(fault, moment)
-    delay = rng.uniform(0.3, 4.0)
+    delay = rng.uniform(0.3, 2.5)  # on a loaded machine this falls in the CLI's start, on an idle one mid-run
     board = rng.choice(c.names)
     before = c.files()
     progress_before = set((c.results / "logs").glob(".*.progress"))
@@ -308,6 +317,8 @@ def _one_run(c: Chaos, fault: str, moment: str) -> Outcome:
             if flipped is not None:
                 _flip_one_byte(c.cached(*flipped), rng)
                 hit = (flipped[0], "tiny", flipped[1].name)
+        if hit is None and fault in ("agent", "flip") and proc.poll() is not None:
+            o.notes.append("the run ended before the fault")
         at_fault += _keys(c.current(before))  # what was there before and just after: all of it stays
     try:
         _, err = proc.communicate(timeout=RUN_TIMEOUT_S)
@@ -390,6 +401,9 @@ def _expect(
         # shell shows as 143 too; SIGINT is always edgebench's own (KeyboardInterrupt while it loads: 130)
         codes = {-sig} if fault == "sigkill" else {128 + sig, -sig} if fault == "sigterm" else {128 + sig}
         o.check("fault", o.exit in codes, f"exit {o.exit}, expected {codes}: {err[-800:]}")
+        if eb is not None and fault != "sigkill" and o.exit == 128 + sig:  # the last line tells the file's truth
+            said = f"complete: {str(eb['complete']).lower()}"
+            o.check("fault", said in err and f"interrupted by {sig.name}" in err, f"stderr: {err[-400:]}")
         if eb is not None and not eb["complete"]:
             reason = "died" if fault == "sigkill" else f"interrupted by {sig.name}"
             o.check("fault", reason in (eb.get("interrupted") or ""), f"interrupted = {eb.get('interrupted')!r}")
@@ -424,7 +438,7 @@ def _expect(
 
 def _table(outcomes: list[Outcome], seed: int) -> str:
     lines = [f"chaos seed {seed} (EDGEBENCH_CHAOS_SEED), {len(outcomes)} runs on 3 farm boards"]
-    head = f"{'fault':8} {'count':>5} {'moments':14} {'exit codes':12} {'kept':>9} " + " ".join(
+    head = f"{'fault':8} {'count':>5} {'landed':>6} {'moments':14} {'exit codes':12} {'kept':>9} " + " ".join(
         f"{i:>6}" for i in INVARIANTS
     )
     lines += [head, "-" * len(head)]
@@ -434,7 +448,8 @@ def _table(outcomes: list[Outcome], seed: int) -> str:
         exits = ",".join(str(o.exit) for o in mine)
         kept = ",".join(f"{o.kept}/{CASES}" for o in mine)
         held = " ".join(f"{sum(o.held.get(i, True) for o in mine)}/{len(mine)}".rjust(6) for i in INVARIANTS)
-        lines.append(f"{fault:8} {len(mine):>5} {moments:14} {exits:12} {kept:>9} {held}")
+        landed = sum(o.landed for o in mine)
+        lines.append(f"{fault:8} {len(mine):>5} {landed:>6} {moments:14} {exits:12} {kept:>9} {held}")
     for n, o in enumerate(outcomes, 1):
         kept = f"{o.kept:2}/{CASES}"
         lines.append(f"  run {n:2}: {o.fault:8} {o.moment:6} exit {o.exit!s:4} kept {kept} {o.seconds:5.1f} s")
@@ -533,3 +548,19 @@ def test_a_board_that_goes_dark_keeps_the_measurements_it_finished(farm: Farm, t
     assert [m.ok for m in got] == [True, False, False], [m.error_message for m in got]
     assert [m.key for m in s.run.measurements] == [m.key for m in got]  # each once, the first one ok
     assert s.final_run().complete
+
+
+def test_a_signal_after_the_last_measurement_says_the_run_is_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the chaos test: a SIGTERM after every measurement had finished stored a complete run,
+    but `edgebench run` said "interrupted: ... (complete: false)" and did not name the signal."""
+    run = schema.finish(schema.new_run("run", boards=[("local", "local")]), complete=True)
+    path = store.save_run(tmp_path / "results", run)
+    done = RunOutcome(run, path, 0, tmp_path / "x.log", signal.SIGTERM)
+    monkeypatch.setattr(cli_run, "run_harness", lambda **kw: done)
+    out = CliRunner().invoke(main, ["run", "--variants", str(tmp_path), "--results", str(tmp_path / "results")])
+    assert out.exit_code == 143
+    assert f"error: run interrupted by SIGTERM: 0 finished measurement(s) stored in {path} (complete: true)" in (
+        out.stderr
+    )

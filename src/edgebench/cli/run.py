@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -114,10 +115,12 @@ def run_cmd(
         if out.run_file is not None:
             con.print(f"run stored in [bold]{out.run_file}[/bold] (harness log: {out.log})")
     ctx = click.get_current_context()
-    if out.exit_code is not None:  # SIGINT/SIGTERM: what finished is stored, marked incomplete
+    if out.exit_code is not None:  # SIGINT/SIGTERM: what finished is stored, incomplete unless all had
         kept = len(out.run.measurements) if out.run is not None else 0
-        where = f"stored in {out.run_file} (complete: false)" if out.run_file else "nothing stored"
-        reason = out.run.interrupted if out.run is not None and out.run.interrupted else "interrupted"
+        complete = "true" if out.run is not None and out.run.complete else "false"  # a signal at the very end
+        where = f"stored in {out.run_file} (complete: {complete})" if out.run_file else "nothing stored"
+        said = f"interrupted by {signal.Signals(out.exit_code - 128).name}"
+        reason = out.run.interrupted if out.run is not None and out.run.interrupted else said
         click.echo(f"error: run {reason}: {kept} finished measurement(s) {where}", err=True)
         ctx.exit(out.exit_code)
     if out.failures:
