@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edgebench.bench.settings import RunSettings
 from edgebench.model import Change, CheckVerdict, Measurement, ProcessEntry
 from edgebench.results.significance import (
     compare_measurements,
@@ -112,3 +113,18 @@ def test_regression_check_uses_the_median_and_widens_with_history() -> None:
     assert history_se(swings) > 0.03 and history_se(swings[:2]) == 0.0
     assert regression_check(base, new, 5.0, history=swings)[0] is CheckVerdict.UNDECIDED
     assert regression_check(base, base, 0.0)[0] is CheckVerdict.PASS  # a run against itself
+
+
+def test_the_default_repeats_decide_no_change_where_three_processes_cannot() -> None:
+    # identical reruns whose processes land 1.5% apart (a busy 2-core board, tests/perf/perf_significance.py)
+    rng = np.random.default_rng(7)
+
+    def labels(n: int) -> list[Change]:
+        def run() -> Measurement:
+            return measured(rng, list(rng.lognormal(0.0, 0.015, n)), n=100)
+
+        return [compare_measurements(run(), run(), 0.5).label for _ in range(60)]
+
+    default, three = labels(RunSettings().repeats), labels(3)
+    assert default.count(Change.NO_CHANGE) >= 54 and default.count(Change.SLOWER) + default.count(Change.FASTER) <= 3
+    assert three.count(Change.NO_CHANGE) < 36  # 3 processes: the 90% interval rarely fits in +-3%
