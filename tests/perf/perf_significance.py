@@ -103,8 +103,8 @@ def test_labels_of_a_10_percent_slowdown_and_of_identical_reruns(tmp_path: Path)
         driver = driver_for(board)
         print(
             f"\nsettings: repeats {settings.repeats}, min-time {settings.min_time_s:g} s per variant, "
-            f"warm-up {settings.warmup_min_s:g} s per process; {'separate' if SEPARATE else 'one interleaved'} "
-            f"session(s); load {os.getloadavg()[0]:.2f}",
+            f"warm-up {settings.warmup_min_s:g} s per process; "
+            f"{'three sessions' if SEPARATE else 'one interleaved session'}; load {os.getloadavg()[0]:.2f}",
             flush=True,
         )
         labels: dict[str, Counter[str]] = {"same": Counter(), "slowed": Counter()}
