@@ -254,7 +254,10 @@ def gate(
 @click.option("--model", "-m", required=True, help="Model name as stored in results.")
 @click.option("--max-p90", help="Latency budget, e.g. 20ms, 0.5s, 800us.")
 @click.option("--min-accuracy", type=click.FloatRange(0, 1), help="Minimum top-1 (0..1), e.g. 0.97.")
-@click.option("--max-memory", help="Peak memory budget in MiB, e.g. 256MiB, 1GiB (MB is read as MiB, like every edgebench figure).")
+@click.option(
+    "--max-memory",
+    help="Peak memory budget in MiB, e.g. 256MiB, 1GiB (MB is read as MiB, like every edgebench figure).",
+)
 @click.option(
     "--rank",
     type=click.Choice(["cost", "power", "latency"]),

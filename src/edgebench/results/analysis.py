@@ -226,8 +226,12 @@ def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
             pts = [
                 (r.variant, r.p90_ms, r.top1)
                 for r in rows
-                if r.board == board and r.ok and r.top1 is not None and r.p90_ms is not None
-                and not r.degraded and not r.accuracy_unknown  # never a trade-off worth choosing
+                if r.board == board
+                and r.ok
+                and r.top1 is not None
+                and r.p90_ms is not None
+                and not r.degraded
+                and not r.accuracy_unknown  # never a trade-off worth choosing
             ]
             front[board] = tuple(pareto(pts))
         rows = [dataclasses.replace(r, pareto=r.variant in front[r.board]) for r in rows]
