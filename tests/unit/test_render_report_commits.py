@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import re
-from pathlib import Path
 
 import pytest
-from rich.console import Console
+from test_render_widths import NUMBER, RUNS, text  # one console-capture helper for the render tests
 
 from edgebench.model import Report as ReportData
 from edgebench.model import Run, Trend
 from edgebench.render.report import Report, commit_span
 from edgebench.results.analysis import analyze_run
 from edgebench.results.commit import label
-
-RUNS = sorted((Path(__file__).parent / "data" / "results_runs").glob("*.json"))
-NUMBER = re.compile(r"(?<![\w-])[-+]?\d(?:[\d,]*\d)?(?:\.\d+)?(?:e[-+]?\d+)?")
-
-
-def text(obj: object, width: int) -> str:
-    con = Console(file=io.StringIO(), width=width, color_system=None)
-    con.print(obj)
-    return con.file.getvalue()  # type: ignore[attr-defined]
 
 
 def report(commit_info: dict[str, object]) -> ReportData:
