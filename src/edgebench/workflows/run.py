@@ -174,38 +174,8 @@ def _forwarding(proc: subprocess.Popen[bytes]) -> Iterator[_Forward]:
             signal.signal(sig, handler)
 
 
-def _follow(proc: subprocess.Popen[bytes], progress_file: Path, console: Console, total_hint: int) -> None:
-    """Drive a rich progress bar from the plugin's progress lines until the child exits.
-
-    When the console is not a terminal (CI logs), each finished measurement prints one
-    plain line as it finishes instead, so a long farm run is never silent.
-    """
-    if not console.is_terminal:
-        _follow_plain(proc, progress_file, console)
-        return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task("measuring", total=total_hint)
-        seen = 0
-        while True:
-            finished = proc.poll() is not None
-            lines = progress_file.read_text().splitlines() if progress_file.is_file() else []
-            for line in lines[seen:]:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    break  # half a line: read it on the next pass
-                seen += 1
-                desc = event.get("case") or event.get("process")
-                if desc:
-                    desc = f"{'[green]ok[/green]' if event.get('ok') else '[red]failed[/red]'} {desc}"
-                bar.update(task, completed=event["done"], total=event["total"], description=desc or "measuring")
-            if finished:
-                break
-            time.sleep(0.2)
-
-
-def _follow_plain(proc: subprocess.Popen[bytes], progress_file: Path, console: Console) -> None:
+def _events(proc: subprocess.Popen[bytes], progress_file: Path) -> Iterator[dict[str, Any]]:
+    """The plugin's progress events as the child writes them, until it exits (a half-written line waits)."""
     seen = 0
     while True:
         finished = proc.poll() is not None
@@ -216,12 +186,32 @@ def _follow_plain(proc: subprocess.Popen[bytes], progress_file: Path, console: C
             except ValueError:
                 break  # half a line: read it on the next pass
             seen += 1
+            yield event
+        if finished:
+            return
+        time.sleep(0.2)
+
+
+def _follow(proc: subprocess.Popen[bytes], progress_file: Path, console: Console, total_hint: int) -> None:
+    """Drive a rich progress bar from the plugin's progress lines until the child exits.
+
+    When the console is not a terminal (CI logs), each finished measurement prints one
+    plain line as it finishes instead, so a long farm run is never silent.
+    """
+    if not console.is_terminal:
+        for event in _events(proc, progress_file):
             text = progress_line(event)
             if text is not None:
                 console.print(text, markup=False, highlight=False, soft_wrap=True)
-        if finished:
-            break
-        time.sleep(0.2)
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("measuring", total=total_hint)
+        for event in _events(proc, progress_file):
+            desc = event.get("case") or event.get("process")
+            if desc:
+                desc = f"{'[green]ok[/green]' if event.get('ok') else '[red]failed[/red]'} {desc}"
+            bar.update(task, completed=event["done"], total=event["total"], description=desc or "measuring")
 
 
 def run_harness(
