@@ -53,6 +53,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -66,12 +67,13 @@ from _bench_models import onnx_model, variant
 from click.testing import CliRunner
 
 from conftest import require_sshd
-from edgebench.bench.session import EdgeSession
+from edgebench.bench import session as session_mod
+from edgebench.bench.session import EdgeSession, resolve_boards
 from edgebench.bench.settings import RunSettings
 from edgebench.cli import main
 from edgebench.cli import run as cli_run
 from edgebench.compress.variant import Variant
-from edgebench.model import Measurement
+from edgebench.model import Measurement, MeasurementError
 from edgebench.results import index, schema, store
 from edgebench.targets.farm import Farm, farm_up
 from edgebench.workflows.run import RunOutcome
@@ -98,6 +100,7 @@ class Outcome:
     moment: str
     exit: int | None = None
     kept: int = 0
+    at_fault: int = 0  # measurements in the run file when the fault hit
     seconds: float = 0.0
     held: dict[str, bool] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -291,6 +294,7 @@ def _one_run(c: Chaos, fault: str, moment: str) -> Outcome:
     if not c.wait_moment(proc, before, moment, delay):
         o.notes.append("the run ended before the fault")
     at_fault = _keys(c.current(before))
+    o.at_fault = len(at_fault)
     if proc.poll() is None:
         if fault == "sigint":
             os.killpg(proc.pid, signal.SIGINT)
@@ -404,6 +408,10 @@ def _expect(
         if eb is not None and fault != "sigkill" and o.exit == 128 + sig:  # the last line tells the file's truth
             said = f"complete: {str(eb['complete']).lower()}"
             o.check("fault", said in err and f"interrupted by {sig.name}" in err, f"stderr: {err[-400:]}")
+        # stopped at once: no agent starts after the signal, and one cut short is not recorded; one more per
+        # board may have finished between reading the file and the signal landing
+        late = o.kept - o.at_fault
+        o.check("fault", late <= BOARDS, f"{late} measurements finished after the signal ({o.at_fault} before)")
         if eb is not None and not eb["complete"]:
             reason = "died" if fault == "sigkill" else f"interrupted by {sig.name}"
             o.check("fault", reason in (eb.get("interrupted") or ""), f"interrupted = {eb.get('interrupted')!r}")
@@ -451,7 +459,7 @@ def _table(outcomes: list[Outcome], seed: int) -> str:
         landed = sum(o.landed for o in mine)
         lines.append(f"{fault:8} {len(mine):>5} {landed:>6} {moments:14} {exits:12} {kept:>9} {held}")
     for n, o in enumerate(outcomes, 1):
-        kept = f"{o.kept:2}/{CASES}"
+        kept = f"{o.kept:2}/{CASES} ({o.at_fault} at the fault)"
         lines.append(f"  run {n:2}: {o.fault:8} {o.moment:6} exit {o.exit!s:4} kept {kept} {o.seconds:5.1f} s")
         lines += [f"          {note}" for note in o.notes]
     return "\n".join(lines)
@@ -564,3 +572,28 @@ def test_a_signal_after_the_last_measurement_says_the_run_is_complete(
     assert f"error: run interrupted by SIGTERM: 0 finished measurement(s) stored in {path} (complete: true)" in (
         out.stderr
     )
+
+
+def test_a_signal_while_a_measurement_is_being_recorded_does_not_hang_the_harness(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The harness's SIGINT/SIGTERM handler calls `EdgeSession.stop` in the main thread, which may be
+    inside `EdgeSession.record` (holding its lock) at that moment: a plain lock deadlocked there and
+    the CLI had to kill the harness after its grace period. The signal lands while the run file is
+    being written."""
+    v = variant(tmp_path / "variants", "tiny", "v0", onnx_model(tmp_path / "m.onnx"))
+    s = EdgeSession(resolve_boards(["local"]), [v], RunSettings(), results=tmp_path / "results")
+    save = store.save_run
+
+    def save_then_signal(results: Path, run: Any) -> Path:
+        path = save(results, run)
+        s.stop("interrupted by SIGINT")  # what the signal handler does, on this thread
+        return path
+
+    monkeypatch.setattr(session_mod.store, "save_run", save_then_signal)
+    failed = Measurement(board="local", model="tiny", variant="v0", ok=False, error=MeasurementError("x", "y"))
+    t = threading.Thread(target=s.record, args=(failed, "local-tiny-v0"), daemon=True)
+    t.start()
+    t.join(60)
+    assert not t.is_alive(), "record() deadlocked when stop() ran inside it"
+    assert s.stop_reason == "interrupted by SIGINT" and [m.key for m in s.run.measurements] == [failed.key]

@@ -143,7 +143,8 @@ class EdgeSession:
         self.progress_file: Path | None = None
         self.stop_reason: str | None = None  # set by `stop` (a signal): no agent starts after it
         self._recorded: set[str] = set()  # case ids already in the run (each is written once)
-        self._record_lock = threading.Lock()
+        # re-entrant: `stop` runs in a signal handler, which may interrupt the main thread inside `record`
+        self._record_lock = threading.RLock()
         self._active: set[Driver] = set()  # drivers measuring now, for `stop` to cancel their agents
         os.environ[RUN_ID_ENV] = self.run.run_id  # recorded in the board locks this process takes
         if results is not None:
