@@ -1136,6 +1136,25 @@ def _inputs_for(
     return build_inputs(signature, specs, dims, batch, seed, given)
 
 
+def _open_model(job: Dict[str, Any], result: Dict[str, Any]) -> Tuple[Any, str, Any]:
+    """numpy, the checked artifact path and the (unloaded) runtime wrapper of a job; records numpy and sha256."""
+    try:
+        import numpy as np
+    except Exception as exc:
+        raise AgentError(
+            "runtime_missing", "numpy cannot be imported (%s): install numpy on the board" % _first_line(exc)
+        ) from None
+    result["numpy"] = np.__version__
+    runtime = job.get("runtime", "onnxruntime")
+    if runtime not in RUNTIMES:
+        raise AgentError("bad_job", "unknown runtime %r: use one of %s" % (runtime, sorted(RUNTIMES)))
+    artifact = job["artifact"]
+    if not os.path.isfile(artifact):
+        raise AgentError("missing_artifact", "artifact %s is not on the board: deploy it again" % artifact)
+    result["artifact_sha256"] = check_sha256(artifact, job.get("sha256"))
+    return np, artifact, RUNTIMES[runtime](job.get("runtime_options") or {})
+
+
 def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
     """Run one job and return the result dict (never raises)."""
     if job.get("profile"):  # `edgebench profile`: see the profiling section
@@ -1157,22 +1176,7 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
         if device.get("cooldown"):
             result["cooldown"] = cool_down(device["cooldown"])
         result["device_before"] = device_state()
-        try:
-            import numpy as np
-        except Exception as exc:
-            raise AgentError(
-                "runtime_missing", "numpy cannot be imported (%s): install numpy on the board" % _first_line(exc)
-            ) from None
-        result["numpy"] = np.__version__
-        runtime = job.get("runtime", "onnxruntime")
-        if runtime not in RUNTIMES:
-            raise AgentError("bad_job", "unknown runtime %r: use one of %s" % (runtime, sorted(RUNTIMES)))
-        artifact = job["artifact"]
-        if not os.path.isfile(artifact):
-            raise AgentError("missing_artifact", "artifact %s is not on the board: deploy it again" % artifact)
-        result["artifact_sha256"] = check_sha256(artifact, job.get("sha256"))
-        options = job.get("runtime_options") or {}
-        model = RUNTIMES[runtime](options)
+        np, artifact, model = _open_model(job, result)
         memory["rss_before_load"] = rss_bytes()
         t = now_ns()
         model.load(artifact)
@@ -1554,21 +1558,7 @@ def profile_job(job: Dict[str, Any]) -> Dict[str, Any]:
         result["device_before"] = device_state()
         timeline.start()
         timeline.mark("import")
-        try:
-            import numpy as np
-        except Exception as exc:
-            raise AgentError(
-                "runtime_missing", "numpy cannot be imported (%s): install numpy on the board" % _first_line(exc)
-            ) from None
-        result["numpy"] = np.__version__
-        runtime = job.get("runtime", "onnxruntime")
-        if runtime not in RUNTIMES:
-            raise AgentError("bad_job", "unknown runtime %r: use one of %s" % (runtime, sorted(RUNTIMES)))
-        artifact = job["artifact"]
-        if not os.path.isfile(artifact):
-            raise AgentError("missing_artifact", "artifact %s is not on the board: deploy it again" % artifact)
-        result["artifact_sha256"] = check_sha256(artifact, job.get("sha256"))
-        model = RUNTIMES[runtime](job.get("runtime_options") or {})
+        _np, artifact, model = _open_model(job, result)
         memory["rss_before_load"] = rss_bytes()
         timeline.mark("load")
         t = now_ns()
@@ -1612,7 +1602,7 @@ def profile_job(job: Dict[str, Any]) -> Dict[str, Any]:
             "input": "eval" if xs is not None else "generated", "samples_ns": samples, "settings": settings,
         }  # fmt: skip
         timeline.mark("profile")
-        if runtime == "onnxruntime":
+        if job.get("runtime", "onnxruntime") == "onnxruntime":
             prof = _profile_ort(model, artifact, feed, int(spec["iterations"]), int(spec["warmup"]))
         else:
             prof = _profile_tflite(model)
