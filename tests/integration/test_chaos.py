@@ -510,8 +510,7 @@ def test_sigint_while_the_cli_loads_is_one_line_and_130(tmp_path: Path) -> None:
         "from edgebench.cli import main\n"
         "main()\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert (out.returncode, out.stderr) == (130, "error: interrupted by SIGINT\n")
+    _interrupted_in_python(code, tmp_path)
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
@@ -528,7 +527,12 @@ def test_sigint_before_the_harness_starts_is_one_line_and_130(tmp_path: Path) ->
         "sys.argv = ['edgebench', 'run', '--variants', 'v']\n"
         "main()\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    _interrupted_in_python(code, tmp_path)
+
+
+def _interrupted_in_python(code: str, cwd: Path) -> None:
+    """Run ``code`` (which raises KeyboardInterrupt somewhere in the CLI): one line on stderr and exit 130."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd)
     assert (out.returncode, out.stderr) == (130, "error: interrupted by SIGINT\n")
 
 
