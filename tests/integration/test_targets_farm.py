@@ -34,11 +34,6 @@ def mlp(tmp_path_factory: pytest.TempPathFactory) -> Variant:
     return mlp_variant(tmp_path_factory.mktemp("variants"))
 
 
-def _mean_us(m: dict[str, Any]) -> float:
-    s = m["samples_ns"]
-    return sum(s) / len(s) / 1e3
-
-
 def _cache_is_sound(workdir: Path) -> None:
     """Every cached file sits under its own sha256; no temporary upload is left behind."""
     cache = workdir / "cache"
@@ -49,7 +44,7 @@ def _cache_is_sound(workdir: Path) -> None:
         assert hashlib.sha256(p.read_bytes()).hexdigest() == p.parent.name, f"corrupted cache entry {p}"
 
 
-def test_parallel_run_on_three_boards_and_slow_board_is_slower(farm: Farm, mlp: Variant) -> None:
+def test_parallel_run_on_three_boards_and_the_pi_like_board_gets_half_a_core(farm: Farm, mlp: Variant) -> None:
     results = for_each_board(farm.boards, lambda d: measure_variant(d, mlp, settings=TINY, timeout=120))
     assert set(results) == {"farm-1", "farm-2", "farm-3"}
     for name, m in results.items():
@@ -58,15 +53,13 @@ def test_parallel_run_on_three_boards_and_slow_board_is_slower(farm: Farm, mlp: 
         assert m["board"] == name and len(m["samples_ns"]) >= 20
     if not farm.limits:
         pytest.skip(f"boards are not limited here ({farm.limits_note}); speed difference not checked")
-    # Three busy boards on two cores each get about 2/3 of a core, so a half-core quota barely shows
-    # while they all run; measured one after the other, the unlimited board has a whole core.
-    full, slow = (
-        for_each_board([farm.board(name)], lambda d: measure_variant(d, mlp, settings=TINY, timeout=120))[name]
-        for name in ("farm-1", "farm-2")
-    )
-    assert isinstance(full, dict) and isinstance(slow, dict) and full["ok"] and slow["ok"]
-    # half a core: the throttled periods land inside samples, so the mean is well above the unlimited board's
-    assert _mean_us(slow) > 1.3 * _mean_us(full), (_mean_us(slow), _mean_us(full))
+    # Latency against the unlimited board depends on what else this shared machine runs, so the limit
+    # is checked by what the kernel grants: a busy loop of 1.5 s wall on the half-core board gets at most
+    # about 0.75 CPU-s (load can only lower that); without the quota an idle machine gives it ~1.5.
+    busy = "import os, time\nt = time.time()\nwhile time.time() - t < 1.5: pass\nu = os.times()\nprint(u[0] + u[1])"
+    slow = farm.board("farm-2")
+    used = for_each_board([slow], lambda d: float(d.run([slow.python, "-c", busy], timeout=60).stdout))["farm-2"]
+    assert isinstance(used, float) and 0 < used <= 0.5 * 1.5 * 1.15, used
 
 
 def test_second_run_uploads_nothing(farm: Farm, mlp: Variant) -> None:
