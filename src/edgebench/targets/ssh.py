@@ -42,6 +42,7 @@ RUN_DIR = "run"
 SPACE_MARGIN = 64 * 1024  # file-system blocks and the job file: an upload that fits exactly still fails
 HOST_LOCK = ".edgebench/" + LOCK_FILE  # under the remote $HOME: one lock per board host, whatever the workdir
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+DEFAULT_KEYS = ("id_rsa", "id_ecdsa", "id_ed25519")  # the ~/.ssh keys paramiko and ssh look for
 
 
 class SSHDriver(Driver):
@@ -102,12 +103,11 @@ class SSHDriver(Driver):
             kwargs["passphrase"] = passphrase
         timeout = int(max(1, b.connect_timeout))
         kwargs["banner_timeout"] = timeout  # a port that accepts TCP but never speaks SSH fails in this time
-        if b.identity_file:
-            self._check_identity(b.identity_file, passphrase)
         gateway = None
         if b.jump_host:
             # the jump host is verified like the board itself: same known_hosts, same key, no auto-add
             gateway = fabric.Connection(b.jump_host, connect_timeout=timeout, connect_kwargs=dict(kwargs))
+            self._use_keys(gateway)
             self._verify_host_keys(gateway)
         conn = fabric.Connection(
             b.host,
@@ -117,23 +117,44 @@ class SSHDriver(Driver):
             connect_timeout=timeout,
             gateway=gateway,
         )
+        self._use_keys(conn)
+        if b.identity_file:
+            self._check_passphrase(b.identity_file, passphrase)
         self._verify_host_keys(conn)
         return conn
 
-    def _check_identity(self, path: str, passphrase: str | None) -> None:
-        """Refuse a key others can read (as ssh does) and a passphrase that does not open it."""
+    def _use_keys(self, conn: Any) -> None:
+        """Give ``conn`` the key files ssh would use, each refused as ssh refuses it when others can read it.
+
+        As in OpenSSH, the default keys (``~/.ssh/id_rsa``, ``id_ecdsa``, ``id_ed25519``) are used only
+        when neither the board nor the ssh config names an IdentityFile (fabric has merged both into
+        ``key_filename``); paramiko's own search (``look_for_keys``) is turned off so that no key is
+        read without this check. Named files that do not exist are skipped, as ssh skips them.
+        """
+        named = [os.path.expanduser(k) for k in conn.connect_kwargs.get("key_filename") or []]
+        found = named or [str(Path.home() / ".ssh" / k) for k in DEFAULT_KEYS]
+        keys = [k for k in dict.fromkeys(found) if os.path.isfile(k)]
+        for key in keys:
+            st = os.stat(key)
+            # OpenSSH's sshkey_perm_ok: a key the user owns with any group/other bit set is refused
+            if st.st_uid == os.getuid() and st.st_mode & 0o077:
+                mode = st.st_mode & 0o777
+                raise BoardUnreachable(
+                    self.board.name,
+                    "ssh",
+                    "",
+                    f"private key {key} is {'readable' if mode & 0o044 else 'accessible'} by others "
+                    f"(mode {mode:04o}): ssh refuses such keys (UNPROTECTED PRIVATE KEY FILE); "
+                    f"run `chmod 600 {shlex.quote(key)}`",
+                )
+        conn.connect_kwargs["key_filename"] = keys
+        conn.connect_kwargs["look_for_keys"] = False
+
+    def _check_passphrase(self, path: str, passphrase: str | None) -> None:
+        """Refuse a passphrase that does not open the board's identity_file, and a locked key with no way to open it."""
         import paramiko
 
         b = self.board
-        mode = os.stat(path).st_mode & 0o777
-        if mode & 0o077:
-            raise BoardUnreachable(
-                b.name,
-                "ssh",
-                "",
-                f"identity_file {path} is readable by others (mode {mode:04o}): ssh refuses such keys; "
-                f"run `chmod 600 {shlex.quote(path)}`",
-            )
         try:
             paramiko.PKey.from_path(path, None if passphrase is None else passphrase.encode())
         except OSError:  # unreadable: the connection's own error says more
