@@ -15,6 +15,7 @@ from rich.console import Console
 
 from edgebench import __version__
 from edgebench.errors import EdgebenchError, UserError
+from edgebench.model import JSON_SCHEMA as JSON_SCHEMA  # re-exported: the --json objects' version
 from edgebench.results import index
 
 EXIT_CODES = """\b
@@ -48,9 +49,6 @@ json_option = click.option(
     is_flag=True,
     help='Print the result as JSON instead of a table: one object, its "schema" version first.',
 )
-
-JSON_SCHEMA = 1
-"""The version of every ``--json`` object edgebench prints (its ``schema`` key); raised when a key changes meaning."""
 
 
 def existing_results(results: Path, *, read_only: bool = True) -> Path:

@@ -25,7 +25,7 @@ The package is split by subject (`base`, `measurement`, `run`, `manifest`, `deci
 import names from `edgebench.model` itself.
 """
 
-from edgebench.model.base import MIB, RUN_SCHEMA, Change, CheckVerdict, JSONObject, Worth
+from edgebench.model.base import JSON_SCHEMA, MIB, RUN_SCHEMA, Change, CheckVerdict, JSONObject, Worth
 from edgebench.model.config_key import ConfigKey
 from edgebench.model.decisions import (
     LIMITS,
@@ -62,6 +62,7 @@ from edgebench.model.run import Run
 __all__ = [
     "AGENT_NULLS",
     "BASE_NULLS",
+    "JSON_SCHEMA",
     "LIMITS",
     "MANIFEST_SCHEMA",
     "MIB",

@@ -9,6 +9,9 @@ from typing import Any
 JSONObject = Mapping[str, Any]  # a JSON object the program stores and shows but does not reason about
 
 RUN_SCHEMA = 1
+JSON_SCHEMA = 1
+"""The version of every other JSON object edgebench prints or writes (``--json``, the nightly's
+``<run_id>.json``): its ``schema`` key, first; raised when a key changes meaning."""
 MIB = 2**20
 
 

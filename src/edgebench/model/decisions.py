@@ -98,6 +98,11 @@ class Gate:
 
     run_id: str
     checks: tuple[Check, ...]
+    commit: str | None = None  # the gated run's commit: short id, '*' when dirty (`results.commit.label`)
+    branch: str | None = None
+    baseline: str | None = None  # the run id of the baseline, when the gate had one
+    baseline_commit: str | None = None
+    baseline_branch: str | None = None
 
     @property
     def outcome(self) -> CheckVerdict:
@@ -122,6 +127,11 @@ class Gate:
             "outcome": self.outcome.value,
             "counts": {v.value: n for v, n in self.counts.items()},
             "checks": [c.to_json() for c in self.checks],
+            "commit": self.commit,
+            "branch": self.branch,
+            "baseline": self.baseline,
+            "baseline_commit": self.baseline_commit,
+            "baseline_branch": self.baseline_branch,
         }
 
 
@@ -240,6 +250,10 @@ class Comparison:
     only_b: tuple[tuple[str, str, str], ...] = ()
     failed: tuple[FailedKey, ...] = ()
     config_changes: tuple[str, ...] = ()  # configuration differences allowed by --allow-config-change
+    commit_a: str | None = None  # each run's commit: short id, '*' when dirty (`results.commit.label`)
+    commit_b: str | None = None
+    branch_a: str | None = None
+    branch_b: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON (``edgebench compare --json``)."""
@@ -254,6 +268,10 @@ class Comparison:
             "failed": [f.to_json() for f in self.failed],
             "margin": self.min_effect,
             "config_changes": list(self.config_changes),
+            "commit_a": self.commit_a,
+            "commit_b": self.commit_b,
+            "branch_a": self.branch_a,
+            "branch_b": self.branch_b,
         }
 
 

@@ -6,9 +6,11 @@ from collections.abc import Sequence
 
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderResult
+from rich.markup import escape
 from rich.table import Table
 
 from edgebench.model import Change, Comparison, QuantileChange
+from edgebench.render.report import commit_text
 from edgebench.render.widths import dropped_note, fit_table
 
 LABEL_STYLE = {Change.FASTER: "green", Change.SLOWER: "red", Change.NO_CHANGE: "dim", Change.UNDECIDED: "yellow"}
@@ -25,6 +27,11 @@ def quantile_text(c: QuantileChange, label: bool = False) -> str:
     return f"{c.a:.3g}→{c.b:.3g} ({c.delta_pct:+.1f}%){own}"
 
 
+def runs_line(d: Comparison) -> str:
+    """Which runs and commits are compared: ``A <id> (commit 1a2b3c4 on main) → B <id> (commit 5d6e7f8*)``."""
+    return f"A {d.a} ({commit_text(d.commit_a, d.branch_a)}) → B {d.b} ({commit_text(d.commit_b, d.branch_b)})"
+
+
 COMPARE_COLUMNS = ("board", "model", "variant", "p50 A→B", "p90 A→B", "verdict", "Δpeak MiB", "Δtop-1")
 
 
@@ -35,12 +42,13 @@ class ComparisonView:
         self.data = data
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        """One row per (board, model, variant); label coloured."""
+        """The runs and their commits, then one row per (board, model, variant); label coloured."""
         d = self.data
+        yield f"[bold]compare[/bold] {escape(runs_line(d))}"
 
         def make(shown: Sequence[str]) -> Table:
             t = Table(
-                title=f"B = {d.b} against A = {d.a} (ms; per-process t-test, alpha {d.alpha:g}; "
+                title=f"B against A (ms; per-process t-test, alpha {d.alpha:g}; "
                 f"no change = proven within ±{d.min_effect:.0%} of the median)",
                 title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False,
             )  # fmt: skip

@@ -7,9 +7,11 @@ from xml.sax.saxutils import escape, quoteattr
 
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderResult
+from rich.markup import escape as rich_escape
 from rich.table import Table
 
 from edgebench.model import Check, CheckVerdict, Gate
+from edgebench.render.report import commit_text
 from edgebench.render.widths import dropped_note, fit_table
 
 STYLE = {CheckVerdict.PASS: "green", CheckVerdict.FAIL: "red", CheckVerdict.UNDECIDED: "yellow"}
@@ -43,6 +45,15 @@ def summary(g: Gate) -> str:
     return f"{n[CheckVerdict.PASS]} passed, {n[CheckVerdict.FAIL]} failed, {n[CheckVerdict.UNDECIDED]} undecided"
 
 
+def runs_line(g: Gate) -> str:
+    """The gated run and its commit, and the baseline's when there is one.
+
+    For example ``run <id> (commit 1a2b3c4* on main) against baseline <id> (commit 5d6e7f8)``.
+    """
+    base = f" against baseline {g.baseline} ({commit_text(g.baseline_commit, g.baseline_branch)})" if g.baseline else ""
+    return f"run {g.run_id} ({commit_text(g.commit, g.branch)}){base}"
+
+
 class GateView:
     """A rich renderable of a `Gate`: measured / budget / margin per check, then the outcome."""
 
@@ -52,10 +63,10 @@ class GateView:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         """The checks table, the budgets that matched nothing, the outcome."""
         g = self.gate
+        yield f"[bold]gate[/bold] on {rich_escape(runs_line(g))}"
 
         def make(shown: Sequence[str]) -> Table:
-            t = Table(title=f"gate on run {g.run_id}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                      padding=(0, 0), show_edge=False)  # fmt: skip
+            t = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False)
             for col in shown:  # names and notes fold, figures are never cut (render.widths drops columns instead)
                 text = col in ("board", "model", "variant", "note")
                 t.add_column(

@@ -19,8 +19,9 @@ from typing import Any
 
 from edgebench.bench.profile import Profile
 from edgebench.model import Change, CheckVerdict, Comparison, Gate, ModelReport, Report, ReportRow, Trend, Worth
-from edgebench.render.compare import quantile_text
+from edgebench.render.compare import quantile_text, runs_line
 from edgebench.render.gate import GATE_COLUMNS, summary
+from edgebench.render.gate import runs_line as gate_runs_line
 from edgebench.render.profile import html_section
 from edgebench.render.report import commit_words, failure_lines, shown_columns, speed_class, validity
 
@@ -278,6 +279,7 @@ def gate_html(g: Gate) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h, _ in GATE_COLUMNS)
     return (
         f'<h2>Gate: <span class="{CHECK_CLASS[g.outcome]}">{_e(g.outcome.upper())}</span> ({_e(summary(g))})</h2>'
+        f"<p>{_e(gate_runs_line(g))}</p>"
         f'<div class="tw"><table><tr>{head}</tr>{rows}</table></div>'
     )
 
@@ -294,7 +296,7 @@ def comparison_html(title: str, d: Comparison) -> str:
     extra += [f"failed in {f.side}: {f.board}/{f.model}/{f.variant}" for f in d.failed]
     notes = "".join(f"<li>{_e(x)}</li>" for x in extra)
     return (
-        f"<h2>{_e(title)}</h2><p>run <code>{_e(d.b)}</code> against <code>{_e(d.a)}</code></p>"
+        f"<h2>{_e(title)}</h2><p>{_e(runs_line(d))}</p>"
         f'<div class="tw"><table><tr>{head}</tr>{rows}</table></div>' + (f"<ul>{notes}</ul>" if notes else "")
     )
 

@@ -7,8 +7,9 @@ from typing import Any
 
 from edgebench.bench.profile import Profile
 from edgebench.model import Change, CheckVerdict, Comparison, Gate, Report, Worth
-from edgebench.render.compare import quantile_text, signed
+from edgebench.render.compare import quantile_text, runs_line, signed
 from edgebench.render.gate import GATE_COLUMNS, summary
+from edgebench.render.gate import runs_line as gate_runs_line
 from edgebench.render.html import comparison_counts, settings_text
 from edgebench.render.profile import markdown_section
 from edgebench.render.report import commit_words, failure_lines, shown_columns, validity
@@ -69,7 +70,7 @@ def comparison_markdown(d: Comparison) -> str:
         for r in d.rows
     ]  # fmt: skip
     hdr = ["board", "model", "variant", "p50 ms A→B", "p90 ms A→B", "verdict", "Δ peak", "Δ top-1"]
-    out = [f"## edgebench compare: `{d.b}` against `{d.a}`", "", table(hdr, rows), ""]
+    out = [f"## edgebench compare: `{d.b}` against `{d.a}`", "", runs_line(d), "", table(hdr, rows), ""]
     out += [f"- only in A: {'/'.join(k)}" for k in d.only_a] + [f"- only in B: {'/'.join(k)}" for k in d.only_b]
     out += [f"- failed in {f.side}: {f.board}/{f.model}/{f.variant}" for f in d.failed]
     return "\n".join(out).rstrip() + "\n"
@@ -81,7 +82,7 @@ def gate_markdown(g: Gate) -> str:
         [cell(c) for _, cell in GATE_COLUMNS[:-2]] + [f"{CHECK_ICON[c.verdict]} {c.verdict}", c.note] for c in g.checks
     ]
     head = f"## edgebench gate: {CHECK_ICON[g.outcome]} **{g.outcome.upper()}** (run `{g.run_id}`)"
-    return f"{head}\n\n{summary(g)}\n\n{table([h for h, _ in GATE_COLUMNS], rows)}\n"
+    return f"{head}\n\n{gate_runs_line(g)}: {summary(g)}\n\n{table([h for h, _ in GATE_COLUMNS], rows)}\n"
 
 
 OUTCOME_ICON = {"PASS": "✅", "FAIL": "❌", "UNDECIDED": "❔"}

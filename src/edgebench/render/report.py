@@ -146,9 +146,14 @@ def speed_class(r: ReportRow) -> str:
 
 def commit_words(d: ReportData) -> str:
     """Which commit the run measured, as the report's header says it (``commit 1a2b3c4* on main``)."""
-    if d.commit is None:
+    return commit_text(d.commit, d.branch)
+
+
+def commit_text(commit: str | None, branch: str | None) -> str:
+    """A commit as headers say it: ``commit 1a2b3c4* on main``, or ``no commit recorded``."""
+    if commit is None:
         return "no commit recorded"
-    return f"commit {d.commit}" + (f" on {d.branch}" if d.branch else "")
+    return f"commit {commit}" + (f" on {branch}" if branch else "")
 
 
 def commit_span(t: Trend) -> str:

@@ -76,3 +76,12 @@ def label(info: Mapping[str, Any]) -> str | None:
     if commit in NO_COMMIT:
         return None
     return f"{commit[:7]}{'*' if info.get('dirty') is True else ''}"
+
+
+def of(info: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """A run's commit (as `label` writes it) and branch, None for what was not recorded.
+
+    Args:
+        info: a run's ``commit_info`` block.
+    """
+    return label(info), str(info.get("branch") or "") or None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from edgebench.errors import UserError
 from edgebench.model import MIB, Comparison, ComparisonRow, FailedKey, Measurement, Run
+from edgebench.results import commit
 from edgebench.results.analysis import samples_ms
 from edgebench.results.significance import (
     ALPHA,
@@ -112,9 +113,14 @@ def compare_runs(
         for k in sorted(side)
         if k not in ok
     ]
+    (commit_a, branch_a), (commit_b, branch_b) = commit.of(a.commit_info), commit.of(b.commit_info)
     return Comparison(
         a=a.run_id,
         b=b.run_id,
+        commit_a=commit_a,
+        commit_b=commit_b,
+        branch_a=branch_a,
+        branch_b=branch_b,
         alpha=alpha,
         min_effect=margin,
         rows=tuple(rows),

@@ -57,6 +57,7 @@ from pydantic import Field
 from edgebench.config import load_toml, validate
 from edgebench.errors import ConfigError
 from edgebench.model import LIMITS, MIB, Budget, Budgets, Check, CheckVerdict, Gate, Measurement, Run
+from edgebench.results import commit
 from edgebench.results.analysis import BASELINE
 from edgebench.results.compare import config_differences, refuse_config_change
 from edgebench.results.index import history as index_history
@@ -352,4 +353,11 @@ def run_gate(
             sync(results, warn=False)
             got = index_history(results, sorted(mb), metrics=("p50",), before=baseline.started)
             hist = comparable_history(run, got)
-    return Gate(run.run_id, evaluate(run, budgets, baseline, history=hist, allow_config_change=allow_config_change))
+    checks = evaluate(run, budgets, baseline, history=hist, allow_config_change=allow_config_change)
+    return gate_of(run, checks, baseline)
+
+
+def gate_of(run: Run, checks: Sequence[Check], baseline: Run | None = None) -> Gate:
+    """The gate of ``run`` with its checks, naming the gated run's and the baseline's commits."""
+    (c, b), (bc, bb) = commit.of(run.commit_info), commit.of(baseline.commit_info if baseline else {})
+    return Gate(run.run_id, tuple(checks), c, b, baseline.run_id if baseline else None, bc, bb)

@@ -43,7 +43,7 @@ from edgebench.compress.recipe import run_recipe
 from edgebench.config import load_toml, validate
 from edgebench.errors import ConfigError, NightlyBusy, UserError
 from edgebench.fsutil import file_lock, write_text_atomic
-from edgebench.model import CheckVerdict, Comparison, Gate, Report, Run
+from edgebench.model import JSON_SCHEMA, CheckVerdict, Comparison, Gate, Report, Run
 from edgebench.render.compare import ComparisonView
 from edgebench.render.gate import GateView
 from edgebench.render.html import comparison_counts, nightly_html
@@ -52,7 +52,7 @@ from edgebench.render.report import Report as ReportView
 from edgebench.results import store
 from edgebench.results.analysis import analyze_run
 from edgebench.results.compare import compare_runs
-from edgebench.results.gate import evaluate, load_budgets
+from edgebench.results.gate import evaluate, gate_of, load_budgets
 from edgebench.results.index import runs_by
 from edgebench.results.trend import with_trends
 from edgebench.workflows import recipes
@@ -223,8 +223,9 @@ class NightlyResult:
         yield f"{verdict}{where}"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON (the run itself is referenced by its file)."""
+        """Plain data for JSON, its ``schema`` version first (the run itself is referenced by its file)."""
         return {
+            "schema": JSON_SCHEMA,
             "run_id": self.run.run_id if self.run else None,
             "run_file": str(self.run_file) if self.run_file else None,
             "exit_code": self.exit_code,
@@ -327,7 +328,8 @@ def run_nightly(
         report = with_trends(analyze_run(run), results, last=cfg.trend_runs, command=NIGHTLY)
         res.report = report
         if budgets is not None:
-            g = Gate(run.run_id, evaluate(run, budgets, baseline or last_run))
+            base = baseline or last_run
+            g = gate_of(run, evaluate(run, budgets, base), base)
             res.gate = g
             if not g.passed:
                 n = g.to_json()["counts"]
