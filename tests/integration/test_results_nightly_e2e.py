@@ -52,6 +52,11 @@ def test_nightly_twice_with_a_dead_board(tmp_path: Path) -> None:
     html = Path(d2["html"]).read_text()
     assert "over 2 runs" in html and Path(d2["markdown"]).read_text().startswith("# ❌ FAIL: edgebench nightly")
     assert d2["verdict"] == "FAIL" and "<title>FAIL: edgebench nightly" in html  # never "complete" when it failed
+    summary = json.loads(Path(d2["html"]).with_suffix(".json").read_text())  # the file next to the page
+    assert next(iter(summary)) == "schema" and summary["schema"] == 1 and summary["run_id"] == d2["run_id"]
+    commits = (d2["vs_last"]["commit_a"], d2["vs_last"]["commit_b"], d2["gate"]["commit"], d2["gate"]["baseline"])
+    assert commits == ("1111111", "2222222", "2222222", d1["run_id"])  # the gate's baseline is the last nightly
+    assert "(commit 1111111 on main) → B" in Path(d2["markdown"]).read_text()
     table = CliRunner().invoke(main, ["report", "--results", str(results), "--json"])
     rep = json.loads(table.stdout)
     trends = rep["trends"]
