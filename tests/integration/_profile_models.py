@@ -37,13 +37,16 @@ def demo_variants(root: Path, epochs: int = 1) -> list[Variant]:
     return [fp32, *int8]
 
 
-def dominant_onnx(path: Path, n: int, adds: int = 6, seed: int = 0) -> Path:
-    """x[1, n] -> MatMul with an n x n weight -> Relu -> ``adds`` tiny Adds: the MatMul dominates for a large n."""
+def dominant_onnx(path: Path, n: int, adds: int = 6, seed: int = 0, *, batch: int = 1, k: int | None = None) -> Path:
+    """x[batch, k] -> MatMul with a k x n weight (k = n by default) -> Relu -> ``adds`` Adds on [batch, n].
+
+    The MatMul costs batch*k*n, each element-wise op batch*n: a large ``k`` makes it dominate.
+    """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
-    inits = [numpy_helper.from_array(rng.standard_normal((n, n)).astype(np.float32), "W")]
+    inits = [numpy_helper.from_array(rng.standard_normal((k or n, n)).astype(np.float32), "W")]
     # a Relu after the MatMul keeps ORT from fusing MatMul + Add into one Gemm
     nodes = [
         helper.make_node("MatMul", ["x", "W"], ["mm"], name="big_matmul"),
@@ -54,8 +57,8 @@ def dominant_onnx(path: Path, n: int, adds: int = 6, seed: int = 0) -> Path:
         nodes.append(helper.make_node("Add", [f"h{i}", f"b{i}"], [f"h{i + 1}"], name=f"add{i}"))
     nodes.append(helper.make_node("Identity", [f"h{adds}"], ["y"]))
     graph = helper.make_graph(
-        nodes, "dominant", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, n])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])], inits,
+        nodes, "dominant", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, k or n])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, n])], inits,
     )  # fmt: skip
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8

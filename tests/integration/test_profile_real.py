@@ -26,6 +26,20 @@ EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))
 FAST = ["--min-time", "0.3", "--min-rounds", "30", "--warmup-iters", "5", "--iterations", "40"]
 
 
+def dense_small_and_big(root: Path, tmp_path: Path) -> None:
+    """``dense/small`` (x[1, 64], its six Adds outweigh a tiny MatMul) and ``dense/big``, where the MatMul dominates
+    whatever the machine's load.
+
+    A busy machine preempts the profiled process at random moments, and a preemption adds a few ms to
+    whichever node was running. ``big``'s MatMul (64 x 16384 by 16384 x 128, ~1 ms here) takes ~95 % of
+    the profiled time and the Adds and Relu ~2 %: a wait lands in them rarely and adds ~0.1 ms per profiled
+    inference, against a lead of ~1 ms per inference for the MatMul. (At x[1, 1024] @ 1024 x 1024, ~0.05 ms
+    against ~0.014 ms of Adds and Relu, one such wait under a load of 4-5 let Add or Relu come first.)
+    """
+    variant(root, "dense", "small", dominant_onnx(tmp_path / "s.onnx", 64))
+    variant(root, "dense", "big", dominant_onnx(tmp_path / "b.onnx", 128, batch=64, k=16384))
+
+
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([EDGEBENCH, "profile", *args], capture_output=True, text=True, timeout=600, cwd=cwd)
 
@@ -99,8 +113,7 @@ def test_demo_variants_coverage_overhead_and_diff(demo_root: Path, tmp_path: Pat
 
 def test_diff_names_the_dominant_op(tmp_path: Path) -> None:
     root = tmp_path / "variants"
-    variant(root, "dense", "small", dominant_onnx(tmp_path / "s.onnx", 64))
-    variant(root, "dense", "big", dominant_onnx(tmp_path / "b.onnx", 1024))
+    dense_small_and_big(root, tmp_path)
     board = dataclasses.replace(local_board(), workdir=str(tmp_path / "board"))
     settings = RunSettings.from_mapping({"min_time_s": 0.3, "min_rounds": 20, "warmup_min_iters": 3})
     from edgebench.compress.variant import list_variants
@@ -172,8 +185,7 @@ def test_diff_of_two_models_is_refused(tmp_path: Path) -> None:
 @pytest.mark.ssh
 def test_profile_on_a_farm_board_and_the_local_one(farm: Farm, tmp_path: Path) -> None:
     root = tmp_path / "variants"
-    variant(root, "dense", "small", dominant_onnx(tmp_path / "s.onnx", 64))
-    variant(root, "dense", "big", dominant_onnx(tmp_path / "b.onnx", 1024))
+    dense_small_and_big(root, tmp_path)
     name = farm.boards[0].name
     out = _cli(
         "--inventory", str(farm.boards_file), "--boards", f"{name},local", "--variants", str(root),
