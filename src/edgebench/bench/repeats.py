@@ -177,6 +177,9 @@ def measure_interleaved(
         One measurement per planned variant, in order (failures as data).
     """
     board, n, per = driver.board, settings.repeats, settings.per_process()
+    # each variant's settings (the run's, plus its manifest's defaults), resolved once
+    own = [variant_settings(settings, p.variant, p.eval_data) for p in planned]
+    own_per = [variant_settings(per, p.variant, p.eval_data) for p in planned]
     out: list[Measurement | None] = [None] * len(planned)
     commands: list[tuple[list[str], list[str] | None] | None] = []
     for i, p in enumerate(planned):
@@ -190,7 +193,7 @@ def measure_interleaved(
         except RemoteError as exc:
             error = remote_error(exc)
         commands.append(None)
-        out[i] = _failure(board, p, settings, error, [])
+        out[i] = _failure(board, p, own[i], error, [])
     procs: list[list[Measurement]] = [[] for _ in planned]
     entries: list[list[ProcessEntry]] = [[] for _ in planned]
     extra: list[list[str]] = [[] for _ in planned]
@@ -199,7 +202,7 @@ def measure_interleaved(
     def finish(i: int) -> None:
         p, done = planned[i], out[i]
         if done is None:
-            done = pool(procs[i], entries[i], variant_settings(settings, p.variant, p.eval_data))
+            done = pool(procs[i], entries[i], own[i])
             if p.reference_info is not None and p.reference is not None and p.eval_data is not None:
                 done = dataclasses.replace(done, reference=p.reference_info)
         if p.reference_error is not None and done.fidelity is None:  # recorded as data, shown by every report
@@ -225,11 +228,9 @@ def measure_interleaved(
         try:
             res = run_agent(driver, cmd[0] if r == 0 or cmd[1] is None else cmd[1], per.timeout_s)
         except RemoteError as exc:
-            out[i] = _failure(board, p, settings, remote_error(exc), entries[i], process=r + 1)
+            out[i] = _failure(board, p, own[i], remote_error(exc), entries[i], process=r + 1)
         else:
-            m = from_agent(
-                base_measurement(board, p.variant, variant_settings(per, p.variant, p.eval_data)), board, res
-            )
+            m = from_agent(base_measurement(board, p.variant, own_per[i]), board, res)
             if m.ok:
                 procs[i].append(m)
                 entries[i].append(_process_entry(m, order, started))
@@ -237,7 +238,7 @@ def measure_interleaved(
                 out[i] = dataclasses.replace(
                     m,
                     samples_ns=(),
-                    settings=variant_settings(settings, p.variant, p.eval_data).measure_block(),
+                    settings=own[i].measure_block(),
                     processes=tuple(entries[i]),
                     error=_in_process(m.error, r + 1),
                 )
@@ -262,6 +263,6 @@ def _failure(
     *,
     process: int | None = None,
 ) -> Measurement:
-    vs = variant_settings(settings, p.variant, p.eval_data)
-    m = base_measurement(board, p.variant, vs, error if process is None else _in_process(error, process))
+    """A failed variant's measurement, with ``settings`` already resolved for it (`variant_settings`)."""
+    m = base_measurement(board, p.variant, settings, error if process is None else _in_process(error, process))
     return dataclasses.replace(m, processes=tuple(entries))
