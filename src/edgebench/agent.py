@@ -66,6 +66,7 @@ DEFAULT_MEASURE = {
 DEFAULT_DEVICE = {
     "temp_limit_c": 80.0,  # warn when the hottest zone reaches this
     "freq_drop": 0.10,  # warn when the frequency fell by more than this fraction
+    "steal_limit": 0.05,  # warn when the hypervisor took more than this share of the CPU time
 }  # type: Dict[str, float]
 
 COOLDOWN_MAX_S = 300.0  # longest wait for the cool-down temperature
@@ -172,6 +173,7 @@ def peak_rss_bytes() -> Optional[int]:
 # ----------------------------------------------------------------------- device state
 
 SYSFS = os.environ.get("EDGEBENCH_SYSFS", "/sys")  # tests point this at a fake tree
+PROCFS = os.environ.get("EDGEBENCH_PROCFS", "/proc")
 
 
 def _read(path: str) -> Optional[str]:
@@ -215,7 +217,30 @@ def device_state() -> Dict[str, Any]:
             temps.append(int(raw) / 1000.0)
     if temps:
         state["temp_c"] = max(temps)
+    state["cpu_ticks"] = cpu_ticks()
     return state
+
+
+def cpu_ticks() -> Optional[List[int]]:
+    """``[steal, total]`` jiffies of all CPUs from /proc/stat (None off Linux).
+
+    Steal is time the hypervisor gave this VM's CPUs to someone else: on a shared cloud
+    runner it moves latency and no setting on the board can stop it, so it is measured
+    and reported (`device_warnings`) rather than controlled.
+    """
+    line = (_read(os.path.join(PROCFS, "stat")) or "").split("\n", 1)[0].split()
+    if len(line) < 9 or line[0] != "cpu":
+        return None
+    vals = [int(v) for v in line[1:] if v.isdigit()]
+    return [vals[7], sum(vals[:8])]
+
+
+def steal_fraction(before: Dict[str, Any], after: Dict[str, Any]) -> Optional[float]:
+    """The share of CPU time stolen by the hypervisor between two `device_state` readings."""
+    a, b = before.get("cpu_ticks"), after.get("cpu_ticks")
+    if not a or not b or b[1] <= a[1]:
+        return None
+    return float(b[0] - a[0]) / float(b[1] - a[1])
 
 
 def device_warnings(before: Dict[str, Any], after: Dict[str, Any], limits: Dict[str, Any]) -> List[str]:
@@ -232,6 +257,12 @@ def device_warnings(before: Dict[str, Any], after: Dict[str, Any], limits: Dict[
             out.append(
                 "temperature %.1f C %s the run reached the limit %.1f C: let the board cool down" % (t, when, limit)
             )
+    steal = steal_fraction(before, after)
+    if steal is not None and steal > float(limits.get("steal_limit", DEFAULT_DEVICE["steal_limit"])):
+        out.append(
+            "the hypervisor took %.0f%% of the CPU time (steal) during the run: a shared VM moves latency; "
+            "compare runs paired (--baseline) or use a dedicated runner" % (steal * 100)
+        )
     gov = after.get("governor")
     if gov and gov not in ("performance",):
         out.append("CPU governor is %r, not 'performance': latency may vary with frequency scaling" % gov)
@@ -1159,6 +1190,8 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
     """Run one job and return the result dict (never raises)."""
     if job.get("profile"):  # `edgebench profile`: see the profiling section
         return profile_job(job)
+    if job.get("paired"):  # a paired A/B process: see `paired_job`
+        return paired_job(job)
     result = {
         "schema": RESULT_SCHEMA,
         "agent_version": AGENT_VERSION,
@@ -1268,6 +1301,104 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
             "traceback": traceback.format_exc()[-2000:],
         }
     memory.setdefault("peak_rss", peak_rss_bytes())
+    result["device_after"] = device_state()
+    result["warnings"].extend(device_warnings(result.get("device_before") or {}, result["device_after"], device))
+    return result
+
+
+# ---- paired A/B ----
+# A process of a paired comparison (`edgebench run --baseline`, `compare --ab`): the job's
+# artifact (B, the candidate) and ``paired.artifact`` (A, the baseline) are loaded in this one
+# process and timed alternately, one inference each (A, B, A, B, ...), on the same inputs. What
+# moves a fresh process's or a whole run's speed (the core, the clock, the hypervisor's
+# steal, neighbours) then moves A and B alike, and the ratio of their medians in this
+# process is what the host decides on (duet benchmarking; measured in
+# tests/perf/perf_process_variation.py: per-process ratios within ~1 % where the process
+# medians themselves spread 5-20 %). Latency only: memory, accuracy and fidelity come from the
+# candidate's own fresh processes.
+
+
+def paired_job(job: Dict[str, Any]) -> Dict[str, Any]:
+    """Time the baseline (A) and the candidate (B) alternately in this process; never raises."""
+    result = {
+        "schema": RESULT_SCHEMA,
+        "agent_version": AGENT_VERSION,
+        "ok": False,
+        "error": None,
+        "warnings": [],
+        "host": host_info(),
+        "pid": os.getpid(),
+    }  # type: Dict[str, Any]
+    device = dict(DEFAULT_DEVICE)  # type: Dict[str, Any]
+    device.update(job.get("device") or {})
+    try:
+        result["device_before"] = device_state()
+        paired = job["paired"]
+        _np_mod, artifact_b, model_b = _open_model(job, result)
+        job_a = dict(job, artifact=paired["artifact"], sha256=paired.get("sha256"))
+        _np_mod, artifact_a, model_a = _open_model(job_a, {})
+        model_a.load(artifact_a)
+        model_b.load(artifact_b)
+        sig_a, sig_b = model_a.signature(), model_b.signature()
+        if [(n, d) for n, _s, d in sig_a] != [(n, d) for n, _s, d in sig_b]:
+            raise AgentError(
+                "bad_job",
+                "the two models take different inputs (%s vs %s): a paired comparison needs the same inputs"
+                % (", ".join(n + ":" + d for n, _s, d in sig_a), ", ".join(n + ":" + d for n, _s, d in sig_b)),
+            )
+        measure_spec = job.get("measure") or {}
+        batch = int(measure_spec.get("batch_size", DEFAULT_MEASURE["batch_size"]))
+        xs, _y, _ref = load_eval(job, sig_b)
+        arrays, result["inputs"] = _inputs_for(job, sig_b, xs, batch)
+        feed_a, feed_b = model_a.prepare(arrays), model_b.prepare(arrays)
+        runs = [getattr(model_a, "timed_run", model_a.run), getattr(model_b, "timed_run", model_b.run)]
+        feeds = [feed_a, feed_b]
+        if paired.get("first") == "b":  # processes alternate which model goes first
+            runs.reverse()
+            feeds.reverse()
+        step = [0]
+
+        def both(_feed: Any) -> None:
+            # one call of `measure` times A then B: their samples are taken apart below
+            i = step[0] % 2
+            step[0] += 1
+            runs[i](feeds[i])
+
+        s = dict(DEFAULT_MEASURE)  # type: Dict[str, Any]
+        s.update(measure_spec)
+        # the floors are per model: twice the samples and twice the time in all
+        s["min_rounds"], s["min_time_s"] = 2 * int(s["min_rounds"]), 2 * float(s["min_time_s"])
+        s["warmup_min_iters"] = 2 * int(s["warmup_min_iters"])
+        warm, samples, _settings = measure(both, None, s)
+        # sample k ran runs[(warm + k) % 2]; runs[0] is A unless B goes first
+        on_first = samples[warm % 2 :: 2]  # samples of runs[0]
+        on_second = samples[1 - warm % 2 :: 2]
+        n = min(len(on_first), len(on_second))
+        if n == 0:
+            raise AgentError("no_samples", "no paired samples were collected: raise min_time_s and max_time_s")
+        a_ns, b_ns = (on_second, on_first) if paired.get("first") == "b" else (on_first, on_second)
+        result["paired"] = {
+            "a_samples_ns": a_ns[:n],
+            "b_samples_ns": b_ns[:n],
+            "a_sha256": paired.get("sha256"),
+            "warmup_iters": warm,
+            "first": paired.get("first", "a"),
+        }
+        result["runtime"] = {
+            "name": model_b.name,
+            "version": model_b.version,
+            "providers": model_b.providers,
+            "threads": model_b.threads,
+        }
+        result["ok"] = True
+    except AgentError as exc:
+        result["error"] = {"kind": exc.kind, "message": str(exc)}
+    except Exception as exc:
+        result["error"] = {
+            "kind": "exception",
+            "message": "%s: %s" % (type(exc).__name__, exc),
+            "traceback": traceback.format_exc()[-2000:],
+        }
     result["device_after"] = device_state()
     result["warnings"].extend(device_warnings(result.get("device_before") or {}, result["device_after"], device))
     return result

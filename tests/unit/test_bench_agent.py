@@ -150,11 +150,21 @@ def _fake_sysfs(root: Path, freqs_khz: list[int], temp_mc: int, governor: str = 
     (z / "temp").write_text(f"{temp_mc}\n")
 
 
+def _fake_stat(root: Path, steal: int, busy: int) -> None:
+    # /proc/stat's first line: user nice system idle iowait irq softirq steal guest guest_nice
+    (root / "stat").write_text(f"cpu  {busy} 0 0 1000 0 0 0 {steal} 0 0\ncpu0 1 2 3\n")
+
+
 def test_device_state_and_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(agent, "SYSFS", str(tmp_path))
+    monkeypatch.setattr(agent, "PROCFS", str(tmp_path))
     _fake_sysfs(tmp_path, [1_800_000, 1_600_000], 55_000)
+    _fake_stat(tmp_path, steal=100, busy=900)
     before = agent.device_state()
-    assert before == {"governor": "performance", "freq_mhz": 1700.0, "max_freq_mhz": 2000.0, "temp_c": 55.0}
+    assert before == {
+        "governor": "performance", "freq_mhz": 1700.0, "max_freq_mhz": 2000.0, "temp_c": 55.0,
+        "cpu_ticks": [100, 2000],
+    }  # fmt: skip
     _fake_sysfs(tmp_path, [1_000_000, 1_000_000], 85_500)
     after = agent.device_state()
     warnings = agent.device_warnings(before, after, {"temp_limit_c": 80, "freq_drop": 0.1})
@@ -162,6 +172,22 @@ def test_device_state_and_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert any("85.5 C after the run reached the limit 80.0 C" in w for w in warnings)
     assert agent.device_warnings(before, before, {}) == []
     assert any("governor is 'ondemand'" in w for w in agent.device_warnings({}, {**before, "governor": "ondemand"}, {}))
+
+
+def test_steal_time_is_reported_not_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the hypervisor's steal cannot be controlled on the board: the share during the run is a warning
+    monkeypatch.setattr(agent, "SYSFS", str(tmp_path))
+    monkeypatch.setattr(agent, "PROCFS", str(tmp_path))
+    _fake_stat(tmp_path, steal=100, busy=900)
+    before = agent.device_state()
+    _fake_stat(tmp_path, steal=180, busy=1820)  # 80 of 1000 more ticks stolen: 8 %
+    after = agent.device_state()
+    assert agent.steal_fraction(before, after) == pytest.approx(0.08)
+    (w,) = agent.device_warnings(before, after, {})
+    assert "hypervisor took 8% of the CPU time (steal)" in w
+    assert agent.device_warnings(before, after, {"steal_limit": 0.10}) == []
+    (tmp_path / "stat").write_text("garbage\n")
+    assert agent.device_state()["cpu_ticks"] is None
 
 
 def test_cool_down_waits_until_the_temperature(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

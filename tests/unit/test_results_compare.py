@@ -16,6 +16,7 @@ from edgebench.model import Measurement, ProcessEntry, Run
 from edgebench.results import store
 from edgebench.results.compare import compare_runs
 from edgebench.results.schema import add_measurement, new_run
+from edgebench.testing.runs import paired_with
 
 RUNS = Path(__file__).parent / "data" / "results_runs"
 
@@ -24,8 +25,18 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def run_of(rng: np.random.Generator, run_id: str, scales: list[float], tail: int | None = None) -> Run:
-    """A run of one measurement pooled from ``len(scales)`` processes (process ``tail`` with a slow tail)."""
+def run_of(
+    rng: np.random.Generator,
+    run_id: str,
+    scales: list[float],
+    tail: int | None = None,
+    *,
+    paired: tuple[Run, float] | None = None,
+) -> Run:
+    """A run of one measurement pooled from ``len(scales)`` processes (process ``tail`` with a slow tail).
+
+    ``paired``: (baseline run, ratio): the measurement also re-measured the baseline's artifact, paired.
+    """
     samples, entries = [], []
     for k, s in enumerate(scales):
         x = 2e6 * s * rng.lognormal(0.0, 0.03, 300)
@@ -33,7 +44,10 @@ def run_of(rng: np.random.Generator, run_id: str, scales: list[float], tail: int
             x = np.where(x > np.quantile(x, 0.85), x * 2.5, x)
         samples += [int(v) for v in x]
         entries.append(ProcessEntry(float(np.median(x)) / 1e6, 300, None, None, None, None, float(k), k))
-    m = Measurement("farm-1", "cnn", "fp32", True, samples_ns=tuple(samples), processes=tuple(entries))
+    sha = f"{run_id[-1]}" * 64
+    m = Measurement("farm-1", "cnn", "fp32", True, sha256=sha, samples_ns=tuple(samples), processes=tuple(entries))
+    if paired is not None:
+        m = paired_with(paired[0].measurements[0], m, paired[1])
     return add_measurement(new_run("run", run_id), m)
 
 
@@ -66,18 +80,38 @@ def test_compare_of_a_run_with_itself_is_no_change_everywhere_exit_0(results: Pa
 def test_one_process_slow_tail_warns_and_the_row_is_decided_by_the_median() -> None:
     rng = np.random.default_rng(7)
     a = run_of(rng, "20260101T000000Z-a", [1.0, 1.0, 1.0, 1.0, 1.0])
-    b = run_of(rng, "20260101T000001Z-b", [1.0, 1.0, 1.0, 1.0, 1.0], tail=3)
+    b = run_of(rng, "20260101T000001Z-b", [1.0, 1.0, 1.0, 1.0, 1.0], tail=3, paired=(a, 1.0))
     row = compare_runs(a, b).rows[0]
-    assert row.label == "no change" and row.p90.label != "slower"
-    assert row.p99 is not None and row.p99.label != "slower"
+    assert row.label == "no change" and row.p50.basis == "paired" and row.p50.unit == "pair"
+    assert row.p90.label != "slower" and row.p99 is not None and row.p99.label != "slower"
     assert len(row.warnings) == 1 and "the processes of B disagree on p90" in row.warnings[0]
+    assert "one process's slow tail" in row.warnings[0]
+
+
+def test_separate_runs_without_pairing_or_history_are_undecided_one_run_each() -> None:
+    # whole runs shift as a block between invocations: one run each cannot tell that from a change
+    rng = np.random.default_rng(3)
+    a = run_of(rng, "20260101T000000Z-a", [1.0] * 8)
+    for scales in ([1.0] * 8, [1.2] * 8, [0.8] * 8):
+        row = compare_runs(a, run_of(rng, "20260101T000001Z-b", scales)).rows[0]
+        assert row.label == "undecided" and row.p50.basis == "one run each"
+        assert row.p90.label == "undecided"
+    # a paired measurement against ANOTHER artifact is not a pairing with A
+    other = run_of(rng, "20260101T000002Z-c", [1.0] * 8)
+    row = compare_runs(a, run_of(rng, "20260101T000003Z-d", [1.0] * 8, paired=(other, 1.0))).rows[0]
+    assert row.p50.basis == "one run each"
+    # with 3+ earlier runs in the history, their run-to-run spread widens the interval and decides
+    hist = {("farm-1", "cnn", "fp32"): [2.0, 2.02, 1.98, 2.01]}
+    slow = compare_runs(a, run_of(rng, "20260101T000004Z-e", [1.2] * 8), history=hist).rows[0]
+    assert slow.label == "slower" and slow.p50.basis == "history"
 
 
 def test_compare_cli_shows_the_disagreement_and_the_margin(tmp_path: Path) -> None:
     rng = np.random.default_rng(8)
-    store.save_run(tmp_path, run_of(rng, "20260101T000000Z-a", [1.0] * 5))
-    store.save_run(tmp_path, run_of(rng, "20260101T000001Z-b", [1.0] * 5, tail=1))
-    store.save_run(tmp_path, run_of(rng, "20260101T000002Z-c", [1.12, 1.1, 1.11, 1.1, 1.09]))
+    a = run_of(rng, "20260101T000000Z-a", [1.0] * 5)
+    store.save_run(tmp_path, a)
+    store.save_run(tmp_path, run_of(rng, "20260101T000001Z-b", [1.0] * 5, tail=1, paired=(a, 1.0)))
+    store.save_run(tmp_path, run_of(rng, "20260101T000002Z-c", [1.12, 1.1, 1.11, 1.1, 1.09], paired=(a, 1.1)))
     res = CliRunner().invoke(main, ["compare", "latest~2", "latest~1", "--results", str(tmp_path)])
     assert res.exit_code == 0, res.output
     assert (

@@ -22,6 +22,7 @@ from edgebench.results import store
 from edgebench.results.analysis import analyze_run, load_report, pareto
 from edgebench.results.compare import compare_runs
 from edgebench.results.schema import measurement_to_benchmark
+from edgebench.testing.runs import paired_with
 
 RUNS = Path(__file__).parent / "data" / "results_runs"
 
@@ -37,7 +38,11 @@ def real(i: int) -> dict[str, Any]:
 
 
 def scaled(run: dict[str, Any], factor: float, run_id: str, variants: tuple[str, ...] = ("fp32",)) -> dict[str, Any]:
-    """A copy of a run whose samples of ``variants`` are multiplied by ``factor`` (stats recomputed)."""
+    """A copy of a run whose samples of ``variants`` are multiplied by ``factor`` (stats recomputed).
+
+    Each measurement also carries paired processes against the original's artifact (as
+    ``run --baseline`` records them), at the same ratio.
+    """
     out = json.loads(json.dumps(run))
     out["edgebench"]["run_id"] = run_id
     out["edgebench"]["started"] = f"2030-01-01T00:00:{len(run_id) % 60:02d}+00:00"
@@ -46,7 +51,9 @@ def scaled(run: dict[str, Any], factor: float, run_id: str, variants: tuple[str,
         m = {k: v for k, v in b["extra_info"].items() if k != "summary"}
         f = factor if m["variant"] in variants else 1.0
         m["samples_ns"] = [round(x * 1e9 * f) for x in b["stats"]["data"]]
-        bench.append(measurement_to_benchmark(Measurement.from_json(m)).to_json())
+        base = Measurement.from_json({**m, "samples_ns": [round(x * 1e9) for x in b["stats"]["data"]]})
+        new = paired_with(base, Measurement.from_json(m), f)
+        bench.append(measurement_to_benchmark(new).to_json())
     out["benchmarks"] = bench
     return out
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -11,11 +13,13 @@ from edgebench.results.significance import (
     compare_measurements,
     history_se,
     limit_check,
+    paired_change,
     process_rounds,
     regression_check,
     spread_warning,
     units,
 )
+from edgebench.testing.runs import paired_with
 
 
 def measured(rng: np.random.Generator, scales: list[float], n: int = 400, *, tail: int | None = None) -> Measurement:
@@ -103,16 +107,40 @@ def test_limit_check_passes_fails_or_is_undecided_on_per_process_values() -> Non
 
 def test_regression_check_uses_the_median_and_widens_with_history() -> None:
     rng = np.random.default_rng(5)
-    base = measured(rng, list(rng.lognormal(0.0, 0.01, 5)))
+    base = dataclasses.replace(measured(rng, list(rng.lognormal(0.0, 0.01, 5))), sha256="a" * 64)
     new = measured(rng, list(1.08 * rng.lognormal(0.0, 0.01, 5)))
+    # one run each: a whole run's shift is invisible, so even a clear 8 % is not decided
     verdict, c = regression_check(base, new, 5.0)
-    assert verdict is CheckVerdict.FAIL and c.q == 0.5 and 5 < c.delta_pct < 11
-    assert regression_check(base, new, 15.0)[0] is CheckVerdict.PASS
+    assert verdict is CheckVerdict.UNDECIDED and c.basis == "one run each" and 5 < c.delta_pct < 11
+    # calm history (runs within ~0.5 %): the processes widened by it decide
+    calm = list(10 * rng.lognormal(0.0, 0.005, 10))
+    verdict, c = regression_check(base, new, 5.0, history=calm)
+    assert verdict is CheckVerdict.FAIL and c.basis == "history"
+    assert regression_check(base, new, 15.0, history=calm)[0] is CheckVerdict.PASS
     # earlier runs that swung by ~5% from run to run: an 8% step is no longer a clear failure
     swings = list(10 * rng.lognormal(0.0, 0.05, 10))
     assert history_se(swings) > 0.03 and history_se(swings[:2]) == 0.0
     assert regression_check(base, new, 5.0, history=swings)[0] is CheckVerdict.UNDECIDED
+    # paired processes against the baseline's artifact decide whatever the history says
+    verdict, c = regression_check(base, paired_with(base, new, 1.08), 5.0, history=swings)
+    assert verdict is CheckVerdict.FAIL and c.basis == "paired" and c.ratio_low > 1.05
+    assert regression_check(base, paired_with(base, new, 1.0), 5.0)[0] is CheckVerdict.PASS
     assert regression_check(base, base, 0.0)[0] is CheckVerdict.PASS  # a run against itself
+
+
+def test_paired_change_labels_only_when_the_whole_interval_is_beyond_the_margin() -> None:
+    a = [1.0] * 8
+    rng = np.random.default_rng(11)
+    same = paired_change(a, list(rng.lognormal(0.0, 0.005, 8)))
+    assert same.label == Change.NO_CHANGE and same.unit == "pair" and same.n_a == 8
+    slow = paired_change(a, list(1.05 * rng.lognormal(0.0, 0.005, 8)))
+    assert slow.label == Change.SLOWER and slow.ratio_low > 1.03
+    fast = paired_change(a, list(0.9 * rng.lognormal(0.0, 0.005, 8)))
+    assert fast.label == Change.FASTER and fast.ratio_high < 1 / 1.03
+    # 4 % on average but the processes disagree: the interval reaches below +3 %, so not "slower"
+    wide = paired_change(a, [1.0, 1.09, 1.01, 1.07, 1.0, 1.08, 1.02, 1.05])
+    assert wide.label == Change.UNDECIDED and wide.ratio_low < 1.03 < wide.ratio
+    assert paired_change([1.0], [1.2]).label == Change.UNDECIDED  # one process: no interval
 
 
 def test_the_default_repeats_decide_no_change_where_three_processes_cannot() -> None:

@@ -54,6 +54,8 @@ from edgebench.model.measurement import (
     ColdStart,
     Measurement,
     MeasurementError,
+    Paired,
+    PairedProcess,
     ProcessEntry,
     Summary,
 )
@@ -88,6 +90,8 @@ __all__ = [
     "MeasurementError",
     "ModelReport",
     "Option",
+    "Paired",
+    "PairedProcess",
     "PassStep",
     "ProcessEntry",
     "QuantileChange",

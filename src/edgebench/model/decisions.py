@@ -162,9 +162,10 @@ class QuantileChange:
     p_equivalence: float | None = None  # TOST p-value of "within the margin" (see results.significance)
     n_a: int | None = None  # units of replication (processes, else batches) on each side
     n_b: int | None = None
-    unit: str | None = None  # "process" or "batch"
+    unit: str | None = None  # "process", "batch" or "pair" (a paired A/B process: its ratio is the unit)
     spread_a: float | None = None  # max/min - 1 of the per-unit values on each side
     spread_b: float | None = None
+    basis: str | None = None  # what the interval accounts for: "paired", "history", "one run each", "same run"
 
     @property
     def delta_pct(self) -> float:

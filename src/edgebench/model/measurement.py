@@ -128,12 +128,61 @@ class ColdStart:
         return {"load_ms": self.load_ms, "first_inference_ms": self.first_inference_ms}
 
 
+@dataclass(frozen=True, slots=True)
+class PairedProcess:
+    """One paired A/B agent process: the medians of A and B timed alternately in it (ms)."""
+
+    a_p50_ms: float
+    b_p50_ms: float
+    rounds: int  # samples of each side
+    first: str  # "a" or "b": which model ran first (processes alternate it)
+
+    @classmethod
+    def from_json(cls, d: JSONObject) -> PairedProcess:
+        """Read a ``paired.processes`` entry."""
+        return cls(float(d["a_p50_ms"]), float(d["b_p50_ms"]), int(d["rounds"]), str(d.get("first", "a")))
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``paired.processes`` entry."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class Paired:
+    """A baseline's artifact (A) re-measured with this measurement's (B) in paired processes.
+
+    Each process times A and B alternately (`edgebench.agent.paired_job`), so what moves a
+    process or a whole run moves both: the per-process ratios are what `compare` and
+    `gate` decide on when the baseline run's artifact is A (`baseline_sha256`).
+    """
+
+    baseline_sha256: str
+    processes: tuple[PairedProcess, ...] = ()
+    baseline_run: str | None = None
+    error: str | None = None  # why the paired processes failed (the measurement itself stands)
+
+    @classmethod
+    def from_json(cls, d: JSONObject) -> Paired:
+        """Read a ``paired`` block."""
+        procs = tuple(PairedProcess.from_json(p) for p in d.get("processes") or ())
+        return cls(str(d["baseline_sha256"]), procs, d.get("baseline_run"), d.get("error"))
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``paired`` block."""
+        return {
+            "baseline_sha256": self.baseline_sha256,
+            "baseline_run": self.baseline_run,
+            "processes": [p.to_json() for p in self.processes],
+            "error": self.error,
+        }
+
+
 # the keys of a measurement, in the order the bench writes them
 _MEASUREMENT_KEYS = (
     "board", "model", "variant", "format", "sha256", "bytes", "ok", "error", "samples_ns", "batch_size",
     "settings", "warnings", "timing", "memory", "accuracy", "fidelity", "runtime", "device", "host",
     "fingerprint", "agent_pid", "cold_start", "reference", "processes", "process_spread", "evaluation", "summary",
-    "inputs",
+    "inputs", "paired",
 )  # fmt: skip
 # a measurement the bench has just built writes these even when null
 BASE_NULLS = frozenset({"format", "sha256", "bytes", "error"})
@@ -177,6 +226,7 @@ class Measurement:
     evaluation: str | None = None
     summary: Summary | None = None
     inputs: tuple[JSONObject, ...] | None = None  # the timed inputs: name, shape, dtype, how made (agent records)
+    paired: Paired | None = None  # the baseline re-measured with it, in paired processes (`run --baseline`)
     extra: JSONObject = field(default_factory=dict)
     null_keys: frozenset[str] = BASE_NULLS
 
@@ -267,6 +317,7 @@ class Measurement:
             evaluation=d.get("evaluation"),
             summary=Summary.from_json(summ) if isinstance(summ, Mapping) else None,
             inputs=None if d.get("inputs") is None else tuple(d["inputs"]),
+            paired=Paired.from_json(d["paired"]) if isinstance(d.get("paired"), Mapping) else None,
             extra=_extra(d, _MEASUREMENT_KEYS),
             null_keys=_nulls(d, _MEASUREMENT_KEYS),
         )
@@ -293,6 +344,8 @@ class Measurement:
         _emit(out, "process_spread", self.process_spread, nulls)
         _emit(out, "evaluation", self.evaluation, nulls)
         _emit(out, "inputs", None if self.inputs is None else [dict(i) for i in self.inputs], nulls)
+        if self.paired is not None:
+            out["paired"] = self.paired.to_json()
         out.update(self.extra)
         _emit(out, "summary", None if self.summary is None else self.summary.to_json(), nulls)
         return out

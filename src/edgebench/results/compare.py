@@ -1,13 +1,17 @@
-"""`edgebench compare A B`: what changed between two runs, decided per agent process.
+"""`edgebench compare A B`: what changed between two runs.
 
-The median decides a row (equivalence test at ``margin``; see
-`edgebench.results.significance`); p90 and p99 are compared the same way, with the
-processes as units, and shown with their own labels. Measurements whose configuration
+The median decides a row, on the strongest basis at hand (`significance.decide_median`):
+B's paired processes against A's artifact (`run --baseline A`), else the processes widened
+by the run-to-run spread of history, else "undecided: one run each" (two separate runs
+cannot see a shift of a whole run). p90 and p99 are shown with their ratio and interval
+over the processes; they are labelled only when A and B are the same run. Measurements whose configuration
 differs (batch, input shapes, threads, runtime version, board) are not paired unless
 ``allow_config_change`` is set.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 from edgebench.errors import UserError
 from edgebench.model import MIB, Comparison, ComparisonRow, FailedKey, Measurement, Run
@@ -16,8 +20,11 @@ from edgebench.results.analysis import samples_ms
 from edgebench.results.significance import (
     ALPHA,
     MARGIN,
+    SAME_RUN,
     compare_measurements,
+    decide_median,
     mann_whitney,
+    one_run_each,
     overall_label,
     spread_warning,
 )
@@ -58,6 +65,7 @@ def compare_runs(
     margin: float = MARGIN,
     allow_config_change: bool = False,
     min_effect: float | None = None,
+    history: Mapping[Key, Sequence[float]] | None = None,
 ) -> Comparison:
     """Compare run B against run A for every (board, model, variant) measured in both.
 
@@ -66,6 +74,8 @@ def compare_runs(
         allow_config_change: pair measurements whose configuration keys differ (the
             differences are listed in the result).
         min_effect: the old name of ``margin``.
+        history: earlier runs' medians (ms) per key in the same configuration
+            (`gate.comparable_history`); 3 or more widen a row with no paired processes.
 
     Returns:
         The rows measured in both (p50, p90 and p99 changes with their labels, the
@@ -88,7 +98,10 @@ def compare_runs(
     for key in both:
         x, y = ma[key], mb[key]
         effect, p = mann_whitney(sa[key], sb[key])
-        p50, p90, p99 = (compare_measurements(x, y, q, alpha=alpha, margin=margin) for q in (0.5, 0.9, 0.99))
+        p50 = decide_median(x, y, history=(history or {}).get(key, ()), alpha=alpha, margin=margin)
+        p90, p99 = (compare_measurements(x, y, q, alpha=alpha, margin=margin) for q in (0.9, 0.99))
+        if p50.basis != SAME_RUN:  # tails have no paired processes or history: shown, not labelled
+            p90, p99 = one_run_each(p90), one_run_each(p99)
         notes = [w for c in (p50, p90, p99) if (w := spread_warning("/".join(key), c))]
         pa, pb = x.peak_rss, y.peak_rss
         rows.append(

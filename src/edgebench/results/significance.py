@@ -48,6 +48,7 @@ result with the distribution of its history in the same way).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -62,7 +63,8 @@ MIN_EFFECT = MARGIN  # the old name
 BATCHES = 8
 MIN_BATCH = 10  # samples per batch at least, when batches stand in for processes
 SPREAD_WARN = 0.10  # per-process values further apart than this (max/min - 1) carry a warning
-PROCESS, BATCH = "process", "batch"
+PROCESS, BATCH, PAIR = "process", "batch", "pair"
+PAIRED, HISTORY, ONE_RUN_EACH, SAME_RUN = "paired", "history", "one run each", "same run"  # `QuantileChange.basis`
 
 Samples = Sequence[float] | np.ndarray
 
@@ -166,8 +168,6 @@ def compare_units(
     if extra_se == 0.0:
         # the library's test; the TOST shifts B by the margin both ways
         p = float(stats.ttest_ind(lb, la).pvalue)
-        p_up = float(stats.ttest_ind(lb, la, alternative="greater").pvalue)
-        p_down = float(stats.ttest_ind(lb, la, alternative="less").pvalue)
         p_eq = max(
             float(stats.ttest_ind(lb - delta, la, alternative="less").pvalue),
             float(stats.ttest_ind(lb + delta, la, alternative="greater").pvalue),
@@ -176,23 +176,25 @@ def compare_units(
     else:
         se = math.hypot(_pooled_se(la, lb), extra_se)
         t = stats.t(df)
-        p, p_up, p_down, p_eq = _t_pvalues(d, se, delta, t)
+        p, _, _, p_eq = _t_pvalues(d, se, delta, t)
     if math.isnan(p):  # no spread at all on either side (constant values): the difference is exact
         se, p = 0.0, 0.0 if d else 1.0
-        p_up, p_down = (0.0 if d > 0 else 1.0), (0.0 if d < 0 else 1.0)
         p_eq = 0.0 if abs(d) < delta else 1.0
     half = float(stats.t.ppf(1 - alpha, df)) * se
     low, high = math.exp(d - half), math.exp(d + half)
     ratio = math.exp(d)
+    return made(ratio, low, high, p, label_of(low, high, p_eq, alpha, margin), p_eq)
+
+
+def label_of(low: float, high: float, p_eq: float, alpha: float, margin: float) -> Change:
+    """The label of a ratio interval: "slower"/"faster" only when the WHOLE interval lies beyond the margin."""
     if p_eq < alpha:
-        label = Change.NO_CHANGE
-    elif p_up < alpha and ratio > 1 + margin:
-        label = Change.SLOWER
-    elif p_down < alpha and ratio < 1 / (1 + margin):
-        label = Change.FASTER
-    else:
-        label = Change.UNDECIDED
-    return made(ratio, low, high, p, label, p_eq)
+        return Change.NO_CHANGE
+    if low > 1 + margin:
+        return Change.SLOWER
+    if high < 1 / (1 + margin):
+        return Change.FASTER
+    return Change.UNDECIDED
 
 
 def _pooled_se(la: np.ndarray, lb: np.ndarray) -> float:
@@ -253,6 +255,102 @@ def compare_measurements(
     )
 
 
+def paired_change(
+    a_ms: Sequence[float], b_ms: Sequence[float], *, alpha: float = ALPHA, margin: float = MARGIN
+) -> QuantileChange:
+    """The median of B against A from paired processes (each timed A and B alternately).
+
+    The unit is a process's ratio ``b / a`` of medians: what moved that process or the
+    whole run moved both sides, so it cancels, and what is left is the difference of the
+    models. One-sample t-test on the log ratios (`scipy.stats.ttest_1samp`), TOST at
+    ``margin`` for "no change"; "slower"/"faster" only when the whole ``1 - 2 alpha``
+    interval lies beyond the margin. Fewer than 2 processes: undecided.
+    """
+    la, lb = np.log(np.asarray(a_ms, dtype=np.float64)), np.log(np.asarray(b_ms, dtype=np.float64))
+    d = lb - la
+    ga, gb = float(np.exp(la.mean())), float(np.exp(lb.mean()))
+    ratio = float(np.exp(d.mean()))
+    delta = math.log1p(margin)
+    n = int(d.size)
+
+    def made(low: float, high: float, p: float, label: Change, p_eq: float) -> QuantileChange:
+        r = np.exp(d)
+        return QuantileChange(
+            0.5, ga, gb, ratio, low, high, p, label, p_equivalence=p_eq, n_a=n, n_b=n, unit=PAIR,
+            spread_a=spread(r) if n else None, spread_b=None, basis=PAIRED,
+        )  # fmt: skip
+
+    if n < 2:
+        return made(0.0, math.inf, 1.0, Change.UNDECIDED, 1.0)
+    se = float(d.std(ddof=1)) / math.sqrt(n)
+    if se == 0.0:  # every process gave the same ratio: the difference is exact
+        p_eq = 0.0 if abs(d.mean()) < delta else 1.0
+        return made(ratio, ratio, 0.0 if d.mean() else 1.0, label_of(ratio, ratio, p_eq, alpha, margin), p_eq)
+    p = float(stats.ttest_1samp(d, 0.0).pvalue)
+    p_eq = max(
+        float(stats.ttest_1samp(d, delta, alternative="less").pvalue),
+        float(stats.ttest_1samp(d, -delta, alternative="greater").pvalue),
+    )
+    half = float(stats.t.ppf(1 - alpha, n - 1)) * se
+    low, high = math.exp(d.mean() - half), math.exp(d.mean() + half)
+    return made(low, high, p, label_of(low, high, p_eq, alpha, margin), p_eq)
+
+
+def paired_of(base: Measurement, new: Measurement) -> QuantileChange | None:
+    """The paired median change of ``new`` against ``base`` when ``new`` re-measured ``base``'s artifact.
+
+    None when ``new`` has no paired processes against exactly the artifact ``base``
+    measured (its sha256), or fewer than 2 of them.
+    """
+    p = new.paired
+    if p is None or not base.sha256 or p.baseline_sha256 != base.sha256 or len(p.processes) < 2:
+        return None
+    return paired_change([x.a_p50_ms for x in p.processes], [x.b_p50_ms for x in p.processes])
+
+
+def one_run_each(c: QuantileChange) -> QuantileChange:
+    """``c`` labelled "undecided" (basis "one run each") unless it already is.
+
+    Two runs of one process set each cannot see a shift of a whole run (measured here:
+    identical reruns minutes apart moved 5-10 % as a block), so neither a change nor its
+    absence is decided from them alone.
+    """
+    return dataclasses.replace(c, label=Change.UNDECIDED, basis=ONE_RUN_EACH)
+
+
+def decide_median(
+    base: Measurement,
+    new: Measurement,
+    *,
+    history: Sequence[float] = (),
+    alpha: float = ALPHA,
+    margin: float = MARGIN,
+) -> QuantileChange:
+    """The median of ``new`` against ``base``, decided on the strongest basis at hand.
+
+    1. ``same run``: the very same measurement (no sampling between them): no change.
+    2. ``paired``: ``new`` re-measured ``base``'s artifact in paired processes (`paired_of`).
+    3. ``history``: 3 or more earlier runs in the same configuration: the two-sample
+       interval of the processes widened by their run-to-run spread (`history_se`).
+    4. ``one run each``: otherwise; the figures are shown, the label is "undecided".
+    """
+    sa = np.asarray(base.samples_ns, dtype=np.float64) / 1e6
+    sb = np.asarray(new.samples_ns, dtype=np.float64) / 1e6
+    ra, rb = process_rounds(base), process_rounds(new)
+    if not (ra and rb):
+        ra = rb = None
+    ua, kind = units(sa, 0.5, ra)
+    ub, _ = units(sb, 0.5, rb)
+    if base is new or (sa.size == sb.size and np.array_equal(sa, sb)):
+        return dataclasses.replace(compare_units(ua, ua, 0.5, kind=kind), basis=SAME_RUN)
+    paired = paired_of(base, new)
+    if paired is not None:
+        return dataclasses.replace(paired, a=float(np.exp(np.log(ua).mean())), b=float(np.exp(np.log(ub).mean())))
+    extra = history_se(history)
+    c = compare_units(ua, ub, 0.5, kind=kind, alpha=alpha, margin=margin, extra_se=extra)
+    return dataclasses.replace(c, basis=HISTORY) if extra > 0 else one_run_each(c)
+
+
 def overall_label(changes: Sequence[QuantileChange]) -> Change:
     """The label of a comparison row: the median's (the first change given).
 
@@ -265,13 +363,16 @@ def overall_label(changes: Sequence[QuantileChange]) -> Change:
 def spread_warning(what: str, c: QuantileChange) -> str | None:
     """A warning when the processes of either side disagree on a quantile by more than `SPREAD_WARN`."""
     worst = max(c.spread_a or 0.0, c.spread_b or 0.0)
-    if worst <= SPREAD_WARN or c.unit != PROCESS:  # batches of one process: its CV warning says it already
+    if worst <= SPREAD_WARN or c.unit != PROCESS:  # batches: the CV warning says it; pairs: the spread cancels
         return None
     side = "A" if (c.spread_a or 0.0) >= (c.spread_b or 0.0) else "B"
-    return (
-        f"{what}: the {c.unit}es of {side} disagree on p{round(c.q * 100)} ({worst:.0%} apart): "
-        f"one {c.unit}'s tail, not a regression; raise --repeats or idle the board"
-    )
+    head = f"{what}: the processes of {side} disagree on p{round(c.q * 100)} ({worst:.0%} apart)"
+    if c.q == 0.5:
+        return (
+            f"{head}: what moves a fresh process (the core, the clock, the hypervisor's steal) moves this median; "
+            "the interval carries it; measure paired (run --baseline, compare --ab) to cancel it"
+        )
+    return f"{head}: one process's slow tail widens the interval, it is not a regression by itself"
 
 
 def limit_check(values: np.ndarray, limit: float, *, alpha: float = ALPHA) -> tuple[CheckVerdict, float, float, float]:
@@ -327,25 +428,18 @@ def regression_check(
 ) -> tuple[CheckVerdict, QuantileChange]:
     """Is the median of ``new`` at most ``limit_pct`` % slower than that of ``base``?
 
-    Args:
-        history: medians (ms) of earlier runs of the same thing; with 3 or more, their
-            run-to-run spread (`history_se`) widens the interval.
+    Decided on `decide_median`'s basis: paired processes when ``new`` re-measured the
+    baseline's artifact, else the processes widened by history (3 or more earlier runs'
+    medians in ``history``); with neither ("one run each") the check is undecided.
 
     Returns:
         ``pass`` when the whole ``1 - 2 alpha`` interval of the ratio is within the limit,
         ``fail`` when it is wholly beyond, ``undecided`` otherwise; and the change.
     """
-    sa = np.asarray(base.samples_ns, dtype=np.float64) / 1e6
-    sb = np.asarray(new.samples_ns, dtype=np.float64) / 1e6
-    ra, rb = process_rounds(base), process_rounds(new)
-    if not (ra and rb):
-        ra = rb = None
-    ua, kind = units(sa, 0.5, ra)
-    ub, _ = units(sb, 0.5, rb)
-    if base is new or (kind == BATCH and np.array_equal(sa, sb)):
-        ub = ua
-    c = compare_units(ua, ub, 0.5, kind=kind, alpha=alpha, extra_se=history_se(history))
+    c = decide_median(base, new, history=history, alpha=alpha)
     cap = 1 + limit_pct / 100
+    if c.basis == ONE_RUN_EACH:
+        return CheckVerdict.UNDECIDED, c
     verdict = (
         CheckVerdict.PASS if c.ratio_high <= cap else CheckVerdict.FAIL if c.ratio_low > cap else CheckVerdict.UNDECIDED
     )

@@ -15,6 +15,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
+
 from edgebench.bench.runner import (
     add_noise_warning,
     base_measurement,
@@ -27,7 +29,7 @@ from edgebench.bench.runner import (
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import RemoteError
-from edgebench.model import JSONObject, Measurement, Run
+from edgebench.model import JSONObject, Measurement, Paired, PairedProcess, Run
 from edgebench.results import schema, store
 from edgebench.targets.driver import Driver
 
@@ -114,3 +116,21 @@ class RunWriter:
         why = None if et is None else f"{et.__name__}: {ev}"[:500]
         self.run = schema.finish(self.run, complete=et is None, interrupted=why)
         self.save()
+
+
+def paired_with(
+    base: Measurement, new: Measurement, ratio: float, *, spread: float = 0.005, processes: int = 8, seed: int = 0
+) -> Measurement:
+    """``new`` as if it had re-measured ``base``'s artifact in paired processes (`run --baseline`).
+
+    Each paired process gets A at ``base``'s median and B at ``ratio`` times it, with a
+    log-normal per-process ``spread`` on the ratio; ``base`` must carry a sha256.
+    """
+    if not base.sha256:
+        raise ValueError("the baseline measurement has no sha256")
+    rng = np.random.default_rng(seed)
+    a = float(np.median(base.samples_ns)) / 1e6
+    procs = tuple(
+        PairedProcess(a, a * ratio * float(rng.lognormal(0.0, spread)), 100, "ab"[k % 2]) for k in range(processes)
+    )
+    return dataclasses.replace(new, paired=Paired(base.sha256, procs))
