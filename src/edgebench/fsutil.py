@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from edgebench.errors import ResultsPathError
+from edgebench.errors import ResultsPathError, UserError
 
 
 def sha256_file(path: Path) -> str:
@@ -26,8 +26,16 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def ensure_writable_dir(path: Path, what: str = "results folder") -> Path:
+def ensure_writable_dir(
+    path: Path, what: str = "results folder", fix: str = "choose another path or fix its permissions"
+) -> Path:
     """Create ``path`` if needed and check that files can be written in it.
+
+    ``access(2)`` refuses writes on a read-only file system and to an immutable folder even
+    to root, so the check holds for every user.
+
+    Args:
+        fix: what the user can do (ends the message).
 
     Raises:
         ResultsPathError: naming the path and the fix.
@@ -37,11 +45,10 @@ def ensure_writable_dir(path: Path, what: str = "results folder") -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ResultsPathError(
-            f"{what} {path} cannot be created ({exc.strerror}): choose another path or fix its permissions"
-        ) from None
+        raise ResultsPathError(f"{what} {path} cannot be created ({exc.strerror}): {fix}") from None
     if not os.access(path, os.W_OK | os.X_OK):
-        raise ResultsPathError(f"{what} {path} is not writable: choose another path or fix its permissions")
+        state = "read-only (a read-only file system)" if os.statvfs(path).f_flag & os.ST_RDONLY else "not writable"
+        raise ResultsPathError(f"{what} {path} is {state}: {fix}")
     return path
 
 
@@ -117,9 +124,15 @@ def file_lock(path: Path, busy: Callable[[str], Exception], *, timeout: float = 
 
     Raises:
         The exception ``busy`` builds, when another process held the lock for ``timeout`` seconds.
+        UserError: the lock file cannot be created or opened (a read-only folder, say).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a read-only folder, or a lock file another user made
+        raise UserError(
+            f"lock file {path} cannot be opened ({exc.strerror}): {path.parent} must be a folder you can write"
+        ) from None
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -11,6 +11,8 @@ from rich.console import Console
 from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
 from edgebench.cli.run import commit_options
 from edgebench.errors import UserError
+from edgebench.fsutil import ensure_writable_dir
+from edgebench.results.store import RESULTS_FIX
 from edgebench.workflows.nightly import load_config, run_nightly
 
 
@@ -31,6 +33,8 @@ def nightly(config: Path, results: Path, as_json: bool, commit: str | None, bran
     if not config.is_file():
         raise UserError(f"nightly config {config} does not exist: give the path of a TOML file with a [nightly] table")
     cfg = load_config(config)
+    if results.is_dir():  # a read-only folder: one line before the lock file (a missing one is made later)
+        ensure_writable_dir(results, fix=RESULTS_FIX)
     con = Console(stderr=True) if as_json else console()
     res = run_nightly(
         cfg, results, log=lambda m: con.print(f"[dim]{m}[/dim]"), console=con, commit=commit, branch=branch

@@ -23,6 +23,7 @@ from edgebench.results import index
 from edgebench.results.schema import SchemaError, upgrade_run
 
 RUNS = "runs"
+RESULTS_FIX = "use --results with a writable folder"  # ends the message about a results folder that cannot be written
 STALE_HINT = 200  # run files a read-only command reads into its in-memory index before it suggests a rebuild
 
 
@@ -201,12 +202,18 @@ def sync(results: Path, *, warn: bool = True, on_file: Callable[[int, int], None
 
 
 def rebuild(results: Path) -> SyncReport:
-    """Throw the index away and build it again from the run files."""
+    """Throw the index away and build it again from the run files.
+
+    Raises:
+        ResultsPathError: the folder cannot be written (checked first: the old index stays).
+    """
+    ensure_writable_dir(results, fix=RESULTS_FIX)
     (results / index.INDEX).unlink(missing_ok=True)
     return sync(results)
 
 
 __all__ = [
+    "RESULTS_FIX",
     "RUNS",
     "SyncReport",
     "find_run",
