@@ -263,3 +263,30 @@ def test_run_on_a_board_python_below_the_agents_minimum_fails_it_in_one_line(
     assert failed["board"] == "old-py" and failed["error"]["kind"] == "PythonTooOld", msg
     assert f"python '{old}' is 3.5.10, older than the agent's minimum {'.'.join(map(str, MIN_PYTHON))}" in msg
     assert "\n" not in msg and "SyntaxError" not in msg
+
+
+@pytest.mark.parametrize(
+    ("prints", "said"),
+    [
+        (rb"\211\377\376PNG\n", r"something that is not text (b'\x89\xff\xfePNG')"),
+        (rb"pyenv: welcome\n", "unexpected text ('pyenv: welcome')"),
+    ],
+    ids=["binary", "text"],
+)
+def test_a_board_python_that_prints_junk_is_named_at_the_lock(
+    farm: Farm, tmp_path: Path, prints: bytes, said: str
+) -> None:
+    junk = tmp_path / "python"
+    junk.write_bytes(b"#!/bin/sh\nprintf '" + prints + b"'\n")
+    junk.chmod(0o755)
+    d = SSHDriver(dataclasses.replace(farm.board("farm-1"), name="junk-py", python=str(junk)), connect_retries=1)
+    try:
+        with pytest.raises(RemoteError) as info, d.lock(5):
+            pass
+    finally:
+        d.deactivate()
+    assert str(info.value) == (
+        f"junk-py: the board's python '{junk}' printed {said} instead of the lock's answer: set python in "
+        "boards.toml to a Python >= 3.6 that prints nothing of its own (`edgebench boards check junk-py`) "
+        "(command: lock)"
+    )

@@ -45,6 +45,7 @@ import numpy as np
 
 from edgebench import agent
 from edgebench.agent import RUNTIME_OF_FORMAT
+from edgebench.bench.agent_result import malformed, malformed_error, parse_agent_output
 from edgebench.bench.inputs import job_block, npy_files
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant, check_artifact
@@ -60,24 +61,6 @@ MEMORY_DEFINITION = (
     "RSS of a fresh agent process per variant; peak_rss is the peak (VmHWM) of the timed configuration (load, "
     "warm-up, steady state at the measured batch), peak_rss_eval the peak of the accuracy pass"
 )
-
-
-def parse_agent_output(stdout: str) -> dict[str, Any]:
-    """The agent's result: the last line of stdout that is a JSON object.
-
-    Raises:
-        ValueError: if no line is a JSON object.
-    """
-    for line in reversed(stdout.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                result = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(result, dict):
-                return result
-    raise ValueError("the agent printed no JSON result")
 
 
 def runtime_options(board: Board, runtime: str) -> dict[str, Any]:
@@ -209,7 +192,13 @@ def base_measurement(
 
 
 def from_agent(m: Measurement, board: Board, out: Mapping[str, Any]) -> Measurement:
-    """``m`` filled from the agent's result: samples, cold start, memory deltas, fingerprint, warnings."""
+    """``m`` filled from the agent's result: samples, cold start, memory deltas, fingerprint, warnings.
+
+    A result that is not what the agent writes (`malformed`) becomes a ``malformed_result`` failure.
+    """
+    problem = malformed(out)
+    if problem is not None:
+        return dataclasses.replace(m, ok=False, error=malformed_error(board, problem, out))
     timing = dict(out.get("timing") or {})
     samples = tuple(int(s) for s in timing.pop("samples_ns", []))
     settings = timing.pop("settings", m.settings)

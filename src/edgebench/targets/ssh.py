@@ -538,12 +538,26 @@ class SSHDriver(Driver):
         try:
             chan.settimeout(timeout + max(30.0, b.connect_timeout))
             chan.exec_command(cmd)
-            line = chan.makefile("r").readline().strip()
+            raw = chan.makefile("rb").readline().strip()  # bytes: a python that prints junk is said, not decoded
         except Exception as exc:
             chan.close()
             raise RemoteError(
                 b.name, "lock", "", f"could not take the board lock ({type(exc).__name__}: {exc})"
             ) from None
+        line = raw.decode(errors="replace")
+        if line != "locked" and not line.startswith("busy") and raw:
+            chan.close()
+            try:
+                what = f"unexpected text ({raw.decode()[:80]!r})"
+            except UnicodeDecodeError:
+                what = f"something that is not text ({raw[:80]!r})"
+            raise RemoteError(
+                b.name,
+                "lock",
+                line,
+                f"the board's python {b.python!r} printed {what} instead of the lock's answer: set python in "
+                f"boards.toml to a Python >= 3.6 that prints nothing of its own (`edgebench boards check {b.name}`)",
+            )
         if line != "locked":
             err = chan.makefile_stderr("r").read().decode(errors="replace") if not line else ""
             chan.close()
