@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgebench.bench.paired import Baseline, paired_commands, paired_process
 from edgebench.bench.runner import (
     add_noise_warning,
     base_measurement,
@@ -32,7 +33,15 @@ from edgebench.bench.runner import (
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import RemoteError
-from edgebench.model import ColdStart, JSONObject, Measurement, MeasurementError, ProcessEntry
+from edgebench.model import (
+    ColdStart,
+    JSONObject,
+    Measurement,
+    MeasurementError,
+    Paired,
+    PairedProcess,
+    ProcessEntry,
+)
 from edgebench.results.stats import PROCESS_SPREAD
 from edgebench.targets.board import Board
 from edgebench.targets.driver import Driver
@@ -57,6 +66,7 @@ class Planned:
     reference_info: JSONObject | None = None
     warnings: list[str] = field(default_factory=list)
     reference_error: str | None = None  # the host-side fp32 reference failed: fidelity is unknown, and why
+    baseline: Baseline | None = None  # re-measured paired with the variant (`edgebench.bench.paired`)
 
 
 def interleave(variants: int, repeats: int) -> list[tuple[int, int]]:
@@ -194,6 +204,19 @@ def measure_interleaved(
             error = remote_error(exc)
         commands.append(None)
         out[i] = _failure(board, p, own[i], error, [])
+    paired_cmds: list[tuple[list[str], list[str]] | None] = [None] * len(planned)
+    paired: list[list[PairedProcess]] = [[] for _ in planned]
+    paired_err: list[str | None] = [None] * len(planned)
+    for i, p in enumerate(planned):
+        if p.baseline is None or out[i] is not None:
+            continue
+        if p.baseline.format != p.variant.format:
+            paired_err[i] = f"the baseline is a {p.baseline.format} file and this variant {p.variant.format}"
+            continue
+        try:
+            paired_cmds[i] = paired_commands(driver, p.variant, own_per[i], p.baseline, p.eval_data)
+        except RemoteError as exc:
+            paired_err[i] = str(exc)
     procs: list[list[Measurement]] = [[] for _ in planned]
     entries: list[list[ProcessEntry]] = [[] for _ in planned]
     extra: list[list[str]] = [[] for _ in planned]
@@ -207,6 +230,11 @@ def measure_interleaved(
                 done = dataclasses.replace(done, reference=p.reference_info)
         if p.reference_error is not None and done.fidelity is None:  # recorded as data, shown by every report
             done = dataclasses.replace(done, fidelity={"unknown": p.reference_error})
+        if p.baseline is not None and done.ok:
+            pr = Paired(p.baseline.sha256, tuple(paired[i]), p.baseline.run_id, paired_err[i])
+            done = dataclasses.replace(done, paired=pr)
+            if paired_err[i] is not None:
+                extra[i].append(f"paired with the baseline only in {len(paired[i])} process(es): {paired_err[i]}")
         final = dataclasses.replace(done, warnings=(*done.warnings, *p.warnings, *extra[i]))
         results[i] = final
         if on_done is not None:
@@ -242,6 +270,16 @@ def measure_interleaved(
                     processes=tuple(entries[i]),
                     error=_in_process(m.error, r + 1),
                 )
+        pcmd = paired_cmds[i]
+        if pcmd is not None and out[i] is None and paired_err[i] is None:  # its paired process follows it
+            if guard is not None:
+                extra[i] += guard()
+            try:
+                paired[i].append(paired_process(run_agent(driver, pcmd[r % 2], per.timeout_s)))
+            except RemoteError as exc:
+                paired_err[i] = f"a paired process failed: {exc}"
+            except ValueError as exc:
+                paired_err[i] = f"a paired process failed: {exc}"
         if on_process is not None:
             on_process(i, r, out[i] is None)
         if out[i] is not None or r == n - 1:  # failed, or its last process: the variant is finished

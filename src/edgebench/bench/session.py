@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgebench.bench import reference
+from edgebench.bench import paired, reference
 from edgebench.bench.profile import attach_profile
 from edgebench.bench.repeats import Planned, measure_interleaved
 from edgebench.bench.runner import variant_settings
@@ -27,7 +27,7 @@ from edgebench.compress import metrics
 from edgebench.compress.variant import Variant, list_variants, variants_from_files
 from edgebench.errors import DataError, EdgebenchError, UserError
 from edgebench.model import JSONObject, Measurement, MeasurementError, Run
-from edgebench.results import schema, store
+from edgebench.results import artifacts, schema, store
 from edgebench.targets.board import Board
 from edgebench.targets.driver import RUN_ID_ENV, Driver, killed_agents_warning
 from edgebench.targets.group import for_each_board
@@ -149,6 +149,7 @@ class EdgeSession:
         os.environ[RUN_ID_ENV] = self.run.run_id  # recorded in the board locks this process takes
         if results is not None:
             store.prepare(results)
+        self.baselines = paired.resolve(settings.baseline, results) if settings.baseline else None
 
     @property
     def run_id(self) -> str:
@@ -199,7 +200,10 @@ class EdgeSession:
         for c in cases:
             eval_npz = self.eval_for(c.variant.model)
             ref, ref_info, ref_error = self._reference(c, eval_npz)
-            planned.append(Planned(c.variant, eval_npz, ref, ref_info, reference_error=ref_error))
+            base, why = (None, None)
+            if self.baselines is not None:
+                base, why = self.baselines.of(c.board.name, c.variant.model, c.variant.name)
+            planned.append(Planned(c.variant, eval_npz, ref, ref_info, [why] if why else [], ref_error, baseline=base))
         n = self.settings.repeats
 
         def done(i: int, r: int, ok: bool) -> None:
@@ -208,6 +212,8 @@ class EdgeSession:
 
         def finished(i: int, m: Measurement) -> None:
             if self.stop_reason is None:  # after a stop, what comes back was cut short: not a measurement
+                if m.ok and self.results is not None:
+                    m = self._keep_artifact(cases[i].variant, m)
                 self.record(m, cases[i].id)
 
         def guard() -> list[str]:
@@ -228,6 +234,17 @@ class EdgeSession:
             with self._record_lock:
                 self._active.discard(driver)
         return {c.id: m for c, m in zip(cases, ms, strict=True)}
+
+    def _keep_artifact(self, variant: Variant, m: Measurement) -> Measurement:
+        """Keep the measured artifact by sha256 under the results folder (a later --baseline re-measures it)."""
+        assert self.results is not None
+        try:
+            artifacts.keep(self.results, variant.artifact, variant.sha256)
+        except OSError as exc:  # never lose a measurement for it: say it
+            why = f"{exc.strerror or exc}"
+            note = f"artifact not kept under {self.results / artifacts.ARTIFACTS} ({why}): it cannot be a baseline"
+            return dataclasses.replace(m, warnings=(*m.warnings, note))
+        return m
 
     def _profiled(self, driver: Driver, case: Case, m: Measurement) -> Measurement:
         """``m`` with its profile from one more fresh agent process (`attach_profile`), updated in the run."""

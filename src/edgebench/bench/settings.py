@@ -198,6 +198,14 @@ class RunSettings:
         flag="--repeats", option="--edge-repeats", ge=1, usage_range=True,
     )  # fmt: skip
 
+    baseline: str | None = _setting(
+        None, "Re-measure this baseline with each variant on the same board, paired: A and B timed alternately "
+        "in --repeats more fresh processes, so whatever moves a process or a whole run moves both, and compare "
+        "and gate decide on the paired ratio. A stored run (id, latest~N, run file; its artifacts are kept under "
+        "RESULTS/artifacts), a .onnx/.tflite file or a variants folder.",
+        flag="--baseline", option="--edge-baseline", metavar="RUN|FILE",
+    )  # fmt: skip
+
     def __post_init__(self) -> None:
         for name, text in self.inputs.items():  # a bad spec fails here, wherever the settings came from
             parse_spec(name, text)

@@ -22,9 +22,30 @@ def signed(v: float | None, unit: str, digits: int = 1) -> str:
 
 
 def quantile_text(c: QuantileChange, label: bool = False) -> str:
-    """``0.0182→0.02 (+10.0%)``, with the quantile's own label when ``label`` is set and it is not "no change"."""
+    """``0.0182→0.02 (+10.0%)``, with the quantile's own label when ``label`` is set and it is not "no change".
+
+    The median's text carries its interval and basis: ``1.07→1.18 (+10.3%, 90% +9.8..+10.9, paired)``.
+    """
     own = f" {c.label}" if label and c.label is not Change.NO_CHANGE else ""
-    return f"{c.a:.3g}→{c.b:.3g} ({c.delta_pct:+.1f}%){own}"
+    if c.q != 0.5 or c.basis is None or c.basis == "same run":
+        return f"{c.a:.3g}→{c.b:.3g} ({c.delta_pct:+.1f}%){own}"
+    lo, hi = (c.ratio_low - 1) * 100, (c.ratio_high - 1) * 100
+    return f"{c.a:.3g}→{c.b:.3g} ({c.delta_pct:+.1f}%, 90% {lo:+.1f}..{hi:+.1f}, {c.basis}){own}"
+
+
+ONE_RUN_NOTE = (
+    "undecided, one run each: two separate runs cannot tell a change from a shift of a whole run (5-20 % "
+    "between invocations on a shared runner); measure B with `edgebench run --baseline A` (paired), "
+    "use `edgebench compare --ab`, or keep 3+ runs of history"
+)
+
+
+def title_text(d: Comparison) -> str:
+    """The comparison's title: what decides a row."""
+    return (
+        f"B against A (ms; the median decides, on paired processes when B re-measured A, else on the processes "
+        f"widened by history; alpha {d.alpha:g}; no change = the interval within ±{d.min_effect:.0%})"
+    )
 
 
 def runs_line(d: Comparison) -> str:
@@ -48,8 +69,7 @@ class ComparisonView:
 
         def make(shown: Sequence[str]) -> Table:
             t = Table(
-                title=f"B against A (ms; per-process t-test, alpha {d.alpha:g}; "
-                f"no change = proven within ±{d.min_effect:.0%} of the median)",
+                title=title_text(d),
                 title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False,
             )  # fmt: skip
             for c in shown:  # names fold, figures are never cut (render.widths drops columns instead)
@@ -67,6 +87,8 @@ class ComparisonView:
         yield t
         if dropped:
             yield dropped_note(dropped)
+        if any(r.p50.basis == "one run each" for r in d.rows):
+            yield f"[yellow]{ONE_RUN_NOTE}[/yellow]"
         for r in d.rows:
             for w in r.warnings:
                 yield f"[yellow]warning: {w}[/yellow]"

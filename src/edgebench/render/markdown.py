@@ -7,7 +7,7 @@ from typing import Any
 
 from edgebench.bench.profile import Profile
 from edgebench.model import Change, CheckVerdict, Comparison, Gate, Report, Worth
-from edgebench.render.compare import quantile_text, runs_line, signed
+from edgebench.render.compare import ONE_RUN_NOTE, quantile_text, runs_line, signed, title_text
 from edgebench.render.gate import GATE_COLUMNS, summary
 from edgebench.render.gate import runs_line as gate_runs_line
 from edgebench.render.html import comparison_counts, settings_text
@@ -70,7 +70,10 @@ def comparison_markdown(d: Comparison) -> str:
         for r in d.rows
     ]  # fmt: skip
     hdr = ["board", "model", "variant", "p50 ms A→B", "p90 ms A→B", "verdict", "Δ peak", "Δ top-1"]
-    out = [f"## edgebench compare: `{d.b}` against `{d.a}`", "", runs_line(d), "", table(hdr, rows), ""]
+    out = [f"## edgebench compare: `{d.b}` against `{d.a}`", "", runs_line(d), "", title_text(d), ""]
+    out += [table(hdr, rows), ""]
+    if any(r.p50.basis == "one run each" for r in d.rows):
+        out += [f"> {ONE_RUN_NOTE}", ""]
     out += [f"- only in A: {'/'.join(k)}" for k in d.only_a] + [f"- only in B: {'/'.join(k)}" for k in d.only_b]
     out += [f"- failed in {f.side}: {f.board}/{f.model}/{f.variant}" for f in d.failed]
     return "\n".join(out).rstrip() + "\n"

@@ -344,8 +344,8 @@ def decide_median(
     if base is new or (sa.size == sb.size and np.array_equal(sa, sb)):
         return dataclasses.replace(compare_units(ua, ua, 0.5, kind=kind), basis=SAME_RUN)
     paired = paired_of(base, new)
-    if paired is not None:
-        return dataclasses.replace(paired, a=float(np.exp(np.log(ua).mean())), b=float(np.exp(np.log(ub).mean())))
+    if paired is not None:  # its a and b are the paired processes' own (geometric means), as its ratio
+        return paired
     extra = history_se(history)
     c = compare_units(ua, ub, 0.5, kind=kind, alpha=alpha, margin=margin, extra_se=extra)
     return dataclasses.replace(c, basis=HISTORY) if extra > 0 else one_run_each(c)

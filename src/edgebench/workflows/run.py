@@ -19,6 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from edgebench.bench import paired
 from edgebench.bench.inputs import check_run
 from edgebench.bench.session import PARENT_PID_ENV, load_variants, resolve_boards
 from edgebench.bench.settings import SETTINGS, RunSettings, dims_argv
@@ -252,6 +253,10 @@ def run_harness(
         raise DataError(f"eval data {eval_data} does not exist: give an .npz file (x, y) or a folder of <model>.npz")
     eval_given = eval_data is not None
     check_run(settings.inputs, settings.dims, settings.batch_size, settings.seed, variant_list, eval_given=eval_given)
+    if settings.baseline:  # named once, here: "latest" in the harness would be the new run itself
+        ref = settings.baseline
+        is_file = Path(ref).exists() and not ref.endswith(".json")  # a model or variants, else a run
+        settings = settings.replace(baseline=str(Path(ref).resolve()) if is_file else paired.resolve(ref, results).ref)
     store.prepare(results)
     logs = results / LOGS
     logs.mkdir(exist_ok=True)
