@@ -47,6 +47,7 @@ class Baseline:
     sha256: str
     format: str
     run_id: str | None = None
+    inputs: tuple[tuple[str, str], ...] | None = None  # (name, dtype) of each input, when known
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,10 @@ def resolve(ref: str, results: Path | None) -> Baselines:
         found = made if made is not None else list_variants(p)
         if not found:
             raise UserError(f"baseline {ref} holds no model or variant: give a .onnx/.tflite file or a variants folder")
+        made_of = {v.name: Baseline(v.artifact, v.sha256, v.format, None, inputs_of(v)) for v in found}
         if len(found) == 1:
-            v = found[0]
-            return Baselines(ref, {(ANY, ANY, ANY): Baseline(v.artifact, v.sha256, v.format)}, {})
-        return Baselines(ref, {(ANY, v.model, v.name): Baseline(v.artifact, v.sha256, v.format) for v in found}, {})
+            return Baselines(ref, {(ANY, ANY, ANY): made_of[found[0].name]}, {})
+        return Baselines(ref, {(ANY, v.model, v.name): made_of[v.name] for v in found}, {})
     if results is None:
         raise UserError(f"baseline {ref!r}: no results folder to find the run in: give --results, or a model file")
     run = store.open_run(results, ref, "pick another baseline run")
@@ -98,8 +99,36 @@ def resolve(ref: str, results: Path | None) -> Baselines:
                 "(runs keep what they measure since edgebench 0.1: measure the baseline again)"
             )
             continue
-        by_key[m.key] = Baseline(kept, m.sha256, m.format, run.run_id)
+        ins = None if m.inputs is None else tuple((str(i.get("name")), str(i.get("dtype"))) for i in m.inputs)
+        by_key[m.key] = Baseline(kept, m.sha256, m.format, run.run_id, ins)
     return Baselines(run.run_id, by_key, missing)
+
+
+def inputs_of(v: Variant) -> tuple[tuple[str, str], ...] | None:
+    """(name, dtype) of a variant's inputs, from its manifest."""
+    ins = v.manifest.inputs
+    return None if ins is None else tuple((t.name, t.dtype) for t in ins)
+
+
+def check_inputs(baselines: Baselines, boards: list[str], variants: list[Variant]) -> None:
+    """Refuse, before measuring, a baseline whose inputs differ from a variant's it is paired with.
+
+    Raises:
+        UserError: naming the first input that differs and both sides.
+    """
+    for board in boards:
+        for v in variants:
+            base, _ = baselines.of(board, v.model, v.name)
+            mine = inputs_of(v)
+            if base is None or base.inputs is None or mine is None or base.inputs == mine:
+                continue
+            a, b = dict(base.inputs), dict(mine)
+            name = next((n for n in [*a, *b] if a.get(n) != b.get(n)), "?")
+            raise UserError(
+                f"baseline {baselines.ref} and {v.model}/{v.name} take different inputs: input {name!r} is "
+                f"{a.get(name) or 'absent'} in the baseline and {b.get(name) or 'absent'} in {v.artifact.name}; "
+                "a paired comparison times both on the same inputs: pair models with the same inputs"
+            )
 
 
 def paired_commands(
@@ -142,9 +171,9 @@ def paired_process(res: Mapping[str, Any]) -> PairedProcess:
     a, b = p.get("a_samples_ns"), p.get("b_samples_ns")
     if not isinstance(a, list) or not isinstance(b, list) or not a or not b:
         raise ValueError("the agent returned no paired samples")
+    xa, xb = np.asarray(a, dtype=np.float64) / 1e6, np.asarray(b, dtype=np.float64) / 1e6
+    qa, qb = np.percentile(xa, [50, 90, 99]), np.percentile(xb, [50, 90, 99])
     return PairedProcess(
-        float(np.median(np.asarray(a, dtype=np.float64))) / 1e6,
-        float(np.median(np.asarray(b, dtype=np.float64))) / 1e6,
-        min(len(a), len(b)),
-        str(p.get("first", "a")),
-    )
+        float(qa[0]), float(qb[0]), min(len(a), len(b)), str(p.get("first", "a")),
+        float(qa[1]), float(qb[1]), float(qa[2]), float(qb[2]),
+    )  # fmt: skip

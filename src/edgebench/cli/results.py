@@ -13,6 +13,7 @@ import click
 from rich.console import Console, Group
 
 from edgebench.bench.profile import profiles_in_run
+from edgebench.bench.settings import RunSettings
 from edgebench.cli.common import (
     EXIT_CODES,
     console,
@@ -23,8 +24,9 @@ from edgebench.cli.common import (
     read_results_option,
     with_schema,
 )
+from edgebench.errors import UserError
 from edgebench.fsutil import write_text_atomic
-from edgebench.model import BoardCost
+from edgebench.model import BoardCost, Comparison
 from edgebench.render.choose import ChoiceView
 from edgebench.render.compare import ComparisonView
 from edgebench.render.gate import GateView, junit_xml
@@ -36,12 +38,14 @@ from edgebench.results import store
 from edgebench.results.analysis import load_report
 from edgebench.results.choose import choose as do_choose
 from edgebench.results.choose import parse_mb, parse_ms
-from edgebench.results.compare import compare_runs
-from edgebench.results.gate import run_gate
+from edgebench.results.compare import compare_paired, compare_runs
+from edgebench.results.gate import comparable_history, run_gate
+from edgebench.results.index import history as index_history
 from edgebench.results.store import open_run
 from edgebench.targets.board import LOCAL
 from edgebench.targets.inventory import load_inventory
 from edgebench.workflows.nightly import run_settings
+from edgebench.workflows.run import run_harness
 
 allow_config_option = click.option(
     "--allow-config-change",
@@ -139,6 +143,29 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
 )
 @click.option("--min-effect", "min_effect", type=click.FloatRange(0.1, 100), hidden=True, help="Old name of --margin.")
 @allow_config_option
+@click.option(
+    "--ab",
+    is_flag=True,
+    help="Measure now, paired: A (a .onnx/.tflite file, a variants folder or a stored run) and B (a file or a "
+    "variants folder) timed alternately in the same fresh processes on each board, and decide on the paired "
+    "ratios. Stores the run of B (with A's paired figures) in --results.",
+)
+@click.option("--boards", default="local", show_default=True, help="With --ab: comma-separated boards to measure on.")
+@click.option("--inventory", type=click.Path(path_type=Path), help="With --ab: boards inventory file.")
+@click.option(
+    "--repeats",
+    type=click.IntRange(2),
+    default=RunSettings().repeats,
+    show_default=True,
+    help="With --ab: paired processes per variant (and as many of B's own).",
+)
+@click.option(
+    "--min-time",
+    type=click.FloatRange(0),
+    default=RunSettings().min_time_s,
+    show_default=True,
+    help="With --ab: seconds of steady state per variant, split between the processes.",
+)
 def compare(
     a: str,
     b: str,
@@ -150,6 +177,11 @@ def compare(
     margin: float,
     min_effect: float | None,
     allow_config_change: bool,
+    ab: bool,
+    boards: str,
+    inventory: Path | None,
+    repeats: int,
+    min_time: float,
 ) -> None:
     """Compare run B (default: latest) against run A, per board, model and variant.
 
@@ -168,20 +200,49 @@ def compare(
       edgebench compare 20261125T0611 latest --margin 5 --format markdown
     """
 
-    ra, rb = open_run(existing_results(results), a), open_run(results, b)
     m = (min_effect if min_effect is not None else margin) / 100
-    d = compare_runs(ra, rb, alpha=alpha, margin=m, allow_config_change=allow_config_change)
+    if ab:
+        d = _compare_ab(a, b, results, boards, inventory, RunSettings(repeats=repeats, min_time_s=min_time), alpha, m)
+        _show_comparison(d, "json" if as_json else fmt, output)
+        return
+    ra, rb = open_run(existing_results(results), a), open_run(results, b)
+    history = comparable_history(rb, index_history(results, sorted(m_.key for m_ in rb.measurements),
+                                                   metrics=("p50",), before=ra.started))  # fmt: skip
+    d = compare_runs(ra, rb, alpha=alpha, margin=m, allow_config_change=allow_config_change, history=history)
     for side, r in (("A", ra), ("B", rb)):
         if not r.complete:  # an interrupted run: its figures are real, but some measurements never ran
             why = r.interrupted or "it did not finish"
             click.echo(f"warning: {side} = run {r.run_id} is INCOMPLETE ({why}): it holds only what finished", err=True)
-    fmt = "json" if as_json else fmt
+    _show_comparison(d, "json" if as_json else fmt, output)
+
+
+def _show_comparison(d: Comparison, fmt: str, output: Path | None) -> None:
     if fmt == "json":
         _emit(json.dumps(with_schema(d.to_json()), indent=1) + "\n", output)
     elif fmt == "markdown":
         _emit(comparison_markdown(d), output)
     else:
         _show(ComparisonView(d), output)
+
+
+def _compare_ab(
+    a: str, b: str, results: Path, boards: str, inventory: Path | None, settings: RunSettings, alpha: float, m: float
+) -> Comparison:
+    """``compare --ab``: measure B with A as its paired baseline now, and compare on the paired ratios."""
+    if b == "latest" or not Path(b).exists():
+        raise UserError(
+            f"compare --ab: B {b!r} is not a file or folder: give the .onnx/.tflite file or variants to measure"
+        )
+    names = [n.strip() for n in boards.split(",") if n.strip()] or ["local"]
+    out = run_harness(
+        variants=Path(b), boards=names, results=results, settings=settings.replace(baseline=a),
+        inventory=inventory, console=Console(stderr=True),
+    )  # fmt: skip
+    if out.run is None:
+        raise UserError(f"compare --ab: nothing was measured (see {out.log})")
+    if out.exit_code is not None:
+        click.get_current_context().exit(out.exit_code)
+    return compare_paired(out.run, a, alpha=alpha, margin=m)
 
 
 @main.command(epilog=EXIT_CODES)

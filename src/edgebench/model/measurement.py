@@ -136,11 +136,23 @@ class PairedProcess:
     b_p50_ms: float
     rounds: int  # samples of each side
     first: str  # "a" or "b": which model ran first (processes alternate it)
+    a_p90_ms: float | None = None
+    b_p90_ms: float | None = None
+    a_p99_ms: float | None = None
+    b_p99_ms: float | None = None
 
     @classmethod
     def from_json(cls, d: JSONObject) -> PairedProcess:
         """Read a ``paired.processes`` entry."""
-        return cls(float(d["a_p50_ms"]), float(d["b_p50_ms"]), int(d["rounds"]), str(d.get("first", "a")))
+        tails = {k: d.get(k) for k in ("a_p90_ms", "b_p90_ms", "a_p99_ms", "b_p99_ms")}
+        return cls(float(d["a_p50_ms"]), float(d["b_p50_ms"]), int(d["rounds"]), str(d.get("first", "a")), **tails)
+
+    def of(self, q: float) -> tuple[float, float] | None:
+        """A's and B's value of quantile ``q`` (0.5, 0.9, 0.99) in this process, None when not recorded."""
+        a, b = {0.5: (self.a_p50_ms, self.b_p50_ms), 0.9: (self.a_p90_ms, self.b_p90_ms)}.get(
+            q, (self.a_p99_ms, self.b_p99_ms)
+        )
+        return None if a is None or b is None else (a, b)
 
     def to_json(self) -> dict[str, Any]:
         """The ``paired.processes`` entry."""

@@ -14,18 +14,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from edgebench.errors import UserError
-from edgebench.model import MIB, Comparison, ComparisonRow, FailedKey, Measurement, Run
+from edgebench.model import MIB, Comparison, ComparisonRow, FailedKey, Measurement, QuantileChange, Run
 from edgebench.results import commit
 from edgebench.results.analysis import samples_ms
 from edgebench.results.significance import (
     ALPHA,
     MARGIN,
+    PAIRED,
     SAME_RUN,
     compare_measurements,
     decide_median,
     mann_whitney,
     one_run_each,
     overall_label,
+    paired_of,
     spread_warning,
 )
 
@@ -55,6 +57,14 @@ def refuse_config_change(pairs: list[tuple[Key, list[str]]], what: str) -> None:
             f"{what}: {'/'.join(key)}{more} was measured with a different configuration ({'; '.join(diffs)}): "
             "these figures are not comparable; pass --allow-config-change to pair them anyway"
         )
+
+
+def tail(a: Measurement, b: Measurement, q: float, basis: str | None, alpha: float, margin: float) -> QuantileChange:
+    """A tail of B against A: paired when the median was, the same run exact, else shown but not labelled."""
+    if basis == PAIRED and (c := paired_of(a, b, q, alpha=alpha, margin=margin)) is not None:
+        return c
+    c = compare_measurements(a, b, q, alpha=alpha, margin=margin)
+    return c if basis == SAME_RUN else one_run_each(c)
 
 
 def compare_runs(
@@ -99,9 +109,7 @@ def compare_runs(
         x, y = ma[key], mb[key]
         effect, p = mann_whitney(sa[key], sb[key])
         p50 = decide_median(x, y, history=(history or {}).get(key, ()), alpha=alpha, margin=margin)
-        p90, p99 = (compare_measurements(x, y, q, alpha=alpha, margin=margin) for q in (0.9, 0.99))
-        if p50.basis != SAME_RUN:  # tails have no paired processes or history: shown, not labelled
-            p90, p99 = one_run_each(p90), one_run_each(p99)
+        p90, p99 = (tail(x, y, q, p50.basis, alpha, margin) for q in (0.9, 0.99))
         notes = [w for c in (p50, p90, p99) if (w := spread_warning("/".join(key), c))]
         pa, pb = x.peak_rss, y.peak_rss
         rows.append(
@@ -142,3 +150,34 @@ def compare_runs(
         failed=tuple(failed),
         config_changes=tuple(f"{'/'.join(k)}: {'; '.join(d)}" for k, d in changed),
     )
+
+
+def compare_paired(run: Run, baseline: str, *, alpha: float = ALPHA, margin: float = MARGIN) -> Comparison:
+    """The comparison a paired run holds by itself: each measurement against the baseline it re-measured.
+
+    What ``compare --ab A B`` shows: B's measurements of ``run`` (made with ``--baseline
+    A``) against A, decided on the paired processes only (p50, p90 and p99 per process).
+    A measurement without paired processes is listed as only in B.
+    """
+    rows, only_b = [], []
+    for m in run.measurements:
+        p50 = paired_of(None, m, 0.5, alpha=alpha, margin=margin) if m.ok else None
+        if p50 is None:
+            only_b.append(m.key)
+            continue
+        p90 = paired_of(None, m, 0.9, alpha=alpha, margin=margin) or p50
+        p99 = paired_of(None, m, 0.99, alpha=alpha, margin=margin)
+        notes = [f"paired with the baseline only in part: {m.paired.error}"] if m.paired and m.paired.error else []
+        rows.append(
+            ComparisonRow(
+                *m.key, p50=p50, p90=p90, p_value=p50.p, mw_effect=0.5, label=p50.label,
+                peak_mb_b=None if m.peak_rss is None else m.peak_rss / MIB, top1_b=m.top1, p99=p99,
+                warnings=tuple(notes),
+            )
+        )  # fmt: skip
+    commit_b, branch_b = commit.of(run.commit_info)
+    return Comparison(
+        a=baseline, b=run.run_id, commit_a=None, commit_b=commit_b, branch_a=None, branch_b=branch_b,
+        alpha=alpha, min_effect=margin, rows=tuple(rows), only_b=tuple(only_b),
+        failed=tuple(FailedKey(*m.key, side="B") for m in run.measurements if not m.ok),
+    )  # fmt: skip

@@ -256,7 +256,7 @@ def compare_measurements(
 
 
 def paired_change(
-    a_ms: Sequence[float], b_ms: Sequence[float], *, alpha: float = ALPHA, margin: float = MARGIN
+    a_ms: Sequence[float], b_ms: Sequence[float], *, alpha: float = ALPHA, margin: float = MARGIN, q: float = 0.5
 ) -> QuantileChange:
     """The median of B against A from paired processes (each timed A and B alternately).
 
@@ -276,7 +276,7 @@ def paired_change(
     def made(low: float, high: float, p: float, label: Change, p_eq: float) -> QuantileChange:
         r = np.exp(d)
         return QuantileChange(
-            0.5, ga, gb, ratio, low, high, p, label, p_equivalence=p_eq, n_a=n, n_b=n, unit=PAIR,
+            q, ga, gb, ratio, low, high, p, label, p_equivalence=p_eq, n_a=n, n_b=n, unit=PAIR,
             spread_a=spread(r) if n else None, spread_b=None, basis=PAIRED,
         )  # fmt: skip
 
@@ -296,16 +296,22 @@ def paired_change(
     return made(low, high, p, label_of(low, high, p_eq, alpha, margin), p_eq)
 
 
-def paired_of(base: Measurement, new: Measurement) -> QuantileChange | None:
-    """The paired median change of ``new`` against ``base`` when ``new`` re-measured ``base``'s artifact.
+def paired_of(
+    base: Measurement | None, new: Measurement, q: float = 0.5, *, alpha: float = ALPHA, margin: float = MARGIN
+) -> QuantileChange | None:
+    """The paired change of quantile ``q`` of ``new`` when ``new`` re-measured ``base``'s artifact.
 
     None when ``new`` has no paired processes against exactly the artifact ``base``
-    measured (its sha256), or fewer than 2 of them.
+    measured (its sha256; ``base`` None: whatever baseline ``new`` was paired with), or
+    fewer than 2 of them with that quantile.
     """
     p = new.paired
-    if p is None or not base.sha256 or p.baseline_sha256 != base.sha256 or len(p.processes) < 2:
+    if p is None or (base is not None and (not base.sha256 or p.baseline_sha256 != base.sha256)):
         return None
-    return paired_change([x.a_p50_ms for x in p.processes], [x.b_p50_ms for x in p.processes])
+    vals = [v for x in p.processes if (v := x.of(q)) is not None]
+    if len(vals) < 2:
+        return None
+    return paired_change([a for a, _ in vals], [b for _, b in vals], alpha=alpha, margin=margin, q=q)
 
 
 def one_run_each(c: QuantileChange) -> QuantileChange:
@@ -343,7 +349,7 @@ def decide_median(
     ub, _ = units(sb, 0.5, rb)
     if base is new or (sa.size == sb.size and np.array_equal(sa, sb)):
         return dataclasses.replace(compare_units(ua, ua, 0.5, kind=kind), basis=SAME_RUN)
-    paired = paired_of(base, new)
+    paired = paired_of(base, new, alpha=alpha, margin=margin)
     if paired is not None:  # its a and b are the paired processes' own (geometric means), as its ratio
         return paired
     extra = history_se(history)

@@ -256,7 +256,9 @@ def run_harness(
     if settings.baseline:  # named once, here: "latest" in the harness would be the new run itself
         ref = settings.baseline
         is_file = Path(ref).exists() and not ref.endswith(".json")  # a model or variants, else a run
-        settings = settings.replace(baseline=str(Path(ref).resolve()) if is_file else paired.resolve(ref, results).ref)
+        baselines = paired.resolve(ref, results)
+        paired.check_inputs(baselines, [b.name for b in board_list], variant_list)
+        settings = settings.replace(baseline=str(Path(ref).resolve()) if is_file else baselines.ref)
     store.prepare(results)
     logs = results / LOGS
     logs.mkdir(exist_ok=True)
