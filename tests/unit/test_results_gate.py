@@ -114,7 +114,7 @@ def test_the_regression_history_leaves_out_runs_of_another_configuration(tmp_pat
     budgets.write_text("[[budget]]\nmax_regression_pct = 5\n")
     (check,) = run_gate(results, budgets, ids[-1], ids[-2]).checks
     # the batch-4 run's median would make the history swing by 4x and the check undecided
-    assert check.verdict is CheckVerdict.FAIL and check.note.endswith(", 4 earlier runs"), check.note
+    assert check.verdict is CheckVerdict.FAIL and check.note.endswith("widened by 4 earlier runs"), check.note
     rows = index_history(results, [("b", "m", "fp32")], metrics=("p50",))
     assert len(comparable_history(read_run(run_path(results, ids[-1])), rows)[("b", "m", "fp32")]) == 4
     assert len(rows[("b", "m", "fp32")]) == 6

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
+from edgebench.cli.common import EXIT_CODES, console, existing_results, json_option, main, print_json, results_option
 from edgebench.cli.run import commit_options
 from edgebench.errors import UserError
 from edgebench.fsutil import ensure_writable_dir
+from edgebench.results.accept import accept as do_accept
 from edgebench.results.store import RESULTS_FIX
 from edgebench.workflows.nightly import load_config, run_nightly
 
@@ -23,8 +25,12 @@ from edgebench.workflows.nightly import load_config, run_nightly
 @commit_options
 def nightly(config: Path, results: Path, as_json: bool, commit: str | None, branch: str | None) -> None:
     """The nightly job in one command, from CONFIG (TOML, a [nightly] table): compress (cached),
-    deploy and run on all boards, store, compare with the last nightly and the pinned baseline,
-    report (terminal with sparklines + HTML + Markdown under RESULTS/nightly/) and gate.
+    deploy and run on all boards with the baseline re-measured paired, store, compare, report
+    (terminal with sparklines + HTML + Markdown under RESULTS/nightly/) and gate, as
+    `edgebench gate` decides. The baseline is the last accepted state: the pinned
+    `baseline`, else the latest of the last passing nightly and the last `edgebench accept`;
+    a regression stays red until fixed or accepted, and a first nightly passes its
+    regression checks for want of a baseline.
     Every output opens with one verdict line (PASS / FAIL / UNDECIDED and why); piped
     output (CI) gets one plain line per finished measurement. Exit 0 when all went well,
     3 when a board, a variant or the gate failed (undecided included); two nightlies on
@@ -44,3 +50,27 @@ def nightly(config: Path, results: Path, as_json: bool, commit: str | None, bran
     else:
         con.print(res)
     sys.exit(res.exit_code)
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("run")
+@click.option("--reason", required=True, help="Why these figures are the new baseline (recorded).")
+@click.option("--by", help="Who accepts (default: GITHUB_ACTOR, GITLAB_USER_LOGIN or the login name).")
+@results_option
+@json_option
+def accept(run: str, reason: str, by: str | None, results: Path, as_json: bool) -> None:
+    """Accept RUN (a run id, latest~N or a run file) as the baseline of later nightlies.
+
+    A nightly compares and gates against the last accepted state, so a slowdown stays
+    red night after night until it is fixed or accepted here, with who and why
+    (recorded in RESULTS/accepted.json).
+
+    \b
+    Example:
+      edgebench accept latest --reason "int8 kernels moved to the new runtime: 4 % slower, accepted"
+    """
+    a = do_accept(existing_results(results), run, reason, by)
+    if as_json:
+        print_json({"accepted": dataclasses.asdict(a)})
+    else:
+        console().print(f"accepted run [bold]{a.run_id}[/bold] as the baseline (by {a.by}: {a.why})")

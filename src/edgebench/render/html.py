@@ -160,9 +160,12 @@ def trend_svg(t: Trend) -> str:
         )
     pts = [f"{_sx(i, 0, max(n - 1, 1)):.1f},{_sy(v, y0, y1):.1f}" for i, v in enumerate(t.values) if v is not None]
     out.append(f'<polyline fill="none" stroke="{COLORS[0]}" stroke-width="1.5" points="{" ".join(pts)}"/>')
-    for rid in t.changes:
+    for rid, label in zip(t.changes, t.change_labels, strict=True):  # each change point names its commit
         x = _sx(t.runs.index(rid), 0, max(n - 1, 1))
         out.append(f'<line x1="{x:.1f}" y1="20" x2="{x:.1f}" y2="{H - PAD}" stroke="#d62728" stroke-dasharray="3 2"/>')
+        out.append(
+            f'<text class="change" x="{x + 3:.1f}" y="30" font-size="10" fill="#d62728">change at {_e(label)}</text>'
+        )
     out.append("</svg>")
     return "\n".join(out)
 

@@ -61,7 +61,15 @@ from edgebench.results import commit
 from edgebench.results.analysis import BASELINE
 from edgebench.results.compare import config_differences, refuse_config_change
 from edgebench.results.index import history as index_history
-from edgebench.results.significance import ALPHA, budget_check, process_rounds, regression_check
+from edgebench.results.significance import (
+    ALPHA,
+    HISTORY,
+    ONE_RUN_EACH,
+    PAIRED,
+    budget_check,
+    process_rounds,
+    regression_check,
+)
 from edgebench.results.store import open_run, sync
 
 PASS, FAIL, UNDECIDED = CheckVerdict.PASS, CheckVerdict.FAIL, CheckVerdict.UNDECIDED
@@ -192,6 +200,7 @@ def evaluate(
     *,
     history: Mapping[Key, Sequence[float]] | None = None,
     allow_config_change: bool = False,
+    first: bool = False,
 ) -> tuple[Check, ...]:
     """Every check of every budget against a run.
 
@@ -235,7 +244,8 @@ def evaluate(
             checks.append(Check(i, b.model, b.board, b.variant, "matches a result", None, None, None, FAIL, note))
             continue
         for key in keys:
-            checks += _checks_of(i, b, ms[key], ms, base, baseline is not None, history or {}, allow_config_change)
+            has_base = "first" if first and baseline is None else baseline is not None
+            checks += _checks_of(i, b, ms[key], ms, base, has_base, history or {}, allow_config_change)
     return tuple(checks)
 
 
@@ -245,7 +255,7 @@ def _checks_of(
     m: Measurement,
     ms: Mapping[Key, Measurement],
     base: Mapping[Key, Measurement],
-    has_baseline: bool,
+    has_baseline: bool | str,
     history: Mapping[Key, Sequence[float]],
     allow_config_change: bool,
 ) -> list[Check]:
@@ -276,12 +286,14 @@ def _regression(
     m: Measurement,
     ref: Measurement | None,
     lim: float,
-    has_baseline: bool,
+    has_baseline: bool | str,
     history: Sequence[float],
     allow_config_change: bool,
 ) -> Check:
-    """The ``max_regression_pct`` check: the median against the baseline's."""
+    """The ``max_regression_pct`` check: the median against the baseline's (``has_baseline`` "first": none yet)."""
     name = "max_regression_pct"
+    if ref is None and has_baseline == "first":
+        return _check(i, key, name, None, lim, PASS, "no accepted baseline yet (first nightly): this run becomes it")
     if ref is None:
         return _check(
             i, key, name, None, lim, FAIL, "not in the baseline run" if has_baseline else "no baseline run given"
@@ -292,10 +304,18 @@ def _regression(
         return _check(i, key, name, None, lim, FAIL, note)
     v, c = regression_check(ref, m, lim, history=history)
     lo, hi = (c.ratio_low - 1) * 100, (c.ratio_high - 1) * 100
-    note = f"p50 {1 - 2 * ALPHA:.0%} CI {lo:+.1f}..{hi:+.1f}% over {c.n_a}+{c.n_b} {c.unit}es"
-    if len([h for h in history if h]) >= 3:
-        note += f", {len(history)} earlier runs"
-    if v is UNDECIDED:
+    if c.basis == PAIRED:
+        note = f"p50 {1 - 2 * ALPHA:.0%} CI {lo:+.1f}..{hi:+.1f}% over {c.n_a} paired processes (baseline re-measured)"
+    else:
+        note = f"p50 {1 - 2 * ALPHA:.0%} CI {lo:+.1f}..{hi:+.1f}% over {c.n_a}+{c.n_b} {c.unit}es"
+    if c.basis == HISTORY:
+        note += f", widened by {len(history)} earlier runs"
+    if c.basis == ONE_RUN_EACH:
+        note += (
+            "; undecided, one run each: a whole run's shift is invisible between two runs: measure with "
+            "`edgebench run --baseline BASELINE` (paired) or keep 3+ earlier runs"
+        )
+    elif v is UNDECIDED:
         note += "; too noisy to decide: raise --repeats or --min-time"
     return _check(i, key, name, c.delta_pct, lim, v, note)
 
@@ -343,17 +363,39 @@ def run_gate(
     run = open_run(results, run_ref, "gate another run")
     base_ref = baseline_ref or budgets.baseline
     baseline = open_run(results, str(base_ref), "gate another run") if base_ref else None
-    hist: dict[Key, list[float]] = {}
-    if baseline is not None:
+    if baseline is not None and not allow_config_change:
         mb = {m.key: m for m in baseline.measurements}
         pairs = [(m.key, d) for m in run.measurements if m.key in mb and (d := config_differences(mb[m.key], m))]
-        if not allow_config_change:
-            refuse_config_change(pairs, f"gate {run.run_id} against {baseline.run_id}")
-        if any(b.max_regression_pct is not None for b in budgets.budgets):
-            sync(results, warn=False)
-            got = index_history(results, sorted(mb), metrics=("p50",), before=baseline.started)
-            hist = comparable_history(run, got)
-    checks = evaluate(run, budgets, baseline, history=hist, allow_config_change=allow_config_change)
+        refuse_config_change(pairs, f"gate {run.run_id} against {baseline.run_id}")
+    return gate_run(results, budgets, run, baseline, allow_config_change=allow_config_change)
+
+
+def gate_run(
+    results: Path,
+    budgets: Budgets,
+    run: Run,
+    baseline: Run | None,
+    *,
+    allow_config_change: bool = False,
+    first: bool = False,
+) -> Gate:
+    """The gate of a loaded run: THE decision `edgebench gate` and the nightly share.
+
+    ``max_regression_pct`` is decided on B's paired processes when ``run`` re-measured the
+    baseline's artifacts (``run --baseline``; the nightly always does), else on the
+    processes widened by the run-to-run spread of the runs indexed before the baseline
+    (`comparable_history`), else undecided ("one run each").
+
+    Args:
+        first: there is no baseline yet (a first nightly): regression checks pass, saying so.
+    """
+    hist: dict[Key, list[float]] = {}
+    if baseline is not None and any(b.max_regression_pct is not None for b in budgets.budgets):
+        mb = {m.key: m for m in baseline.measurements}
+        sync(results, warn=False)
+        got = index_history(results, sorted(mb), metrics=("p50",), before=baseline.started)
+        hist = comparable_history(run, got)
+    checks = evaluate(run, budgets, baseline, history=hist, allow_config_change=allow_config_change, first=first)
     return gate_of(run, checks, baseline)
 
 

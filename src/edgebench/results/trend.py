@@ -119,7 +119,7 @@ def with_trends(
     *,
     last: int = 30,
     command: str | None = None,
-    metrics: tuple[str, ...] = ("p90",),
+    metrics: tuple[str, ...] = ("p50",),  # the statistic compare and gate decide on
 ) -> Report:
     """The report with its trends: per (board, model, variant) and metric, the last runs from the index.
 

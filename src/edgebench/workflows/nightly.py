@@ -9,7 +9,7 @@ A nightly config (TOML; paths relative to the file)::
     eval = "digits"                    # eval data: "digits" (built in) or an .npz
     inventory = "boards.toml"          # optional; default targets/boards.toml
     models = ["digits"]                # optional: only these models
-    baseline = "20260101T000000Z-ab12cd"   # optional pinned baseline run
+    baseline = "20260101T000000Z-ab12cd"   # optional pinned baseline run (else the last accepted state)
     budgets = "budgets.toml"           # optional: gate the run
     trend_runs = 14                    # nightlies shown in trends
 
@@ -19,6 +19,15 @@ A nightly config (TOML; paths relative to the file)::
     dims = { height = 320 }                               # as `run --dim`
     # a recipe's [models.M] inputs and dims reach its variants without these; these win over them
 
+The baseline is the last ACCEPTED state, not last night: the pinned ``baseline``, else
+the latest of the last nightly of this config that passed and the last run accepted with
+``edgebench accept`` (`edgebench.results.accept`). So a regression stays red every night
+until it is fixed or accepted, and the first nightly (no baseline yet) is not red for
+want of one. The baseline's artifacts are re-measured paired with the new variants on each
+board (``run --baseline``), and the gate is `edgebench gate`'s own function (`gate_run`),
+widened by history the same way. The verdict line names any change point the trends
+(p50: the statistic the gate decides on) find, with its commit.
+
 One exit code: 0 when everything was measured and the gate passed, 3 when a board or
 variant failed or the gate failed (undecided included). A lock in the results folder
 keeps two nightlies from overlapping; partial results are kept when boards fail.
@@ -27,8 +36,10 @@ keeps two nightlies from overlapping; partial results are kept when boards fail.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
+import statistics
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -50,9 +61,10 @@ from edgebench.render.html import comparison_counts, nightly_html
 from edgebench.render.markdown import nightly_markdown
 from edgebench.render.report import Report as ReportView
 from edgebench.results import store
+from edgebench.results.accept import acceptances
 from edgebench.results.analysis import analyze_run
 from edgebench.results.compare import compare_runs
-from edgebench.results.gate import evaluate, gate_of, load_budgets
+from edgebench.results.gate import gate_run, load_budgets
 from edgebench.results.index import runs_by
 from edgebench.results.trend import with_trends
 from edgebench.workflows import recipes
@@ -165,6 +177,8 @@ class NightlyResult:
     html: Path | None = None
     markdown: Path | None = None
     problems: list[str] = field(default_factory=list)
+    baseline: str | None = None  # the run compared and gated against, and why it is the baseline
+    changes: list[str] = field(default_factory=list)  # change points the trends found, with their commits
 
     @property
     def exit_code(self) -> int:
@@ -186,18 +200,21 @@ class NightlyResult:
             and len(self.problems) == 1
             and bool(g.checks)
         )
+        changed = f"; change point: {', '.join(self.changes)}" if self.changes else ""
         if undecided_only:
             n_undecided = g.counts[CheckVerdict.UNDECIDED] if g is not None else 0
-            return "UNDECIDED", f"the gate could not decide {n_undecided} check(s) (too noisy)"
+            return "UNDECIDED", f"the gate could not decide {n_undecided} check(s) (too noisy){changed}"
         if self.problems:
             more = f" (+{len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
-            return "FAIL", f"{self.problems[0]}{more}"
+            return "FAIL", f"{self.problems[0]}{more}{changed}"
         n = len(self.run.benchmarks) if self.run else 0
         why = [f"{n} measurement(s), none failed"]
         why.append(f"gate passed ({len(g.checks)} checks)" if g is not None else "no budgets to gate on")
-        if self.vs_last is not None:
+        if self.vs_baseline is not None:
+            why.append(f"against the baseline: {comparison_counts(self.vs_baseline)}")
+        elif self.vs_last is not None:
             why.append(f"against the last nightly: {comparison_counts(self.vs_last)}")
-        return "PASS", "; ".join(why)
+        return "PASS", "; ".join(why) + changed
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         """The verdict line, the report with trends, the comparisons, the gate, then the outcome again."""
@@ -206,7 +223,9 @@ class NightlyResult:
         yield f"[bold {style}]{verdict}[/]: {why}"
         if self.report:
             yield ReportView(self.report)
-        for title, d in (("against the last nightly", self.vs_last), ("against the pinned baseline", self.vs_baseline)):
+        if self.baseline:
+            yield f"baseline: {self.baseline}"
+        for title, d in (("against the last nightly", self.vs_last), ("against the baseline", self.vs_baseline)):
             if d:
                 yield f"[bold]{title}[/bold]"
                 yield ComparisonView(d)
@@ -232,6 +251,8 @@ class NightlyResult:
             "verdict": self.verdict[0],
             "why": self.verdict[1],
             "problems": self.problems,
+            "baseline": self.baseline,
+            "changes": self.changes,
             "compress": self.compress,
             "vs_last": self.vs_last and self.vs_last.to_json(),
             "vs_baseline": self.vs_baseline and self.vs_baseline.to_json(),
@@ -264,6 +285,71 @@ def run_settings(run: Run) -> dict[str, Any]:
     return dict(first) if first else {}
 
 
+def _when(stamp: str) -> dt.datetime:
+    t = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _same_config(recorded: Any, path: Path) -> bool:
+    return isinstance(recorded, str) and Path(recorded).resolve() == path.resolve()
+
+
+def accepted_baseline(results: Path, cfg: NightlyConfig) -> tuple[str | None, str]:
+    """The last accepted state: ``(run id or None, why it is the baseline)``.
+
+    The latest of: the last nightly of this config whose verdict was PASS (at its start)
+    and the last `edgebench accept` (at its time). With neither: None (a first nightly).
+    """
+    events: list[tuple[dt.datetime, str, str]] = []
+    for run_id, started, path in reversed(runs_by(results, NIGHTLY)):
+        r = store.load_run(Path(path))
+        if (
+            r is not None
+            and r.nightly
+            and r.nightly.get("verdict") == "PASS"
+            and _same_config(r.nightly.get("config"), cfg.path)
+        ):
+            events.append((_when(started), run_id, "the last nightly that passed"))
+            break
+    events += [(_when(a.at), a.run_id, f"accepted by {a.by} ({a.why})") for a in acceptances(results)]
+    if not events:
+        return None, "no accepted baseline yet (first nightly): this run becomes it if it passes"
+    _, run_id, why = max(events)
+    return run_id, why
+
+
+def check_pinned(cfg: NightlyConfig, baseline: Run, settings: RunSettings) -> None:
+    """Refuse a pinned baseline measured with other settings than the nightly's, before any work.
+
+    Raises:
+        ConfigError: naming the field, both values and the fix.
+    """
+    was = run_settings(baseline)
+    now = settings.as_dict()
+    for name in ("batch_size", "dims", "inputs"):
+        if name in was and was[name] != now.get(name):
+            raise ConfigError(
+                f"{cfg.path}: [nightly] baseline {baseline.run_id} was measured with {name} {was[name]!r} and this "
+                f"nightly measures with {now.get(name)!r}: pin a baseline measured in this configuration, or remove "
+                "'baseline' to use the last accepted nightly"
+            )
+
+
+def change_points_text(report: Report) -> list[str]:
+    """Each change point of the report's trends: where, the commit, and the step (``+10.2 %``)."""
+    out = []
+    for t in report.trends or ():
+        for rid, label in zip(t.changes, t.change_labels, strict=True):
+            i = t.runs.index(rid)
+            before = [v for v in t.values[:i] if v is not None]
+            after = [v for v in t.values[i:] if v is not None]
+            step = ""
+            if before and after:
+                step = f" ({(statistics.median(after) / statistics.median(before) - 1) * 100:+.1f} %)"
+            out.append(f"{t.board}/{t.model}/{t.variant} {t.metric} at {label}{step}")
+    return out
+
+
 def _last_nightly(results: Path, before: str) -> str | None:
     older = [r for r in runs_by(results, NIGHTLY) if r[0] != before]
     return older[-1][0] if older else None
@@ -288,6 +374,8 @@ def run_nightly(
     res = NightlyResult()
     settings = RunSettings.from_mapping(cfg.settings)
     budgets = load_budgets(cfg.budgets) if cfg.budgets else None  # config errors before any work
+    if cfg.baseline:
+        check_pinned(cfg, store.open_run(results, cfg.baseline, "pin another baseline"), settings)
     with nightly_lock(results):
         store.prepare(results)
         work = results / NIGHTLY
@@ -302,13 +390,17 @@ def run_nightly(
                             "skipped": [f"{v.model}/{v.name}" for v in out.skipped], "failed": out.failed}  # fmt: skip
             res.problems += [f"compress {k}: {why}" for k, why in out.failed.items()]
         assert variants is not None
-        log(f"run on {', '.join(cfg.boards)}")
+        base_id, base_why = (cfg.baseline, "pinned in the config") if cfg.baseline else accepted_baseline(results, cfg)
+        res.baseline = f"{base_id}, {base_why}" if base_id else base_why
+        if base_id:  # re-measured paired with the new variants on each board
+            settings = settings.replace(baseline=base_id)
+        log(f"run on {', '.join(cfg.boards)}" + (f", paired with baseline {base_id}" if base_id else ""))
         outcome = run_harness(
             variants=variants, boards=cfg.boards, results=results, settings=settings, eval_data=_eval_data(cfg, work),
             inventory=cfg.inventory, models=cfg.models, console=console, parallel=True, commit=commit, branch=branch,
         )  # fmt: skip
         assert outcome.run is not None and outcome.run_file is not None
-        nightly = {"config": str(cfg.path), "boards": cfg.boards, "baseline": cfg.baseline}
+        nightly = {"config": str(cfg.path), "boards": cfg.boards, "baseline": base_id}
         run = replace(outcome.run, command=NIGHTLY, nightly=nightly)
         res.run, res.run_file = run, store.save_run(results, run)
         for f in run.failures:
@@ -319,22 +411,27 @@ def run_nightly(
             res.problems.append(f"the measurement harness exited {outcome.pytest_exit}: see {log_file}")
         last = _last_nightly(results, run.run_id)
         # a damaged measurement in the last or baseline run is skipped with a warning (one line in the CLI)
-        last_run = store.open_run(results, last) if last else None
-        if last_run is not None:
+        baseline = store.open_run(results, base_id) if base_id else None
+        last_run = store.open_run(results, last) if last and last != base_id else None
+        if last_run is not None:  # informational: last night may not be the baseline
             res.vs_last = compare_runs(last_run, run, allow_config_change=True)  # listed in config_changes
-        baseline = store.open_run(results, cfg.baseline) if cfg.baseline else None
         if baseline is not None:
             res.vs_baseline = compare_runs(baseline, run, allow_config_change=True)
         report = with_trends(analyze_run(run), results, last=cfg.trend_runs, command=NIGHTLY)
         res.report = report
+        res.changes = change_points_text(report)
         if budgets is not None:
-            base = baseline or last_run
-            g = gate_of(run, evaluate(run, budgets, base), base)
+            g = gate_run(results, budgets, run, baseline, first=baseline is None)
             res.gate = g
             if not g.passed:
-                n = g.to_json()["counts"]
-                res.problems.append(f"gate failed: {n['fail']} failed, {n['undecided']} undecided")
+                n = g.counts
+                res.problems.append(
+                    f"gate failed: {n[CheckVerdict.FAIL]} failed, {n[CheckVerdict.UNDECIDED]} undecided"
+                )
         verdict, why = res.verdict
+        run = replace(run, nightly={**nightly, "verdict": verdict})  # the next nightly's baseline if PASS
+        res.run = run
+        store.save_run(results, run)
         html_doc = nightly_html(
             report, verdict, why, gate=res.gate, vs_last=res.vs_last, vs_baseline=res.vs_baseline,
             settings=run_settings(run),
