@@ -45,7 +45,10 @@ def test_two_nightlies_on_a_relative_folder_keep_their_history(tmp_path: Path, m
         assert got.exit_code == 0, got.output
         runs.append(json.loads(got.stdout))
     first, second = runs
-    assert second["vs_last"]["a"] == first["run_id"]  # the next nightly found its baseline
+    # the next nightly found its baseline (the first, which passed) and re-measured it paired
+    assert second["vs_baseline"]["a"] == first["run_id"] and second["vs_last"] is None
+    assert second["baseline"] == f"{first['run_id']}, the last nightly that passed"
+    assert {r["p50"]["basis"] for r in second["vs_baseline"]["rows"]} == {"paired"}
     # the index holds both runs, however the folder is spelled
     for spelling in (Path("idx"), tmp_path / "idx", Path("./idx/../idx")):
         store.sync(spelling)

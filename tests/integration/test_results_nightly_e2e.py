@@ -55,7 +55,9 @@ def test_nightly_twice_with_a_dead_board(tmp_path: Path) -> None:
     summary = json.loads(Path(d2["html"]).with_suffix(".json").read_text())  # the file next to the page
     assert next(iter(summary)) == "schema" and summary["schema"] == 1 and summary["run_id"] == d2["run_id"]
     commits = (d2["vs_last"]["commit_a"], d2["vs_last"]["commit_b"], d2["gate"]["commit"], d2["gate"]["baseline"])
-    assert commits == ("1111111", "2222222", "2222222", d1["run_id"])  # the gate's baseline is the last nightly
+    # the gate's baseline is the last ACCEPTED state: night 1 failed (its dead board), so there is none yet
+    assert commits == ("1111111", "2222222", "2222222", None)
+    assert d2["baseline"].startswith("no accepted baseline yet")
     assert "(commit 1111111 on main) → B" in Path(d2["markdown"]).read_text()
     table = CliRunner().invoke(main, ["report", "--results", str(results), "--json"])
     rep = json.loads(table.stdout)

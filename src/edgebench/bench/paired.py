@@ -126,7 +126,7 @@ def check_inputs(baselines: Baselines, boards: list[str], variants: list[Variant
             name = next((n for n in [*a, *b] if a.get(n) != b.get(n)), "?")
             raise UserError(
                 f"baseline {baselines.ref} and {v.model}/{v.name} take different inputs: input {name!r} is "
-                f"{a.get(name) or 'absent'} in the baseline and {b.get(name) or 'absent'} in {v.artifact.name}; "
+                f"{a.get(name) or 'absent'} in the baseline and {b.get(name) or 'absent'} in {v.model}/{v.name}; "
                 "a paired comparison times both on the same inputs: pair models with the same inputs"
             )
 

@@ -163,8 +163,10 @@ def trend_svg(t: Trend) -> str:
     for rid, label in zip(t.changes, t.change_labels, strict=True):  # each change point names its commit
         x = _sx(t.runs.index(rid), 0, max(n - 1, 1))
         out.append(f'<line x1="{x:.1f}" y1="20" x2="{x:.1f}" y2="{H - PAD}" stroke="#d62728" stroke-dasharray="3 2"/>')
+        right = x > W / 2  # the label reads away from the edge it is near, never clipped
         out.append(
-            f'<text class="change" x="{x + 3:.1f}" y="30" font-size="10" fill="#d62728">change at {_e(label)}</text>'
+            f'<text class="change" x="{x - 3 if right else x + 3:.1f}" y="30" font-size="10" fill="#d62728" '
+            f'text-anchor="{"end" if right else "start"}">change at {_e(label)}</text>'
         )
     out.append("</svg>")
     return "\n".join(out)

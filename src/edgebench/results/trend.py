@@ -4,6 +4,12 @@ As asv does (``asv publish``: one point per commit, the x axis labelled by commi
 runs of the same commit are pooled; only measurements whose configuration key
 (`edgebench.model.ConfigKey`) matches the newest one form a series; change points are
 found by PELT (the ``ruptures`` library) with a penalty scaled to the series' noise.
+
+Paired-linked medians: separate runs move as a block (5-20 % between invocations on a
+shared runner), which would bury a 5-10 % step in noise. A run that re-measured an
+earlier run of the series paired (``run --baseline``; every nightly after the first)
+is placed at that run's value times the paired ratio, so the series moves only where
+the paired comparisons say the model did.
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from edgebench.model import Report, Trend
+from edgebench.model import Report, Run, Trend
 from edgebench.results.index import history
+from edgebench.results.store import load_run, run_path
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -113,6 +120,32 @@ def by_commit(points: Sequence[dict[str, Any]], metric: str) -> list[dict[str, A
     return out
 
 
+def linked(results: Path, key: tuple[str, str, str], rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows (oldest first) with each ``p50`` chained through its paired ratio to its baseline's, when in them.
+
+    See the module docstring; a row without paired processes against an earlier row keeps its own median.
+    """
+    runs: dict[str, Run | None] = {}
+    level: dict[str, float] = {}
+    out = []
+    for r in rows:
+        v = r.get("p50")
+        rid = str(r["run_id"])
+        if rid not in runs:
+            path = run_path(results, rid)
+            runs[rid] = load_run(path) if path.is_file() else None
+        run = runs[rid]
+        m = next((x for x in run.measurements if x.key == key), None) if run is not None else None
+        p = m.paired if m is not None else None
+        if p is not None and p.baseline_run in level and len(p.processes) >= 2:
+            ratio = float(np.exp(np.mean([np.log(x.b_p50_ms / x.a_p50_ms) for x in p.processes])))
+            v = level[p.baseline_run] * ratio
+        if v is not None:
+            level[rid] = float(v)
+        out.append({**r, "p50": v})
+    return out
+
+
 def with_trends(
     report: Report,
     results: Path,
@@ -145,6 +178,8 @@ def with_trends(
                 f"trend of {'/'.join(key)} leaves out {len(other)} earlier run(s) measured in another "
                 f"configuration ({'; '.join(diffs)})"
             )
+        if "p50" in metrics:
+            same = linked(results, key, same)
         for metric in metrics:
             pts = by_commit(same, metric)
             vals = tuple(p["value"] for p in pts)
