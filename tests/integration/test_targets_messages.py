@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil  # type: ignore[import-untyped]
 import pytest
 from _bench_models import onnx_model, variant
 
@@ -290,3 +292,29 @@ def test_a_board_python_that_prints_junk_is_named_at_the_lock(
         "boards.toml to a Python >= 3.6 that prints nothing of its own (`edgebench boards check junk-py`) "
         "(command: lock)"
     )
+
+
+@pytest.mark.timeout(120)  # pytest-timeout raises in the test, so the finally below resumes the board
+def test_a_hung_board_is_one_line_naming_it_the_step_and_the_fix(farm: Farm) -> None:
+    board = dataclasses.replace(farm.board("farm-3"), connect_timeout=1)  # quick commands: 3 s
+    d = SSHDriver(board, connect_retries=1)
+    d.activate()
+    sshd = psutil.Process(farm.member("farm-3").pid)
+    hung = [sshd, *sshd.children(recursive=True)]  # the listener and this connection's session
+    for p in hung:
+        p.suspend()  # SIGSTOP
+    try:
+        with pytest.raises(BoardUnreachable) as info, d.lock(5):
+            pass
+    finally:
+        for p in hung:
+            with contextlib.suppress(psutil.Error):
+                p.resume()  # SIGCONT
+        d.deactivate()
+    msg = str(info.value)
+    assert msg.startswith(
+        "farm-3: the board did not answer within 3 s while removing old interrupted uploads: check that it is up "
+        "(`edgebench boards check farm-3`) (command: find "
+    )
+    assert "\n" not in msg and "Timeout opening channel" in info.value.output  # paramiko's words: the log
+    assert SSHDriver(farm.board("farm-3"), connect_retries=1).exists("nothing") is False  # the board is back

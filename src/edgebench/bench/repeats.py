@@ -288,8 +288,9 @@ def measure_interleaved(
 
 
 def _in_process(error: MeasurementError | None, process: int) -> MeasurementError:
-    """The error, naming the process (1-based) of the variant that failed."""
-    return dataclasses.replace(error or MeasurementError("", ""), process=process)
+    """The error, naming the process (1-based) of the variant that failed; never without a kind and a message."""
+    error = error or MeasurementError("no_result", "the agent's process failed without saying why")
+    return dataclasses.replace(error, process=process)
 
 
 def _failure(

@@ -284,7 +284,8 @@ class EdgeSession:
 
     @staticmethod
     def _failed(case: Case, exc: Exception) -> Measurement:
-        error = MeasurementError(type(exc).__name__, str(exc), output=getattr(exc, "output", ""))
+        message = str(exc) or f"{type(exc).__name__} without a message"  # a failure always says something
+        error = MeasurementError(type(exc).__name__, message, output=getattr(exc, "output", ""))
         return Measurement(
             board=case.board.name, model=case.variant.model, variant=case.variant.name, ok=False, error=error,
             null_keys=frozenset(),  # what was measured is unknown past the board: no format, sha256, bytes

@@ -217,6 +217,7 @@ class SSHDriver(Driver):
             try:
                 conn = self._new_connection()
                 conn.open()
+                conn.transport.channel_timeout = self.quick_s  # paramiko waits an hour for a hung board's channel
                 self._conn = conn
                 break
             except paramiko.BadHostKeyException as exc:
@@ -267,7 +268,7 @@ class SSHDriver(Driver):
         self._dirs.clear()
         self._verified.clear()
         if not self._resolved:
-            home = self._sh('printf %s "$HOME"', 30).stdout.strip()
+            home = self._sh('printf %s "$HOME"', self.quick_s, "reading its home folder").stdout.strip()
             wd = self.board.workdir
             wd = home if wd == "~" else posixpath.join(home, wd[2:])
             self.board = dataclasses.replace(self.board, workdir=wd)
@@ -291,8 +292,18 @@ class SSHDriver(Driver):
             )
         return path
 
-    def _sh(self, script: str, timeout: float) -> CommandResult:
-        """Run a shell script on the board; connection loss becomes `BoardUnreachable`."""
+    @property
+    def quick_s(self) -> float:
+        """How long a quick command (printf, test, mkdir, df, rm) may take: 3 connect timeouts (30 s by default)."""
+        return 3 * self.board.connect_timeout
+
+    def _sh(self, script: str, timeout: float, what: str = "running a command", *, job: bool = False) -> CommandResult:
+        """Run a shell script on the board; connection loss becomes `BoardUnreachable`.
+
+        A board that does not answer within ``timeout`` is `BoardUnreachable` too, naming what was
+        being done (``what``), except for a ``job``, whose caller says it ran past its timeout
+        (invoke's ``CommandTimedOut``).
+        """
         if not self.connected:
             self.connect()
         try:
@@ -300,19 +311,35 @@ class SSHDriver(Driver):
         except Exception as exc:
             from invoke.exceptions import CommandTimedOut
 
-            if isinstance(exc, CommandTimedOut):
+            if isinstance(exc, CommandTimedOut) and job:
                 raise
-            self.deactivate()
-            raise BoardUnreachable(
-                self.board.name, script[:200], "", f"connection lost ({type(exc).__name__}: {exc})"
-            ) from None
+            raise self._unreachable(exc, script, timeout, what) from None
         if res.exited == -1 and not self.connected:  # the channel closed without an exit status
             self.deactivate()
             raise BoardUnreachable(self.board.name, script[:200], res.stderr, "connection lost during the command")
         return CommandResult(script, int(res.exited), res.stdout, res.stderr)
 
+    def _unreachable(self, exc: Exception, command: str, timeout: float, what: str) -> BoardUnreachable:
+        """Drop the connection; the error of a board that did not answer (hung: its sshd stopped, the
+        machine frozen) or whose connection was lost. The raw text (invoke's, on several lines) stays
+        in the error's output."""
+        from invoke.exceptions import CommandTimedOut
+
+        self.deactivate()
+        b, command = self.board, " ".join(command[:200].split())  # one line, whatever the script
+        if isinstance(exc, CommandTimedOut) or "Timeout opening channel" in str(exc):  # paramiko's words
+            waited = timeout if isinstance(exc, CommandTimedOut) else self.quick_s
+            return BoardUnreachable(
+                b.name,
+                command,
+                str(exc),
+                f"the board did not answer within {waited:g} s while {what}: check that it is up "
+                f"(`edgebench boards check {b.name}`)",
+            )
+        return BoardUnreachable(b.name, command, "", f"connection lost ({type(exc).__name__}: {exc})")
+
     def _check(self, script: str, what: str, timeout: float = 60.0) -> CommandResult:
-        res = self._sh(script, timeout)
+        res = self._sh(script, timeout, f"running {what}")
         if res.exit_code != 0:
             raise RemoteError(self.board.name, what, res.stderr or res.stdout, f"{what} failed (exit {res.exit_code})")
         return res
@@ -321,7 +348,7 @@ class SSHDriver(Driver):
         if path in self._dirs:
             return
         q = shlex.quote(path)
-        res = self._sh(f"mkdir -p -- {q} && test -w {q}", 60)
+        res = self._sh(f"mkdir -p -- {q} && test -w {q}", self.quick_s, f"making the folder {path}")
         if res.exit_code != 0:
             detail = (res.stderr.strip().splitlines() or ["not writable"])[-1]
             raise RemoteError(
@@ -337,7 +364,8 @@ class SSHDriver(Driver):
         """Create the workdir, check that it is writable, and drop uploads interrupted over an hour ago."""
         wd = self.confine(".")
         self._mkdir(wd)
-        self._sh(f"find {shlex.quote(wd)}/cache -name '.upload.*.tmp' -mmin +60 -delete 2>/dev/null; true", 60)
+        script = f"find {shlex.quote(wd)}/cache -name '.upload.*.tmp' -mmin +60 -delete 2>/dev/null; true"
+        self._sh(script, self.quick_s, "removing old interrupted uploads")
 
     # ---------------------------------------------------------------- the protocol
 
@@ -355,7 +383,7 @@ class SSHDriver(Driver):
             self._conn.sftp().put(str(local), tmp, confirm=True)
         except Exception as exc:
             with contextlib.suppress(Exception):
-                self._sh(f"rm -f -- {shlex.quote(tmp)}", 30)
+                self._sh(f"rm -f -- {shlex.quote(tmp)}", self.quick_s, "removing a failed upload")
             self._check_space(folder, size)  # a disk that filled up meanwhile (sftp says only "size mismatch")
             raise RemoteError(
                 self.board.name, f"put {local.name}", "", f"upload failed ({type(exc).__name__}: {exc})"
@@ -375,7 +403,11 @@ class SSHDriver(Driver):
         Raises:
             RemoteError: naming the free space, the workdir and what the upload needs.
         """
-        res = self._sh(f"df -Pk -- {shlex.quote(folder)} 2>/dev/null | tail -n 1", 30)
+        res = self._sh(
+            f"df -Pk -- {shlex.quote(folder)} 2>/dev/null | tail -n 1",
+            self.quick_s,
+            f"reading the free space of {folder}",
+        )
         free = free_bytes(res.stdout)
         if free is not None and free < size + SPACE_MARGIN:
             raise RemoteError(
@@ -390,7 +422,7 @@ class SSHDriver(Driver):
         """The sha256 of a file on the board, or ``None`` if there is none."""
         path = self.confine(remote)
         q = shlex.quote(path)
-        res = self._sh(f"if [ -f {q} ]; then {hash_cmd(self.board.python, path)}; fi", 120)
+        res = self._sh(f"if [ -f {q} ]; then {hash_cmd(self.board.python, path)}; fi", 120, f"hashing {path}")
         out = res.stdout.strip()
         return out if len(out) == 64 else None
 
@@ -406,7 +438,8 @@ class SSHDriver(Driver):
 
     def exists(self, remote: str) -> bool:
         """True if ``remote`` is a file on the board."""
-        return self._sh(f"test -f {shlex.quote(self.confine(remote))}", 30).exit_code == 0
+        path = self.confine(remote)
+        return self._sh(f"test -f {shlex.quote(path)}", self.quick_s, f"looking for {path}").exit_code == 0
 
     def get(self, remote: str, local: Path) -> None:
         """Download to a temporary name beside ``local``, then rename."""
@@ -455,7 +488,7 @@ class SSHDriver(Driver):
         with self._guard:
             self._running.add(pidfile)
         try:
-            res = self._sh(script, timeout)
+            res = self._sh(script, timeout, "running the job", job=True)
         except CommandTimedOut as exc:
             tail = (exc.result.stderr or exc.result.stdout or "") if exc.result is not None else ""
             self.kill_job(pidfile)
@@ -504,7 +537,7 @@ class SSHDriver(Driver):
     def kill_agents(self) -> list[str]:
         """Kill the agents running from this workdir on the board (left by a run whose host died)."""
         wd = self.confine(".")
-        res = self._sh(shlex.join([self.board.python, "-c", PY_KILL_AGENTS, wd]), 60)
+        res = self._sh(shlex.join([self.board.python, "-c", PY_KILL_AGENTS, wd]), 60, "looking for agents left running")
         return [ln for ln in res.stdout.splitlines() if ln.strip()] if res.exit_code == 0 else []
 
     def kill_job(self, pidfile: str) -> None:
@@ -517,7 +550,7 @@ class SSHDriver(Driver):
             f"rm -f -- {q}"
         )
         with contextlib.suppress(RemoteError):
-            self._sh(script, 30)
+            self._sh(script, self.quick_s, "stopping a job")
 
     @contextlib.contextmanager
     def lock(self, timeout: float) -> Iterator[None]:
@@ -531,10 +564,14 @@ class SSHDriver(Driver):
         """
         self.activate()
         b = self.board
-        home = self._sh('printf %s "$HOME"', 30).stdout.strip() or self.confine(".")
+        home = self._sh('printf %s "$HOME"', self.quick_s, "reading its home folder").stdout.strip()
+        home = home or self.confine(".")
         path = posixpath.join(home, HOST_LOCK)
         cmd = shlex.join([b.python, "-c", PY_LOCK, path, f"{timeout:g}", lock_owner()])
-        chan = self._conn.transport.open_session(timeout=b.connect_timeout)
+        try:
+            chan = self._conn.transport.open_session(timeout=self.quick_s)
+        except Exception as exc:
+            raise self._unreachable(exc, "lock", self.quick_s, "taking the board lock") from None
         try:
             chan.settimeout(timeout + max(30.0, b.connect_timeout))
             chan.exec_command(cmd)
