@@ -1340,11 +1340,18 @@ def paired_job(job: Dict[str, Any]) -> Dict[str, Any]:
         model_a.load(artifact_a)
         model_b.load(artifact_b)
         sig_a, sig_b = model_a.signature(), model_b.signature()
-        if [(n, d) for n, _s, d in sig_a] != [(n, d) for n, _s, d in sig_b]:
+        if [(n, d) for n, _s, d in sig_a] != [(n, d) for n, _s, d in sig_b] or any(
+            isinstance(x, int) and isinstance(y, int) and x != y
+            for (_n, sa, _d), (_m, sb, _e) in zip(sig_a, sig_b)  # noqa: B905 (runs on Python 3.6: no strict=)
+            for x, y in zip(sa, sb)  # noqa: B905
+        ):
             raise AgentError(
                 "bad_job",
                 "the two models take different inputs (%s vs %s): a paired comparison needs the same inputs"
-                % (", ".join(n + ":" + d for n, _s, d in sig_a), ", ".join(n + ":" + d for n, _s, d in sig_b)),
+                % (
+                    ", ".join("%s:%s%s" % (n, d, list(sh)) for n, sh, d in sig_a),
+                    ", ".join("%s:%s%s" % (n, d, list(sh)) for n, sh, d in sig_b),
+                ),
             )
         measure_spec = job.get("measure") or {}
         batch = int(measure_spec.get("batch_size", DEFAULT_MEASURE["batch_size"]))

@@ -248,3 +248,30 @@ def test_numpy_abi_error_is_recognised() -> None:
     exc = ImportError("numpy.core.multiarray failed to import")
     assert agent._is_numpy_abi_error(exc)
     assert not agent._is_numpy_abi_error(ImportError("No module named 'tflite_runtime'"))
+
+
+def test_a_paired_job_times_a_and_b_alternately_in_one_process(tmp_path: Path) -> None:
+    from _tiny_onnx import make_tiny_onnx
+
+    a = make_tiny_onnx(tmp_path / "a.onnx", n_in=4, seed=0)
+    b = make_tiny_onnx(tmp_path / "b.onnx", n_in=4, seed=1)
+    sha = {p: agent.check_sha256(str(p), None) for p in (a, b)}
+    job = {
+        "artifact": str(b), "sha256": sha[b], "runtime": "onnxruntime", "dims": {"batch": 2},
+        "measure": {"min_time_s": 0.05, "min_rounds": 21, "warmup_min_iters": 3, "warmup_min_s": 0.0},
+    }  # fmt: skip
+    for first in ("a", "b"):
+        res = agent.run_job({**job, "paired": {"artifact": str(a), "sha256": sha[a], "first": first}})
+        assert res["ok"], res["error"]
+        p = res["paired"]
+        assert p["first"] == first and p["a_sha256"] == sha[a]
+        assert len(p["a_samples_ns"]) == len(p["b_samples_ns"]) >= 21  # the floors hold for each model
+        assert res["runtime"]["name"] == "onnxruntime" and "timing" not in res  # latency only, no memory figures
+    # the baseline is checked against its sha256 like any artifact
+    bad = agent.run_job({**job, "paired": {"artifact": str(a), "sha256": "0" * 64}})
+    assert not bad["ok"] and bad["error"]["kind"] == "artifact_changed"
+    # models with other inputs cannot be paired: one message naming both
+    other = make_tiny_onnx(tmp_path / "c.onnx", n_in=6, seed=2)
+    got = agent.run_job({**job, "paired": {"artifact": str(other), "sha256": None}})
+    assert got["ok"] is False and got["error"]["kind"] == "bad_job"
+    assert "take different inputs (x:float32['batch', 6] vs x:float32['batch', 4])" in got["error"]["message"]

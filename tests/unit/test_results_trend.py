@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from edgebench.model import ConfigKey, Measurement, Trend
+from edgebench.model import ConfigKey, Measurement, Paired, PairedProcess, Trend
 from edgebench.render.html import trend_svg
-from edgebench.results.trend import by_commit, change_points
+from edgebench.results.schema import add_measurement, new_run
+from edgebench.results.store import save_run
+from edgebench.results.trend import by_commit, change_points, linked
 
 
 @pytest.mark.parametrize(
@@ -107,3 +112,32 @@ def test_change_points_are_named_by_commit() -> None:
     t = Trend("b", "m", "v", "p90", (1.0, 2.0), ("r1", "r2"), "", ("r2",), commits=("aaaaaaa", "bbbbbbb*"))
     assert t.change_labels == ("bbbbbbb*",)
     assert Trend("b", "m", "v", "p90", (1.0, 2.0), ("r1", "r2"), "", ("r2",)).change_labels == ("r2",)
+
+
+def test_the_html_names_the_change_points_commit_inside_the_plot() -> None:
+    t = Trend("b", "m", "v", "p50", (1.0,) * 5 + (1.1,) * 3, tuple(f"r{i}" for i in range(8)), "", ("r5",),
+              commits=tuple(f"night{i}" for i in range(1, 9)))  # fmt: skip
+    svg = trend_svg(t)
+    assert 'text-anchor="end">change at night6</text>' in svg  # right half: reads leftwards, never clipped
+
+
+def test_paired_runs_chain_the_trend_through_their_ratios(tmp_path: Path) -> None:
+    # separate runs whose own medians jump about as a block (1.0, 1.2, 0.9, 1.25 ms), each paired with the
+    # previous: the paired ratios say 1.0, 1.0, 1.1; the linked series is flat, then one 10 % step
+    key = ("b", "m", "fp32")
+    own = [1.0, 1.2, 0.9, 1.25]
+    ratios = [None, 1.0, 1.0, 1.1]
+    prev = None
+    for i, (ms, r) in enumerate(zip(own, ratios, strict=True)):
+        m = Measurement(*key, True, sha256=f"{i}" * 64, samples_ns=tuple([int(ms * 1e6)] * 20))
+        if r is not None and prev is not None:
+            procs = tuple(PairedProcess(1.0, r, 100, "a") for _ in range(4))
+            m = dataclasses.replace(m, paired=Paired(prev.measurements[0].sha256 or "", procs, prev.run_id))
+        run = dataclasses.replace(add_measurement(new_run("run", f"2026010{i}T000000Z-00000{i}"), m), complete=True)
+        run = dataclasses.replace(run, started=f"2026-01-0{i + 1}T00:00:00+00:00")
+        save_run(tmp_path, run)
+        prev = run
+    rows = [{"run_id": f"2026010{i}T000000Z-00000{i}", "p50": v} for i, v in enumerate(own)]
+    got = [r["p50"] for r in linked(tmp_path, key, rows)]
+    assert got == pytest.approx([1.0, 1.0, 1.0, 1.1])
+    assert linked(tmp_path, ("b", "m", "other"), rows) == rows  # nothing paired: the medians as they are
