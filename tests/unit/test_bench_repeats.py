@@ -128,7 +128,7 @@ def test_processes_run_interleaved_and_samples_pool(fake: FakeAgent) -> None:
     assert a["process_spread"] == 0 and not any("disagree" in w for w in a["warnings"])
     assert c["process_spread"] == pytest.approx(2.0)
     [spread] = [w for w in c["warnings"] if "disagree" in w]
-    assert "1.0-3.0 us" in spread and "200% apart > 10%" in spread and "threads" in spread
+    assert "1.0-3.0 us" in spread and "200% apart > 10%" in spread and "paired comparison" in spread
 
 
 def test_one_repeat_is_one_process_per_variant(fake: FakeAgent) -> None:

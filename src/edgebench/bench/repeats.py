@@ -130,8 +130,9 @@ def pool(procs: Sequence[Measurement], entries: Sequence[ProcessEntry], settings
     if n > 1 and spread > SPREAD_LIMIT:
         warnings.append(
             f"the {n} agent processes disagree: their medians span {min(p50s) * 1e3:.1f}-{max(p50s) * 1e3:.1f} us "
-            f"({spread:.0%} apart > {SPREAD_LIMIT:.0%}): a per-process state (thread placement, core, "
-            "frequency) moves this figure; set threads for the board in boards.toml, idle it, or raise repeats"
+            f"({spread:.0%} apart > {SPREAD_LIMIT:.0%}): the board's own slowdowns (a shared or busy machine, "
+            "the clock) move each process; the interval over the processes carries it, and a paired comparison "
+            "(run --baseline) cancels it; idle the board or raise --repeats to narrow it"
         )
     last_device: Mapping[str, object] = procs[-1].device or {}
     m = dataclasses.replace(

@@ -254,8 +254,9 @@ def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
     if spread:
         warnings.append(
             f"the fresh agent processes of a variant disagree (medians more than {PROCESS_SPREAD:.0%} apart) on "
-            f"{', '.join(spread)}: a per-process state moves those figures; set threads per board in boards.toml, "
-            "idle the board, or raise --repeats"
+            f"{', '.join(spread)}: the board's own slowdowns move each process (a shared or busy machine); "
+            "figures of one run are fine, a decision across runs needs pairing (run --baseline, compare --ab); "
+            "idle the board or raise --repeats"
         )
     if not run.complete:
         why = run.interrupted or "it did not finish"
