@@ -40,3 +40,7 @@ def demo(results: Path, as_json: bool, epochs: int, min_time: float) -> None:
     con.print(f"variants in [bold]{res.variants[0].path.parent}[/bold]; run stored in [bold]{res.run_file}[/bold]")
     con.print(f"demo took {res.seconds:.1f} s.")
     con.print("Next: `edgebench report --format html -o report.html` (with the profiles), `edgebench --help`.")
+    by = {v.name: v for v in res.variants}
+    if "fp32" in by and "int8-static" in by:  # a decision across runs, the way a gate makes it
+        a, b = by["fp32"].path, by["int8-static"].path
+        con.print(f"Decide a change across runs, paired: `edgebench compare --ab {a} {b}`", highlight=False)

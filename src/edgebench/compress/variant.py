@@ -198,9 +198,11 @@ def check_artifact(v: Variant) -> None:
 
 
 def list_variants(root: Path) -> list[Variant]:
-    """Every variant under a variants root, sorted by model and variant."""
+    """Every variant under a variants root, sorted by model and variant; or the one variant folder ``root`` is."""
     if not root.is_dir():
         return []
+    if (root / MANIFEST).is_file():  # <root>/<model>/<variant> itself
+        return [load_variant(root)]
     return [load_variant(mf.parent) for mf in sorted(root.glob(f"*/*/{MANIFEST}"))]
 
 
@@ -257,7 +259,7 @@ def variants_from_files(path: Path, cache: Path | None = None) -> list[Variant] 
     """
     if path.is_file():
         return [variant_for_file(path, cache)]
-    if not path.is_dir() or any(path.glob(f"*/*/{MANIFEST}")):
+    if not path.is_dir() or (path / MANIFEST).is_file() or any(path.glob(f"*/*/{MANIFEST}")):
         return None
     files = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in MODEL_FILES)
     if not files:
