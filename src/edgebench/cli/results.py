@@ -185,19 +185,23 @@ def compare(
 ) -> None:
     """Compare run B (default: latest) against run A, per board, model and variant.
 
-    The agent processes of each measurement (--repeats) are the units of replication:
-    p50, p90 and p99 are computed per process and compared with Student's t-test on
-    their logs. A row is labelled by its median: `no change` when an equivalence test
-    (two one-sided tests) shows the change within +-margin, `slower`/`faster` when the
-    change is significant and beyond the margin, `undecided` otherwise. Tails get their
-    own labels; processes that disagree on a tail give a warning, not a regression.
-    Measurements of a different configuration (batch, shapes, threads, runtime, board)
-    are refused unless --allow-config-change. Comparing a run with itself is `no change`.
+    The median decides a row, on the strongest basis at hand (the p50 cell names it):
+    `paired` when B was measured with `edgebench run --baseline A` (A's artifact
+    re-measured with B's, alternately in the same fresh processes, so a shift of a whole
+    run cancels); else `history`: the processes' interval widened by the run-to-run
+    spread of 3+ earlier runs of the same configuration; else `one run each`, shown but
+    `undecided` (two separate runs cannot see a shift of a whole run). `no change` when
+    the whole 90% interval lies within +-margin (two one-sided tests), `slower`/`faster`
+    only when it lies wholly beyond the margin. Measurements of a different configuration
+    (batch, shapes, threads, runtime, board) are refused unless --allow-config-change. A
+    run compared with itself is `no change`. With --ab, A and B are measured now, paired
+    (this writes a run of B to --results).
 
     \b
     Examples:
       edgebench compare latest~1            # the previous run against the latest
       edgebench compare 20261125T0611 latest --margin 5 --format markdown
+      edgebench compare --ab old.onnx new.onnx --boards pi4   # two files, measured now, paired
     """
 
     m = (min_effect if min_effect is not None else margin) / 100
