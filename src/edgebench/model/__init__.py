@@ -28,6 +28,8 @@ import names from `edgebench.model` itself.
 from edgebench.model.base import JSON_SCHEMA, MIB, RUN_SCHEMA, Change, CheckVerdict, JSONObject, Worth
 from edgebench.model.config_key import ConfigKey
 from edgebench.model.decisions import (
+    COSINE_FROM_BOARD,
+    COSINE_FROM_COMPRESS,
     LIMITS,
     BoardCost,
     Budget,
@@ -64,6 +66,8 @@ from edgebench.model.run import Run
 __all__ = [
     "AGENT_NULLS",
     "BASE_NULLS",
+    "COSINE_FROM_BOARD",
+    "COSINE_FROM_COMPRESS",
     "JSON_SCHEMA",
     "LIMITS",
     "MANIFEST_SCHEMA",

@@ -293,6 +293,10 @@ class Histogram:
         return {"lo_ms": self.lo_ms, "hi_ms": self.hi_ms, "counts": list(self.counts), "above": self.above}
 
 
+COSINE_FROM_BOARD = "board"  # ReportRow.cosine_source: measured on the board in this run (eval data)
+COSINE_FROM_COMPRESS = "compress"  # ... the variant's manifest: host-side, at compress time
+
+
 @dataclass(frozen=True, slots=True)
 class ReportRow:
     """One (board, variant) of a model in a run's report, with its ratios to fp32."""
@@ -326,7 +330,8 @@ class ReportRow:
     first_inference_ms: float | None = None  # cold start: first inference
     cosine: float | None = None  # fidelity: the worst output's cosine similarity to fp32's
     snr_db: float | None = None  # fidelity: the worst output's SNR against fp32's (None: identical or unknown)
-    degraded: bool = False  # cosine below ``min_cosine``
+    degraded: bool = False  # cosine below ``min_cosine`` (or its manifest marks it degraded, with no board-side cosine)
+    cosine_source: str | None = None  # where ``cosine`` comes from: COSINE_FROM_BOARD or COSINE_FROM_COMPRESS
     min_cosine: float | None = None  # the fidelity threshold the measurement ran with
     accuracy_unknown: str | None = None  # why top-1 is unknown (labels given to a non-classifier output)
     fidelity_unknown: str | None = None  # why fidelity is unknown (the host-side fp32 reference failed)

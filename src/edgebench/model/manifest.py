@@ -93,6 +93,26 @@ class Manifest:
         return _num(f.get("min_cosine")) if isinstance(f, Mapping) else None
 
     @property
+    def compress_fidelity(self) -> dict[str, Any] | None:
+        """What compress found of this variant's outputs against its parent's, host-side, or None.
+
+        ``cosine`` (the worst output's), ``min_cosine`` (the threshold), ``degraded`` (the manifest's flag),
+        ``snr_db`` and ``parent``: what `edgebench run` records with a measurement
+        (``Measurement.compress_fidelity``) so that a run without eval data still knows a degraded variant.
+        """
+        f = self.extra.get("fidelity")
+        if not isinstance(f, Mapping):
+            return None
+        flag = self.extra.get("degraded", f.get("degraded"))
+        return {
+            "cosine": _num(f.get("cosine")),
+            "min_cosine": _num(f.get("min_cosine")),
+            "degraded": flag if isinstance(flag, bool) else None,
+            "snr_db": _num(f.get("snr_db")),
+            "parent": self.parent,
+        }
+
+    @property
     def run_inputs(self) -> dict[str, str]:
         """The input specs the recipe gave this model (``run_defaults.inputs``, as ``run --input``).
 

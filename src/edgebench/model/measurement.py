@@ -194,7 +194,7 @@ _MEASUREMENT_KEYS = (
     "board", "model", "variant", "format", "sha256", "bytes", "ok", "error", "samples_ns", "batch_size",
     "settings", "warnings", "timing", "memory", "accuracy", "fidelity", "runtime", "device", "host",
     "fingerprint", "agent_pid", "cold_start", "reference", "processes", "process_spread", "evaluation", "summary",
-    "inputs", "paired",
+    "inputs", "paired", "compress_fidelity",
 )  # fmt: skip
 # a measurement the bench has just built writes these even when null
 BASE_NULLS = frozenset({"format", "sha256", "bytes", "error"})
@@ -239,6 +239,9 @@ class Measurement:
     summary: Summary | None = None
     inputs: tuple[JSONObject, ...] | None = None  # the timed inputs: name, shape, dtype, how made (agent records)
     paired: Paired | None = None  # the baseline re-measured with it, in paired processes (`run --baseline`)
+    # the variant's manifest fidelity (`Manifest.compress_fidelity`): host-side, at compress time; what a run
+    # without eval data knows of its outputs (a board-side ``fidelity`` always wins)
+    compress_fidelity: JSONObject | None = None
     extra: JSONObject = field(default_factory=dict)
     null_keys: frozenset[str] = BASE_NULLS
 
@@ -330,6 +333,7 @@ class Measurement:
             summary=Summary.from_json(summ) if isinstance(summ, Mapping) else None,
             inputs=None if d.get("inputs") is None else tuple(d["inputs"]),
             paired=Paired.from_json(d["paired"]) if isinstance(d.get("paired"), Mapping) else None,
+            compress_fidelity=d["compress_fidelity"] if isinstance(d.get("compress_fidelity"), Mapping) else None,
             extra=_extra(d, _MEASUREMENT_KEYS),
             null_keys=_nulls(d, _MEASUREMENT_KEYS),
         )
@@ -358,6 +362,8 @@ class Measurement:
         _emit(out, "inputs", None if self.inputs is None else [dict(i) for i in self.inputs], nulls)
         if self.paired is not None:
             out["paired"] = self.paired.to_json()
+        if self.compress_fidelity is not None:
+            out["compress_fidelity"] = dict(self.compress_fidelity)
         out.update(self.extra)
         _emit(out, "summary", None if self.summary is None else self.summary.to_json(), nulls)
         return out

@@ -23,7 +23,7 @@ from edgebench.render.compare import quantile_text, runs_line
 from edgebench.render.gate import GATE_COLUMNS, summary
 from edgebench.render.gate import runs_line as gate_runs_line
 from edgebench.render.profile import html_section
-from edgebench.render.report import commit_words, failure_lines, shown_columns, speed_class, validity
+from edgebench.render.report import commit_words, failure_lines, fidelity_note, shown_columns, speed_class, validity
 
 W, H, PAD = 470, 230, 64
 TREND_SPAN = 0.10  # trend y axes cover at least median +-10 %
@@ -220,6 +220,8 @@ def _report_body(d: Report, settings: Mapping[str, Any] | None) -> list[str]:
         body.append(f'<p class="warn">warning: {_e(w)}</p>')
     for mm in d.models:
         body += [f"<h2>{_e(mm.model)}</h2>", _table(mm), "<ul>"]
+        note = fidelity_note(mm)
+        body += [f'<li class="warn">{_e(note)}</li>'] if note else []
         body += [
             f'<li class="{KIND_CLASS[r.verdict]}">{_e(r.board)}: {_e(r.verdict_text)}</li>'
             for r in mm.rows

@@ -12,7 +12,7 @@ from edgebench.render.gate import GATE_COLUMNS, summary
 from edgebench.render.gate import runs_line as gate_runs_line
 from edgebench.render.html import comparison_counts, settings_text
 from edgebench.render.profile import markdown_section
-from edgebench.render.report import commit_words, failure_lines, shown_columns, validity
+from edgebench.render.report import commit_words, failure_lines, fidelity_note, shown_columns, validity
 
 VERDICT_ICON = {Worth.WORTH_IT: "✅", Worth.WORTH_IT_FOR_SIZE: "📦", Worth.NOT_WORTH_IT: "❌", Worth.UNDECIDED: "❔",
                 Worth.DEGRADED: "⛔", Worth.WORTH_IT_IF_ACCURATE: "⚠️"}  # fmt: skip
@@ -47,6 +47,8 @@ def report_markdown(d: Report, settings: Mapping[str, Any] | None = None, profil
             rows.append([c.cell(r) for c in cols])
         out += [table([c.header for c in cols], rows), ""]
         out += [f"- ❌ {line}" for line in failure_lines(mm)]
+        note = fidelity_note(mm)
+        out += [f"- ⚠️ {note}"] if note else []
         out += [f"- {VERDICT_ICON[r.verdict]} {r.board}: {r.verdict_text}" for r in mm.rows if r.verdict]
         out += [f"- Pareto (top-1 vs p90) on {b}: {', '.join(n) or '-'}" for b, n in mm.pareto.items()]
         out.append("")

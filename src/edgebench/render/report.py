@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from edgebench.model import MIB, Change, ModelReport, ReportRow, Trend, Worth
+from edgebench.model import COSINE_FROM_COMPRESS, MIB, Change, ModelReport, ReportRow, Trend, Worth
 from edgebench.model import Report as ReportData
 from edgebench.render.widths import dropped_note, fit_table
 
@@ -31,10 +31,27 @@ def _top1(r: ReportRow) -> str:
 
 
 def _cosine(r: ReportRow) -> str:
-    """The worst output's cosine to fp32's, 4 decimals (``1.0000`` may still differ), marked when degraded."""
+    """The worst output's cosine to fp32's, 4 decimals (``1.0000`` may still differ), marked when degraded
+    (a cosine from the manifest, for want of a board-side one, is named by `fidelity_note`)."""
     if r.cosine is None:
-        return "unknown" if r.fidelity_unknown else "-"
+        return "degraded" if r.degraded else "unknown" if r.fidelity_unknown else "-"
     return f"{r.cosine:.4f}" + (" degraded" if r.degraded else "")
+
+
+def _has_cosine(r: ReportRow) -> object:
+    return r.cosine if r.cosine is not None else r.fidelity_unknown or (True if r.degraded else None)
+
+
+def fidelity_note(mm: ModelReport) -> str | None:
+    """The line that says which cosines come from the manifests (host-side, at compress time): those of the
+    variants this run measured no fidelity for (no eval data, or a failed reference)."""
+    names = [f"{r.board}/{r.variant}" for r in mm.rows if r.ok and r.cosine_source == COSINE_FROM_COMPRESS]
+    if not names:
+        return None
+    return (
+        f"cosine of {', '.join(names)}: host-side, from the manifests at compress time (no fidelity measured on "
+        "the board in this run: --eval measures it)"
+    )
 
 
 def _snr(r: ReportRow) -> str:
@@ -101,7 +118,7 @@ COLUMNS = (
     Column("load ms", "load", lambda r: fmt_ms(r.load_ms), optional=lambda r: r.load_ms),
     Column("first inference ms", "first", lambda r: fmt_ms(r.first_inference_ms), optional=lambda r: r.load_ms),
     Column("top-1", "top-1", _top1),
-    Column("cosine", "cos.", _cosine, optional=lambda r: r.cosine if r.cosine is not None else r.fidelity_unknown),
+    Column("cosine", "cos.", _cosine, optional=_has_cosine),
     Column("SNR dB", "SNR", _snr, optional=lambda r: r.cosine),
     Column("size", "size", lambda r: _size(r.bytes)),
     Column("speedup", "speed", lambda r: fmt_ratio(r.speedup)),
@@ -239,6 +256,9 @@ class Report:
                 yield dropped_note(dropped)
             for line in failure_lines(mm):
                 yield Text(f"  {line}", style="red")  # plain text: an error's brackets are not markup
+            note = fidelity_note(mm)
+            if note:
+                yield Text(f"  {note}", style="yellow")
             for r in mm.rows:
                 if r.verdict_text and r.verdict is not None:
                     yield f"  [{KIND_STYLE[r.verdict]}]{r.board}: {r.verdict_text}[/]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich import box
@@ -9,6 +10,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 
 from edgebench.compress.variant import Variant
+from edgebench.render.widths import dropped_note, fit_table
 
 
 def _kb(n: Any) -> str:
@@ -44,31 +46,62 @@ def variant_row(v: Variant) -> dict[str, Any]:
     }
 
 
+def _cosine(r: dict[str, Any]) -> str:
+    """The worst output's cosine to the parent's (4 decimals), ``degraded`` when the manifest says so."""
+    c = r["cosine"]
+    text = f"{c:.4f}" if isinstance(c, (int, float)) else "-"
+    return f"[red]{text} degraded[/red]" if r["degraded"] else text
+
+
+def _mflop(r: dict[str, Any]) -> str:
+    flops = r["flops"]
+    return f"{flops / 1e6:.2f}" if isinstance(flops, (int, float)) else "-"
+
+
+COLUMNS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
+    ("model", lambda r: str(r["model"])),
+    ("variant", lambda r: str(r["variant"])),
+    ("fmt", lambda r: str(r["format"])),
+    ("KiB", lambda r: _kb(r["bytes"])),
+    ("zip", lambda r: _kb(r["zip_bytes"])),
+    ("MFLOP", _mflop),
+    ("sparse%", lambda r: _pct(r["sparsity"])),
+    ("top1%", lambda r: _pct(r["top1"])),
+    ("agree%", lambda r: _pct(r["top1_agreement"])),
+    ("max|Δ|", lambda r: f"{r['max_abs_diff']:.3g}" if isinstance(r["max_abs_diff"], float) else "-"),
+    ("cosine", _cosine),
+)
+TEXT = ("model", "variant", "fmt")
+DROP_ORDER = ("zip", "sparse%", "agree%", "max|Δ|", "fmt", "MFLOP", "top1%")  # least important first
+
+
 class VariantTable:
-    """Renders variants; agree% and max|Δ| compare each with its fp32 parent (``--json`` adds the pass chain)."""
+    """Renders variants; agree%, max|Δ| and cosine compare each with its fp32 parent, host-side at compress time
+    (``--json`` adds the pass chain); the degraded ones are marked and named under the table."""
 
     def __init__(self, variants: list[Variant]) -> None:
         self.rows = [variant_row(v) for v in variants]
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        t = Table(title="variants", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), pad_edge=False)
-        for col, just in [
-            ("model", "left"), ("variant", "left"), ("fmt", "left"), ("KiB", "right"), ("zip", "right"),
-            ("MFLOP", "right"), ("sparse%", "right"), ("top1%", "right"), ("agree%", "right"), ("max|Δ|", "right"),
-        ]:  # fmt: skip
-            t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
-        for r in self.rows:
-            flops = r["flops"]
-            t.add_row(
-                r["model"],
-                r["variant"],
-                r["format"],
-                _kb(r["bytes"]),
-                _kb(r["zip_bytes"]),
-                f"{flops / 1e6:.2f}" if isinstance(flops, (int, float)) else "-",
-                _pct(r["sparsity"]),
-                _pct(r["top1"]),
-                _pct(r["top1_agreement"]),
-                f"{r['max_abs_diff']:.3g}" if isinstance(r["max_abs_diff"], float) else "-",
-            )
+        """The table (columns that do not fit the width dropped, least important first), then the degraded."""
+
+        def make(shown: Sequence[str]) -> Table:
+            t = Table(title="variants", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0), pad_edge=False)
+            for col in shown:  # names fold, figures are never cut
+                name = col in ("model", "variant")
+                t.add_column(col, justify="left" if col in TEXT else "right", no_wrap=not name, overflow="fold")
+            for r in self.rows:
+                cells = {h: cell(r) for h, cell in COLUMNS}
+                t.add_row(*(cells[h] for h in shown))
+            return t
+
+        t, dropped = fit_table(make, [h for h, _ in COLUMNS], DROP_ORDER, console, options)
         yield t
+        if dropped:
+            yield dropped_note(dropped)
+        bad = [f"{r['model']}/{r['variant']}" for r in self.rows if r["degraded"]]
+        if bad:
+            yield (
+                f"[red]degraded: {', '.join(bad)}[/red]: their outputs are far from their parent's (cosine below "
+                "the recipe's min_cosine, host-side at compress time): reports call them degraded, never worth it"
+            )

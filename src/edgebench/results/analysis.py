@@ -10,13 +10,25 @@ import dataclasses
 import warnings
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgebench import agent
-from edgebench.model import Change, Histogram, Measurement, ModelReport, Report, ReportRow, Run, Worth
+from edgebench.model import (
+    COSINE_FROM_BOARD,
+    COSINE_FROM_COMPRESS,
+    Change,
+    Histogram,
+    Measurement,
+    ModelReport,
+    Report,
+    ReportRow,
+    Run,
+    Worth,
+)
 from edgebench.results.commit import label as commit_label
 from edgebench.results.schema import SchemaError
 from edgebench.results.significance import compare_quantile
@@ -70,6 +82,39 @@ def _by(f: float, what: str) -> str:
     return f"{(f - 1) * 100:.0f}% {what}" if f < 1.095 else f"{_fmt_factor(f)} {what}"
 
 
+BOARD = COSINE_FROM_BOARD  # a cosine measured on the board in this run (eval data and the fp32 reference)
+COMPRESS = COSINE_FROM_COMPRESS  # the variant's manifest: host-side, at compress time (`Measurement.compress_fidelity`)
+
+
+@dataclass(frozen=True, slots=True)
+class Fidelity:
+    """What is known of a measurement's outputs against its parent's, and where it comes from.
+
+    Attributes:
+        cosine: the worst output's cosine (None: unknown).
+        min_cosine: the degraded threshold.
+        source: `BOARD` or `COMPRESS` (None when nothing is known).
+        degraded: below the threshold (for `COMPRESS`, also when the manifest says so without a cosine).
+    """
+
+    cosine: float | None
+    min_cosine: float
+    source: str | None = None
+    degraded: bool = False
+
+    def words(self) -> str:
+        """``cosine 0.5000 < 0.99 against fp32`` or ``host-side cosine 0.2400 < 0.99 against its parent at
+        compress time`` (the threshold only when degraded)."""
+        if self.cosine is None and self.source != COMPRESS:
+            return "fidelity unknown"
+        if self.source != COMPRESS:
+            return f"cosine {self.cosine:.4f}" + (f" < {self.min_cosine:g} against fp32" if self.degraded else "")
+        if self.cosine is None:
+            return "marked degraded by its manifest at compress time"
+        below = f" < {self.min_cosine:g}" if self.degraded else ""
+        return f"host-side cosine {self.cosine:.4f}{below} against its parent at compress time"
+
+
 def verdict(
     variant: str,
     speed: Change,
@@ -82,40 +127,52 @@ def verdict(
     min_cosine: float = agent.DEFAULT_MIN_COSINE,
     accuracy_unknown: str | None = None,
     fidelity_unknown: str | None = None,
+    source: str | None = None,
+    flagged: bool = False,
 ) -> tuple[Worth, str]:
     """The verdict on a variant against fp32 on the same board.
 
-    A degraded variant (``cosine`` below ``min_cosine``) is never worth it; a faster or
-    smaller one whose accuracy and fidelity are both unknown is only "worth it if its
-    accuracy holds", and the text says what is unknown.
+    A degraded variant (``cosine`` below ``min_cosine``, measured on the board or by compress) is never
+    worth it; a faster or smaller one whose accuracy and board-side fidelity are both unknown is only
+    "worth it if its accuracy holds", and the text says what is unknown.
 
     Args:
         speed: the significance label of its median latency against fp32.
         speedup: fp32 p50 / variant p50.
-        cosine: the worst output's cosine similarity to fp32's outputs (None: not measured).
+        cosine: the worst output's cosine similarity to fp32's (None: not measured).
         accuracy_unknown: why top-1 could not be measured although labels were given.
         fidelity_unknown: why the cosine could not be measured (the host-side fp32 reference failed).
+        source: where ``cosine`` comes from: `BOARD` (the default when there is one) or `COMPRESS` (the
+            variant's manifest, host-side: it can say degraded, never verify).
+        flagged: the manifest marks the variant degraded although it holds no cosine (`COMPRESS` only).
 
     Returns:
         ``(kind, text)``; text reads like ``int8-static: 1.7x faster, -0.3 pt: worth it``.
     """
+    src = source or (BOARD if cosine is not None else None)
+    fid = Fidelity(
+        cosine, min_cosine, src, (cosine is not None and cosine < min_cosine) or (src == COMPRESS and flagged)
+    )
+    board_cosine = cosine if src == BOARD else None
     acc = "" if acc_delta_pt is None else f", {acc_delta_pt:+.1f} pt"
-    if acc_delta_pt is None and cosine is not None:
-        acc = f", accuracy unknown, cosine {cosine:.4f}"
+    if acc_delta_pt is None and board_cosine is not None:
+        acc = f", accuracy unknown, cosine {board_cosine:.4f}"
     too_lossy = acc_delta_pt is not None and acc_delta_pt < -max_drop_pt
-    unverified = acc_delta_pt is None and cosine is None
+    unverified = acc_delta_pt is None and board_cosine is None
     if unverified:
         acc = ", accuracy unknown" + (f" ({accuracy_unknown})" if accuracy_unknown else " (no labelled eval data)")
         if fidelity_unknown:
             acc += ", fidelity unknown (the fp32 reference failed)"
-    if cosine is not None and cosine < min_cosine:
+        if src == COMPRESS and not fid.degraded:
+            acc += f", {fid.words()}"
+    if fid.degraded:
         change = {
             Change.SLOWER: _by(1 / speedup, "slower") if speedup else "slower",
             Change.FASTER: _by(speedup, "faster"),
         }
         how = change.get(speed, "same speed" if speed is Change.NO_CHANGE else "speed undecided")
         return Worth.DEGRADED, (
-            f"{variant}: {how}, but its outputs are degraded (cosine {cosine:.4f} < {min_cosine:g} against fp32)"
+            f"{variant}: {how}, but its outputs are degraded ({fid.words()})"
             f"{'' if acc_delta_pt is None else acc}: not worth it"
         )
     if speed is Change.SLOWER:
@@ -145,11 +202,31 @@ def _number(d: Mapping[str, Any] | None, *keys: str) -> float | None:
 
 
 def cosine_of(m: Measurement) -> tuple[float | None, float]:
-    """A measurement's worst-output cosine to fp32's (None: not measured) and the threshold it ran with."""
+    """A measurement's worst-output cosine to fp32's on the board (None: not measured) and the threshold it ran with."""
     fid = m.fidelity if isinstance(m.fidelity, Mapping) else None
     cosine = _number(fid, "cosine", "cosine_mean")  # ``cosine_mean``: runs made before per-output fidelity
     given = [v for v in (_number(fid, "min_cosine"), _number(m.settings, "min_cosine")) if v is not None]
     return cosine, given[0] if given else agent.DEFAULT_MIN_COSINE  # 0 is a threshold too
+
+
+def fidelity_of(m: Measurement) -> Fidelity:
+    """A measurement's fidelity: the board's when this run measured it, else its manifest's (compress time).
+
+    A variant measured without eval data (or whose fp32 reference failed) has no board-side cosine; its
+    manifest's, found by compress on the host against its parent, still says whether its outputs are
+    usable. A run's ``--min-cosine`` re-decides the manifest's cosine; a manifest flag without a cosine stands.
+    """
+    cosine, min_cosine = cosine_of(m)
+    if cosine is not None:
+        return Fidelity(cosine, min_cosine, BOARD, cosine < min_cosine)
+    cf = m.compress_fidelity
+    if not isinstance(cf, Mapping):
+        return Fidelity(None, min_cosine)
+    host_cosine = _number(cf, "cosine")
+    if host_cosine is None:
+        flagged = cf.get("degraded") is True
+        return Fidelity(None, min_cosine, COMPRESS if flagged else None, flagged)
+    return Fidelity(host_cosine, min_cosine, COMPRESS, host_cosine < min_cosine)
 
 
 def _row(m: Measurement) -> ReportRow:
@@ -159,7 +236,7 @@ def _row(m: Measurement) -> ReportRow:
         figures = {"p50_ms": s.p50_ms, "p90_ms": s.p90_ms, "p99_ms": s.p99_ms, "throughput": s.throughput,
                    "rounds": s.rounds, "cv": s.cv}  # fmt: skip
     fid = m.fidelity if isinstance(m.fidelity, Mapping) else None
-    cosine, min_cosine = cosine_of(m)
+    f = fidelity_of(m)
     peak_eval = _number(m.memory, "peak_rss_eval")
     unknown = (m.accuracy or {}).get("unknown")
     return ReportRow(
@@ -169,8 +246,8 @@ def _row(m: Measurement) -> ReportRow:
         peak_rss_eval=None if peak_eval is None else int(peak_eval),
         load_ms=None if m.cold_start is None else m.cold_start.load_ms,
         first_inference_ms=None if m.cold_start is None else m.cold_start.first_inference_ms,
-        cosine=cosine, snr_db=_number(fid, "snr_db"), degraded=cosine is not None and cosine < min_cosine,
-        min_cosine=min_cosine,
+        cosine=f.cosine, degraded=f.degraded, min_cosine=f.min_cosine, cosine_source=f.source,
+        snr_db=_number(fid, "snr_db") if f.source == BOARD else None,
         accuracy_unknown=str(unknown) if unknown else None,
         fidelity_unknown=str(fid["unknown"]) if fid and fid.get("unknown") else None,
     )  # fmt: skip
@@ -196,6 +273,7 @@ def _against_fp32(
             r.variant, chg.label, speedup or 0.0, acc, size_ratio, max_drop_pt,
             cosine=r.cosine, min_cosine=agent.DEFAULT_MIN_COSINE if r.min_cosine is None else r.min_cosine,
             accuracy_unknown=r.accuracy_unknown, fidelity_unknown=r.fidelity_unknown,
+            source=r.cosine_source, flagged=r.degraded,
         )  # fmt: skip
         out.append(
             dataclasses.replace(

@@ -3,7 +3,8 @@
 For a model, the latest successful measurement of every (board, variant) is taken from
 the index; candidates that meet every constraint are ranked by board cost, board power
 or p90 latency; the others are listed with every reason they fail. A degraded variant (an
-output's cosine to its fp32 parent's below the run's ``min_cosine``) is never a candidate. Each constraint is
+output's cosine to its fp32 parent's below the run's ``min_cosine``; without a board-side cosine, its manifest's
+from compress) is never a candidate. Each constraint is
 decided by `edgebench.results.gate.check_limit`, the function `edgebench gate` uses:
 a p90 that gate calls undecided against a limit does not fit here either. Inventory
 boards with no result for the model are listed apart.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from edgebench.errors import UserError
 from edgebench.model import MIB, BoardCost, CheckVerdict, Choice, Measurement, Option, Run
-from edgebench.results.analysis import cosine_of
+from edgebench.results.analysis import fidelity_of
 from edgebench.results.gate import check_limit
 from edgebench.results.index import query
 from edgebench.results.store import open_run, sync
@@ -110,9 +111,9 @@ def choose(
         b = boards.get(r.board)
         m = _measurement(results, runs, r, model)
         reasons = [x for name, lim in limits.items() if lim is not None and (x := _reason(m, name, lim))]
-        cosine, min_cosine = cosine_of(m)
-        if cosine is not None and cosine < min_cosine:  # fast because its outputs are wrong: not an option
-            reasons.append(f"degraded: cosine {cosine:.4f} < {min_cosine:g} against fp32")
+        fid = fidelity_of(m)  # the board's, else the manifest's (a run without eval data)
+        if fid.degraded:  # fast because its outputs are wrong: not an option
+            reasons.append(f"degraded: {fid.words()}")
         if b is None:
             reasons.append("board not in the inventory (retired or renamed?)")
         cost, power = (None, None) if b is None else (b.cost, b.power_w)
