@@ -22,7 +22,7 @@ from edgebench.targets.farm import Farm
 
 pytestmark = [pytest.mark.slow]
 EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))
-FAST = ["--min-time", "0.4", "--repeats", "4"]
+FAST = ["--min-time", "0.2", "--repeats", "3"]
 
 
 def constant_chain(path: Path, layers: int, *, input_name: str = "x", width: int = 128) -> Path:
@@ -74,7 +74,7 @@ def test_run_baseline_pairs_the_stored_run_and_compare_decides_on_it(tmp_path: P
         run = json.loads(out.stdout)["run"]
         info = run["benchmarks"][0]["extra_info"]
         assert info["paired"]["baseline_run"] == base_id
-        assert len(info["paired"]["processes"]) == 4 and info["paired"]["error"] is None
+        assert len(info["paired"]["processes"]) == 3 and info["paired"]["error"] is None
         assert {p["first"] for p in info["paired"]["processes"]} == {"a", "b"}  # the order alternates
         new_id = Path(json.loads(out.stdout)["run_file"]).stem
         cmp_ = eb("compare", base_id, new_id, "--results", str(res), "--json", cwd=tmp_path)
@@ -98,13 +98,13 @@ def test_compare_ab_on_a_farm_board(farm: Farm, tmp_path: Path) -> None:
     board = farm.boards[0].name
     out = eb(
         "compare", "--ab", str(a), str(b), "--boards", board, "--inventory", str(farm.boards_file),
-        "--results", str(tmp_path / "res"), "--repeats", "4", "--min-time", "0.4", "--json", cwd=tmp_path,
+        "--results", str(tmp_path / "res"), "--repeats", "3", "--min-time", "0.3", "--json", cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     d = json.loads(out.stdout)
     (row,) = d["rows"]
     assert d["a"] == str(a) and row["board"] == board and row["p50"]["basis"] == "paired"
-    assert row["p50"]["n_a"] == 4 and row["label"] == "slower" and row["p50"]["ratio_low"] > 1.03
+    assert row["p50"]["n_a"] == 3 and row["label"] == "slower" and row["p50"]["ratio_low"] > 1.03
     assert row["p90"]["unit"] == "pair"  # tails are paired too
 
 
@@ -146,7 +146,7 @@ def test_accept_makes_the_baseline_and_a_regression_stays_red_until_then(tmp_pat
     (tmp_path / "budgets.toml").write_text("[[budget]]\nmax_regression_pct = 10\n")
     (tmp_path / "nightly.toml").write_text(
         '[nightly]\nboards = ["local"]\nvariants = "v"\nbudgets = "budgets.toml"\n'
-        "[nightly.settings]\nmin_time_s = 0.4\nrepeats = 4\ndims = { N = 16 }\n"
+        "[nightly.settings]\nmin_time_s = 0.2\nrepeats = 3\ndims = { N = 16 }\n"
     )
     res = tmp_path / "res"
     verdicts = []
