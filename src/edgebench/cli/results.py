@@ -52,8 +52,22 @@ allow_config_option = click.option(
     is_flag=True,
     help="Pair measurements whose configuration (batch, input shapes, threads, runtime, board) differs.",
 )
-FORMATS = click.Choice(["table", "markdown", "html", "json"])
-format_option = click.option("--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format.")
+FORMAT_ALIASES = {"md": "markdown"}
+
+
+class FormatChoice(click.Choice):  # type: ignore[type-arg]
+    """A ``--format`` choice that also takes the short names (``md`` for ``markdown``), in any case."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The choice ``value`` names, aliases resolved (an unknown one: click's usage error, listing the valid)."""
+        text = str(value).lower()
+        return super().convert(FORMAT_ALIASES.get(text, text), param, ctx)
+
+
+FORMATS = FormatChoice(["table", "markdown", "html", "json"])
+format_option = click.option(
+    "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format (md: markdown)."
+)
 output_option = click.option(
     "--output",
     "-o",
@@ -120,10 +134,10 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "markdown", "json"]),
+    type=FormatChoice(["table", "markdown", "json"]),
     default="table",
     show_default=True,
-    help="Output format.",
+    help="Output format (md: markdown).",
 )
 @output_option
 @json_option

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import difflib
 import json
 import os
 import statistics
@@ -119,7 +120,9 @@ def load_config(path: Path) -> NightlyConfig:
     Raises:
         ConfigError: naming the file, table and field.
     """
-    t = validate(NightlyTable, load_toml(path).get("nightly", None), f"{path}: [nightly]")
+    doc = load_toml(path)
+    _check_tables(path, doc)
+    t = validate(NightlyTable, doc.get("nightly", None), f"{path}: [nightly]")
     base = path.parent
 
     def opt_path(v: str | None) -> Path | None:
@@ -143,6 +146,29 @@ def load_config(path: Path) -> NightlyConfig:
         if p is not None and not p.is_file():
             raise ConfigError(f"{path}: [nightly] field '{name}' names {p}, which does not exist: fix the path")
     return cfg
+
+
+NIGHTLY_TABLES = ("nightly", "nightly.settings")  # every table a nightly file may hold
+
+
+def _check_tables(path: Path, doc: dict[str, Any]) -> None:
+    """Refuse what is outside ``[nightly]`` (a misspelt ``[nigthly.settings]`` would leave the nightly on defaults).
+
+    Raises:
+        ConfigError: naming the first unknown table (or key) and the closest valid table.
+    """
+    for key, value in doc.items():
+        if key == "nightly":
+            continue
+        if not isinstance(value, dict):
+            if not isinstance(doc.get("nightly"), dict):
+                continue  # no [nightly] table at all: validate says so
+            raise ConfigError(f"{path}: key {key!r} is outside any table: put it under [nightly]")
+        subs = [k for k, v in value.items() if isinstance(v, dict)]
+        name = f"{key}.{subs[0]}" if subs and len(subs) == len(value) else key  # [a.b] alone: name it so
+        close = difflib.get_close_matches(name, NIGHTLY_TABLES, n=1, cutoff=0.5)
+        hint = f"did you mean [{close[0]}]?" if close else "a nightly file holds [nightly] and [nightly.settings]"
+        raise ConfigError(f"{path}: unknown table [{name}]: {hint}")
 
 
 @contextlib.contextmanager
