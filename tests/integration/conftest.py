@@ -9,17 +9,67 @@ Use ``farm.boards`` (inventory `Board` entries), ``farm.board(name)``,
 ``farm.kill_board(name)`` / ``farm.restart_board(name)``. Tests that need it must be
 marked ``ssh``. Where sshd is not installed the fixture skips loudly; under ``CI=true``
 it fails instead.
+
+The farm's sshd processes run in sessions of their own, so a signal to the test run does
+not reach them: ``farm`` stops them itself on SIGINT or SIGTERM (then the run stops as on
+Ctrl-C). Every test shares a board lock of its own (``$EDGEBENCH_LOCK_DIR`` in a temporary
+folder, inherited by the CLIs the tests start), never the machine-wide lock of a real run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
 
 import pytest
 
-from edgebench.targets.farm import Farm, farm_up, find_sshd
+from edgebench.errors import FarmError
+from edgebench.targets.driver import LOCK_DIR_ENV
+from edgebench.targets.farm import Farm, farm_down, farm_up, find_sshd
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_board_lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The local board lock of this test run, off the machine-wide one (tests and their CLIs share it)."""
+    folder = tmp_path_factory.mktemp("board-lock")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(LOCK_DIR_ENV, str(folder))
+        yield folder
+
+
+def _stop_farm(root: Path) -> None:
+    with contextlib.suppress(FarmError):  # already stopped (by a signal), or never recorded
+        farm_down(root)
+
+
+@contextlib.contextmanager
+def farm_stopped_on_signals(root: Path) -> Iterator[None]:
+    """Stop the farm in ``root`` when the test run gets SIGINT or SIGTERM, then stop the run as Ctrl-C does."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for sig in signals:  # a second signal while stopping waits for the first
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            _stop_farm(root)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        raise KeyboardInterrupt(f"test run interrupted by {signal.Signals(signum).name}: farm in {root} stopped")
+
+    for sig in signals:
+        signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def require_sshd() -> None:
@@ -40,8 +90,9 @@ def require_sshd() -> None:
 def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
     """Three real sshd boards on 127.0.0.x (full, pi-like, mid), stopped and cleaned up at the end."""
     require_sshd()
-    f = farm_up(tmp_path_factory.mktemp("farm"), 3)
-    try:
-        yield f
-    finally:
-        f.down()
+    root = tmp_path_factory.mktemp("farm")
+    with farm_stopped_on_signals(root):
+        try:
+            yield farm_up(root, 3)
+        finally:
+            _stop_farm(root)

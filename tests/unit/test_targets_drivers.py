@@ -10,7 +10,7 @@ from edgebench.errors import BoardBusy
 from edgebench.fsutil import sha256_file
 from edgebench.targets.board import Board
 from edgebench.targets.deploy import deploy
-from edgebench.targets.driver import CommandResult, Driver, LocalDriver
+from edgebench.targets.driver import LOCK_DIR_ENV, CommandResult, Driver, LocalDriver, host_lock_path
 from edgebench.targets.registry import DRIVERS, driver_for, driver_kind, register_driver
 from edgebench.targets.ssh import SSHDriver
 from edgebench.testing import FakeDriver
@@ -46,7 +46,9 @@ def test_deploy_uploads_once_with_the_hash(tmp_path: Path) -> None:
     assert [c for c in d.calls if c.startswith("put")] == [f"put {first}"]  # the second deploy found it
 
 
-def test_local_driver_copies_atomically_and_locks_the_board(tmp_path: Path) -> None:
+def test_local_driver_copies_atomically_and_locks_the_board(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the test's own lock: a real run holding this machine's lock (~/.cache/edgebench) must not matter
+    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path / "lock"))
     board = Board(name="here", workdir=str(tmp_path / "wd"))
     d: Driver = LocalDriver(board)
     src = tmp_path / "a.bin"
@@ -61,7 +63,20 @@ def test_local_driver_copies_atomically_and_locks_the_board(tmp_path: Path) -> N
             pass
         with other.lock(0.2):  # released
             pass
+    assert host_lock_path() == tmp_path / "lock" / "board.lock" and host_lock_path().is_file()
     assert not [p for p in (tmp_path / "wd").rglob("*.tmp")]
+
+
+def test_the_lock_folder_defaults_to_the_machine_wide_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(LOCK_DIR_ENV, raising=False)
+    assert host_lock_path() == Path.home() / ".cache" / "edgebench" / "boards" / "board.lock"  # not taken here
+
+
+def test_unit_tests_never_take_the_machine_wide_lock(tmp_path: Path) -> None:
+    # tests/unit/conftest.py gives every unit test its own lock folder
+    assert host_lock_path() != Path.home() / ".cache" / "edgebench" / "boards" / "board.lock"
+    with LocalDriver(Board(name="here", workdir=str(tmp_path / "wd"))).lock(0.2):
+        assert not host_lock_path().is_relative_to(Path.home() / ".cache")
 
 
 def test_fake_driver_answers_from_its_script() -> None:

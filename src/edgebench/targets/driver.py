@@ -29,6 +29,8 @@ from edgebench.targets.board import Board, default_local_workdir
 from edgebench.targets.remote import PY_KILL_AGENTS
 
 LOCK_FILE = "board.lock"
+# the folder of this machine's board lock instead of ~/.cache/edgebench/boards (tests: their own lock)
+LOCK_DIR_ENV = "EDGEBENCH_LOCK_DIR"
 RUN_ID_ENV = "EDGEBENCH_RUN_ID"  # the run a process measures for, recorded in the board locks it holds
 # the oldest board Python the agent runs on (the vermin test of agent.py checks this floor)
 MIN_PYTHON = (3, 6)
@@ -242,5 +244,10 @@ class LocalDriver(Driver):
 
 
 def host_lock_path() -> Path:
-    """This machine's board lock: two local inventory entries never measure at the same time."""
-    return default_local_workdir().parent / LOCK_FILE
+    """This machine's board lock: two local inventory entries never measure at the same time.
+
+    ``$EDGEBENCH_LOCK_DIR`` moves it (a test suite keeps its own lock, off the machine-wide one
+    a real run on this machine holds); every process that shares the variable shares the lock.
+    """
+    folder = os.environ.get(LOCK_DIR_ENV)
+    return (Path(folder) if folder else default_local_workdir().parent) / LOCK_FILE
