@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ import click
 from rich.console import Console
 
 from edgebench import __version__
+from edgebench.cli import interrupted_line  # defined before the command modules load
 from edgebench.errors import EdgebenchError, UserError
 from edgebench.model import JSON_SCHEMA as JSON_SCHEMA  # re-exported: the --json objects' version
 from edgebench.results import index
@@ -127,7 +129,21 @@ def warning_lines() -> Iterator[None]:
 
 
 class EdgebenchGroup(click.Group):
-    """A group that turns any `EdgebenchError` into one line on stderr and exit code 1."""
+    """A group that turns any `EdgebenchError` into one line on stderr and exit code 1.
+
+    SIGINT and SIGTERM (`edgebench.cli.Terminated`) at any moment: one line, exit 130 / 143.
+    """
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        """Parse the command line; a signal meanwhile is one line and 130/143 (click would say "Aborted!", 1)."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except KeyboardInterrupt as exc:
+            line, code = interrupted_line(exc)
+            click.echo(line, err=True)
+            sys.exit(code)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; edgebench errors print ``error: ...`` (one line) and exit 1.
@@ -140,9 +156,10 @@ class EdgebenchGroup(click.Group):
         except EdgebenchError as exc:
             click.echo(f"error: {' '.join(str(exc).split())}", err=True)
             ctx.exit(1)
-        except KeyboardInterrupt:  # Ctrl-C outside a run's measuring (which stops the harness itself)
-            click.echo("error: interrupted by SIGINT", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM outside a run's measuring (which stops the harness)
+            line, code = interrupted_line(exc)
+            click.echo(line, err=True)
+            ctx.exit(code)
 
 
 @click.group(cls=EdgebenchGroup, epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
