@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -24,6 +25,33 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)  # a write that failed for lack of space (a full disk, a quota)
+
+
+def is_no_space(exc: BaseException) -> bool:
+    """True for an `OSError` that says the disk (or the user's quota) is full."""
+    return isinstance(exc, OSError) and exc.errno in NO_SPACE
+
+
+def unwritable_message(folder: Path, exc: OSError, what: str = "results folder") -> str:
+    """One line for a write under ``folder`` that failed: a full disk names the free space and the fix.
+
+    Example: ``results folder /r is full (No space left on device, 4 KiB free): free space there or
+    use --results with a folder on a disk with room``.
+    """
+    if is_no_space(exc):
+        try:
+            st = os.statvfs(folder)
+            free = f", {st.f_bavail * st.f_frsize // 1024} KiB free"
+        except OSError:
+            free = ""
+        return (
+            f"{what} {folder} is full ({exc.strerror}{free}): free space there or use --results with a folder "
+            "on a disk with room"
+        )
+    return f"{what} {folder} cannot be written ({exc.strerror}): use --results with a writable folder"
 
 
 def ensure_writable_dir(

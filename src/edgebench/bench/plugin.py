@@ -21,6 +21,7 @@ hook adds the ``edgebench`` block, so every JSON pytest-benchmark writes
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -37,6 +38,8 @@ from pytest_benchmark.utils import get_commit_info
 
 from edgebench.bench.session import (
     PARENT_PID_ENV,
+    WRITE_FAILED,
+    WRITE_FAILED_EXIT,
     Case,
     EdgeSession,
     RunInterrupted,
@@ -45,6 +48,7 @@ from edgebench.bench.session import (
 )
 from edgebench.bench.settings import SETTINGS, RunSettings, from_options
 from edgebench.errors import EdgebenchError
+from edgebench.fsutil import unwritable_message
 from edgebench.model import Measurement, Run
 from edgebench.results import schema, store
 from edgebench.results.commit import resolve as resolve_commit
@@ -277,23 +281,57 @@ def final_run(config: pytest.Config, session: EdgeSession) -> Run:
     return Run.from_json(doc)
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Store the final run under ``--edge-results`` and close the board connections."""
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Any:
+    """Store the final run under ``--edge-results``, then let pytest-benchmark save its copy; close
+    the board connections.
+
+    Around pytest-benchmark's own hook: its copy is written after the run file and is not
+    written at all after a failed write (a full disk); a copy it leaves half-written is removed.
+    The harness then exits `WRITE_FAILED_EXIT`.
+    """
     es = session.config.stash.get(SESSION_KEY, None)
     if es is None:
-        return
+        return (yield)
+    bs = getattr(session.config, "_benchmarksession", None)
+    storage = getattr(getattr(bs, "storage", None), "path", None)
+    before = set(Path(storage).rglob("*.json")) if isinstance(storage, Path) else set()
     try:
-        if es.results is not None and es.measured:
-            # an interrupted run keeps the session's own record (what finished, each once)
-            run = es.final_run() if es.stop_reason is not None else final_run(session.config, es)
-            if not run.commit_info:  # interrupted, or nothing measured: still say which commit it was
-                git = get_commit_info()  # type: ignore[no-untyped-call]
-                run = dataclasses.replace(run, commit_info=resolve_commit(git, os.environ))
-            path = store.save_run(es.results, run)
-            tr = session.config.pluginmanager.get_plugin("terminalreporter")
-            if tr is not None:
-                tr.write_line(f"edgebench: run {es.run_id} stored in {path}")
+        _store(session, es)
+        if es.write_error is not None and bs is not None:
+            bs.save = bs.autosave = None  # no room: the run file is the record
+        try:
+            return (yield)
+        except OSError as exc:  # pytest-benchmark writes its copy in place
+            if not isinstance(storage, Path) or es.results is None:
+                raise
+            for p in set(Path(storage).rglob("*.json")) - before:
+                p.unlink(missing_ok=True)
+            es.write_error = unwritable_message(Path(storage), exc)
+            return None
     finally:
         es.close()
+        if es.results is not None:
+            store.release_reserve(es.results, es.run_id)
+        if es.write_error is not None:
+            session.exitstatus = WRITE_FAILED_EXIT
+            tr = session.config.pluginmanager.get_plugin("terminalreporter")
+            if tr is not None:
+                tr.write_line(f"{WRITE_FAILED}{es.write_error}")
         if session.config.stash.get(ORPHANED_KEY, False) and es.progress_file is not None:
             es.progress_file.unlink(missing_ok=True)  # its reader died and cannot remove it
+
+
+def _store(session: pytest.Session, es: EdgeSession) -> None:
+    if es.results is None or not es.measured:
+        return
+    # an interrupted run keeps the session's own record (what finished, each once)
+    run = es.final_run() if es.stop_reason is not None else final_run(session.config, es)
+    if not run.commit_info:  # interrupted, or nothing measured: still say which commit it was
+        git = get_commit_info()  # type: ignore[no-untyped-call]
+        run = dataclasses.replace(run, commit_info=resolve_commit(git, os.environ))
+    path = es.store_final(run)
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None and path is not None:
+        with contextlib.suppress(OSError):  # the log may sit on the full disk
+            tr.write_line(f"edgebench: run {es.run_id} stored in {path}")

@@ -25,7 +25,7 @@ from edgebench.bench.runner import variant_settings
 from edgebench.bench.settings import RunSettings
 from edgebench.compress import metrics
 from edgebench.compress.variant import Variant, list_variants, variants_from_files
-from edgebench.errors import DataError, EdgebenchError, UserError
+from edgebench.errors import DataError, EdgebenchError, ResultsPathError, UserError
 from edgebench.model import JSONObject, Measurement, MeasurementError, Run
 from edgebench.results import artifacts, schema, store
 from edgebench.targets.board import Board
@@ -36,6 +36,8 @@ from edgebench.targets.inventory import resolve_boards as resolve
 from edgebench.targets.registry import driver_for
 
 PARENT_PID_ENV = "EDGEBENCH_PARENT_PID"  # set by `edgebench run`: the harness stops if that process dies
+WRITE_FAILED_EXIT = 74  # the harness's exit when the results folder could not be written (EX_IOERR)
+WRITE_FAILED = "edgebench: results not written: "  # the harness's line that says why (read by `edgebench run`)
 ProgressFields = dict[str, str | bool | float]  # what a progress line adds to ``done, total``: case/process, ok, p50
 
 
@@ -142,6 +144,8 @@ class EdgeSession:
         self._prefetched: dict[str, Measurement] | None = None
         self.progress_file: Path | None = None
         self.stop_reason: str | None = None  # set by `stop` (a signal): no agent starts after it
+        self.write_error: str | None = None  # the run file could not be written (a full disk): the run stopped
+        self._saved: Run | None = None  # the run as last written
         self._recorded: set[str] = set()  # case ids already in the run (each is written once)
         # re-entrant: `stop` runs in a signal handler, which may interrupt the main thread inside `record`
         self._record_lock = threading.RLock()
@@ -264,8 +268,7 @@ class EdgeSession:
                 for b in self.run.benchmarks
             )  # fmt: skip
             self.run = dataclasses.replace(self.run, benchmarks=benchmarks)
-            if self.results is not None:
-                store.save_run(self.results, self.run)
+            self._write()
         return p
 
     def stop(self, reason: str) -> None:
@@ -365,10 +368,38 @@ class EdgeSession:
                 self._recorded.add(case_id)
             self.measured.append(m)
             self.run = dataclasses.replace(schema.add_measurement(self.run, m), complete=False)
-            if self.results is not None:
-                store.save_run(self.results, self.run)
-        self.report_progress(m)
+            self._write()
+        if self.write_error is None:  # a measurement that could not be written is not said to be
+            self.report_progress(m)
         return m  # as stored (with the FLOPs at the measured shape)
+
+    def _write(self) -> None:
+        """Write the run file (holding `_record_lock`), with a reserve for its last write; a write
+        that fails (a full disk) stops the run at once: what was written before stays as it was."""
+        if self.results is None or self.write_error is not None:
+            return
+        try:
+            store.save_run(self.results, self.run, reserve=True)
+            self._saved = self.run
+        except ResultsPathError as exc:
+            self.write_error = str(exc)
+            self.stop(f"stopped: {exc}")
+
+    def store_final(self, run: Run) -> Path | None:
+        """Write the final run into its reserve's room; if it does not fit, the run as last written,
+        closed with why it stopped. Returns its file, None if nothing could be stored."""
+        assert self.results is not None
+        store.release_reserve(self.results, self.run_id)
+        try:
+            return store.save_run(self.results, run)
+        except ResultsPathError as exc:
+            self.write_error = self.write_error or str(exc)
+        if self._saved is None:
+            return None
+        why = self.stop_reason or f"stopped: {self.write_error}"
+        with contextlib.suppress(ResultsPathError):  # else the file as last written stays
+            return store.save_run(self.results, schema.finish(self._saved, complete=False, interrupted=why))
+        return None
 
     def report_progress(self, m: Measurement | None = None) -> None:
         """Append one JSON line to ``progress_file`` for a progress bar.
@@ -395,7 +426,7 @@ class EdgeSession:
         with self._progress_lock:
             total = self.expected * (self.settings.repeats + (self.settings.profile > 0))  # + a profiling process
             line = {"done": min(self.processes_done, total), "total": total, **extra}
-            with open(self.progress_file, "a") as f:
+            with contextlib.suppress(OSError), open(self.progress_file, "a") as f:  # a bar is not worth a run
                 f.write(json.dumps(line) + "\n")
 
     @property
@@ -406,7 +437,7 @@ class EdgeSession:
     def final_run(self) -> Run:
         """The run as it stands, finished now: complete once every case has a measurement, else
         ``interrupted`` says why it stopped (`stop`)."""
-        complete = self.complete
+        complete = self.complete and self.write_error is None
         return schema.finish(self.run, complete=complete, interrupted=None if complete else self.stop_reason)
 
     def edgebench_block(self) -> dict[str, Any]:

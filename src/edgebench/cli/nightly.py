@@ -11,8 +11,8 @@ from rich.console import Console
 
 from edgebench.cli.common import EXIT_CODES, console, existing_results, json_option, main, print_json, results_option
 from edgebench.cli.run import commit_options
-from edgebench.errors import UserError
-from edgebench.fsutil import ensure_writable_dir
+from edgebench.errors import ResultsPathError, UserError
+from edgebench.fsutil import ensure_writable_dir, is_no_space, unwritable_message
 from edgebench.results.accept import accept as do_accept
 from edgebench.results.store import RESULTS_FIX
 from edgebench.workflows.nightly import load_config, run_nightly
@@ -42,9 +42,14 @@ def nightly(config: Path, results: Path, as_json: bool, commit: str | None, bran
     if results.is_dir():  # a read-only folder: one line before the lock file (a missing one is made later)
         ensure_writable_dir(results, fix=RESULTS_FIX)
     con = Console(stderr=True) if as_json else console()
-    res = run_nightly(
-        cfg, results, log=lambda m: con.print(f"[dim]{m}[/dim]"), console=con, commit=commit, branch=branch
-    )
+    try:
+        res = run_nightly(
+            cfg, results, log=lambda m: con.print(f"[dim]{m}[/dim]"), console=con, commit=commit, branch=branch
+        )
+    except OSError as exc:  # a report or a summary that does not fit: one line (the run file is kept)
+        if not is_no_space(exc):
+            raise
+        raise ResultsPathError(unwritable_message(results, exc)) from None
     if as_json:
         print_json(res.to_dict())
     else:

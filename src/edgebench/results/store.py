@@ -11,19 +11,21 @@ index is a cache and can always be rebuilt from the files.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgebench.errors import RunNotFound, UserError
-from edgebench.fsutil import ensure_writable_dir, write_json_atomic
+from edgebench.errors import ResultsPathError, RunNotFound, UserError
+from edgebench.fsutil import ensure_writable_dir, is_no_space, unwritable_message, write_text_atomic
 from edgebench.model import Run
 from edgebench.results import index
 from edgebench.results.schema import SchemaError, upgrade_run
 
 RUNS = "runs"
 RESULTS_FIX = "use --results with a writable folder"  # ends the message about a results folder that cannot be written
+RESERVE_MARGIN = 64 * 1024  # bytes a reserve holds beyond the run file: the final write adds the reason
 STALE_HINT = 200  # run files a read-only command reads into its in-memory index before it suggests a rebuild
 
 
@@ -48,11 +50,50 @@ def _update_index(results: Path, path: Path, run: Run) -> None:
         )
 
 
-def save_run(results: Path, run: Run) -> Path:
-    """Write a run file atomically (`Run.to_json`) and index it; returns its path."""
+def reserve_path(results: Path, run_id: str) -> Path:
+    """The space a run being measured keeps for its last write (`save_run` with ``reserve``)."""
+    return results / RUNS / f".{run_id}.reserve"
+
+
+def release_reserve(results: Path, run_id: str) -> None:
+    """Free a run's reserve (before its last write, and when it ends)."""
+    reserve_path(results, run_id).unlink(missing_ok=True)
+
+
+def _grow(path: Path, size: int) -> None:
+    """Make ``path`` hold ``size`` bytes of disk; only a full disk is an error (a file system
+    that cannot preallocate just has no reserve)."""
+    with open(path, "ab") as f:
+        if os.fstat(f.fileno()).st_size >= size:
+            return
+        try:
+            os.posix_fallocate(f.fileno(), 0, size)
+        except OSError as exc:
+            if is_no_space(exc):
+                raise
+
+
+def save_run(results: Path, run: Run, *, reserve: bool = False) -> Path:
+    """Write a run file atomically (`Run.to_json`) and index it; returns its path.
+
+    Args:
+        reserve: first grow the run's reserve file to this file's size (plus `RESERVE_MARGIN`),
+            so that on a disk that fills up, `release_reserve` frees room for one last write of
+            the run as it stands (`complete: false` and why). A failed write leaves the old file.
+
+    Raises:
+        ResultsPathError: the file or the reserve could not be written (a full disk: naming the
+            folder, its free space and the fix); the run file is as it was before the call.
+    """
     prepare(results)
     path = run_path(results, run.run_id)
-    write_json_atomic(path, run.to_json())
+    text = json.dumps(run.to_json(), indent=1) + "\n"
+    try:
+        if reserve:
+            _grow(reserve_path(results, run.run_id), len(text.encode()) + RESERVE_MARGIN)
+        write_text_atomic(path, text)
+    except OSError as exc:
+        raise ResultsPathError(unwritable_message(results, exc)) from None
     _update_index(results, path, run)
     return path
 
@@ -223,6 +264,8 @@ __all__ = [
     "prepare",
     "read_run",
     "rebuild",
+    "release_reserve",
+    "reserve_path",
     "run_path",
     "save_run",
     "sync",

@@ -14,16 +14,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, BinaryIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edgebench.bench import paired
 from edgebench.bench.inputs import check_run
-from edgebench.bench.session import PARENT_PID_ENV, load_variants, resolve_boards
+from edgebench.bench.session import PARENT_PID_ENV, WRITE_FAILED, WRITE_FAILED_EXIT, load_variants, resolve_boards
 from edgebench.bench.settings import SETTINGS, RunSettings, dims_argv
-from edgebench.errors import DataError, EdgebenchError, UserError
+from edgebench.errors import DataError, EdgebenchError, ResultsPathError, UserError
+from edgebench.fsutil import unwritable_message
 from edgebench.model import Measurement, Run
 from edgebench.results import commit as commit_env
 from edgebench.results import schema, store
@@ -42,6 +43,7 @@ class RunOutcome:
     pytest_exit: int
     log: Path | None = None
     signal: int | None = None  # SIGINT/SIGTERM that interrupted the run (exit 128 + it)
+    compared: bool = False  # a --benchmark-compare-fail check was asked for
 
     @property
     def exit_code(self) -> int | None:
@@ -55,8 +57,9 @@ class RunOutcome:
 
     @property
     def regressed(self) -> bool:
-        """True when every measurement worked but pytest failed: a ``--benchmark-compare-fail`` check."""
-        return self.run is not None and not self.failures and self.pytest_exit == 1
+        """True when a ``--benchmark-compare-fail`` check was asked for and failed (pytest failed while
+        every measurement worked)."""
+        return self.compared and self.run is not None and not self.failures and self.pytest_exit == 1
 
 
 def regression_lines(log_text: str) -> list[str]:
@@ -276,32 +279,29 @@ def run_harness(
     env.update({k: v for k, v in ((commit_env.ENV_COMMIT, commit), (commit_env.ENV_BRANCH, branch)) if v})
     fwd: _Forward | None = None
     try:
-        with open(log, "wb") as out:
-            # its own session: a signal reaches the harness once, forwarded by `_Forward`
-            if show_output:
-                proc = subprocess.Popen(
-                    argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True
-                )
-                with _forwarding(proc) as fwd:
-                    assert proc.stdout is not None
-                    for chunk in iter(proc.stdout.readline, b""):
-                        out.write(chunk)
-                        sys.stderr.buffer.write(chunk)
-                        sys.stderr.flush()
-                        fwd.check()
-                    fwd.wait()
-            else:
-                proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-                with _forwarding(proc) as fwd:
-                    if console is not None:
-                        _follow(proc, progress_file, console, len(board_list) * len(variant_list) * settings.repeats)
-                    fwd.wait()
+        out = open(log, "wb")  # noqa: SIM115  # closed by the thread that copies the harness's output into it
+    except OSError as exc:
+        raise ResultsPathError(unwritable_message(results, exc)) from None
+    try:
+        # its own session: a signal reaches the harness once, forwarded by `_Forward`
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        said: list[str] = []  # the harness's WRITE_FAILED line
+        copier = threading.Thread(target=_copy_output, args=(proc, out, show_output, said), daemon=True)
+        copier.start()
+        with _forwarding(proc) as fwd:
+            if console is not None and not show_output:
+                _follow(proc, progress_file, console, len(board_list) * len(variant_list) * settings.repeats)
+            fwd.wait()
+        copier.join(timeout=10)
     finally:
         progress_file.unlink(missing_ok=True)
+        store.release_reserve(results, run_id)  # a killed harness leaves it
     path = store.run_path(results, run_id)
     sig = fwd.signal if fwd is not None else None
     if sig is not None:
         return _interrupted(path, proc.returncode, log, sig)
+    if proc.returncode == WRITE_FAILED_EXIT:
+        raise ResultsPathError(_write_failed(results, path, said))
     if not path.is_file():
         tail = "\n".join(log.read_text(errors="replace").strip().splitlines()[-15:])
         raise UserError(
@@ -313,7 +313,48 @@ def run_harness(
         run = store.read_run(path)
     except (EdgebenchError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"the stored run {path} cannot be read ({exc}): run again") from None
-    return RunOutcome(run, path, proc.returncode, log)
+    compared = any(a.startswith("--benchmark-compare-fail") for a in extra)
+    return RunOutcome(run, path, proc.returncode, log, compared=compared)
+
+
+def _copy_output(proc: subprocess.Popen[bytes], out: BinaryIO, echo: bool, said: list[str]) -> None:
+    """Copy the harness's output into its log (and to stderr with ``echo``) until it exits; a
+    `WRITE_FAILED` line goes to ``said``.
+
+    Through a pipe, so a log that cannot be written (a full disk) never stops the harness:
+    the log just ends there.
+    """
+    assert proc.stdout is not None
+    with out:
+        for chunk in iter(proc.stdout.readline, b""):
+            if chunk.startswith(WRITE_FAILED.encode()):
+                said.append(chunk.decode(errors="replace")[len(WRITE_FAILED) :].strip())
+            if not out.closed:
+                try:
+                    out.write(chunk)
+                    out.flush()
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        out.close()
+            if echo:
+                sys.stderr.buffer.write(chunk)
+                sys.stderr.flush()
+
+
+def _write_failed(results: Path, path: Path, said: list[str]) -> str:
+    """The one line for a run stopped because the results folder could not be written (a full disk):
+    the harness's reason (it names the folder, the free space and the fix), then what was kept."""
+    why = said[-1] if said else f"results folder {results} could not be written: see the harness log"
+    try:
+        run = store.read_run(path) if path.is_file() else None
+    except EdgebenchError:
+        run = None
+    if run is None:
+        return f"{why}; nothing stored"
+    if run.complete:
+        return f"{why}; run {run.run_id} stored complete in {path}, without pytest-benchmark's copy"
+    n = len(run.measurements)
+    return f"{why}; run {run.run_id} stopped: {n} finished measurement(s) kept in {path} (complete: false)"
 
 
 def _interrupted(path: Path, pytest_exit: int, log: Path, signum: int) -> RunOutcome:
