@@ -8,6 +8,10 @@ its variants (v1#1, v2#1, v3#1, v1#2, v2#2, ...): drift and per-process states s
 over all variants. The steady-state floors apply to the total (each process gets
 ``ceil(min_rounds / repeats)`` rounds and ``min_time_s / repeats`` seconds, warm-up as
 usual) and the samples are pooled: the benchmark's statistics are over all of them.
+
+A run stopped by a signal keeps each unfinished variant that has `MIN_PARTIAL` finished
+processes: pooled from those, marked partial (``settings.repeats`` = the processes that ran,
+``settings.repeats_planned`` = ``repeats``, and a warning), so every interval is over what ran.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from edgebench.results.stats import PROCESS_SPREAD
 from edgebench.targets.board import Board
 from edgebench.targets.driver import Driver
 
+MIN_PARTIAL = 2  # finished processes a variant needs to be kept when the run stops (an interval needs two)
 SPREAD_LIMIT = PROCESS_SPREAD  # per-process medians further apart than this (max/min - 1) get a warning
 MEMORY_DEFINITION = (
     "RSS of fresh agent processes ({n} per variant); each field is the max over them, "
@@ -54,6 +59,16 @@ MEMORY_DEFINITION = (
 
 # called after each process (variant index, repeat index from 0, ok); a skipped process counts too
 OnProcess = Callable[[int, int, bool], None]
+
+
+class Stopped(Exception):
+    """The run was stopped (``stopped()`` said so) while a board measured; unfinished variants with
+    `MIN_PARTIAL` processes were handed to ``on_done`` as partial measurements first."""
+
+
+def is_partial(m: Measurement) -> bool:
+    """True for a measurement pooled from fewer processes than planned (a stopped run)."""
+    return "repeats_planned" in (m.settings or {})
 
 
 @dataclass
@@ -167,6 +182,7 @@ def measure_interleaved(
     clock: Callable[[], float] = time.time,
     on_done: Callable[[int, Measurement], None] | None = None,
     guard: Callable[[], list[str]] | None = None,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> list[Measurement]:
     """Measure a board's variants, ``settings.repeats`` fresh processes each, round-robin.
 
@@ -183,6 +199,12 @@ def measure_interleaved(
             so a run can be written as it goes.
         guard: called before every agent process; returns warnings for the variant about to run
             (agents left by a dead run that it killed) and may raise to stop the board.
+        stopped: True once the run is stopped (a signal): an agent that fails then was killed by
+            the stop, not a failure of its variant.
+
+    Raises:
+        Stopped: the run was stopped (or whatever ``guard`` raised); either way the unfinished
+            variants with `MIN_PARTIAL` finished processes went to ``on_done`` as partial ones.
 
     Returns:
         One measurement per planned variant, in order (failures as data).
@@ -227,6 +249,17 @@ def measure_interleaved(
         p, done = planned[i], out[i]
         if done is None:
             done = pool(procs[i], entries[i], own[i])
+            if len(procs[i]) < n:  # the run stopped: what ran, said so
+                k = len(procs[i])
+                done = dataclasses.replace(
+                    done,
+                    settings={**(done.settings or {}), "repeats_planned": n},
+                    warnings=(
+                        *done.warnings,
+                        f"partial: {k} of {n} agent processes finished before the run stopped; its figures and "
+                        f"intervals are over those {k}",
+                    ),
+                )
             if p.reference_info is not None and p.reference is not None and p.eval_data is not None:
                 done = dataclasses.replace(done, reference=p.reference_info)
         if p.reference_error is not None and done.fidelity is None:  # recorded as data, shown by every report
@@ -244,47 +277,59 @@ def measure_interleaved(
     for i in range(len(planned)):
         if out[i] is not None:  # failed before any process ran
             finish(i)
-    for order, (i, r) in enumerate(interleave(len(planned), n)):
-        cmd = commands[i]
-        if out[i] is not None or cmd is None:
-            if on_process is not None:
-                on_process(i, r, False)
-            continue
-        p = planned[i]
-        if guard is not None:
-            extra[i] += guard()
-        started = clock()
-        try:
-            res = run_agent(driver, cmd[0] if r == 0 or cmd[1] is None else cmd[1], per.timeout_s)
-        except RemoteError as exc:
-            out[i] = _failure(board, p, own[i], remote_error(exc), entries[i], process=r + 1)
-        else:
-            m = from_agent(base_measurement(board, p.variant, own_per[i]), board, res)
-            if m.ok:
-                procs[i].append(m)
-                entries[i].append(_process_entry(m, order, started))
-            else:
-                out[i] = dataclasses.replace(
-                    m,
-                    samples_ns=(),
-                    settings=own[i].measure_block(),
-                    processes=tuple(entries[i]),
-                    error=_in_process(m.error, r + 1),
-                )
-        pcmd = paired_cmds[i]
-        if pcmd is not None and out[i] is None and paired_err[i] is None:  # its paired process follows it
+    try:
+        for order, (i, r) in enumerate(interleave(len(planned), n)):
+            cmd = commands[i]
+            if out[i] is not None or cmd is None:
+                if on_process is not None:
+                    on_process(i, r, False)
+                continue
+            p = planned[i]
             if guard is not None:
                 extra[i] += guard()
+            started = clock()
             try:
-                paired[i].append(paired_process(run_agent(driver, pcmd[r % 2], per.timeout_s)))
+                res = run_agent(driver, cmd[0] if r == 0 or cmd[1] is None else cmd[1], per.timeout_s)
             except RemoteError as exc:
-                paired_err[i] = f"a paired process failed: {exc}"
-            except ValueError as exc:
-                paired_err[i] = f"a paired process failed: {exc}"
-        if on_process is not None:
-            on_process(i, r, out[i] is None)
-        if out[i] is not None or r == n - 1:  # failed, or its last process: the variant is finished
-            finish(i)
+                if stopped():  # killed by the stop: not its variant's failure
+                    raise Stopped from None
+                out[i] = _failure(board, p, own[i], remote_error(exc), entries[i], process=r + 1)
+            else:
+                m = from_agent(base_measurement(board, p.variant, own_per[i]), board, res)
+                if not m.ok and stopped():
+                    raise Stopped
+                if m.ok:
+                    procs[i].append(m)
+                    entries[i].append(_process_entry(m, order, started))
+                else:
+                    out[i] = dataclasses.replace(
+                        m,
+                        samples_ns=(),
+                        settings=own[i].measure_block(),
+                        processes=tuple(entries[i]),
+                        error=_in_process(m.error, r + 1),
+                    )
+            pcmd = paired_cmds[i]
+            if pcmd is not None and out[i] is None and paired_err[i] is None:  # its paired process follows it
+                if guard is not None:
+                    extra[i] += guard()
+                try:
+                    paired[i].append(paired_process(run_agent(driver, pcmd[r % 2], per.timeout_s)))
+                except (RemoteError, ValueError) as exc:
+                    if stopped():
+                        raise Stopped from None
+                    paired_err[i] = f"a paired process failed: {exc}"
+            if on_process is not None:
+                on_process(i, r, out[i] is None)
+            if out[i] is not None or r == n - 1:  # failed, or its last process: the variant is finished
+                finish(i)
+        if stopped() and None in results:
+            raise Stopped
+    except BaseException:
+        for i in range(len(planned)):  # stopped: each unfinished variant is kept from what ran, or not at all
+            if results[i] is None and out[i] is None and len(procs[i]) >= MIN_PARTIAL:
+                finish(i)
+        raise
     return [m for m in results if m is not None]
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from edgebench.bench import paired, reference
 from edgebench.bench.profile import attach_profile
-from edgebench.bench.repeats import Planned, measure_interleaved
+from edgebench.bench.repeats import Planned, Stopped, is_partial, measure_interleaved
 from edgebench.bench.runner import variant_settings
 from edgebench.bench.settings import RunSettings
 from edgebench.compress import metrics
@@ -215,7 +215,7 @@ class EdgeSession:
             self.process_progress(f"{cases[i].board.name}/{v.model}/{v.name} #{r + 1}/{n}", ok)
 
         def finished(i: int, m: Measurement) -> None:
-            if self.stop_reason is None:  # after a stop, what comes back was cut short: not a measurement
+            if m.ok or self.stop_reason is None:  # after a stop, a failure may be the stop's: not recorded
                 if m.ok and self.results is not None:
                     m = self._keep_artifact(cases[i].variant, m)
                 self.record(m, cases[i].id)
@@ -231,7 +231,13 @@ class EdgeSession:
         if self.stop_reason is not None:
             raise RunInterrupted(self.stop_reason)
         try:
-            ms = measure_interleaved(driver, planned, self.settings, on_process=done, on_done=finished, guard=guard)
+            try:
+                ms = measure_interleaved(
+                    driver, planned, self.settings, on_process=done, on_done=finished, guard=guard,
+                    stopped=lambda: self.stop_reason is not None,
+                )  # fmt: skip
+            except Stopped:
+                raise RunInterrupted(self.stop_reason or "stopped") from None
             if self.settings.profile:  # `run --profile`: after the measurement, never inside it
                 ms = [self._profiled(driver, c, m) for c, m in zip(cases, ms, strict=True)]
         finally:
@@ -431,8 +437,8 @@ class EdgeSession:
 
     @property
     def complete(self) -> bool:
-        """True once every case has a measurement (successful or not)."""
-        return len(self.measured) >= self.expected
+        """True once every case has a measurement (successful or not) from all its processes."""
+        return len([m for m in self.measured if not is_partial(m)]) >= self.expected
 
     def final_run(self) -> Run:
         """The run as it stands, finished now: complete once every case has a measurement, else

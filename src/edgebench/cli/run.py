@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
+from edgebench.bench.repeats import is_partial
 from edgebench.bench.settings import SETTINGS, Setting, from_options
 from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
 from edgebench.render.report import Report
@@ -117,11 +118,13 @@ def run_cmd(
     ctx = click.get_current_context()
     if out.exit_code is not None:  # SIGINT/SIGTERM: what finished is stored, incomplete unless all had
         kept = len(out.run.measurements) if out.run is not None else 0
+        partial = sum(is_partial(m) for m in out.run.measurements) if out.run is not None else 0
+        some = f" ({partial} partial: from fewer agent processes than --repeats)" if partial else ""
         complete = "true" if out.run is not None and out.run.complete else "false"  # a signal at the very end
         where = f"stored in {out.run_file} (complete: {complete})" if out.run_file else "nothing stored"
         said = f"interrupted by {signal.Signals(out.exit_code - 128).name}"
         reason = out.run.interrupted if out.run is not None and out.run.interrupted else said
-        click.echo(f"error: run {reason}: {kept} finished measurement(s) {where}", err=True)
+        click.echo(f"error: run {reason}: {kept} finished measurement(s){some} {where}", err=True)
         ctx.exit(out.exit_code)
     if out.failures:
         what = ", ".join(f"{m.board}/{m.model}/{m.variant}" for m in out.failures)
