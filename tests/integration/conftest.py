@@ -13,7 +13,8 @@ it fails instead.
 The farm's sshd processes run in sessions of their own, so a signal to the test run does
 not reach them: ``farm`` stops them itself on SIGINT or SIGTERM (then the run stops as on
 Ctrl-C). Every test shares a board lock of its own (``$EDGEBENCH_LOCK_DIR`` in a temporary
-folder, inherited by the CLIs the tests start), never the machine-wide lock of a real run.
+folder, inherited by the CLIs the tests start), never the machine-wide lock of a real run,
+and a cache of its own (``$XDG_CACHE_HOME``: the local board's folder and made variants).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def own_board_lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("board-lock")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(LOCK_DIR_ENV, str(folder))
+        # and a local board folder of its own: a run holding a lock kills the agents left in its board's
+        # folder, so a lock of its own over the machine's folder would kill a real run's agents
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
         yield folder
 
 

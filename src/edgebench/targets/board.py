@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,8 +12,14 @@ LOCAL = "local"
 
 
 def default_local_workdir() -> Path:
-    """Where the built-in local board keeps its cache and jobs."""
-    return Path.home() / ".cache" / "edgebench" / "boards" / LOCAL
+    """Where the built-in local board keeps its cache and jobs: ``$XDG_CACHE_HOME/edgebench/boards/local``.
+
+    By default ``~/.cache/edgebench/boards/local``. The machine's board lock sits next to it
+    (`edgebench.targets.driver.host_lock_path`), and a run holding that lock kills agents left
+    in this folder, so a test suite that takes a lock of its own takes a folder of its own too.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "edgebench" / "boards" / LOCAL
 
 
 @dataclass(frozen=True)
