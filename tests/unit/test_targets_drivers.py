@@ -69,7 +69,10 @@ def test_local_driver_copies_atomically_and_locks_the_board(tmp_path: Path, monk
 
 def test_the_lock_folder_defaults_to_the_machine_wide_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(LOCK_DIR_ENV, raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     assert host_lock_path() == Path.home() / ".cache" / "edgebench" / "boards" / "board.lock"  # not taken here
+    monkeypatch.setenv("XDG_CACHE_HOME", "/x/cache")  # the board's folder and its lock move together
+    assert host_lock_path() == Path("/x/cache/edgebench/boards/board.lock")
 
 
 def test_unit_tests_never_take_the_machine_wide_lock(tmp_path: Path) -> None:
