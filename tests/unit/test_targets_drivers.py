@@ -8,7 +8,7 @@ import pytest
 
 from edgebench.errors import BoardBusy
 from edgebench.fsutil import sha256_file
-from edgebench.targets.board import Board
+from edgebench.targets.board import Board, default_local_workdir
 from edgebench.targets.deploy import deploy
 from edgebench.targets.driver import LOCK_DIR_ENV, CommandResult, Driver, LocalDriver, host_lock_path
 from edgebench.targets.registry import DRIVERS, driver_for, driver_kind, register_driver
@@ -70,7 +70,7 @@ def test_local_driver_copies_atomically_and_locks_the_board(tmp_path: Path, monk
 def test_the_lock_folder_defaults_to_the_machine_wide_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(LOCK_DIR_ENV, raising=False)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    assert host_lock_path() == Path.home() / ".cache" / "edgebench" / "boards" / "board.lock"  # not taken here
+    assert host_lock_path() == default_local_workdir().parent / "board.lock"  # ~/.cache/edgebench/boards: not taken
     monkeypatch.setenv("XDG_CACHE_HOME", "/x/cache")  # the board's folder and its lock move together
     assert host_lock_path() == Path("/x/cache/edgebench/boards/board.lock")
 
