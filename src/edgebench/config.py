@@ -22,7 +22,12 @@ The rules, the same for every file:
 - unknown keys are errors (listing the valid fields, with a "did you mean" when one is close);
 - types are strict, as TOML writes them: ``"3"`` is not an integer and ``1`` is not a
   boolean; an integer is accepted for a float; arrays fill ``tuple``/``list`` fields, strings
-  fill `Path` and `Enum` (by value) fields;
+  fill `Path` and `Enum` (by value) fields; a TOML date or time fills no field (it is refused,
+  never turned into a string);
+- numbers are finite: ``nan`` and ``inf`` are refused wherever they are written; bounds come
+  from ``Field(ge=..., le=...)`` and every number that sizes something has an upper bound too;
+- names (boards, models, variants, budget patterns) are `Name`: printable, one line, so that
+  no name can forge a line in a log (`check_name`);
 - the first problem becomes one `ConfigError` line: ``<where> field '<name>' <problem>: <fix>``,
   e.g. ``r.toml: [models.m] field 'epochs' must be an integer, not string``. A nested
   field is named with dots (``'data.eval_fraction'``), an array item with its index
@@ -37,15 +42,18 @@ label for a file whose items are not tables (``f"{path}: board 'pi':"``).
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import json
+import math
 import sys
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import pydantic
+import pydantic_core
 
 from edgebench.errors import ConfigError
 
@@ -73,6 +81,59 @@ _PROBLEMS = {
     "model_type": "must be a table, not {t}",
     "dataclass_type": "must be a table, not {t}",
 }
+# the longest name edgebench takes (board, model, variant): it goes into file names, tables and logs
+NAME_MAX = 200
+# a dynamic input dimension (recipe dims, run --dim, the nightly's dims): a million elements on one axis
+DIM_MAX = 1 << 20
+
+
+def name_problem(name: str) -> str | None:
+    """What is wrong with a name (board, model, variant), worded to follow it; None when it is fine.
+
+    A name is refused when it is empty, longer than `NAME_MAX`, or holds a character that
+    is not printable (a newline, a NUL, a terminal escape, ...): printed in a CI log, a
+    name with a newline could forge a line of its own (``::error::...``, ``regressed: ...``).
+    """
+    if not name.strip():
+        return "is empty: give it a name"
+    if len(name) > NAME_MAX:
+        return f"is {len(name)} characters long: it must be at most {NAME_MAX}"
+    bad = next((c for c in name if not (c.isprintable() or c == " ")), None)
+    if bad is not None:
+        return f"holds the control character {bad!r}: it must be one printable line"
+    return None
+
+
+def shown_name(name: str) -> str:
+    """``repr(name)``, cut to 60 characters (for messages about a bad name)."""
+    text = repr(name)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """``name`` when `name_problem` finds nothing.
+
+    Raises:
+        ValueError: ``<what> <repr> <problem>: <fix>``.
+    """
+    problem = name_problem(name)
+    if problem is not None:
+        raise ValueError(f"{what} {shown_name(name)} {problem}")
+    return name
+
+
+def _name(value: str) -> str:
+    problem = name_problem(value)
+    if problem is not None:  # its own error type: _message words it as a field's problem
+        raise pydantic_core.PydanticCustomError("unsafe_name", problem)
+    return value
+
+
+# a name in a config file: a string `check_name` accepts
+Name = Annotated[str, pydantic.AfterValidator(_name)]
+# a dynamic dimension's size
+DimSize = Annotated[int, pydantic.Field(ge=1, le=DIM_MAX)]
+
 _BOUNDS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
 
 
@@ -126,12 +187,53 @@ def validate(cls: type[T], data: Any, where: str) -> T:
     """
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where} must be a table, not {type_name(data)}")
+    _check_values(data, (), where, dates=True)  # everywhere: a table of anything would turn a date into text
     try:
         # JSON mode, strict: TOML values keep their type, arrays fill tuples, strings fill enums/paths
         made: T = _adapter(cls).validate_json(json.dumps(data, default=str), strict=True)
-        return made
     except pydantic.ValidationError as exc:
         raise ConfigError(_message(cls, exc.errors()[0], where)) from None
+    later = _tables_of_anything(cls)  # checked by whoever validates them (a [[budget]], the nightly's settings)
+    _check_values({k: v for k, v in data.items() if k not in later}, (), where, dates=False)
+    return made
+
+
+def _check_values(data: Any, loc: tuple[int | str, ...], where: str, *, dates: bool) -> None:
+    """Refuse what no field takes, wherever it is written: TOML dates and times, ``nan`` and ``inf``.
+
+    Dates (``dates=True``) are checked before the types, so that a date is never turned into
+    a string (it would match nothing); non-finite numbers (``dates=False``) after them, so
+    that a field's own check words its problem, and a field without one (a table of
+    anything, a number without bounds) still never takes one.
+    """
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            _check_values(value, (*loc, str(key)), where, dates=dates)
+    elif isinstance(data, list | tuple):
+        for i, value in enumerate(data):
+            _check_values(value, (*loc, i), where, dates=dates)
+    elif not dates and isinstance(data, float) and not math.isfinite(data):
+        table, name = _place(where, loc)
+        raise ConfigError(f"{table} field '{name}' is {data}: input should be a finite number")
+    elif dates and isinstance(data, datetime.date | datetime.time):  # datetime is a date
+        table, name = _place(where, loc)
+        raise ConfigError(
+            f"{table} field '{name}' is the TOML date or time {data.isoformat()}, which no field takes: "
+            f'quote it ("{data.isoformat()}") if it is a name'
+        )
+
+
+def _tables_of_anything(cls: Any) -> set[str]:
+    """The fields of ``cls`` that take anything somewhere inside (``dict[str, Any]``): validated later."""
+
+    def has_any(tp: Any) -> bool:
+        return tp is Any or any(has_any(a) for a in typing.get_args(tp))
+
+    try:
+        hints = typing.get_type_hints(cls) if fields_of(cls) else {}
+    except (NameError, TypeError):  # pragma: no cover (an unresolvable annotation: check every field)
+        return set()
+    return {name for name, tp in hints.items() if has_any(tp)}
 
 
 def fields_of(cls: Any) -> list[str]:
@@ -189,13 +291,19 @@ def _place(where: str, loc: tuple[int | str, ...]) -> tuple[str, str]:
 
 
 def _dotted(keys: tuple[int | str, ...]) -> str:
-    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in keys).lstrip(".")
+    # a key is shown as written unless it would print something else (a newline, a NUL): then quoted
+    shown = [k if isinstance(k, int) or name_problem(k) is None else shown_name(k) for k in keys]
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in shown).lstrip(".")
 
 
 def _nested(where: str, keys: tuple[int | str, ...]) -> str:
-    """``where`` with the table at ``keys`` inside it."""
+    """``where`` with the table at ``keys`` inside it; an array's table as TOML writes it: ``[[budget]] #1``."""
     if not keys:
         return where
+    if isinstance(keys[-1], int) and len(keys) > 1:
+        table = _nested(where, keys[:-1])
+        head, _, name = table[:-1].rpartition("[")
+        return f"{head}[[{name}]] #{keys[-1] + 1}"
     return f"{where[:-1]}.{_dotted(keys)}]" if where.endswith("]") else f"{where} [{_dotted(keys)}]"
 
 
@@ -205,6 +313,9 @@ def _message(cls: Any, err: Any, where: str) -> str:
     if kind in ("value_error", "assertion_error"):  # raised by the class at loc: loc is its table
         text = str(ctx.get("error", err["msg"]))
         return f"{_nested(where, loc)} {text}"
+    key = ""
+    if len(loc) >= 2 and loc[-1] == "[key]":  # a bad key of a table field: name the field, then the key
+        loc, key = loc[:-2], "key "
     where, name = _place(where, loc)
     if kind in ("unexpected_keyword_argument", "extra_forbidden"):
         valid = sorted(fields_of(_type_at(cls, loc)))
@@ -217,6 +328,8 @@ def _message(cls: Any, err: Any, where: str) -> str:
     elif kind in ("literal_error", "enum"):
         choices = str(ctx.get("expected", "")).replace(" or ", ", ").replace("'", "")
         problem = f"is {value!r}; valid values: {choices}"
+    elif kind == "unsafe_name":
+        problem = f"{key}{shown_name(str(value))} {err['msg']}"
     elif kind in _BOUNDS:
         limit = next(iter(ctx.values()), "")
         problem = f"is {value!r}; it must be {_BOUNDS[kind]} {limit}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def _run(tmp_path: Path, *args: str) -> tuple[int, str]:
     ("args", "message"),
     [
         (["--boards", "nosuch"], "error: unknown board 'nosuch'"),
-        (["--min-rounds", "0"], "error: measurement settings: min_rounds must be >= 1"),
+        (["--dim", "seq=9999999999"], "error: dimension 'seq=9999999999': 9999999999 is not in the range 1 to"),
         (["--dim", "seq"], "error: dimension 'seq': write it as NAME=SIZE"),
         (["--eval", "absent.npz"], "error: eval data absent.npz does not exist: give an .npz file"),
         (["--models", "nosuch"], "error: models ['nosuch'] have no variants in"),
@@ -98,8 +99,9 @@ def test_child_pytest_command_carries_only_changed_settings(tmp_path: Path) -> N
 def test_every_setting_survives_the_launcher_and_the_plugin(tmp_path: Path) -> None:
     """The one declaration drives both ends: each changed setting crosses the child pytest's argv intact."""
     changed = {
-        s.name: ({"seq": 8, "h": 2} if s.repeatable else s.type((s.default or 1) * 2 + 1)) for s in SETTINGS
-    }  # every value differs from its default and passes its range
+        s.name: ({"seq": 8, "h": 2} if s.repeatable else s.type(min((s.default or 1) * 2 + 1, s.le or math.inf)))
+        for s in SETTINGS
+    }  # every value differs from its default and passes its range (a fraction's 1.2 becomes 1)
     settings = RunSettings.from_mapping(changed)
     argv = pytest_argv(variants=tmp_path, boards=["local"], results=tmp_path, run_id="x", settings=settings)
     parser = Parser()

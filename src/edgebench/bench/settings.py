@@ -12,7 +12,9 @@ without edgebench on the board, so its table is the one source and this module r
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import difflib
 import math
 import typing
 from collections.abc import Mapping
@@ -23,7 +25,7 @@ from pydantic import BeforeValidator
 
 from edgebench import agent
 from edgebench.bench.inputs import parse_inputs, parse_spec
-from edgebench.config import validate
+from edgebench.config import DIM_MAX, DimSize, validate
 from edgebench.errors import ConfigError
 
 WHERE = "measurement settings"
@@ -37,20 +39,72 @@ def _setting(
     option: str | None = None,
     ge: float | None = None,
     gt: float | None = None,
+    le: float | None = None,
     metavar: str | None = None,
     job: str | None = None,
     usage_range: bool = False,
     flag_value: Any = None,
 ) -> Any:
-    """A `RunSettings` field with its declaration (see `Setting` for the arguments)."""
-    # one key, so that pydantic (which reads a dataclass field's metadata as Field arguments) leaves it alone
-    meta = {"setting": {
-        "help": help, "flag": flag, "option": option, "ge": ge, "gt": gt, "metavar": metavar, "job": job,
+    """A `RunSettings` field with its declaration (see `Setting` for the arguments).
+
+    Pydantic reads a dataclass field's metadata as ``Field`` arguments: the bounds go there as
+    ``ge``/``gt``/``le`` (checked by `edgebench.config.validate`, which also refuses nan and inf),
+    the declaration under one key it leaves alone.
+    """
+    bounds: dict[str, Any] = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le)) if v is not None}
+    if isinstance(default, float) or (default is None and (ge, gt, le) != (None, None, None)):
+        bounds["allow_inf_nan"] = False  # a float setting (an unset one with bounds is a float or an int)
+    meta: dict[str, Any] = {"setting": {
+        "help": help, "flag": flag, "option": option, "ge": ge, "gt": gt, "le": le, "metavar": metavar, "job": job,
         "usage_range": usage_range, "flag_value": flag_value,
-    }}  # fmt: skip
+    }, **bounds}  # fmt: skip
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+class BadValue(ValueError, argparse.ArgumentTypeError):
+    """A flag value out of its setting's range: click (a ValueError) and argparse both show its text."""
+
+
+def _bound(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+class Number:
+    """Parses one flag value of a numeric setting (``edgebench run`` and the pytest ``--edge-*`` options).
+
+    The value must be a finite number of the setting's type within its bounds; the error
+    says which, with the range (a usage error: click and argparse show the text).
+    """
+
+    def __init__(self, kind: type, ge: float | None, gt: float | None, le: float | None) -> None:
+        self.kind, self.ge, self.gt, self.le = kind, ge, gt, le
+        self.__name__ = "integer" if kind is int else "float"  # click's and argparse's name for it
+
+    def range_text(self) -> str:
+        """``0 to 3600``, ``above 0, at most 604800``, ``at least 0``: the bounds as ``--help`` says them."""
+        top = None if self.le is None else _bound(self.le)
+        if self.gt is not None:
+            return f"above {_bound(self.gt)}" + ("" if top is None else f", at most {top}")
+        if self.ge is None:
+            return "any" if top is None else f"at most {top}"
+        return f"at least {_bound(self.ge)}" if top is None else f"{_bound(self.ge)} to {top}"
+
+    def __call__(self, value: Any) -> Any:
+        """The number, or `BadValue` naming the range."""
+        try:
+            number = self.kind(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or (self.kind is int and isinstance(value, float) and value != number):
+            raise BadValue(f"{value!r} is not {'an integer' if self.kind is int else 'a number'}")
+        if not math.isfinite(number):
+            raise BadValue(f"{value} is not a finite number in the range {self.range_text()}")
+        low_ok = (self.ge is None or number >= self.ge) and (self.gt is None or number > self.gt)
+        if not low_ok or (self.le is not None and number > self.le):
+            raise BadValue(f"{value} is not in the range {self.range_text()}")
+        return number
 
 
 @dataclass(frozen=True)
@@ -59,13 +113,15 @@ class Setting:
 
     Attributes:
         name: the `RunSettings` field (and the key in a run file's ``settings``).
-        type: the value type of one flag (``int``, ``float``; ``str`` for ``dims`` entries).
+        type: the parser of one flag's value: a `Number` (finite, in range) for a number, ``str``
+            for text (``dims`` and ``inputs`` entries, ``baseline``).
         default: the default value (None: unset).
         help: one line for ``--help`` (without the default: it is added from ``default``).
         flag: the ``edgebench run`` option, or None when ``run`` does not offer it.
         option: the pytest plugin's option (``--edge-...``).
         ge: the value must be at least this ...
-        gt: ... or above this.
+        gt: ... or above this ...
+        le: ... and at most this (a number that sizes something always has an upper bound).
         metavar: the value's name in ``--help``.
         job: the agent job block the setting goes to (``measure``), if any.
         usage_range: ``edgebench run`` checks the range while parsing (a usage error, exit 2).
@@ -74,13 +130,14 @@ class Setting:
     """
 
     name: str
-    type: type
+    type: Any
     default: Any
     help: str
     flag: str | None
     option: str | None
     ge: float | None
     gt: float | None
+    le: float | None
     metavar: str | None
     job: str | None
     usage_range: bool
@@ -98,6 +155,12 @@ class Setting:
 
 
 M, D = agent.DEFAULT_MEASURE, agent.DEFAULT_DEVICE
+# upper bounds of the numbers that size a run (stated in --help): past them a run is a mistake, not a plan
+# (settings.repeats = 2**63-1 once grew the harness to 22.8 GB before the kernel killed it)
+MAX_REPEATS = 1000
+MAX_ROUNDS = 10_000_000  # samples (8 bytes each, and a few more in the run file)
+DAY_S, WEEK_S = 86_400, 604_800
+MAX_C = 150  # degrees: no board measures above it
 # an input spec as text; a TOML number or boolean (nightly ``inputs = { sr = 16000 }``) is taken as written
 SpecText = Annotated[str, BeforeValidator(lambda v: str(v).lower() if isinstance(v, bool) else str(v))]
 
@@ -114,32 +177,37 @@ class RunSettings:
 
     warmup_min_iters: int = _setting(
         int(M["warmup_min_iters"]), "Warm-up: at least this many inferences.",
-        flag="--warmup-iters", option="--edge-warmup-iters", ge=0, job="measure",
+        flag="--warmup-iters", option="--edge-warmup-iters", ge=0, le=1_000_000, job="measure",
     )  # fmt: skip
     warmup_min_s: float = _setting(
         M["warmup_min_s"], "Warm-up: at least this many seconds.",
-        flag="--warmup-time", option="--edge-warmup-time", ge=0, job="measure",
+        flag="--warmup-time", option="--edge-warmup-time", ge=0, le=3600, job="measure",
     )  # fmt: skip
     min_rounds: int = _setting(
         int(M["min_rounds"]), "Steady state: at least this many samples.",
-        flag="--min-rounds", option="--edge-min-rounds", ge=1, job="measure",
+        flag="--min-rounds", option="--edge-min-rounds", ge=1, le=MAX_ROUNDS, job="measure",
     )  # fmt: skip
     min_time_s: float = _setting(
         M["min_time_s"], "Steady state: at least this many seconds per variant.",
-        flag="--min-time", option="--edge-min-time", ge=0, job="measure",
+        flag="--min-time", option="--edge-min-time", ge=0, le=DAY_S, job="measure",
     )  # fmt: skip
     max_time_s: float = _setting(
         M["max_time_s"], "Steady state: time cap in seconds (also caps the warm-up).",
-        flag="--max-time", option="--edge-max-time", ge=0, job="measure",
+        flag="--max-time", option="--edge-max-time", ge=0, le=DAY_S, job="measure",
     )  # fmt: skip
     max_rounds: int = _setting(
-        int(M["max_rounds"]), "Steady state: sample cap.", option="--edge-max-rounds", ge=0, job="measure"
+        int(M["max_rounds"]),
+        "Steady state: sample cap.",
+        option="--edge-max-rounds",
+        ge=0,
+        le=MAX_ROUNDS,
+        job="measure",
     )
     batch_size: int = _setting(
         int(M["batch_size"]), "Inputs per inference.",
-        flag="--batch-size", option="--edge-batch-size", ge=1, job="measure",
+        flag="--batch-size", option="--edge-batch-size", ge=1, le=65_536, job="measure",
     )  # fmt: skip
-    dims: dict[str, int] = _setting(  # noqa: RUF009 (a field with a default_factory)
+    dims: dict[str, DimSize] = _setting(  # noqa: RUF009 (a field with a default_factory)
         {}, "Size of a dynamic input dimension (repeatable): by its name, batch=1, or by input:axis, image:2=320 "
         "(for unnamed axes); every missing one is listed at once. A recipe's [models.M] dims apply to names not "
         "given here.",
@@ -154,48 +222,62 @@ class RunSettings:
     )  # fmt: skip
     quick: int | None = _setting(
         None, "Accuracy on a seeded random subset of N samples, with a 95% interval.",
-        flag="--quick", option="--edge-quick", ge=1, metavar="N",
+        flag="--quick", option="--edge-quick", ge=1, le=MAX_ROUNDS, metavar="N",
     )  # fmt: skip
-    seed: int = _setting(0, "Seed of the quick subset and of generated inputs.", option="--edge-seed")
+    seed: int = _setting(
+        0, "Seed of the quick subset and of generated inputs.", option="--edge-seed", ge=0, le=2**32 - 1
+    )
     min_cosine: float | None = _setting(
         None, "A variant is degraded when an output's cosine similarity to its fp32 parent's (mean over the eval "
         "samples) falls below this. Default: the threshold its manifest was judged by (a recipe's [fidelity] "
         f"min_cosine), else {agent.DEFAULT_MIN_COSINE}; given, it applies to every variant.",
-        flag="--min-cosine", option="--edge-min-cosine", ge=0, job="measure",
+        flag="--min-cosine", option="--edge-min-cosine", ge=0, le=1, job="measure",
     )  # fmt: skip
     temp_limit_c: float = _setting(
         D["temp_limit_c"], "Warn when the board's hottest thermal zone reaches this temperature (C).",
-        option="--edge-temp-limit",
+        option="--edge-temp-limit", ge=0, le=MAX_C,
     )  # fmt: skip
     freq_drop: float = _setting(
-        D["freq_drop"], "Warn when the CPU frequency fell by more than this fraction.", option="--edge-freq-drop"
+        D["freq_drop"],
+        "Warn when the CPU frequency fell by more than this fraction.",
+        option="--edge-freq-drop",
+        ge=0,
+        le=1,
     )
     cooldown_s: float | None = _setting(
         None, "Sleep S seconds on the board before each variant.",
-        flag="--cooldown", option="--edge-cooldown", metavar="S",
+        flag="--cooldown", option="--edge-cooldown", ge=0, le=DAY_S, metavar="S",
     )  # fmt: skip
     cooldown_until_c: float | None = _setting(
         None, "Before each variant, wait until the board is at most C degrees.",
-        flag="--cooldown-until", option="--edge-cooldown-until", metavar="C",
+        flag="--cooldown-until", option="--edge-cooldown-until", ge=0, le=MAX_C, metavar="C",
     )  # fmt: skip
     cooldown_max_s: float = _setting(
-        agent.COOLDOWN_MAX_S, "Longest wait for the cool-down temperature (seconds).", option="--edge-cooldown-max"
+        agent.COOLDOWN_MAX_S,
+        "Longest wait for the cool-down temperature (seconds).",
+        option="--edge-cooldown-max",
+        ge=0,
+        le=DAY_S,
     )
     timeout_s: float = _setting(
-        900.0, "Kill the agent after this many seconds.", flag="--timeout", option="--edge-timeout", gt=0
+        900.0, "Kill the agent after this many seconds.", flag="--timeout", option="--edge-timeout", gt=0, le=WEEK_S
     )
     lock_timeout_s: float = _setting(
-        600.0, "Wait this long for a board another run holds (seconds).", option="--edge-lock-timeout"
+        600.0,
+        "Wait this long for a board another run holds (seconds).",
+        option="--edge-lock-timeout",
+        ge=0,
+        le=WEEK_S,
     )
     profile: int = _setting(
-        0, "Then profile each variant over N inferences in one more fresh process (--profile alone: 50); "
-        "in report --format html|markdown, never as latency.",
-        flag="--profile", option="--edge-profile", ge=0, metavar="N", flag_value=50,
+        0, "Then profile each variant over N inferences in a fresh process (--profile alone: 50), for "
+        "report --format html|markdown; never latency.",
+        flag="--profile", option="--edge-profile", ge=0, le=MAX_ROUNDS, metavar="N", flag_value=50,
     )  # fmt: skip
     repeats: int = _setting(
         8, "Fresh agent processes per variant (compare/gate's units), interleaved across a board's variants; "
-        "the min-time and min-rounds floors are split between them.",
-        flag="--repeats", option="--edge-repeats", ge=1, usage_range=True,
+        "they split the steady-state floors.",
+        flag="--repeats", option="--edge-repeats", ge=1, le=MAX_REPEATS,
     )  # fmt: skip
 
     baseline: str | None = _setting(
@@ -209,28 +291,43 @@ class RunSettings:
     def __post_init__(self) -> None:
         for name, text in self.inputs.items():  # a bad spec fails here, wherever the settings came from
             parse_spec(name, text)
-        for s in SETTINGS:
+        for s in SETTINGS:  # settings made in code (validate checks the same bounds first, naming the file)
             value = getattr(self, s.name)
-            if value is None or isinstance(value, dict):
+            values = value.values() if s.name == "dims" else () if value is None or isinstance(value, dict) else [value]
+            bounds = _DIM if s.name == "dims" else s.type
+            if not isinstance(bounds, Number):  # text (the baseline)
                 continue
-            if s.ge is not None and value < s.ge:
-                raise ConfigError(f"{WHERE}: {s.name} must be >= {s.ge:g}")
-            if s.gt is not None and value <= s.gt:
-                raise ConfigError(f"{WHERE}: {s.name} must be > {s.gt:g}")
+            for v in values:
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ConfigError(f"{WHERE}: {s.name} must be a finite number, not {v}")
+                if bounds.ge is not None and v < bounds.ge:
+                    raise ConfigError(f"{WHERE}: {s.name} must be >= {bounds.ge:g}")
+                if bounds.gt is not None and v <= bounds.gt:
+                    raise ConfigError(f"{WHERE}: {s.name} must be > {bounds.gt:g}")
+                if bounds.le is not None and v > bounds.le:
+                    raise ConfigError(f"{WHERE}: {s.name} must be <= {bounds.le:g}")
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None) -> RunSettings:
-        """Settings from a mapping; unknown names fail with the list of valid ones.
+    def from_mapping(cls, values: Mapping[str, Any] | None, where: str = f"{WHERE}:") -> RunSettings:
+        """Settings from a mapping; unknown names fail with the list of valid ones (and the closest).
+
+        Args:
+            values: the settings by field name.
+            where: what the messages start with: the file and table they came from
+                (``f"{path}: [nightly.settings]"``), else ``measurement settings:``.
 
         Raises:
-            ConfigError: for an unknown name or a bad value.
+            ConfigError: for an unknown name or a bad value (naming the field and its range).
         """
         values = dict(values or {})
         names = {s.name for s in SETTINGS}
-        unknown = sorted(set(values) - names)
+        unknown = sorted(set(values) - names, key=str)
         if unknown:
-            raise ConfigError(f"unknown {WHERE} {unknown}: valid names are {sorted(names)}")
-        return validate(cls, values, f"{WHERE}:")
+            close = difflib.get_close_matches(str(unknown[0]), sorted(names), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            prefix = "" if where == f"{WHERE}:" else f"{where} "
+            raise ConfigError(f"{prefix}unknown {WHERE} {unknown}: valid names are {sorted(names)}{hint}")
+        return validate(cls, values, where)
 
     def replace(self, **changes: Any) -> RunSettings:
         """A copy with some settings changed (validated)."""
@@ -275,18 +372,17 @@ def _declared() -> tuple[Setting, ...]:
         repeatable = typing.get_origin(hint) is dict
         scalar = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        out.append(
-            Setting(
-                name=f.name,
-                type=str if repeatable else scalar[0],
-                default=default,
-                repeatable=repeatable,
-                **f.metadata["setting"],
-            )
-        )
+        meta = dict(f.metadata["setting"])
+        kind = scalar[0]
+        parse: Any = str
+        if not repeatable and kind in (int, float):
+            parse = Number(kind, meta["ge"], meta["gt"], meta["le"])
+            meta["help"] += f" Range: {parse.range_text()}."
+        out.append(Setting(name=f.name, type=parse, default=default, repeatable=repeatable, **meta))
     return tuple(out)
 
 
+_DIM = Number(int, 1, None, DIM_MAX)
 SETTINGS: tuple[Setting, ...] = _declared()
 
 
@@ -301,7 +397,10 @@ def parse_dims(specs: list[str] | tuple[str, ...]) -> dict[str, int]:
         name, sep, value = spec.partition("=")
         if not sep or not name or not value.strip().isdigit():
             raise ConfigError(f"dimension {spec!r}: write it as NAME=SIZE, for example seq=128")
-        out[name.strip()] = int(value)
+        try:
+            out[name.strip()] = _DIM(value)
+        except BadValue as exc:
+            raise ConfigError(f"dimension {spec!r}: {exc}") from None
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import warnings
@@ -28,6 +29,21 @@ Exit codes:
   3  a gate failed (edgebench gate / nightly)
   130, 143  interrupted by SIGINT (Ctrl-C) / SIGTERM (a run keeps what finished, complete: false)
 """
+
+
+class FiniteRange(click.FloatRange):
+    """A `click.FloatRange` that refuses nan and infinities (click's lets nan through every bound).
+
+    Give it finite bounds, e.g. ``FiniteRange(0, 3600)``: the bound is shown in ``--help``.
+    """
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The number, or a usage error naming the range."""
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value} is not a finite number in the range {self._describe_range()}", param, ctx)
+        return number
+
 
 results_option = click.option(
     "--results",

@@ -3,8 +3,8 @@
 ::
 
     out = "variants"                       # variants root, relative to this file
-    seed = 0
-    threads = 0                            # torch threads for training passes (0: torch's default;
+    seed = 0                               # 0 to 2**32-1
+    threads = 0                            # torch threads for training passes, 0 to 1024 (0: torch's default;
                                            # 1 is far faster for small models on a busy machine)
 
     [data]                                 # an npz with x (and y), "digits" (built in), or "generated"
@@ -23,7 +23,7 @@
     # weights = "weights.pt"               # PyTorch state_dict to load
 
     # inputs = { sr = 16000, state = "zeros:batchless" }   # input specs, as `edgebench run --input`
-    # dims = { height = 320, width = 320 }                  # dynamic dims, as `edgebench run --dim`
+    # dims = { height = 320, width = 320 }                  # dynamic dims, as `edgebench run --dim` (1 to 2**20)
                                            # (both recorded in the manifests' run_defaults: `run`
                                            # measures the variants with them unless it names its own)
 
@@ -62,7 +62,7 @@ from edgebench.compress import metrics, sources
 from edgebench.compress.api import Chain, build_variant, resolve_chain
 from edgebench.compress.passes import Artifact, Data, Pass, check_chain
 from edgebench.compress.variant import MANIFEST, Variant, load_variant, variant_dir
-from edgebench.config import load_toml, validate
+from edgebench.config import DimSize, Name, load_toml, validate
 from edgebench.errors import ConfigError, UserError
 from edgebench.fsutil import ensure_writable_dir
 from edgebench.model import MANIFEST_SCHEMA
@@ -120,7 +120,9 @@ def _split(x: Any, y: np.ndarray | None, frac: float, seed: int) -> tuple[Any, A
     )
 
 
-NonNegative = Annotated[int, pydantic.Field(ge=0)]
+MAX_THREADS = 1024  # torch threads: more is a typo (2**63-1 ended in a traceback from torch)
+MAX_EPOCHS = 100_000
+MAX_SAMPLES = 10_000_000
 # an input spec as `edgebench run --input` takes it; a TOML number or boolean is taken as written
 InputText = Annotated[str, pydantic.BeforeValidator(lambda v: str(v).lower() if isinstance(v, bool) else str(v))]
 
@@ -131,7 +133,7 @@ class DataSpec:
 
     source: str | None = None
     eval_fraction: Annotated[float, pydantic.Field(ge=0.01, le=0.9)] | None = None
-    calib_samples: Annotated[int, pydantic.Field(ge=1)] = 256
+    calib_samples: Annotated[int, pydantic.Field(ge=1, le=MAX_SAMPLES)] = 256
     train: str | None = None
     eval: str | None = None
     calib: str | None = None
@@ -163,12 +165,12 @@ class ModelSpec:
     """A ``[models.<m>]`` table."""
 
     source: str
-    train_epochs: NonNegative = 0
+    train_epochs: Annotated[int, pydantic.Field(ge=0, le=MAX_EPOCHS)] = 0
     weights: str | None = None
     data: DataSpec | None = None
-    variants: dict[str, VariantSpec] = field(default_factory=dict)
+    variants: dict[Name, VariantSpec] = field(default_factory=dict)
     inputs: dict[str, InputText] = field(default_factory=dict)  # NAME = SPEC, as `run --input` (bench.inputs)
-    dims: dict[str, Annotated[int, pydantic.Field(ge=1)]] = field(default_factory=dict)  # NAME = SIZE, as --dim
+    dims: dict[str, DimSize] = field(default_factory=dict)  # NAME = SIZE, as --dim (1 to config.DIM_MAX)
     fidelity: FidelitySpec | None = None  # overrides the recipe's [fidelity]
 
 
@@ -176,10 +178,10 @@ class ModelSpec:
 class RecipeSpec:
     """A whole recipe file, as written."""
 
-    models: dict[str, ModelSpec]
+    models: dict[Name, ModelSpec]
     out: str = "variants"
-    seed: NonNegative = 0
-    threads: NonNegative = 0
+    seed: Annotated[int, pydantic.Field(ge=0, le=2**32 - 1)] = 0  # numpy's seed range
+    threads: Annotated[int, pydantic.Field(ge=0, le=MAX_THREADS)] = 0
     data: DataSpec = DataSpec()
     fidelity: FidelitySpec = FidelitySpec()
 

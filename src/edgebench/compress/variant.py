@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.compress.metrics import load_onnx, onnx_weights, tflite_interpreter
+from edgebench.config import name_problem, shown_name
 from edgebench.errors import ModelError
 from edgebench.fsutil import atomic_dir, sha256_file, write_json_atomic
 from edgebench.model import Manifest, PassStep, TensorSpec
@@ -155,10 +156,20 @@ def load_variant(path: Path) -> Variant:
         manifest = Manifest.from_json(json.loads(mf.read_text()))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"{mf} cannot be read ({exc}): re-create the variant with `edgebench compress`") from None
-    for key in ("model", "variant"):
+    for key in ("model", "variant", "parent"):
         name = getattr(manifest, key)
+        if key == "parent" and name is None:
+            continue
+        if not isinstance(name, str):
+            raise ModelError(f"{mf}: field '{key}' must be a string: re-create the variant with `edgebench compress`")
+        # names are printed in logs and tables: a newline in one would forge a line (a CI annotation, a verdict)
+        problem = name_problem(name)
+        if problem is not None:
+            raise ModelError(
+                f"{mf}: field '{key}' {shown_name(name)} {problem}; re-create the variant with `edgebench compress`"
+            )
         # names become file names (eval data <model>.npz, results): a path in one would escape its folder
-        if not name or name in (".", "..") or any(c in name for c in "/\\\0"):
+        if key != "parent" and (name in (".", "..") or any(c in name for c in "/\\")):
             raise ModelError(
                 f"{mf}: {key} name {name!r} is not a plain name: re-create the variant with `edgebench compress`"
             )
@@ -231,6 +242,9 @@ def variant_for_file(path: Path, cache: Path | None = None, model: str | None = 
             "or the folder `edgebench compress` wrote"
         )
     name = model or path.stem
+    problem = name_problem(name)
+    if problem is not None:  # the model is named after the file: its name is printed in every log line
+        raise ModelError(f"{path}: the model name {shown_name(name)} {problem}; rename the file")
     sha = sha256_file(path)
     folder = (cache or cache_root()) / sha[:16] / name / "fp32"
     if (folder / MANIFEST).is_file():

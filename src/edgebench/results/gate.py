@@ -54,7 +54,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import Field
 
-from edgebench.config import load_toml, validate
+from edgebench.config import Name, load_toml, validate
 from edgebench.errors import ConfigError
 from edgebench.model import LIMITS, MIB, Budget, Budgets, Check, CheckVerdict, Gate, Measurement, Run
 from edgebench.results import commit
@@ -88,9 +88,9 @@ class BudgetSpec:
     string like ``"97 %"`` (a bare 97 is refused rather than read as a percentage).
     """
 
-    model: str = "*"
-    board: str = "*"
-    variant: str = "*"
+    model: Name = "*"  # names or patterns: printable, one line; a TOML date is refused (it matched nothing)
+    board: Name = "*"
+    variant: Name = "*"
     max_p90_ms: Limit | None = None
     max_p99_ms: Limit | None = None
     max_peak_mb: Limit | None = None
@@ -141,10 +141,12 @@ def load_budgets(path: Path) -> Budgets:
     Raises:
         ConfigError: one line naming the file, the budget and the field, with the valid names.
     """
-    doc = validate(BudgetsFile, load_toml(path), f"{path}:")
+    raw = load_toml(path)
+    doc = validate(BudgetsFile, raw, f"{path}:")
     if not doc.budget:
         raise ConfigError(f"{path}: no [[budget]] tables: add at least one (see `edgebench gate --help`)")
-    specs = [validate(BudgetSpec, b, f"{path}: [[budget]] #{i}") for i, b in enumerate(doc.budget, 1)]
+    # each table as TOML read it (a date still a date, refused by validate), not as the top level passed it on
+    specs = [validate(BudgetSpec, b, f"{path}: [[budget]] #{i}") for i, b in enumerate(raw["budget"], 1)]
     return Budgets(budgets=tuple(s.budget() for s in specs), baseline=doc.baseline)
 
 

@@ -28,7 +28,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from edgebench.config import parse_toml, validate
+from edgebench.config import name_problem, parse_toml, shown_name, validate
 from edgebench.errors import ConfigError, UserError
 from edgebench.targets.board import LOCAL, Board, local_board
 
@@ -40,6 +40,12 @@ TOP_LEVEL = ("version", "boards")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # board names are selected on the command line (comma lists, shell words) and used in file names
 BOARD_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+# one hop of a jump host: [user@]host[:port], host a name, an address or [an IPv6 address]
+_JUMP_HOP = re.compile(r"^(?:[^@\s]+@)?(\[[0-9A-Fa-f:.]+\]|[^:@\s\[\]]+)(?::(\d+))?$")
+MAX_THREADS = 1024
+MAX_CPU = 8191  # the kernel's largest CPU number (NR_CPUS is at most 8192)
+MAX_CONNECT_TIMEOUT_S = 3600
+Finite = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 FIELDS: dict[str, str] = {
     "name": "unique board name",
@@ -51,8 +57,8 @@ FIELDS: dict[str, str] = {
     "workdir": "folder on the board for cache, jobs and the lock (absolute or ~/...)",
     "runtimes": "runtimes installed on the board: onnxruntime, tflite",
     "tags": "labels such as arch, accelerator, cpu",
-    "threads": "inference threads",
-    "cpu_affinity": "CPU numbers the agent is pinned to",
+    "threads": f"inference threads (1 to {MAX_THREADS})",
+    "cpu_affinity": f"CPU numbers the agent is pinned to (0 to {MAX_CPU})",
     "env": "environment variables for the agent",
     "runtime_options": "per-runtime settings (providers, external delegate)",
     "cost": "price of the board",
@@ -61,7 +67,7 @@ FIELDS: dict[str, str] = {
     "known_hosts": "known_hosts file verifying the host key",
     "password_env": "environment variable holding the SSH password",
     "passphrase_env": "environment variable holding the key's passphrase",
-    "connect_timeout": "seconds to wait for the SSH connection",
+    "connect_timeout": f"seconds to wait for the SSH connection (1 to {MAX_CONNECT_TIMEOUT_S})",
 }
 
 
@@ -97,17 +103,17 @@ class BoardSpec:
     workdir: str = DEFAULT_WORKDIR
     runtimes: tuple[str, ...] = ("onnxruntime",)
     tags: dict[str, Any] = field(default_factory=dict)  # values: string, number or boolean (checked below)
-    threads: Annotated[int, Field(ge=1)] | None = None
-    cpu_affinity: tuple[Annotated[int, Field(ge=0)], ...] = ()
+    threads: Annotated[int, Field(ge=1, le=MAX_THREADS)] | None = None
+    cpu_affinity: tuple[Annotated[int, Field(ge=0, le=MAX_CPU)], ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     runtime_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    cost: Annotated[float, Field(ge=0)] | None = None
-    power_w: Annotated[float, Field(ge=0)] | None = None
+    cost: Finite | None = None
+    power_w: Finite | None = None
     jump_host: str | None = None
     known_hosts: str | None = None
     password_env: str | None = None
     passphrase_env: str | None = None
-    connect_timeout: Annotated[float, Field(ge=1)] | None = None
+    connect_timeout: Annotated[float, Field(ge=1, le=MAX_CONNECT_TIMEOUT_S, allow_inf_nan=False)] | None = None
 
     def __post_init__(self) -> None:
         name = self.name
@@ -123,6 +129,15 @@ class BoardSpec:
             value = getattr(self, key)
             if value is not None and not value.strip():
                 raise ValueError(f"field {key!r} must be a non-empty string, not {value!r}")
+            problem = None if value is None else name_problem(value)
+            if problem is not None:  # a NUL in python, a newline in host: it would run or print something else
+                raise ValueError(f"field {key!r} {shown_name(value)} {problem}")
+        for table in ("tags", "env"):
+            for k, v in getattr(self, table).items():
+                problem = name_problem(str(v)) if str(v) else None
+                if problem is not None:
+                    raise ValueError(f"field {table!r} value of {k!r} {shown_name(str(v))} {problem}")
+        self._check_jump_host()
         wd = self.workdir
         if not (wd.startswith("/") or wd == "~" or wd.startswith("~/")):
             raise ValueError(f"field 'workdir' must be absolute or start with ~/, not {wd!r}")
@@ -148,6 +163,14 @@ class BoardSpec:
             value = getattr(self, key)
             if value is not None and not _ENV_NAME.match(value):
                 raise ValueError(f"field {key!r} must name an environment variable, not {value!r}")
+
+    def _check_jump_host(self) -> None:
+        for hop in (self.jump_host or "").split(",") if self.jump_host else ():
+            m = _JUMP_HOP.match(hop.strip())
+            if m is None:
+                raise ValueError(f"field 'jump_host' hop {hop!r} must be [user@]host[:port], e.g. pi@gateway:2222")
+            if m.group(2) is not None and not 1 <= int(m.group(2)) <= 65535:
+                raise ValueError(f"field 'jump_host' port {m.group(2)} in {hop!r} must be from 1 to 65535")
 
 
 @dataclass(frozen=True)
