@@ -21,14 +21,14 @@ import numpy as np
 from edgebench import agent
 from edgebench.bench.inputs import job_block, npy_files
 from edgebench.bench.settings import RunSettings
-from edgebench.compress.variant import Variant
+from edgebench.compress.variant import Variant, cache_root
 from edgebench.errors import DataError, ModelError
 from edgebench.fsutil import atomic_write, sha256_file
 
 
 def default_cache() -> Path:
-    """Where reference outputs are cached on the host."""
-    return Path.home() / ".cache" / "edgebench" / "reference"
+    """Where reference outputs are cached on the host: ``$XDG_CACHE_HOME/edgebench/reference`` (``~/.cache``)."""
+    return cache_root().parent / "reference"
 
 
 def find_parent(variant: Variant, variants: Sequence[Variant]) -> Variant | None:

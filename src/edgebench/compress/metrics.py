@@ -5,8 +5,12 @@ Only what can be known on the host without timing: latency is measured on boards
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +136,20 @@ def run_onnx(path: Path, x: Any) -> np.ndarray:
     return run_artifact("onnx", path, x)
 
 
+@contextlib.contextmanager
+def native_stderr_quiet() -> Iterator[None]:
+    """Silence what native code writes to file descriptor 2 (Python's own errors still raise)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def tflite_interpreter(path: Path) -> Any:
     """A TFLite interpreter from ai-edge-litert (or TensorFlow as a fallback).
 
@@ -150,8 +168,9 @@ def tflite_interpreter(path: Path) -> Any:
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise ModelError(f"{path} is not a TFLite model (no TFL3 identifier): check the file")
     try:
-        it = Interpreter(model_content=data, num_threads=1)
-        it.allocate_tensors()
+        with native_stderr_quiet():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" is not ours to print
+            it = Interpreter(model_content=data, num_threads=1)
+            it.allocate_tensors()
     except Exception as exc:
         raise ModelError(f"{path} is not a readable TFLite model, perhaps truncated ({one_line(exc, 120)})") from None
     return it
