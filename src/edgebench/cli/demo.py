@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
+from edgebench.cli.common import EXIT_CODES, FiniteRange, console, json_option, main, print_json, results_option
 from edgebench.render.report import Report
 from edgebench.results.analysis import analyze_run
 from edgebench.workflows.demo import run_demo
@@ -21,7 +21,7 @@ from edgebench.workflows.demo import run_demo
     "--min-time",
     default=2.0,
     show_default=True,
-    type=click.FloatRange(0.1, 600),
+    type=FiniteRange(0.1, 600),
     help="Seconds of steady-state timing per variant.",
 )
 def demo(results: Path, as_json: bool, epochs: int, min_time: float) -> None:

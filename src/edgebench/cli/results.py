@@ -13,9 +13,10 @@ import click
 from rich.console import Console, Group
 
 from edgebench.bench.profile import profiles_in_run
-from edgebench.bench.settings import RunSettings
+from edgebench.bench.settings import MAX_REPEATS, RunSettings
 from edgebench.cli.common import (
     EXIT_CODES,
+    FiniteRange,
     console,
     existing_results,
     json_option,
@@ -145,17 +146,17 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
     "--alpha",
     default=0.05,
     show_default=True,
-    type=click.FloatRange(1e-6, 0.5),
+    type=FiniteRange(1e-6, 0.5),
     help="Level of each one-sided test (the interval shown is 1 - 2*alpha).",
 )
 @click.option(
     "--margin",
     default=3.0,
     show_default=True,
-    type=click.FloatRange(0.1, 100),
+    type=FiniteRange(0.1, 100),
     help="Equivalence margin, %: a median change proven within +-margin is 'no change'.",
 )
-@click.option("--min-effect", "min_effect", type=click.FloatRange(0.1, 100), hidden=True, help="Old name of --margin.")
+@click.option("--min-effect", "min_effect", type=FiniteRange(0.1, 100), hidden=True, help="Old name of --margin.")
 @allow_config_option
 @click.option(
     "--ab",
@@ -168,14 +169,14 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
 @click.option("--inventory", type=click.Path(path_type=Path), help="With --ab: boards inventory file.")
 @click.option(
     "--repeats",
-    type=click.IntRange(2),
+    type=click.IntRange(2, MAX_REPEATS),
     default=RunSettings().repeats,
     show_default=True,
     help="With --ab: paired processes per variant (and as many of B's own).",
 )
 @click.option(
     "--min-time",
-    type=click.FloatRange(0),
+    type=FiniteRange(0, 86400),
     default=RunSettings().min_time_s,
     show_default=True,
     help="With --ab: seconds of steady state per variant, split between the processes.",
@@ -332,7 +333,7 @@ def gate(
 @main.command(epilog=EXIT_CODES)
 @click.option("--model", "-m", required=True, help="Model name as stored in results.")
 @click.option("--max-p90", help="Latency budget, e.g. 20ms, 0.5s, 800us.")
-@click.option("--min-accuracy", type=click.FloatRange(0, 1), help="Minimum top-1 (0..1), e.g. 0.97.")
+@click.option("--min-accuracy", type=FiniteRange(0, 1), help="Minimum top-1 (0..1), e.g. 0.97.")
 @click.option(
     "--max-memory",
     help="Peak memory budget in MiB, e.g. 256MiB, 1GiB (MB is read as MiB, like every edgebench figure).",

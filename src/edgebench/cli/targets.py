@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.progress import Progress
 
-from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json
+from edgebench.cli.common import EXIT_CODES, FiniteRange, console, json_option, main, print_json
 from edgebench.errors import RemoteError, UserError
 from edgebench.render.boards import board_dict, boards_table, checks_table, farm_table
 from edgebench.targets.boards_file import add_board, remove_boards
@@ -146,7 +146,7 @@ def boards_remove(names: tuple[str, ...], boards_file: Path | None) -> None:
 @click.argument("names", nargs=-1)
 @boards_file_option
 @json_option
-@click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(1, 3600), help="Seconds per board.")
+@click.option("--timeout", default=60.0, show_default=True, type=FiniteRange(1, 3600), help="Seconds per board.")
 def boards_check(names: tuple[str, ...], boards_file: Path | None, as_json: bool, timeout: float) -> None:
     """Connect to boards NAMES (default: all), record their fingerprint, and mark each
     ready / unreachable / unfit with the reason. Exits 1 if any board is not ready."""

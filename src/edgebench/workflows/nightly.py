@@ -398,7 +398,7 @@ def run_nightly(
         log: one-line progress messages.
     """
     res = NightlyResult()
-    settings = RunSettings.from_mapping(cfg.settings)
+    settings = RunSettings.from_mapping(cfg.settings, where=f"{cfg.path}: [nightly.settings]")
     budgets = load_budgets(cfg.budgets) if cfg.budgets else None  # config errors before any work
     if cfg.baseline:
         check_pinned(cfg, store.open_run(results, cfg.baseline, "pin another baseline"), settings)
