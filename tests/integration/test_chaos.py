@@ -591,8 +591,8 @@ def test_a_signal_while_a_measurement_is_being_recorded_does_not_hang_the_harnes
     s = EdgeSession(resolve_boards(["local"]), [v], RunSettings(), results=tmp_path / "results")
     save = store.save_run
 
-    def save_then_signal(results: Path, run: Any) -> Path:
-        path = save(results, run)
+    def save_then_signal(results: Path, run: Any, **kw: Any) -> Path:
+        path = save(results, run, **kw)
         s.stop("interrupted by SIGINT")  # what the signal handler does, on this thread
         return path
 

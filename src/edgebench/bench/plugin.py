@@ -148,12 +148,20 @@ def _stop_on_signals(config: pytest.Config, session: EdgeSession) -> None:
         def watch() -> None:
             while session.stop_reason is None:
                 if os.getppid() != int(parent):
+                    _output_to_null()  # it went to the dead parent (a pipe): a write there would fail
                     config.stash[ORPHANED_KEY] = True
                     session.stop("interrupted: the edgebench process that started the run died")
                     return
-                time.sleep(0.5)
+                time.sleep(0.1)
 
         threading.Thread(target=watch, name="edgebench-parent-watch", daemon=True).start()
+
+
+def _output_to_null() -> None:
+    null = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(null, fd)
+    os.close(null)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -317,7 +325,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Any:
             session.exitstatus = WRITE_FAILED_EXIT
             tr = session.config.pluginmanager.get_plugin("terminalreporter")
             if tr is not None:
-                tr.write_line(f"{WRITE_FAILED}{es.write_error}")
+                with contextlib.suppress(OSError):
+                    tr.write_line(f"{WRITE_FAILED}{es.write_error}")
         if session.config.stash.get(ORPHANED_KEY, False) and es.progress_file is not None:
             es.progress_file.unlink(missing_ok=True)  # its reader died and cannot remove it
 
