@@ -34,8 +34,11 @@ file stores:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import json
+import shlex
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,11 +53,13 @@ from edgebench.bench.inputs import job_block, npy_files
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant, check_artifact
 from edgebench.errors import ModelError, RemoteError
+from edgebench.fsutil import sha256_file
 from edgebench.model import AGENT_NULLS, ColdStart, Measurement, MeasurementError
 from edgebench.results.stats import HIGH_CV, is_noisy, summarize
 from edgebench.targets.board import Board
 from edgebench.targets.deploy import deploy
 from edgebench.targets.driver import Driver, check_python
+from edgebench.targets.remote import AGENT_CHANGED, agent_argv
 
 AGENT = Path(agent.__file__)
 MEMORY_DEFINITION = (
@@ -319,19 +324,46 @@ def deploy_jobs(
     return commands[0], commands[1] if later else None
 
 
+class AgentChanged(RemoteError):
+    """The agent file cached on the board is not the one deployed (changed since): it did not run."""
+
+
+@functools.cache
+def agent_sha256() -> str:
+    """The sha256 of the agent this host deploys."""
+    return sha256_file(AGENT)
+
+
 def run_agent(driver: Driver, command: list[str], timeout: float) -> dict[str, Any]:
     """Run one fresh agent process and parse its result (the agent's JSON).
 
+    ``command`` is ``[python, deployed agent, args...]``; the board checks the agent file
+    against its sha256 before it runs (`agent_argv`). A file that changed is not run: it is
+    uploaded again for the next process, and this one fails.
+
     Raises:
+        AgentChanged: the cached agent file changed on the board.
         RemoteError: the agent printed no result (crashed, killed, timed out).
     """
     board = driver.board
-    res = driver.run(command, timeout)
+    python, agent_file, *args = command
+    res = driver.run(agent_argv(python, agent_file, agent_sha256(), *args), timeout)
     try:
         return parse_agent_output(res.stdout)
     except ValueError:
-        check_python(driver)  # a SyntaxError from a Python too old for the agent is said as such
         tail = (res.stderr or res.stdout)[-2000:]
+        said = [ln for ln in res.stderr.splitlines() if ln.startswith(AGENT_CHANGED)]  # not a shell's echo
+        if res.exit_code == 1 and said:
+            got = said[-1].rsplit(" has sha256 ", 1)[-1].strip()
+            with contextlib.suppress(RemoteError):  # else the next process says so again
+                driver.put(AGENT, agent_file, sha256=agent_sha256())
+            raise AgentChanged(
+                board.name, shlex.join(command), tail,
+                f"the cached agent {agent_file} on board {board.name} is not the file deployed (its sha256 is "
+                f"{got}, not {agent_sha256()}): it did not run; redeploy: the cached agent changed (uploaded "
+                "again for the next process)",
+            ) from None  # fmt: skip
+        check_python(driver)  # a SyntaxError from a Python too old for the agent is said as such
         raise RemoteError(
             board.name, res.command, tail, f"the agent exited {res.exit_code} without a result: {_last_line(tail)}"
         ) from None

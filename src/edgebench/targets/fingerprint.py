@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.errors import BoardUnreachable, EdgebenchError, RemoteError
-from edgebench.fsutil import write_json_atomic
+from edgebench.fsutil import sha256_file, write_json_atomic
 from edgebench.targets.board import Board
 from edgebench.targets.deploy import deploy
 from edgebench.targets.driver import Driver, check_python
 from edgebench.targets.group import for_each_board
+from edgebench.targets.remote import agent_argv
 
 FINGERPRINTS = "fingerprints.json"
 
@@ -94,8 +95,9 @@ def probe(driver: Driver, timeout: float = 60.0) -> dict[str, Any]:
     """
     board = driver.board
     with importlib.resources.as_file(AGENT) as local:
-        agent = deploy(driver, local)
-    res = driver.run([board.python, agent, "--probe", json.dumps(list(board.runtimes))], timeout)
+        digest = sha256_file(local)
+        agent = deploy(driver, local, digest)
+    res = driver.run(agent_argv(board.python, agent, digest, "--probe", json.dumps(list(board.runtimes))), timeout)
     if res.exit_code != 0:
         detail = (res.stderr.strip().splitlines() or [f"exit {res.exit_code}"])[-1]
         check_python(driver)  # a Python too old to run the agent, said as such

@@ -77,3 +77,20 @@ for d in os.listdir('/proc'):
         except OSError:
             pass
 """
+
+# Runs the agent (argv[1]) only if its sha256 is argv[2], else one line on stderr and exit 1.
+# The bytes checked are the bytes run (compiled and run as __main__ in this process, so a
+# file swapped between the check and the start cannot run); one line of Python 3.6, so the
+# command stays readable in an error message.
+AGENT_CHANGED = "edgebench: agent changed: "
+PY_VERIFY_AGENT = (
+    'import hashlib,sys,types;a,h=sys.argv[1:3];b=open(a,"rb").read();g=hashlib.sha256(b).hexdigest();'
+    f'g==h or sys.exit("{AGENT_CHANGED}%s has sha256 %s" % (a,g));'
+    'm=types.ModuleType("__main__");m.__file__=a;sys.modules["__main__"]=m;sys.argv=[a]+sys.argv[3:];'
+    'c=compile(b,a,"exec");del b;exec(c,m.__dict__)'
+)
+
+
+def agent_argv(python: str, agent: str, sha256: str, *args: str) -> list[str]:
+    """The command of one agent process: ``agent`` is checked against ``sha256`` on the board first."""
+    return [python, "-c", PY_VERIFY_AGENT, agent, sha256, *args]
