@@ -64,11 +64,6 @@ def test_compress_marks_the_variants_degraded_and_variants_shows_it(compressed: 
     assert rows["int8-dynamic"]["degraded"] is True and rows["int8-dynamic"]["cosine"] < 0.99
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs bench.runner.base_measurement to record compress_fidelity=variant.manifest.compress_fidelity "
-    "(bench/ is owned elsewhere); remove this mark once it does",
-)
 def test_run_and_report_without_eval_say_degraded_never_worth_it(compressed: Path) -> None:
     res = cli(compressed, "run", "--variants", "variants", "--results", "results", *FAST)
     assert res.returncode == 0, res.stderr

@@ -193,6 +193,7 @@ def base_measurement(
         error=error,
         batch_size=settings.batch_size,
         settings=settings.measure_block(),
+        compress_fidelity=variant.manifest.compress_fidelity,  # what a run without eval data knows of its outputs
     )
 
 
