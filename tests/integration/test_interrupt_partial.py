@@ -78,3 +78,8 @@ def test_sigint_keeps_variants_with_two_finished_processes_as_partial(tmp_path: 
         [EDGEBENCH, "report", "latest", "--results", str(results), "--json"], capture_output=True, text=True, env=env
     )
     assert out.returncode == 0, out.stderr
+    rep = json.loads(out.stdout)
+    flat = " ".join(" ".join(rep["warnings"]).split())
+    assert "partial (the run stopped before all their agent processes ran):" in flat  # the report says so
+    first = doc["benchmarks"][0]
+    assert f"local/tiny/{first['params']['variant']} ({len(first['extra_info']['processes'])} of {REPEATS})" in flat

@@ -336,6 +336,16 @@ def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
             "figures of one run are fine, a decision across runs needs pairing (run --baseline, compare --ab); "
             "idle the board or raise --repeats"
         )
+    partial = [
+        f"{m.board}/{m.model}/{m.variant} ({(m.settings or {}).get('repeats')} of {planned})"
+        for m in run.measurements
+        if m.ok and (planned := (m.settings or {}).get("repeats_planned")) is not None
+    ]
+    if partial:  # a stopped run kept these from fewer processes: wider intervals, never a full measurement
+        warnings.append(
+            f"partial (the run stopped before all their agent processes ran): {', '.join(partial)}; "
+            "their intervals are over fewer processes: measure again for the full figures"
+        )
     if not run.complete:
         why = run.interrupted or "it did not finish"
         warnings.insert(0, f"run {run.run_id} is incomplete ({why}): figures cover what finished")
