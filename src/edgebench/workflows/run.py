@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,15 +24,20 @@ from edgebench.bench import paired
 from edgebench.bench.inputs import check_run
 from edgebench.bench.session import PARENT_PID_ENV, WRITE_FAILED, WRITE_FAILED_EXIT, load_variants, resolve_boards
 from edgebench.bench.settings import SETTINGS, RunSettings, dims_argv
+from edgebench.compress.variant import Variant
 from edgebench.errors import DataError, EdgebenchError, ResultsPathError, UserError
 from edgebench.fsutil import unwritable_message
 from edgebench.model import Measurement, Run
+from edgebench.results import artifacts, schema, store
 from edgebench.results import commit as commit_env
-from edgebench.results import schema, store
 
 LOGS = "logs"  # results/logs/<run_id>.log: the child pytest's output
 STOP_GRACE_S = 30.0  # after a signal, how long the harness gets to kill its agents and store the run
 BENCHMARKS = ".benchmarks"  # results/.benchmarks/: pytest-benchmark's storage (--benchmark-compare reads it)
+SAMPLE_BYTES = 16  # a stored latency sample: seconds as JSON text in an indented list (~20 measured)
+MEASUREMENT_BYTES = 8 * 1024  # a measurement's other fields (settings, device, processes, summary...)
+RUN_BYTES = 4 * 1024  # a run file's own fields (machine, commit, edgebench block)
+NO_SPACE_CHECK_ENV = "EDGEBENCH_NO_SPACE_CHECK"  # "1": start a run whatever `space_needed` says
 
 
 @dataclass
@@ -135,6 +141,70 @@ def progress_line(event: dict[str, Any]) -> str | None:
     what = "ok" if event.get("ok") else "FAILED"
     p50_text = f", p50 {p50:.4g} ms" if isinstance(p50, int | float) else ""
     return f"measured {case}: {what}{p50_text} (processes {event['done']}/{event['total']})"
+
+
+def space_needed(results: Path, boards: int, variants: list[Variant], settings: RunSettings) -> int:
+    """Estimate of the bytes a run writes under ``results`` at its fullest; kept low, so it refuses
+    only runs that cannot fit (a disk that fills anyway stops the run keeping what finished).
+
+    Its parts:
+
+    - the run file: `RUN_BYTES` + per measurement (boards x variants, twice with a paired
+      ``baseline``) `MEASUREMENT_BYTES` + `SAMPLE_BYTES` x ``min_rounds`` (the least samples a
+      measurement stores: more when ``min_time_s`` allows);
+    - twice more: its reserve under ``runs/`` (as big as the run file, plus
+      `store.RESERVE_MARGIN`) and pytest-benchmark's copy under `BENCHMARKS`;
+    - the artifacts kept under ``RESULTS/artifacts``: each variant's file size, once per sha256,
+      unless one is kept there already (`artifacts.kept`).
+    """
+    measurements = boards * len(variants) * (2 if settings.baseline else 1)
+    run_file = RUN_BYTES + measurements * (MEASUREMENT_BYTES + SAMPLE_BYTES * settings.min_rounds)
+    sizes: dict[str, int] = {}
+    for v in variants:
+        if v.sha256 in sizes or artifacts.kept(results, v.sha256) is not None:
+            continue
+        try:
+            sizes[v.sha256] = v.artifact.stat().st_size
+        except OSError:
+            sizes[v.sha256] = 0
+    return 3 * run_file + store.RESERVE_MARGIN + sum(sizes.values())
+
+
+def _free_bytes(folder: Path) -> int | None:
+    """Free space for ``folder`` (its nearest existing parent when it is not made yet); None when unknown."""
+    for at in (folder, *folder.absolute().parents):
+        if at.exists():
+            try:
+                return shutil.disk_usage(at).free
+            except OSError:
+                return None
+    return None
+
+
+def _kib(n: int) -> str:
+    return f"{-(-n // 1024)} KiB"
+
+
+def check_space(results: Path, boards: int, variants: list[Variant], settings: RunSettings) -> None:
+    """Refuse a run that cannot fit in ``results``'s free space (`space_needed`), before anything is
+    written; never when the free space is unknown or ``EDGEBENCH_NO_SPACE_CHECK=1``.
+
+    Raises:
+        ResultsPathError: naming the folder, the free space, the estimate and the fix.
+    """
+    if os.environ.get(NO_SPACE_CHECK_ENV) == "1":
+        return
+    free = _free_bytes(results)
+    if free is None:
+        return
+    need = space_needed(results, boards, variants, settings)
+    if free < need:
+        raise ResultsPathError(
+            f"results folder {results} has {_kib(free)} free, and this run needs about {_kib(need)} (the run file "
+            f"with {settings.min_rounds} samples per measurement, its reserve, pytest-benchmark's copy and the "
+            "kept artifacts): free space there, use --results with a folder on a disk with room or lower "
+            f"--min-rounds; {NO_SPACE_CHECK_ENV}=1 starts it anyway"
+        )
 
 
 class _Forward:
@@ -247,8 +317,9 @@ def run_harness(
         branch: its branch.
 
     Raises:
-        UserError: unknown board, missing variants or eval data, unwritable results folder,
-            or a child pytest that stopped before storing a run.
+        UserError: unknown board, missing variants or eval data, unwritable results folder, a results
+            folder without room for the run (`check_space`), or a child pytest that stopped before
+            storing a run.
     """
     board_list = resolve_boards(boards, inventory)
     variant_list = load_variants(variants, models)
@@ -262,6 +333,7 @@ def run_harness(
         baselines = paired.resolve(ref, results)
         paired.check_inputs(baselines, [b.name for b in board_list], variant_list)
         settings = settings.replace(baseline=str(Path(ref).resolve()) if is_file else baselines.ref)
+    check_space(results, len(board_list), variant_list, settings)
     store.prepare(results)
     logs = results / LOGS
     logs.mkdir(exist_ok=True)
