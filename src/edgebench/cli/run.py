@@ -15,7 +15,7 @@ from edgebench.bench.settings import SETTINGS, Setting, from_options
 from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
 from edgebench.render.report import Report
 from edgebench.results.analysis import analyze_run
-from edgebench.workflows.run import regression_lines, run_harness
+from edgebench.workflows.run import printable, regression_lines, run_harness
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -124,10 +124,10 @@ def run_cmd(
         where = f"stored in {out.run_file} (complete: {complete})" if out.run_file else "nothing stored"
         said = f"interrupted by {signal.Signals(out.exit_code - 128).name}"
         reason = out.run.interrupted if out.run is not None and out.run.interrupted else said
-        click.echo(f"error: run {reason}: {kept} finished measurement(s){some} {where}", err=True)
+        click.echo(printable(f"error: run {reason}: {kept} finished measurement(s){some} {where}"), err=True)
         ctx.exit(out.exit_code)
     if out.failures:
-        what = ", ".join(f"{m.board}/{m.model}/{m.variant}" for m in out.failures)
+        what = printable(", ".join(f"{m.board}/{m.model}/{m.variant}" for m in out.failures))
         click.echo(
             f"error: {len(out.failures)} measurement(s) failed ({what}): see the errors in the run table", err=True
         )

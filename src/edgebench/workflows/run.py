@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Any, BinaryIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edgebench.bench import paired
@@ -81,7 +82,7 @@ def regression_lines(log_text: str) -> list[str]:
     for ln in lines[start + 1 :]:
         if not ln[:1].isspace():  # the block ends where pytest's INTERNALERROR traceback starts
             break
-        out.append(" ".join(ln.split()))
+        out.append(printable(" ".join(ln.split())))
     return out
 
 
@@ -129,18 +130,31 @@ def pytest_argv(
     return argv + list(extra)
 
 
+def printable(text: object) -> str:
+    """``text`` with every non-printable character escaped as Python would (``\\n``, ``\\x1b``...), so a
+    name printed in a log line can never start a line of its own (a forged CI ``::error::``).
+
+    Names are refused where they enter (manifests, recipes, inventory); this is the second guard,
+    where lines are printed.
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def progress_line(event: dict[str, Any]) -> str | None:
-    """The plain log line of a finished measurement (None for other progress events).
+    """The plain log line of a finished measurement (None for other progress events), names escaped
+    (`printable`).
 
     Example: ``measured local/digits/int8: ok, p50 1.23 ms (processes 6/24)``.
     """
     case = event.get("case")
     if not case:
         return None
+    case = printable(case)
     p50 = event.get("p50_ms")
     what = "ok" if event.get("ok") else "FAILED"
     p50_text = f", p50 {p50:.4g} ms" if isinstance(p50, int | float) else ""
-    return f"measured {case}: {what}{p50_text} (processes {event['done']}/{event['total']})"
+    done, total = printable(event.get("done")), printable(event.get("total"))
+    return f"measured {case}: {what}{p50_text} (processes {done}/{total})"
 
 
 def space_needed(results: Path, boards: int, variants: list[Variant], settings: RunSettings) -> int:
@@ -284,7 +298,7 @@ def _follow(proc: subprocess.Popen[bytes], progress_file: Path, console: Console
         for event in _events(proc, progress_file):
             desc = event.get("case") or event.get("process")
             if desc:
-                desc = f"{'[green]ok[/green]' if event.get('ok') else '[red]failed[/red]'} {desc}"
+                desc = f"{'[green]ok[/green]' if event.get('ok') else '[red]failed[/red]'} {escape(printable(desc))}"
             bar.update(task, completed=event["done"], total=event["total"], description=desc or "measuring")
 
 
