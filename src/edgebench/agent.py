@@ -1245,6 +1245,11 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
         timed_peak = peak_rss_bytes()
         if per_phase and timed_peak is not None and load_peak is not None:
             timed_peak = max(timed_peak, load_peak)
+        if timed_peak is not None:
+            # the kernel's RSS counters are per-thread and approximate (up to 64 pages each), so VmHWM can read
+            # a little below an RSS read earlier: a peak is never below what was seen
+            seen = [memory.get(k) for k in ("rss_before_load", "rss_after_load", "rss_after_run")]
+            timed_peak = max([timed_peak] + [v for v in seen if v is not None])
         memory["peak_rss"] = timed_peak  # load + warm-up + steady state at the measured batch
         memory["peak_rss_scope"] = "timed" if per_phase else "process"
         if not samples:
