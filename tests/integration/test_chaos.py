@@ -1,8 +1,9 @@
-"""Chaos: 12 real `edgebench run`s on the 3-board farm, each hit at a random moment by one fault.
+"""Chaos: 6 real `edgebench run`s on the 3-board farm, each hit at a random moment by one fault.
 
 Each run measures 3 tiny ONNX variants on each of 3 boards of a farm of its own (``--parallel``,
 ``--repeats 1``, ``--min-time 0.2``, lock timeout 0), after one clean run that fills the board
-caches. The six faults, each twice, in a seeded order (``EDGEBENCH_CHAOS_SEED``, printed; default
+caches. The six faults, each once (``tests/perf/perf_chaos.py`` repeats them and adds four), in a
+seeded order (``EDGEBENCH_CHAOS_SEED``, printed; default
 `DEFAULT_SEED`), each at a seeded moment (after the first measurement lands in the run file,
 or at a delay after the start, which may fall before the harness has measured anything):
 
@@ -82,7 +83,7 @@ pytestmark = [pytest.mark.ssh, pytest.mark.slow]
 EDGEBENCH = str(Path(sys.executable).with_name("edgebench"))
 DEFAULT_SEED = 20261126
 FAULTS = ("sigint", "sigterm", "sigkill", "sshd", "agent", "flip")
-RUNS = 12  # each fault twice
+RUNS = 6  # each fault once: the suite's time; tests/perf/perf_chaos.py runs more trials
 BOARDS = 3
 VARIANTS = 3  # per board, measured in this order (round-robin with --repeats 1)
 RUN_TIMEOUT_S = 150.0  # one run, start to end, on a loaded 2-core machine
@@ -480,7 +481,7 @@ def chaos_farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
 
 
 @pytest.mark.timeout(900)  # about 2-4 minutes; every wait inside is bounded
-def test_chaos_twelve_runs_six_faults_every_invariant_holds(chaos_farm: Farm, tmp_path: Path) -> None:
+def test_chaos_six_runs_six_faults_every_invariant_holds(chaos_farm: Farm, tmp_path: Path) -> None:
     seed = int(os.environ.get("EDGEBENCH_CHAOS_SEED") or DEFAULT_SEED)
     print(f"\nchaos seed {seed}: EDGEBENCH_CHAOS_SEED={seed} pytest {__file__} -s")
     rng = random.Random(seed)
@@ -488,7 +489,7 @@ def test_chaos_twelve_runs_six_faults_every_invariant_holds(chaos_farm: Farm, tm
     warm = c.start()  # one clean run first: every board has every artifact cached (the flip needs them)
     _, err = warm.communicate(timeout=RUN_TIMEOUT_S)
     assert warm.returncode == 0, err[-2000:]
-    plan = rng.sample(FAULTS * 2, RUNS)
+    plan = rng.sample(FAULTS, RUNS)
     outcomes = [_one_run(c, fault, rng.choice(("first", "delay"))) for fault in plan]
     table = _table(outcomes, seed)
     print(table)
