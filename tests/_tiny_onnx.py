@@ -26,3 +26,26 @@ def make_tiny_onnx(path: Path, n_in: int = 4, n_out: int = 3, seed: int = 0) -> 
     model.ir_version = 8
     onnx.save(model, str(path))
     return path
+
+
+def matmul_chain(path: Path, layers: int, width: int, batch: int) -> Path:
+    """A MatMul+Tanh chain sharing one weight: the work grows with ``layers`` (a slowdown of known size)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
+    nodes, x = [], "x"
+    for i in range(layers):
+        nodes += [helper.make_node("MatMul", [x, "w"], [f"m{i}"]), helper.make_node("Tanh", [f"m{i}"], [f"t{i}"])]
+        x = f"t{i}"
+    graph = helper.make_graph(
+        nodes,
+        "chain",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, width])],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [batch, width])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path

@@ -1186,13 +1186,9 @@ def _open_model(job: Dict[str, Any], result: Dict[str, Any]) -> Tuple[Any, str, 
     return np, artifact, RUNTIMES[runtime](job.get("runtime_options") or {})
 
 
-def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
-    """Run one job and return the result dict (never raises)."""
-    if job.get("profile"):  # `edgebench profile`: see the profiling section
-        return profile_job(job)
-    if job.get("paired"):  # a paired A/B process: see `paired_job`
-        return paired_job(job)
-    result = {
+def new_result() -> Dict[str, Any]:
+    """The head of every job's result: schema, agent version, not ok yet, host, pid."""
+    return {
         "schema": RESULT_SCHEMA,
         "agent_version": AGENT_VERSION,
         "ok": False,
@@ -1200,7 +1196,16 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
         "warnings": [],
         "host": host_info(),
         "pid": os.getpid(),
-    }  # type: Dict[str, Any]
+    }
+
+
+def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
+    """Run one job and return the result dict (never raises)."""
+    if job.get("profile"):  # `edgebench profile`: see the profiling section
+        return profile_job(job)
+    if job.get("paired"):  # a paired A/B process: see `paired_job`
+        return paired_job(job)
+    result = new_result()
     memory = {"rss_start": rss_bytes()}  # type: Dict[str, Any]
     result["memory"] = memory
     device = dict(DEFAULT_DEVICE)  # type: Dict[str, Any]
@@ -1325,15 +1330,7 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
 
 def paired_job(job: Dict[str, Any]) -> Dict[str, Any]:
     """Time the baseline (A) and the candidate (B) alternately in this process; never raises."""
-    result = {
-        "schema": RESULT_SCHEMA,
-        "agent_version": AGENT_VERSION,
-        "ok": False,
-        "error": None,
-        "warnings": [],
-        "host": host_info(),
-        "pid": os.getpid(),
-    }  # type: Dict[str, Any]
+    result = new_result()
     device = dict(DEFAULT_DEVICE)  # type: Dict[str, Any]
     device.update(job.get("device") or {})
     try:

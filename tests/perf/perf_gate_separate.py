@@ -39,10 +39,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
+from _tiny_onnx import matmul_chain
 from edgebench.targets.farm import farm_down, farm_up, find_sshd
 
 EDGEBENCH = str(Path(sys.executable).parent / "edgebench")
@@ -50,30 +49,10 @@ MODELS = {"1ms": (256, 32, 20), "10ms": (512, 128, 30)}  # width, batch, layers
 ARMS = (("identical", 1.0), ("10% slower", 1.10), ("5% slower", 1.05))
 
 
-def chain(path: Path, layers: int, width: int, batch: int) -> Path:
-    """A MatMul+Tanh chain sharing one weight (the work grows with the layers)."""
-    rng = np.random.default_rng(0)
-    w = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
-    nodes, x = [], "x"
-    for i in range(layers):
-        nodes += [helper.make_node("MatMul", [x, "w"], [f"m{i}"]), helper.make_node("Tanh", [f"m{i}"], [f"t{i}"])]
-        x = f"t{i}"
-    graph = helper.make_graph(
-        nodes,
-        "chain",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, width])],
-        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [batch, width])],
-        [numpy_helper.from_array(w, "w")],
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    return path
-
-
 def models(root: Path, size: str) -> dict[str, Path]:
     """Folders A, identical, 10 % and 5 % slower, each holding ``m.onnx`` (one model name: one history)."""
     width, batch, layers = MODELS[size]
-    base = chain(root / size / "A" / "m.onnx", layers, width, batch)
+    base = matmul_chain(root / size / "A" / "m.onnx", layers, width, batch)
     out = {"A": base.parent}
     for arm, factor in ARMS:
         folder = root / size / arm.replace(" ", "_").replace("%", "pct")
@@ -81,7 +60,7 @@ def models(root: Path, size: str) -> dict[str, Path]:
         if factor == 1.0:
             shutil.copy(base, folder / "m.onnx")
         else:  # 10 % more work on 20 or 30 layers is 2 or 3 more; 5 %: one more per 20
-            chain(folder / "m.onnx", layers + round(layers * (factor - 1)), width, batch)
+            matmul_chain(folder / "m.onnx", layers + round(layers * (factor - 1)), width, batch)
         out[arm] = folder
     return out
 

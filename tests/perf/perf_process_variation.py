@@ -117,10 +117,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from scipy import stats
+
+from _tiny_onnx import matmul_chain
 
 LAYERS = 20
 SLOW_LAYERS = 22  # 10% more work: the slowdown the paired ratio should recover
@@ -237,25 +237,6 @@ class Proc:
     def value(self) -> float:
         """The unit of the cell: the median (one model) or the ratio median(B) / median(A) (paired)."""
         return self.medians_ms[0] if len(self.medians_ms) == 1 else self.medians_ms[1] / self.medians_ms[0]
-
-
-def chain(path: Path, layers: int, width: int = WIDTH, batch: int = BATCH) -> Path:
-    """A MatMul+Tanh chain sharing one weight (as tests/perf/perf_significance.py): ~0.06 ms of one core per layer."""
-    rng = np.random.default_rng(0)
-    w = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
-    nodes, x = [], "x"
-    for i in range(layers):
-        nodes += [helper.make_node("MatMul", [x, "w"], [f"m{i}"]), helper.make_node("Tanh", [f"m{i}"], [f"t{i}"])]
-        x = f"t{i}"
-    graph = helper.make_graph(
-        nodes,
-        "chain",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, width])],
-        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [batch, width])],
-        [numpy_helper.from_array(w, "w")],
-    )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    return path
 
 
 def thp_mode() -> str | None:
@@ -405,7 +386,10 @@ def row(name: str, procs: list[Proc], values: list[float], default: list[Proc], 
 def test_what_moves_a_fresh_process_median(tmp_path: Path) -> None:
     n = int(os.environ.get("EDGEBENCH_PERF_PROCESSES", "12"))
     assert n >= 3, "EDGEBENCH_PERF_PROCESSES: at least 3 processes per cell"
-    models = {"a": chain(tmp_path / "a.onnx", LAYERS), "c": chain(tmp_path / "c.onnx", SLOW_LAYERS)}
+    models = {
+        "a": matmul_chain(tmp_path / "a.onnx", LAYERS, WIDTH, BATCH),
+        "c": matmul_chain(tmp_path / "c.onnx", SLOW_LAYERS, WIDTH, BATCH),
+    }
     models["b"] = Path(shutil.copyfile(models["a"], tmp_path / "b.onnx"))  # an identical copy: its own session
     worker = tmp_path / "worker.py"
     worker.write_text(WORKER)

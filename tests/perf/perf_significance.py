@@ -35,10 +35,9 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
+from _tiny_onnx import matmul_chain
 from edgebench.bench.repeats import Planned, measure_interleaved
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import save_variant
@@ -63,25 +62,6 @@ def measured_settings() -> RunSettings:
     return RunSettings().replace(**chosen)
 
 
-def chain(path: Path, layers: int, width: int = 512, batch: int = 128) -> Path:
-    """A MatMul+Tanh chain sharing one weight: ~0.3 ms of one core per layer."""
-    rng = np.random.default_rng(0)
-    w = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
-    nodes, x = [], "x"
-    for i in range(layers):
-        nodes += [helper.make_node("MatMul", [x, "w"], [f"m{i}"]), helper.make_node("Tanh", [f"m{i}"], [f"t{i}"])]
-        x = f"t{i}"
-    graph = helper.make_graph(
-        nodes,
-        "chain",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, width])],
-        [helper.make_tensor_value_info(x, TensorProto.FLOAT, [batch, width])],
-        [numpy_helper.from_array(w, "w")],
-    )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    return path
-
-
 @pytest.mark.timeout(3600)  # 20 trials take ~8 minutes on an idle machine, more on a busy one
 def test_labels_of_a_10_percent_slowdown_and_of_identical_reruns(tmp_path: Path) -> None:
     if find_sshd() is None:
@@ -97,7 +77,9 @@ def test_labels_of_a_10_percent_slowdown_and_of_identical_reruns(tmp_path: Path)
         made = {}
         for name, layers in (("a", LAYERS), ("b", LAYERS), ("c", round(LAYERS * SLOWDOWN))):
             fields = {"model": "chain", "variant": name, "fmt": "onnx", "parent": None, "passes": []}
-            made[name] = save_variant(tmp_path / "v" / "chain" / name, chain(tmp_path / f"{name}.onnx", layers), fields)
+            made[name] = save_variant(
+                tmp_path / "v" / "chain" / name, matmul_chain(tmp_path / f"{name}.onnx", layers, 512, 128), fields
+            )
         board = dataclasses.replace(farm.board(farm.members[0].name), threads=1)
         settings = measured_settings()
         driver = driver_for(board)
