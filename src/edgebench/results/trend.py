@@ -120,12 +120,18 @@ def by_commit(points: Sequence[dict[str, Any]], metric: str) -> list[dict[str, A
     return out
 
 
-def linked(results: Path, key: tuple[str, str, str], rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def linked(
+    results: Path,
+    key: tuple[str, str, str],
+    rows: Sequence[dict[str, Any]],
+    runs: dict[str, Run | None] | None = None,
+) -> list[dict[str, Any]]:
     """The rows (oldest first) with each ``p50`` chained through its paired ratio to its baseline's, when in them.
 
     See the module docstring; a row without paired processes against an earlier row keeps its own median.
+    ``runs`` caches the run files read, shared by the keys of one report (each file is read once).
     """
-    runs: dict[str, Run | None] = {}
+    runs = {} if runs is None else runs
     level: dict[str, float] = {}
     out = []
     for r in rows:
@@ -167,6 +173,7 @@ def with_trends(
     keys = [(r.board, mm.model, r.variant) for mm in report.models for r in mm.rows if r.ok]
     hist = history(results, keys, metrics=metrics, last=last, command=command, before=report.started)
     trends, notes = [], []
+    read: dict[str, Run | None] = {}  # run files read for the paired links, once per report
     for key in keys:
         h = hist[key]
         ref = h[-1]["config"] if h else None
@@ -179,7 +186,7 @@ def with_trends(
                 f"configuration ({'; '.join(diffs)})"
             )
         if "p50" in metrics:
-            same = linked(results, key, same)
+            same = linked(results, key, same, read)
         for metric in metrics:
             pts = by_commit(same, metric)
             vals = tuple(p["value"] for p in pts)
