@@ -23,7 +23,26 @@ QUANT_OPS = {
     "QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
     "DynamicQuantizeLinear", "QGemm", "QLinearAdd",
 }  # fmt: skip
-MAC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul")
+FLOPS_DEFINITION = (
+    "FLOPs = 2 x the multiply-accumulates of Conv, ConvTranspose, MatMul and Gemm for one inference at the "
+    "measured input shape (batch 1 when the batch axis is free); their int8 (ConvInteger, MatMulInteger, "
+    "QLinearConv, QLinearMatMul, QGemm) and float16 forms count as the float32 op, and element-wise ops, "
+    "activations, pooling, Cast and (De)QuantizeLinear count 0, so every variant of a model is counted alike "
+    "and fewer FLOPs means less compute (pruning)"
+)
+"""The one FLOPs definition (`onnx_flops`), in words: what `variants --help` and the README say."""
+
+# op type -> (activation input, weight input, kind): the ops that do the multiply-accumulates, whatever
+# their precision. An integer or QLinear op counts exactly as the float op it replaces (Q/DQ, Cast and
+# DynamicQuantizeLinear around it count 0, as every op outside this table).
+MAC_OPS: dict[str, tuple[int, int, str]] = {
+    "Conv": (0, 1, "conv"), "ConvInteger": (0, 1, "conv"), "QLinearConv": (0, 3, "conv"), "FusedConv": (0, 1, "conv"),
+    "ConvTranspose": (0, 1, "convT"),
+    "MatMul": (0, 1, "matmul"), "MatMulInteger": (0, 1, "matmul"), "QLinearMatMul": (0, 3, "matmul"),
+    "MatMulIntegerToFloat": (0, 1, "matmul"), "DynamicQuantizeMatMul": (0, 1, "matmul"),
+    "FusedMatMul": (0, 1, "matmul"),
+    "Gemm": (0, 1, "gemm"), "QGemm": (0, 3, "gemm"),
+}  # fmt: skip
 
 
 def one_line(exc: BaseException, limit: int = 160) -> str:
@@ -232,23 +251,37 @@ def fidelity(ref: np.ndarray, out: np.ndarray, min_cosine: float | None = None) 
 
 
 def onnx_flops(path: Path, shapes: dict[str, list[int]] | None = None) -> dict[str, Any]:
-    """FLOPs (2 x multiply-accumulates) of one inference, counted from the ONNX graph's shapes.
+    """FLOPs of one inference, counted from the ONNX graph's shapes as `FLOPS_DEFINITION` says.
+
+    FLOPs = 2 x multiply-accumulates (MACs) of the ops in `MAC_OPS`: Conv (MACs = output elements x
+    weight elements per output channel, groups included), ConvTranspose (input elements x weight
+    elements per input channel), MatMul and Gemm (output elements x the inner dim). Their int8 forms
+    (ConvInteger, MatMulInteger, QLinearConv, QLinearMatMul, QGemm, ...) and float16 forms count as the
+    float32 op; every other op (element-wise, activations, pooling, Cast, QuantizeLinear,
+    DequantizeLinear, DynamicQuantizeLinear) counts 0. So fp32, fp16, int8-dynamic and int8-static
+    variants of one model have the same FLOPs and only a pass that removes compute (pruning) lowers them.
 
     ``shapes`` gives input shapes (name -> dims) for the dims the file leaves free: the shape
     actually measured (``--dim``, an input spec, the data). A free leading batch axis counts as 1
-    (FLOPs per sample); any other free dim with no shape given, or one stored as a negative
-    number, makes the count unknown: ``flops`` is None, never a figure at a made-up 1x1 image
-    or a negative one. So does control flow (``If``, ``Loop``, ``Scan``): which branch runs, and
-    how often, depends on the inputs. Counts Conv, ConvTranspose, MatMul, Gemm and their
-    integer / QLinear forms; element-wise ops are ignored (they are a small share for CNNs).
+    (FLOPs per sample). Shapes are inferred by ONNX's shape inference with the file's stored
+    intermediate shapes dropped (stale symbolic dims) and data propagation on (shapes computed through
+    Cast, Shape, Concat: a float16 Resize); a MAC op still unresolved (an op ONNX cannot infer, such as
+    a contrib op) gets its shapes from one ONNX Runtime inference of zeros at the same input shapes.
+
+    No figure (``flops`` None), never a partial or made-up one, when: a free dim other than the batch
+    has no shape given, or an input dim is stored negative; a MAC op's shapes stay unknown; or the
+    graph has control flow (``If``, ``Loop``, ``Scan``: which branch runs, and how often, depends on
+    the inputs).
     """
     import onnx
-    from onnx import shape_inference
 
     m = onnx.load(str(path))
     given = shapes or {}
+    init_names = {i.name for i in m.graph.initializer}
     unknown_inputs = []
     for v in m.graph.input:
+        if v.name in init_names:
+            continue
         dims = v.type.tensor_type.shape.dim
         want = given.get(v.name)
         for i, d in enumerate(dims):
@@ -259,42 +292,125 @@ def onnx_flops(path: Path, shapes: dict[str, list[int]] | None = None) -> dict[s
             elif not d.HasField("dim_value") or d.dim_value <= 0:
                 unknown_inputs.append(v.name)
                 break
-    init_names = {i.name for i in m.graph.initializer}
-    if any(n not in init_names for n in unknown_inputs):
+    if unknown_inputs:
         return {"flops": None, "macs": None, "batch": None, "uncounted_nodes": None, "unknown_inputs": unknown_inputs}
-    m = shape_inference.infer_shapes(m)
-    known: dict[str, list[int]] = {}
-    for v in [*m.graph.input, *m.graph.value_info, *m.graph.output]:
-        known[v.name] = [d.dim_value for d in v.type.tensor_type.shape.dim]
-    for init in m.graph.initializer:
-        known[init.name] = list(init.dims)
-    macs = 0
-    unknown = 0
-    for node in m.graph.node:
-        if node.op_type not in MAC_OPS:
-            continue
-        wi = 3 if node.op_type.startswith("QLinear") else 1
-        out = known.get(node.output[0])
-        w = known.get(node.input[wi]) if len(node.input) > wi else None
-        a = known.get(node.input[0])
-        if not out or not w or min(out) <= 0 or min(w) <= 0:  # 0: not inferred; < 0: a -1 stored as a dim
-            unknown += 1
-            continue
-        if "Conv" in node.op_type:
-            # out: N, Cout, spatial...; w: Cout, Cin/group, k...
-            macs += int(np.prod(out)) * int(np.prod(w[1:]))
-        elif node.op_type == "Gemm":
-            trans_b = any(at.name == "transB" and at.i for at in node.attribute)
-            k = w[1] if trans_b else w[0]
-            macs += int(np.prod(out)) * int(k)
-        else:
-            k = a[-1] if a else (w[-2] if len(w) >= 2 else 0)
-            macs += int(np.prod(out)) * int(k)
-    branches = any(n.op_type in ("If", "Loop", "Scan") for n in m.graph.node)  # work depends on the data
-    if macs < 0 or (unknown and not macs) or branches:  # no figure rather than a wrong one
-        return {"flops": None, "macs": None, "batch": None, "uncounted_nodes": unknown}
+    if any(n.op_type in ("If", "Loop", "Scan") for n in m.graph.node):  # the work depends on the data
+        return {"flops": None, "macs": None, "batch": None, "uncounted_nodes": None}
+    nodes = [n for n in m.graph.node if n.op_type in MAC_OPS]
+    del m.graph.value_info[:]  # stored intermediate shapes may hold symbolic or stale dims: infer afresh
+    for out in m.graph.output:
+        out.type.tensor_type.ClearField("shape")
+    known = _inferred_shapes(m)
+    counted = [_node_macs(n, known) for n in nodes]
+    if any(c is None for c in counted):
+        need = {t for n, c in zip(nodes, counted, strict=True) if c is None for t in _mac_tensors(n)}
+        known.update(_runtime_shapes(m, sorted(need - set(known))))
+        counted = [_node_macs(n, known) for n in nodes]
+    uncounted = sum(1 for c in counted if c is None)
+    macs = sum(c for c in counted if c is not None)
+    if uncounted or macs < 0:  # no figure rather than a partial one
+        return {"flops": None, "macs": None, "batch": None, "uncounted_nodes": uncounted}
     batch = next((d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim[:1]), 1) if m.graph.input else 1
-    return {"flops": 2 * macs, "macs": macs, "batch": batch, "uncounted_nodes": unknown}
+    return {"flops": 2 * macs, "macs": macs, "batch": batch, "uncounted_nodes": 0}
+
+
+def _mac_tensors(node: Any) -> list[str]:
+    """The tensors whose shapes a MAC op's count needs: activation, weight, output."""
+    ai, wi, _ = MAC_OPS[node.op_type]
+    return [t for t in (*[node.input[i] for i in (ai, wi) if i < len(node.input)], node.output[0]) if t]
+
+
+def _attr_int(node: Any, name: str) -> int:
+    return next((int(a.i) for a in node.attribute if a.name == name), 0)
+
+
+def _node_macs(node: Any, known: dict[str, list[int]]) -> int | None:
+    """Multiply-accumulates of one op of `MAC_OPS` from its tensors' shapes; None when one it needs is unknown."""
+    ai, wi, kind = MAC_OPS[node.op_type]
+    a = known.get(node.input[ai]) if len(node.input) > ai else None
+    w = known.get(node.input[wi]) if len(node.input) > wi else None
+    out = known.get(node.output[0])
+    if kind == "convT":  # weight (Cin, Cout/group, k...): each input element feeds Cout/group x k outputs
+        return None if a is None or w is None else int(np.prod(a)) * int(np.prod(w[1:]))
+    if out is None:
+        return None
+    if kind == "conv":  # weight (Cout, Cin/group, k...): each output element sums Cin/group x k products
+        return None if w is None else int(np.prod(out)) * int(np.prod(w[1:]))
+    if kind == "gemm":
+        if a is not None and len(a) == 2:
+            k = a[0] if _attr_int(node, "transA") else a[1]
+        elif w is not None and len(w) == 2:
+            k = w[1] if _attr_int(node, "transB") else w[0]
+        else:
+            return None
+        return int(np.prod(out)) * int(k)
+    if a is not None:  # MatMul: numpy semantics, the inner dim is A's last (FusedMatMul may transpose A)
+        k = a[-2] if _attr_int(node, "transA") and len(a) >= 2 else a[-1]
+    elif w is not None:
+        k = (w[-1] if _attr_int(node, "transB") else w[-2]) if len(w) >= 2 else w[0]
+    else:
+        return None
+    return int(np.prod(out)) * int(k)
+
+
+def _inferred_shapes(model: Any) -> dict[str, list[int]]:
+    """Fully known shapes (every dim a positive number) of a model's tensors by ONNX's shape inference,
+    with data propagation; initializers and ``Constant`` outputs included. Empty if inference fails."""
+    from onnx import shape_inference
+
+    known: dict[str, list[int]] = {init.name: list(init.dims) for init in model.graph.initializer}
+    for n in model.graph.node:
+        if n.op_type == "Constant":
+            for at in n.attribute:
+                if at.name == "value":
+                    known[n.output[0]] = list(at.t.dims)
+    try:
+        inferred = shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+    except Exception:  # an op ONNX cannot check: the runtime fallback answers
+        inferred = model
+    for v in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
+        tt = v.type.tensor_type
+        if v.name in known or not tt.HasField("shape"):
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else 0 for d in tt.shape.dim]
+        if all(d > 0 for d in dims):
+            known[v.name] = dims
+    return known
+
+
+def _runtime_shapes(model: Any, names: list[str]) -> dict[str, list[int]]:
+    """Shapes of ``names`` as ONNX Runtime computes them on one inference of zeros at the model's (fixed)
+    input shapes: for the tensors shape inference leaves unknown (contrib ops). Empty if it cannot run."""
+    if not names:
+        return {}
+    import onnx
+    import onnxruntime as ort
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    outputs = {o.name for o in m.graph.output}
+    m.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n not in outputs)
+    inits = {i.name for i in m.graph.initializer}
+    feeds = {}
+    for v in m.graph.input:
+        if v.name in inits:
+            continue
+        tt = v.type.tensor_type
+        dims = [d.dim_value for d in tt.shape.dim]
+        if not v.type.HasField("tensor_type") or any(d <= 0 for d in dims):
+            return {}
+        feeds[v.name] = np.zeros(dims, onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        got = sess.run(names, feeds)
+    except Exception:  # a model too big to serialise, an op the runtime lacks: no figure
+        return {}
+    return {n: list(np.shape(g)) for n, g in zip(names, got, strict=True) if all(d > 0 for d in np.shape(g))}
 
 
 def measured_flops(fmt: str, path: Path, inputs: Any) -> dict[str, Any]:
