@@ -1,0 +1,1 @@
+"""Tests of the PostgreSQL results store (`edgebench.results.pg`) against a real server."""
