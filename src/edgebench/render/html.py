@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,19 +23,31 @@ from edgebench.model import Change, CheckVerdict, Comparison, Gate, ModelReport,
 from edgebench.render.compare import quantile_text, runs_line
 from edgebench.render.gate import GATE_COLUMNS, summary
 from edgebench.render.gate import runs_line as gate_runs_line
-from edgebench.render.profile import html_section
+from edgebench.render.profile import OTHER, PALETTE, html_section
 from edgebench.render.report import commit_words, failure_lines, fidelity_note, shown_columns, speed_class, validity
 
-W, H, PAD = 470, 230, 64
 TREND_SPAN = 0.10  # trend y axes cover at least median +-10 %
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-CSS = """
-body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
-td:first-child,td:nth-child(2),th{text-align:left}.good{color:#070}.bad{color:#b00}.warn{color:#a60}
-.plots{display:flex;flex-wrap:wrap;gap:1em}svg{background:#fafafa;border:1px solid #ddd;max-width:100%;height:auto}
-.tw{overflow-x:auto;max-width:100%}.verdict{font-size:1.3em;padding:.4em .6em;border:2px solid;margin:0 0 .5em}
-.verdict.good{background:#efe}.verdict.bad{background:#fee}.verdict.warn{background:#ffd}
+# Every chart is drawn in a viewBox W units wide and scaled by CSS to the width it gets (at most MAX_WIDTH
+# px): a 390 px phone shows it at about 0.85x, a laptop at MAX_WIDTH / W. Text sizes are in viewBox units.
+W = 400
+MAX_WIDTH = 540
+PLOT_H = 150  # height of a plot area
+TICK, LABEL, TITLE = 10.5, 11.0, 12.0  # font sizes: tick labels, axis labels and legends, titles
+CHAR_W = 0.64  # an upper estimate of a glyph's width per unit of font size (DejaVu Sans digits: 0.636)
+LINE = 1.25  # line height per unit of font size
+MIN_TICKS = 4
+Box = tuple[float, float, float, float]  # left, top, right, bottom
+CSS = f"""
+body{{font-family:system-ui,sans-serif;margin:1.5em;color:#222;overflow-wrap:anywhere}}
+table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right;
+overflow-wrap:normal}}
+td:first-child,td:nth-child(2),th{{text-align:left}}.good{{color:#070}}.bad{{color:#b00}}.warn{{color:#a60}}
+.plots{{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}}
+svg{{background:#fafafa;border:1px solid #ddd;max-width:100%;height:auto}}
+svg.chart{{width:100%;max-width:{MAX_WIDTH}px;height:auto;box-sizing:border-box}}
+.tw{{overflow-x:auto;max-width:100%}}.verdict{{font-size:1.3em;padding:.4em .6em;border:2px solid;margin:0 0 .5em}}
+.verdict.good{{background:#efe}}.verdict.bad{{background:#fee}}.verdict.warn{{background:#ffd}}
 """
 
 
@@ -42,98 +55,310 @@ def _e(s: Any) -> str:
     return html.escape(str(s))
 
 
-def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    return [lo + (hi - lo) * k / (n - 1) for k in range(n)]
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
-def _axes(title: str, xlabel: str, ylabel: str, x0: float, x1: float, y0: float, y1: float) -> list[str]:
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img">',
-        f"<title>{_e(title)}</title>",
-        f'<text x="{W / 2}" y="14" text-anchor="middle" font-size="11">{_e(_fit(title, 80))}</text>',
-        f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - 10}" y2="{H - PAD}" stroke="#333"/>',
-        f'<line x1="{PAD}" y1="20" x2="{PAD}" y2="{H - PAD}" stroke="#333"/>',
-        f'<text x="{(W + PAD) / 2}" y="{H - 8}" text-anchor="middle" font-size="11">{_e(xlabel)}</text>',
-        f'<text x="12" y="{(H - PAD + 20) / 2}" font-size="11" transform="rotate(-90 12 {(H - PAD + 20) / 2})" '
-        f'text-anchor="middle">{_e(ylabel)}</text>',
-        f'<text x="{PAD}" y="{H - PAD + 14}" font-size="10" text-anchor="start">{x0:.3g}</text>',
-        f'<text x="{W - 10}" y="{H - PAD + 14}" font-size="10" text-anchor="end">{x1:.3g}</text>',
-    ]
-    for v in _ticks(y0, y1):
-        y = _sy(v, y0, y1)
-        out.append(f'<text x="{PAD - 3}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{v:.3g}</text>')
-        out.append(f'<line x1="{PAD - 2}" y1="{y:.1f}" x2="{PAD}" y2="{y:.1f}" stroke="#333"/>')
-    return out
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0%}"
+
+
+def text_width(text: str, size: float) -> float:
+    """An upper estimate of ``text``'s width in an SVG at font size ``size`` (no browser to ask)."""
+    return len(text) * size * CHAR_W
 
 
 def _fit(text: str, n: int) -> str:
     """Shorten a label to ``n`` characters (an SVG text never wraps; clipped text says less)."""
-    return text if len(text) <= n else text[: n - 1] + "…"
+    return text if len(text) <= n else text[: max(n - 1, 0)] + "…"
 
 
-def _sx(v: float, lo: float, hi: float) -> float:
-    return PAD + (v - lo) / (hi - lo if hi > lo else 1) * (W - 10 - PAD)
+def fold(text: str, width: float, size: float, lines: int = 2) -> list[str]:
+    """``text`` folded into at most ``lines`` lines that fit ``width`` at font size ``size``.
+
+    Lines break after a space, ``/``, ``-``, ``_`` or ``:`` (a variant name folds at its
+    dashes); a word longer than a line is cut; what does not fit ends in "…".
+    """
+    n = max(int(width / (size * CHAR_W)), 2)
+    raw: list[str] = []  # consecutive pieces of the text, one per line
+    cur = ""
+    for tok in re.findall(r"[^ /\-_:]+[ /\-_:]*|[ /\-_:]+", text):
+        if cur.strip() and len((cur + tok).rstrip()) > n:
+            raw.append(cur)
+            cur = ""
+        cur += tok
+        while len(cur.rstrip()) > n:  # a word longer than a line: cut it
+            raw.append(cur[:n])
+            cur = cur[n:]
+    raw.append(cur)
+    if len(raw) > lines:
+        raw = [*raw[: lines - 1], _fit("".join(raw[lines - 1 :]).strip(), n)]
+    return [line.strip() for line in raw if line.strip()] or [""]
 
 
-def _sy(v: float, lo: float, hi: float) -> float:
-    return H - PAD - (v - lo) / (hi - lo if hi > lo else 1) * (H - 20 - PAD)
+def _decimals(step: float) -> int:
+    return max(0, -math.floor(math.log10(step) + 1e-9))
 
 
-def _legend(names: list[str]) -> list[str]:
-    return [
-        f'<text x="{W - 12}" y="{30 + 13 * i}" font-size="10" text-anchor="end" fill="{COLORS[i % 10]}">{_e(n)}</text>'
-        for i, n in enumerate(names)
-    ]
+def nice_ticks(lo: float, hi: float, at_least: int = MIN_TICKS) -> list[float]:
+    """Tick values at a 1-2-5 step (…, 0.1, 0.2, 0.5, 1, 2, 5, …) inside ``[lo, hi]``: the widest step
+    that still gives ``at_least`` ticks.
+    """
+    if not hi > lo:
+        d = abs(lo) * 0.05 or 1.0
+        lo, hi = lo - d, hi + d
+    e = math.floor(math.log10((hi - lo) / at_least))
+    for step in (m * 10.0**k for k in range(e + 1, e - 3, -1) for m in (5, 2, 1)):
+        first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+        if last - first + 1 >= at_least:
+            return [round(k * step, _decimals(step) + 1) for k in range(first, last + 1)]
+    return [lo + (hi - lo) * k / (at_least - 1) for k in range(at_least)]  # not reached: a step 1000x finer fits
+
+
+def log_ticks(lo: float, hi: float, at_least: int = MIN_TICKS) -> list[float]:
+    """Tick values for a log axis over ``[lo, hi]`` (both > 0): powers of ten, else 1-2-5 or 1…9 times them,
+    the sparsest that gives ``at_least``; a range narrower than that gets linear 1-2-5 steps.
+    """
+    e0, e1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    for mantissas in ((1,), (1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = [m * 10.0**e for e in range(e0, e1 + 1) for m in mantissas]
+        ticks = [round(t, max(0, -e0) + 1) for t in ticks if lo * (1 - 1e-9) <= t <= hi * (1 + 1e-9)]
+        if len(ticks) >= at_least:
+            return ticks
+    return nice_ticks(lo, hi, at_least)
+
+
+def tick_labels(ticks: Sequence[float]) -> list[str]:
+    """Labels for tick values, all with the decimals the finest of them needs (``0.5, 1.0, 1.5``; ``2, 5, 10``)."""
+
+    def need(v: float) -> int:
+        return next((d for d in range(12) if abs(v - round(v, d)) <= abs(v) * 1e-6), 12)
+
+    d = max((need(v) for v in ticks), default=0)
+    return [f"{v:.{d}f}" for v in ticks]
+
+
+def spread(centers: Sequence[float], widths: Sequence[float], gap: float = 4.0) -> list[int]:
+    """Which labels to keep, first to last, so that none overlaps the one kept before it (centred labels)."""
+    kept: list[int] = []
+    for i, (c, w) in enumerate(zip(centers, widths, strict=True)):
+        if not kept or c - w / 2 >= centers[kept[-1]] + widths[kept[-1]] / 2 + gap:
+            kept.append(i)
+    return kept
+
+
+def overlaps(a: Box, b: Box, slack: float = 0.0) -> bool:
+    """Whether two boxes intersect by more than ``slack`` in both directions."""
+    return min(a[2], b[2]) - max(a[0], b[0]) > slack and min(a[3], b[3]) - max(a[1], b[1]) > slack
+
+
+def place_labels(points: Sequence[tuple[float, float]], sizes: Sequence[tuple[float, float]], bounds: Box,
+                 *, r: float = 6.0) -> list[Box | None]:  # fmt: skip
+    """A box for each point's label that stays inside ``bounds`` and overlaps no other label or point.
+
+    Tries the right of the point (level, above, below), then the left, then above and below it,
+    then the same places further out; a label with nowhere to go gets None (the caller
+    shortens it or names it in a legend).
+
+    Args:
+        points: where each point is.
+        sizes: each label's (width, height).
+        bounds: the area labels must stay in.
+        r: the radius of a point's marker, kept clear.
+    """
+    marks = [(x - r, y - r, x + r, y + r) for x, y in points]
+    placed: list[Box] = []
+    out: list[Box | None] = []
+    for (x, y), (w, h) in zip(points, sizes, strict=True):
+        got: Box | None = None
+        for d in (r + 2, r + 14):
+            right, left = x + d, x - d - w
+            candidates = [(right, y - h / 2), (right, y - h - 1), (right, y + 1), (left, y - h / 2),
+                          (left, y - h - 1), (left, y + 1), (x - w / 2, y - d - h), (x - w / 2, y + d)]  # fmt: skip
+            for lx, ly in candidates:
+                box = (lx, ly, lx + w, ly + h)
+                inside = box[0] >= bounds[0] and box[1] >= bounds[1] and box[2] <= bounds[2] and box[3] <= bounds[3]
+                if inside and not any(overlaps(box, o, 0.5) for o in [*placed, *marks]):
+                    got = box
+                    break
+            if got:
+                break
+        if got:
+            placed.append(got)
+        out.append(got)
+    return out
+
+
+def _text(x: float, y: float, lines: Sequence[str], size: float, *, anchor: str = "start", cls: str = "",
+          fill: str = "", more: str = "") -> str:  # fmt: skip
+    """An SVG ``<text>`` (``y`` is the first baseline); several lines are ``<tspan>``s one line apart."""
+    attrs = f'x="{x:.1f}" y="{y:.1f}" font-size="{size:g}"' + (f' class="{cls}"' if cls else "")
+    attrs += (f' fill="{fill}"' if fill else "") + (f" {more}" if more else "")
+    if len(lines) == 1:
+        return f'<text {attrs} text-anchor="{anchor}">{_e(lines[0])}</text>'
+    spans = "".join(
+        f'<tspan x="{x:.1f}" dy="{0 if i == 0 else size * LINE:.1f}">{_e(line)}</tspan>' for i, line in enumerate(lines)
+    )
+    return f'<text {attrs} text-anchor="{anchor}">{spans}</text>'
+
+
+def _svg(kind: str, title: str, height: float, parts: Sequence[str]) -> str:
+    """A chart: scales to its container (viewBox, CSS width 100 %, height from the aspect ratio)."""
+    return "\n".join(
+        [
+            f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {kind}" width="{W}" height="{height:.0f}" '
+            f'viewBox="0 0 {W} {height:.0f}" preserveAspectRatio="xMidYMid meet" role="img">',
+            f"<title>{_e(title)}</title>",
+            *parts,
+            "</svg>",
+        ]
+    )
+
+
+class Scale:
+    """Values to viewBox units along one axis (linear or log10)."""
+
+    def __init__(self, lo: float, hi: float, a: float, b: float, *, log: bool = False) -> None:
+        self.log = log
+        self.lo, self.hi = (math.log10(lo), math.log10(hi)) if log else (lo, hi)
+        self.a, self.b = a, b
+
+    def __call__(self, v: float) -> float:
+        """Where ``v`` goes."""
+        v = math.log10(v) if self.log else v
+        return self.a + (v - self.lo) / (self.hi - self.lo if self.hi > self.lo else 1) * (self.b - self.a)
+
+
+class Frame:
+    """A chart's frame: title, plot area, both axes with labelled ticks, axis labels and a legend below.
+
+    ``x_ticks`` / ``y_ticks`` are (value, label) pairs; x labels that would touch are thinned
+    out (every other one, …), so pass more than needed rather than fewer.
+    """
+
+    def __init__(self, kind: str, title: str, xlabel: str, ylabel: str, x: tuple[float, float],
+                 y: tuple[float, float], x_ticks: Sequence[tuple[float, str]], y_ticks: Sequence[tuple[float, str]],
+                 *, xlog: bool = False, legend: Sequence[tuple[str, str]] = ()) -> None:  # fmt: skip
+        self.kind, self.title = kind, title
+        heads = fold(title, W - 8, TITLE)
+        self.left = 20 + max((text_width(s, TICK) for _, s in y_ticks), default=0) + 6
+        self.right = W - 14.0
+        self.top = 6 + len(heads) * TITLE * LINE + 8
+        self.bottom = self.top + PLOT_H
+        self.sx = Scale(x[0], x[1], self.left, self.right, log=xlog)
+        self.sy = Scale(y[0], y[1], self.bottom, self.top)
+        parts = [_text(W / 2, 6 + TITLE, heads, TITLE, anchor="middle", cls="title")]
+        parts += [
+            f'<rect x="{self.left:.1f}" y="{self.top:.1f}" width="{self.right - self.left:.1f}" '
+            f'height="{PLOT_H}" fill="#fff" stroke="#333"/>'
+        ]
+        for v, s in y_ticks:
+            py = self.sy(v)
+            parts.append(f'<line x1="{self.left - 3:.1f}" y1="{py:.1f}" x2="{self.right:.1f}" y2="{py:.1f}" '
+                         f'stroke="#333" stroke-opacity=".12"/>')  # fmt: skip
+            parts.append(_text(self.left - 5, py + TICK * 0.35, [s], TICK, anchor="end", cls="tick y"))
+        xs = [self.sx(v) for v, _ in x_ticks]
+        widths = [text_width(s, TICK) for _, s in x_ticks]
+        centers = [min(max(c, w / 2 + 2), W - w / 2 - 2) for c, w in zip(xs, widths, strict=True)]
+        for i in spread(centers, widths):
+            parts.append(f'<line x1="{xs[i]:.1f}" y1="{self.bottom:.1f}" x2="{xs[i]:.1f}" y2="{self.bottom + 3:.1f}" '
+                         'stroke="#333"/>')  # fmt: skip
+            parts.append(_text(centers[i], self.bottom + 5 + TICK, [x_ticks[i][1]], TICK, anchor="middle",
+                               cls="tick x"))  # fmt: skip
+        yb = self.bottom + 5 + TICK + 6 + LABEL
+        parts.append(_text((self.left + self.right) / 2, yb, [_fit(xlabel, int(W / (LABEL * CHAR_W)))], LABEL,
+                           anchor="middle", cls="label x"))  # fmt: skip
+        cy = (self.top + self.bottom) / 2
+        parts.append(_text(14, cy, [_fit(ylabel, int(PLOT_H / (LABEL * CHAR_W)))], LABEL, anchor="middle",
+                           cls="label y", more=f'transform="rotate(-90 14 {cy:.1f})"'))  # fmt: skip
+        ly = yb + 4
+        for color, name in legend:
+            lines = fold(name, W - self.left - 26, LABEL)
+            parts.append(f'<line x1="{self.left:.1f}" y1="{ly + LABEL * 0.7:.1f}" x2="{self.left + 16:.1f}" '
+                         f'y2="{ly + LABEL * 0.7:.1f}" stroke="{color}" stroke-width="3"/>')  # fmt: skip
+            parts.append(_text(self.left + 22, ly + LABEL, lines, LABEL, cls="legend", fill=color))
+            ly += len(lines) * LABEL * LINE + 3
+        self.height = ly + 6
+        self.parts = parts
+
+    @property
+    def plot(self) -> Box:
+        """The plot area."""
+        return (self.left, self.top, self.right, self.bottom)
+
+    def svg(self, body: Sequence[str]) -> str:
+        """The whole chart with ``body`` (lines, points, their labels) drawn over the frame."""
+        return _svg(self.kind, self.title, self.height, [*self.parts, *body])
+
+
+def _pairs(ticks: Sequence[float]) -> list[tuple[float, str]]:
+    return list(zip(ticks, tick_labels(ticks), strict=True))
 
 
 def distribution_svg(title: str, rows: list[ReportRow]) -> str:
     """Overlaid latency histograms (step lines, each scaled to its own peak) on a log-latency axis."""
     hists = [(r.variant, r.hist) for r in rows if r.hist is not None]
-    x0 = math.log10(min(h.lo_ms for _, h in hists))
-    x1 = math.log10(max(h.hi_ms for _, h in hists))
-    out = _axes(title, "latency (ms, log scale), min to p99", "share of peak", 10**x0, 10**x1, 0, 1)
+    lo = min(h.lo_ms for _, h in hists)
+    hi = max(h.hi_ms for _, h in hists)
+    if not hi > lo:
+        lo, hi = lo * 0.95, hi * 1.05
+    f = Frame("distribution", title, "latency (ms, log scale), min to p99", "share of peak", (lo, hi), (0, 1),
+              _pairs(log_ticks(lo, hi)), _pairs(nice_ticks(0, 1)), xlog=True,
+              legend=[(COLORS[i % 10], v) for i, (v, _) in enumerate(hists)])  # fmt: skip
+    out = []
     for i, (_, h) in enumerate(hists):
         peak = max(h.counts) or 1
         width = (h.hi_ms - h.lo_ms) / len(h.counts)
         pts = []
         for k, c in enumerate(h.counts):
             a, b = h.lo_ms + k * width, h.lo_ms + (k + 1) * width
-            y = _sy(c / peak, 0, 1)
-            pts += [f"{_sx(math.log10(a), x0, x1):.1f},{y:.1f}", f"{_sx(math.log10(b), x0, x1):.1f},{y:.1f}"]
+            y = f.sy(c / peak)
+            pts += [f"{f.sx(max(a, lo)):.1f},{y:.1f}", f"{f.sx(min(max(b, lo), hi)):.1f},{y:.1f}"]
         out.append(f'<polyline fill="none" stroke="{COLORS[i % 10]}" stroke-width="1.5" points="{" ".join(pts)}"/>')
-    out += [*_legend([v for v, _ in hists]), "</svg>"]
-    return "\n".join(out)
+    return f.svg(out)
 
 
 def pareto_svg(title: str, rows: list[ReportRow]) -> str:
-    """Top-1 against p90 of each variant; the Pareto front joined by a line."""
+    """Top-1 against p90 of each variant; the Pareto front joined by a line.
+
+    Each point is labelled with its variant (folded at its dashes) where that fits without
+    touching another label or point (`place_labels`); otherwise with its number, and the
+    numbers are named in a legend under the plot.
+    """
     pts = [(r.variant, r.p90_ms, r.top1 * 100, r.pareto) for r in rows if r.ok and r.top1 is not None and r.p90_ms]
     xs, ys = [p[1] for p in pts], [p[2] for p in pts]
-    x0, x1 = 0.0, max(xs) * 1.1
-    y0, y1 = min(ys) - 0.5, max(ys) + 0.5
-    out = _axes(title, "p90 latency (ms)", "top-1 (%)", x0, x1, y0, y1)
+    x1 = max(xs) * 1.15
+    pad = max(0.5, (max(ys) - min(ys)) * 0.15)
+    y0, y1 = min(ys) - pad, max(ys) + pad
+    names = [fold(v, 120, TICK) for v, *_ in pts]
+    sizes = [(max(text_width(s, TICK) for s in n), len(n) * TICK * LINE) for n in names]
+
+    def frame(legend: Sequence[tuple[str, str]]) -> Frame:
+        return Frame("pareto", title, "p90 latency (ms)", "top-1 (%)", (0, x1), (y0, y1),
+                     _pairs(nice_ticks(0, x1)), _pairs(nice_ticks(y0, y1)), legend=legend)  # fmt: skip
+
+    f = frame(())
+    centers = [(f.sx(x), f.sy(y)) for _, x, y, _ in pts]
+    boxes = place_labels(centers, sizes, f.plot)
+    if None in boxes:  # numbers where names do not fit, named under the plot
+        tags = [[str(i + 1)] if b is None else n for i, (b, n) in enumerate(zip(boxes, names, strict=True))]
+        sizes = [(max(text_width(s, TICK) for s in t), len(t) * TICK * LINE) for t in tags]
+        legend = [(COLORS[i % 10], f"{i + 1}: {pts[i][0]}") for i, b in enumerate(boxes) if b is None]
+        f = frame(legend)
+        boxes = place_labels(centers, sizes, f.plot)
+        names = tags
+    out = []
     front = sorted((p for p in pts if p[3]), key=lambda p: p[1])
     if len(front) > 1:
-        line = " ".join(f"{_sx(x, x0, x1):.1f},{_sy(y, y0, y1):.1f}" for _, x, y, _ in front)
+        line = " ".join(f"{f.sx(x):.1f},{f.sy(y):.1f}" for _, x, y, _ in front)
         out.append(f'<polyline fill="none" stroke="#999" stroke-dasharray="4 3" points="{line}"/>')
-    placed: list[tuple[float, float]] = []  # label boxes' (x, y) so far
-    for i, (variant, x, y, on_front) in enumerate(pts):
-        cx, cy = _sx(x, x0, x1), _sy(y, y0, y1)
-        fill = COLORS[i % 10] if on_front else "none"
-        out.append(
-            f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{fill}" stroke="{COLORS[i % 10]}" stroke-width="2"/>'
-        )
-        label = _fit(variant, 22)
-        width = 6 * len(label)
-        right = cx + 7 + width <= W - 4  # else the label goes to the left of its point
-        lx, ly = (cx + 7, cy - 6) if right else (cx - 7 - width, cy - 6)
-        while any(abs(ly - py) < 11 and abs(lx - px) < width for px, py in placed):
-            ly += 12  # below the label it would cover
-        ly = min(max(ly, 30.0), H - PAD - 3)
-        placed.append((lx, ly))
-        out.append(f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="10" fill="{COLORS[i % 10]}">{_e(label)}</text>')
-    out.append("</svg>")
-    return "\n".join(out)
+    for i, ((cx, cy), p, box, lines) in enumerate(zip(centers, pts, boxes, names, strict=True)):
+        color = COLORS[i % 10]
+        out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{color if p[3] else "none"}" stroke="{color}" '
+                   'stroke-width="2"/>')  # fmt: skip
+        if box is not None:
+            out.append(_text(box[0], box[1] + TICK * 0.95, lines, TICK, cls="point", fill=color))
+    return f.svg(out)
 
 
 def trend_range(values: list[float]) -> tuple[float, float]:
@@ -144,32 +369,107 @@ def trend_range(values: list[float]) -> tuple[float, float]:
 
 
 def trend_svg(t: Trend) -> str:
-    """One metric over the last runs (ms; y axis at least median +-10 %); change points as red lines."""
+    """One metric over the last runs (ms; y axis at least median +-10 %); change points as red lines.
+
+    The x axis names each point by its short commit id (by run number without commits),
+    as many as fit side by side: the first, then every k-th.
+    """
     vals = [v for v in t.values if v is not None]
     n = len(t.values)
     y0, y1 = trend_range(vals)
     title = f"{t.board} / {t.model} / {t.variant}: {t.metric} over {n} runs"
     unit = t.metric if t.metric.endswith("ms") else f"{t.metric} (ms)"
-    out = _axes(title, "commit (oldest → newest)" if t.commits else "run (oldest → newest)", unit, 1, n, y0, y1)
-    step = -(-len(t.commits) // 7)  # as asv labels its x axis: short commit ids, at most 7 that fit
-    for i in range(0, len(t.commits), max(step, 1)):
-        x = _sx(i, 0, max(n - 1, 1))
-        anchor = "start" if i == 0 else "end" if i == n - 1 else "middle"  # the end labels stay inside
-        out.append(
-            f'<text x="{x:.1f}" y="{H - PAD + 28}" font-size="9" text-anchor="{anchor}">{_e(t.commits[i])}</text>'
-        )
-    pts = [f"{_sx(i, 0, max(n - 1, 1)):.1f},{_sy(v, y0, y1):.1f}" for i, v in enumerate(t.values) if v is not None]
-    out.append(f'<polyline fill="none" stroke="{COLORS[0]}" stroke-width="1.5" points="{" ".join(pts)}"/>')
+    labels = list(t.commits) if t.commits else [str(i + 1) for i in range(n)]
+    xlabel = "commit (oldest → newest)" if t.commits else "run (oldest → newest)"
+    last = max(n - 1, 1)
+    f = Frame("trend", title, xlabel, unit, (0, last), (y0, y1), list(enumerate(labels)), _pairs(nice_ticks(y0, y1)))
+    pts = [f"{f.sx(i):.1f},{f.sy(v):.1f}" for i, v in enumerate(t.values) if v is not None]
+    out = [f'<polyline fill="none" stroke="{COLORS[0]}" stroke-width="1.5" points="{" ".join(pts)}"/>']
+    out += [f'<circle cx="{f.sx(i):.1f}" cy="{f.sy(v):.1f}" r="2" fill="{COLORS[0]}"/>'
+            for i, v in enumerate(t.values) if v is not None]  # fmt: skip
+    placed: list[Box] = []
     for rid, label in zip(t.changes, t.change_labels, strict=True):  # each change point names its commit
-        x = _sx(t.runs.index(rid), 0, max(n - 1, 1))
-        out.append(f'<line x1="{x:.1f}" y1="20" x2="{x:.1f}" y2="{H - PAD}" stroke="#d62728" stroke-dasharray="3 2"/>')
-        right = x > W / 2  # the label reads away from the edge it is near, never clipped
-        out.append(
-            f'<text class="change" x="{x - 3 if right else x + 3:.1f}" y="30" font-size="10" fill="#d62728" '
-            f'text-anchor="{"end" if right else "start"}">change at {_e(label)}</text>'
-        )
-    out.append("</svg>")
-    return "\n".join(out)
+        x = f.sx(t.runs.index(rid))
+        out.append(f'<line x1="{x:.1f}" y1="{f.top:.1f}" x2="{x:.1f}" y2="{f.bottom:.1f}" stroke="#d62728" '
+                   'stroke-dasharray="3 2"/>')  # fmt: skip
+        text = f"change at {label}"
+        w, right = text_width(text, TICK), x > (f.left + f.right) / 2  # it reads away from the edge it is near
+        lx = x - 3 - w if right else x + 3
+        y = f.top + 3
+        while any(overlaps((lx, y, lx + w, y + TICK * LINE), b) for b in placed) and y < f.bottom - 2 * TICK:
+            y += TICK * LINE  # below a change label it would cover
+        placed.append((lx, y, lx + w, y + TICK * LINE))
+        out.append(_text(x - 3 if right else x + 3, y + TICK, [text], TICK, anchor="end" if right else "start",
+                         cls="change", fill="#d62728"))  # fmt: skip
+    return f.svg(out)
+
+
+def _profile_colours(profiles: Sequence[Profile]) -> dict[str, str]:
+    """The op types' colours as `edgebench.render.profile.html_section` gives them (its legend names them)."""
+    weight: dict[str, float] = {}
+    for p in profiles:
+        if p.ok and p.available:
+            for o in p.op_types:
+                weight[o.op_type] = max(weight.get(o.op_type, 0.0), o.share or 0.0)
+    ranked = sorted(weight, key=lambda op: -weight[op])
+    return {op: PALETTE[i] if i < len(PALETTE) else OTHER for i, op in enumerate(ranked)}
+
+
+def profile_svg(profiles: Sequence[Profile]) -> str:
+    """One stacked bar per variant: its profiled latency split by op type (time outside the nodes grey).
+
+    Each bar has the full width of the chart, under a line naming the variant, its
+    unprofiled p50 and the coverage; a share axis (0-100 %) runs under the last bar.
+    Variants without per-operator timing get a line saying why instead.
+    """
+    colours = _profile_colours(profiles)
+    x0, x1, bar = 6.0, W - 14.0, 14.0
+    parts: list[str] = []
+    y = 6.0
+    for p in profiles:
+        if p.ok and p.available:
+            line = f"{p.label}: p50 {_ms(p.unprofiled_p50_ms)} ms, coverage {_pct(p.coverage)}"
+        else:
+            line = f"{p.label}: {p.error if not p.ok else (p.note or 'no per-operator timing')}"
+        lines = fold(line, x1 - x0, LABEL, 3)
+        parts.append(_text(x0, y + LABEL, lines, LABEL, cls="row"))
+        y += len(lines) * LABEL * LINE + 3
+        if not (p.ok and p.available):
+            y += 6
+            continue
+        x = x0
+        for o in p.op_types:
+            w = max(0.0, (o.share or 0.0) * (x1 - x0))
+            tip = f"{o.op_type}: {_pct(o.share)} ({_ms(o.mean_ms)} ms, {o.nodes} nodes)"
+            parts.append(f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{bar}" '
+                         f'fill="{colours[o.op_type]}"><title>{_e(tip)}</title></rect>')  # fmt: skip
+            x += w
+        parts.append(f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{max(0.0, x1 - x):.1f}" height="{bar}" '
+                     'fill="#ddd"><title>outside nodes</title></rect>')  # fmt: skip
+        y += bar + 10
+    scale = Scale(0, 1, x0, x1)
+    parts.append(f'<line x1="{x0}" y1="{y:.1f}" x2="{x1}" y2="{y:.1f}" stroke="#333"/>')
+    for v in (0, 0.25, 0.5, 0.75, 1.0):
+        px, s = scale(v), f"{v:.0%}"
+        parts.append(f'<line x1="{px:.1f}" y1="{y:.1f}" x2="{px:.1f}" y2="{y + 3:.1f}" stroke="#333"/>')
+        half = text_width(s, TICK) / 2
+        parts.append(_text(min(max(px, half + 2), W - half - 2), y + 5 + TICK, [s], TICK, anchor="middle",
+                           cls="tick x"))  # fmt: skip
+    y += 5 + TICK + 6 + LABEL
+    parts.append(_text(W / 2, y, ["share of the profiled latency"], LABEL, anchor="middle", cls="label x"))
+    return _svg("profile", "where the time goes: profiled latency by op type", y + 6, parts)
+
+
+def profile_section(profiles: Sequence[Profile]) -> str:
+    """The report's profile section (`edgebench.render.profile.html_section`) made for narrow screens:
+    its chart drawn by `profile_svg` (scales with the page) and its tables in containers that scroll sideways.
+    """
+    section = html_section(profiles)
+    chart = profile_svg(profiles)
+    section, n = re.subn(r"<svg\b.*?</svg>", lambda _: chart, section, count=1, flags=re.S)
+    if n == 0:  # a section without a chart: put it after the heading's paragraph
+        section = section.replace("</p>", "</p>" + chart, 1)
+    return re.sub(r"<table\b.*?</table>", lambda m: f'<div class="tw">{m.group(0)}</div>', section, flags=re.S)
 
 
 def _table(mm: ModelReport) -> str:
@@ -267,7 +567,7 @@ def report_html(
     ok, _ = validity(d)
     state = "" if ok else " (not valid)"
     body = [f"<h1>edgebench run {_e(d.run_id)}</h1>", *_report_body(d, settings)]
-    return _document(f"edgebench run {d.run_id}{state}", body + ([html_section(profiles)] if profiles else []))
+    return _document(f"edgebench run {d.run_id}{state}", body + ([profile_section(profiles)] if profiles else []))
 
 
 OUTCOME_CLASS = {"PASS": "good", "FAIL": "bad", "UNDECIDED": "warn"}
