@@ -72,6 +72,10 @@ class Budgets:
         return out
 
 
+FIDELITY_CHECK = "fidelity"
+"""The gate check a degraded variant fails: its outputs' cosine to its parent's below the threshold."""
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     """One budget check of one (model, board, variant)."""
@@ -116,6 +120,16 @@ class Gate:
         return self.outcome is CheckVerdict.PASS
 
     @property
+    def degraded(self) -> tuple[str, ...]:
+        """``board/model/variant`` of each gated variant whose outputs are degraded (a failed `FIDELITY_CHECK`)."""
+        keys = {
+            f"{c.board}/{c.model}/{c.variant}"
+            for c in self.checks
+            if c.check == FIDELITY_CHECK and c.verdict is CheckVerdict.FAIL
+        }
+        return tuple(sorted(keys))
+
+    @property
     def counts(self) -> dict[CheckVerdict, int]:
         """How many checks have each verdict."""
         return {v: sum(c.verdict is v for c in self.checks) for v in CheckVerdict}
@@ -132,6 +146,7 @@ class Gate:
             "baseline": self.baseline,
             "baseline_commit": self.baseline_commit,
             "baseline_branch": self.baseline_branch,
+            "degraded": list(self.degraded),
         }
 
 
@@ -202,6 +217,12 @@ class ComparisonRow:
     top1_b: float | None = None
     p99: QuantileChange | None = None
     warnings: tuple[str, ...] = ()
+    # fidelity of each side (`results.analysis.fidelity_of`: the board's cosine, else the manifest's)
+    cosine_a: float | None = None
+    cosine_b: float | None = None
+    degraded_a: bool = False
+    degraded_b: bool = False
+    fidelity_note: str = ""  # one line on what is degraded and why, "" when neither side is
 
     @property
     def d_peak_mb(self) -> float | None:
@@ -221,6 +242,8 @@ class ComparisonRow:
             "label": self.label.value, "peak_mb_a": self.peak_mb_a, "peak_mb_b": self.peak_mb_b,
             "d_peak_mb": self.d_peak_mb, "top1_a": self.top1_a, "top1_b": self.top1_b, "d_top1_pt": self.d_top1_pt,
             "p99": None if self.p99 is None else self.p99.to_json(), "warnings": list(self.warnings),
+            "cosine_a": self.cosine_a, "cosine_b": self.cosine_b, "degraded_a": self.degraded_a,
+            "degraded_b": self.degraded_b, "fidelity_note": self.fidelity_note,
         }  # fmt: skip
 
 
@@ -256,6 +279,11 @@ class Comparison:
     branch_a: str | None = None
     branch_b: str | None = None
 
+    @property
+    def degraded(self) -> tuple[tuple[str, str, str], ...]:
+        """(board, model, variant) of the rows whose variant is degraded in B."""
+        return tuple((r.board, r.model, r.variant) for r in self.rows if r.degraded_b)
+
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON (``edgebench compare --json``)."""
         return {
@@ -273,6 +301,7 @@ class Comparison:
             "commit_b": self.commit_b,
             "branch_a": self.branch_a,
             "branch_b": self.branch_b,
+            "degraded": [list(k) for k in self.degraded],
         }
 
 

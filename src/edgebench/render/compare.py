@@ -9,7 +9,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
 from rich.table import Table
 
-from edgebench.model import Change, Comparison, QuantileChange
+from edgebench.model import Change, Comparison, ComparisonRow, QuantileChange
 from edgebench.render.report import commit_text
 from edgebench.render.widths import dropped_note, fit_table
 
@@ -53,6 +53,22 @@ def runs_line(d: Comparison) -> str:
     return f"A {d.a} ({commit_text(d.commit_a, d.branch_a)}) → B {d.b} ({commit_text(d.commit_b, d.branch_b)})"
 
 
+def verdict_text(r: ComparisonRow) -> str:
+    """The row's speed label, with ``, degraded`` when B's variant is: faster or not, not usable."""
+    return f"{r.label}, degraded" if r.degraded_b else str(r.label)
+
+
+def verdict_cell(r: ComparisonRow) -> str:
+    """`verdict_text` with rich colours: the label's, and red for ``degraded``."""
+    label = f"[{LABEL_STYLE[r.label]}]{r.label}[/]"
+    return f"{label}, [red]degraded[/red]" if r.degraded_b else label
+
+
+def degraded_lines(d: Comparison) -> list[str]:
+    """One line per row whose variant is degraded in B (or was in A): ``degraded: board/model/variant ...``."""
+    return [f"{r.board}/{r.model}/{r.variant} {r.fidelity_note}" for r in d.rows if r.fidelity_note]
+
+
 COMPARE_COLUMNS = ("board", "model", "variant", "p50 A→B", "p90 A→B", "verdict", "Δpeak MiB", "Δtop-1")
 
 
@@ -78,7 +94,7 @@ class ComparisonView:
             for r in d.rows:
                 cells = dict(zip(COMPARE_COLUMNS, (
                     r.board, r.model, r.variant, quantile_text(r.p50), quantile_text(r.p90, label=True),
-                    f"[{LABEL_STYLE[r.label]}]{r.label}[/]", signed(r.d_peak_mb, ""), signed(r.d_top1_pt, " pt", 2),
+                    verdict_cell(r), signed(r.d_peak_mb, ""), signed(r.d_top1_pt, " pt", 2),
                 ), strict=True))  # fmt: skip
                 t.add_row(*(cells[c] for c in shown))
             return t
@@ -89,6 +105,8 @@ class ComparisonView:
             yield dropped_note(dropped)
         if any(r.p50.basis == "one run each" for r in d.rows):
             yield f"[yellow]{ONE_RUN_NOTE}[/yellow]"
+        for line in degraded_lines(d):
+            yield f"[red]{escape(line)}[/red]"
         for r in d.rows:
             for w in r.warnings:
                 yield f"[yellow]warning: {w}[/yellow]"

@@ -40,9 +40,11 @@ GATE_COLUMNS: tuple[tuple[str, Callable[[Check], str]], ...] = (
 
 
 def summary(g: Gate) -> str:
-    """``3 passed, 1 failed, 0 undecided``."""
+    """``3 passed, 1 failed, 0 undecided``, naming the degraded variants when there are
+    (``...; degraded: local/det/fp16, local/det/int8-dynamic``): the gate's verdict line everywhere."""
     n = g.counts
-    return f"{n[CheckVerdict.PASS]} passed, {n[CheckVerdict.FAIL]} failed, {n[CheckVerdict.UNDECIDED]} undecided"
+    text = f"{n[CheckVerdict.PASS]} passed, {n[CheckVerdict.FAIL]} failed, {n[CheckVerdict.UNDECIDED]} undecided"
+    return f"{text}; degraded: {', '.join(g.degraded)}" if g.degraded else text
 
 
 def runs_line(g: Gate) -> str:

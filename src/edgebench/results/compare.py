@@ -7,16 +7,21 @@ cannot see a shift of a whole run). p90 and p99 are shown with their ratio and i
 over the processes; they are labelled only when A and B are the same run. Measurements whose configuration
 differs (batch, input shapes, threads, runtime version, board) are not paired unless
 ``allow_config_change`` is set.
+
+Each row also carries each side's fidelity (`analysis.fidelity_of`: the board's cosine with eval data,
+else the variant's manifest's from compress time): a variant degraded in B is shown degraded, faster
+or not (`fidelity_fields`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from edgebench.errors import UserError
 from edgebench.model import MIB, Comparison, ComparisonRow, FailedKey, Measurement, QuantileChange, Run
 from edgebench.results import commit
-from edgebench.results.analysis import samples_ms
+from edgebench.results.analysis import fidelity_of, samples_ms
 from edgebench.results.significance import (
     ALPHA,
     MARGIN,
@@ -57,6 +62,25 @@ def refuse_config_change(pairs: list[tuple[Key, list[str]]], what: str) -> None:
             f"{what}: {'/'.join(key)}{more} was measured with a different configuration ({'; '.join(diffs)}): "
             "these figures are not comparable; pass --allow-config-change to pair them anyway"
         )
+
+
+def fidelity_fields(a: Measurement | None, b: Measurement) -> dict[str, Any]:
+    """The `ComparisonRow` fidelity fields of A (None: not in a run, as for ``compare --ab``) and B.
+
+    ``fidelity_note`` says what is degraded and why: ``degraded in B: host-side cosine 0.0312 < 0.99
+    against its parent at compress time``; A too when it was (``degraded in A and B``, or ``in A only``).
+    """
+    fa, fb = (None if a is None else fidelity_of(a)), fidelity_of(b)
+    da, db = fa is not None and fa.degraded, fb.degraded
+    note = ""
+    if db:
+        note = f"degraded in {'A and B' if da else 'B'}: {fb.words()}: faster or not, its outputs are not usable"
+    elif da and fa is not None:
+        note = f"degraded in A only ({fa.words()}), not in B ({fb.words()})"
+    return {
+        "cosine_a": None if fa is None else fa.cosine, "cosine_b": fb.cosine,
+        "degraded_a": da, "degraded_b": db, "fidelity_note": note,
+    }  # fmt: skip
 
 
 def tail(a: Measurement, b: Measurement, q: float, basis: str | None, alpha: float, margin: float) -> QuantileChange:
@@ -126,6 +150,7 @@ def compare_runs(
                 top1_b=y.top1,
                 p99=p99,
                 warnings=tuple(notes[:1]),  # one per row is enough: they say the same thing
+                **fidelity_fields(x, y),
             )
         )
     failed = [
@@ -172,7 +197,7 @@ def compare_paired(run: Run, baseline: str, *, alpha: float = ALPHA, margin: flo
             ComparisonRow(
                 *m.key, p50=p50, p90=p90, p_value=p50.p, mw_effect=0.5, label=p50.label,
                 peak_mb_b=None if m.peak_rss is None else m.peak_rss / MIB, top1_b=m.top1, p99=p99,
-                warnings=tuple(notes),
+                warnings=tuple(notes), **fidelity_fields(None, m),
             )
         )  # fmt: skip
     commit_b, branch_b = commit.of(run.commit_info)

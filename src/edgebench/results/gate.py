@@ -34,6 +34,11 @@ Which statistic each budget type uses (`edgebench.results.significance` has the 
   top-1 on the eval set (exact counts); ``max_size_mb``: the artifact's size in MiB. These
   are compared directly.
 
+A variant whose outputs are degraded (cosine to its parent's below the threshold: the board's with
+eval data, else its manifest's from compress time; `analysis.fidelity_of`) fails a ``fidelity``
+check in every budget that matches it, whatever the budget's limits: its speed or size says nothing
+of a variant whose outputs are not usable, and the report already calls it degraded, never worth it.
+
 The gate passes only when every check passes: undecided is never a silent pass. A
 budget that matches no result is a failed check. `check_limit` is the one decision
 function; `edgebench choose` uses it too.
@@ -57,8 +62,9 @@ from pydantic import Field
 from edgebench.config import Name, load_toml, validate
 from edgebench.errors import ConfigError
 from edgebench.model import LIMITS, MIB, Budget, Budgets, Check, CheckVerdict, Gate, Measurement, Run
+from edgebench.model.decisions import FIDELITY_CHECK
 from edgebench.results import commit
-from edgebench.results.analysis import BASELINE
+from edgebench.results.analysis import BASELINE, Fidelity, fidelity_of
 from edgebench.results.compare import config_differences, refuse_config_change
 from edgebench.results.index import history as index_history
 from edgebench.results.significance import (
@@ -279,7 +285,28 @@ def _checks_of(
     if b.max_regression_pct is not None:
         out.append(_regression(i, key, m, base.get(key), float(b.max_regression_pct), has_baseline,
                                history.get(key, ()), allow_config_change))  # fmt: skip
+    fid = fidelity_of(m)
+    if fid.degraded:
+        out.append(fidelity_check(i, key, fid))
     return out
+
+
+def fidelity_check(i: int, key: Key, fid: Fidelity) -> Check:
+    """The failed `FIDELITY_CHECK` of a degraded variant: measured = its cosine, budget = the threshold.
+
+    A variant whose outputs are far from its parent's (the board's cosine with eval data, else its
+    manifest's from compress time, `analysis.fidelity_of`) is not a usable variant whatever its speed,
+    size or memory: every budget that matches it fails on it, so that a gate on latency alone never
+    passes a broken variant that the report calls degraded.
+    """
+    margin = None if fid.cosine is None else fid.cosine - fid.min_cosine
+    limit = fid.min_cosine if fid.cosine is not None else None
+    note = (
+        f"degraded: {fid.words()}: its outputs are not usable, whatever its speed; fix the compression, "
+        "leave it out of this budget's variants, or set the threshold ([fidelity] min_cosine in the recipe, "
+        "run --min-cosine)"
+    )
+    return Check(i, key[1], key[0], key[2], FIDELITY_CHECK, fid.cosine, limit, margin, FAIL, note)
 
 
 def _regression(
