@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json
+from edgebench.cli.common import EXIT_CODES, console, json_option, main, old_name, print_json
 from edgebench.cli.compress_support import list_passes_cmd, run_compress
 from edgebench.compress.variant import list_variants
 from edgebench.errors import UserError
@@ -17,11 +17,13 @@ from edgebench.render.variants import VariantTable, variant_row
 @main.command(epilog=EXIT_CODES)
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option(
-    "--out",
+    "--variants",
+    "out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Variants root (default: the recipe's `out`, else variants/ beside it).",
+    help="Variants folder to write (default: the recipe's `out`, else variants/ beside it).",
 )
+@old_name("--out", "--variants", "out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Rebuild variants even when their inputs and parameters are unchanged.")
 @click.option("--list-passes", is_flag=True, help="List the passes and their parameters, then exit.")
 @json_option
@@ -42,17 +44,19 @@ def compress(recipe: Path | None, out: Path | None, force: bool, list_passes: bo
 
 @main.command(epilog=EXIT_CODES)
 @click.option(
-    "--root",
+    "--variants",
+    "root",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("variants"),
     show_default=True,
-    help="Variants root folder.",
+    help="Variants folder, as `edgebench compress` writes it.",
 )
+@old_name("--root", "--variants", "root", type=click.Path(file_okay=False, path_type=Path))
 @json_option
 def variants(root: Path, as_json: bool) -> None:
-    """List the variants under ROOT with size, FLOPs, sparsity, accuracy and fidelity."""
+    """List the variants in the --variants folder with size, FLOPs, sparsity, accuracy and fidelity."""
     if not root.is_dir():  # read-only: a mistyped path is an error, never a new folder
-        raise UserError(f"variants folder {root} does not exist: give --root the folder `edgebench compress` wrote")
+        raise UserError(f"variants folder {root} does not exist: give --variants the folder `edgebench compress` wrote")
     found = list_variants(root)
     if as_json:
         print_json({"root": str(root), "variants": [variant_row(v) for v in found]})

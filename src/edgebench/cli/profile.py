@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +20,34 @@ from edgebench.bench.profile import (
     profiles_of_run,
 )
 from edgebench.bench.settings import from_options
-from edgebench.cli.common import EXIT_CODES, console, main, results_option, with_schema
+from edgebench.cli.common import (
+    EXIT_CODES,
+    boards_callback,
+    boards_file_option,
+    console,
+    format_option,
+    json_option,
+    main,
+    models_callback,
+    results_option,
+    with_schema,
+)
 from edgebench.cli.run import setting_options
 from edgebench.render.profile import DiffView, ProfileView, diff_markdown, to_doc, to_markdown
+from edgebench.render.widths import plain_width
 from edgebench.workflows.profile import load_profile_run, pick, run_profile
 
-FORMATS = ("table", "markdown", "json")
+FORMATS = ("table", "markdown")
 
 
 @main.command("profile", epilog=EXIT_CODES)
-@click.option("--boards", default="local", show_default=True, help="Comma-separated board names from the inventory.")
+@click.option(
+    "--boards",
+    default="local",
+    show_default=True,
+    callback=boards_callback,
+    help="Comma-separated board names from the boards file, no spaces: local,pi4.",
+)
 @click.option(
     "--variants",
     type=click.Path(path_type=Path),
@@ -36,10 +55,12 @@ FORMATS = ("table", "markdown", "json")
 )
 @click.option("--eval", "eval_data", type=click.Path(path_type=Path), help="Time these inputs (an .npz with x).")
 @results_option
+@boards_file_option()
 @click.option(
-    "--inventory", type=click.Path(path_type=Path), help="Boards inventory file (default targets/boards.toml)."
+    "--models",
+    callback=models_callback,
+    help="Comma-separated models to profile (default: all in the variants folder).",
 )
-@click.option("--models", help="Comma-separated models to profile (default: all in the variants folder).")
 @click.option(
     "--iterations",
     default=DEFAULT_ITERATIONS,
@@ -53,23 +74,25 @@ FORMATS = ("table", "markdown", "json")
     "--diff", nargs=2, metavar="A B", help="Compare two profiles: variant, board/variant or board/model/variant."
 )
 @click.option("--trace", type=click.Path(dir_okay=False, path_type=Path), help="Write a Chrome trace (Perfetto).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@format_option(FORMATS)
+@json_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to a file.")
 @click.option(
     "--top", default=10, show_default=True, type=click.IntRange(1, 1000), help="Operators listed per variant."
 )
 def profile_cmd(
-    boards: str,
+    boards: list[str],
     variants: Path | None,
     eval_data: Path | None,
     results: Path,
-    inventory: Path | None,
-    models: str | None,
+    boards_file: Path | None,
+    models: list[str] | None,
     iterations: int,
     run_ref: str,
     diff: tuple[str, str] | None,
     trace: Path | None,
     fmt: str,
+    as_json: bool,
     output: Path | None,
     top: int,
     **measure: Any,
@@ -84,14 +107,13 @@ def profile_cmd(
     the cause of the difference. Exits 1 if a variant could not be profiled (the run is stored).
     """
     con = console()
+    fmt = "json" if as_json else fmt
     failed: list[Profile] = []
     if variants is not None:
-        split = [n.strip() for n in boards.split(",") if n.strip()] or ["local"]
-        model_list = [n.strip() for n in models.split(",") if n.strip()] if models else None
         err = Console(stderr=True)
         out = run_profile(
-            variants=variants, boards=split, results=results, settings=from_options(measure), iterations=iterations,
-            eval_data=eval_data, inventory=inventory, models=model_list,
+            variants=variants, boards=boards, results=results, settings=from_options(measure), iterations=iterations,
+            eval_data=eval_data, inventory=boards_file, models=models,
             on_case=lambda m: err.print(f"{'ok' if m.ok else 'FAILED'} {m.board}/{m.model}/{m.variant}"),
         )  # fmt: skip
         profiles, failed = out.profiles, out.failures
@@ -130,6 +152,6 @@ def _render(profiles: list[Profile], d: ProfileDiff | None, fmt: str, top: int, 
     if con is not None:
         con.print(view)
         return ""
-    rec = Console(record=True, width=120, file=io.StringIO(), color_system=None)
+    rec = Console(record=True, width=plain_width(os.environ), file=io.StringIO(), color_system=None)
     rec.print(view)
     return rec.export_text()

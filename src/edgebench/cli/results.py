@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,14 @@ from edgebench.bench.settings import MAX_REPEATS, RunSettings
 from edgebench.cli.common import (
     EXIT_CODES,
     FiniteRange,
+    boards_callback,
+    boards_file_option,
     console,
     existing_results,
+    format_option,
     json_option,
     main,
+    old_name,
     print_json,
     read_results_option,
     with_schema,
@@ -35,6 +40,7 @@ from edgebench.render.html import report_html
 from edgebench.render.markdown import comparison_markdown, gate_markdown, report_markdown
 from edgebench.render.profile import ProfileSummary
 from edgebench.render.report import Report
+from edgebench.render.widths import plain_width
 from edgebench.results import store
 from edgebench.results.analysis import load_report
 from edgebench.results.choose import choose as do_choose
@@ -53,22 +59,6 @@ allow_config_option = click.option(
     is_flag=True,
     help="Pair measurements whose configuration (batch, input shapes, threads, runtime, board) differs.",
 )
-FORMAT_ALIASES = {"md": "markdown"}
-
-
-class FormatChoice(click.Choice):  # type: ignore[type-arg]
-    """A ``--format`` choice that also takes the short names (``md`` for ``markdown``), in any case."""
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        """The choice ``value`` names, aliases resolved (an unknown one: click's usage error, listing the valid)."""
-        text = str(value).lower()
-        return super().convert(FORMAT_ALIASES.get(text, text), param, ctx)
-
-
-FORMATS = FormatChoice(["table", "markdown", "html", "json"])
-format_option = click.option(
-    "--format", "fmt", type=FORMATS, default="table", show_default=True, help="Output format (md: markdown)."
-)
 output_option = click.option(
     "--output",
     "-o",
@@ -78,13 +68,13 @@ output_option = click.option(
 
 
 def _show(renderable: Any, output: Path | None) -> None:
-    """Print a rich renderable, or write it as plain text (120 columns) to ``output``."""
+    """Print a rich renderable, or write it as plain text to ``output`` (as wide as piped output: `plain_width`)."""
     if output is None:
         console().print(renderable)
         return
 
     buf = io.StringIO()
-    Console(file=buf, width=120, color_system=None).print(renderable)
+    Console(file=buf, width=plain_width(os.environ), color_system=None).print(renderable)
     _emit(buf.getvalue(), output)
 
 
@@ -100,7 +90,7 @@ def _emit(text: str, output: Path | None) -> None:
 @main.command(epilog=EXIT_CODES)
 @click.argument("run", default="latest")
 @read_results_option
-@format_option
+@format_option(["table", "markdown", "html"])
 @output_option
 @json_option
 @click.option("--last", default=30, show_default=True, type=click.IntRange(2, 10000), help="Runs shown in trends.")
@@ -132,14 +122,7 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
 @click.argument("a")
 @click.argument("b", default="latest")
 @read_results_option
-@click.option(
-    "--format",
-    "fmt",
-    type=FormatChoice(["table", "markdown", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format (md: markdown).",
-)
+@format_option(["table", "markdown"])
 @output_option
 @json_option
 @click.option(
@@ -156,7 +139,7 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
     type=FiniteRange(0.1, 100),
     help="Equivalence margin, %: a median change proven within +-margin is 'no change'.",
 )
-@click.option("--min-effect", "min_effect", type=FiniteRange(0.1, 100), hidden=True, help="Old name of --margin.")
+@old_name("--min-effect", "--margin", "margin", type=FiniteRange(0.1, 100))
 @allow_config_option
 @click.option(
     "--ab",
@@ -165,8 +148,14 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
     "variants folder) timed alternately in the same fresh processes on each board, and decide on the paired "
     "ratios. Stores the run of B (with A's paired figures) in --results.",
 )
-@click.option("--boards", default="local", show_default=True, help="With --ab: comma-separated boards to measure on.")
-@click.option("--inventory", type=click.Path(path_type=Path), help="With --ab: boards inventory file.")
+@click.option(
+    "--boards",
+    default="local",
+    show_default=True,
+    callback=boards_callback,
+    help="With --ab: comma-separated boards to measure on, no spaces: local,pi4.",
+)
+@boards_file_option("With --ab: boards file (inventory) [default: $EDGEBENCH_BOARDS or targets/boards.toml].")
 @click.option(
     "--repeats",
     type=click.IntRange(2, MAX_REPEATS),
@@ -190,11 +179,10 @@ def compare(
     as_json: bool,
     alpha: float,
     margin: float,
-    min_effect: float | None,
     allow_config_change: bool,
     ab: bool,
-    boards: str,
-    inventory: Path | None,
+    boards: list[str],
+    boards_file: Path | None,
     repeats: int,
     min_time: float,
 ) -> None:
@@ -219,9 +207,9 @@ def compare(
       edgebench compare --ab old.onnx new.onnx --boards pi4   # two files, measured now, paired
     """
 
-    m = (min_effect if min_effect is not None else margin) / 100
+    m = margin / 100
     if ab:
-        d = _compare_ab(a, b, results, boards, inventory, RunSettings(repeats=repeats, min_time_s=min_time), alpha, m)
+        d = _compare_ab(a, b, results, boards, boards_file, RunSettings(repeats=repeats, min_time_s=min_time), alpha, m)
         _show_comparison(d, "json" if as_json else fmt, output)
         return
     ra, rb = open_run(existing_results(results), a), open_run(results, b)
@@ -245,16 +233,22 @@ def _show_comparison(d: Comparison, fmt: str, output: Path | None) -> None:
 
 
 def _compare_ab(
-    a: str, b: str, results: Path, boards: str, inventory: Path | None, settings: RunSettings, alpha: float, m: float
+    a: str,
+    b: str,
+    results: Path,
+    boards: list[str],
+    inventory: Path | None,
+    settings: RunSettings,
+    alpha: float,
+    m: float,
 ) -> Comparison:
     """``compare --ab``: measure B with A as its paired baseline now, and compare on the paired ratios."""
     if b == "latest" or not Path(b).exists():
         raise UserError(
             f"compare --ab: B {b!r} is not a file or folder: give the .onnx/.tflite file or variants to measure"
         )
-    names = [n.strip() for n in boards.split(",") if n.strip()] or ["local"]
     out = run_harness(
-        variants=Path(b), boards=names, results=results, settings=settings.replace(baseline=a),
+        variants=Path(b), boards=boards, results=results, settings=settings.replace(baseline=a),
         inventory=inventory, console=Console(stderr=True),
     )  # fmt: skip
     if out.run is None:
@@ -345,16 +339,12 @@ def gate(
     show_default=True,
     help="Order of the options that fit.",
 )
-@click.option(
-    "--inventory",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Board inventory (default: targets/boards.toml).",
-)
+@boards_file_option()
 @read_results_option
 @json_option
 def choose(
     model: str, max_p90: str | None, min_accuracy: float | None, max_memory: str | None, rank: str,
-    inventory: Path | None, results: Path, as_json: bool,
+    boards_file: Path | None, results: Path, as_json: bool,
 ) -> None:  # fmt: skip
     """Choose hardware: rank the boards and variants of MODEL whose latest stored results meet
     the constraints, by board cost, power or latency (cost and power from the inventory),
@@ -364,7 +354,7 @@ def choose(
     """
 
     existing_results(results)
-    inv = {name: BoardCost(b.cost, b.power_w) for name, b in load_inventory(inventory).items()}
+    inv = {name: BoardCost(b.cost, b.power_w) for name, b in load_inventory(boards_file).items()}
     p90 = parse_ms(max_p90) if max_p90 else None
     memory = parse_mb(max_memory) if max_memory else None
     d = do_choose(results, model, inv, rank=rank, min_accuracy=min_accuracy, max_p90_ms=p90, max_memory_mb=memory)

@@ -12,7 +12,18 @@ from rich.console import Console
 
 from edgebench.bench.repeats import is_partial
 from edgebench.bench.settings import SETTINGS, Setting, from_options
-from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
+from edgebench.cli.common import (
+    EXIT_CODES,
+    EdgebenchCommand,
+    boards_callback,
+    boards_file_option,
+    console,
+    json_option,
+    main,
+    models_callback,
+    print_json,
+    results_option,
+)
 from edgebench.render.report import Report
 from edgebench.results.analysis import analyze_run
 from edgebench.workflows.run import printable, regression_lines, run_harness
@@ -49,8 +60,43 @@ def commit_options(fn: Any) -> Any:
     )(fn)
 
 
-@main.command("run", epilog=EXIT_CODES, context_settings={"ignore_unknown_options": True})
-@click.option("--boards", default="local", show_default=True, help="Comma-separated board names from the inventory.")
+PYTEST_HINT = "pytest's own arguments go after `--`: edgebench run --variants DIR -- --benchmark-compare"
+
+
+class RunCommand(EdgebenchCommand):
+    """`edgebench run`: every option is checked before anything starts; pytest's arguments come after ``--`` only.
+
+    An unknown option is click's usage error (exit 2, with its "did you mean"), never
+    passed on to pytest to fail there.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Parse; refuse an argument before ``--`` that is not an option of `run`."""
+        after = args[args.index("--") + 1 :] if "--" in args else []
+        try:
+            rest = super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            if exc.possibilities:
+                raise
+            # e.g. --benchmark-compare given before `--`
+            raise click.NoSuchOption(
+                exc.option_name, f"No such option: {exc.option_name} ({PYTEST_HINT})", ctx=ctx
+            ) from None
+        given = tuple(ctx.params.get("pytest_args") or ())
+        before = given[: len(given) - len(after)] if len(after) <= len(given) else ()
+        if before:
+            raise click.UsageError(f"unexpected argument {before[0]!r} ({PYTEST_HINT})", ctx)
+        return rest
+
+
+@main.command("run", epilog=EXIT_CODES, cls=RunCommand)
+@click.option(
+    "--boards",
+    default="local",
+    show_default=True,
+    callback=boards_callback,
+    help="Comma-separated board names from the boards file, no spaces: local,pi4.",
+)
 @click.option(
     "--variants",
     required=True,
@@ -64,23 +110,25 @@ def commit_options(fn: Any) -> Any:
 )
 @results_option
 @json_option
+@boards_file_option()
 @click.option(
-    "--inventory", type=click.Path(path_type=Path), help="Boards inventory file (default targets/boards.toml)."
+    "--models",
+    callback=models_callback,
+    help="Comma-separated models to measure (default: all in the variants folder).",
 )
-@click.option("--models", help="Comma-separated models to measure (default: all in the variants folder).")
 @setting_options
 @click.option("--parallel", is_flag=True, help="Measure the boards in parallel (a board's processes stay sequential).")
 @click.option("--show-pytest", is_flag=True, help="Stream the harness's pytest output (its benchmark table) to stderr.")
 @commit_options
-@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- PYTEST_ARGS...]")
 def run_cmd(
-    boards: str,
+    boards: list[str],
     variants: Path,
     eval_data: Path | None,
     results: Path,
     as_json: bool,
-    inventory: Path | None,
-    models: str | None,
+    boards_file: Path | None,
+    models: list[str] | None,
     parallel: bool,
     show_pytest: bool,
     commit: str | None,
@@ -93,17 +141,16 @@ def run_cmd(
     Each variant runs in --repeats fresh agent processes on the board, interleaved
     round-robin across the board's variants so drift and per-process states spread over all
     of them: cold start, warm-up, steady state with raw samples (pooled), memory, accuracy
-    and fidelity (first process). Extra arguments after `--` go to
-    pytest, e.g. `-- --benchmark-compare=0001 --benchmark-compare-fail=median:5%`.
+    and fidelity (first process). Arguments after `--` go to pytest (and only those: an
+    unknown option before it is a usage error), e.g.
+    `-- --benchmark-compare=0001 --benchmark-compare-fail=median:5%`.
     Exits 1 if a measurement failed (the run is still stored), 3 if a
     --benchmark-compare-fail check failed.
     """
     settings = from_options(measure)
-    split = [n.strip() for n in boards.split(",") if n.strip()] or ["local"]
-    model_list = [n.strip() for n in models.split(",") if n.strip()] if models else None
     out = run_harness(
-        variants=variants, boards=split, results=results, settings=settings, eval_data=eval_data,
-        inventory=inventory, models=model_list, extra=pytest_args, parallel=parallel,
+        variants=variants, boards=boards, results=results, settings=settings, eval_data=eval_data,
+        inventory=boards_file, models=models, extra=pytest_args, parallel=parallel,
         console=None if show_pytest else Console(stderr=True), show_output=show_pytest, commit=commit, branch=branch,
     )  # fmt: skip
     if as_json:

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.progress import Progress
 
-from edgebench.cli.common import EXIT_CODES, FiniteRange, console, json_option, main, print_json
+from edgebench.cli.common import EXIT_CODES, FiniteRange, boards_file_option, console, json_option, main, print_json
 from edgebench.errors import RemoteError, UserError
 from edgebench.render.boards import board_dict, boards_table, checks_table, farm_table
 from edgebench.targets.boards_file import add_board, remove_boards
@@ -25,13 +25,6 @@ from edgebench.targets.fingerprint import (
 )
 from edgebench.targets.hostkeys import known_hosts_path, trust_host_key
 from edgebench.targets.inventory import default_path, load_inventory, parse_board, resolve_boards
-
-boards_file_option = click.option(
-    "--boards-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Inventory file [default: $EDGEBENCH_BOARDS or targets/boards.toml].",
-)
 
 
 def _boards_path(boards_file: Path | None) -> Path:
@@ -48,7 +41,7 @@ def boards() -> None:
 
 
 @boards.command("list", epilog=EXIT_CODES)
-@boards_file_option
+@boards_file_option()
 @json_option
 def boards_list(boards_file: Path | None, as_json: bool) -> None:
     """List the boards in the inventory with their last check."""
@@ -83,7 +76,7 @@ def _to_json(check: BoardCheck | None) -> dict[str, object] | None:
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A label such as arch=aarch64 (repeat).")
 @click.option("--known-hosts", default=None, help="known_hosts file for this board [default: ~/.ssh/known_hosts].")
 @click.option("--trust", is_flag=True, help="Fetch the host key, show its fingerprint and record it in known_hosts.")
-@boards_file_option
+@boards_file_option()
 def boards_add(
     name: str,
     host: str,
@@ -134,7 +127,7 @@ def boards_add(
 
 @boards.command("remove", epilog=EXIT_CODES)
 @click.argument("names", nargs=-1, required=True)
-@boards_file_option
+@boards_file_option()
 def boards_remove(names: tuple[str, ...], boards_file: Path | None) -> None:
     """Remove boards NAMES from the inventory."""
     path = _boards_path(boards_file)
@@ -144,7 +137,7 @@ def boards_remove(names: tuple[str, ...], boards_file: Path | None) -> None:
 
 @boards.command("check", epilog=EXIT_CODES)
 @click.argument("names", nargs=-1)
-@boards_file_option
+@boards_file_option()
 @json_option
 @click.option("--timeout", default=60.0, show_default=True, type=FiniteRange(1, 3600), help="Seconds per board.")
 def boards_check(names: tuple[str, ...], boards_file: Path | None, as_json: bool, timeout: float) -> None:
@@ -169,7 +162,7 @@ def boards_check(names: tuple[str, ...], boards_file: Path | None, as_json: bool
 
 @boards.command("trust", epilog=EXIT_CODES)
 @click.argument("names", nargs=-1, required=True)
-@boards_file_option
+@boards_file_option()
 def boards_trust(names: tuple[str, ...], boards_file: Path | None) -> None:
     """Fetch the host key of boards NAMES, show its fingerprint and record it in their
     known_hosts (under the name ssh checks: the ssh config's HostName and the port).

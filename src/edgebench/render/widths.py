@@ -5,15 +5,29 @@ every column, which prints figures as ``0.01...``. The tables of `report`, `comp
 `gate` instead keep figures in ``no_wrap`` columns, let names fold, and drop whole columns
 (in a declared order) until the narrowest form of the table fits the console; what was
 dropped is said under the table.
+
+Output that is not a terminal (a pipe, a file, a CI log) is `plain_width` wide: ``$COLUMNS``
+when set, else `PLAIN_WIDTH` (80), as the README promises.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from rich.console import Console, ConsoleOptions
 from rich.measure import Measurement
 from rich.table import Table
+
+PLAIN_WIDTH = 80  # columns of output that is not a terminal, unless $COLUMNS says otherwise
+
+
+def plain_width(environ: Mapping[str, str]) -> int:
+    """Columns for output that is not a terminal: ``$COLUMNS`` in ``environ`` when it is a whole
+    number from 20 to 10000, else `PLAIN_WIDTH`."""
+    text = environ.get("COLUMNS", "").strip()
+    if text.isdigit() and 20 <= int(text) <= 10_000:
+        return int(text)
+    return PLAIN_WIDTH
 
 
 def fit_table(
