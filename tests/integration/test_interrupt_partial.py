@@ -80,6 +80,6 @@ def test_sigint_keeps_variants_with_two_finished_processes_as_partial(tmp_path: 
     assert out.returncode == 0, out.stderr
     rep = json.loads(out.stdout)
     flat = " ".join(" ".join(rep["warnings"]).split())
-    assert "partial (the run stopped before all their agent processes ran):" in flat  # the report says so
+    assert "partial (the run stopped before all their agent processes ran) on " in flat  # the report says so
     first = doc["benchmarks"][0]
     assert f"local/tiny/{first['params']['variant']} ({len(first['extra_info']['processes'])} of {REPEATS})" in flat

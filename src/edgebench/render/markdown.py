@@ -12,7 +12,14 @@ from edgebench.render.gate import GATE_COLUMNS, summary
 from edgebench.render.gate import runs_line as gate_runs_line
 from edgebench.render.html import comparison_counts, settings_text
 from edgebench.render.profile import markdown_section
-from edgebench.render.report import commit_words, failure_lines, fidelity_note, shown_columns, validity
+from edgebench.render.report import (
+    commit_words,
+    failure_lines,
+    fidelity_note,
+    fold_warnings,
+    shown_columns,
+    validity,
+)
 
 VERDICT_ICON = {Worth.WORTH_IT: "✅", Worth.WORTH_IT_FOR_SIZE: "📦", Worth.NOT_WORTH_IT: "❌", Worth.UNDECIDED: "❔",
                 Worth.DEGRADED: "⛔", Worth.WORTH_IT_IF_ACCURATE: "⚠️"}  # fmt: skip
@@ -31,8 +38,18 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def report_markdown(d: Report, settings: Mapping[str, Any] | None = None, profiles: Sequence[Profile] = ()) -> str:
-    """The run report as Markdown (with its validity, when given its measurement settings and its profiles)."""
+def report_markdown(
+    d: Report,
+    settings: Mapping[str, Any] | None = None,
+    profiles: Sequence[Profile] = (),
+    *,
+    verbose: bool = False,
+) -> str:
+    """The run report as Markdown (with its validity, when given its measurement settings and its profiles).
+
+    Each profile line names its board, model and variant and gives the run's speed ratio (the table's);
+    warnings of one kind fold into one line (`edgebench.render.report.fold_warnings`) unless ``verbose``.
+    """
     ok, valid = validity(d)
     state = valid if ok else f"**{valid}**"
     out = [f"## edgebench run `{d.run_id}`", "", f"{d.command}, {d.started}, {commit_words(d)}, {state}", ""]
@@ -59,8 +76,8 @@ def report_markdown(d: Report, settings: Mapping[str, Any] | None = None, profil
             for t in d.trends
         ]
         out += [table(["board", "model", "variant", "metric", "trend", "change points"], rows), ""]
-    out += [markdown_section(profiles)] if profiles else []
-    out += [f"> ⚠️ {w}" for w in d.warnings]
+    out += [markdown_section(profiles, report=d, verbose=verbose)] if profiles else []
+    out += [f"> ⚠️ {w}" for w in fold_warnings(d.warnings, verbose=verbose)]
     return "\n".join(out).rstrip() + "\n"
 
 

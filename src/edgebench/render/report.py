@@ -7,6 +7,7 @@ their tables from the same spec.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -20,6 +21,7 @@ from rich.text import Text
 from edgebench.model import COSINE_FROM_COMPRESS, MIB, Change, ModelReport, ReportRow, Trend, Worth
 from edgebench.model import Report as ReportData
 from edgebench.render.widths import dropped_note, fit_table
+from edgebench.results.analysis import speed_figure
 
 
 def _mib(n: int | None) -> str:
@@ -79,8 +81,8 @@ def fmt_pct(v: float | None) -> str:
 
 
 def fmt_ratio(v: float | None) -> str:
-    """A ratio like ``1.7x``."""
-    return "-" if v is None else f"{v:.2f}x"
+    """A ratio like ``1.7x`` (a speed-up reads as the verdicts' and the profile lines' `speed_figure`)."""
+    return speed_figure(v)
 
 
 def _throughput(v: float | None) -> str:
@@ -185,6 +187,137 @@ def commit_span(t: Trend) -> str:
     return labels[0] if len(labels) == 1 else f"{labels[0]}..{labels[-1]}"
 
 
+# ------------------------------------------------------------------------------ warnings that fit
+
+WORST = 3  # the cases a folded warning names; the rest are counted (--verbose and the JSON keep every one)
+VERBOSE_HINT = "--verbose lists all"
+
+
+def _weight(value: str) -> float:
+    """How bad a case is, from its figure: ``88%`` -> 88, ``0.35x`` -> its distance from 1, ``2 of 8`` -> 6/8."""
+    part = re.fullmatch(r"(\d+) of (\d+)", value.strip())
+    if part:  # a partial measurement: the fewer processes, the worse
+        done, planned = int(part[1]), int(part[2])
+        return 1.0 - done / planned if planned else 0.0
+    num = re.search(r"-?\d+(?:\.\d+)?", value)
+    if num is None:
+        return 0.0
+    x = float(num[0])
+    return max(x, 1 / x) if value.strip().endswith("x") and x > 0 else x
+
+
+def _worst(cases: Sequence[tuple[str, str]], worst: int) -> str:
+    """``a (88%), b (56%), c (49%) and 2 more``: the ``worst`` heaviest cases of ``(subject, value)``, worst first."""
+    ranked = sorted(cases, key=lambda c: -_weight(c[1]))
+    shown = ranked if len(ranked) <= worst + 1 else ranked[:worst]  # never "and 1 more": it takes as much room
+    text = ", ".join(f"{s} ({v})" for s, v in shown)
+    return text + (f" and {len(ranked) - len(shown)} more" if len(shown) < len(ranked) else "")
+
+
+@dataclass(frozen=True)
+class Fold:
+    """A kind of warning that says one thing about many cases, and how it folds into one line.
+
+    Attributes:
+        kind: its name (tests and the log).
+        pattern: matches one whole warning of this kind. Either it holds a list of cases (named groups
+            ``head``, ``cases`` = ``subject (value)`` items joined by ``, ``, ``tail``), and one line is shortened to
+            its worst cases; or it is one case per line (named groups ``subject`` and ``value``), and all lines
+            of the kind become one.
+        line: for one-case-per-line kinds: the folded line from the matches (oldest first) and the worst cases'
+            text (`_worst`).
+    """
+
+    kind: str
+    pattern: re.Pattern[str]
+    line: Callable[[Sequence[re.Match[str]], str], str] | None = None
+
+
+def _trend_line(ms: Sequence[re.Match[str]], worst: str) -> str:
+    total = sum(int(m["value"]) for m in ms)
+    fields = sorted({d.split(":")[0].strip() for m in ms for d in m["detail"].split("; ")})
+    return (
+        f"trend leaves out {total} earlier run(s) of other configurations ({', '.join(fields)} differ) over "
+        f"{len(ms)} series (most: {worst}; {VERBOSE_HINT})"
+    )
+
+
+def _overhead_line(ms: Sequence[re.Match[str]], worst: str) -> str:
+    return f"{len(ms)} profiles have an overhead outside {ms[0]['band']} (worst: {worst}): {ms[0]['tail']}"
+
+
+_CASE = r"\S+ \([^()]*\)"
+FOLDS: tuple[Fold, ...] = (
+    # results.trend.with_trends: one line per series
+    Fold(
+        "trend",
+        re.compile(
+            r"trend of (?P<subject>\S+) leaves out (?P<value>\d+) earlier run\(s\) measured in another "
+            r"configuration \((?P<detail>.*)\)",
+            re.S,
+        ),
+        _trend_line,
+    ),
+    # render.profile: one line per profile whose profiled/unprofiled overhead is outside the band
+    Fold(
+        "overhead",
+        re.compile(
+            r"profile of (?P<subject>\S+): overhead (?P<value>\S+) \(profiled/unprofiled p50\) is outside "
+            r"(?P<band>\[[^]]*\]): (?P<tail>.*)",
+            re.S,
+        ),
+        _overhead_line,
+    ),
+    # results.analysis: the CV, process-spread and partial warnings, each one line listing its cases
+    Fold("list", re.compile(rf"(?P<head>.+? on )(?P<cases>{_CASE}(?:, {_CASE})*)(?P<tail>: .*)", re.S)),
+)
+
+
+def fold_warnings(lines: Sequence[str], *, verbose: bool = False, worst: int = WORST) -> list[str]:
+    """Warnings that fit: each kind of `FOLDS` in one line with a count and its worst cases.
+
+    A warning listing more than ``worst + 1`` cases keeps its ``worst`` heaviest and counts the rest; two or
+    more one-case warnings of one kind (ten "trend of ... leaves out" lines) become one line, where the first
+    of them stood. Other warnings pass unchanged, in order.
+
+    Args:
+        lines: the warnings, whole (a report's ``warnings``, the profile lines').
+        verbose: return ``lines`` as they are (``--verbose``; the JSON output always keeps them all).
+        worst: how many cases a folded line names.
+    """
+    if verbose:
+        return list(lines)
+    out: list[str | tuple[Fold, list[re.Match[str]]]] = []
+    groups: dict[str, list[re.Match[str]]] = {}
+    for text in lines:
+        for f in FOLDS:
+            m = f.pattern.fullmatch(text)
+            if m is None:
+                continue
+            if f.line is None:  # a list of cases in one line
+                cases = re.findall(r"(\S+) \(([^()]*)\)", m["cases"])
+                out.append(f"{m['head']}{_worst(cases, worst)}{m['tail']}")
+            elif f.kind in groups:
+                groups[f.kind].append(m)
+            else:
+                groups[f.kind] = [m]
+                out.append((f, groups[f.kind]))
+            break
+        else:
+            out.append(text)
+    folded = []
+    for item in out:
+        if isinstance(item, str):
+            folded.append(item)
+            continue
+        f, ms = item
+        if len(ms) == 1 or f.line is None:
+            folded.append(ms[0].string)
+        else:
+            folded.append(f.line(ms, _worst([(m["subject"], m["value"]) for m in ms], worst)))
+    return folded
+
+
 KIND_STYLE = {
     Worth.WORTH_IT: "green",
     Worth.WORTH_IT_FOR_SIZE: "cyan",
@@ -202,10 +335,11 @@ class Report:
     Args:
         data: `edgebench.results.analysis.analyze_run` output (with trends from
             `edgebench.results.trend.with_trends`, or not).
+        verbose: every warning whole; by default each kind folds into one line (`fold_warnings`).
     """
 
-    def __init__(self, data: ReportData) -> None:
-        self.data = data
+    def __init__(self, data: ReportData, *, verbose: bool = False) -> None:
+        self.data, self.verbose = data, verbose
 
     def model_table(self, mm: ModelReport, shown: Sequence[str] | None = None) -> Table:
         """The board x variant table of one model (``shown``: the short headers to show; all by default)."""
@@ -293,5 +427,5 @@ class Report:
             yield table
             if dropped:
                 yield dropped_note(dropped)
-        for w in d.warnings:
-            yield f"[yellow]warning: {w}[/yellow]"
+        for w in fold_warnings(d.warnings, verbose=self.verbose):
+            yield Text(f"warning: {w}", style="yellow")  # plain text: a name's brackets are not markup

@@ -82,6 +82,19 @@ def _by(f: float, what: str) -> str:
     return f"{(f - 1) * 100:.0f}% {what}" if f < 1.095 else f"{_fmt_factor(f)} {what}"
 
 
+def speed_words(speedup: float) -> str:
+    """A speed-up (fp32 p50 / variant p50) in the words of the verdicts: ``7.0x slower``, ``1.4x faster``,
+    ``4% faster``; the table shows the same figure as ``speedup`` (``0.14x``, `speed_figure`)."""
+    if speedup <= 0:
+        return "speed unknown"
+    return _by(speedup, "faster") if speedup >= 1 else _by(1 / speedup, "slower")
+
+
+def speed_figure(speedup: float | None) -> str:
+    """A speed-up as the report table's speed column shows it (``0.14x``)."""
+    return "-" if speedup is None else f"{speedup:.2f}x"
+
+
 BOARD = COSINE_FROM_BOARD  # a cosine measured on the board in this run (eval data and the fp32 reference)
 COMPRESS = COSINE_FROM_COMPRESS  # the variant's manifest: host-side, at compress time (`Measurement.compress_fidelity`)
 
@@ -188,7 +201,7 @@ def verdict(
         if kind is Worth.WORTH_IT_FOR_SIZE and unverified:
             return kind, f"{variant}: same speed{size}{acc}: worth it for size if its accuracy holds"
         return kind, f"{variant}: same speed{size}{acc}: {kind}"
-    text = f"{variant}: too noisy to tell ({_fmt_factor(speedup)} at the median){acc}: measure longer"
+    text = f"{variant}: too noisy to tell (speed {speed_figure(speedup)} at the median){acc}: measure longer"
     return Worth.UNDECIDED, text
 
 
@@ -343,8 +356,8 @@ def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
     ]
     if partial:  # a stopped run kept these from fewer processes: wider intervals, never a full measurement
         warnings.append(
-            f"partial (the run stopped before all their agent processes ran): {', '.join(partial)}; "
-            "their intervals are over fewer processes: measure again for the full figures"
+            f"partial (the run stopped before all their agent processes ran) on {', '.join(partial)}: "
+            "their intervals are over fewer processes; measure again for the full figures"
         )
     if not run.complete:
         why = run.interrupted or "it did not finish"

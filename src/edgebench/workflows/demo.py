@@ -24,14 +24,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from edgebench import data, zoo
-from edgebench.bench.profile import profiles_in_run, why_slower
+from edgebench.bench.profile import profiles_in_run
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.api import build_variant, make_variants
 from edgebench.compress.passes import Artifact, Data
 from edgebench.compress.variant import Variant, variant_dir
 from edgebench.errors import EdgebenchError
 from edgebench.model import Run
+from edgebench.render.profile import profile_lines
 from edgebench.results import store
+from edgebench.results.analysis import analyze_run
 from edgebench.targets.board import LOCAL
 from edgebench.workflows.run import run_harness
 
@@ -55,7 +57,7 @@ class DemoResult:
     run_file: Path
     variants: list[Variant]
     seconds: float
-    why_slower: str | None = None  # why int8-dynamic is slower than fp32 here, from the profiles
+    why_slower: str | None = None  # why int8-dynamic is slower than fp32 here: its profile line (`why_slower`)
 
 
 def run_demo(results: Path, console: Console, *, epochs: int = 2, min_time_s: float = 2.0) -> DemoResult:
@@ -128,5 +130,19 @@ def run_demo(results: Path, console: Console, *, epochs: int = 2, min_time_s: fl
     )
     if outcome.run is None or outcome.run_file is None:
         raise EdgebenchError(f"the measurement stored no run; see its log {outcome.log}")
-    why = why_slower(profiles_in_run(outcome.run))
+    why = why_slower(outcome.run)
     return DemoResult(outcome.run, outcome.run_file, variants, time.monotonic() - t0, why)
+
+
+def why_slower(run: Run, slow: str = "int8-dynamic") -> str | None:
+    """The demo's profile line for ``slow`` when the run measured it slower than fp32 (None otherwise).
+
+    It is the report's line for that variant (`edgebench.render.profile.profile_lines`): it names the board,
+    model and variant, gives the run's ratio (the table's and the verdict's figure, never the one profiled
+    process's) and the op types that make it slower; a noisy profile's warning follows on a line of its own.
+    """
+    lines = profile_lines(profiles_in_run(run), analyze_run(run))
+    line = next((x for x in lines if x.model == MODEL and x.variant == slow), None)
+    if line is None or line.speedup is None or line.speedup >= 1 or line.source != "run":
+        return None
+    return "\n".join([line.head, *(f"warning: {w}" for w in line.warnings)])
