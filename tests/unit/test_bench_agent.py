@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 
 from edgebench import agent
-from edgebench.bench.runner import AGENT
+from edgebench.agent import build, clock, device
 from edgebench.targets import remote
 
 VERMIN = Path(sys.executable).with_name("vermin")
+MODULES = sorted(Path(agent.__file__).parent.glob("*.py"))  # every module of the package, shipped or not
 
 
-def _vermin(path: Path) -> subprocess.CompletedProcess[str]:
+def _vermin(*paths: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(VERMIN), "-t=3.6-", "--no-tips", "--violations", "--eval-annotations", str(path)],
+        [str(VERMIN), "-t=3.6-", "--no-tips", "--violations", "--eval-annotations", *map(str, paths)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -28,7 +29,8 @@ def _vermin(path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_agent_runs_on_python_36_per_vermin(tmp_path: Path) -> None:
-    out = _vermin(AGENT)
+    assert len(MODULES) > 10 and {name for name, _ in build.shipped()} >= {"__main__.py", "edgebench_agent/entry.py"}
+    out = _vermin(*MODULES)
     assert out.returncode == 0, out.stdout + out.stderr
     # the check can fail: a 3.10 construct in the same style of file is flagged
     bad = tmp_path / "bad.py"
@@ -43,7 +45,8 @@ def test_agent_runs_on_python_36_per_vermin(tmp_path: Path) -> None:
 
 def test_agent_parses_with_the_python_36_grammar() -> None:
     # the parser's own check, for grammar vermin may not know (walrus, positional-only, f"{x=}")
-    ast.parse(AGENT.read_text(), feature_version=(3, 6))
+    for module in MODULES:
+        ast.parse(module.read_text(), feature_version=(3, 6), filename=str(module))
     for newer in ("if (n := 1):\n    pass\n", "def f(a, /):\n    pass\n", "x = 1\ny = f'{x=}'\n"):
         with pytest.raises(SyntaxError):
             ast.parse(newer, feature_version=(3, 6))
@@ -58,9 +61,9 @@ def test_board_snippets_parse_with_the_python_36_grammar() -> None:
 
 
 def test_agent_clock_falls_back_to_perf_counter_on_python_36(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delattr(agent.time, "perf_counter_ns")  # as on Python 3.6
+    monkeypatch.delattr(clock.time, "perf_counter_ns")  # as on Python 3.6
     ticks = iter(range(1000, 10**6))
-    monkeypatch.setattr(agent.time, "perf_counter", lambda: next(ticks) / 1000)  # 1 ms per read, in seconds
+    monkeypatch.setattr(clock.time, "perf_counter", lambda: next(ticks) / 1000)  # 1 ms per read, in seconds
     assert agent.now_ns() == 1_000_000_000
     s = {"warmup_min_iters": 0, "warmup_min_s": 0.0, "min_rounds": 3, "min_time_s": 0.0, "max_time_s": 10}
     _warm, samples, _ = agent.measure(lambda feed: None, None, s)
@@ -68,8 +71,12 @@ def test_agent_clock_falls_back_to_perf_counter_on_python_36(monkeypatch: pytest
 
 
 def test_agent_imports_nothing_from_edgebench() -> None:
-    text = AGENT.read_text()
-    assert "import edgebench" not in text and "from edgebench" not in text
+    for module in MODULES:
+        text = module.read_text()
+        assert "import edgebench" not in text and "from edgebench" not in text, module.name
+        tree = ast.parse(text)
+        imports = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        assert all(n.level == 1 or n.module != "edgebench" for n in imports)  # within the package: relative only
 
 
 class Clock:
@@ -85,7 +92,7 @@ class Clock:
 
 def test_measure_meets_round_and_time_floors(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
-    monkeypatch.setattr(agent.time, "perf_counter_ns", Clock(1_000_000))  # 1 ms per clock read
+    monkeypatch.setattr(clock.time, "perf_counter_ns", Clock(1_000_000))  # 1 ms per clock read
     s = {"warmup_min_iters": 5, "warmup_min_s": 0.0, "min_rounds": 20, "min_time_s": 0.1, "max_time_s": 10}
     warm, samples, used = agent.measure(lambda feed: calls.append(1), None, s)
     assert warm == 5
@@ -97,7 +104,7 @@ def test_measure_meets_round_and_time_floors(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_measure_stops_at_the_time_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agent.time, "perf_counter_ns", Clock(10_000_000))  # 10 ms per read
+    monkeypatch.setattr(clock.time, "perf_counter_ns", Clock(10_000_000))  # 10 ms per read
     s = {"warmup_min_iters": 0, "warmup_min_s": 0.0, "min_rounds": 10_000, "min_time_s": 0.0, "max_time_s": 0.5}
     _warm, samples, _ = agent.measure(lambda feed: None, None, s)
     assert 0 < len(samples) < 10_000 and len(samples) <= 26
@@ -156,8 +163,8 @@ def _fake_stat(root: Path, steal: int, busy: int) -> None:
 
 
 def test_device_state_and_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agent, "SYSFS", str(tmp_path))
-    monkeypatch.setattr(agent, "PROCFS", str(tmp_path))
+    monkeypatch.setattr(device, "SYSFS", str(tmp_path))
+    monkeypatch.setattr(device, "PROCFS", str(tmp_path))
     _fake_sysfs(tmp_path, [1_800_000, 1_600_000], 55_000)
     _fake_stat(tmp_path, steal=100, busy=900)
     before = agent.device_state()
@@ -176,8 +183,8 @@ def test_device_state_and_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_steal_time_is_reported_not_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # the hypervisor's steal cannot be controlled on the board: the share during the run is a warning
-    monkeypatch.setattr(agent, "SYSFS", str(tmp_path))
-    monkeypatch.setattr(agent, "PROCFS", str(tmp_path))
+    monkeypatch.setattr(device, "SYSFS", str(tmp_path))
+    monkeypatch.setattr(device, "PROCFS", str(tmp_path))
     _fake_stat(tmp_path, steal=100, busy=900)
     before = agent.device_state()
     _fake_stat(tmp_path, steal=180, busy=1820)  # 80 of 1000 more ticks stolen: 8 %
@@ -191,7 +198,7 @@ def test_steal_time_is_reported_not_hidden(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_cool_down_waits_until_the_temperature(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agent, "SYSFS", str(tmp_path))
+    monkeypatch.setattr(device, "SYSFS", str(tmp_path))
     temps = iter([70_000, 65_000, 50_000])
     sleeps: list[float] = []
 

@@ -1,17 +1,145 @@
-"""The agent's result at the host's door: found in the agent's output, then checked before it is read.
+"""The agent's job and result on the host: typed, built from the agent's own schema, and checked at the door.
 
-A board whose python or agent misbehaves (a replaced agent, a wrapper that prints
-something else) must be said as such, never crash the host nor pass for a wrong number.
+`edgebench.agent.schema` declares every key of the job and the result once, with its type;
+the agent checks each job against it, and this module builds the host's dataclasses on the
+same key names (`AgentJob`, `AgentEval`, `AgentResult`: their fields are checked against the
+tables when this module loads, so a key renamed on one side fails at once) and checks each
+result before it is read (`malformed`). A board whose python or agent misbehaves (a replaced
+agent, a wrapper that prints something else) must be said as such, never crash the host nor
+pass for a wrong number.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from typing import Any
 
+from edgebench.agent import schema
 from edgebench.model import MeasurementError
 from edgebench.targets.board import Board
+
+
+def _same_keys(cls: type, table: Mapping[str, Any], where: str) -> None:
+    """Fail at import when a dataclass's fields are not the schema table's keys (a rename on one side only)."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    if fields != set(table):
+        raise TypeError(f"{cls.__name__} and edgebench.agent.schema.{where} differ: {sorted(fields ^ set(table))}")
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """A job dataclass as the JSON the agent reads: unset (None) keys left out, nested blocks too."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if value is None:
+            continue
+        out[f.name] = _plain(value) if dataclasses.is_dataclass(value) else value
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentEval:
+    """The job's ``eval`` block (`schema.EVAL`): the eval data on the board and how to read it."""
+
+    path: str | None = None
+    seed: int | None = None
+    limit: int | None = None
+    evaluate: bool | None = None  # False: time the eval inputs only, no accuracy or fidelity
+    reference: str | None = None
+    x: str | None = None
+    y: str | None = None
+    inputs: dict[str, str] | None = None
+    save_outputs: str | None = None
+    n_total: int | None = None  # the agent's
+    batched: list[bool] | None = None  # the agent's
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentPaired:
+    """The job's ``paired`` block (`schema.PAIRED_JOB`): the baseline A timed alternately with the artifact B."""
+
+    artifact: str
+    sha256: str | None = None
+    first: str | None = None  # "a" or "b"
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentJob:
+    """One agent process's job (`schema.JOB`); `to_json` is what the board reads."""
+
+    artifact: str
+    sha256: str | None = None
+    runtime: str | None = None
+    runtime_options: dict[str, Any] | None = None
+    measure: dict[str, Any] | None = None
+    dims: dict[str, Any] | None = None
+    device: dict[str, Any] | None = None
+    inputs: dict[str, Any] | None = None
+    seed: int | None = None
+    eval: AgentEval | None = None
+    paired: AgentPaired | None = None
+    profile: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The job JSON (unset keys left out)."""
+        return _plain(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentResult:
+    """An agent's result (`schema.RESULT`), checked (`from_json`); each block stays the agent's JSON object."""
+
+    ok: bool
+    schema: int | None = None
+    agent_version: str | None = None
+    error: dict[str, Any] | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    host: dict[str, Any] | None = None
+    pid: int | None = None
+    numpy: str | None = None
+    artifact_sha256: str | None = None
+    memory: dict[str, Any] | None = None
+    cooldown: dict[str, Any] | None = None
+    device_before: dict[str, Any] | None = None
+    device_after: dict[str, Any] | None = None
+    runtime: dict[str, Any] | None = None
+    signature: list[dict[str, Any]] | None = None
+    inputs: list[dict[str, Any]] | None = None
+    timing: dict[str, Any] | None = None
+    accuracy: dict[str, Any] | None = None
+    fidelity: dict[str, Any] | None = None
+    paired: dict[str, Any] | None = None
+    profile: dict[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, out: Mapping[str, Any]) -> AgentResult:
+        """The typed result; keys the schema does not list are left out.
+
+        Raises:
+            ValueError: ``out`` is not an agent result (`malformed` names the field).
+        """
+        problem = malformed(out)
+        if problem is not None:
+            raise ValueError(problem)
+        values: dict[str, Any] = {}
+        for key, kind in schema.RESULT.items():
+            value = out.get(key)
+            if isinstance(kind, dict) or kind == "object":
+                values[key] = dict(value) if value is not None else None
+            elif kind == "list":
+                values[key] = list(value) if value is not None else None
+            else:
+                values[key] = value
+        values["warnings"] = values["warnings"] or []
+        return cls(**values)
+
+
+_same_keys(AgentEval, schema.EVAL, "EVAL")
+_same_keys(AgentPaired, schema.PAIRED_JOB, "PAIRED_JOB")
+_same_keys(AgentJob, schema.JOB, "JOB")
+_same_keys(AgentResult, schema.RESULT, "RESULT")
 
 
 def parse_agent_output(stdout: str) -> dict[str, Any]:
@@ -32,52 +160,30 @@ def parse_agent_output(stdout: str) -> dict[str, Any]:
     raise ValueError("the agent printed no JSON result")
 
 
-_OBJECTS = ("error", "timing", "memory", "host", "runtime", "device_before", "device_after", "cooldown", "accuracy",
-            "fidelity")  # fmt: skip
-_LISTS = ("warnings", "inputs")
-
-
 def malformed(out: Mapping[str, Any]) -> str | None:
     """What makes ``out`` something other than an agent result, naming the field; None if it is one.
 
-    Only what the host reads is checked, so that a board's garbage is said as such rather
-    than crashing the host or passing for a wrong number or wrong advice.
+    Every key the schema lists is checked for its type (`schema.result_problem`), then what
+    the host relies on beyond types: a failure says why, a success has its samples, the cold
+    start has both its parts, a batch is at least 1.
     """
-    if not isinstance(out.get("ok"), bool):
-        return _bad("ok", out.get("ok"), "true or false")
-    for key in _OBJECTS:
-        if out.get(key) is not None and not isinstance(out[key], Mapping):
-            return _bad(key, out[key], "an object")
-    for key in _LISTS:
-        if out.get(key) is not None and not isinstance(out[key], list):
-            return _bad(key, out[key], "a list")
-    err, timing, memory = out.get("error"), out.get("timing") or {}, out.get("memory") or {}
+    problem = schema.result_problem(out)
+    if problem is not None:
+        return problem
+    err, timing = out.get("error"), out.get("timing") or {}
     if err is not None or not out["ok"]:  # a failure always has a kind and a message
         for key in ("kind", "message"):
             value = (err or {}).get(key)
             if not isinstance(value, str) or not value.strip():
-                return _bad(f"error.{key}", value, "a non-empty string")
-    samples = timing.get("samples_ns")
-    if (out["ok"] or samples is not None) and not (isinstance(samples, list) and all(map(_count, samples))):
-        return _bad("timing.samples_ns", samples, "a list of integers >= 0, in ns")
+                return schema.bad(f"error.{key}", value, "a non-empty string")
+    if out["ok"] and timing.get("samples_ns") is None:
+        return schema.bad("timing.samples_ns", None, schema.want("ns_list"))
     for key in ("load_ns", "first_inference_ns"):  # the cold start: both or neither
-        if "load_ns" in timing and not _count(timing.get(key)):
-            return _bad(f"timing.{key}", timing.get(key), "an integer >= 0, in ns")
-    if "batch_size" in timing and not (_count(timing["batch_size"]) and timing["batch_size"] >= 1):
-        return _bad("timing.batch_size", timing["batch_size"], "an integer >= 1")
-    for key in ("rss_before_load", "rss_after_load"):
-        if memory.get(key) is not None and not _count(memory[key]):
-            return _bad(f"memory.{key}", memory[key], "an integer >= 0, in bytes")
+        if "load_ns" in timing and timing.get(key) is None:
+            return schema.bad(f"timing.{key}", None, schema.want("ns"))
+    if "batch_size" in timing and (timing["batch_size"] is None or timing["batch_size"] < 1):
+        return schema.bad("timing.batch_size", timing["batch_size"], "an integer >= 1")
     return None
-
-
-def _count(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
-def _bad(field: str, value: Any, want: str) -> str:
-    shown = "missing" if value is None else json.dumps(value, default=str)[:40]
-    return f"field {field} is {shown} (expected {want})"
 
 
 def malformed_error(board: Board, problem: str, out: Mapping[str, Any]) -> MeasurementError:

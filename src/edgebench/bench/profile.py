@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgebench import agent
 from edgebench.agent import TFLITE_NO_TIMING
+from edgebench.agent.build import agent_path, agent_sha256
 from edgebench.bench.runner import (
     base_measurement,
     build_job,
@@ -43,7 +43,6 @@ from edgebench.model import Measurement, Run
 from edgebench.targets.deploy import deploy
 from edgebench.targets.driver import Driver
 
-AGENT = Path(agent.__file__)
 COVERAGE_MIN = 0.80  # a profile whose node times cover less of the profiled latency says so
 DEFAULT_ITERATIONS = 50
 
@@ -285,7 +284,7 @@ def profile_variant(
     if m.error is not None:
         return m
     try:
-        agent = deploy(driver, AGENT)
+        agent = deploy(driver, agent_path(), agent_sha256())
         artifact = deploy_artifact(driver, variant)  # checked against its manifest, as `run` does
         eval_path = deploy(driver, eval_data) if eval_data is not None else None
         job = build_job(board, variant, settings, artifact=artifact, eval_path=eval_path, evaluate=False)

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import json
 import shlex
 import tempfile
@@ -48,12 +47,12 @@ import numpy as np
 
 from edgebench import agent
 from edgebench.agent import RUNTIME_OF_FORMAT
-from edgebench.bench.agent_result import malformed, malformed_error, parse_agent_output
+from edgebench.agent.build import agent_path, agent_sha256
+from edgebench.bench.agent_result import AgentEval, AgentJob, AgentResult, malformed_error, parse_agent_output
 from edgebench.bench.inputs import job_block, npy_files
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant, check_artifact
 from edgebench.errors import ModelError, RemoteError
-from edgebench.fsutil import sha256_file
 from edgebench.model import AGENT_NULLS, ColdStart, Measurement, MeasurementError
 from edgebench.results.stats import HIGH_CV, is_noisy, summarize
 from edgebench.targets.board import Board
@@ -61,11 +60,17 @@ from edgebench.targets.deploy import deploy
 from edgebench.targets.driver import Driver, check_python
 from edgebench.targets.remote import AGENT_CHANGED, agent_argv
 
-AGENT = Path(agent.__file__)
 MEMORY_DEFINITION = (
     "RSS of a fresh agent process per variant; peak_rss is the peak (VmHWM) of the timed configuration (load, "
     "warm-up, steady state at the measured batch), peak_rss_eval the peak of the accuracy pass"
 )
+
+
+def __getattr__(name: str) -> Path:
+    """``AGENT``: the path of the agent archive this host deploys (`edgebench.agent.build.agent_path`)."""
+    if name == "AGENT":
+        return agent_path()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def runtime_options(board: Board, runtime: str) -> dict[str, Any]:
@@ -133,27 +138,27 @@ def build_job(
     ``input_files`` maps an input to its .npy on the board (`edgebench.bench.inputs`).
     """
     runtime = RUNTIME_OF_FORMAT[variant.format]
-    job: dict[str, Any] = {
-        "artifact": artifact,
-        "sha256": variant.sha256,  # the agent checks the file it loads against it
-        "runtime": runtime,
-        "runtime_options": runtime_options(board, runtime),
-        "measure": settings.measure_block(),
-        "dims": dict(settings.dims),
-        "device": settings.device_block(),
-        "inputs": job_block(settings.inputs, input_files),
-        "seed": settings.seed,
-    }
+    ev = None
     if eval_path is not None:
-        ev: dict[str, Any] = {"path": eval_path, "seed": settings.seed}
-        if settings.quick:
-            ev["limit"] = settings.quick
-        if not evaluate:
-            ev["evaluate"] = False
-        elif reference_path is not None:
-            ev["reference"] = reference_path
-        job["eval"] = ev
-    return job
+        ev = AgentEval(
+            path=eval_path,
+            seed=settings.seed,
+            limit=settings.quick or None,
+            evaluate=None if evaluate else False,
+            reference=reference_path if evaluate else None,
+        )
+    return AgentJob(
+        artifact=artifact,
+        sha256=variant.sha256,  # the agent checks the file it loads against it
+        runtime=runtime,
+        runtime_options=runtime_options(board, runtime),
+        measure=settings.measure_block(),
+        dims=dict(settings.dims),
+        device=settings.device_block(),
+        inputs=job_block(settings.inputs, input_files),
+        seed=settings.seed,
+        eval=ev,
+    ).to_json()
 
 
 def fingerprint(board: Board, out: Mapping[str, Any]) -> dict[str, Any]:
@@ -200,21 +205,22 @@ def base_measurement(
 def from_agent(m: Measurement, board: Board, out: Mapping[str, Any]) -> Measurement:
     """``m`` filled from the agent's result: samples, cold start, memory deltas, fingerprint, warnings.
 
-    A result that is not what the agent writes (`malformed`) becomes a ``malformed_result`` failure.
+    A result that is not what the agent writes (`AgentResult.from_json`, `malformed`) becomes a
+    ``malformed_result`` failure.
     """
-    problem = malformed(out)
-    if problem is not None:
-        return dataclasses.replace(m, ok=False, error=malformed_error(board, problem, out))
-    timing = dict(out.get("timing") or {})
-    samples = tuple(int(s) for s in timing.pop("samples_ns", []))
+    try:
+        res = AgentResult.from_json(out)
+    except ValueError as exc:
+        return dataclasses.replace(m, ok=False, error=malformed_error(board, str(exc), out))
+    timing = dict(res.timing or {})
+    samples = tuple(int(s) for s in timing.pop("samples_ns", None) or ())
     settings = timing.pop("settings", m.settings)
-    memory = dict(out.get("memory") or {})
+    memory = dict(res.memory or {})
     if memory.get("rss_after_load") is not None and memory.get("rss_before_load") is not None:
         memory["load_delta"] = memory["rss_after_load"] - memory["rss_before_load"]
     memory["definition"] = MEMORY_DEFINITION
-    err = out.get("error")
-    ok = bool(out.get("ok"))
-    error = MeasurementError.from_json(err) if isinstance(err, Mapping) else None
+    ok = res.ok
+    error = MeasurementError.from_json(res.error) if res.error is not None else None
     if ok and not samples:
         ok = False
         error = MeasurementError("no_samples", "the agent returned no latency samples: raise max_time_s")
@@ -230,16 +236,16 @@ def from_agent(m: Measurement, board: Board, out: Mapping[str, Any]) -> Measurem
         settings=settings,
         timing=timing,
         memory=memory,
-        accuracy=out.get("accuracy"),
-        fidelity=out.get("fidelity"),
-        runtime=out.get("runtime"),
-        device={"before": out.get("device_before"), "after": out.get("device_after"), "cooldown": out.get("cooldown")},
-        host=out.get("host"),
+        accuracy=res.accuracy,
+        fidelity=res.fidelity,
+        runtime=res.runtime,
+        device={"before": res.device_before, "after": res.device_after, "cooldown": res.cooldown},
+        host=res.host,
         fingerprint=fingerprint(board, out),
-        agent_pid=out.get("pid"),
-        warnings=tuple(out.get("warnings") or ()),
+        agent_pid=res.pid,
+        warnings=tuple(res.warnings),
         cold_start=cold,
-        inputs=None if out.get("inputs") is None else tuple(out["inputs"]),
+        inputs=None if res.inputs is None else tuple(res.inputs),
         null_keys=AGENT_NULLS,
     )
 
@@ -307,7 +313,7 @@ def deploy_jobs(
         RemoteError: the board refused a copy.
     """
     board, settings = driver.board, variant_settings(settings, variant, eval_data)
-    agent = deploy(driver, AGENT)
+    agent = deploy(driver, agent_path(), agent_sha256())
     artifact = deploy_artifact(driver, variant)
     eval_path = deploy(driver, eval_data) if eval_data is not None else None
     ref_path = deploy(driver, reference) if (reference is not None and eval_data is not None) else None
@@ -327,12 +333,6 @@ def deploy_jobs(
 
 class AgentChanged(RemoteError):
     """The agent file cached on the board is not the one deployed (changed since): it did not run."""
-
-
-@functools.cache
-def agent_sha256() -> str:
-    """The sha256 of the agent this host deploys."""
-    return sha256_file(AGENT)
 
 
 def run_agent(driver: Driver, command: list[str], timeout: float) -> dict[str, Any]:
@@ -357,7 +357,7 @@ def run_agent(driver: Driver, command: list[str], timeout: float) -> dict[str, A
         if res.exit_code == 1 and said:
             got = said[-1].rsplit(" has sha256 ", 1)[-1].strip()
             with contextlib.suppress(RemoteError):  # else the next process says so again
-                driver.put(AGENT, agent_file, sha256=agent_sha256())
+                driver.put(agent_path(), agent_file, sha256=agent_sha256())
             raise AgentChanged(
                 board.name, shlex.join(command), tail,
                 f"the cached agent {agent_file} on board {board.name} is not the file deployed (its sha256 is "

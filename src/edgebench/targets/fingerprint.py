@@ -1,7 +1,7 @@
 """Board fingerprints and ``boards check``: what a board is, and whether it is fit to run jobs.
 
-The board probe is the agent's own (``agent.py --probe``, see `edgebench.agent.probe`):
-the agent file is shipped to the board like for a run and prints the fingerprint — arch,
+The board probe is the agent's own (``agent.pyz --probe``, see `edgebench.agent.probe`):
+the agent archive is shipped to the board like for a run and prints the fingerprint — arch,
 CPU model, cores, memory, OS, Python, numpy, each runtime's version (and ONNX Runtime's
 providers), CPU governor and frequency, temperature, and the cgroup CPU quota / memory
 limit where one applies. ``check_boards`` marks each board ready, unreachable or unfit,
@@ -11,7 +11,6 @@ with the reason, and records the fingerprints.
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -20,8 +19,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from edgebench.agent.build import agent_path, agent_sha256
 from edgebench.errors import BoardUnreachable, EdgebenchError, RemoteError
-from edgebench.fsutil import sha256_file, write_json_atomic
+from edgebench.fsutil import write_json_atomic
 from edgebench.targets.board import Board
 from edgebench.targets.deploy import deploy
 from edgebench.targets.driver import Driver, check_python
@@ -29,9 +29,6 @@ from edgebench.targets.group import for_each_board
 from edgebench.targets.remote import agent_argv
 
 FINGERPRINTS = "fingerprints.json"
-
-# targets sits below bench: the agent is located as package data, never imported
-AGENT = importlib.resources.files("edgebench") / "agent.py"
 
 
 class CheckStatus(StrEnum):
@@ -94,9 +91,8 @@ def probe(driver: Driver, timeout: float = 60.0) -> dict[str, Any]:
         RemoteError: the board's Python is missing or the probe failed.
     """
     board = driver.board
-    with importlib.resources.as_file(AGENT) as local:
-        digest = sha256_file(local)
-        agent = deploy(driver, local, digest)
+    digest = agent_sha256()
+    agent = deploy(driver, agent_path(), digest)
     res = driver.run(agent_argv(board.python, agent, digest, "--probe", json.dumps(list(board.runtimes))), timeout)
     if res.exit_code != 0:
         detail = (res.stderr.strip().splitlines() or [f"exit {res.exit_code}"])[-1]

@@ -1,53 +1,28 @@
-"""What the SSH driver runs on a board: small shell and Python snippets (Python >= 3.6,
-standard library only)."""
+"""What the drivers run on a board besides the agent: shell and Python snippets (Python >= 3.6, standard library only).
+
+The Python ones are the board tools of the agent's package (`edgebench.agent.boardlock`,
+`edgebench.agent.boardkill`, `edgebench.agent.hashing`), sent as text: one source for each.
+"""
 
 from __future__ import annotations
 
 import shlex
 
+from edgebench.agent.build import board_snippet
+
 OOM_MARKER = "edgebench: killed by the kernel OOM killer"
 # Reads the kernel's OOM-kill counter (Linux >= 4.13); empty where it does not exist.
 OOM_COUNT = "sed -n 's/^oom_kill //p' /proc/vmstat 2>/dev/null"
-PY_SHA256 = (
-    "import hashlib,sys;h=hashlib.sha256();f=open(sys.argv[1],'rb');"
-    "[h.update(b) for b in iter(lambda:f.read(1<<20),b'')];print(h.hexdigest())"
-)
-PY_KILL_SESSION = """\
-import os,sys
-s=int(sys.argv[1])
-for d in os.listdir('/proc'):
-    if d.isdigit():
-        try:
-            if os.getsid(int(d))==s:
-                os.kill(int(d),9)
-        except OSError:
-            pass
-"""
-PY_LOCK = """\
-import fcntl,os,sys,time
-p,t,owner=sys.argv[1],float(sys.argv[2]),sys.argv[3]
-os.makedirs(os.path.dirname(p),exist_ok=True)
-f=open(p,'a+')
-d=time.monotonic()+t
-while True:
-    try:
-        fcntl.flock(f,fcntl.LOCK_EX|fcntl.LOCK_NB)
-        break
-    except OSError:
-        if time.monotonic()>=d:
-            f.seek(0)
-            sys.stdout.write('busy '+f.read().strip()+'\\n')
-            sys.stdout.flush()
-            sys.exit(75)
-        time.sleep(0.2)
-f.seek(0)
-f.truncate()
-f.write(owner)
-f.flush()
-sys.stdout.write('locked\\n')
-sys.stdout.flush()
-sys.stdin.read()
-"""
+# The board tools: modules of the agent's package (Python 3.6, standard library only), run as
+# ``python -c TEXT ARGS`` rather than from the deployed agent.pyz: the sha256 decides whether the
+# agent must be uploaded at all, the lock is taken before anything is deployed, and the killers
+# must run when a workdir's cache is gone and must not match their own pattern (see each module).
+PY_SHA256 = board_snippet("hashing", "sys.exit(main(sys.argv))")
+PY_KILL_SESSION = board_snippet("boardkill", "sys.exit(main_session(sys.argv))")
+PY_LOCK = board_snippet("boardlock", "sys.exit(main(sys.argv))")
+# Kills the edgebench agents running from a workdir (``<workdir>/.../agent.pyz``, or ``agent.py``
+# as an older edgebench left them) other than the snippet's own parents; prints "pid args" for each.
+PY_KILL_AGENTS = board_snippet("boardkill", "sys.exit(main_agents(sys.argv))")
 
 
 def hash_cmd(python: str, path: str) -> str:
@@ -56,41 +31,23 @@ def hash_cmd(python: str, path: str) -> str:
     return f"{{ sha256sum -- {q} 2>/dev/null || {shlex.quote(python)} -c {shlex.quote(PY_SHA256)} {q}; }} | cut -c1-64"
 
 
-# Kills the edgebench agents running from a workdir (argv[1] is <workdir>/.../agent.py) other
-# than this snippet's own parents, and prints "pid args" for each: Python 3.6, stdlib only.
-PY_KILL_AGENTS = """\
-import os,sys
-wd=sys.argv[1].rstrip('/')+'/'
-me={os.getpid(),os.getppid()}
-for d in os.listdir('/proc'):
-    if not d.isdigit() or int(d) in me:
-        continue
-    try:
-        with open('/proc/'+d+'/cmdline','rb') as f:
-            args=f.read().decode('utf-8','replace').split('\\0')
-    except OSError:
-        continue
-    if any(a.startswith(wd) and a.endswith('/agent.py') for a in args):
-        try:
-            os.kill(int(d),9)
-            print(d+' '+' '.join(a for a in args if a)[:200])
-        except OSError:
-            pass
-"""
-
-# Runs the agent (argv[1]) only if its sha256 is argv[2], else one line on stderr and exit 1.
-# The bytes checked are the bytes run (compiled and run as __main__ in this process, so a
-# file swapped between the check and the start cannot run); one line of Python 3.6, so the
-# command stays readable in an error message.
+# Runs the agent archive (argv[1]) only if its sha256 is argv[2], else one line on stderr and exit 1.
+# The bytes checked are the bytes run: the file is read once, hashed, and its ``__main__.py`` is
+# compiled from those bytes and run as __main__ in this process with the bytes in
+# ``__agent_zip__``; the agent's `__main__` then imports its package from the same bytes in
+# memory (`edgebench.agent.__main__.MemoryImporter`). So a file swapped between the check and
+# the start cannot run, and no verified copy is written anywhere (``python agent.pyz`` would
+# read the file again; a private temporary copy would be left behind by every SIGKILLed agent).
+# One line of Python 3.6, so the command stays readable in an error message.
 AGENT_CHANGED = "edgebench: agent changed: "
 PY_VERIFY_AGENT = (
-    'import hashlib,sys,types;a,h=sys.argv[1:3];b=open(a,"rb").read();g=hashlib.sha256(b).hexdigest();'
+    'import hashlib,io,sys,types,zipfile;a,h=sys.argv[1:3];b=open(a,"rb").read();g=hashlib.sha256(b).hexdigest();'
     f'g==h or sys.exit("{AGENT_CHANGED}%s has sha256 %s" % (a,g));'
-    'm=types.ModuleType("__main__");m.__file__=a;sys.modules["__main__"]=m;sys.argv=[a]+sys.argv[3:];'
-    'c=compile(b,a,"exec");del b;exec(c,m.__dict__)'
+    'm=types.ModuleType("__main__");m.__file__=a;m.__agent_zip__=b;sys.modules["__main__"]=m;sys.argv=[a]+sys.argv[3:];'
+    'exec(compile(zipfile.ZipFile(io.BytesIO(b)).read("__main__.py"),a+"/__main__.py","exec"),m.__dict__)'
 )
 
 
 def agent_argv(python: str, agent: str, sha256: str, *args: str) -> list[str]:
-    """The command of one agent process: ``agent`` is checked against ``sha256`` on the board first."""
+    """The command of one agent process: the archive ``agent`` is checked against ``sha256`` on the board first."""
     return [python, "-c", PY_VERIFY_AGENT, agent, sha256, *args]
