@@ -146,7 +146,7 @@ def overhead_warning(p: Profile) -> str | None:
         return None
     return (
         f"profile of {p.label}: overhead {r:.2f}x (profiled/unprofiled p50) is outside [{lo:g}, {hi:g}]: the "
-        "profiled figures are noisy (a busy board?): profile again on an idle board"
+        "profiled figures are noisy (a busy board, or a model too fast for the profiler's cost)"
     )
 
 
@@ -177,7 +177,8 @@ def _details(p: Profile, top: int) -> tuple[str, ...]:
     """The op types (or the ops, without per-operator timing), then the runtime and the profiled figures."""
     ratio = "-" if p.overhead_ratio is None else f"{p.overhead_ratio:.2f}x"
     ratio += " (noisy)" if overhead_warning(p) else ""
-    figures = f"{p.runtime}, {', '.join(p.in_use) or '?'}: overhead {ratio}, {p.iterations} inferences"
+    where = "" if p.in_use == ("CPUExecutionProvider",) else f" on {', '.join(p.in_use) or '?'}"  # the usual: unsaid
+    figures = f"{p.runtime}{where}: overhead {ratio} over {p.iterations} inferences"
     if not p.available:
         ops = ", ".join(f"{o.op_type} x{o.nodes}" for o in p.op_types[:top])
         return f"ops, not timed ({p.note or TFLITE_NO_TIMING}): {ops or '-'}", figures

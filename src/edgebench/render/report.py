@@ -296,7 +296,7 @@ def fold_warnings(lines: Sequence[str], *, verbose: bool = False, worst: int = W
                 continue
             if f.line is None:  # a list of cases in one line
                 cases = re.findall(r"(\S+) \(([^()]*)\)", m["cases"])
-                out.append(f"{m['head']}{_worst(cases, worst)}{m['tail']}")
+                out.append(text if len(cases) <= worst + 1 else f"{m['head']}{_worst(cases, worst)}{m['tail']}")
             elif f.kind in groups:
                 groups[f.kind].append(m)
             else:

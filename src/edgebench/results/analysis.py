@@ -334,7 +334,7 @@ def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
     if noisy:
         warnings.append(
             f"latency varies a lot (CV above {HIGH_CV:.0%}) on {', '.join(noisy)}: p99 and the mean are unreliable "
-            "there; idle the board, pin the CPU governor to performance, or raise --min-time"
+            "there (idle the board, pin the CPU governor, or raise --min-time)"
         )
     spread = [
         f"{r.board}/{mm.model}/{r.variant} ({r.process_spread:.0%})"
@@ -345,9 +345,8 @@ def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
     if spread:
         warnings.append(
             f"the fresh agent processes of a variant disagree (medians more than {PROCESS_SPREAD:.0%} apart) on "
-            f"{', '.join(spread)}: the board's own slowdowns move each process (a shared or busy machine); "
-            "figures of one run are fine, a decision across runs needs pairing (run --baseline, compare --ab); "
-            "idle the board or raise --repeats"
+            f"{', '.join(spread)}: a busy board moves each process; one run's figures hold, a decision across "
+            "runs needs pairing (run --baseline, compare --ab)"
         )
     partial = [
         f"{m.board}/{m.model}/{m.variant} ({(m.settings or {}).get('repeats')} of {planned})"

@@ -152,6 +152,18 @@ def linked(
     return out
 
 
+def left_out_note(key: tuple[str, str, str], count: int, differences: Sequence[str]) -> str:
+    """The report warning of a trend that leaves out ``count`` earlier runs of another configuration.
+
+    One per series, whole (``--verbose`` and the JSON show each); the terminal and Markdown reports fold
+    them into one line (`edgebench.render.report.fold_warnings` knows this wording).
+    """
+    return (
+        f"trend of {'/'.join(key)} leaves out {count} earlier run(s) measured in another "
+        f"configuration ({'; '.join(differences)})"
+    )
+
+
 def with_trends(
     report: Report,
     results: Path,
@@ -181,10 +193,7 @@ def with_trends(
         other = [x for x in h if x not in same]
         if ref is not None and other:  # say which field differs, as compare and gate do
             diffs = sorted({d for x in other for d in x["config"].differences(ref)})
-            notes.append(
-                f"trend of {'/'.join(key)} leaves out {len(other)} earlier run(s) measured in another "
-                f"configuration ({'; '.join(diffs)})"
-            )
+            notes.append(left_out_note(key, len(other), diffs))
         if "p50" in metrics:
             same = linked(results, key, same, read)
         for metric in metrics:

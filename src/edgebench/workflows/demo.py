@@ -15,6 +15,7 @@ at a millisecond the figures are stable over runs and int8-static is ~3x faster.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,18 +107,24 @@ def run_demo(results: Path, console: Console, *, epochs: int = 2, min_time_s: fl
         )
         task = progress.add_task("compressing", total=len(SPECS))
         variants = [fp32]
-        for spec in SPECS:  # one call per variant, so the bar moves
-            variants += make_variants(
-                fp32,
-                [spec],
-                vroot,
-                calib=split.x_train[:256],
-                eval_x=split.x_test,
-                eval_y=split.y_test,
-                torch_module=model,
-                train=(split.x_train, split.y_train),
-            )
-            progress.advance(task)
+        root_log = logging.getLogger()
+        level = root_log.level
+        root_log.setLevel(logging.ERROR)  # ONNX Runtime's quantizer logs advice at WARNING (as `compress` hides it)
+        try:
+            for spec in SPECS:  # one call per variant, so the bar moves
+                variants += make_variants(
+                    fp32,
+                    [spec],
+                    vroot,
+                    calib=split.x_train[:256],
+                    eval_x=split.x_test,
+                    eval_y=split.y_test,
+                    torch_module=model,
+                    train=(split.x_train, split.y_train),
+                )
+                progress.advance(task)
+        finally:
+            root_log.setLevel(level)
     eval_npz = data.save_npz(work / f"{MODEL}.npz", split.x_test, split.y_test)
     outcome = run_harness(
         variants=vroot,
