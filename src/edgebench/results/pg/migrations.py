@@ -163,7 +163,7 @@ def migrate(conn: psycopg.Connection[Any], where: str, *, target: int = SCHEMA_V
                 )
     except psycopg.errors.InsufficientPrivilege as exc:
         raise NoWriteRights(
-            f"{where}: the user may not create edgebench's tables ({str(exc).splitlines()[0]}): run one writing "
-            "command as the database's owner first, or GRANT CREATE ON DATABASE to this user"
+            f"{where}: user {conn.info.user!r} may not create edgebench's tables ({str(exc).splitlines()[0]}): run "
+            "one writing command as the database's owner first, or GRANT CREATE ON DATABASE to this user"
         ) from None
     return was
