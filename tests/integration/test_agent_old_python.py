@@ -28,8 +28,8 @@ import numpy as np
 import pytest
 from _bench_models import eval_npz, onnx_model, variant
 
+from edgebench.agent.build import agent_path
 from edgebench.bench.reference import reference_outputs
-from edgebench.bench.runner import AGENT
 from edgebench.bench.settings import RunSettings
 from edgebench.targets.board import local_board
 from edgebench.targets.driver import LocalDriver
@@ -114,7 +114,7 @@ def old_python() -> str:
 
 
 def test_agent_probe_on_the_old_interpreter(old_python: str) -> None:
-    probe = [old_python, str(AGENT), "--probe", '["onnxruntime"]']
+    probe = [old_python, str(agent_path()), "--probe", '["onnxruntime"]']  # the archive, as deployed
     out = subprocess.run(probe, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     fp = json.loads(out.stdout)

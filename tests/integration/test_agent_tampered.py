@@ -1,7 +1,7 @@
 """A board's cached agent overwritten during a run never runs: the board checks its sha256 before every process.
 
 A real `edgebench run` on a farm board (real sshd, real agents); once its first agent
-process has finished, the cached ``agent.py`` on the board is overwritten in place by a
+process has finished, the cached ``agent.pyz`` on the board is overwritten in place by a
 script that would leave a marker file. The next agent process refuses it: that variant
 fails naming the board, the file and "redeploy: the cached agent changed"; the agent is
 uploaded again, so the other variant's later processes run the real agent.
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from _bench_models import onnx_model, variant
 
-from edgebench.bench.runner import AGENT, agent_sha256
+from edgebench.agent.build import agent_bytes, agent_sha256
 from edgebench.targets.farm import Farm
 
 pytestmark = [pytest.mark.slow, pytest.mark.ssh]
@@ -37,7 +37,7 @@ def test_a_cached_agent_changed_during_a_run_never_runs(farm: Farm, tmp_path: Pa
     for i in range(2):
         variant(tmp_path / "variants", "tiny", f"v{i}", onnx_model(tmp_path / f"m{i}.onnx", seed=i))
     name = farm.boards[0].name
-    cached = Path(farm.board(name).workdir) / "cache" / agent_sha256() / "agent.py"
+    cached = Path(farm.board(name).workdir) / "cache" / agent_sha256() / "agent.pyz"
     marker = tmp_path / "the-replacement-ran"
     results = tmp_path / "results"
     cmd = [
@@ -55,7 +55,7 @@ def test_a_cached_agent_changed_during_a_run_never_runs(farm: Farm, tmp_path: Pa
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, err[-3000:]
     assert not marker.exists()  # the replacement never ran
-    assert cached.read_bytes() == AGENT.read_bytes()  # uploaded again
+    assert cached.read_bytes() == agent_bytes()  # uploaded again
     (path,) = (results / "runs").glob("*.json")
     doc = json.loads(path.read_text())
     assert doc["edgebench"]["complete"] is True
@@ -64,11 +64,12 @@ def test_a_cached_agent_changed_during_a_run_never_runs(farm: Farm, tmp_path: Pa
     assert error["kind"] == "AgentChanged"
     assert error["message"].startswith(f"{name}: the cached agent ")
     assert (
-        f"/cache/{agent_sha256()}/agent.py on board {name} is not the file deployed (its sha256 is " in error["message"]
+        f"/cache/{agent_sha256()}/agent.pyz on board {name} is not the file deployed (its sha256 is "
+        in error["message"]
     )
     assert "redeploy: the cached agent changed (uploaded again for the next process)" in error["message"]
     (ok,) = doc["benchmarks"]  # the other variant: all its processes, the real agent
     assert ok["params"]["variant"] != failure["variant"] and len(ok["extra_info"]["processes"]) == REPEATS
     failed = f"{name}/tiny/{failure['variant']}"
     assert f"error: 1 measurement(s) failed ({failed}): see the errors in the run table" in err
-    assert os.path.getsize(cached) == os.path.getsize(AGENT)
+    assert os.path.getsize(cached) == len(agent_bytes())

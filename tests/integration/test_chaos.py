@@ -184,9 +184,9 @@ class Chaos:
         for p in psutil.process_iter(["cmdline", "create_time"]):
             args = p.info["cmdline"] or []
             if not args or not Path(args[0]).name.startswith("python"):
-                continue  # the on-board backstop `timeout -s KILL N python agent.py` is its parent
+                continue  # the on-board backstop `timeout -s KILL N python agent.pyz` is its parent
             for name, wd in self.workdirs.items():
-                if any(a.endswith("agent.py") and a.startswith(str(wd)) for a in args):
+                if any(a.endswith("agent.pyz") and a.startswith(str(wd)) for a in args):
                     out[p] = (name, self._job_variant(args[-1]))
         return out
 

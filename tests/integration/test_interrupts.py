@@ -80,7 +80,7 @@ def _agents(workdirs: list[Path]) -> list[str]:
     out = []
     for p in psutil.process_iter(["cmdline"]):
         args = p.info["cmdline"] or []
-        if any(a.endswith("agent.py") and any(a.startswith(str(w)) for w in workdirs) for a in args):
+        if any(a.endswith("agent.pyz") and any(a.startswith(str(w)) for w in workdirs) for a in args):
             out.append(" ".join(args))
     return out
 

@@ -30,7 +30,7 @@ def _agents(workdir: str) -> list[psutil.Process]:
     found = []
     for p in psutil.process_iter(["cmdline"]):
         args = p.info["cmdline"] or []
-        if any(a.startswith(workdir) and a.endswith("agent.py") for a in args):
+        if any(a.startswith(workdir) and a.endswith("/agent.pyz") for a in args):
             found.append(p)
     return found
 

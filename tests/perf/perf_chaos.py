@@ -12,7 +12,7 @@ farm boards (the chaos test's `Chaos` runs, `tests/integration/test_chaos.py`), 
   be remounted read-only while a file on it is open to write, as the harness log is all along);
 - ``hung``: a board's sshd and its sessions are stopped (SIGSTOP) once the first measurement is in
   the run file, and resumed (SIGCONT) when the run has ended (``--timeout 30`` for that run);
-- ``tampered``: the cached ``agent.py`` of the board with the fewest finished measurements is
+- ``tampered``: the cached ``agent.pyz`` of the board with the fewest finished measurements is
   overwritten, once the first measurement is in the run file, by a script that leaves a marker.
 
 Each fault runs ``EDGEBENCH_CHAOS_TRIALS`` times (default 1). Per row: the exit codes, and the
@@ -95,7 +95,7 @@ finally:
     if _saved is not None:
         sys.modules["conftest"] = _saved
 
-from edgebench.bench.runner import agent_sha256  # noqa: E402
+from edgebench.agent.build import agent_sha256  # noqa: E402
 from edgebench.results import store  # noqa: E402
 from edgebench.targets.farm import Farm  # noqa: E402
 
@@ -259,7 +259,7 @@ def _new_trial(farm: Farm, tmp: Path, fault: str, rng: random.Random) -> Trial:
             elif fault == "tampered":
                 done = _keys(_new_doc(c, before))
                 board = min(c.names, key=lambda n: sum(k[0] == n for k in done))
-                cached = Path(farm.board(board).workdir) / "cache" / agent_sha256() / "agent.py"
+                cached = Path(farm.board(board).workdir) / "cache" / agent_sha256() / "agent.pyz"
                 with open(cached, "w") as f:  # in place, as in test_agent_tampered
                     f.write(f"open({str(marker)!r}, 'w').write('ran')\nprint('{{\"ok\": true}}')\n")
                 t.notes.append(f"{board}'s cached agent overwritten")

@@ -164,8 +164,8 @@ def malformed(out: Mapping[str, Any]) -> str | None:
     """What makes ``out`` something other than an agent result, naming the field; None if it is one.
 
     Every key the schema lists is checked for its type (`schema.result_problem`), then what
-    the host relies on beyond types: a failure says why, a success has its samples, the cold
-    start has both its parts, a batch is at least 1.
+    the host relies on beyond types: a failure says why, a success has its samples (a paired
+    process: its A and B samples), the cold start has both its parts, a batch is at least 1.
     """
     problem = schema.result_problem(out)
     if problem is not None:
@@ -176,7 +176,7 @@ def malformed(out: Mapping[str, Any]) -> str | None:
             value = (err or {}).get(key)
             if not isinstance(value, str) or not value.strip():
                 return schema.bad(f"error.{key}", value, "a non-empty string")
-    if out["ok"] and timing.get("samples_ns") is None:
+    if out["ok"] and timing.get("samples_ns") is None and out.get("paired") is None:  # paired: its own samples
         return schema.bad("timing.samples_ns", None, schema.want("ns_list"))
     for key in ("load_ns", "first_inference_ns"):  # the cold start: both or neither
         if "load_ns" in timing and timing.get(key) is None:
