@@ -20,8 +20,11 @@
         └── OutOfMemory             the kernel's OOM killer killed the job
 
 The CLI prints a ``UserError`` as one line (``error: ...``) and exits 1, never with a
-traceback. A ``RemoteError`` for one board is recorded in that board's result and the
-run goes on with the others.
+traceback. A usage error (click's: an unknown command or option, a bad value, a malformed
+board list) is one ``error: ...`` line too, with "did you mean" and the command's ``--help``,
+and exits 2 (`edgebench.cli.common.usage_error_line`): ``error:`` is the one prefix. A
+``RemoteError`` for one board is recorded in that board's result and the run goes on with
+the others.
 """
 
 from __future__ import annotations

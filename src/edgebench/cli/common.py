@@ -220,11 +220,14 @@ def usage_error_line(exc: click.ClickException) -> str:
     possible = list(getattr(exc, "possibilities", None) or ())  # closest first
     renamed = {p.old: p.new for p in ctx.command.params if isinstance(p, OldName)} if ctx is not None else {}
     possible = list(dict.fromkeys(renamed.get(p, p) for p in possible))  # an old name suggests the new one
-    text = " ".join((exc.message.rstrip(".") if possible else exc.format_message()).split())
+    if isinstance(exc, click.NoSuchOption):  # one wording whatever click's version says
+        text = f"No such option: {exc.option_name}"
+    else:
+        text = " ".join((exc.message.rstrip(".") if possible else exc.format_message()).split())
     if possible:
         text += f" (did you mean {possible[0]}?)"
     if ctx is not None:
-        text += f"; see `{ctx.command_path} --help`"
+        text = f"{text.rstrip('.')}; see `{ctx.command_path} --help`"
     return f"error: {text}"
 
 

@@ -79,9 +79,7 @@ class RunCommand(EdgebenchCommand):
             if exc.possibilities:
                 raise
             # e.g. --benchmark-compare given before `--`
-            raise click.NoSuchOption(
-                exc.option_name, f"No such option: {exc.option_name} ({PYTEST_HINT})", ctx=ctx
-            ) from None
+            raise click.UsageError(f"No such option: {exc.option_name} ({PYTEST_HINT})", ctx) from None
         given = tuple(ctx.params.get("pytest_args") or ())
         before = given[: len(given) - len(after)] if len(after) <= len(given) else ()
         if before:
