@@ -147,7 +147,8 @@ def connect_error(exc: BaseException, url: str) -> ResultsServerError:
     if any(
         s in low
         for s in ("refused", "resolve host", "translate host", "timeout", "timed out", "no route", "unreachable",
-                  "no such file or directory", "could not connect", "server closed the connection", "terminating")
+                  "no such file or directory", "could not connect", "server closed the connection", "terminating",
+                  "not currently accepting connections", "the database system is")
     ):  # fmt: skip
         return ServerUnreachable(
             f"{r}: cannot reach the results server ({why}): check that PostgreSQL runs there and that the host "

@@ -114,7 +114,12 @@ def transact(store: PgStore, fn: Callable[[psycopg.Connection[Any]], T]) -> T:
     """
     pg_mod = psycopg_module(store.url)
     for attempt in (1, 2):
-        conn = store.connection()
+        try:
+            conn = store.connection()
+        except ServerUnreachable:
+            raise
+        except ResultsServerError as exc:  # it was there when the store was opened: now it is lost
+            raise ServerUnreachable(f"lost the results server: {exc}") from None
         try:
             with conn.transaction():
                 return fn(conn)
