@@ -63,18 +63,16 @@ def test_eight_writers_lose_and_duplicate_nothing(pg_db: str) -> None:
 def test_the_nightly_lock_excludes_a_second_holder(pg_db: str) -> None:
     with open_store(pg_db) as s:
         with nightly_lock(s, "main"):
-            with pytest.raises(NightlyBusy) as exc:
-                with nightly_lock(s, "main"):
-                    pass
+            with pytest.raises(NightlyBusy) as exc, nightly_lock(s, "main"):
+                pass
             msg = str(exc.value)
             assert msg.startswith(f"another nightly 'main' is running on {pg_db} (edgebench nightly main (pid ")
             assert msg.endswith("): wait for it to finish; two nightlies never overlap")
             with nightly_lock(s, "release-gate"):  # another name is another lock
                 pass
             t0 = time.monotonic()
-            with pytest.raises(NightlyBusy):
-                with nightly_lock(s, "main", timeout=0.5):
-                    pass
+            with pytest.raises(NightlyBusy), nightly_lock(s, "main", timeout=0.5):
+                pass
             assert time.monotonic() - t0 >= 0.45
         with nightly_lock(s, "main"):  # released at the end of the block
             pass
@@ -92,9 +90,8 @@ def test_a_killed_holder_leaves_no_lock(pg_db: str) -> None:
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with open_store(pg_db) as s:
-            with pytest.raises(NightlyBusy):
-                with nightly_lock(s, "main"):
-                    pass
+            with pytest.raises(NightlyBusy), nightly_lock(s, "main"):
+                pass
             os.kill(holder.pid, signal.SIGKILL)
             holder.wait(10)
             with nightly_lock(s, "main", timeout=10):  # the server drops it with the dead holder's connection
