@@ -1,4 +1,4 @@
-"""End to end: `edgebench demo` trains, exports, measures in an agent process, stores the run."""
+"""The agent protocol end to end: a job in, a result out, failures as data (the demo itself: test_readme.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import pytest
 
 from edgebench.agent import AGENT_VERSION
 from edgebench.bench.runner import AGENT, parse_agent_output
-from edgebench.results.store import list_runs
 
 pytestmark = pytest.mark.slow
 
@@ -62,36 +61,6 @@ def test_agent_reports_failures_as_data(tmp_path: Path) -> None:
     assert isinstance(err, dict) and err["kind"] == "missing_artifact" and "absent.onnx" in err["message"]
 
 
-def test_demo_end_to_end(tmp_path: Path) -> None:
-    results = tmp_path / "fresh" / "results"  # does not exist yet: must be created
-    exe = Path(sys.executable).with_name("edgebench")
-    cmd = [str(exe), "demo", "--results", str(results), "--epochs", "2", "--min-time", "0.3", "--json"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr[-3000:]
-    doc = json.loads(out.stdout)
-    run_file = Path(doc["run_file"])
-    assert run_file.is_file() and list_runs(results) == [run_file]
-    run = json.loads(run_file.read_text())
-    assert run["edgebench"]["complete"] is True and run["edgebench"]["schema"] == 1
-    assert run["edgebench"]["failures"] == []
-    by_variant = {b["params"]["variant"]: b for b in run["benchmarks"]}
-    assert sorted(by_variant) == ["fp16", "fp32", "int8-dynamic", "int8-static", "pruned-50"]
-    bench = by_variant["fp32"]
-    # a compressed variant says what it is against its parent, measured on the board
-    static = by_variant["int8-static"]["extra_info"]
-    assert static["bytes"] * 2.5 < bench["extra_info"]["bytes"]
-    assert static["fidelity"]["top1_agreement"] > 0.9
-    info = bench["extra_info"]
-    # the latency samples came from the agent process, not from this one or the CLI's
-    assert info["agent_pid"] not in (os.getpid(), None)
-    assert bench["stats"]["rounds"] == len(bench["stats"]["data"]) >= 50
-    assert info["summary"]["p50_ms"] == pytest.approx(1e3 * float(np.median(bench["stats"]["data"])))
-    assert 0.8 < info["accuracy"]["top1"] <= 1.0
-    assert info["memory"]["peak_rss"] > info["memory"]["rss_before_load"] > 0
-    manifest = json.loads((results / "demo" / "variants" / "digits_cnn" / "fp32" / "manifest.json").read_text())
-    assert manifest["sha256"] == info["sha256"]
-    assert manifest["inputs"][0]["shape"][1:] == [1, 8, 8]
-    # the run carries a profile per variant (as `run --profile`), and the demo's one line says why
-    assert all("profile" in b["extra_info"] for b in run["benchmarks"])
-    assert doc["why_slower"].startswith("int8-dynamic is ") and "slower than fp32" in doc["why_slower"]
-    assert doc["seconds"] < 600
+# `edgebench demo` end to end (train, export, measure in agent processes, store, profile) is checked by
+# tests/integration/test_readme.py, which runs the demo of the README's first command once for the whole
+# suite and builds the rest of the README's tour on it.
