@@ -1,11 +1,21 @@
 """The report as ONE self-contained HTML file: tables and inline SVG plots, no scripts, no network.
 
 Plots: latency distributions (histograms up to p99) per board, the Pareto front of
-top-1 against p90 per board, and the trends of p90 over earlier runs with change points.
+top-1 against p90 per board, the trends of p50 over earlier runs with change points, and
+(``run --profile``) one bar per variant split by op type.
 
 Trend y axes are in ms and span at least +-10 % of the series' median (wider when the
-values are), so a 0.5 % change looks like 0.5 % and never fills the plot. Plots scale
-down to the page width (phones), tables scroll sideways instead of overflowing.
+values are), so a 0.5 % change looks like 0.5 % and never fills the plot.
+
+The page reads on a laptop and on a 390 px phone (`tests/integration/test_html_chromium.py`
+measures both in headless Chromium): every chart is drawn in a viewBox `W` units wide and
+scaled by CSS to the width it gets (at most `MAX_WIDTH` px, height from the aspect ratio);
+axes carry at least four ticks at 1-2-5 steps (`nice_ticks`, `log_ticks`), x labels that
+would touch are thinned out (`spread`); titles and long variant names fold (`fold`); a
+Pareto point's label goes where it touches no other label or point (`place_labels`), else
+the point gets a number that a legend under the plot names. Tables scroll sideways inside
+their own container; the page itself never does.
+
 A nightly page (`nightly_html`) opens with one verdict line, then the gate and the
 comparison with the last nightly, then the settings and whether the run was valid.
 """
@@ -41,8 +51,9 @@ Box = tuple[float, float, float, float]  # left, top, right, bottom
 CSS = f"""
 body{{font-family:system-ui,sans-serif;margin:1.5em;color:#222;overflow-wrap:anywhere}}
 table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right;
-overflow-wrap:normal}}
-td:first-child,td:nth-child(2),th{{text-align:left}}.good{{color:#070}}.bad{{color:#b00}}.warn{{color:#a60}}
+white-space:nowrap;overflow-wrap:normal}}td.note{{white-space:normal;min-width:14em}}
+td:first-child,td:nth-child(2),th,table.words td:nth-child(-n+5){{text-align:left}}
+.good{{color:#070}}.bad{{color:#b00}}.warn{{color:#a60}}
 .plots{{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}}
 svg{{background:#fafafa;border:1px solid #ddd;max-width:100%;height:auto}}
 svg.chart{{width:100%;max-width:{MAX_WIDTH}px;height:auto;box-sizing:border-box}}
@@ -580,14 +591,14 @@ def gate_html(g: Gate) -> str:
     rows = "".join(
         "<tr>"
         + "".join(f"<td>{_e(cell(c))}</td>" for _, cell in GATE_COLUMNS[:-2])
-        + f'<td class="{CHECK_CLASS[c.verdict]}">{_e(c.verdict)}</td><td>{_e(c.note)}</td></tr>'
+        + f'<td class="{CHECK_CLASS[c.verdict]}">{_e(c.verdict)}</td><td class="note">{_e(c.note)}</td></tr>'
         for c in g.checks
     )
     head = "".join(f"<th>{_e(h)}</th>" for h, _ in GATE_COLUMNS)
     return (
         f'<h2>Gate: <span class="{CHECK_CLASS[g.outcome]}">{_e(g.outcome.upper())}</span> ({_e(summary(g))})</h2>'
         f"<p>{_e(gate_runs_line(g))}</p>"
-        f'<div class="tw"><table><tr>{head}</tr>{rows}</table></div>'
+        f'<div class="tw"><table class="words"><tr>{head}</tr>{rows}</table></div>'
     )
 
 
@@ -604,7 +615,8 @@ def comparison_html(title: str, d: Comparison) -> str:
     notes = "".join(f"<li>{_e(x)}</li>" for x in extra)
     return (
         f"<h2>{_e(title)}</h2><p>{_e(runs_line(d))}</p>"
-        f'<div class="tw"><table><tr>{head}</tr>{rows}</table></div>' + (f"<ul>{notes}</ul>" if notes else "")
+        f'<div class="tw"><table class="words"><tr>{head}</tr>{rows}</table></div>'
+        + (f"<ul>{notes}</ul>" if notes else "")
     )
 
 
