@@ -22,7 +22,7 @@ FAST = ["--min-time", "0.05", "--min-rounds", "10", "--warmup-iters", "2", "--wa
 
 def run_cli(farm: Farm, tmp_path: Path, root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     cmd = [
-        EDGEBENCH, "run", "--inventory", str(farm.boards_file), "--boards", "farm-1", "--variants", str(root),
+        EDGEBENCH, "run", "--boards-file", str(farm.boards_file), "--boards", "farm-1", "--variants", str(root),
         "--results", str(tmp_path / "results"), *FAST, "--json", *extra,
     ]  # fmt: skip
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)

@@ -41,8 +41,8 @@ def test_an_unknown_format_is_a_usage_error_listing_the_valid_ones(results: Path
     before = tree(results)
     got = CliRunner().invoke(main, ["report", "--results", str(results), "--format", "mdx"])
     assert got.exit_code == 2
-    [line] = [ln for ln in got.output.splitlines() if ln.startswith("Error")]
-    assert "'mdx' is not one of 'table', 'markdown', 'html', 'json'" in line
+    [line] = [ln for ln in got.output.splitlines() if ln.startswith("error:")]
+    assert "'mdx' is not one of 'table', 'markdown', 'html';" in line
     assert tree(results) == before
 
 

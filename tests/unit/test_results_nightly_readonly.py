@@ -30,7 +30,7 @@ def snapshot(root: Path) -> list[str]:
         (["compare", "a", "b", "--results", "{nope}"], "results folder"),
         (["gate", "{budgets}", "--results", "{nope}"], "results folder"),
         (["choose", "--model", "digits", "--results", "{nope}"], "results folder"),
-        (["variants", "--root", "{nope}"], "variants folder"),
+        (["variants", "--variants", "{nope}"], "variants folder"),
     ],
 )
 def test_read_only_commands_create_nothing(tmp_path: Path, args: list[str], what: str) -> None:
@@ -63,7 +63,7 @@ def results(tmp_path: Path) -> Path:
         ["choose", "--model", "digits_cnn", "--json"],
         ["boards", "list", "--boards-file", "{boards}", "--json"],
         ["compress", "--list-passes", "--json"],
-        ["variants", "--root", "{results}", "--json"],
+        ["variants", "--variants", "{results}", "--json"],
     ],
 )
 def test_every_json_output_has_the_schema(results: Path, args: list[str]) -> None:

@@ -70,7 +70,7 @@ def test_run_refuses_a_bad_number_as_a_usage_error(
 ) -> None:
     r = CliRunner().invoke(main, ["run", "--variants", str(variants), "--results", str(tmp_path / "results"), *args])
     assert r.exit_code == 2, r.output
-    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("Error:")]
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and problem in errors[0], r.stderr
     assert "Traceback" not in r.output and not (tmp_path / "results").exists()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -9,6 +10,7 @@ from rich.console import Console
 
 from edgebench.cli.common import EXIT_CODES, FiniteRange, console, json_option, main, print_json, results_option
 from edgebench.render.report import Report
+from edgebench.render.widths import plain_width
 from edgebench.results.analysis import analyze_run
 from edgebench.workflows.demo import run_demo
 
@@ -28,7 +30,7 @@ def demo(results: Path, as_json: bool, epochs: int, min_time: float) -> None:
     """Run the whole job on this machine: train the digits CNN, make its variants,
     measure each on the built-in `local` board, profile them, store the run and print the
     table and why int8-dynamic is slower here."""
-    con = Console(stderr=True, width=120) if as_json else console()
+    con = Console(stderr=True, width=plain_width(os.environ)) if as_json else console()
     res = run_demo(results, con, epochs=epochs, min_time_s=min_time)
     if as_json:
         doc = {"run_file": str(res.run_file), "seconds": res.seconds, "why_slower": res.why_slower}
