@@ -29,7 +29,7 @@ def test_profile_refuses_a_stale_manifest_in_one_line_and_profiles_the_rest(farm
     stale.artifact.write_bytes(good.artifact.read_bytes())  # replaced after compress wrote the manifest
     cache = Path(farm.board("farm-1").workdir) / "cache"
     cmd = [
-        EDGEBENCH, "profile", "--inventory", str(farm.boards_file), "--boards", "farm-1", "--variants", str(root),
+        EDGEBENCH, "profile", "--boards-file", str(farm.boards_file), "--boards", "farm-1", "--variants", str(root),
         "--results", str(tmp_path / "results"), *FAST, "--format", "json",
     ]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -48,7 +48,7 @@ def test_run_profile_never_profiles_a_stale_variant(farm: Farm, tmp_path: Path) 
     stale = variant(root, "tiny", "noisy", onnx_model(tmp_path / "b.onnx", seed=4), parent="fp32")
     stale.artifact.write_bytes(good.artifact.read_bytes())
     cmd = [
-        EDGEBENCH, "run", "--inventory", str(farm.boards_file), "--boards", "farm-1", "--variants", str(root),
+        EDGEBENCH, "run", "--boards-file", str(farm.boards_file), "--boards", "farm-1", "--variants", str(root),
         "--results", str(tmp_path / "results"), *FAST[:-2], "--profile", "5", "--repeats", "1", "--json",
     ]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)

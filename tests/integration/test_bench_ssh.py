@@ -24,7 +24,7 @@ def test_run_over_ssh_boards_and_an_unreachable_one(farm: Farm, tmp_path: Path) 
     farm.kill_board(names[2])
     try:
         cmd = [
-            str(Path(sys.executable).with_name("edgebench")), "run", "--inventory", str(farm.boards_file),
+            str(Path(sys.executable).with_name("edgebench")), "run", "--boards-file", str(farm.boards_file),
             "--boards", ",".join(names), "--variants", str(root), "--eval", str(data),
             "--results", str(tmp_path / "results"), "--min-time", "0.05", "--min-rounds", "10", "--json", "--parallel",
             "--repeats", "3",

@@ -158,7 +158,7 @@ class Chaos:
     def start(self, variants: str = "variants") -> subprocess.Popen[str]:
         """`edgebench run` on the three boards in parallel, its own process group (as a shell starts it)."""
         cmd = [
-            EDGEBENCH, "run", "--inventory", str(self.farm.boards_file), "--boards", ",".join(self.names),
+            EDGEBENCH, "run", "--boards-file", str(self.farm.boards_file), "--boards", ",".join(self.names),
             "--variants", str(self.tmp / variants), "--results", str(self.results), "--parallel",
             "--min-time", "0.2", "--warmup-time", "0", "--warmup-iters", "2", "--repeats", "1",
             "--", "--edge-lock-timeout", "0",

@@ -111,14 +111,14 @@ def test_specs_and_a_npy_on_a_farm_board(farm: Farm, tmp_path: Path) -> None:
     board = farm.boards[0].name
     ev = str(_eval(tmp_path))
     rc, err, run_doc = run(
-        tmp_path, "--inventory", str(farm.boards_file), "--boards", board, "--eval", ev,
+        tmp_path, "--boards-file", str(farm.boards_file), "--boards", board, "--eval", ev,
         "--input", "sr=16000", "--input", f"state={tmp_path / 'state.npy'}:batchless",
     )  # fmt: skip
     assert rc == 0, err
     m = _measurement(run_doc)
     assert m["board"] == board and m["accuracy"]["top1"] == 1.0  # the 16000 branch ran on the board
     assert _inputs(m)["state"]["made"] == "file state.npy"
-    rc, err, run_doc = run(tmp_path, "--inventory", str(farm.boards_file), "--boards", board, results="r2")
+    rc, err, run_doc = run(tmp_path, "--boards-file", str(farm.boards_file), "--boards", board, results="r2")
     assert rc == 1 and "--input sr=VALUE" in run_doc["edgebench"]["failures"][0]["error"]["message"]
 
 

@@ -116,7 +116,7 @@ def _check_left_nothing(tmp: Path, workdirs: list[Path], reason: str, *boards: s
 
 def _inventory_args(tmp: Path) -> list[str]:
     inv = tmp / "boards.toml"
-    return ["--inventory", str(inv)] if inv.is_file() else []
+    return ["--boards-file", str(inv)] if inv.is_file() else []
 
 
 def test_sigint_to_the_process_group_keeps_what_finished(tmp_path: Path) -> None:
@@ -136,7 +136,7 @@ def test_sigterm_to_edgebench_alone_stops_the_farm_boards(farm: Farm, tmp_path: 
     _variants(tmp_path)
     (tmp_path / "boards.toml").write_text(farm.boards_file.read_text())
     names = [b.name for b in farm.boards[:2]]
-    proc = _start(tmp_path, "--inventory", str(farm.boards_file), "--boards", ",".join(names), "--parallel")
+    proc = _start(tmp_path, "--boards-file", str(farm.boards_file), "--boards", ",".join(names), "--parallel")
     _wait_first_measurement(tmp_path, proc)
     workdirs = [Path(farm.board(n).workdir) for n in names]
     proc.send_signal(signal.SIGTERM)  # the edgebench process only: it tells the harness

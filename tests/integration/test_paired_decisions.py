@@ -97,7 +97,7 @@ def test_compare_ab_on_a_farm_board(farm: Farm, tmp_path: Path) -> None:
     b = constant_chain(tmp_path / "b.onnx", 18)
     board = farm.boards[0].name
     out = eb(
-        "compare", "--ab", str(a), str(b), "--boards", board, "--inventory", str(farm.boards_file),
+        "compare", "--ab", str(a), str(b), "--boards", board, "--boards-file", str(farm.boards_file),
         "--results", str(tmp_path / "res"), "--repeats", "3", "--min-time", "0.3", "--json", cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr

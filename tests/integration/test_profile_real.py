@@ -188,7 +188,7 @@ def test_profile_on_a_farm_board_and_the_local_one(farm: Farm, tmp_path: Path) -
     dense_small_and_big(root, tmp_path)
     name = farm.boards[0].name
     out = _cli(
-        "--inventory", str(farm.boards_file), "--boards", f"{name},local", "--variants", str(root),
+        "--boards-file", str(farm.boards_file), "--boards", f"{name},local", "--variants", str(root),
         "--results", str(tmp_path / "results"), *FAST, "--format", "json", "--diff", f"{name}/big", "local/big",
         cwd=tmp_path,
     )  # fmt: skip

@@ -86,7 +86,7 @@ def test_run_profile_on_a_farm_board(farm: Farm, tmp_path: Path) -> None:
     variant(root, "tiny", "fp32", onnx_model(tmp_path / "a.onnx"))
     name = farm.boards[0].name
     out = _cli(
-        "run", "--inventory", str(farm.boards_file), "--boards", name, "--variants", str(root), "--results", str(res),
+        "run", "--boards-file", str(farm.boards_file), "--boards", name, "--variants", str(root), "--results", str(res),
         "--profile", "10", *FAST, "--json", cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]

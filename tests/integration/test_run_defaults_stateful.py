@@ -109,7 +109,7 @@ def test_run_takes_the_manifests_inputs_eval_data_and_explicit_inputs_first(made
 
 @pytest.mark.ssh
 def test_a_farm_board_gets_the_recorded_inputs_and_the_npy(made: dict[str, Any], farm: Farm) -> None:
-    board = ["--inventory", str(farm.boards_file), "--boards", farm.boards[0].name]
+    board = ["--boards-file", str(farm.boards_file), "--boards", farm.boards[0].name]
     ms = _run(made, "farm-eval", *board)
     assert ms["fp32"]["board"] == farm.boards[0].name and ms["fp32"]["accuracy"]["top1"] == 1.0  # sr 16000 there
     ms = _run(made, "farm-made", *board, evaluate=False)  # the recorded state.npy travels to the board

@@ -58,7 +58,7 @@ def test_a_default_key_others_can_read_is_refused_and_the_board_not_measured(hom
 
     root, res = tmp_path / "variants", tmp_path / "results"
     variant(root, "tiny", "fp32", onnx_model(tmp_path / "a.onnx"))
-    run = ["run", "--inventory", boards, "--boards", "k", "--variants", str(root), "--results", str(res)]
+    run = ["run", "--boards-file", boards, "--boards", "k", "--variants", str(root), "--results", str(res)]
     run += ["--repeats", "1", "--min-time", "0.05", "--min-rounds", "10", "--json"]
     out = cli(*run, home=home)
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr

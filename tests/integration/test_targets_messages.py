@@ -254,7 +254,7 @@ def test_run_on_a_board_python_below_the_agents_minimum_fails_it_in_one_line(
     write_boards(
         boards, [dataclasses.replace(farm.board("farm-1"), name="old-py", python=str(old)), farm.board("farm-2")]
     )
-    cmd = ["run", "--inventory", str(boards), "--boards", "old-py,farm-2", "--variants", str(root), "--repeats", "1"]
+    cmd = ["run", "--boards-file", str(boards), "--boards", "old-py,farm-2", "--variants", str(root), "--repeats", "1"]
     cmd += ["--results", str(tmp_path / "results"), "--min-time", "0.05", "--min-rounds", "10", "--json"]
     out = cli(*cmd)
     assert out.returncode == 1 and "Traceback" not in out.stderr

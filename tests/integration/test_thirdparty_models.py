@@ -101,7 +101,7 @@ passes = [{ pass = "int8-static" }]
 
     board = farm.boards[0].name
     remote = run(
-        tmp_path, "variants", "--inventory", str(farm.boards_file), "--boards", board, "--models", "cnn",
+        tmp_path, "variants", "--boards-file", str(farm.boards_file), "--boards", board, "--models", "cnn",
         "--dim", "height=32", "--dim", "width=32", results="farm",
     )  # fmt: skip
     assert {m["board"] for m in remote.values()} == {board}
@@ -185,7 +185,7 @@ def test_stateful_model_without_data(tmp_path: Path, farm: Farm) -> None:
 
     board = farm.boards[0].name
     remote = run(
-        tmp_path, "variants", "--inventory", str(farm.boards_file), "--boards", board,
+        tmp_path, "variants", "--boards-file", str(farm.boards_file), "--boards", board,
         "--eval", "vad-eval.npz", "--input", "sr=16000", results="farm",
     )  # fmt: skip
     assert remote["int8-dynamic"]["board"] == board and remote["int8-dynamic"]["accuracy"]["top1"] == 1.0
@@ -235,7 +235,7 @@ passes = [{ pass = "tflite-quantize", recipe = "static_int8" }]
     assert set(local) == {"fp32", "dynamic", "weight-only", "static"}
     board = farm.boards[0].name
     remote = run(
-        tmp_path, "variants", "--inventory", str(farm.boards_file), "--boards", board, results="farm"
+        tmp_path, "variants", "--boards-file", str(farm.boards_file), "--boards", board, results="farm"
     )  # fmt: skip
     assert {m["board"] for m in remote.values()} == {board} and len(remote) == 4
 

@@ -95,7 +95,7 @@ def boards(tmp: Path) -> list[tuple[str, list[str]]]:
             out.append(("local", []))
         elif b == "farm" and find_sshd() is not None:
             farm = farm_up(tmp / "farm", profiles=["full"])
-            out.append((farm.members[0].name, ["--inventory", str(farm.boards_file)]))
+            out.append((farm.members[0].name, ["--boards-file", str(farm.boards_file)]))
     return out
 
 

@@ -135,7 +135,7 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
 
 
 def on_farm(farm: Farm) -> list[str]:
-    return ["--inventory", str(farm.boards_file), "--boards", farm.boards[0].name]
+    return ["--boards-file", str(farm.boards_file), "--boards", farm.boards[0].name]
 
 
 def test_the_third_party_path(tmp_path: Path, farm: Farm) -> None:

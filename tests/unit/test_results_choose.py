@@ -75,7 +75,7 @@ def test_choose_ranks_by_cost_power_latency_and_explains_rejections(farm_results
 
 def test_choose_cli_with_inventory(farm_results: Path) -> None:
     args = ["choose", "--model", "digits_cnn", "--max-p90", "0.1ms", "--min-accuracy", "0.97", "--max-memory", "256MB",
-            "--results", str(farm_results), "--inventory", str(farm_results / "boards.toml")]  # fmt: skip
+            "--results", str(farm_results), "--boards-file", str(farm_results / "boards.toml")]  # fmt: skip
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert "choose mid with" in res.stdout and "cheap-slow/fp32: p90" in res.stdout
@@ -107,7 +107,7 @@ def test_choose_decides_like_gate_lists_boards_without_results_and_exits_1_when_
     boards.write_text(
         (farm_results / "boards.toml").read_text() + '[[boards]]\nname = "jetson"\nhost = "10.0.0.9"\ncost = 199\n'
     )
-    args = ["choose", "-m", "digits_cnn", "--results", str(farm_results), "--inventory", str(boards)]
+    args = ["choose", "-m", "digits_cnn", "--results", str(farm_results), "--boards-file", str(boards)]
     res = CliRunner().invoke(main, [*args, "--max-p90", "1us"])
     assert res.exit_code == 1, res.output
     assert "nothing meets the constraints" in res.stdout
