@@ -6,6 +6,7 @@ import dataclasses
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -32,10 +33,12 @@ def run_of(
     tail: int | None = None,
     *,
     paired: tuple[Run, float] | None = None,
+    **fidelity: Any,
 ) -> Run:
     """A run of one measurement pooled from ``len(scales)`` processes (process ``tail`` with a slow tail).
 
     ``paired``: (baseline run, ratio): the measurement also re-measured the baseline's artifact, paired.
+    ``fidelity``: ``fidelity`` / ``compress_fidelity`` of the measurement.
     """
     samples, entries = [], []
     for k, s in enumerate(scales):
@@ -45,7 +48,9 @@ def run_of(
         samples += [int(v) for v in x]
         entries.append(ProcessEntry(float(np.median(x)) / 1e6, 300, None, None, None, None, float(k), k))
     sha = f"{run_id[-1]}" * 64
-    m = Measurement("farm-1", "cnn", "fp32", True, sha256=sha, samples_ns=tuple(samples), processes=tuple(entries))
+    m = Measurement(
+        "farm-1", "cnn", "fp32", True, sha256=sha, samples_ns=tuple(samples), processes=tuple(entries), **fidelity
+    )
     if paired is not None:
         m = paired_with(paired[0].measurements[0], m, paired[1])
     return add_measurement(new_run("run", run_id), m)
@@ -150,3 +155,49 @@ def test_runs_of_different_configurations_are_refused_without_the_flag(tmp_path:
     assert gate.exit_code == 1 and "(batch: 1 -> 4)" in gate.stderr and gate.stderr.count("\n") == 1
     allowed = CliRunner().invoke(main, ["gate", str(b), "--results", str(tmp_path), "--allow-config-change"])
     assert allowed.exit_code in (0, 3) and "max_regression_pct" in allowed.stdout
+
+
+# ---- issue 18: a variant degraded in B (board or manifest fidelity) is shown degraded, faster or not
+
+
+def test_a_variant_degraded_in_b_is_marked_in_the_row_the_json_and_the_table() -> None:
+    from rich.console import Console
+
+    from edgebench.render.compare import ComparisonView
+
+    rng = np.random.default_rng(3)
+    a = run_of(rng, "20260101T000000Z-aaaaaa", [1.0] * 4)
+    b = run_of(
+        rng,
+        "20260102T000000Z-bbbbbb",
+        [0.7] * 4,
+        compress_fidelity={"cosine": 0.2345, "min_cosine": 0.99, "degraded": True},
+    )
+    d = compare_runs(a, b)
+    [row] = d.rows
+    assert row.degraded_b and not row.degraded_a and row.cosine_b == 0.2345 and row.cosine_a is None
+    assert row.fidelity_note == (
+        "degraded in B: host-side cosine 0.2345 < 0.99 against its parent at compress time: "
+        "faster or not, its outputs are not usable"
+    )
+    doc = d.to_json()
+    assert doc["degraded"] == [["farm-1", "cnn", "fp32"]] and doc["rows"][0]["degraded_b"] is True
+    console = Console(width=80, record=True, color_system=None)
+    console.print(ComparisonView(d))
+    text = console.export_text()
+    [cell] = [ln for ln in text.splitlines() if ln.startswith("farm-1 ")]
+    assert cell.rstrip().endswith(f"{row.label},")  # the verdict wraps at its comma, never cut
+    assert text.splitlines()[text.splitlines().index(cell) + 1].strip() == "degraded"
+    assert "farm-1/cnn/fp32 degraded in B: host-side cosine 0.2345" in " ".join(text.split())
+    # and back: degraded in A only is said, B's row is not marked
+    back = compare_runs(b, a)
+    assert not back.rows[0].degraded_b and back.degraded == ()
+    assert back.rows[0].fidelity_note.startswith("degraded in A only (host-side cosine 0.2345 < 0.99")
+
+
+def test_compare_of_healthy_runs_says_nothing_of_fidelity() -> None:
+    rng = np.random.default_rng(4)
+    a = run_of(rng, "20260101T000000Z-aaaaaa", [1.0] * 4)
+    b = run_of(rng, "20260102T000000Z-bbbbbb", [1.0] * 4, fidelity={"cosine": 0.9999})
+    [row] = compare_runs(a, b).rows
+    assert not row.degraded_b and row.cosine_b == 0.9999 and row.fidelity_note == ""

@@ -12,8 +12,10 @@ from click.testing import CliRunner
 
 from edgebench.cli import main
 from edgebench.errors import ConfigError
-from edgebench.model import CheckVerdict, Measurement, ProcessEntry
-from edgebench.results.gate import comparable_history, load_budgets, run_gate
+from edgebench.model import Budget, Budgets, CheckVerdict, Gate, Measurement, ProcessEntry
+from edgebench.model.decisions import FIDELITY_CHECK
+from edgebench.render.gate import junit_xml, summary
+from edgebench.results.gate import comparable_history, evaluate, gate_of, load_budgets, run_gate
 from edgebench.results.index import history as index_history
 from edgebench.results.schema import add_measurement, finish, new_run
 from edgebench.results.store import read_run, run_path, save_run
@@ -118,3 +120,61 @@ def test_the_regression_history_leaves_out_runs_of_another_configuration(tmp_pat
     rows = index_history(results, [("b", "m", "fp32")], metrics=("p50",))
     assert len(comparable_history(read_run(run_path(results, ids[-1])), rows)[("b", "m", "fp32")]) == 4
     assert len(rows[("b", "m", "fp32")]) == 6
+
+
+# ---- issue 18: a degraded variant (board or manifest fidelity) fails a fidelity check in every budget on it
+
+
+def _measured(variant: str, **kw: object) -> Measurement:
+    samples = tuple(int(v) for v in np.full(200, 1e6))
+    return Measurement("local", "det", variant, True, samples_ns=samples, bytes=1000, **kw)  # type: ignore[arg-type]
+
+
+def _gate(*ms: Measurement, budget: Budget | None = None) -> Gate:
+    run = new_run("run", "r1")
+    for m in ms:
+        run = add_measurement(run, m)
+    run = finish(run)
+    return gate_of(run, evaluate(run, Budgets((budget or Budget(model="det", max_size_mb=1.0),))))
+
+
+def test_a_variant_its_manifest_marks_degraded_fails_the_fidelity_check() -> None:
+    g = _gate(
+        _measured("fp32"),
+        _measured("fp16", compress_fidelity={"cosine": 0.25, "min_cosine": 0.99, "degraded": True}),
+        _measured("int8", compress_fidelity={"cosine": 0.999, "min_cosine": 0.99, "degraded": False}),
+    )
+    fid = [c for c in g.checks if c.check == FIDELITY_CHECK]
+    assert [(c.variant, c.verdict) for c in fid] == [("fp16", CheckVerdict.FAIL)]  # int8 holds: no check
+    assert fid[0].measured == 0.25 and fid[0].limit == 0.99 and fid[0].margin == pytest.approx(-0.74)
+    assert fid[0].note.startswith("degraded: host-side cosine 0.2500 < 0.99 against its parent at compress time")
+    assert not g.passed and g.degraded == ("local/det/fp16",) and g.to_json()["degraded"] == ["local/det/fp16"]
+    assert summary(g) == "3 passed, 1 failed, 0 undecided; degraded: local/det/fp16"
+    assert "fidelity[local/det/fp16]" in junit_xml(g)
+
+
+def test_the_boards_cosine_decides_over_the_manifests() -> None:
+    """Eval data measured a cosine on the board: it decides (the manifest's flag is not consulted)."""
+    ok_on_board = _measured(
+        "fp16",
+        fidelity={"cosine": 0.9995, "min_cosine": 0.99},
+        compress_fidelity={"cosine": 0.5, "min_cosine": 0.99, "degraded": True},
+    )
+    bad_on_board = _measured("int8", fidelity={"cosine": 0.9, "min_cosine": 0.99})
+    g = _gate(ok_on_board, bad_on_board)
+    assert g.degraded == ("local/det/int8",)
+    [c] = [c for c in g.checks if c.check == FIDELITY_CHECK]
+    assert c.note.startswith("degraded: cosine 0.9000 < 0.99 against fp32")
+
+
+def test_a_manifest_flag_without_a_cosine_fails_with_no_figure() -> None:
+    g = _gate(_measured("fp16", compress_fidelity={"degraded": True}))
+    [c] = [c for c in g.checks if c.check == FIDELITY_CHECK]
+    assert c.verdict is CheckVerdict.FAIL and c.measured is None and c.limit is None and c.margin is None
+    assert "marked degraded by its manifest at compress time" in c.note
+
+
+def test_a_healthy_run_has_no_fidelity_check_and_a_plain_summary() -> None:
+    g = _gate(_measured("fp32"), _measured("int8", fidelity={"cosine": 0.995}))
+    assert g.passed and g.degraded == () and all(c.check != FIDELITY_CHECK for c in g.checks)
+    assert summary(g) == "2 passed, 0 failed, 0 undecided"

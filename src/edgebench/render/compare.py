@@ -89,7 +89,7 @@ class ComparisonView:
                 title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0), show_edge=False,
             )  # fmt: skip
             for c in shown:  # names fold, figures are never cut (render.widths drops columns instead)
-                name = c in ("board", "model", "variant")
+                name = c in ("board", "model", "variant", "verdict")  # "faster, degraded" wraps at its comma
                 t.add_column(c, no_wrap=not name, overflow="fold", justify="right" if c.startswith("Δ") else "left")
             for r in d.rows:
                 cells = dict(zip(COMPARE_COLUMNS, (
