@@ -63,15 +63,18 @@ def test_a_warning_listing_many_cases_keeps_its_worst() -> None:
     cases = ", ".join(f"local/m/v{i} ({cv}%)" for i, cv in enumerate([12, 88, 15, 145, 49, 30]))
     noisy = f"latency varies a lot (CV above 10%) on {cases}: p99 and the mean are unreliable there; idle the board"
     (got,) = fold_warnings([noisy])
-    assert got == ("latency varies a lot (CV above 10%) on local/m/v3 (145%), local/m/v1 (88%), local/m/v4 (49%) "
-                   "and 3 more: p99 and the mean are unreliable there; idle the board")  # fmt: skip
-    four = noisy.replace(", local/m/v4 (49%), local/m/v5 (30%)", "")
-    assert fold_warnings([four]) == [four]  # "and 1 more" would take as much room as the case
-    partial = "partial (the run stopped before all their agent processes ran) on a/m/x (6 of 8), a/m/y (2 of 8), " \
+    assert got == ("latency varies a lot (CV above 10%) on 6 variants of local/m, worst v3 (145%), v1 (88%), v4 "
+                   "(49%): p99 and the mean are unreliable there; idle the board")  # fmt: skip
+    four = noisy.replace(", local/m/v4 (49%), local/m/v5 (30%)", "")  # "and 1 more" takes as much room as the case
+    assert fold_warnings([four]) == ["latency varies a lot (CV above 10%) on v0 (12%), v1 (88%), v2 (15%), v3 (145%) "
+                                     "of local/m: p99 and the mean are unreliable there; idle the board"]  # fmt: skip
+    two_models = four.replace("local/m/v1", "local/n/v1")
+    assert fold_warnings([two_models]) == [two_models]  # nothing shared, nothing to fold: as it is
+    partial = "partial (the run stopped before all their agent processes ran) on a/m/x (6 of 8), a/n/y (2 of 8), " \
         "a/m/z (3 of 8), a/m/w (7 of 8), a/m/u (5 of 8): their intervals are over fewer processes"  # fmt: skip
     assert fold_warnings([partial])[0].startswith(
-        "partial (the run stopped before all their agent processes ran) on a/m/y (2 of 8), a/m/z (3 of 8), a/m/u "
-        "(5 of 8) and 2 more: "
+        "partial (the run stopped before all their agent processes ran) on 5 variants, worst a/n/y (2 of 8), a/m/z "
+        "(3 of 8), a/m/u (5 of 8): "
     )  # the fewest processes are the worst
 
 

@@ -145,8 +145,8 @@ def overhead_warning(p: Profile) -> str | None:
     if not p.ok or r is None or lo <= r <= hi:
         return None
     return (
-        f"profile of {p.label}: overhead {r:.2f}x (profiled/unprofiled p50) is outside [{lo:g}, {hi:g}]: the "
-        "profiled figures are noisy (a busy board, or a model too fast for the profiler's cost)"
+        f"profile of {p.label}: overhead {r:.2f}x is outside [{lo:g}, {hi:g}]: the profiled figures are noisy "
+        "(a busy board, or a model too fast for the profiler)"
     )
 
 
@@ -284,7 +284,11 @@ class ProfileSummary:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         """Render the header, then per variant its line and details, then the warnings."""
         lines = profile_lines(self.profiles, self.report, top=self.top)
-        yield Text("where the time goes (profiles; speed against fp32 as the run measured it):", style="bold")
+        yield Text(
+            "where the time goes (profiles; speed against fp32 as the run measured it; overhead: profiled p50 / "
+            "unprofiled p50):",
+            style="bold",
+        )
         for line in lines:
             ok = line.profile is not None and line.profile.ok
             yield Text("  " + line.head, style="bold" if ok else "red")

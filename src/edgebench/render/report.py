@@ -214,6 +214,24 @@ def _worst(cases: Sequence[tuple[str, str]], worst: int) -> str:
     return text + (f" and {len(ranked) - len(shown)} more" if len(shown) < len(ranked) else "")
 
 
+def _listed(cases: Sequence[tuple[str, str]], worst: int) -> str | None:
+    """The cases of a warning that lists them, as the report folds them (None: the line is best as it is).
+
+    Names that share their ``board/model`` say it once: ``fp32 (88%), fp16 (56%) of local/digits_cnn``; more
+    than ``worst + 1`` cases become a count and the worst: ``9 variants, worst b (1481%), a (1479%), c (1122%)``.
+    """
+    parents = {s.rpartition("/")[0] for s, _ in cases}
+    common = parents.pop() if len(parents) == 1 and all("/" in s for s, _ in cases) else ""
+    if len(cases) <= worst + 1 and not common:
+        return None
+    named = [(s.rpartition("/")[2] if common else s, v) for s, v in cases]
+    of = f" of {common}" if common else ""
+    if len(cases) <= worst + 1:
+        return ", ".join(f"{s} ({v})" for s, v in named) + of
+    ranked = sorted(named, key=lambda c: -_weight(c[1]))[:worst]
+    return f"{len(cases)} variants{of}, worst " + ", ".join(f"{s} ({v})" for s, v in ranked)
+
+
 @dataclass(frozen=True)
 class Fold:
     """A kind of warning that says one thing about many cases, and how it folds into one line.
@@ -262,8 +280,7 @@ FOLDS: tuple[Fold, ...] = (
     Fold(
         "overhead",
         re.compile(
-            r"profile of (?P<subject>\S+): overhead (?P<value>\S+) \(profiled/unprofiled p50\) is outside "
-            r"(?P<band>\[[^]]*\]): (?P<tail>.*)",
+            r"profile of (?P<subject>\S+): overhead (?P<value>\S+) is outside (?P<band>\[[^]]*\]): (?P<tail>.*)",
             re.S,
         ),
         _overhead_line,
@@ -276,9 +293,10 @@ FOLDS: tuple[Fold, ...] = (
 def fold_warnings(lines: Sequence[str], *, verbose: bool = False, worst: int = WORST) -> list[str]:
     """Warnings that fit: each kind of `FOLDS` in one line with a count and its worst cases.
 
-    A warning listing more than ``worst + 1`` cases keeps its ``worst`` heaviest and counts the rest; two or
-    more one-case warnings of one kind (ten "trend of ... leaves out" lines) become one line, where the first
-    of them stood. Other warnings pass unchanged, in order.
+    A warning listing more than ``worst + 1`` cases keeps its ``worst`` heaviest and counts them all, and
+    says a ``board/model`` its cases share once (`_listed`); two or more one-case warnings of one kind (ten
+    "trend of ... leaves out" lines) become one line, where the first of them stood. Other warnings pass
+    unchanged, in order.
 
     Args:
         lines: the warnings, whole (a report's ``warnings``, the profile lines').
@@ -295,8 +313,8 @@ def fold_warnings(lines: Sequence[str], *, verbose: bool = False, worst: int = W
             if m is None:
                 continue
             if f.line is None:  # a list of cases in one line
-                cases = re.findall(r"(\S+) \(([^()]*)\)", m["cases"])
-                out.append(text if len(cases) <= worst + 1 else f"{m['head']}{_worst(cases, worst)}{m['tail']}")
+                listed = _listed(re.findall(r"(\S+) \(([^()]*)\)", m["cases"]), worst)
+                out.append(text if listed is None else f"{m['head']}{listed}{m['tail']}")
             elif f.kind in groups:
                 groups[f.kind].append(m)
             else:

@@ -345,8 +345,8 @@ def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
     if spread:
         warnings.append(
             f"the fresh agent processes of a variant disagree (medians more than {PROCESS_SPREAD:.0%} apart) on "
-            f"{', '.join(spread)}: a busy board moves each process; one run's figures hold, a decision across "
-            "runs needs pairing (run --baseline, compare --ab)"
+            f"{', '.join(spread)}: a busy board moves each process; to decide across runs, pair them (run "
+            "--baseline, compare --ab)"
         )
     partial = [
         f"{m.board}/{m.model}/{m.variant} ({(m.settings or {}).get('repeats')} of {planned})"
