@@ -309,8 +309,8 @@ def _pairs(ticks: Sequence[float]) -> list[tuple[float, str]]:
 def distribution_svg(title: str, rows: list[ReportRow]) -> str:
     """Overlaid latency histograms (step lines, each scaled to its own peak) on a log-latency axis."""
     hists = [(r.variant, r.hist) for r in rows if r.hist is not None]
-    lo = min(h.lo_ms for _, h in hists)
     hi = max(h.hi_ms for _, h in hists)
+    lo = max(min(h.lo_ms for _, h in hists), hi * 1e-4)  # a log axis: a 0 ms bin edge would be at minus infinity
     if not hi > lo:
         lo, hi = lo * 0.95, hi * 1.05
     f = Frame("distribution", title, "latency (ms, log scale), min to p99", "share of peak", (lo, hi), (0, 1),
