@@ -51,7 +51,7 @@ Box = tuple[float, float, float, float]  # left, top, right, bottom
 CSS = f"""
 body{{font-family:system-ui,sans-serif;margin:1.5em;color:#222;overflow-wrap:anywhere}}
 table{{border-collapse:collapse;margin:.5em 0}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right;
-white-space:nowrap;overflow-wrap:normal}}td.note{{white-space:normal;min-width:14em}}
+overflow-wrap:normal}}td.note{{min-width:14em}}
 td:first-child,td:nth-child(2),th,table.words td:nth-child(-n+5){{text-align:left}}
 .good{{color:#070}}.bad{{color:#b00}}.warn{{color:#a60}}
 .plots{{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}}
