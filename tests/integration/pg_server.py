@@ -248,4 +248,5 @@ def pg_db(pg_server: PgServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
     for var in ("PGSERVICE", "PGSERVICEFILE", "PGPASSFILE", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE"):
         monkeypatch.delenv(var, raising=False)
     yield pg_server.url(name)
-    pg_server.drop_database(name)
+    if not pg_server.stopped:  # stopped by a signal: nothing left to drop
+        pg_server.drop_database(name)

@@ -92,14 +92,14 @@ def push(results: Path, target: PgStore | str) -> CopyReport:
             except SchemaError as exc:
                 rep.unreadable.append(str(exc))
                 continue
-            have = there.get(run.run_id)
+            have, text = there.get(run.run_id), run_text(run)
             if have is None:
-                save_run(pg, run)
+                save_run(pg, run, text=text)
                 rep.copied += 1
-            elif have[0] == _sha(run_text(run)):
+            elif have[0] == _sha(text):
                 rep.same += 1
             elif _newer(run, have[1], have[2]):
-                save_run(pg, run)
+                save_run(pg, run, text=text)
                 rep.updated += 1
             else:
                 rep.kept.append(run.run_id)

@@ -153,17 +153,20 @@ def _row(run_id: str, pos: int, m: Any) -> tuple[Any, ...]:
     return (row[0], pos, *(None if isinstance(v, float) and math.isnan(v) else v for v in row[1:]))
 
 
-def save_run(store: PgStore, run: Run) -> str:
+def save_run(store: PgStore, run: Run, *, text: str | None = None) -> str:
     """Store a run (insert or replace, by run id) with its measurement rows, in one transaction.
 
     Call it as a run goes (``complete: false`` until the end), as `edgebench.results.store.save_run`
     is called for a folder. Returns the run id.
 
+    Args:
+        text: `run_text` of ``run`` when the caller has it already (it is the costly part).
+
     Raises:
         ServerUnreachable: the server was lost (the run is as it was before the call; spool it).
         NoWriteRights: the user may not write.
     """
-    text = run_text(run)
+    text = run_text(run) if text is None else text
     ms = run.measurements
     rows = [_row(run.run_id, i, m) for i, m in enumerate(ms)]
 
