@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -141,3 +142,17 @@ def test_the_board_tools_import_only_the_standard_library(tool: str) -> None:
     assert imports and all(getattr(n, "level", 0) == 0 for n in imports)  # nothing relative: it runs alone
     assert roots <= sys.stdlib_module_names, roots
     assert not snippet.startswith('"""')  # the module docstring is left out of the command line
+
+
+def test_the_boards_reader_of_the_archive_agrees_with_zipfile() -> None:
+    # the verify wrapper and `MemoryImporter` read the stored entries with struct (no zipfile on the board)
+    from edgebench.agent.__main__ import stored_entries
+
+    data = build.agent_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert stored_entries(data) == [(n, z.read(n)) for n in z.namelist()]
+    deflated = io.BytesIO()
+    with zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("__main__.py", "print(1)\n" * 50)
+    with pytest.raises(ImportError, match="compressed entry"):
+        stored_entries(deflated.getvalue())
