@@ -178,3 +178,16 @@ def test_a_healthy_run_has_no_fidelity_check_and_a_plain_summary() -> None:
     g = _gate(_measured("fp32"), _measured("int8", fidelity={"cosine": 0.995}))
     assert g.passed and g.degraded == () and all(c.check != FIDELITY_CHECK for c in g.checks)
     assert summary(g) == "2 passed, 0 failed, 0 undecided"
+
+
+def test_with_a_measured_top1_the_accuracy_budgets_decide_and_the_check_still_names_it() -> None:
+    """Eval data measured top-1: a cosine below the threshold is shown (a passing fidelity check, named in the
+    verdict line) but the gate does not overrule the measured accuracy; the accuracy budget decides."""
+    m = _measured("int8", fidelity={"cosine": 0.9877, "min_cosine": 0.99}, accuracy={"top1": 0.93, "n": 100})
+    g = _gate(_measured("fp32"), m, budget=Budget(model="det", max_size_mb=1.0, min_accuracy=0.9))
+    [c] = [c for c in g.checks if c.check == FIDELITY_CHECK]
+    assert c.verdict is CheckVerdict.PASS and c.measured == 0.9877 and c.margin == pytest.approx(-0.0023)
+    assert "top-1 93.00% was measured with eval data, so the accuracy budgets" in c.note
+    assert g.passed is False  # fp32 has no top-1: its min_accuracy check fails, not the int8 fidelity
+    assert [x.check for x in g.checks if x.verdict is CheckVerdict.FAIL] == ["min_accuracy"]
+    assert g.degraded == ("local/det/int8",) and summary(g).endswith("; degraded: local/det/int8")

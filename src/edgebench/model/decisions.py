@@ -73,7 +73,7 @@ class Budgets:
 
 
 FIDELITY_CHECK = "fidelity"
-"""The gate check a degraded variant fails: its outputs' cosine to its parent's below the threshold."""
+"""The gate check of a degraded variant (its outputs' cosine to its parent's below the threshold)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +121,9 @@ class Gate:
 
     @property
     def degraded(self) -> tuple[str, ...]:
-        """``board/model/variant`` of each gated variant whose outputs are degraded (a failed `FIDELITY_CHECK`)."""
-        keys = {
-            f"{c.board}/{c.model}/{c.variant}"
-            for c in self.checks
-            if c.check == FIDELITY_CHECK and c.verdict is CheckVerdict.FAIL
-        }
-        return tuple(sorted(keys))
+        """``board/model/variant`` of each gated variant whose outputs are degraded (it has a `FIDELITY_CHECK`:
+        failed without a measured top-1, passed with one, as `results.gate.fidelity_check` decides)."""
+        return tuple(sorted({f"{c.board}/{c.model}/{c.variant}" for c in self.checks if c.check == FIDELITY_CHECK}))
 
     @property
     def counts(self) -> dict[CheckVerdict, int]:

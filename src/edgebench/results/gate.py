@@ -35,9 +35,11 @@ Which statistic each budget type uses (`edgebench.results.significance` has the 
   are compared directly.
 
 A variant whose outputs are degraded (cosine to its parent's below the threshold: the board's with
-eval data, else its manifest's from compress time; `analysis.fidelity_of`) fails a ``fidelity``
-check in every budget that matches it, whatever the budget's limits: its speed or size says nothing
-of a variant whose outputs are not usable, and the report already calls it degraded, never worth it.
+eval data, else its manifest's from compress time; `analysis.fidelity_of`) gets a ``fidelity`` check in
+every budget that matches it, named in the verdict line (``...; degraded: local/det/fp16``). It fails
+when no top-1 was measured (no eval data, or dense outputs): the cosine is then the only evidence of
+the outputs, and a gate on latency alone must not pass a variant whose outputs are not usable. It
+passes, saying so, when top-1 was measured: the accuracy budgets judge the loss on real labelled data.
 
 The gate passes only when every check passes: undecided is never a silent pass. A
 budget that matches no result is a failed check. `check_limit` is the one decision
@@ -287,24 +289,36 @@ def _checks_of(
                                history.get(key, ()), allow_config_change))  # fmt: skip
     fid = fidelity_of(m)
     if fid.degraded:
-        out.append(fidelity_check(i, key, fid))
+        out.append(fidelity_check(i, key, fid, m.top1))
     return out
 
 
-def fidelity_check(i: int, key: Key, fid: Fidelity) -> Check:
-    """The failed `FIDELITY_CHECK` of a degraded variant: measured = its cosine, budget = the threshold.
+def fidelity_check(i: int, key: Key, fid: Fidelity, top1: float | None = None) -> Check:
+    """The `FIDELITY_CHECK` of a degraded variant: measured = its cosine, budget = the threshold.
 
     A variant whose outputs are far from its parent's (the board's cosine with eval data, else its
-    manifest's from compress time, `analysis.fidelity_of`) is not a usable variant whatever its speed,
-    size or memory: every budget that matches it fails on it, so that a gate on latency alone never
-    passes a broken variant that the report calls degraded.
+    manifest's from compress time, `analysis.fidelity_of`) gets this check in every budget that matches
+    it, so the gate's table, JSON, JUnit and verdict line name it. Its verdict:
+
+    * ``fail`` when no top-1 was measured (no eval data, or outputs that are not class scores, such as
+      a detector's map): the cosine is then the only evidence of what the outputs are worth, and a
+      gate on speed, size or memory alone must not pass a variant whose outputs are not usable;
+    * ``pass`` when top-1 was measured on the board: the budget's accuracy limits (``min_accuracy``,
+      ``max_accuracy_drop_pt``) judge the loss on real labelled data, and the gate does not overrule a
+      measured top-1 with the cosine proxy; the check still says the report calls it degraded.
     """
     margin = None if fid.cosine is None else fid.cosine - fid.min_cosine
     limit = fid.min_cosine if fid.cosine is not None else None
+    if top1 is not None:
+        note = (
+            f"degraded: {fid.words()}; top-1 {top1:.2%} was measured with eval data, so the accuracy "
+            "budgets (min_accuracy, max_accuracy_drop_pt) decide, not the cosine"
+        )
+        return Check(i, key[1], key[0], key[2], FIDELITY_CHECK, fid.cosine, limit, margin, PASS, note)
     note = (
-        f"degraded: {fid.words()}: its outputs are not usable, whatever its speed; fix the compression, "
-        "leave it out of this budget's variants, or set the threshold ([fidelity] min_cosine in the recipe, "
-        "run --min-cosine)"
+        f"degraded: {fid.words()}; no top-1 measured, so its outputs are not usable whatever its speed: fix the "
+        "compression, leave it out of this budget's variants, or set the threshold ([fidelity] min_cosine in "
+        "the recipe, run --min-cosine)"
     )
     return Check(i, key[1], key[0], key[2], FIDELITY_CHECK, fid.cosine, limit, margin, FAIL, note)
 
