@@ -52,6 +52,8 @@ VENV = ROOT / ".venv"
 SETUP = ("python3 -m venv", ".venv/bin/pip install", "bash scripts/test.sh", ". .venv/bin/activate")
 NOT_RUN = re.compile(r"^<!--\s*not run:\s*(?P<reason>.+?)\s*-->$")
 EXIT = re.compile(r"\bexits? (\d+(?:,? or \d+)*)")
+# the tour's fixture runs inside its first test: pytest-timeout's 600 s default is too short on a busy machine
+TOUR_TIMEOUT_S = 2400
 MIN_COMMANDS = 25  # the README has 30 today: an extractor that finds far fewer is broken
 TIMEOUT_S = {"demo": 900}  # per command, by edgebench subcommand; others 600 s
 
@@ -278,6 +280,8 @@ def tour(farm: Farm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tour]
         seconds = time.monotonic() - t0
         after = set(list_runs(folder / "results")) if (folder / "results" / "runs").is_dir() else set()
         ran.append(Ran(command, out.returncode, seconds, out.stdout + out.stderr, sorted(after - before)))
+        with (folder.parent / "tour.log").open("a") as log:  # progress, readable while the tour runs
+            log.write(f"{out.returncode:>4} {seconds:6.1f}  {command.line:>4}  {command.text}\n")
         if out.returncode not in command.exits:
             break
     tour = Tour(folder, ran, extracted)
@@ -287,6 +291,7 @@ def tour(farm: Farm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tour]
 
 @pytest.mark.ssh
 @pytest.mark.slow
+@pytest.mark.timeout(TOUR_TIMEOUT_S)
 def test_every_readme_command_exits_as_the_readme_says(tour: Tour) -> None:
     assert len(tour.extracted.commands) >= MIN_COMMANDS, [c.text for c in tour.extracted.commands]
     last = tour.ran[-1]
@@ -307,6 +312,7 @@ def test_every_readme_command_exits_as_the_readme_says(tour: Tour) -> None:
 
 @pytest.mark.ssh
 @pytest.mark.slow
+@pytest.mark.timeout(TOUR_TIMEOUT_S)
 def test_the_demo_trains_measures_in_agent_processes_and_stores_its_run(tour: Tour) -> None:
     demo = tour.of(".venv/bin/edgebench demo")
     assert demo.code == 0 and len(demo.new_runs) == 1, demo.output[-3000:]
@@ -337,6 +343,7 @@ def test_the_demo_trains_measures_in_agent_processes_and_stores_its_run(tour: To
 
 @pytest.mark.ssh
 @pytest.mark.slow
+@pytest.mark.timeout(TOUR_TIMEOUT_S)
 def test_the_tour_did_what_its_commands_say(tour: Tour, farm: Farm) -> None:
     folder = tour.folder
     assert sorted(p.name for p in (folder / "variants").iterdir()) == ["detector", "digits"]
