@@ -9,6 +9,7 @@ from rich.console import Console
 
 from edgebench.cli.common import EXIT_CODES, console, json_option, main, old_name, print_json
 from edgebench.cli.compress_support import list_passes_cmd, run_compress
+from edgebench.compress.metrics import FLOPS_DEFINITION
 from edgebench.compress.variant import list_variants
 from edgebench.errors import UserError
 from edgebench.render.variants import VariantTable, variant_row
@@ -42,7 +43,7 @@ def compress(recipe: Path | None, out: Path | None, force: bool, list_passes: bo
     run_compress(recipe, out, force, as_json, Console(stderr=True) if as_json else console())
 
 
-@main.command(epilog=EXIT_CODES)
+@main.command(epilog="MFLOP: " + FLOPS_DEFINITION + ".\n\n" + EXIT_CODES)
 @click.option(
     "--variants",
     "root",

@@ -295,6 +295,9 @@ def gate(
       min_accuracy            top-1 as a fraction in [0, 1] (0.97) or "97 %"
       max_accuracy_drop_pt    top-1 points lost against fp32 on the same board
       max_size_mb             the artifact's size in MiB
+      fidelity (automatic)    a degraded variant (cosine to its parent below the
+                              threshold): fails when no top-1 was measured, passes
+                              (named in the verdict line) when it was
 
     `undecided` (too noisy to place against the limit) fails the gate, and so does a
     budget that matches no result. A baseline measured in another configuration is

@@ -30,7 +30,7 @@ from typing import Any
 
 from edgebench.bench.profile import Profile
 from edgebench.model import Change, CheckVerdict, Comparison, Gate, ModelReport, Report, ReportRow, Trend, Worth
-from edgebench.render.compare import quantile_text, runs_line
+from edgebench.render.compare import degraded_lines, quantile_text, runs_line, verdict_text
 from edgebench.render.gate import GATE_COLUMNS, summary
 from edgebench.render.gate import runs_line as gate_runs_line
 from edgebench.render.profile import OTHER, PALETTE, html_section
@@ -607,10 +607,11 @@ def comparison_html(title: str, d: Comparison) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("board", "model", "variant", "p50 ms A→B", "p90 ms A→B", "verdict"))
     rows = "".join(
         f"<tr><td>{_e(r.board)}</td><td>{_e(r.model)}</td><td>{_e(r.variant)}</td><td>{_e(quantile_text(r.p50))}</td>"
-        f'<td>{_e(quantile_text(r.p90))}</td><td class="{LABEL_CLASS[r.label]}">{_e(r.label)}</td></tr>'
+        f'<td>{_e(quantile_text(r.p90))}</td><td class="{LABEL_CLASS[r.label]}">{_e(verdict_text(r))}</td></tr>'
         for r in d.rows
     )
-    extra = [f"only in {side}: {'/'.join(k)}" for side, ks in (("A", d.only_a), ("B", d.only_b)) for k in ks]
+    extra = [f"degraded: {x}" for x in degraded_lines(d)]
+    extra += [f"only in {side}: {'/'.join(k)}" for side, ks in (("A", d.only_a), ("B", d.only_b)) for k in ks]
     extra += [f"failed in {f.side}: {f.board}/{f.model}/{f.variant}" for f in d.failed]
     notes = "".join(f"<li>{_e(x)}</li>" for x in extra)
     return (

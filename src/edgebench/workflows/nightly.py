@@ -453,6 +453,7 @@ def run_nightly(
                 n = g.counts
                 res.problems.append(
                     f"gate failed: {n[CheckVerdict.FAIL]} failed, {n[CheckVerdict.UNDECIDED]} undecided"
+                    + (f"; degraded: {', '.join(g.degraded)}" if g.degraded else "")
                 )
         verdict, why = res.verdict
         run = replace(run, nightly={**nightly, "verdict": verdict})  # the next nightly's baseline if PASS
