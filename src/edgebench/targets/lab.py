@@ -89,6 +89,14 @@ TAG_KEY = re.compile(r"^[a-z][a-z0-9_]+$")
 TAG_VALUE = re.compile(r"^[^\s=]+$")
 _REF = re.compile(r"^pool:([^*\s]*)(?:\*(.*))?$")
 _LOG = logging.getLogger("edgebench.lab")
+# labgrid's client channel options (labgrid.remote.client.ClientSession) and a connection of the channel's own
+CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 7500),
+    ("grpc.keepalive_timeout_ms", 10000),
+    ("grpc.http2.ping_timeout_ms", 10000),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.use_local_subchannel_pool", 1),
+]
 
 POOL_FIELDS: dict[str, str] = {
     "coordinator": f"labgrid coordinator HOST[:PORT] (default ${COORDINATOR_ENV}; port {DEFAULT_PORT})",
@@ -464,18 +472,19 @@ def release_commands(coordinator: str, place: PlaceInfo) -> str:
 # --- the client ----------------------------------------------------------------------------------
 
 
-def _labgrid() -> tuple[Any, Any, Any, Any]:
-    """labgrid's client module, its protobuf messages, grpc and the proxy manager, or MissingDependency."""
+def _labgrid() -> tuple[Any, Any, Any, Any, Any]:
+    """labgrid's client module, its protobuf messages and stubs, grpc and the proxy manager, or MissingDependency."""
     try:
         import grpc  # type: ignore[import-untyped]
         from labgrid.remote import client  # type: ignore[import-untyped]
         from labgrid.remote.generated import labgrid_coordinator_pb2 as pb  # type: ignore[import-untyped]
+        from labgrid.remote.generated import labgrid_coordinator_pb2_grpc as pb_grpc
         from labgrid.util.proxy import proxymanager  # type: ignore[import-untyped]
     except ImportError as exc:
         raise MissingDependency(
             f"pools of boards need labgrid, which is not installed ({exc.name or exc}): {INSTALL}"
         ) from None
-    return client, pb, grpc, proxymanager
+    return client, pb, pb_grpc, grpc, proxymanager
 
 
 class _QuietLabgrid(logging.Filter):
@@ -523,7 +532,7 @@ class LabClient:
         rpc_timeout: float = RPC_TIMEOUT_S,
         pool: str | None = None,
     ) -> None:
-        client, self._pb, self._grpc, proxymanager = _labgrid()
+        client, self._pb, self._pb_grpc, self._grpc, proxymanager = _labgrid()
         self.coordinator = coordinator
         self.rpc_timeout = rpc_timeout
         self.what = f"pool {pool!r}: coordinator {coordinator}" if pool else f"coordinator {coordinator}"
@@ -539,7 +548,24 @@ class LabClient:
 
         session_class: Any = client.ClientSession
 
+        stub_class: Any = self._pb_grpc.CoordinatorStub
+        grpc = self._grpc
+
         class _Session(session_class):  # type: ignore[misc]
+            channel: Any
+            stub: Any
+            address: str
+
+            def __attrs_post_init__(self) -> None:
+                # The coordinator keys its client sessions by the peer's address and refuses a second
+                # session from one address, and gRPC shares one connection among a process's channels
+                # to the same target: a channel of its own (a local subchannel pool) per session.
+                super().__attrs_post_init__()
+                shared: Any = self.channel
+                self.channel = grpc.aio.insecure_channel(target=self.address, options=CHANNEL_OPTIONS)
+                self.stub = stub_class(self.channel)
+                self.closing_shared = asyncio.ensure_future(shared.close())  # never connected: connects on first use
+
             def gethostname(self) -> str:
                 return host_part
 
