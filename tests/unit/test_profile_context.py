@@ -143,6 +143,15 @@ def test_a_profile_line_gives_the_runs_ratio_the_table_and_the_verdict_give() ->
     assert rows["int8-static"].verdict is Worth.WORTH_IT_IF_ACCURATE
 
 
+def test_an_undecided_pair_reads_as_its_verdict() -> None:
+    rep = report(("cnn", [row("fp32", 1.0), row("int8-static", 1 / 1.02, 1.0, Change.UNDECIDED)]))
+    (verdict_text,) = [r.verdict_text for r in rep.models[0].rows if r.verdict_text]
+    assert verdict_text == "int8-static: too noisy to tell (speed 1.02x at the median), accuracy unknown (no " \
+        "labelled eval data): measure longer"  # fmt: skip
+    line = {x.label: x for x in profile_lines(PROFILES[:3], rep)}["local/cnn/int8-static"]
+    assert line.head == "local/cnn/int8-static: too noisy to tell against fp32 in the run (1.02x in its table)"
+
+
 def test_without_a_run_ratio_the_line_says_it_comes_from_one_profiled_process() -> None:
     alone = {x.label: x for x in profile_lines(PROFILES)}  # no report: the profiles alone
     dyn = alone["local/cnn/int8-dynamic"]
@@ -166,7 +175,7 @@ def test_failed_and_missing_profiles_say_so() -> None:
 
 
 @pytest.mark.parametrize(("ratio", "warned"), [(0.35, True), (0.62, True), (0.83, True), (0.95, False),
-                                               (1.2, False), (1.5, False), (1.51, True)])  # fmt: skip
+                                               (1.2, False), (1.5, False), (1.503, False), (1.51, True)])  # fmt: skip
 def test_an_overhead_outside_the_band_is_warned(ratio: float, warned: bool) -> None:
     p = prof("m", "v", unprofiled_us=100, profiled_us=100 * ratio)
     w = overhead_warning(p)

@@ -142,7 +142,7 @@ def overhead_warning(p: Profile) -> str | None:
     """
     r = p.overhead_ratio
     lo, hi = OVERHEAD_BAND
-    if not p.ok or r is None or lo <= r <= hi:
+    if not p.ok or r is None or lo <= round(r, 2) <= hi:  # as printed: 1.503 reads 1.50x, inside
         return None
     return (
         f"profile of {p.label}: overhead {r:.2f}x is outside [{lo:g}, {hi:g}]: the profiled figures are noisy "
@@ -156,7 +156,7 @@ def _run_speed(r: ReportRow, sp: float) -> str:
     if r.speed is Change.NO_CHANGE:
         return f"same speed as fp32 in the run ({figure})"
     if r.speed is Change.UNDECIDED or r.speed is None:
-        return f"speed against fp32 undecided in the run ({figure})"
+        return f"too noisy to tell against fp32 in the run ({figure})"
     return f"{speed_words(sp)} than fp32 in the run ({figure})"
 
 
