@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from edgebench.agent.build import agent_path, agent_sha256
 from edgebench.bench.inputs import npy_files
-from edgebench.bench.runner import AGENT, build_job, deploy_artifact
+from edgebench.bench.runner import build_job, deploy_artifact
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant, list_variants, variants_from_files
 from edgebench.errors import UserError
@@ -140,7 +141,7 @@ def paired_commands(
         RemoteError: the board refused a copy, or the variant's artifact changed after its manifest.
     """
     board = driver.board
-    agent_path = deploy(driver, AGENT)
+    agent = deploy(driver, agent_path(), agent_sha256())
     artifact = deploy_artifact(driver, variant)
     base_path = deploy(driver, baseline.path, baseline.sha256)
     eval_path = deploy(driver, eval_data) if eval_data is not None else None
@@ -154,7 +155,7 @@ def paired_commands(
         with tempfile.TemporaryDirectory() as tmp:
             f = Path(tmp) / f"job-paired-{first}.json"
             f.write_text(json.dumps(job))
-            out.append([board.python, agent_path, deploy(driver, f)])
+            out.append([board.python, agent, deploy(driver, f)])
     return out[0], out[1]
 
 
