@@ -104,7 +104,7 @@ POOL_FIELDS: dict[str, str] = {
     "user": "SSH user (default: the place's NetworkService username)",
     "identity_file": "SSH private key file for every board of the pool",
     "python": "Python interpreter on the boards",
-    "workdir": "folder on the boards for cache, jobs and the lock",
+    "workdir": "folder on the boards for cache and jobs ({place} is replaced by the place's name)",
     "runtimes": "runtimes installed on the boards: onnxruntime, tflite",
     "known_hosts": "known_hosts file verifying the boards' host keys",
 }
@@ -216,13 +216,15 @@ class Pool:
         The board is named after the place; its tags hold the place's tags and
         ``lab.pool``, ``lab.place``, ``lab.exporter``, ``lab.exporter_host`` and
         ``lab.coordinator`` (stored with every result through the board's fingerprint).
+        A ``{place}`` in the pool's workdir becomes the place's name (places that share one host).
         When the exporter says the address is only reachable from its host
         (``proxy_required``), that host becomes the SSH jump host.
         """
         if not BOARD_NAME.match(place) or place in (".", ".."):
             raise LabError(
                 f"pool {self.name!r}: place {place!r} cannot name a board (letters, digits, '-', '_' and '.' only): "
-                f"rename it with `labgrid-client -x {self.coordinator} -p {place} add-alias` or use another place"
+                "use places named so (labgrid cannot rename one: create it anew with "
+                f"`labgrid-client -x {self.coordinator} -p NEW-NAME create`)"
             )
         tags = {k: str(v) for k, v in (place_tags or {}).items()}
         tags.update(
@@ -240,6 +242,7 @@ class Pool:
         return dataclasses.replace(
             self.defaults,
             name=place,
+            workdir=self.defaults.workdir.replace("{place}", place),
             host=endpoint.address,
             port=endpoint.port,
             user=self.defaults.user if self.user_set else endpoint.username,
