@@ -181,9 +181,11 @@ def test_a_sigkilled_holder_keeps_its_place_and_the_waiting_line_says_who_and_ho
     res, held = leftovers(lab.address)
     assert len(held) == 1 and held[0].startswith("lab-solo by ") and f":{proc.pid}/" in held[0]  # labgrid keeps it
     lines: list[str] = []
-    with pytest.raises(LabWaitTimeout) as err:
-        with lease(_pools(lab)["solo"], progress=lines.append, wait_timeout=2, poll_s=0.3):
-            pass
+    with (
+        pytest.raises(LabWaitTimeout) as err,
+        lease(_pools(lab)["solo"], progress=lines.append, wait_timeout=2, poll_s=0.3),
+    ):
+        pass
     line = next(s for s in lines if s.startswith("waiting for solo"))
     holder = held[0].split(" by ")[1]
     assert f"lab-solo acquired by {holder} since " in line
