@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,14 @@ def variants(tmp_path: Path) -> Path:
     variant(root, "tiny", "fp32", onnx_model(tmp_path / "a.onnx", seed=0))
     variant(root, "tiny", "noisy", onnx_model(tmp_path / "b.onnx", seed=3), parent="fp32")
     return root
+
+
+@pytest.fixture(autouse=True)
+def not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The harness run here is a pytest session of its own: under pytest-xdist the worker's variables would
+    make pytest-benchmark disable itself (as `edgebench run` strips them for its harness)."""
+    for k in [k for k in os.environ if k.startswith("PYTEST_XDIST_")]:
+        monkeypatch.delenv(k)
 
 
 def _harness(pytester: pytest.Pytester, variants: Path, *args: str) -> pytest.RunResult:

@@ -8,6 +8,7 @@ the same name made ~100x slower - is compared with it by `--benchmark-compare=00
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -36,7 +37,9 @@ def test_benchmark_compare_fail_from_a_fresh_folder(tmp_path: Path) -> None:
     variant(tmp_path / "variants", "tiny", "fp32", onnx_model(tmp_path / "small.onnx"))
 
     def edgebench(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([EDGEBENCH, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        # as from a pytest-xdist worker (a user's CI): the harness must still save pytest-benchmark's copy
+        env = {**os.environ, "PYTEST_XDIST_WORKER": "gw9", "PYTEST_XDIST_WORKER_COUNT": "10"}
+        return subprocess.run([EDGEBENCH, *args], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
 
     first = edgebench(*FIRST)
     assert first.returncode == 0, first.stderr[-2000:]

@@ -94,7 +94,10 @@ def _emit(text: str, output: Path | None) -> None:
 @output_option
 @json_option
 @click.option("--last", default=30, show_default=True, type=click.IntRange(2, 10000), help="Runs shown in trends.")
-def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool, last: int) -> None:
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Every warning in full (by default warnings of one kind fold into one line)."
+)
+def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool, last: int, verbose: bool) -> None:
     """Report one stored run: per model a board x variant table (p50/p90/p99, throughput,
     peak memory, top-1, fidelity, size, speed-up and size ratio against fp32), a verdict per
     variant, the Pareto set of top-1 vs p90 per board, and trends over earlier runs.
@@ -111,11 +114,12 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
         doc = with_schema(rep.to_json()) | ({"profiles": [p.to_json() for p in profiles]} if profiles else {})
         _emit(json.dumps(doc, indent=1, default=str) + "\n", output)
     elif fmt == "markdown":
-        _emit(report_markdown(rep, run_settings(stored), profiles), output)
+        _emit(report_markdown(rep, run_settings(stored), profiles, verbose=verbose), output)
     elif fmt == "html":
-        _emit(report_html(rep, results, run_settings(stored), profiles), output)
+        _emit(report_html(rep, results, run_settings(stored), profiles, verbose=verbose), output)
     else:
-        _show(Group(Report(rep), ProfileSummary(profiles)) if profiles else Report(rep), output)
+        report_view = Report(rep, verbose=verbose)
+        _show(Group(report_view, ProfileSummary(profiles, rep, verbose=verbose)) if profiles else report_view, output)
 
 
 @main.command(epilog=EXIT_CODES)

@@ -34,7 +34,15 @@ from edgebench.render.compare import degraded_lines, quantile_text, runs_line, v
 from edgebench.render.gate import GATE_COLUMNS, summary
 from edgebench.render.gate import runs_line as gate_runs_line
 from edgebench.render.profile import OTHER, PALETTE, html_section
-from edgebench.render.report import commit_words, failure_lines, fidelity_note, shown_columns, speed_class, validity
+from edgebench.render.report import (
+    commit_words,
+    failure_lines,
+    fidelity_note,
+    fold_warnings,
+    shown_columns,
+    speed_class,
+    validity,
+)
 
 TREND_SPAN = 0.10  # trend y axes cover at least median +-10 %
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -471,11 +479,11 @@ def profile_svg(profiles: Sequence[Profile]) -> str:
     return _svg("profile", "where the time goes: profiled latency by op type", y + 6, parts)
 
 
-def profile_section(profiles: Sequence[Profile]) -> str:
+def profile_section(profiles: Sequence[Profile], report: Report | None = None) -> str:
     """The report's profile section (`edgebench.render.profile.html_section`) made for narrow screens:
     its chart drawn by `profile_svg` (scales with the page) and its tables in containers that scroll sideways.
     """
-    section = html_section(profiles)
+    section = html_section(profiles, report=report)
     chart = profile_svg(profiles)
     section, n = re.subn(r"<svg\b.*?</svg>", lambda _: chart, section, count=1, flags=re.S)
     if n == 0:  # a section without a chart: put it after the heading's paragraph
@@ -520,14 +528,14 @@ def settings_text(settings: Mapping[str, Any] | None) -> str:
     return ", ".join(f"{k}={v}" for k, v in settings.items() if v not in (None, {}, [], ""))
 
 
-def _report_body(d: Report, settings: Mapping[str, Any] | None) -> list[str]:
+def _report_body(d: Report, settings: Mapping[str, Any] | None, *, verbose: bool = False) -> list[str]:
     ok, valid = validity(d)
     body = [
         f"<p>{_e(d.command)}, {_e(d.started)}, {_e(commit_words(d))}, "
         f'<b class="{"good" if ok else "bad"}">{_e(valid)}</b></p>',
         f"<p>settings: {_e(settings_text(settings))}</p>",
     ]
-    for w in d.warnings:
+    for w in fold_warnings(d.warnings, verbose=verbose):
         body.append(f'<p class="warn">warning: {_e(w)}</p>')
     for mm in d.models:
         body += [f"<h2>{_e(mm.model)}</h2>", _table(mm), "<ul>"]
@@ -566,7 +574,12 @@ def _document(title: str, body: list[str]) -> str:
 
 
 def report_html(
-    d: Report, results: Any = None, settings: Mapping[str, Any] | None = None, profiles: Sequence[Profile] = ()
+    d: Report,
+    results: Any = None,
+    settings: Mapping[str, Any] | None = None,
+    profiles: Sequence[Profile] = (),
+    *,
+    verbose: bool = False,
 ) -> str:
     """The whole report as one HTML document (no external resources).
 
@@ -574,11 +587,12 @@ def report_html(
         settings: the run's measurement settings, stated under the title.
         profiles: the run's profiles (``run --profile``, `edgebench.bench.profile.profiles_in_run`): a section
             with one stacked bar and the top operators per variant.
+        verbose: every warning in full (else warnings of one kind fold into one line, `fold_warnings`).
     """
     ok, _ = validity(d)
     state = "" if ok else " (not valid)"
-    body = [f"<h1>edgebench run {_e(d.run_id)}</h1>", *_report_body(d, settings)]
-    return _document(f"edgebench run {d.run_id}{state}", body + ([profile_section(profiles)] if profiles else []))
+    body = [f"<h1>edgebench run {_e(d.run_id)}</h1>", *_report_body(d, settings, verbose=verbose)]
+    return _document(f"edgebench run {d.run_id}{state}", body + ([profile_section(profiles, d)] if profiles else []))
 
 
 OUTCOME_CLASS = {"PASS": "good", "FAIL": "bad", "UNDECIDED": "warn"}

@@ -361,7 +361,10 @@ def run_harness(
         "--edge-progress",
         str(progress_file),
     ]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore::DeprecationWarning", PARENT_PID_ENV: str(os.getpid())}
+    # The harness is a pytest session of its own: called from a pytest-xdist worker (a user's CI, our tests),
+    # the worker's PYTEST_XDIST_* variables would make pytest-benchmark disable itself and save nothing.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
+    env.update({"PYTHONWARNINGS": "ignore::DeprecationWarning", PARENT_PID_ENV: str(os.getpid())})
     env.update({k: v for k, v in ((commit_env.ENV_COMMIT, commit), (commit_env.ENV_BRANCH, branch)) if v})
     fwd: _Forward | None = None
     try:
