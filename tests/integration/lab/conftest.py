@@ -116,7 +116,7 @@ class Lab:
                 proc.wait(5)
 
 
-def _start(cmd: list[str], cwd: Path, log: Path, ready: str, timeout: float = 20.0) -> subprocess.Popen[bytes]:
+def start_process(cmd: list[str], cwd: Path, log: Path, ready: str, timeout: float = 20.0) -> subprocess.Popen[bytes]:
     out = log.open("wb")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
@@ -132,10 +132,14 @@ def _start(cmd: list[str], cwd: Path, log: Path, ready: str, timeout: float = 20
     raise RuntimeError(f"{cmd[0]} did not start (log {log}):\n{log.read_text(errors='replace')[-2000:]}")
 
 
-def _exporter_config(farm: Farm) -> str:
+Places = dict[str, tuple[dict[str, str], "str | None", str]]
+
+
+def exporter_config(farm: Farm, places: Places = PLACES) -> str:
+    """The exporter's YAML: one NetworkService per resource group of ``places``."""
     lines = []
     user = getpass.getuser()
-    for _place, (_tags, board, group) in PLACES.items():
+    for _place, (_tags, board, group) in places.items():
         if board is None:
             continue
         m = farm.member(board)
@@ -144,14 +148,14 @@ def _exporter_config(farm: Farm) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _make_places(address: str) -> None:
+def make_places(address: str, places: Places = PLACES) -> None:
     """Create and tag the places with labgrid's own client API (ClientSession's stub, as labgrid-client does)."""
     from labgrid.remote.generated import labgrid_coordinator_pb2 as pb
 
     from edgebench.targets.lab import LabClient
 
     with LabClient(address) as client:
-        for place, (tags, board, group) in PLACES.items():
+        for place, (tags, board, group) in places.items():
             client._call("AddPlace", pb.AddPlaceRequest(name=place), f"creating {place}")
             client._call("SetPlaceTags", pb.SetPlaceTagsRequest(placename=place, tags=tags), f"tagging {place}")
             if board is not None:
@@ -161,7 +165,7 @@ def _make_places(address: str) -> None:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:  # the exporter's resources have arrived
             try:
-                for place, (_t, board, _g) in PLACES.items():
+                for place, (_t, board, _g) in places.items():
                     if board is not None:
                         client.endpoint(place)
                 return
@@ -170,7 +174,8 @@ def _make_places(address: str) -> None:
         raise RuntimeError("the exporter's NetworkService resources did not reach the coordinator in 20 s")
 
 
-def _inventory(root: Path, lab_address: str, farm: Farm, key: Path) -> Path:
+def write_inventory(root: Path, lab_address: str, farm: Farm, key: Path) -> Path:
+    """``root/boards.toml`` declaring the pools farm, solo, bare and nowhere (tags matching no place)."""
     work = root / "work"
     text = ""
     for pool in ("farm", "solo", "bare", "nowhere"):
@@ -189,7 +194,7 @@ def _inventory(root: Path, lab_address: str, farm: Farm, key: Path) -> Path:
     return path
 
 
-def _lab_key(root: Path, farm: Farm) -> Path:
+def lab_key(root: Path, farm: Farm) -> Path:
     """One key for every board of the pools (a pool's boards share one), accepted by every farm board."""
     key = root / "id_lab"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
@@ -203,7 +208,7 @@ def _lab_key(root: Path, farm: Farm) -> Path:
 
 
 @contextlib.contextmanager
-def _stopped_on_signals(lab: Lab) -> Iterator[None]:
+def stopped_on_signals(lab: Lab) -> Iterator[None]:
     """Stop the lab on SIGINT/SIGTERM to the test run, then stop the run as Ctrl-C does (the farm pattern)."""
     signals = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.getsignal(sig) for sig in signals}
@@ -229,27 +234,29 @@ def _stopped_on_signals(lab: Lab) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def start_lab(the_lab: Lab, places: Places = PLACES) -> None:
+    """Start the coordinator and the exporter of ``the_lab`` (processes recorded in it), create the places."""
+    root, address = the_lab.root, the_lab.address
+    (root / "exporter.yaml").write_text(exporter_config(the_lab.farm, places))
+    coordinator = labgrid_tool("labgrid-coordinator")
+    exporter = labgrid_tool("labgrid-exporter")
+    assert coordinator is not None and exporter is not None
+    the_lab.procs.append(start_process([coordinator, "-l", address], root, root / "coordinator.log", "listening on"))
+    cmd = [exporter, "-c", address, "-n", "lab-exporter", "--hostname", "127.0.0.1", str(root / "exporter.yaml")]
+    the_lab.procs.append(start_process(cmd, root, root / "exporter.log", "Exporter ready"))
+    make_places(address, places)
+
+
 @pytest.fixture(scope="session")
 def lab(farm: Farm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """A labgrid coordinator and exporter on loopback with the places above, stopped at the end."""
     require_labgrid()
     root = tmp_path_factory.mktemp("lab")
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    (root / "exporter.yaml").write_text(_exporter_config(farm))
-    the_lab = Lab(root=root, address=address, farm=farm, inventory=root / "boards.toml")
-    with _stopped_on_signals(the_lab):
+    the_lab = Lab(root=root, address=f"127.0.0.1:{free_port()}", farm=farm, inventory=root / "boards.toml")
+    with stopped_on_signals(the_lab):
         try:
-            coordinator = labgrid_tool("labgrid-coordinator")
-            exporter = labgrid_tool("labgrid-exporter")
-            assert coordinator is not None and exporter is not None
-            the_lab.procs.append(_start([coordinator, "-l", address], root, root / "coordinator.log", "listening on"))
-            exporter_cmd = [exporter, "-c", address, "-n", "lab-exporter", "--hostname", "127.0.0.1"]
-            the_lab.procs.append(
-                _start([*exporter_cmd, str(root / "exporter.yaml")], root, root / "exporter.log", "Exporter ready")
-            )
-            _make_places(address)
-            the_lab.inventory = _inventory(root, address, farm, _lab_key(root, farm))
+            start_lab(the_lab)
+            the_lab.inventory = write_inventory(root, the_lab.address, farm, lab_key(root, farm))
             yield the_lab
         finally:
             the_lab.stop()
