@@ -32,4 +32,6 @@ if command -v pypy3 >/dev/null && ! .venv-pypy/bin/python -c 'import numpy' 2>/d
   { pypy3 -m venv .venv-pypy && .venv-pypy/bin/pip install -q --only-binary=:all: 'numpy<2'; } ||
     echo "warning: could not make .venv-pypy (PyPy + numpy)" >&2
 fi
-exec .venv/bin/pytest -p no:cacheprovider "$@"
+# Two workers (pytest-xdist), a test file per worker at a time: the suite waits mostly on agent
+# processes and servers, so both cores are used; each worker has its own farm, lock and cache.
+exec .venv/bin/pytest -p no:cacheprovider -n "${EDGEBENCH_TEST_WORKERS:-2}" --dist loadfile "$@"
