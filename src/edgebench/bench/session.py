@@ -27,7 +27,7 @@ from edgebench.compress import metrics
 from edgebench.compress.variant import Variant, list_variants, variants_from_files
 from edgebench.errors import DataError, EdgebenchError, ResultsPathError, UserError
 from edgebench.model import JSONObject, Measurement, MeasurementError, Run
-from edgebench.results import artifacts, schema, store
+from edgebench.results import artifacts, pg, schema, store
 from edgebench.targets.board import Board
 from edgebench.targets.driver import RUN_ID_ENV, Driver, killed_agents_warning
 from edgebench.targets.group import for_each_board
@@ -36,6 +36,7 @@ from edgebench.targets.inventory import resolve_boards as resolve
 from edgebench.targets.registry import driver_for
 
 PARENT_PID_ENV = "EDGEBENCH_PARENT_PID"  # set by `edgebench run`: the harness stops if that process dies
+RESULTS_URL_ENV = "EDGEBENCH_RESULTS_URL"  # set by `edgebench run`: the run is stored on this server (never in argv)
 WRITE_FAILED_EXIT = 74  # the harness's exit when the results folder could not be written (EX_IOERR)
 WRITE_FAILED = "edgebench: results not written: "  # the harness's line that says why (read by `edgebench run`)
 ProgressFields = dict[str, str | bool | float]  # what a progress line adds to ``done, total``: case/process, ok, p50
@@ -105,7 +106,11 @@ class EdgeSession:
         variants: what to measure.
         settings: how to measure.
         eval_data: an npz used for every model, or a folder of ``<model>.npz``.
-        results: when given, the run is written there after every measurement.
+        results: when given, the run is written there after every measurement; with `RESULTS_URL_ENV`
+            set, the run goes to that PostgreSQL server instead (``results`` keeps the kept artifacts,
+            the reference cache and pytest-benchmark's copy). A server lost mid-run: the run stops, its
+            finished measurements are kept in the spool (`edgebench.results.pg.default_spool`) and
+            `write_error` is the one line that says so, with the `results push` command.
         command: recorded in the run (``run``, ``pytest``...).
         run_id: the run id (a new one by default).
         reference_cache: where fp32 reference outputs are cached (default under ``results``).
@@ -146,6 +151,9 @@ class EdgeSession:
         self.stop_reason: str | None = None  # set by `stop` (a signal): no agent starts after it
         self.write_error: str | None = None  # the run file could not be written (a full disk): the run stopped
         self._saved: Run | None = None  # the run as last written
+        self.server: pg.PgStore | None = None  # the results server the run is stored on (`RESULTS_URL_ENV`)
+        self.spool: Path | None = None  # where the run is kept since its server was lost
+        self._lost_why = ""  # what the server said when it was lost
         self._recorded: set[str] = set()  # case ids already in the run (each is written once)
         # re-entrant: `stop` runs in a signal handler, which may interrupt the main thread inside `record`
         self._record_lock = threading.RLock()
@@ -153,6 +161,9 @@ class EdgeSession:
         os.environ[RUN_ID_ENV] = self.run.run_id  # recorded in the board locks this process takes
         if results is not None:
             store.prepare(results)
+            url = os.environ.get(RESULTS_URL_ENV)
+            if url:
+                self.server = pg.open_store(url)
         self.baselines = paired.resolve(settings.baseline, results) if settings.baseline else None
 
     @property
@@ -382,7 +393,18 @@ class EdgeSession:
     def _write(self) -> None:
         """Write the run file (holding `_record_lock`), with a reserve for its last write; a write
         that fails (a full disk) stops the run at once: what was written before stays as it was."""
+        if self.spool is not None:  # the server was lost: what still finishes is kept in the spool
+            with contextlib.suppress(ResultsPathError):
+                store.save_run(self.spool, self.run)
+            return
         if self.results is None or self.write_error is not None:
+            return
+        if self.server is not None:
+            try:
+                pg.save_run(self.server, self.run)
+                self._saved = self.run
+            except pg.ResultsServerError as exc:
+                self._lose_server(self.run, exc)
             return
         try:
             store.save_run(self.results, self.run, reserve=True)
@@ -391,10 +413,28 @@ class EdgeSession:
             self.write_error = str(exc)
             self.stop(f"stopped: {exc}")
 
-    def store_final(self, run: Run) -> Path | None:
+    def _lose_server(self, run: Run, exc: Exception) -> None:
+        """The server was lost (holding `_record_lock`): keep ``run`` in the spool, say so, stop the run."""
+        assert self.server is not None
+        lost = f"stopped: lost the results server {self.server}"
+        if self.stop_reason is None and not run.complete:
+            run = schema.finish(run, complete=False, interrupted=lost)
+        spool = pg.default_spool()
+        self._lost_why = " ".join(str(exc).split())
+        try:
+            self.write_error = pg.spool_run(spool, run, self.server, self._lost_why)
+            self.spool = spool
+        except ResultsPathError as exc2:
+            self.write_error = f"{exc}; and the spool {spool} cannot be written either ({exc2}): nothing more kept"
+        self.stop(lost)
+
+    def store_final(self, run: Run) -> Path | str | None:
         """Write the final run into its reserve's room; if it does not fit, the run as last written,
-        closed with why it stopped. Returns its file, None if nothing could be stored."""
+        closed with why it stopped. Returns its file (on a server: the server and run id; a server
+        lost: the run's file in the spool), None if nothing could be stored."""
         assert self.results is not None
+        if self.server is not None:
+            return self._store_final_server(run)
         store.release_reserve(self.results, self.run_id)
         try:
             return store.save_run(self.results, run)
@@ -406,6 +446,23 @@ class EdgeSession:
         with contextlib.suppress(ResultsPathError):  # else the file as last written stays
             return store.save_run(self.results, schema.finish(self._saved, complete=False, interrupted=why))
         return None
+
+    def _store_final_server(self, run: Run) -> Path | str | None:
+        assert self.server is not None
+        with self._record_lock:
+            if self.spool is None:
+                try:
+                    pg.save_run(self.server, run)
+                    return f"{self.server} run {run.run_id}"
+                except pg.ResultsServerError as exc:
+                    self._lose_server(run, exc)
+                    return store.run_path(self.spool, run.run_id) if self.spool is not None else None
+            # lost earlier: the final state goes to the spool, and the line counts what it holds
+            try:
+                self.write_error = pg.spool_run(self.spool, run, self.server, self._lost_why)
+            except ResultsPathError:
+                return None
+            return store.run_path(self.spool, run.run_id)
 
     def report_progress(self, m: Measurement | None = None) -> None:
         """Append one JSON line to ``progress_file`` for a progress bar.

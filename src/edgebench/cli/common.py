@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TextIO, TypeVar
+from typing import Any, NoReturn, TextIO, TypeVar, overload
 
 import click
 from rich.console import Console
@@ -26,7 +26,7 @@ from edgebench.cli import interrupted_line  # defined before the command modules
 from edgebench.errors import EdgebenchError, UserError
 from edgebench.model import JSON_SCHEMA as JSON_SCHEMA  # re-exported: the --json objects' version
 from edgebench.render.widths import plain_width
-from edgebench.results import index
+from edgebench.results import backend, index, pg
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,21 +54,43 @@ class FiniteRange(click.FloatRange):
         return number
 
 
+RESULTS_ENV = "EDGEBENCH_RESULTS"  # the default of --results: a folder or a postgresql:// URL
+
+
+class ResultsPath(click.Path):
+    """``--results``: a folder (a `Path`), or a PostgreSQL URL (``postgresql://...``) kept as text.
+
+    The URL is opened by `existing_results` (read-only commands) or `writable_results`.
+    """
+
+    name = "results"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The URL as given, or the folder as `click.Path` checks it."""
+        if pg.is_url(value):
+            return str(value)
+        return super().convert(value, param, ctx)
+
+
 results_option = click.option(
     "--results",
     "results",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=ResultsPath(file_okay=False, path_type=Path),
     default=Path("results"),
+    envvar=RESULTS_ENV,
     show_default=True,
-    help="Folder that stores runs (created if missing).",
+    help="Folder that stores runs (created if missing), or a PostgreSQL server: postgresql://[user@]host[:port]/db "
+    "(the password in PGPASSWORD or ~/.pgpass). Default: $EDGEBENCH_RESULTS, else results.",
 )
 read_results_option = click.option(
     "--results",
     "results",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=ResultsPath(file_okay=False, path_type=Path),
     default=Path("results"),
+    envvar=RESULTS_ENV,
     show_default=True,
-    help="Folder that stores runs (must exist: this command only reads).",
+    help="Folder that stores runs (must exist: this command only reads), or a PostgreSQL server: "
+    "postgresql://[user@]host[:port]/db (read in a read-only session). Default: $EDGEBENCH_RESULTS, else results.",
 )
 json_option = click.option(
     "--json",
@@ -250,16 +272,46 @@ class EdgebenchCommand(click.Command):
         return rest
 
 
-def existing_results(results: Path, *, read_only: bool = True) -> Path:
+def _open_server(url: str, *, read_only: bool) -> pg.PgStore:
+    """Open the server store for the command (closed when its context closes)."""
+    got = pg.open_store(url, read_only=read_only)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(got.close)
+    return got
+
+
+def writable_results(results: Path | str) -> backend.Results:
+    """The results store of a writing command (`run`, `nightly`): a folder as given (made when the run
+    starts), or a server opened for writing now, so that an unreachable server, a user who may not
+    write or a too new schema fail in one line before anything is measured.
+
+    Raises:
+        ResultsServerError: the server cannot be used for writing (one line, the URL without its password).
+    """
+    if isinstance(results, str):
+        return _open_server(results, read_only=False)
+    return results
+
+
+@overload
+def existing_results(results: Path, *, read_only: bool = True) -> Path: ...
+@overload
+def existing_results(results: Path | str, *, read_only: bool = True) -> backend.Results: ...
+def existing_results(results: Path | str, *, read_only: bool = True) -> backend.Results:
     """The results folder of a read-only command, which must already exist (nothing is created).
 
     Until the command ends, the folder's index is read into memory and never written
     (`edgebench.results.index.read_only`): a read-only command changes nothing on disk.
     ``read_only=False``: only the check (`edgebench index rebuild`, which writes the index).
+    A PostgreSQL URL is opened as a server store, in a read-only session unless ``read_only=False``.
 
     Raises:
         UserError: naming the folder and the fix.
+        ResultsServerError: the server cannot be used (one line, the URL without its password).
     """
+    if isinstance(results, str):
+        return _open_server(results, read_only=read_only)
     if not results.is_dir():
         raise UserError(
             f"results folder {results} does not exist: give --results the folder your runs are stored in "

@@ -9,10 +9,20 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from edgebench.cli.common import EXIT_CODES, console, existing_results, json_option, main, print_json, results_option
+from edgebench.cli.common import (
+    EXIT_CODES,
+    console,
+    existing_results,
+    json_option,
+    main,
+    print_json,
+    results_option,
+    writable_results,
+)
 from edgebench.cli.run import commit_options
 from edgebench.errors import ResultsPathError, UserError
 from edgebench.fsutil import ensure_writable_dir, is_no_space, unwritable_message
+from edgebench.results import pg
 from edgebench.results.accept import accept as do_accept
 from edgebench.results.store import RESULTS_FIX
 from edgebench.workflows.nightly import load_config, run_nightly
@@ -23,7 +33,7 @@ from edgebench.workflows.nightly import load_config, run_nightly
 @results_option
 @json_option
 @commit_options
-def nightly(config: Path, results: Path, as_json: bool, commit: str | None, branch: str | None) -> None:
+def nightly(config: Path, results: Path | str, as_json: bool, commit: str | None, branch: str | None) -> None:
     """The nightly job in one command, from CONFIG (TOML, a [nightly] table): compress (cached),
     deploy and run on all boards with the baseline re-measured paired, store, compare, report
     (terminal with sparklines + HTML + Markdown under RESULTS/nightly/) and gate, as
@@ -39,17 +49,18 @@ def nightly(config: Path, results: Path, as_json: bool, commit: str | None, bran
     if not config.is_file():
         raise UserError(f"nightly config {config} does not exist: give the path of a TOML file with a [nightly] table")
     cfg = load_config(config)
-    if results.is_dir():  # a read-only folder: one line before the lock file (a missing one is made later)
+    store_ = writable_results(results)  # a server: opened for writing now, one line before any work
+    if isinstance(results, Path) and results.is_dir():  # a read-only folder: one line before the lock file
         ensure_writable_dir(results, fix=RESULTS_FIX)
     con = Console(stderr=True) if as_json else console()
     try:
         res = run_nightly(
-            cfg, results, log=lambda m: con.print(f"[dim]{m}[/dim]"), console=con, commit=commit, branch=branch
+            cfg, store_, log=lambda m: con.print(f"[dim]{m}[/dim]"), console=con, commit=commit, branch=branch
         )
     except OSError as exc:  # a report or a summary that does not fit: one line (the run file is kept)
         if not is_no_space(exc):
             raise
-        raise ResultsPathError(unwritable_message(results, exc)) from None
+        raise ResultsPathError(unwritable_message(results if isinstance(results, Path) else Path.cwd(), exc)) from None
     if as_json:
         print_json(res.to_dict())
     else:
@@ -63,7 +74,7 @@ def nightly(config: Path, results: Path, as_json: bool, commit: str | None, bran
 @click.option("--by", help="Who accepts (default: GITHUB_ACTOR, GITLAB_USER_LOGIN or the login name).")
 @results_option
 @json_option
-def accept(run: str, reason: str, by: str | None, results: Path, as_json: bool) -> None:
+def accept(run: str, reason: str, by: str | None, results: Path | str, as_json: bool) -> None:
     """Accept RUN (a run id, latest~N or a run file) as the baseline of later nightlies.
 
     A nightly compares and gates against the last accepted state, so a slowdown stays
@@ -74,6 +85,11 @@ def accept(run: str, reason: str, by: str | None, results: Path, as_json: bool) 
     Example:
       edgebench accept latest --reason "int8 kernels moved to the new runtime: 4 % slower, accepted"
     """
+    if isinstance(results, str):
+        raise UserError(
+            f"accept: {pg.redact(results)} is a server, which does not record acceptances yet: pin the baseline in the "
+            "nightly file (baseline = RUN), or accept in a results folder"
+        )
     a = do_accept(existing_results(results), run, reason, by)
     if as_json:
         print_json({"accepted": dataclasses.asdict(a)})

@@ -29,6 +29,7 @@ from edgebench.cli.common import (
     print_json,
     read_results_option,
     with_schema,
+    writable_results,
 )
 from edgebench.errors import UserError
 from edgebench.fsutil import write_text_atomic
@@ -41,14 +42,14 @@ from edgebench.render.markdown import comparison_markdown, gate_markdown, report
 from edgebench.render.profile import ProfileSummary
 from edgebench.render.report import Report
 from edgebench.render.widths import plain_width
-from edgebench.results import store
+from edgebench.results import backend, pg, store
 from edgebench.results.analysis import load_report
+from edgebench.results.backend import history as index_history
+from edgebench.results.backend import open_run
 from edgebench.results.choose import choose as do_choose
 from edgebench.results.choose import parse_mb, parse_ms
 from edgebench.results.compare import compare_paired, compare_runs
 from edgebench.results.gate import comparable_history, run_gate
-from edgebench.results.index import history as index_history
-from edgebench.results.store import open_run
 from edgebench.targets.board import LOCAL
 from edgebench.targets.inventory import load_inventory
 from edgebench.workflows.nightly import run_settings
@@ -97,7 +98,9 @@ def _emit(text: str, output: Path | None) -> None:
 @click.option(
     "--verbose", "-v", is_flag=True, help="Every warning in full (by default warnings of one kind fold into one line)."
 )
-def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool, last: int, verbose: bool) -> None:
+def report(
+    run: str, results: Path | str, fmt: str, output: Path | None, as_json: bool, last: int, verbose: bool
+) -> None:
     """Report one stored run: per model a board x variant table (p50/p90/p99, throughput,
     peak memory, top-1, fidelity, size, speed-up and size ratio against fp32), a verdict per
     variant, the Pareto set of top-1 vs p90 per board, and trends over earlier runs.
@@ -106,9 +109,10 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
     Unreadable run files are skipped with a warning.
     """
 
-    rep = load_report(existing_results(results), run, last=last)  # warnings: one line each (cli.common)
+    store_ = existing_results(results)
+    rep = load_report(store_, run, last=last)  # warnings: one line each (cli.common)
     fmt = "json" if as_json else fmt
-    stored = open_run(results, rep.run_file or rep.run_id)
+    stored = open_run(store_, rep.run_id if backend.is_server(store_) else rep.run_file or rep.run_id)
     profiles = profiles_in_run(stored)  # `run --profile`: shown after the report in every format
     if fmt == "json":
         doc = with_schema(rep.to_json()) | ({"profiles": [p.to_json() for p in profiles]} if profiles else {})
@@ -116,7 +120,7 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
     elif fmt == "markdown":
         _emit(report_markdown(rep, run_settings(stored), profiles, verbose=verbose), output)
     elif fmt == "html":
-        _emit(report_html(rep, results, run_settings(stored), profiles, verbose=verbose), output)
+        _emit(report_html(rep, store_, run_settings(stored), profiles, verbose=verbose), output)
     else:
         report_view = Report(rep, verbose=verbose)
         _show(Group(report_view, ProfileSummary(profiles, rep, verbose=verbose)) if profiles else report_view, output)
@@ -177,7 +181,7 @@ def report(run: str, results: Path, fmt: str, output: Path | None, as_json: bool
 def compare(
     a: str,
     b: str,
-    results: Path,
+    results: Path | str,
     fmt: str,
     output: Path | None,
     as_json: bool,
@@ -216,8 +220,9 @@ def compare(
         d = _compare_ab(a, b, results, boards, boards_file, RunSettings(repeats=repeats, min_time_s=min_time), alpha, m)
         _show_comparison(d, "json" if as_json else fmt, output)
         return
-    ra, rb = open_run(existing_results(results), a), open_run(results, b)
-    history = comparable_history(rb, index_history(results, sorted(m_.key for m_ in rb.measurements),
+    store_ = existing_results(results)
+    ra, rb = open_run(store_, a), open_run(store_, b)
+    history = comparable_history(rb, index_history(store_, sorted(m_.key for m_ in rb.measurements),
                                                    metrics=("p50",), before=ra.started))  # fmt: skip
     d = compare_runs(ra, rb, alpha=alpha, margin=m, allow_config_change=allow_config_change, history=history)
     for side, r in (("A", ra), ("B", rb)):
@@ -239,7 +244,7 @@ def _show_comparison(d: Comparison, fmt: str, output: Path | None) -> None:
 def _compare_ab(
     a: str,
     b: str,
-    results: Path,
+    results: Path | str,
     boards: list[str],
     inventory: Path | None,
     settings: RunSettings,
@@ -252,7 +257,7 @@ def _compare_ab(
             f"compare --ab: B {b!r} is not a file or folder: give the .onnx/.tflite file or variants to measure"
         )
     out = run_harness(
-        variants=Path(b), boards=boards, results=results, settings=settings.replace(baseline=a),
+        variants=Path(b), boards=boards, results=writable_results(results), settings=settings.replace(baseline=a),
         inventory=inventory, console=Console(stderr=True),
     )  # fmt: skip
     if out.run is None:
@@ -275,7 +280,7 @@ def gate(
     budgets: Path,
     run_ref: str,
     baseline: str | None,
-    results: Path,
+    results: Path | str,
     as_json: bool,
     junit: Path | None,
     md: Path | None,
@@ -351,7 +356,7 @@ def gate(
 @json_option
 def choose(
     model: str, max_p90: str | None, min_accuracy: float | None, max_memory: str | None, rank: str,
-    boards_file: Path | None, results: Path, as_json: bool,
+    boards_file: Path | None, results: Path | str, as_json: bool,
 ) -> None:  # fmt: skip
     """Choose hardware: rank the boards and variants of MODEL whose latest stored results meet
     the constraints, by board cost, power or latency (cost and power from the inventory),
@@ -360,11 +365,11 @@ def choose(
     Inventory boards without results for MODEL are listed. Exit 1 when nothing fits.
     """
 
-    existing_results(results)
+    store_ = existing_results(results)
     inv = {name: BoardCost(b.cost, b.power_w) for name, b in load_inventory(boards_file).items()}
     p90 = parse_ms(max_p90) if max_p90 else None
     memory = parse_mb(max_memory) if max_memory else None
-    d = do_choose(results, model, inv, rank=rank, min_accuracy=min_accuracy, max_p90_ms=p90, max_memory_mb=memory)
+    d = do_choose(store_, model, inv, rank=rank, min_accuracy=min_accuracy, max_p90_ms=p90, max_memory_mb=memory)
     # the built-in board is always in the inventory: only boards someone added are worth a "no results" line
     d = dataclasses.replace(d, unmeasured=tuple(b for b in d.unmeasured if b != LOCAL))
     if as_json:
@@ -387,9 +392,54 @@ def index_group() -> None:
 
 @index_group.command("rebuild", epilog=EXIT_CODES)
 @read_results_option
-def index_rebuild(results: Path) -> None:
+def index_rebuild(results: Path | str) -> None:
     """Throw the index of the results folder away and build it again from its run files
     (after copying runs in from elsewhere, or an edgebench upgrade). Unreadable files are
     skipped and named."""
+    if isinstance(results, str):
+        raise UserError(f"{pg.redact(results)} is a server: it has no index to rebuild (it is always up to date)")
     rep = store.rebuild(existing_results(results, read_only=False))
     click.echo(f"indexed {rep.indexed} run file(s) into {results / 'index.sqlite'}")
+
+
+@main.group("results")
+def results_group() -> None:
+    """Move run history between a results folder and a PostgreSQL server (both ways, keeping run ids).
+
+    The URL is postgresql://[user@]host[:port]/database[?sslmode=...]; the password comes from
+    PGPASSWORD, ~/.pgpass or a service file (PGSERVICE), never the command line.
+    """
+
+
+@results_group.command("push", epilog=EXIT_CODES)
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("url")
+def results_push(folder: Path, url: str) -> None:
+    """Copy the runs of FOLDER (a results folder, or the spool a run that lost its server kept) to the
+    server at URL. Idempotent: a run the server holds byte for byte is not copied again, and an
+    incomplete run there is replaced by a fuller copy."""
+    if not folder.is_dir():
+        raise UserError(f"results folder {folder} does not exist: give the folder your runs are stored in")
+    if not pg.is_url(url):
+        raise UserError(f"{pg.redact(url)} is not a PostgreSQL URL: write it as postgresql://[user@]host[:port]/db")
+    with pg.open_store(url) as target:
+        rep = pg.push(folder, target)
+        click.echo(rep.line(str(folder), str(target)))
+    if rep.unreadable:
+        for why in rep.unreadable:
+            click.echo(f"warning: skipping {' '.join(why.split())}", err=True)
+
+
+@results_group.command("pull", epilog=EXIT_CODES)
+@click.argument("url")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def results_pull(url: str, folder: Path) -> None:
+    """Copy the runs stored on the server at URL into FOLDER (made if missing; a read-only session on
+    the server), written and indexed as a run writes them. Idempotent: a second pull copies nothing."""
+    if not pg.is_url(url):
+        raise UserError(f"{pg.redact(url)} is not a PostgreSQL URL: write it as postgresql://[user@]host[:port]/db")
+    with pg.open_store(url, read_only=True) as source:
+        rep = pg.pull(source, folder)
+        click.echo(rep.line(str(source), str(folder)))
+    for why in rep.unreadable:
+        click.echo(f"warning: skipping {' '.join(why.split())}", err=True)

@@ -23,6 +23,7 @@ from edgebench.cli.common import (
     models_callback,
     print_json,
     results_option,
+    writable_results,
 )
 from edgebench.render.report import Report
 from edgebench.results.analysis import analyze_run
@@ -123,7 +124,7 @@ def run_cmd(
     boards: list[str],
     variants: Path,
     eval_data: Path | None,
-    results: Path,
+    results: Path | str,
     as_json: bool,
     boards_file: Path | None,
     models: list[str] | None,
@@ -147,26 +148,26 @@ def run_cmd(
     """
     settings = from_options(measure)
     out = run_harness(
-        variants=variants, boards=boards, results=results, settings=settings, eval_data=eval_data,
+        variants=variants, boards=boards, results=writable_results(results), settings=settings, eval_data=eval_data,
         inventory=boards_file, models=models, extra=pytest_args, parallel=parallel,
         console=None if show_pytest else Console(stderr=True), show_output=show_pytest, commit=commit, branch=branch,
     )  # fmt: skip
     if as_json:
         run = out.run.to_json() if out.run is not None else None
-        print_json({"run_file": str(out.run_file), "log": str(out.log), "pytest_exit": out.pytest_exit, "run": run})
+        print_json({"run_file": str(out.stored), "log": str(out.log), "pytest_exit": out.pytest_exit, "run": run})
     else:
         con = console()
         if out.run is not None:
             con.print(Report(analyze_run(out.run)))
-        if out.run_file is not None:
-            con.print(f"run stored in [bold]{out.run_file}[/bold] (harness log: {out.log})")
+        if out.stored is not None:
+            con.print(f"run stored in [bold]{out.stored}[/bold] (harness log: {out.log})")
     ctx = click.get_current_context()
     if out.exit_code is not None:  # SIGINT/SIGTERM: what finished is stored, incomplete unless all had
         kept = len(out.run.measurements) if out.run is not None else 0
         partial = sum(is_partial(m) for m in out.run.measurements) if out.run is not None else 0
         some = f" ({partial} partial: from fewer agent processes than --repeats)" if partial else ""
         complete = "true" if out.run is not None and out.run.complete else "false"  # a signal at the very end
-        where = f"stored in {out.run_file} (complete: {complete})" if out.run_file else "nothing stored"
+        where = f"stored in {out.stored} (complete: {complete})" if out.stored else "nothing stored"
         said = f"interrupted by {signal.Signals(out.exit_code - 128).name}"
         reason = out.run.interrupted if out.run is not None and out.run.interrupted else said
         click.echo(printable(f"error: run {reason}: {kept} finished measurement(s){some} {where}"), err=True)

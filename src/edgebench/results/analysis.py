@@ -11,7 +11,6 @@ import warnings
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,11 +28,11 @@ from edgebench.model import (
     Run,
     Worth,
 )
+from edgebench.results.backend import Results, find_run, list_runs, open_run, read_run, sync, where
 from edgebench.results.commit import label as commit_label
 from edgebench.results.schema import SchemaError
 from edgebench.results.significance import compare_quantile
 from edgebench.results.stats import HIGH_CV, PROCESS_SPREAD, is_noisy
-from edgebench.results.store import find_run, list_runs, open_run, read_run, sync
 from edgebench.results.trend import with_trends
 
 BASELINE = "fp32"
@@ -374,7 +373,7 @@ def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
     )
 
 
-def load_report(results: Path, ref: str = "latest", *, last: int = 30) -> Report:
+def load_report(results: Results, ref: str = "latest", *, last: int = 30) -> Report:
     """The report of a stored run, with trends over the last ``last`` runs from the index.
 
     Unreadable run files elsewhere in the folder are skipped with a warning.
@@ -388,7 +387,7 @@ def load_report(results: Path, ref: str = "latest", *, last: int = 30) -> Report
     if ref == "latest":  # plain `report`: the newest run that can be read, saying which were skipped
         for older in reversed(list_runs(results)):
             try:
-                run = read_run(older)
+                run = read_run(results, older)
             except SchemaError as exc:
                 warnings.warn(f"skipping {exc}", stacklevel=2)
                 continue
@@ -399,5 +398,5 @@ def load_report(results: Path, ref: str = "latest", *, last: int = 30) -> Report
             path = older
             break
     run = open_run(results, str(path), "pick another run (edgebench report RUN) or delete the file")
-    report = dataclasses.replace(analyze_run(run), run_file=str(path))
+    report = dataclasses.replace(analyze_run(run), run_file=where(results, path))
     return with_trends(report, results, last=last)

@@ -16,14 +16,12 @@ import dataclasses
 import math
 import re
 from collections.abc import Mapping
-from pathlib import Path
 
 from edgebench.errors import UserError
 from edgebench.model import MIB, BoardCost, CheckVerdict, Choice, Measurement, Option, Run
 from edgebench.results.analysis import fidelity_of
+from edgebench.results.backend import Results, open_run, query, sync
 from edgebench.results.gate import check_limit
-from edgebench.results.index import query
-from edgebench.results.store import open_run, sync
 
 RANKS = ("cost", "power", "latency")
 _TIME = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "": 1.0}
@@ -56,7 +54,7 @@ def parse_mb(text: str) -> float:
     return float(m.group(1)) * _SIZE[m.group(2)]
 
 
-def latest_rows(results: Path, model: str) -> list[Option]:
+def latest_rows(results: Results, model: str) -> list[Option]:
     """The newest successful measurement of each (board, variant) of ``model`` in the index (no costs)."""
     sync(results)
     rows = query(
@@ -73,7 +71,7 @@ def latest_rows(results: Path, model: str) -> list[Option]:
 
 
 def choose(
-    results: Path,
+    results: Results,
     model: str,
     boards: Mapping[str, BoardCost],
     *,
@@ -132,7 +130,7 @@ def choose(
     )
 
 
-def _measurement(results: Path, runs: dict[str, Run], row: Option, model: str) -> Measurement:
+def _measurement(results: Results, runs: dict[str, Run], row: Option, model: str) -> Measurement:
     """The stored measurement behind an index row (each run file read once)."""
     if row.run_id not in runs:
         runs[row.run_id] = open_run(results, row.run_id, "delete the file or rebuild the index")

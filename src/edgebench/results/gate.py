@@ -67,8 +67,9 @@ from edgebench.model import LIMITS, MIB, Budget, Budgets, Check, CheckVerdict, G
 from edgebench.model.decisions import FIDELITY_CHECK
 from edgebench.results import commit
 from edgebench.results.analysis import BASELINE, Fidelity, fidelity_of
+from edgebench.results.backend import Results, open_run, sync
+from edgebench.results.backend import history as index_history
 from edgebench.results.compare import config_differences, refuse_config_change
-from edgebench.results.index import history as index_history
 from edgebench.results.significance import (
     ALPHA,
     HISTORY,
@@ -78,7 +79,6 @@ from edgebench.results.significance import (
     process_rounds,
     regression_check,
 )
-from edgebench.results.store import open_run, sync
 
 PASS, FAIL, UNDECIDED = CheckVerdict.PASS, CheckVerdict.FAIL, CheckVerdict.UNDECIDED
 QUANTILE = {"max_p90_ms": 0.9, "max_p99_ms": 0.99}
@@ -385,7 +385,7 @@ def comparable_history(run: Run, rows: Mapping[Key, Sequence[Mapping[str, Any]]]
 
 
 def run_gate(
-    results: Path,
+    results: Results,
     budgets_path: Path,
     run_ref: str = "latest",
     baseline_ref: str | None = None,
@@ -414,7 +414,7 @@ def run_gate(
 
 
 def gate_run(
-    results: Path,
+    results: Results,
     budgets: Budgets,
     run: Run,
     baseline: Run | None,

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgebench.model import Report, Run, Trend
-from edgebench.results.index import history
-from edgebench.results.store import load_run, run_path
+from edgebench.results.backend import Results, history, load_run_id
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -121,7 +119,7 @@ def by_commit(points: Sequence[dict[str, Any]], metric: str) -> list[dict[str, A
 
 
 def linked(
-    results: Path,
+    results: Results,
     key: tuple[str, str, str],
     rows: Sequence[dict[str, Any]],
     runs: dict[str, Run | None] | None = None,
@@ -138,8 +136,7 @@ def linked(
         v = r.get("p50")
         rid = str(r["run_id"])
         if rid not in runs:
-            path = run_path(results, rid)
-            runs[rid] = load_run(path) if path.is_file() else None
+            runs[rid] = load_run_id(results, rid)
         run = runs[rid]
         m = next((x for x in run.measurements if x.key == key), None) if run is not None else None
         p = m.paired if m is not None else None
@@ -166,7 +163,7 @@ def left_out_note(key: tuple[str, str, str], count: int, differences: Sequence[s
 
 def with_trends(
     report: Report,
-    results: Path,
+    results: Results,
     *,
     last: int = 30,
     command: str | None = None,

@@ -61,15 +61,15 @@ from edgebench.render.gate import GateView
 from edgebench.render.html import comparison_counts, nightly_html
 from edgebench.render.markdown import nightly_markdown
 from edgebench.render.report import Report as ReportView
-from edgebench.results import store
+from edgebench.results import backend, pg
 from edgebench.results.accept import acceptances
 from edgebench.results.analysis import analyze_run
+from edgebench.results.backend import Results, runs_by
 from edgebench.results.compare import compare_runs
 from edgebench.results.gate import gate_run, load_budgets
-from edgebench.results.index import runs_by
 from edgebench.results.trend import with_trends
 from edgebench.workflows import recipes
-from edgebench.workflows.run import run_harness
+from edgebench.workflows.run import run_harness, server_folder
 
 NIGHTLY = "nightly"
 LOCK = ".nightly.lock"
@@ -172,12 +172,17 @@ def _check_tables(path: Path, doc: dict[str, Any]) -> None:
 
 
 @contextlib.contextmanager
-def nightly_lock(results: Path) -> Iterator[None]:
-    """Hold the results folder's nightly lock (released when the process dies, too).
+def nightly_lock(results: Results, name: str = NIGHTLY) -> Iterator[None]:
+    """Hold the results folder's nightly lock (released when the process dies, too); on a server,
+    the advisory lock of the nightly ``name`` (`edgebench.results.pg.nightly_lock`).
 
     Raises:
         NightlyBusy: naming the holder, when another nightly runs.
     """
+    if isinstance(results, pg.PgStore):
+        with pg.nightly_lock(results, name):
+            yield
+        return
 
     def busy(holder: str) -> NightlyBusy:
         return NightlyBusy(
@@ -194,7 +199,7 @@ class NightlyResult:
     """What a nightly did; ``exit_code`` is the command's."""
 
     run: Run | None = None
-    run_file: Path | None = None
+    run_file: Path | str | None = None  # a server: its URL (without password) and the run id
     compress: dict[str, Any] = field(default_factory=dict)
     vs_last: Comparison | None = None
     vs_baseline: Comparison | None = None
@@ -320,7 +325,7 @@ def _same_config(recorded: Any, path: Path) -> bool:
     return isinstance(recorded, str) and Path(recorded).resolve() == path.resolve()
 
 
-def accepted_baseline(results: Path, cfg: NightlyConfig) -> tuple[str | None, str]:
+def accepted_baseline(results: Results, cfg: NightlyConfig) -> tuple[str | None, str]:
     """The last accepted state: ``(run id or None, why it is the baseline)``.
 
     The latest of: the last nightly of this config whose verdict was PASS (at its start)
@@ -328,7 +333,7 @@ def accepted_baseline(results: Path, cfg: NightlyConfig) -> tuple[str | None, st
     """
     events: list[tuple[dt.datetime, str, str]] = []
     for run_id, started, path in reversed(runs_by(results, NIGHTLY)):
-        r = store.load_run(Path(path))
+        r = backend.load_run(results, path)
         if (
             r is not None
             and r.nightly
@@ -337,7 +342,8 @@ def accepted_baseline(results: Path, cfg: NightlyConfig) -> tuple[str | None, st
         ):
             events.append((_when(started), run_id, "the last nightly that passed"))
             break
-    events += [(_when(a.at), a.run_id, f"accepted by {a.by} ({a.why})") for a in acceptances(results)]
+    accepted = acceptances(results) if isinstance(results, Path) else []  # a server has none yet
+    events += [(_when(a.at), a.run_id, f"accepted by {a.by} ({a.why})") for a in accepted]
     if not events:
         return None, "no accepted baseline yet (first nightly): this run becomes it if it passes"
     _, run_id, why = max(events)
@@ -376,14 +382,14 @@ def change_points_text(report: Report) -> list[str]:
     return out
 
 
-def _last_nightly(results: Path, before: str) -> str | None:
+def _last_nightly(results: Results, before: str) -> str | None:
     older = [r for r in runs_by(results, NIGHTLY) if r[0] != before]
     return older[-1][0] if older else None
 
 
 def run_nightly(
     cfg: NightlyConfig,
-    results: Path,
+    results: Results,
     log: Callable[[str], None] = lambda _m: None,
     console: Console | None = None,
     commit: str | None = None,
@@ -401,11 +407,11 @@ def run_nightly(
     settings = RunSettings.from_mapping(cfg.settings, where=f"{cfg.path}: [nightly.settings]")
     budgets = load_budgets(cfg.budgets) if cfg.budgets else None  # config errors before any work
     if cfg.baseline:
-        check_pinned(cfg, store.open_run(results, cfg.baseline, "pin another baseline"), settings)
-    with nightly_lock(results):
-        store.prepare(results)
-        work = results / NIGHTLY
-        work.mkdir(exist_ok=True)
+        check_pinned(cfg, backend.open_run(results, cfg.baseline, "pin another baseline"), settings)
+    with nightly_lock(results, cfg.path.stem):
+        backend.prepare(results)
+        work = backend.local_folder(results, server_folder()) / NIGHTLY
+        work.mkdir(parents=True, exist_ok=True)
         variants = cfg.variants
         if cfg.recipe is not None:
             log(f"compress: {cfg.recipe}")
@@ -425,20 +431,21 @@ def run_nightly(
             variants=variants, boards=cfg.boards, results=results, settings=settings, eval_data=_eval_data(cfg, work),
             inventory=cfg.inventory, models=cfg.models, console=console, parallel=True, commit=commit, branch=branch,
         )  # fmt: skip
-        assert outcome.run is not None and outcome.run_file is not None
+        assert outcome.run is not None and outcome.stored is not None
         nightly = {"config": str(cfg.path), "boards": cfg.boards, "baseline": base_id}
         run = replace(outcome.run, command=NIGHTLY, nightly=nightly)
-        res.run, res.run_file = run, store.save_run(results, run)
+        stored = backend.save_run(results, run)
+        res.run, res.run_file = run, stored if isinstance(stored, Path) else backend.where(results, stored)
         for f in run.failures:
             why = f.error.message if f.error is not None else "?"
             res.problems.append(f"{f.board}/{f.model}/{f.variant} failed: {why}")
         if outcome.pytest_exit not in (0, 1) and not run.failures:
-            log_file = results / "logs" / f"{run.run_id}.log"
+            log_file = outcome.log
             res.problems.append(f"the measurement harness exited {outcome.pytest_exit}: see {log_file}")
         last = _last_nightly(results, run.run_id)
         # a damaged measurement in the last or baseline run is skipped with a warning (one line in the CLI)
-        baseline = store.open_run(results, base_id) if base_id else None
-        last_run = store.open_run(results, last) if last and last != base_id else None
+        baseline = backend.open_run(results, base_id) if base_id else None
+        last_run = backend.open_run(results, last) if last and last != base_id else None
         if last_run is not None:  # informational: last night may not be the baseline
             res.vs_last = compare_runs(last_run, run, allow_config_change=True)  # listed in config_changes
         if baseline is not None:
@@ -458,7 +465,7 @@ def run_nightly(
         verdict, why = res.verdict
         run = replace(run, nightly={**nightly, "verdict": verdict})  # the next nightly's baseline if PASS
         res.run = run
-        store.save_run(results, run)
+        backend.save_run(results, run)
         html_doc = nightly_html(
             report, verdict, why, gate=res.gate, vs_last=res.vs_last, vs_baseline=res.vs_baseline,
             settings=run_settings(run),

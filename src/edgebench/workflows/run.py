@@ -23,13 +23,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from edgebench.bench import paired
 from edgebench.bench.inputs import check_run
-from edgebench.bench.session import PARENT_PID_ENV, WRITE_FAILED, WRITE_FAILED_EXIT, load_variants, resolve_boards
+from edgebench.bench.session import (
+    PARENT_PID_ENV,
+    RESULTS_URL_ENV,
+    WRITE_FAILED,
+    WRITE_FAILED_EXIT,
+    load_variants,
+    resolve_boards,
+)
 from edgebench.bench.settings import SETTINGS, RunSettings, dims_argv
 from edgebench.compress.variant import Variant
-from edgebench.errors import DataError, EdgebenchError, ResultsPathError, UserError
+from edgebench.errors import DataError, EdgebenchError, ResultsPathError, RunNotFound, UserError
 from edgebench.fsutil import unwritable_message
 from edgebench.model import Measurement, Run
-from edgebench.results import artifacts, schema, store
+from edgebench.results import artifacts, backend, pg, schema, store
 from edgebench.results import commit as commit_env
 
 LOGS = "logs"  # results/logs/<run_id>.log: the child pytest's output
@@ -46,11 +53,17 @@ class RunOutcome:
     """What `run_harness` did: the stored run, its file, and pytest's exit status."""
 
     run: Run | None
-    run_file: Path | None
+    run_file: Path | None  # None on a server store (see `stored`)
     pytest_exit: int
     log: Path | None = None
     signal: int | None = None  # SIGINT/SIGTERM that interrupted the run (exit 128 + it)
     compared: bool = False  # a --benchmark-compare-fail check was asked for
+    stored_on: str | None = None  # a server store: where the run is (the URL without its password and the run id)
+
+    @property
+    def stored(self) -> str | None:
+        """Where the run is stored, for the user: its file, or the server and run id; None when nothing was."""
+        return self.stored_on or (str(self.run_file) if self.run_file is not None else None)
 
     @property
     def exit_code(self) -> int | None:
@@ -306,7 +319,7 @@ def run_harness(
     *,
     variants: Path,
     boards: list[str],
-    results: Path,
+    results: backend.Results,
     settings: RunSettings,
     eval_data: Path | None = None,
     inventory: Path | None = None,
@@ -322,6 +335,12 @@ def run_harness(
 
     The child pytest's output goes to ``results/logs/<run_id>.log`` (and also to the
     console with ``show_output``); ``console`` shows a progress bar per finished case.
+
+    ``results`` may be a server store (`edgebench.results.pg.PgStore`, opened for writing):
+    the harness gets its URL in its environment (`RESULTS_URL_ENV`, never on its command
+    line) and stores the run there; logs, kept artifacts and pytest-benchmark's copy go to
+    the local folder `server_folder` names. A baseline run on the server is copied into
+    that folder first.
 
     Args:
         console: where the progress bar goes (None: no bar).
@@ -341,14 +360,22 @@ def run_harness(
         raise DataError(f"eval data {eval_data} does not exist: give an .npz file (x, y) or a folder of <model>.npz")
     eval_given = eval_data is not None
     check_run(settings.inputs, settings.dims, settings.batch_size, settings.seed, variant_list, eval_given=eval_given)
+    server = results if isinstance(results, pg.PgStore) else None
+    folder = backend.local_folder(results, server_folder())
     if settings.baseline:  # named once, here: "latest" in the harness would be the new run itself
         ref = settings.baseline
         is_file = Path(ref).exists() and not ref.endswith(".json")  # a model or variants, else a run
-        baselines = paired.resolve(ref, results)
+        if server is not None and not is_file:  # the harness reads the baseline run from the local folder
+            base = pg.open_run(server, ref, "pick another baseline run")
+            store.prepare(folder)
+            store.save_run(folder, base)
+            ref = base.run_id
+        baselines = paired.resolve(ref, folder)
         paired.check_inputs(baselines, [b.name for b in board_list], variant_list)
         settings = settings.replace(baseline=str(Path(ref).resolve()) if is_file else baselines.ref)
-    check_space(results, len(board_list), variant_list, settings)
-    store.prepare(results)
+    check_space(folder, len(board_list), variant_list, settings)
+    store.prepare(folder)
+    results = folder  # below: the local folder (logs, artifacts, pytest-benchmark's copy)
     logs = results / LOGS
     logs.mkdir(exist_ok=True)
     run_id = schema.new_run_id()
@@ -366,6 +393,9 @@ def run_harness(
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
     env.update({"PYTHONWARNINGS": "ignore::DeprecationWarning", PARENT_PID_ENV: str(os.getpid())})
     env.update({k: v for k, v in ((commit_env.ENV_COMMIT, commit), (commit_env.ENV_BRANCH, branch)) if v})
+    env.pop(RESULTS_URL_ENV, None)
+    if server is not None:
+        env[RESULTS_URL_ENV] = server.url  # the environment, not argv: a password never shows in `ps`
     fwd: _Forward | None = None
     try:
         out = open(log, "wb")  # noqa: SIM115  # closed by the thread that copies the harness's output into it
@@ -385,25 +415,69 @@ def run_harness(
     finally:
         progress_file.unlink(missing_ok=True)
         store.release_reserve(results, run_id)  # a killed harness leaves it
-    path = store.run_path(results, run_id)
     sig = fwd.signal if fwd is not None else None
+    if server is not None:
+        return _from_server(server, run_id, proc.returncode, log, sig, said, extra)
+    path = store.run_path(results, run_id)
     if sig is not None:
         return _interrupted(path, proc.returncode, log, sig)
     if proc.returncode == WRITE_FAILED_EXIT:
         raise ResultsPathError(_write_failed(results, path, said))
     if not path.is_file():
-        tail = "\n".join(log.read_text(errors="replace").strip().splitlines()[-15:])
-        raise UserError(
-            f"the measurement harness stopped before storing a run (pytest exit {proc.returncode}); the end of "
-            f"its log {log}:\n{tail}\nfix the problem it names, or run it alone with "
-            "`pytest --pyargs edgebench.bench.harness --edge-variants ...`"
-        )
+        raise _harness_stopped(proc.returncode, log)
     try:
         run = store.read_run(path)
     except (EdgebenchError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"the stored run {path} cannot be read ({exc}): run again") from None
     compared = any(a.startswith("--benchmark-compare-fail") for a in extra)
     return RunOutcome(run, path, proc.returncode, log, compared=compared)
+
+
+def server_folder() -> Path:
+    """Where runs stored on a server keep their local files (logs, kept artifacts, pytest-benchmark's
+    copy, a copied baseline run): ``$XDG_CACHE_HOME/edgebench/server`` (``~/.cache/edgebench/server``),
+    one folder per server and database (`edgebench.results.backend.local_folder`)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "edgebench" / "server"
+
+
+def _harness_stopped(proc_exit: int, log: Path) -> UserError:
+    tail = "\n".join(log.read_text(errors="replace").strip().splitlines()[-15:])
+    return UserError(
+        f"the measurement harness stopped before storing a run (pytest exit {proc_exit}); the end of "
+        f"its log {log}:\n{tail}\nfix the problem it names, or run it alone with "
+        "`pytest --pyargs edgebench.bench.harness --edge-variants ...`"
+    )
+
+
+def _from_server(
+    server: pg.PgStore, run_id: str, proc_exit: int, log: Path, sig: int | None, said: list[str], extra: tuple[str, ...]
+) -> RunOutcome:
+    """The outcome of a run the harness stored on a server: read back from it.
+
+    A harness that lost the server kept the run in the spool and said so (`WRITE_FAILED`): that
+    line is the error (it names the spool and the `results push` command).
+
+    Raises:
+        ResultsServerError: the server was lost mid-run (the run is in the spool), or cannot be read now.
+    """
+    if proc_exit == WRITE_FAILED_EXIT:
+        raise pg.ServerUnreachable(said[-1] if said else f"lost the results server {server}: see the harness log {log}")
+    try:
+        run = pg.read_run(server, run_id)
+    except RunNotFound:
+        if sig is not None:
+            return RunOutcome(None, None, proc_exit, log, sig)
+        raise _harness_stopped(proc_exit, log) from None
+    except schema.SchemaError as exc:
+        raise UserError(f"the stored run {server} run {run_id} cannot be read ({exc}): run again") from None
+    if sig is not None and not run.complete and run.interrupted is None:  # killed before it closed the run
+        run = schema.finish(run, complete=False, interrupted=f"interrupted by {signal.Signals(sig).name}")
+        pg.save_run(server, run)
+    compared = any(a.startswith("--benchmark-compare-fail") for a in extra)
+    return RunOutcome(
+        run, None, proc_exit, log, sig, compared=compared and sig is None, stored_on=f"{server} run {run_id}"
+    )
 
 
 def _copy_output(proc: subprocess.Popen[bytes], out: BinaryIO, echo: bool, said: list[str]) -> None:
