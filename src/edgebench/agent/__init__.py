@@ -25,11 +25,14 @@ Method (every default can be overridden in the job's ``measure`` block; `measuri
    the parent's reference outputs (top-1 agreement, max / mean abs difference, cosine;
    `evaluation`);
 6. device state (governor, frequency, temperature, steal) before and after, with warnings
-   (`device`).
+   (`device`);
+7. with a ``sustained`` block, the model then runs on for that long and a timeline is
+   recorded per window: count, p50/p99, frequency, temperature, throttle flags and the
+   power of the sources the board has (`sustained`, `power`), the sensors' overhead stated.
 
 Modules: `schema` (the job and result keys, both sides), `base`, `clock`, `memory`,
 `device`, `hashing`, `runtimes`, `inputs`, `evaldata`, `evaluation`, `jobs`, `measuring`,
-`paired`, `profiling`, `probe`, `entry`; the board tools run as ``python -c`` text
+`paired`, `profiling`, `sustained`, `power`, `probe`, `entry`; the board tools run as ``python -c`` text
 `boardlock` and `boardkill` (and `hashing`); `build` (host only) makes the archive.
 
 Keep every module free of edgebench imports (relative imports within the package only)
@@ -62,6 +65,7 @@ from .inputs import build_inputs, check_dims, concrete_shape, make_input, unname
 from .measuring import DEFAULT_MEASURE, measure, measure_job
 from .memory import peak_rss_bytes, reset_peak_rss, rss_bytes
 from .paired import paired_job
+from .power import NO_SENSOR, CommandMeter, PowerMeter, hwmon_rails, parse_power, rapl_domains
 from .probe import probe
 from .profiling import PROFILE_DEFAULTS, TFLITE_NO_TIMING, RssTimeline, parse_ort_trace, profile_job, profile_tflite
 from .runtimes import (
@@ -76,6 +80,7 @@ from .runtimes import (
     tflite_ops,
 )
 from .schema import AGENT_VERSION, RESULT_SCHEMA
+from .sustained import DEFAULT_SUSTAINED, Sensors, decode_throttled, run_sustained, sustained_problem, window_stats
 
 # the names the host and its tests knew when the agent was one file, private ones included
 _first_line = first_line
@@ -89,14 +94,19 @@ __all__ = [
     "DEFAULT_DEVICE",
     "DEFAULT_MEASURE",
     "DEFAULT_MIN_COSINE",
+    "DEFAULT_SUSTAINED",
+    "NO_SENSOR",
     "PROFILE_DEFAULTS",
     "RESULT_SCHEMA",
     "RUNTIMES",
     "RUNTIME_OF_FORMAT",
     "TFLITE_NO_TIMING",
     "AgentError",
+    "CommandMeter",
     "OnnxRuntimeModel",
+    "PowerMeter",
     "RssTimeline",
+    "Sensors",
     "Signature",
     "TFLiteModel",
     "_first_line",
@@ -111,6 +121,7 @@ __all__ = [
     "concrete_shape",
     "cool_down",
     "cpu_ticks",
+    "decode_throttled",
     "device_state",
     "device_warnings",
     "eval_batch_size",
@@ -118,6 +129,7 @@ __all__ = [
     "evaluate_outputs",
     "fidelity",
     "first_line",
+    "hwmon_rails",
     "inputs_for",
     "is_classifier",
     "is_numpy_abi_error",
@@ -132,17 +144,22 @@ __all__ = [
     "output_names",
     "paired_job",
     "parse_ort_trace",
+    "parse_power",
     "peak_rss_bytes",
     "probe",
     "profile_job",
     "profile_tflite",
+    "rapl_domains",
     "reset_peak_rss",
     "rss_bytes",
     "run_job",
+    "run_sustained",
     "runtime_in_use",
     "steal_fraction",
+    "sustained_problem",
     "tflite_interpreter",
     "tflite_ops",
     "unnamed_dim",
     "wilson",
+    "window_stats",
 ]

@@ -23,6 +23,7 @@ from .probe import probe
 from .profiling import profile_job
 from .runtimes import RUNTIMES
 from .schema import AGENT_VERSION, RESULT_SCHEMA, job_problem
+from .sustained import sustained_problem
 
 TOOLS: Dict[str, Callable[[List[str]], int]] = {
     "sha256": hashing.main,
@@ -50,6 +51,8 @@ def run_job(job: Dict[str, Any]) -> Dict[str, Any]:
     times two models alternately (`paired_job`); any other is measured (`measure_job`).
     """
     problem = job_problem(job)
+    if problem is None and job.get("sustained"):
+        problem = sustained_problem(job["sustained"])
     if problem is not None:
         return failed("bad_job", "the job is not one this agent runs: %s: deploy the agent and job afresh" % problem)
     if job.get("profile"):

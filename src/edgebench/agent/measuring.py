@@ -24,6 +24,7 @@ from .evaluation import (
 from .jobs import error_block, new_result, open_model
 from .memory import peak_rss_bytes, reset_peak_rss, rss_bytes
 from .runtimes import note_in_use
+from .sustained import run_sustained
 
 DEFAULT_MEASURE = {
     "warmup_min_iters": 10,
@@ -139,6 +140,10 @@ def measure_job(job: Dict[str, Any]) -> Dict[str, Any]:
             "samples_ns": samples,
             "settings": settings,
         }
+        if job.get("sustained"):  # then the model runs on, with a timeline (`sustained`)
+            result["sustained"], result["timeline"], result["power"] = run_sustained(
+                getattr(model, "timed_run", model.run), feed, job["sustained"]
+            )
         if evaluating:
             per_phase = reset_peak_rss() and per_phase
             t = now_ns()

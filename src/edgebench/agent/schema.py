@@ -44,6 +44,14 @@ PAIRED_JOB = {
     "first": "str",  # "a" or "b": which model each pair starts with
 }  # type: Table
 
+SUSTAINED_JOB = {
+    "seconds": "number",  # run the model continuously this long (`sustained`)
+    "window_s": "number",  # one timeline window per this many seconds (default 1)
+    "power_command": "str",  # a meter command whose output holds the power now (`power.CommandMeter`)
+    "power_pattern": "str",  # its regex: groups ``value`` and ``unit`` (mW or W)
+    "root": "str",  # where /sys is read from (tests: a fake tree)
+}  # type: Table
+
 JOB = {
     "artifact": "str",  # the model file on the board
     "sha256": "str",  # the agent checks the file it loads against it
@@ -57,6 +65,7 @@ JOB = {
     "eval": EVAL,
     "paired": PAIRED_JOB,  # a paired A/B process (`paired_job`)
     "profile": "object",  # a profile process (`profile_job`): iterations, warmup, rss_interval_s, max_points
+    "sustained": SUSTAINED_JOB,  # then run the model continuously and record a timeline (`sustained`)
 }  # type: Table
 JOB_REQUIRED = ("artifact",)
 
@@ -122,6 +131,9 @@ RESULT = {
     "fidelity": "object",
     "paired": PAIRED_RESULT,
     "profile": "object",
+    "sustained": "object",  # seconds, window_s, elapsed_s, windows, inferences, sensor_overhead, overhead, sensors
+    "timeline": "list",  # one window each: t_s, duration_s, count, p50_ms, p99_ms, freq_mhz, temp_c, flags, power_w
+    "power": "object",  # available, problems, none | domains [{name, covers, kind, sampling, energy_j, mean_w, ...}]
 }  # type: Table
 RESULT_REQUIRED = ("ok",)
 

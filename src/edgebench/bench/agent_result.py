@@ -66,6 +66,17 @@ class AgentPaired:
 
 
 @dataclasses.dataclass(frozen=True)
+class AgentSustained:
+    """The job's ``sustained`` block (`schema.SUSTAINED_JOB`): run on for ``seconds``, a window per ``window_s``."""
+
+    seconds: float
+    window_s: float | None = None
+    power_command: str | None = None  # a meter command (its output parsed by ``power_pattern``)
+    power_pattern: str | None = None
+    root: str | None = None  # where /sys is read from (tests)
+
+
+@dataclasses.dataclass(frozen=True)
 class AgentJob:
     """One agent process's job (`schema.JOB`); `to_json` is what the board reads."""
 
@@ -81,6 +92,7 @@ class AgentJob:
     eval: AgentEval | None = None
     paired: AgentPaired | None = None
     profile: dict[str, Any] | None = None
+    sustained: AgentSustained | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The job JSON (unset keys left out)."""
@@ -112,6 +124,9 @@ class AgentResult:
     fidelity: dict[str, Any] | None = None
     paired: dict[str, Any] | None = None
     profile: dict[str, Any] | None = None
+    sustained: dict[str, Any] | None = None  # a sustained run: seconds, windows, overhead, sensors found
+    timeline: list[dict[str, Any]] | None = None  # its windows
+    power: dict[str, Any] | None = None  # its power sources and energy, or why there is none
 
     @classmethod
     def from_json(cls, out: Mapping[str, Any]) -> AgentResult:
@@ -138,6 +153,7 @@ class AgentResult:
 
 _same_keys(AgentEval, schema.EVAL, "EVAL")
 _same_keys(AgentPaired, schema.PAIRED_JOB, "PAIRED_JOB")
+_same_keys(AgentSustained, schema.SUSTAINED_JOB, "SUSTAINED_JOB")
 _same_keys(AgentJob, schema.JOB, "JOB")
 _same_keys(AgentResult, schema.RESULT, "RESULT")
 

@@ -48,12 +48,20 @@ import numpy as np
 from edgebench import agent
 from edgebench.agent import RUNTIME_OF_FORMAT
 from edgebench.agent.build import agent_path, agent_sha256
-from edgebench.bench.agent_result import AgentEval, AgentJob, AgentResult, malformed_error, parse_agent_output
+from edgebench.bench.agent_result import (
+    AgentEval,
+    AgentJob,
+    AgentResult,
+    AgentSustained,
+    malformed_error,
+    parse_agent_output,
+)
 from edgebench.bench.inputs import job_block, npy_files
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant, check_artifact
 from edgebench.errors import ModelError, RemoteError
 from edgebench.model import AGENT_NULLS, ColdStart, Measurement, MeasurementError
+from edgebench.model.measurement import Timeline
 from edgebench.results.stats import HIGH_CV, is_noisy, summarize
 from edgebench.targets.board import Board
 from edgebench.targets.deploy import deploy
@@ -134,7 +142,9 @@ def build_job(
     """The job JSON the agent reads, from the board's settings and the run's settings.
 
     With ``evaluate=False`` the agent still times the eval inputs but computes no
-    accuracy or fidelity (the later processes of a repeated measurement).
+    accuracy or fidelity (the later processes of a repeated measurement). A sustained
+    run (``settings.sustained_s``) is the first process's only: the model runs on after
+    its steady state and the timeline comes back with it (`sustained_job`).
     ``input_files`` maps an input to its .npy on the board (`edgebench.bench.inputs`).
     """
     runtime = RUNTIME_OF_FORMAT[variant.format]
@@ -158,7 +168,26 @@ def build_job(
         inputs=job_block(settings.inputs, input_files),
         seed=settings.seed,
         eval=ev,
+        sustained=sustained_job(board, settings) if evaluate else None,
     ).to_json()
+
+
+def sustained_job(board: Board, settings: RunSettings) -> AgentSustained | None:
+    """The job's ``sustained`` block: the run's duration and window, the board's power meter command if it has one.
+
+    The meter command and its pattern are the board's ``power_command`` / ``power_pattern``
+    (`Board` attributes, when the inventory gives them).
+    """
+    block = settings.sustained_block()
+    if block is None:
+        return None
+    command, pattern = getattr(board, "power_command", None), getattr(board, "power_pattern", None)
+    return AgentSustained(
+        seconds=float(block["seconds"]),
+        window_s=float(block["window_s"]),
+        power_command=str(command) if command else None,
+        power_pattern=str(pattern) if pattern else None,
+    )
 
 
 def fingerprint(board: Board, out: Mapping[str, Any]) -> dict[str, Any]:
@@ -246,6 +275,9 @@ def from_agent(m: Measurement, board: Board, out: Mapping[str, Any]) -> Measurem
         warnings=tuple(res.warnings),
         cold_start=cold,
         inputs=None if res.inputs is None else tuple(res.inputs),
+        timeline=None
+        if res.timeline is None
+        else Timeline.from_json({"run": res.sustained or {}, "windows": res.timeline, "power": res.power}),
         null_keys=AGENT_NULLS,
     )
 

@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import difflib
 import math
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ def _setting(
     job: str | None = None,
     usage_range: bool = False,
     flag_value: Any = None,
+    duration: bool = False,
 ) -> Any:
     """A `RunSettings` field with its declaration (see `Setting` for the arguments).
 
@@ -56,7 +58,7 @@ def _setting(
         bounds["allow_inf_nan"] = False  # a float setting (an unset one with bounds is a float or an int)
     meta: dict[str, Any] = {"setting": {
         "help": help, "flag": flag, "option": option, "ge": ge, "gt": gt, "le": le, "metavar": metavar, "job": job,
-        "usage_range": usage_range, "flag_value": flag_value,
+        "usage_range": usage_range, "flag_value": flag_value, "duration": duration,
     }, **bounds}  # fmt: skip
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata=meta)
@@ -105,6 +107,57 @@ class Number:
         if not low_ok or (self.le is not None and number > self.le):
             raise BadValue(f"{value} is not in the range {self.range_text()}")
         return number
+
+
+_UNIT_S = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(min|h|m|s)?")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``600``, ``90s``, ``10m``, ``1h``, ``3m40s`` (a number alone is seconds).
+
+    Raises:
+        BadValue: text that is not a duration (naming the forms).
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value).strip().lower()
+    total, pos, parts = 0.0, 0, 0
+    for m in _DURATION.finditer(text):
+        if m.start() != pos or (m.group(2) is None and m.end() != len(text)):
+            break
+        total += float(m.group(1)) * _UNIT_S[m.group(2) or "s"]
+        pos, parts = m.end(), parts + 1
+        while pos < len(text) and text[pos] == " ":
+            pos += 1
+    if not parts or pos != len(text):
+        raise BadValue(f"{value!r} is not a duration: write seconds (600) or with a unit (90s, 10m, 1h, 3m40s)")
+    return total
+
+
+class Duration(Number):
+    """Parses a duration flag (`parse_duration`), then checks it like a `Number` (finite, in range)."""
+
+    def __init__(self, ge: float | None, gt: float | None, le: float | None) -> None:
+        super().__init__(float, ge, gt, le)
+        self.__name__ = "duration"
+
+    def __call__(self, value: Any) -> Any:
+        """The seconds, or `BadValue` naming the forms or the range."""
+        return super().__call__(parse_duration(value))
+
+
+def _duration_or_none(value: Any) -> Any:
+    """A TOML or mapping value of a duration setting: ``"10m"`` -> 600.0; None and numbers pass."""
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    try:
+        return parse_duration(value)
+    except BadValue as exc:
+        raise ValueError(str(exc)) from None
+
+
+DurationS = Annotated[float, BeforeValidator(_duration_or_none)]
 
 
 @dataclass(frozen=True)
@@ -161,6 +214,7 @@ MAX_REPEATS = 1000
 MAX_ROUNDS = 10_000_000  # samples (8 bytes each, and a few more in the run file)
 DAY_S, WEEK_S = 86_400, 604_800
 MAX_C = 150  # degrees: no board measures above it
+SUSTAINED_MARGIN_S = 120.0  # a sustained run leaves the agent this much of its timeout for load, warm-up, steady state
 # an input spec as text; a TOML number or boolean (nightly ``inputs = { sr = 16000 }``) is taken as written
 SpecText = Annotated[str, BeforeValidator(lambda v: str(v).lower() if isinstance(v, bool) else str(v))]
 
@@ -280,6 +334,18 @@ class RunSettings:
         flag="--repeats", option="--edge-repeats", ge=1, le=MAX_REPEATS,
     )  # fmt: skip
 
+    sustained_s: DurationS | None = _setting(  # noqa: RUF009 (an Annotated float: the BeforeValidator reads 10m)
+        None, "Then run each variant continuously this long in its first process (600, 90s, 10m) and record a "
+        "timeline per window: inferences, p50/p99, CPU frequency, hottest thermal zone, throttle flags, power where "
+        "the board has a sensor; the report says when throttling began and what it cost, and the energy per "
+        "inference.",
+        flag="--sustained", option="--edge-sustained", gt=0, le=DAY_S, metavar="DURATION", duration=True,
+    )  # fmt: skip
+    sustained_window_s: DurationS = _setting(  # noqa: RUF009 (as above)
+        agent.DEFAULT_SUSTAINED["window_s"], "Length of one window of a --sustained timeline (seconds: 1, 0.5, 2s).",
+        option="--edge-sustained-window", gt=0, le=3600, duration=True,
+    )  # fmt: skip
+
     baseline: str | None = _setting(
         None, "Re-measure this baseline with each variant on the same board, paired: A and B timed alternately "
         "in --repeats more fresh processes, so whatever moves a process or a whole run moves both, and compare "
@@ -306,6 +372,17 @@ class RunSettings:
                     raise ConfigError(f"{WHERE}: {s.name} must be > {bounds.gt:g}")
                 if bounds.le is not None and v > bounds.le:
                     raise ConfigError(f"{WHERE}: {s.name} must be <= {bounds.le:g}")
+        if self.sustained_s is not None:
+            if self.sustained_window_s > self.sustained_s:
+                raise ConfigError(
+                    f"{WHERE}: the sustained window ({self.sustained_window_s:g} s) is longer than the sustained run "
+                    f"({self.sustained_s:g} s): shorten the window or lengthen --sustained"
+                )
+            if self.sustained_s + SUSTAINED_MARGIN_S > self.timeout_s:
+                raise ConfigError(
+                    f"{WHERE}: --sustained {self.sustained_s:g} s does not fit in the agent's timeout "
+                    f"({self.timeout_s:g} s): raise --timeout to at least {self.sustained_s + SUSTAINED_MARGIN_S:g}"
+                )
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None, where: str = f"{WHERE}:") -> RunSettings:
@@ -359,6 +436,12 @@ class RunSettings:
             block["cooldown"] = cd
         return block
 
+    def sustained_block(self) -> dict[str, Any] | None:
+        """The job's ``sustained`` block (``seconds``, ``window_s``), None when the run is not sustained."""
+        if self.sustained_s is None:
+            return None
+        return {"seconds": self.sustained_s, "window_s": self.sustained_window_s}
+
     def as_dict(self) -> dict[str, Any]:
         """Every setting, for the run file."""
         return dataclasses.asdict(self)
@@ -373,9 +456,13 @@ def _declared() -> tuple[Setting, ...]:
         scalar = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         meta = dict(f.metadata["setting"])
+        duration = meta.pop("duration")
         kind = scalar[0]
         parse: Any = str
-        if not repeatable and kind in (int, float):
+        if duration:
+            parse = Duration(meta["ge"], meta["gt"], meta["le"])
+            meta["help"] += f" Range: {parse.range_text()} seconds."
+        elif not repeatable and kind in (int, float):
             parse = Number(kind, meta["ge"], meta["gt"], meta["le"])
             meta["help"] += f" Range: {parse.range_text()}."
         out.append(Setting(name=f.name, type=parse, default=default, repeatable=repeatable, **meta))

@@ -189,12 +189,114 @@ class Paired:
         }
 
 
+_WINDOW_KEYS = (
+    "t_s", "duration_s", "count", "p50_ms", "p99_ms", "freq_mhz", "temp_c", "flags", "power_w", "sensor_ms",
+    "overhead_ms",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One window of a sustained run's timeline, as the agent recorded it (`edgebench.agent.sustained`).
+
+    ``t_s`` is the window's start since the run's, ``count`` its inferences and ``p50_ms``/``p99_ms``
+    their latency (None: an empty window); ``freq_mhz`` the highest CPU frequency, ``temp_c`` the
+    hottest thermal zone (None where the board has no such sensor); ``flags`` the throttle flags
+    (``freq_drop``, ``trip_<type>``, ``rpi_*``); ``power_w`` the power per domain or rail (None: no
+    source); ``sensor_ms`` the time the sensors took after the window, ``overhead_ms`` that plus the
+    window's statistics.
+    """
+
+    t_s: float
+    duration_s: float
+    count: int
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    freq_mhz: float | None = None
+    temp_c: float | None = None
+    flags: tuple[str, ...] = ()
+    power_w: JSONObject | None = None
+    sensor_ms: float | None = None
+    overhead_ms: float | None = None
+    extra: JSONObject = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, d: JSONObject) -> Window:
+        """Read a ``timeline.windows`` entry."""
+        return cls(
+            t_s=float(d["t_s"]),
+            duration_s=float(d["duration_s"]),
+            count=int(d["count"]),
+            p50_ms=d.get("p50_ms"),
+            p99_ms=d.get("p99_ms"),
+            freq_mhz=d.get("freq_mhz"),
+            temp_c=d.get("temp_c"),
+            flags=tuple(d.get("flags") or ()),
+            power_w=d.get("power_w"),
+            sensor_ms=d.get("sensor_ms"),
+            overhead_ms=d.get("overhead_ms"),
+            extra=_extra(d, _WINDOW_KEYS),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``timeline.windows`` entry: every key, null where unknown (the agent writes them all)."""
+        out = {k: getattr(self, k) for k in _WINDOW_KEYS}
+        out["flags"] = list(self.flags)
+        out["power_w"] = None if self.power_w is None else dict(self.power_w)
+        out.update(self.extra)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """A sustained run of one variant: its windows, what the agent said of the run, and its power sources.
+
+    ``run`` is the agent's ``sustained`` block (``seconds``, ``window_s``, ``elapsed_s``,
+    ``inferences``, ``sensor_overhead`` and ``overhead`` as fractions of the run, the sensors found);
+    ``power`` its ``power`` block (``available``; ``domains`` with what each covers, its sampling,
+    energy, mean power and mJ per inference; or ``none``: no power sensor on this board, and why).
+    """
+
+    windows: tuple[Window, ...]
+    run: JSONObject = field(default_factory=dict)
+    power: JSONObject | None = None
+
+    @property
+    def window_s(self) -> float:
+        """The window length the run asked for (s)."""
+        return float(self.run.get("window_s") or 1.0)
+
+    @property
+    def sensor_overhead(self) -> float | None:
+        """Time spent reading sensors, as a fraction of the run (None when not recorded)."""
+        v = self.run.get("sensor_overhead")
+        return None if v is None else float(v)
+
+    @classmethod
+    def from_json(cls, d: JSONObject) -> Timeline:
+        """Read a measurement's ``timeline`` block."""
+        power = d.get("power")
+        return cls(
+            windows=tuple(Window.from_json(w) for w in d.get("windows") or ()),
+            run=dict(d.get("run") or {}),
+            power=None if power is None else dict(power),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``timeline`` block: ``run``, ``windows``, ``power``."""
+        return {
+            "run": dict(self.run),
+            "windows": [w.to_json() for w in self.windows],
+            "power": None if self.power is None else dict(self.power),
+        }
+
+
 # the keys of a measurement, in the order the bench writes them
 _MEASUREMENT_KEYS = (
     "board", "model", "variant", "format", "sha256", "bytes", "ok", "error", "samples_ns", "batch_size",
     "settings", "warnings", "timing", "memory", "accuracy", "fidelity", "runtime", "device", "host",
     "fingerprint", "agent_pid", "cold_start", "reference", "processes", "process_spread", "evaluation", "summary",
-    "inputs", "paired", "compress_fidelity",
+    "inputs", "paired", "compress_fidelity", "timeline",
 )  # fmt: skip
 # a measurement the bench has just built writes these even when null
 BASE_NULLS = frozenset({"format", "sha256", "bytes", "error"})
@@ -242,6 +344,7 @@ class Measurement:
     # the variant's manifest fidelity (`Manifest.compress_fidelity`): host-side, at compress time; what a run
     # without eval data knows of its outputs (a board-side ``fidelity`` always wins)
     compress_fidelity: JSONObject | None = None
+    timeline: Timeline | None = None  # a sustained run's windows (`run --sustained`); absent otherwise
     extra: JSONObject = field(default_factory=dict)
     null_keys: frozenset[str] = BASE_NULLS
 
@@ -334,6 +437,7 @@ class Measurement:
             inputs=None if d.get("inputs") is None else tuple(d["inputs"]),
             paired=Paired.from_json(d["paired"]) if isinstance(d.get("paired"), Mapping) else None,
             compress_fidelity=d["compress_fidelity"] if isinstance(d.get("compress_fidelity"), Mapping) else None,
+            timeline=Timeline.from_json(d["timeline"]) if isinstance(d.get("timeline"), Mapping) else None,
             extra=_extra(d, _MEASUREMENT_KEYS),
             null_keys=_nulls(d, _MEASUREMENT_KEYS),
         )
@@ -364,6 +468,8 @@ class Measurement:
             out["paired"] = self.paired.to_json()
         if self.compress_fidelity is not None:
             out["compress_fidelity"] = dict(self.compress_fidelity)
+        if self.timeline is not None:
+            out["timeline"] = self.timeline.to_json()
         out.update(self.extra)
         _emit(out, "summary", None if self.summary is None else self.summary.to_json(), nulls)
         return out
