@@ -26,7 +26,7 @@ fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 # torch==2.13.0 first: it is the CPU build; an unpinned torch pulls a CUDA build of several GB.
 .venv/bin/pip install -q torch==2.13.0
-.venv/bin/pip install -q -e '.[dev,torch,tflite,postgres]'
+.venv/bin/pip install -q -e '.[dev,torch,tflite,postgres,lab]'
 # PyPy 3.9 + numpy: tests/integration/test_agent_old_python.py runs the agent on it (skips without).
 if command -v pypy3 >/dev/null && ! .venv-pypy/bin/python -c 'import numpy' 2>/dev/null; then
   { pypy3 -m venv .venv-pypy && .venv-pypy/bin/pip install -q --only-binary=:all: 'numpy<2'; } ||
