@@ -8,7 +8,7 @@ their tables from the same spec.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -346,6 +346,23 @@ KIND_STYLE = {
 }
 
 
+def sustained_lines(
+    notes: Sequence[tuple[bool, str]], *, verbose: bool = False, worst: int = WORST
+) -> list[tuple[bool, str]]:
+    """The sustained findings under a model's table: those that throttled first; folded past ``worst`` lines.
+
+    With ``verbose`` every line; otherwise the first ``worst`` (throttled ones first) and one line
+    counting the rest (``--verbose`` shows them, the JSON keeps them).
+    """
+    ordered = sorted(notes, key=lambda n: not n[0])
+    if verbose or len(ordered) <= worst:
+        return list(ordered)
+    rest = ordered[worst:]
+    more = sum(1 for t, _ in rest if t)
+    said = f"... and {len(rest)} more sustained runs ({more} throttled): --verbose shows them"
+    return [*ordered[:worst], (more > 0, said)]
+
+
 class Report:
     """The report of one run, rendering itself: per model a board x variant table, verdicts,
     Pareto sets, trends, warnings.
@@ -354,10 +371,19 @@ class Report:
         data: `edgebench.results.analysis.analyze_run` output (with trends from
             `edgebench.results.trend.with_trends`, or not).
         verbose: every warning whole; by default each kind folds into one line (`fold_warnings`).
+        sustained: per model, the sustained runs' findings (`edgebench.results.sustained.sustained_notes`:
+            whether it throttled, the line), shown under the model's table (`sustained_lines`).
     """
 
-    def __init__(self, data: ReportData, *, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        data: ReportData,
+        *,
+        verbose: bool = False,
+        sustained: Mapping[str, Sequence[tuple[bool, str]]] | None = None,
+    ) -> None:
         self.data, self.verbose = data, verbose
+        self.sustained = dict(sustained or {})
 
     def model_table(self, mm: ModelReport, shown: Sequence[str] | None = None) -> Table:
         """The board x variant table of one model (``shown``: the short headers to show; all by default)."""
@@ -411,6 +437,8 @@ class Report:
             note = fidelity_note(mm)
             if note:
                 yield Text(f"  {note}", style="yellow")
+            for throttled, line in sustained_lines(self.sustained.get(mm.model, ()), verbose=self.verbose):
+                yield Text(f"  {line}", style="yellow" if throttled else "")  # plain text: names are not markup
             for r in mm.rows:
                 if r.verdict_text and r.verdict is not None:
                     yield f"  [{KIND_STYLE[r.verdict]}]{r.board}: {r.verdict_text}[/]"

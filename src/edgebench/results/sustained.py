@@ -1,0 +1,189 @@
+"""Throttling as a finding: what a sustained run's timeline says, in one sentence, and its energy.
+
+From the per-window p50 of a `Timeline` (`edgebench.agent.sustained` records it), change
+points are found by the same method the nightly's trends use (`edgebench.results.trend.change_points`:
+PELT from ``ruptures`` on a spike-filtered series, a BIC penalty scaled to the series' own
+noise, a change kept only when the levels differ by more than `MIN_SLOWDOWN`). The first
+change to a slower level is the onset of throttling; the steady state before it is the
+median p50 of the windows before it, the throttled steady state the median of the last
+level's windows, and the cost their ratio. The clock and temperature are the windows'
+medians on each side (the temperature at the onset window itself), so that the sentence
+says what the board did: "p50 +38 % (0.52 → 0.72 ms) after 3 min 40 s, as the clock fell
+from 1800 to 1200 MHz at 81 C". Without a slower level: "no throttling in 10 min (p50
+steady within ±2.1 %)", where the spread is the 5th-95th percentile of the windows' p50
+around their median.
+
+Energy (`energy_line`): per domain or rail the agent read, mJ per inference and mean W,
+with what it covers and how it was sampled; with no source, the agent's reason (`NO_SENSOR`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from edgebench.model import Measurement
+from edgebench.model.measurement import Timeline
+from edgebench.results.trend import change_points
+
+MIN_SLOWDOWN = 0.05  # a change of the windows' p50 level smaller than this is not throttling
+NO_SENSOR = "no power sensor on this board"  # the agent's words (`edgebench.agent.power.NO_SENSOR`)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SustainedFinding:
+    """What one sustained run found: throttling (when, how much, with which clock and temperature) or none.
+
+    Attributes:
+        windows: the timeline's windows; ``seconds`` the run's length.
+        throttled: a slower level was found; ``onset_window`` / ``onset_s`` where it began.
+        before_p50_ms: the steady state before throttling (the whole run's median without it);
+            ``after_p50_ms`` the throttled steady state (the last level); ``cost`` after/before - 1.
+        freq_before_mhz, freq_after_mhz, temp_c: the clock on each side, the temperature at the onset.
+        spread: without throttling, the windows' p50 5th-95th percentile around their median (a fraction).
+        sentence: the finding in words; ``energy`` the energy line; ``overhead`` the sensors' share of the run.
+    """
+
+    windows: int
+    seconds: float
+    throttled: bool
+    sentence: str
+    energy: str
+    onset_window: int | None = None
+    onset_s: float | None = None
+    before_p50_ms: float | None = None
+    after_p50_ms: float | None = None
+    cost: float | None = None
+    freq_before_mhz: float | None = None
+    freq_after_mhz: float | None = None
+    temp_c: float | None = None
+    spread: float | None = None
+    overhead: float | None = None
+    flags: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["flags"] = list(self.flags)
+        return out
+
+
+def duration_text(seconds: float) -> str:
+    """``3 min 40 s``, ``40 s``, ``1 h 5 min``, ``10 min``: a duration as the finding says it."""
+    s = round(seconds)
+    if s < 60:
+        return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.1f} s"
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    if h:
+        return f"{h} h" + (f" {m} min" if m else "")
+    return f"{m} min" + (f" {sec} s" if sec else "")
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    got = [v for v in values if v is not None]
+    return float(np.median(got)) if got else None
+
+
+def _ms(v: float) -> str:
+    return f"{v:.3g}" if v < 1000 else f"{v:.0f}"
+
+
+def find_throttling(timeline: Timeline) -> SustainedFinding:
+    """The finding of one timeline: the onset of throttling and its cost, or how steady the p50 stayed."""
+    ws = timeline.windows
+    p50 = [w.p50_ms for w in ws]
+    seconds = float(timeline.run.get("elapsed_s") or timeline.run.get("seconds") or sum(w.duration_s for w in ws))
+    overhead = timeline.sensor_overhead
+    energy = energy_line(timeline)
+    flags = tuple(sorted({f for w in ws for f in w.flags}))
+    base: dict[str, Any] = {
+        "windows": len(ws),
+        "seconds": seconds,
+        "energy": energy,
+        "overhead": overhead,
+        "flags": flags,
+    }
+    known = [v for v in p50 if v is not None]
+    if not known:
+        return SustainedFinding(throttled=False, sentence="no timed windows: nothing to judge", **base)
+    cps = change_points(p50, min_rel=MIN_SLOWDOWN) if len(known) >= 3 else []
+    bounds = [0, *cps, len(ws)]
+    levels = [_median(p50[a:b]) for a, b in itertools.pairwise(bounds)]
+    first = levels[0]
+    slower = [i for i, v in enumerate(levels) if i and first and v is not None and v > first * (1 + MIN_SLOWDOWN)]
+    onset_i = slower[0] if slower else None
+    if onset_i is None or first is None:
+        med = float(np.median(known))
+        lo, hi = np.percentile(known, [5.0, 95.0])
+        spread = max(abs(hi / med - 1), abs(lo / med - 1)) if med else 0.0
+        faster = ""
+        if len(levels) > 1 and first and levels[-1] is not None and levels[-1] < first:
+            faster = f"; p50 fell {1 - levels[-1] / first:.0%} after {duration_text(ws[cps[0]].t_s)}"
+        sentence = f"no throttling in {duration_text(seconds)} (p50 steady within ±{spread:.1%}{faster})"
+        return SustainedFinding(throttled=False, sentence=sentence, spread=spread, before_p50_ms=med, **base)
+    onset = bounds[onset_i]
+    last = levels[-1]
+    if last is not None and last > first * (1 + MIN_SLOWDOWN):  # it settled slower: the last level
+        after, seg = last, (bounds[-2], bounds[-1])
+    else:  # it came back: the throttled level is the onset's
+        after, seg = levels[onset_i] or first, (onset, bounds[onset_i + 1])
+    cost = after / first - 1
+    f_before = _median([w.freq_mhz for w in ws[:onset]])
+    f_after = _median([w.freq_mhz for w in ws[seg[0] : seg[1]]])
+    temp = ws[onset].temp_c
+    sentence = f"p50 {cost:+.0%} ({_ms(first)} → {_ms(after)} ms) after {duration_text(ws[onset].t_s)}"
+    if f_before is not None and f_after is not None and f_after < f_before * 0.98:
+        sentence += f", as the clock fell from {f_before:.0f} to {f_after:.0f} MHz"
+    elif f_before is not None and f_after is not None:
+        sentence += f", with the clock at {f_after:.0f} MHz (not lowered: the cause is not the CPU clock)"
+    else:
+        sentence += " (the board reports no CPU frequency)"
+    if temp is not None:
+        sentence += f" at {temp:.0f} C"
+    return SustainedFinding(
+        throttled=True, sentence=sentence, onset_window=onset, onset_s=ws[onset].t_s, before_p50_ms=first,
+        after_p50_ms=after, cost=cost, freq_before_mhz=f_before, freq_after_mhz=f_after, temp_c=temp, **base,
+    )  # fmt: skip
+
+
+def energy_line(timeline: Timeline) -> str:
+    """Energy per inference and mean power per domain, with what each covers and its sampling; or why none."""
+    power: Mapping[str, Any] = timeline.power or {}
+    if not power.get("available"):
+        return str(power.get("none") or NO_SENSOR)
+    parts = []
+    for d in power.get("domains") or ():
+        name = d.get("name")
+        mj, w = d.get("mj_per_inference"), d.get("mean_w")
+        if mj is None or w is None:
+            parts.append(f"{name}: not read ({d.get('error') or 'no reading'})")
+            continue
+        parts.append(f"{mj:.3g} mJ per inference, mean {w:.3g} W ({name}: {d.get('covers')}; {d.get('sampling')})")
+    return "; ".join(parts) or NO_SENSOR
+
+
+def sustained_findings(measurements: Sequence[Measurement]) -> list[tuple[Measurement, SustainedFinding]]:
+    """The finding of every measurement that ran sustained, in the run's order."""
+    return [(m, find_throttling(m.timeline)) for m in measurements if m.timeline is not None]
+
+
+def finding_line(m: Measurement, f: SustainedFinding) -> str:
+    """``board/variant sustained 10 min: finding; energy: ...; sensors read in x % of the run``."""
+    head = f"{m.board}/{m.variant} sustained {duration_text(f.seconds)}: {f.sentence}"
+    tail = f"energy: {f.energy}"
+    if f.overhead is not None:
+        tail += f"; sensors read in {f.overhead:.3%} of the run"
+    return f"{head}; {tail}"
+
+
+def sustained_notes(measurements: Sequence[Measurement]) -> dict[str, list[tuple[bool, str]]]:
+    """Per model, each sustained measurement's line (`finding_line`) and whether it throttled: the report's notes."""
+    out: dict[str, list[tuple[bool, str]]] = {}
+    for m, f in sustained_findings(measurements):
+        out.setdefault(m.model, []).append((f.throttled, finding_line(m, f)))
+    return out
