@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from _tiny_onnx import make_tiny_onnx
 from rich.console import Console
 
+from _tiny_onnx import make_tiny_onnx
 from edgebench.agent.power import NO_SENSOR, rapl_domains
 from edgebench.model import Measurement
 from edgebench.render.report import Report

@@ -31,6 +31,7 @@ from edgebench.model.measurement import Timeline
 from edgebench.results.trend import change_points
 
 MIN_SLOWDOWN = 0.05  # a change of the windows' p50 level smaller than this is not throttling
+MAX_POINTS = 150  # longer timelines are searched in block medians first (`_changes`)
 NO_SENSOR = "no power sensor on this board"  # the agent's words (`edgebench.agent.power.NO_SENSOR`)
 
 
@@ -111,7 +112,7 @@ def find_throttling(timeline: Timeline) -> SustainedFinding:
     known = [v for v in p50 if v is not None]
     if not known:
         return SustainedFinding(throttled=False, sentence="no timed windows: nothing to judge", **base)
-    cps = change_points(p50, min_rel=MIN_SLOWDOWN) if len(known) >= 3 else []
+    cps = _changes(p50) if len(known) >= 3 else []
     bounds = [0, *cps, len(ws)]
     levels = [_median(p50[a:b]) for a, b in itertools.pairwise(bounds)]
     first = levels[0]
@@ -149,6 +150,37 @@ def find_throttling(timeline: Timeline) -> SustainedFinding:
         throttled=True, sentence=sentence, onset_window=onset, onset_s=ws[onset].t_s, before_p50_ms=first,
         after_p50_ms=after, cost=cost, freq_before_mhz=f_before, freq_after_mhz=f_after, temp_c=temp, **base,
     )  # fmt: skip
+
+
+def _changes(p50: Sequence[float | None]) -> list[int]:
+    """Change points of the windows' p50 (`change_points`); a long series is searched in blocks, then refined.
+
+    PELT as ``ruptures`` runs it (every split point) grows with the square of the series: 600
+    windows take seconds. Past `MAX_POINTS` windows the search runs on block medians and each
+    change found is placed at the window, within a block either side, that best splits the
+    windows there into two levels (least absolute deviation from each side's median), so the
+    onset stays exact to a window.
+    """
+    n = len(p50)
+    if n <= MAX_POINTS:
+        return change_points(p50, min_rel=MIN_SLOWDOWN)
+    size = -(-n // MAX_POINTS)
+    blocks = [_median(p50[i : i + size]) for i in range(0, n, size)]
+    found = []
+    for cp in change_points(blocks, min_rel=MIN_SLOWDOWN):
+        lo, hi = max(0, (cp - 1) * size), min(n, (cp + 1) * size)
+        x = list(p50[lo:hi])
+        best, best_err = cp * size, float("inf")
+        for k in range(1, len(x)):
+            a = np.array([v for v in x[:k] if v is not None])
+            b = np.array([v for v in x[k:] if v is not None])
+            if not a.size or not b.size:
+                continue
+            err = float(np.sum(np.abs(a - np.median(a))) + np.sum(np.abs(b - np.median(b))))
+            if err < best_err:
+                best, best_err = lo + k, err
+        found.append(best)
+    return sorted(set(found))
 
 
 def energy_line(timeline: Timeline) -> str:
