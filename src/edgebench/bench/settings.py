@@ -335,7 +335,7 @@ class RunSettings:
     )  # fmt: skip
 
     sustained_s: DurationS | None = _setting(  # noqa: RUF009 (an Annotated float: the BeforeValidator reads 10m)
-        None, "Then run each variant continuously this long in its first process (600, 90s, 10m) and record a "
+        None, "Then run each variant continuously this long in its first process (seconds: 600, 90s, 10m) and record a "
         "timeline per window: inferences, p50/p99, CPU frequency, hottest thermal zone, throttle flags, power where "
         "the board has a sensor; the report says when throttling began and what it cost, and the energy per "
         "inference.",
@@ -461,7 +461,7 @@ def _declared() -> tuple[Setting, ...]:
         parse: Any = str
         if duration:
             parse = Duration(meta["ge"], meta["gt"], meta["le"])
-            meta["help"] += f" Range: {parse.range_text()} seconds."
+            meta["help"] += f" Range: {parse.range_text()}."
         elif not repeatable and kind in (int, float):
             parse = Number(kind, meta["ge"], meta["gt"], meta["le"])
             meta["help"] += f" Range: {parse.range_text()}."
