@@ -82,3 +82,22 @@ def test_sustained_on_a_farm_board(farm: Farm, tmp_path: Path) -> None:
     m, report = _measurement(results)
     assert m.board == "farm-1"
     _check(m, report)
+
+
+@pytest.mark.ssh
+def test_a_boards_power_command_gives_energy_per_inference(farm: Farm, tmp_path: Path) -> None:
+    """A board whose boards.toml entry names a meter command: its figure is read on the board every window."""
+    boards = tmp_path / "boards.toml"
+    text = farm.boards_file.read_text()
+    marker = 'name = "farm-1"\n'
+    assert marker in text
+    meter = "power_command = \"echo 'rail VDD_IN: 2500 mW'\"\npower_pattern = '(?P<value>[0-9.]+) (?P<unit>mW|W)'\n"
+    boards.write_text(text.replace(marker, marker + meter, 1))
+    out, results = _run(tmp_path, "--boards-file", str(boards), "--boards", "farm-1")
+    assert out.returncode == 0, out.stderr[-3000:]
+    m, report = _measurement(results)
+    print(report)
+    tl = m.timeline
+    assert tl is not None and tl.power is not None and tl.power["available"], tl
+    assert all(w.power_w and all(abs(float(v) - 2.5) < 1e-6 for v in w.power_w.values()) for w in tl.windows), tl
+    assert "mJ per inference" in report and NO_SENSOR not in report

@@ -252,3 +252,25 @@ def test_free_space_is_read_from_posix_df_output() -> None:
     assert free_bytes("") is None and free_bytes("df: /x: No such file or directory") is None
     assert megabytes(12 * 1024 * 1024) == "13 MB" and megabytes(48_000_000) == "48 MB"
     assert megabytes(300_000) == "0.3 MB"
+
+
+def test_a_boards_power_meter_is_read_and_a_bad_pattern_is_one_line(tmp_path: Path) -> None:
+
+    base = '[[boards]]\nname = "pi"\nhost = "10.0.0.2"\n'
+    good = tmp_path / "good.toml"
+    good.write_text(
+        base + "power_command = \"vcgencmd pmic_read_adc\"\npower_pattern = '(?P<value>[0-9.]+)(?P<unit>W)'\n"
+    )
+    pi = load_inventory(good)["pi"]
+    assert (pi.power_command, pi.power_pattern) == ("vcgencmd pmic_read_adc", "(?P<value>[0-9.]+)(?P<unit>W)")
+    for extra, words in (
+        ("power_pattern = '(?P<value>[0-9.]+'\n", "needs a power_command"),
+        ("power_command = \"m\"\npower_pattern = '(?P<value>[0-9.]+'\n", "not a regular expression"),
+        ("power_command = \"m\"\npower_pattern = '([0-9.]+) W'\n", "group named value"),
+        ('power_command = " "\n', "non-empty command"),
+    ):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(base + extra)
+        with pytest.raises(ConfigError, match=words) as err:
+            load_inventory(bad)
+        assert "\n" not in str(err.value)

@@ -181,7 +181,7 @@ def sustained_job(board: Board, settings: RunSettings) -> AgentSustained | None:
     block = settings.sustained_block()
     if block is None:
         return None
-    command, pattern = getattr(board, "power_command", None), getattr(board, "power_pattern", None)
+    command, pattern = board.power_command, board.power_pattern
     return AgentSustained(
         seconds=float(block["seconds"]),
         window_s=float(block["window_s"]),

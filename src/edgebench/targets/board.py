@@ -48,6 +48,10 @@ class Board:
             (the value itself is never stored, logged or written to results).
         passphrase_env: name of an environment variable holding the key's passphrase.
         connect_timeout: seconds to wait for the SSH connection.
+        power_command: a command on the board that prints its power now (an external meter or a
+            board tool), read once per window of a sustained run (``run --sustained``).
+        power_pattern: the regex that finds the figure in ``power_command``'s output (groups
+            ``value`` and ``unit``, mW or W); ``None``: a number followed by mW or W.
     """
 
     name: str
@@ -70,6 +74,8 @@ class Board:
     password_env: str | None = None
     passphrase_env: str | None = None
     connect_timeout: float = 10.0
+    power_command: str | None = None
+    power_pattern: str | None = None
 
     @property
     def is_local(self) -> bool:

@@ -68,6 +68,8 @@ FIELDS: dict[str, str] = {
     "password_env": "environment variable holding the SSH password",
     "passphrase_env": "environment variable holding the key's passphrase",
     "connect_timeout": f"seconds to wait for the SSH connection (1 to {MAX_CONNECT_TIMEOUT_S})",
+    "power_command": "a command on the board printing its power now, read per window of `run --sustained`",
+    "power_pattern": "regex finding the figure in power_command's output (groups value and unit: mW or W)",
 }
 
 
@@ -114,6 +116,8 @@ class BoardSpec:
     password_env: str | None = None
     passphrase_env: str | None = None
     connect_timeout: Annotated[float, Field(ge=1, le=MAX_CONNECT_TIMEOUT_S, allow_inf_nan=False)] | None = None
+    power_command: str | None = None
+    power_pattern: str | None = None
 
     def __post_init__(self) -> None:
         name = self.name
@@ -163,6 +167,24 @@ class BoardSpec:
             value = getattr(self, key)
             if value is not None and not _ENV_NAME.match(value):
                 raise ValueError(f"field {key!r} must name an environment variable, not {value!r}")
+        self._check_power()
+
+    def _check_power(self) -> None:
+        if self.power_command is not None and not self.power_command.strip():
+            raise ValueError("field 'power_command' must be a non-empty command, or leave it out")
+        if self.power_pattern is None:
+            return
+        if self.power_command is None:
+            raise ValueError("field 'power_pattern' needs a power_command whose output it reads: add one")
+        try:
+            rx = re.compile(self.power_pattern)
+        except re.error as exc:
+            raise ValueError(f"field 'power_pattern' is not a regular expression ({exc}): fix it") from None
+        if "value" not in rx.groupindex:
+            raise ValueError(
+                "field 'power_pattern' needs a group named value (and unit, mW or W): "
+                "e.g. '(?P<value>[0-9.]+) ?(?P<unit>mW|W)'"
+            )
 
     def _check_jump_host(self) -> None:
         for hop in (self.jump_host or "").split(",") if self.jump_host else ():
@@ -242,6 +264,8 @@ def parse_board(raw: Mapping[str, Any], path: Path, index: int) -> Board:
         password_env=spec.password_env,
         passphrase_env=spec.passphrase_env,
         connect_timeout=spec.connect_timeout if spec.connect_timeout is not None else 10.0,
+        power_command=spec.power_command,
+        power_pattern=spec.power_pattern,
     )
 
 
