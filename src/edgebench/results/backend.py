@@ -164,7 +164,7 @@ def local_folder(results: Results, base: Path) -> Path:
         return results
     rest = results.redacted.split("://", 1)[-1].split("?", 1)[0].split("#", 1)[0]
     rest = rest.rpartition("@")[2]
-    slug = re.sub(r"[^A-Za-z0-9.]+", "-", rest).strip("-.") or "default"
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", rest).strip("-.") or "default"
     return base / slug
 
 

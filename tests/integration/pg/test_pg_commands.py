@@ -84,16 +84,18 @@ def _tiny_variants(root: Path, n: int) -> Path:
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}
-    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), EDGEBENCH_SPOOL=str(tmp_path / "spool"), **extra)
     env.pop("PGPASSWORD", None)
     env.pop("EDGEBENCH_RESULTS", None)
+    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), EDGEBENCH_SPOOL=str(tmp_path / "spool"), **extra)
     return env
 
 
 def _cmdlines_while(proc: subprocess.Popen[str]) -> list[str]:
     """Every other process's command line (as `ps` shows it) seen while ``proc`` runs."""
     seen: set[str] = set()
+    deadline = time.monotonic() + 300
     while proc.poll() is None:
+        assert time.monotonic() < deadline, "the run did not end in 300 s"
         for p in Path("/proc").glob("[0-9]*"):
             try:
                 seen.add((p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
@@ -111,13 +113,15 @@ def test_a_real_run_is_stored_on_the_server_and_its_password_is_never_shown(
     secret = pg_server.password(WRITER)
     variants = _tiny_variants(tmp_path / "models", 2)
     cmd = [EDGEBENCH, "run", "--variants", str(variants), "--results", url, *FAST, "--json"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path))
-    seen = _cmdlines_while(proc)
-    out, err = proc.communicate()
+    with open(tmp_path / "out", "w") as fo, open(tmp_path / "err", "w") as fe:  # never a full pipe
+        proc = subprocess.Popen(cmd, stdout=fo, stderr=fe, text=True, env=_env(tmp_path))
+        seen = _cmdlines_while(proc)
+    out, err = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
     assert proc.returncode == 0, err
     harness = [c for c in seen if "edgebench.bench.harness" in c]
     assert harness, "the harness's command line was never seen"
-    assert not [c for c in seen if secret in c and c.split()[0] != EDGEBENCH and "edgebench" in c and c != " ".join(cmd)]
+    # the password is only in the command line the user typed, never in one edgebench made
+    assert [c for c in seen if secret in c and f"{EDGEBENCH} run " not in c] == []
     assert all("postgresql://" not in c for c in harness)
     doc = json.loads(out)
     assert doc["run_file"] == f"{pg.redact(url)} run {doc['run']['edgebench']['run_id']}"
@@ -215,10 +219,12 @@ def kill_mid_run(server: PgServer, tmp_path: Path, boards: list[str] | None = No
     url = server.url(name)
     env = _env(tmp_path, PGPASSWORD=server.password(WRITER))
     variants = _tiny_variants(tmp_path / "models", 4)
-    cmd = [EDGEBENCH, "run", "--variants", str(variants), "--results", url, *FAST]
+    slow = [*FAST[: FAST.index("--min-time")], "--min-time", "3", *FAST[FAST.index("--min-time") + 2 :]]
+    cmd = [EDGEBENCH, "run", "--variants", str(variants), "--results", url, *slow]  # 1.5 s per process
     if boards:
         cmd += ["--boards", ",".join(boards), "--parallel"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    fo, fe = open(tmp_path / "out", "w"), open(tmp_path / "err", "w")  # noqa: SIM115  # closed below
+    proc = subprocess.Popen(cmd, stdout=fo, stderr=fe, text=True, env=env)
     with_password = server.url(name, password=True)
     at_kill = 0
     while proc.poll() is None:
@@ -230,7 +236,10 @@ def kill_mid_run(server: PgServer, tmp_path: Path, boards: list[str] | None = No
             )  # fmt: skip
             break
         time.sleep(0.05)
-    out, err = proc.communicate(timeout=300)
+    proc.wait(timeout=300)
+    fo.close()
+    fe.close()
+    out, err = (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
     spool = tmp_path / "spool"
     spooled = [folder.read_run(p) for p in folder.list_runs(spool)] if spool.is_dir() else []
     return {"url": url, "with_password": with_password, "exit": proc.returncode, "err": err, "out": out,
@@ -241,7 +250,7 @@ def test_a_server_lost_mid_run_keeps_every_finished_measurement_in_the_spool(
     own_server: PgServer, tmp_path: Path
 ) -> None:
     got = kill_mid_run(own_server, tmp_path)
-    assert got["at_kill"] >= 1, "the server was never killed: the run ended first"
+    assert got["at_kill"] >= 1, f"the server was never killed: the run ended first: {got['err'][-2000:]}"
     assert got["exit"] == 1, got["err"]
     lines = [ln for ln in got["err"].strip().splitlines() if ln.startswith("error:")]
     assert len(lines) == 1, got["err"]
@@ -255,7 +264,9 @@ def test_a_server_lost_mid_run_keeps_every_finished_measurement_in_the_spool(
     _pg_start(own_server)
     pushed = subprocess.run([EDGEBENCH, "results", "push", str(got["spool"]), got["url"]], capture_output=True,
                             text=True, env=got["env"], timeout=120)  # fmt: skip
-    assert pushed.returncode == 0 and "1 updated" in pushed.stdout, pushed.stdout + pushed.stderr
+    # updated, or copied: the test server runs with synchronous_commit=off, so an immediate stop may lose its copy
+    assert pushed.returncode == 0, pushed.stderr
+    assert "1 updated" in pushed.stdout or "1 run(s) copied" in pushed.stdout, pushed.stdout
     with pg.open_store(got["with_password"], read_only=True) as store:
         back = pg.read_run(store, run.run_id)
     assert pg.run_text(back) == pg.run_text(run)
