@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _tiny_onnx import make_tiny_onnx
 from click.testing import CliRunner
 from pg_server import READER, WRITER, PgServer, free_port, require_postgres
 
+from _tiny_onnx import make_tiny_onnx
 from edgebench.cli import main
 from edgebench.results import pg
 from edgebench.results import store as folder
