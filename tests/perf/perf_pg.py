@@ -193,3 +193,72 @@ def test_history_over_100k_measurements(pg_server: PgServer, tmp_path: Path, mon
         f"folder index {t_fold * 1000:.0f} ms, folder read-only (index copied to memory + sync) {t_ro * 1000:.0f} ms\n"
         f"  server alone: find_run('latest~1') {t_one * 1000:.1f} ms, history of 50 keys {t_hist * 1000:.1f} ms"
     )
+
+
+def test_server_killed_mid_farm_run(tmp_path: Path) -> None:
+    """SIGKILL the postmaster in the middle of a 4-board farm run: measurements finished vs kept (spool, then push)."""
+    import os
+    import secrets
+    import signal
+    import subprocess
+    import tempfile
+
+    from pg.test_pg_commands import _env, _measurements, _pg_start
+    from pg_server import WRITER, free_port, require_postgres
+
+    from _tiny_onnx import make_tiny_onnx
+    from edgebench.targets.farm import farm_down, farm_up
+
+    server = PgServer(require_postgres(), Path(tempfile.mkdtemp(prefix="edgebench-pg-perf-kill-")), free_port())
+    server.start()
+    farm = farm_up(tmp_path / "farm", 4, limits=False)
+    try:
+        name = server.create_database("k_" + secrets.token_hex(4))
+        url, with_password = server.url(name), server.url(name, password=True)
+        env = _env(tmp_path, PGPASSWORD=server.password(WRITER))
+        models = tmp_path / "models"
+        models.mkdir()
+        for i in range(3):
+            make_tiny_onnx(models / f"tiny{i}.onnx", n_in=64, n_out=10, seed=i)
+        boards = ",".join(b.name for b in farm.members)
+        cmd = [str(Path(sys.executable).with_name("edgebench")), "run", "--variants", str(models), "--results", url,
+               "--boards", boards, "--boards-file", str(farm.boards_file), "--parallel", "--min-time", "2",
+               "--min-rounds", "10", "--warmup-iters", "2", "--warmup-time", "0", "--repeats", "2"]  # fmt: skip
+        err_file = tmp_path / "err"
+        t0 = time.perf_counter()
+        with open(err_file, "w") as fe:
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=fe, env=env)
+            at_kill = 0
+            while proc.poll() is None:
+                at_kill = _measurements(with_password)
+                if at_kill >= 1:
+                    pid = int((server.data / "postmaster.pid").read_text().split()[0])
+                    os.kill(pid, signal.SIGKILL)
+                    break
+                time.sleep(0.05)
+            proc.wait(600)
+        wall = time.perf_counter() - t0
+        err = err_file.read_text()
+        finished = sum(1 for ln in err.splitlines() if ln.startswith("measured "))
+        spooled = (
+            [folder.read_run(p) for p in folder.list_runs(tmp_path / "spool")] if (tmp_path / "spool").is_dir() else []
+        )
+        kept = sum(len(r.measurements) for r in spooled)
+        subprocess.run(server._as_owner(str(server.bin / "pg_ctl"), "-D", str(server.data), "-m", "immediate", "stop"),
+                       capture_output=True, cwd=server.root)  # fmt: skip
+        time.sleep(0.5)
+        _pg_start(server)
+        pushed = subprocess.run([cmd[0], "results", "push", str(tmp_path / "spool"), url], capture_output=True,
+                                text=True, env=env)  # fmt: skip
+        after = _measurements(with_password)
+        line = next((ln for ln in err.splitlines() if ln.startswith("error:")), "")
+        print(
+            f"\n[pg killed mid-run] 4 farm boards x 3 variants (--parallel, 2 processes each), postmaster SIGKILLed "
+            f"when the server held {at_kill} measurement(s), {wall:.1f} s: exit {proc.returncode}\n"
+            f"  measurements finished {finished}, kept in the spool {kept} ({len(spooled)} run), on the server "
+            f"after `results push` {after} ({pushed.stdout.strip()})\n  the line: {line}"
+        )
+        assert at_kill >= 1 and proc.returncode == 1 and kept == finished == after
+    finally:
+        farm_down(farm.root)
+        server.stop()

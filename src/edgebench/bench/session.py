@@ -386,7 +386,7 @@ class EdgeSession:
             self.measured.append(m)
             self.run = dataclasses.replace(schema.add_measurement(self.run, m), complete=False)
             self._write()
-        if self.write_error is None:  # a measurement that could not be written is not said to be
+        if self.write_error is None or self.spool is not None:  # one that could not be written is not said to be
             self.report_progress(m)
         return m  # as stored (with the FLOPs at the measured shape)
 
@@ -420,7 +420,7 @@ class EdgeSession:
         if self.stop_reason is None and not run.complete:
             run = schema.finish(run, complete=False, interrupted=lost)
         spool = pg.default_spool()
-        self._lost_why = " ".join(str(exc).split())
+        self._lost_why = " ".join(str(exc).split()).removeprefix(f"{self.server}: ")
         try:
             self.write_error = pg.spool_run(spool, run, self.server, self._lost_why)
             self.spool = spool
