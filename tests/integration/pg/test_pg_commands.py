@@ -270,3 +270,35 @@ def test_a_server_lost_mid_run_keeps_every_finished_measurement_in_the_spool(
     with pg.open_store(got["with_password"], read_only=True) as store:
         back = pg.read_run(store, run.run_id)
     assert pg.run_text(back) == pg.run_text(run)
+
+
+def test_nightly_twice_on_the_server_with_its_advisory_lock(
+    pg_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("EDGEBENCH_SPOOL", str(tmp_path / "spool"))
+    _tiny_variants(tmp_path / "models", 2)
+    (tmp_path / "budgets.toml").write_text('[[budget]]\nboard = "local"\nmax_p99_ms = 1000\n')
+    (tmp_path / "nightly.toml").write_text(
+        '[nightly]\nboards = ["local"]\nvariants = "models"\nbudgets = "budgets.toml"\n'
+        "[nightly.settings]\nmin_time_s = 0.05\nmin_rounds = 10\nrepeats = 2\n"
+    )
+    args = ["nightly", str(tmp_path / "nightly.toml"), "--results", pg_db, "--json"]
+    r = CliRunner()
+    first = r.invoke(main, args)
+    assert first.exit_code == 0, first.output
+    d1 = json.loads(first.stdout)
+    assert d1["verdict"] == "PASS" and d1["run_file"].startswith(f"{pg_db} run ")
+    second = r.invoke(main, args)
+    assert second.exit_code == 0, second.output
+    d2 = json.loads(second.stdout)
+    run1, run2 = d1["run_file"].rsplit(" ", 1)[1], d2["run_file"].rsplit(" ", 1)[1]
+    assert d2["baseline"].startswith(f"{run1}, the last nightly that passed")  # found on the server
+    with pg.open_store(pg_db, read_only=True) as store:
+        assert pg.list_runs(store) == [run1, run2]
+        stored = pg.read_run(store, run2)
+        assert stored.nightly and stored.nightly["verdict"] == "PASS" and stored.command == "nightly"
+        assert all(m.paired is not None for m in stored.measurements)  # the baseline re-measured paired
+    with pg.open_store(pg_db) as store, pg.nightly_lock(store, "nightly"):
+        busy = r.invoke(main, args)
+    assert busy.exit_code == 1 and "another nightly 'nightly' is running" in busy.output, busy.output
