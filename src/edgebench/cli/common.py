@@ -64,10 +64,15 @@ class ResultsPath(click.Path):
     """
 
     name = "results"
+    # the commands that store or read runs on a server (`demo` and `profile` keep theirs in a folder)
+    SERVER_COMMANDS = frozenset({"run", "nightly", "accept", "report", "compare", "gate", "choose", "rebuild"})
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         """The URL as given, or the folder as `click.Path` checks it."""
         if pg.is_url(value):
+            command = ctx.command.name if ctx is not None else None
+            if command is not None and command not in self.SERVER_COMMANDS:
+                self.fail(f"{command} keeps its results in a folder: give --results a folder, not {pg.redact(value)}")
             return str(value)
         return super().convert(value, param, ctx)
 

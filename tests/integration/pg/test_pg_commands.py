@@ -302,3 +302,16 @@ def test_nightly_twice_on_the_server_with_its_advisory_lock(
     with pg.open_store(pg_db) as store, pg.nightly_lock(store, "nightly"):
         busy = r.invoke(main, args)
     assert busy.exit_code == 1 and "another nightly 'nightly' is running" in busy.output, busy.output
+
+
+def test_commands_that_keep_a_folder_refuse_a_url_in_one_line_without_its_password() -> None:
+    url = "postgresql://u:hunter22@127.0.0.1:1/db"
+    r = CliRunner()
+    for args, code, text in (
+        (["demo"], 2, "demo keeps its results in a folder"),
+        (["accept", "latest", "--reason", "x"], 1, "does not record acceptances yet"),
+        (["index", "rebuild"], 1, "it has no index to rebuild"),
+    ):
+        got = r.invoke(main, [*args, "--results", url])
+        assert got.exit_code == code and text in got.output, got.output
+        assert len(got.output.strip().splitlines()) == 1 and "hunter22" not in got.output
