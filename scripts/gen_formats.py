@@ -38,6 +38,7 @@ from edgebench.compress.recipe import DataSpec, FidelitySpec, ModelSpec, RecipeS
 from edgebench.results.gate import BudgetsFile, BudgetSpec
 from edgebench.targets.inventory import FIELDS as BOARD_FIELDS
 from edgebench.targets.inventory import BoardSpec
+from edgebench.targets.lab import POOL_FIELDS, PoolSpec
 from edgebench.workflows.nightly import NightlyTable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +52,7 @@ class InventoryTop:
 
     version: int | None = None
     boards: tuple[dict[str, Any], ...] = ()
+    pools: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 # ---- what the models do not say themselves: (class name, field) -> one line --------------------------------
@@ -111,6 +113,7 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("BudgetSpec", "max_regression_pct"): "largest slowdown of the median against the baseline run, in %",
     ("InventoryTop", "version"): "format version (optional; ignored today)",
     ("InventoryTop", "boards"): "the boards: one `[[boards]]` table each",
+    ("InventoryTop", "pools"): "pools of boards behind a labgrid coordinator: one `[pools.<name>]` table each",
 }
 
 # (class name, field) -> an example value; validated by tests/unit/test_formats_doc.py
@@ -169,6 +172,8 @@ EXAMPLES: dict[tuple[str, str], Any] = {
     ("RunSettings", "profile"): 50,
     ("RunSettings", "repeats"): 3,
     ("RunSettings", "baseline"): "latest",
+    ("RunSettings", "sustained_s"): "10m",
+    ("RunSettings", "sustained_window_s"): 2.0,
     ("BudgetsFile", "baseline"): "latest~1",
     ("BudgetsFile", "budget"): [{"model": "digits", "max_p90_ms": 20.0}],
     ("BudgetSpec", "model"): "digits",
@@ -201,9 +206,22 @@ EXAMPLES: dict[tuple[str, str], Any] = {
     ("BoardSpec", "password_env"): "PI_PASSWORD",
     ("BoardSpec", "passphrase_env"): "PI_KEY_PASSPHRASE",
     ("BoardSpec", "connect_timeout"): 20.0,
+    ("BoardSpec", "power_command"): "cat /sys/class/hwmon/hwmon0/power1_input",
+    ("BoardSpec", "power_pattern"): "(?P<value>[0-9]+)",
     ("InventoryTop", "version"): 1,
     ("InventoryTop", "boards"): [{"name": "pi4", "host": "192.168.1.20"}],
+    ("InventoryTop", "pools"): {"rpi-lab": {"tags": {"board": "rpi4"}}},
+    ("PoolSpec", "coordinator"): "lab.example.com:20408",
+    ("PoolSpec", "tags"): {"board": "rpi4"},
 }
+# a pool's other keys are a board's: the same examples
+EXAMPLES.update(
+    {
+        ("PoolSpec", f.name): EXAMPLES[("BoardSpec", f.name)]
+        for f in dataclasses.fields(PoolSpec)
+        if ("BoardSpec", f.name) in EXAMPLES
+    }
+)
 
 # what a default of "not set" means where the model leaves it to the code that reads the file
 NOT_SET_MEANS: dict[tuple[str, str], str] = {
@@ -215,7 +233,12 @@ NOT_SET_MEANS: dict[tuple[str, str], str] = {
 }
 
 # fields whose default is a placeholder: the class's own checks require them (tested: leaving one out fails)
-REQUIRED_BY_CHECKS: set[tuple[str, str]] = {("BoardSpec", "name"), ("BoardSpec", "host"), ("NightlyTable", "boards")}
+REQUIRED_BY_CHECKS: set[tuple[str, str]] = {
+    ("BoardSpec", "name"),
+    ("BoardSpec", "host"),
+    ("NightlyTable", "boards"),
+    ("PoolSpec", "tags"),
+}
 
 
 def _settings_help(cls: type, name: str) -> str | None:
@@ -233,8 +256,19 @@ def _board_help(cls: type, name: str) -> str | None:
     return BOARD_FIELDS.get(name)
 
 
+def _pool_help(cls: type, name: str) -> str | None:
+    """A pool field's description from lab's list (`POOL_FIELDS`), else the board field's it is the default of."""
+    if name in POOL_FIELDS:
+        return POOL_FIELDS[name]
+    return f"as in `[[boards]]`: {BOARD_FIELDS[name]}" if name in BOARD_FIELDS else None
+
+
 # where a class's own descriptions come from (the others use DESCRIPTIONS)
-OWN_HELP: dict[str, Callable[[type, str], str | None]] = {"RunSettings": _settings_help, "BoardSpec": _board_help}
+OWN_HELP: dict[str, Callable[[type, str], str | None]] = {
+    "RunSettings": _settings_help,
+    "BoardSpec": _board_help,
+    "PoolSpec": _pool_help,
+}
 
 
 @dataclass(frozen=True)
@@ -322,6 +356,13 @@ FORMATS = (
         (
             Section("top level", InventoryTop),
             Section("`[[boards]]`", BoardSpec, "`name` and `host` are required; `name` may not be `local`."),
+            Section(
+                "`[pools.<name>]`",
+                PoolSpec,
+                "A pool is every place of a labgrid coordinator whose tags match `tags`; its other keys are the "
+                "defaults each of its boards gets (the `[[boards]]` rules apply). A pool's name may not be a "
+                "board's.",
+            ),
         ),
     ),
 )

@@ -363,9 +363,13 @@ def test_the_tour_did_what_its_commands_say(tour: Tour, farm: Farm) -> None:
     run = json.loads(measured.new_runs[0].read_text())
     boards = {b["params"]["board"] for b in run["benchmarks"]}
     assert boards == {"local", "farm-1"}
-    assert all(b["extra_info"]["accuracy"]["top1"] > 0.8 for b in run["benchmarks"])  # top-1, from the eval file
+    top1 = {
+        (b["params"]["board"], b["params"]["variant"]): b["extra_info"]["accuracy"]["top1"] for b in run["benchmarks"]
+    }
+    assert len(top1) == 10 and all(0.5 < t <= 1 for t in top1.values())  # top-1, from the demo's eval file
+    assert top1["local", "fp32"] > 0.9 and top1["local", "fp32"] == top1["farm-1", "fp32"]
     strict = tour.of("edgebench gate examples/budgets-strict.toml")
-    assert strict.code == 3 and "pruned-50" in strict.output
+    assert strict.code == 3 and "fp32" in strict.output
     nightly = tour.of("edgebench nightly examples/nightly.toml")
     assert "PASS" in nightly.output and list((folder / "results" / "nightly").glob("*.html"))
     # examples/boards.toml has the keys `farm up` writes, board by board

@@ -61,12 +61,14 @@ BASE: dict[str, dict[str, Any]] = {
     "BudgetSpec": {"max_p90_ms": 10.0},
     "BoardSpec": {"name": "b", "host": "h"},
     "InventoryTop": {},
+    "PoolSpec": {"tags": {"board": "rpi4"}},
 }
 COMPANIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("DataSpec", "train"): {"eval": "eval.npz"},
     ("DataSpec", "eval"): {"train": "train.npz"},
     ("DataSpec", "calib"): {"train": "train.npz", "eval": "eval.npz"},
     ("NightlyTable", "variants"): {"recipe": None},
+    ("BoardSpec", "power_pattern"): {"power_command": "cat /sys/class/hwmon/hwmon0/power1_input"},
 }
 
 
