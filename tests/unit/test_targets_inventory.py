@@ -12,6 +12,7 @@ from edgebench.errors import ConfigError, RemoteError, UserError
 from edgebench.targets.board import Board
 from edgebench.targets.boards_file import add_board, board_to_toml, remove_boards
 from edgebench.targets.inventory import load_inventory, parse_inventory, resolve_boards
+from edgebench.targets.lab import load_lab_inventory
 from edgebench.targets.ssh import SSHDriver, free_bytes, megabytes
 
 GOOD = """\
@@ -274,3 +275,50 @@ def test_a_boards_power_meter_is_read_and_a_bad_pattern_is_one_line(tmp_path: Pa
         with pytest.raises(ConfigError, match=words) as err:
             load_inventory(bad)
         assert "\n" not in str(err.value)
+
+
+POOLS = """\
+[[boards]]
+name = "pi4"
+host = "10.0.0.2"
+
+[pools.rpi4]
+coordinator = "lab.example.com:20408"
+tags = { board = "rpi4" }
+user = "pi"
+workdir = "/home/pi/eb/{place}"
+"""
+
+
+def test_pools_are_a_top_level_table_that_load_inventory_leaves_to_lab(tmp_path: Path) -> None:
+    path = write(tmp_path, POOLS)
+    assert list(load_inventory(path)) == ["local", "pi4"]  # the existing callers see the boards only
+    boards, pools = load_lab_inventory(path)
+    assert list(boards) == ["local", "pi4"] and list(pools) == ["rpi4"]
+    pool = pools["rpi4"]
+    assert pool.coordinator == "lab.example.com:20408" and pool.tags == {"board": "rpi4"}
+    assert pool.defaults.user == "pi" and pool.user_set and pool.defaults.workdir == "/home/pi/eb/{place}"
+    assert load_lab_inventory(write(tmp_path, GOOD))[1] == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (POOLS.replace("[pools.rpi4]", "[pools.pi4]"), "pool 'pi4': the name is a board of this file too"),
+        (POOLS.replace("[pools.rpi4]", "[pools.local]"), "pool 'local': the name is the built-in board too"),
+        ('pools = ["rpi4"]\n', "'pools' must be a table of tables: write each pool as [pools.NAME]"),
+        ("[pools]\nrpi4 = 1\n", "'pools' must be a table of tables"),
+    ],
+)
+def test_bad_pool_tables_are_one_line(tmp_path: Path, text: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_inventory(write(tmp_path, text))
+    message = str(err.value)
+    assert needle in message and "\n" not in message, message
+    assert message.startswith(str(tmp_path / "boards.toml"))
+
+
+def test_a_bad_pool_field_names_the_pool_through_the_lab_loader(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_lab_inventory(write(tmp_path, POOLS.replace('tags = { board = "rpi4" }', "tags = {}")))
+    assert "pool 'rpi4'" in str(err.value) and "field 'tags' is missing or empty" in str(err.value)

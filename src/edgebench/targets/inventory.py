@@ -14,6 +14,11 @@ Each board is one ``[[boards]]`` table::
 
 Errors name the file, the board and the field. The built-in ``local`` board is always
 present and needs no entry.
+
+A file may also declare pools of boards behind a labgrid coordinator, one ``[pools.NAME]``
+table each (`edgebench.targets.lab`). Here they are only checked to be tables whose names
+are not board names; `edgebench.targets.lab.load_lab_inventory` parses them (lab builds on
+this module, so the parsing lives there).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ DEFAULT_PATH = Path("targets") / "boards.toml"
 ENV_PATH = "EDGEBENCH_BOARDS"
 RUNTIMES = ("onnxruntime", "tflite")
 DEFAULT_WORKDIR = "~/edgebench"
-TOP_LEVEL = ("version", "boards")
+TOP_LEVEL = ("version", "boards", "pools")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # board names are selected on the command line (comma lists, shell words) and used in file names
 BOARD_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -269,17 +274,22 @@ def parse_board(raw: Mapping[str, Any], path: Path, index: int) -> Board:
     )
 
 
-def parse_inventory(text: str, path: Path) -> dict[str, Board]:
-    """Parse and validate an inventory's text (``path`` is only used in messages).
+def parse_inventory_parts(text: str, path: Path) -> tuple[dict[str, Board], dict[str, Any]]:
+    """Parse an inventory's text: its boards, and its ``[pools]`` tables as written (``path`` is only
+    used in messages).
+
+    The pools are checked here to be tables named like boards and unlike any board (``local``
+    included); `edgebench.targets.lab.parse_pools` checks their fields.
 
     Raises:
-        ConfigError: naming the file, the board and the field.
+        ConfigError: naming the file, the board or pool and the field.
     """
     doc = parse_toml(text, path)
     for key in doc:
         if key not in TOP_LEVEL:
             raise ConfigError(
-                f"{path}: unknown top-level key {key!r}{suggest(key, TOP_LEVEL)}: boards go in [[boards]] tables"
+                f"{path}: unknown top-level key {key!r}{suggest(key, TOP_LEVEL)}: boards go in [[boards]] tables, "
+                "pools in [pools.NAME] tables"
             )
     entries = doc.get("boards", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
@@ -295,11 +305,30 @@ def parse_inventory(text: str, path: Path) -> dict[str, Board]:
             )
         first[board.name] = i
         boards[board.name] = board
-    return boards
+    pools = doc.get("pools", {})
+    if not isinstance(pools, dict) or not all(isinstance(t, dict) for t in pools.values()):
+        raise ConfigError(f"{path}: 'pools' must be a table of tables: write each pool as [pools.NAME]")
+    for name in pools:
+        if name in boards or name == LOCAL:
+            what = "the built-in board" if name == LOCAL else "a board of this file"
+            raise ConfigError(
+                f"{path}: pool {name!r}: the name is {what} too: rename the pool or the board "
+                "(a run names boards and pools in one --boards list)"
+            )
+    return boards, dict(pools)
 
 
-def load_inventory(path: Path | None = None) -> dict[str, Board]:
-    """Load and validate the inventory; the built-in ``local`` board is always included.
+def parse_inventory(text: str, path: Path) -> dict[str, Board]:
+    """Parse and validate an inventory's text (``path`` is only used in messages): its boards.
+
+    Raises:
+        ConfigError: naming the file, the board and the field.
+    """
+    return parse_inventory_parts(text, path)[0]
+
+
+def load_inventory_parts(path: Path | None = None) -> tuple[dict[str, Board], dict[str, Any], Path]:
+    """Load the inventory: its boards (``local`` included), its ``[pools]`` tables as written, and the file.
 
     Args:
         path: the inventory file; ``None`` means `default_path` (a missing default file
@@ -316,13 +345,29 @@ def load_inventory(path: Path | None = None) -> dict[str, Board]:
             raise ConfigError(
                 f"{path}: inventory file not found: check the path, or add a board with `edgebench boards add`"
             )
-        return boards
+        return boards, {}, path
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read ({exc}): fix the file or its permissions") from None
-    boards.update(parse_inventory(text, path))
-    return boards
+    found, pools = parse_inventory_parts(text, path)
+    boards.update(found)
+    return boards, pools, path
+
+
+def load_inventory(path: Path | None = None) -> dict[str, Board]:
+    """Load and validate the inventory; the built-in ``local`` board is always included.
+
+    Pools are not parsed here: `edgebench.targets.lab.load_lab_inventory` returns boards and pools.
+
+    Args:
+        path: the inventory file; ``None`` means `default_path` (a missing default file
+            is an empty inventory, a missing explicit file is an error).
+
+    Raises:
+        ConfigError: naming the file, the board and the field.
+    """
+    return load_inventory_parts(path)[0]
 
 
 def resolve_boards(inventory: Mapping[str, Board], names: list[str]) -> list[Board]:

@@ -59,7 +59,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import Field
 
 from edgebench.config import name_problem, shown_name, validate
-from edgebench.errors import ConfigError, MissingDependency, UserError
+from edgebench.errors import ConfigError, EdgebenchError, MissingDependency, UserError
 from edgebench.targets.board import Board
 from edgebench.targets.inventory import (
     BOARD_NAME,
@@ -69,6 +69,7 @@ from edgebench.targets.inventory import (
     MAX_THREADS,
     BoardSpec,
     Finite,
+    load_inventory_parts,
     suggest,
 )
 
@@ -308,6 +309,22 @@ def parse_pools(raw: Any, path: Path | str, environ: Mapping[str, str] | None = 
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: 'pools' must be a table of tables: write each pool as [pools.NAME]")
     return {str(name): parse_pool(str(name), table, path, environ) for name, table in raw.items()}
+
+
+def load_lab_inventory(
+    path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, Board], dict[str, Pool]]:
+    """The inventory's boards (``local`` included) and its pools, both validated.
+
+    Args:
+        path: the inventory file (``None``: `edgebench.targets.inventory.default_path`).
+        environ: where ``LG_COORDINATOR`` is looked up (default `os.environ`).
+
+    Raises:
+        ConfigError: naming the file, the board or pool and the field.
+    """
+    boards, raw, where = load_inventory_parts(path)
+    return boards, parse_pools(raw, where, environ) if raw else {}
 
 
 @dataclass(frozen=True)
@@ -959,6 +976,7 @@ class Lease:
         self.overhead_s = (time.monotonic() - t0) - self.waited_s
         self.progress(
             f"acquired {', '.join(self.places)} from pool {pool.name} (waited {self.waited_s:.0f} s, "
+            f"reservation overhead {self.overhead_s:.2f} s, "
             f"reservation{'s' if len(self.tokens) > 1 else ''} {', '.join(self.tokens)})"
         )
 
@@ -1134,3 +1152,57 @@ def connected(pool: Pool, *, connect_timeout: float = CONNECT_TIMEOUT_S) -> Iter
         yield client
     finally:
         client.close()
+
+
+# --- what `boards list` and `boards check` show of a pool ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    """One place of a pool: its state, and its board's endpoint or why it has none."""
+
+    place: PlaceInfo
+    endpoint: Endpoint | None
+    problem: str | None = None  # the NetworkService is missing or offline: why, and the fix
+
+
+@dataclass(frozen=True)
+class PoolView:
+    """A pool as its coordinator sees it now (``error``: why it could not be asked)."""
+
+    pool: Pool
+    members: list[Member] = field(default_factory=list)
+    error: str | None = None
+
+
+def _place_problem(exc: LabError, place: str) -> str:
+    """A `LabClient.endpoint` error without its pool/coordinator/place prefix."""
+    return str(exc).split(f"place {place!r}", 1)[-1].lstrip(": ")
+
+
+def pool_members(pool: Pool, *, connect_timeout: float = CONNECT_TIMEOUT_S) -> list[Member]:
+    """The places of ``pool`` with their state and endpoint (``boards list``/``check``).
+
+    Raises:
+        LabError: the coordinator cannot be reached, or no place has the pool's tags.
+        MissingDependency: labgrid is not installed.
+    """
+    with connected(pool, connect_timeout=connect_timeout) as client:
+        out = []
+        for place in pool_status(client, pool):
+            try:
+                out.append(Member(place, client.endpoint(place.name)))
+            except LabError as exc:
+                out.append(Member(place, None, _place_problem(exc, place.name)))
+        return out
+
+
+def pool_views(pools: Sequence[Pool], *, connect_timeout: float = CONNECT_TIMEOUT_S) -> list[PoolView]:
+    """Every pool as its coordinator sees it; a pool that cannot be asked carries the one-line reason."""
+    views = []
+    for pool in pools:
+        try:
+            views.append(PoolView(pool, pool_members(pool, connect_timeout=connect_timeout)))
+        except EdgebenchError as exc:
+            views.append(PoolView(pool, error=str(exc)))
+    return views
