@@ -12,11 +12,12 @@ from rich.progress import Progress
 
 from edgebench.cli.common import EXIT_CODES, FiniteRange, boards_file_option, console, json_option, main, print_json
 from edgebench.errors import RemoteError, UserError
-from edgebench.render.boards import board_dict, boards_table, checks_table, farm_table
+from edgebench.render.boards import board_dict, boards_table, checks_table, farm_table, pool_view_dict, pools_table
 from edgebench.targets.boards_file import add_board, remove_boards
 from edgebench.targets.farm import farm_down, farm_up
 from edgebench.targets.fingerprint import (
     READY,
+    UNREACHABLE,
     BoardCheck,
     check_boards,
     fingerprints_path,
@@ -25,6 +26,14 @@ from edgebench.targets.fingerprint import (
 )
 from edgebench.targets.hostkeys import known_hosts_path, trust_host_key
 from edgebench.targets.inventory import default_path, load_inventory, parse_board, resolve_boards
+from edgebench.targets.lab import (
+    is_pool_ref,
+    load_lab_inventory,
+    parse_pool_ref,
+    pool_members,
+    pool_views,
+    resolve_pool,
+)
 
 
 def _boards_path(boards_file: Path | None) -> Path:
@@ -44,14 +53,24 @@ def boards() -> None:
 @boards_file_option()
 @json_option
 def boards_list(boards_file: Path | None, as_json: bool) -> None:
-    """List the boards in the inventory with their last check."""
+    """List the boards in the inventory with their last check, and the places of each pool
+    ([pools.NAME], a labgrid lab) with their state now: free, acquired by whom since when, reserved."""
     path = _boards_path(boards_file)
-    inv = load_inventory(boards_file)
+    inv, pools = load_lab_inventory(boards_file)
     checks = load_fingerprints(fingerprints_path(path))
+    views = pool_views(list(pools.values()))
     if as_json:
-        print_json({"boards": [{**board_dict(b), "last_check": _to_json(checks.get(b.name))} for b in inv.values()]})
+        print_json(
+            {
+                "boards": [{**board_dict(b), "last_check": _to_json(checks.get(b.name))} for b in inv.values()],
+                "pools": [pool_view_dict(v) for v in views],
+            }
+        )
         return
-    console().print(boards_table(list(inv.values()), checks))
+    con = console()
+    con.print(boards_table(list(inv.values()), checks))
+    if views:
+        con.print(pools_table(views))
 
 
 def _to_json(check: BoardCheck | None) -> dict[str, object] | None:
@@ -141,15 +160,26 @@ def boards_remove(names: tuple[str, ...], boards_file: Path | None) -> None:
 @json_option
 @click.option("--timeout", default=60.0, show_default=True, type=FiniteRange(1, 3600), help="Seconds per board.")
 def boards_check(names: tuple[str, ...], boards_file: Path | None, as_json: bool, timeout: float) -> None:
-    """Connect to boards NAMES (default: all), record their fingerprint, and mark each
-    ready / unreachable / unfit with the reason. Exits 1 if any board is not ready."""
+    """Connect to boards NAMES (default: all boards, not pools), record their fingerprint, and mark
+    each ready / unreachable / unfit with the reason; `pool:NAME` checks every place of a pool (its
+    labgrid NetworkService, then the board). Exits 1 if any board is not ready."""
     path = _boards_path(boards_file)
-    inv = load_inventory(boards_file)
-    chosen = resolve_boards(inv, list(names)) if names else list(inv.values())
+    inv, pools = load_lab_inventory(boards_file)
+    named = [n for n in names if not is_pool_ref(n)]
+    chosen = resolve_boards(inv, named) if names else list(inv.values())
+    pre: list[BoardCheck] = []  # places without a usable NetworkService: named with the reason
+    for ref in (parse_pool_ref(n) for n in names if is_pool_ref(n)):
+        pool = resolve_pool(pools, ref)
+        for m in pool_members(pool):
+            if m.endpoint is None:
+                pre.append(BoardCheck(m.place.name, UNREACHABLE, f"pool {pool.name}: {m.problem}"))
+            else:
+                chosen.append(pool.board(m.place.name, m.endpoint, m.place.tags))
     err_console = Console(stderr=True)
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("checking boards", total=len(chosen))
         checks = check_boards(chosen, timeout=timeout, on_done=lambda _n, _r: progress.advance(task))
+    checks = pre + list(checks)
     record_checks(fingerprints_path(path), checks, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     if as_json:
         print_json({"checks": [c.to_json() for c in checks]})

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from edgebench.targets.board import Board
 from edgebench.targets.fingerprint import READY, UNFIT, BoardCheck
+from edgebench.targets.lab import Member, PoolView
 
 STATUS_STYLE = {READY: "green", UNFIT: "yellow"}
 
@@ -55,6 +58,67 @@ def boards_table(boards: Sequence[Board], checks: Mapping[str, BoardCheck]) -> T
             last = f"[{style}]{rec.status}[/{style}] {(rec.checked or '')[:19]}"
         tags = " ".join(f"{k}={v}" for k, v in b.tags.items())
         t.add_row(b.name, addr, b.python, ", ".join(b.runtimes), tags, last)
+    return t
+
+
+STATE_STYLE = {"free": "green", "reserved": "yellow", "acquired": "cyan"}
+
+
+def _since(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+
+
+def member_dict(m: Member) -> dict[str, Any]:
+    """A pool member as plain data: place, state, holder and since when, reservation, endpoint or problem."""
+    p, ep = m.place, m.endpoint
+    return {
+        "place": p.name,
+        "state": p.state,
+        "acquired_by": p.acquired,
+        "since": _since(p.changed) if p.acquired else None,
+        "reservation": p.reservation,
+        "tags": p.tags,
+        "address": None if ep is None else f"{ep.address}:{ep.port}",
+        "user": None if ep is None else ep.username,
+        "exporter": None if ep is None else ep.exporter,
+        "problem": m.problem,
+    }
+
+
+def pool_view_dict(view: PoolView) -> dict[str, Any]:
+    """A pool for ``boards list --json``: its declaration and its members (or why it could not be asked)."""
+    pool = view.pool
+    return {
+        "name": pool.name,
+        "coordinator": pool.coordinator,
+        "tags": pool.tags,
+        "error": view.error,
+        "members": [member_dict(m) for m in view.members],
+    }
+
+
+def pools_table(views: Sequence[PoolView]) -> Table:
+    """Pools of a labgrid lab: each member place with its state (free, acquired by whom since when,
+    reserved) and its board's address, or why it has none."""
+    t = Table(title="pools (labgrid)", title_justify="left")
+    for col in ("pool", "place", "state", "address", "note"):
+        t.add_column(col, overflow="fold")
+    for v in views:
+        label = f"{v.pool.name}\n{v.pool.filter_text()}\n@ {v.pool.coordinator}"
+        if v.error is not None:
+            t.add_row(label, "-", "[red]unavailable[/red]", "-", escape(v.error))
+            continue
+        for i, m in enumerate(v.members):
+            p, ep = m.place, m.endpoint
+            style = STATE_STYLE.get(p.state, "red")
+            state = f"[{style}]{p.state}[/{style}]"
+            if p.acquired:
+                state += f" by {escape(p.acquired)} since {_since(p.changed)}"
+            elif p.reservation:
+                state += f" ({escape(p.reservation)})"
+            addr = "-" if ep is None else f"{ep.username + '@' if ep.username else ''}{ep.address}:{ep.port}"
+            note = "" if m.problem is None else f"[red]no board[/red]: {escape(m.problem)}"
+            t.add_row(label if i == 0 else "", p.name, state, addr, note)
     return t
 
 
