@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -10,13 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
 from _tiny_onnx import make_tiny_onnx
 from edgebench.agent.power import NO_SENSOR, rapl_domains
 from edgebench.model import Measurement
-from edgebench.render.report import Report
-from edgebench.results.analysis import analyze_run
 from edgebench.results.store import load_run
 from edgebench.results.sustained import sustained_notes
 from edgebench.targets.farm import Farm
@@ -39,9 +35,16 @@ def _measurement(results: Path) -> tuple[Measurement, str]:
     (run_file,) = sorted((results / "runs").glob("*.json"))
     run = load_run(run_file)
     (m,) = run.measurements
-    buf = io.StringIO()
-    Console(file=buf, width=200).print(Report(analyze_run(run), sustained=sustained_notes(run.measurements)))
-    return m, buf.getvalue()
+    # what a user reads: `edgebench report` (a pipe: plain text at $COLUMNS) and its JSON
+    env = {**os.environ, "COLUMNS": "400"}
+    shown = subprocess.run([EDGEBENCH, "report", "--results", str(results)], capture_output=True, text=True, env=env)
+    assert shown.returncode == 0, shown.stderr
+    doc = subprocess.run([EDGEBENCH, "report", "--results", str(results), "--json"], capture_output=True, text=True)
+    [model] = json.loads(doc.stdout)["models"]
+    assert [f["finding"] for f in model["sustained"]] == [
+        line for _, line in sustained_notes(run.measurements)[m.model]
+    ]
+    return m, shown.stdout
 
 
 def _check(m: Measurement, report: str) -> None:

@@ -372,19 +372,24 @@ class ReportRow:
 
 @dataclass(frozen=True, slots=True)
 class ModelReport:
-    """The rows of one model in a run's report and its Pareto set per board."""
+    """The rows of one model in a run's report, its Pareto set per board, and the findings of its
+    sustained runs (``run --sustained``: whether it throttled, the line; `edgebench.results.sustained`)."""
 
     model: str
     rows: tuple[ReportRow, ...]
     pareto: Mapping[str, tuple[str, ...]]
+    sustained: tuple[tuple[bool, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """Plain data for JSON."""
-        return {
+        """Plain data for JSON (``sustained`` only when the run had sustained measurements)."""
+        out: dict[str, Any] = {
             "model": self.model,
             "rows": [r.to_json() for r in self.rows],
             "pareto": {k: list(v) for k, v in self.pareto.items()},
         }
+        if self.sustained:
+            out["sustained"] = [{"throttled": t, "finding": line} for t, line in self.sustained]
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ from edgebench.render.report import (
     fold_warnings,
     shown_columns,
     speed_class,
+    sustained_lines,
     validity,
 )
 
@@ -541,6 +542,8 @@ def _report_body(d: Report, settings: Mapping[str, Any] | None, *, verbose: bool
         body += [f"<h2>{_e(mm.model)}</h2>", _table(mm), "<ul>"]
         note = fidelity_note(mm)
         body += [f'<li class="warn">{_e(note)}</li>'] if note else []
+        found = sustained_lines(mm.sustained, verbose=verbose)
+        body += [f'<li class="{"warn" if t else ""}">{_e(line)}</li>' for t, line in found]
         body += [
             f'<li class="{KIND_CLASS[r.verdict]}">{_e(r.board)}: {_e(r.verdict_text)}</li>'
             for r in mm.rows

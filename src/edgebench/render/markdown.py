@@ -18,6 +18,7 @@ from edgebench.render.report import (
     fidelity_note,
     fold_warnings,
     shown_columns,
+    sustained_lines,
     validity,
 )
 
@@ -66,6 +67,7 @@ def report_markdown(
         out += [f"- ❌ {line}" for line in failure_lines(mm)]
         note = fidelity_note(mm)
         out += [f"- ⚠️ {note}"] if note else []
+        out += [f"- {'⚠️ ' if t else ''}{line}" for t, line in sustained_lines(mm.sustained, verbose=verbose)]
         out += [f"- {VERDICT_ICON[r.verdict]} {r.board}: {r.verdict_text}" for r in mm.rows if r.verdict]
         out += [f"- Pareto (top-1 vs p90) on {b}: {', '.join(n) or '-'}" for b, n in mm.pareto.items()]
         out.append("")

@@ -437,7 +437,8 @@ class Report:
             note = fidelity_note(mm)
             if note:
                 yield Text(f"  {note}", style="yellow")
-            for throttled, line in sustained_lines(self.sustained.get(mm.model, ()), verbose=self.verbose):
+            found = self.sustained.get(mm.model) or mm.sustained
+            for throttled, line in sustained_lines(found, verbose=self.verbose):
                 yield Text(f"  {line}", style="yellow" if throttled else "")  # plain text: names are not markup
             for r in mm.rows:
                 if r.verdict_text and r.verdict is not None:

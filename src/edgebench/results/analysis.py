@@ -33,6 +33,7 @@ from edgebench.results.commit import label as commit_label
 from edgebench.results.schema import SchemaError
 from edgebench.results.significance import compare_quantile
 from edgebench.results.stats import HIGH_CV, PROCESS_SPREAD, is_noisy
+from edgebench.results.sustained import sustained_notes
 from edgebench.results.trend import with_trends
 
 BASELINE = "fp32"
@@ -304,6 +305,7 @@ def _against_fp32(
 def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
     """The report of a run (see the module docstring)."""
     samples = samples_ms(run)
+    sustained = sustained_notes(run.measurements)
     by_model: dict[str, list[ReportRow]] = defaultdict(list)
     for m in run.measurements:
         by_model[m.model].append(_row(m))
@@ -325,7 +327,7 @@ def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
             ]
             front[board] = tuple(pareto(pts))
         rows = [dataclasses.replace(r, pareto=r.variant in front[r.board]) for r in rows]
-        models.append(ModelReport(model, tuple(rows), front))
+        models.append(ModelReport(model, tuple(rows), front, tuple(sustained.get(model, ()))))
     noisy = [
         f"{r.board}/{mm.model}/{r.variant} ({r.cv:.0%})" for mm in models for r in mm.rows if r.ok and is_noisy(r.cv)
     ]
