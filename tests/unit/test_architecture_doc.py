@@ -16,6 +16,8 @@ def _exists(name: str) -> bool:
     """A path as the page writes it: from the repository, from ``src/edgebench``, or a file of a package."""
     if any((base / name).exists() for base in (ROOT, SRC, ROOT / "src")):
         return True
+    if any((pkg / name).exists() for pkg in SRC.iterdir() if pkg.is_dir()):  # `pg/` in the results paragraph
+        return True
     return "/" not in name and any(SRC.rglob(name))  # a bare file name in a row that names its package
 
 
