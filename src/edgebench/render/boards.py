@@ -79,7 +79,7 @@ def member_dict(m: Member) -> dict[str, Any]:
         "reservation": p.reservation,
         "tags": p.tags,
         "address": None if ep is None else f"{ep.address}:{ep.port}",
-        "user": None if ep is None else ep.username,
+        "user": None if ep is None else ep.username,  # the NetworkService's (a pool's own user wins on the board)
         "exporter": None if ep is None else ep.exporter,
         "problem": m.problem,
     }
@@ -116,7 +116,8 @@ def pools_table(views: Sequence[PoolView]) -> Table:
                 state += f" by {escape(p.acquired)} since {_since(p.changed)}"
             elif p.reservation:
                 state += f" ({escape(p.reservation)})"
-            addr = "-" if ep is None else f"{ep.username + '@' if ep.username else ''}{ep.address}:{ep.port}"
+            user = v.pool.defaults.user if v.pool.user_set else None if ep is None else ep.username
+            addr = "-" if ep is None else f"{user + '@' if user else ''}{ep.address}:{ep.port}"
             note = "" if m.problem is None else f"[red]no board[/red]: {escape(m.problem)}"
             t.add_row(label if i == 0 else "", p.name, state, addr, note)
     return t
