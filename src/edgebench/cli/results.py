@@ -346,10 +346,11 @@ def gate(
 )
 @click.option(
     "--rank",
-    type=click.Choice(["cost", "power", "latency"]),
+    type=click.Choice(["cost", "power", "latency", "energy"]),
     default="cost",
     show_default=True,
-    help="Order of the options that fit.",
+    help="Order of the options that fit (energy: mJ per inference from run --sustained; boards without a power "
+    "sensor last).",
 )
 @boards_file_option()
 @read_results_option
@@ -359,7 +360,8 @@ def choose(
     boards_file: Path | None, results: Path | str, as_json: bool,
 ) -> None:  # fmt: skip
     """Choose hardware: rank the boards and variants of MODEL whose latest stored results meet
-    the constraints, by board cost, power or latency (cost and power from the inventory),
+    the constraints, by board cost, power, latency or energy per inference (cost and power
+    from the inventory, energy from a run --sustained on a board with a power sensor),
     and say why each of the others does not qualify. Each constraint is decided as
     `edgebench gate` decides it: a p90 too noisy to place against --max-p90 does not fit.
     Inventory boards without results for MODEL are listed. Exit 1 when nothing fits.
@@ -376,6 +378,10 @@ def choose(
         print_json(d.to_json())
     else:
         console().print(ChoiceView(d))
+        if rank == "energy":  # the ranking's figure, in the order of the table
+            for n, o in enumerate(d.chosen, 1):
+                mj = o.energy_note if o.energy_mj is None else f"{o.energy_mj:.3g} mJ per inference, {o.energy_note}"
+                console().print(f"  {n}. {o.board}/{o.variant}: {mj}", markup=False, highlight=False)
     if not d.chosen:
         sys.exit(1)
 

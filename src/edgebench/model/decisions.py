@@ -20,6 +20,9 @@ LIMITS = {
     "max_accuracy_drop_pt": "top-1 drop vs fp32 (pt)",
     "max_size_mb": "artifact size (MiB)",
     "max_regression_pct": "p50 regression vs baseline (%)",
+    "max_sustained_p50_ms": "sustained p50 latency (ms)",
+    "max_sustained_p99_ms": "sustained p99 latency (ms)",
+    "max_energy_mj": "energy per inference (mJ)",
 }
 
 
@@ -37,6 +40,9 @@ class Budget:
     max_accuracy_drop_pt: float | None = None
     max_size_mb: float | None = None
     max_regression_pct: float | None = None
+    max_sustained_p50_ms: float | None = None  # over the steady state of a `run --sustained` timeline
+    max_sustained_p99_ms: float | None = None
+    max_energy_mj: float | None = None  # per inference, from a sustained run's power sensors
 
     @property
     def limits(self) -> dict[str, float]:
@@ -371,24 +377,64 @@ class ReportRow:
 
 
 @dataclass(frozen=True, slots=True)
+class SustainedRun:
+    """One sustained measurement of a model in a report: its finding as values and its timeline as series.
+
+    Attributes:
+        board, variant: the measurement.
+        values: the finding (`edgebench.results.sustained.SustainedFinding.to_json`: ``onset_s``,
+            ``before_p50_ms``, ``after_p50_ms``, ``cost``, ``freq_before_mhz``, ``freq_after_mhz``,
+            ``temp_c``, ...) with the energy figure budgets judge (``energy_mj``, ``energy_domain``).
+        t_s, p50_ms, p99_ms, freq_mhz, temp_c: per window, for the report's plot (not in the JSON:
+            the run file holds the whole timeline).
+    """
+
+    board: str
+    variant: str
+    values: JSONObject
+    t_s: tuple[float, ...] = ()
+    p50_ms: tuple[float | None, ...] = ()
+    p99_ms: tuple[float | None, ...] = ()
+    freq_mhz: tuple[float | None, ...] = ()
+    temp_c: tuple[float | None, ...] = ()
+
+    @property
+    def onset_s(self) -> float | None:
+        """When throttling began (s since the run's start), None when it did not."""
+        v = self.values.get("onset_s")
+        return float(v) if isinstance(v, int | float) and self.values.get("throttled") else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The board, the variant and the finding's values (the series stay out)."""
+        return {"board": self.board, "variant": self.variant, "values": dict(self.values)}
+
+
+@dataclass(frozen=True, slots=True)
 class ModelReport:
     """The rows of one model in a run's report, its Pareto set per board, and the findings of its
-    sustained runs (``run --sustained``: whether it throttled, the line; `edgebench.results.sustained`)."""
+    sustained runs (``run --sustained``: whether it throttled, the line; `edgebench.results.sustained`);
+    ``sustained_runs`` holds the same runs, in the same order, as values and series (`SustainedRun`)."""
 
     model: str
     rows: tuple[ReportRow, ...]
     pareto: Mapping[str, tuple[str, ...]]
     sustained: tuple[tuple[bool, str], ...] = ()
+    sustained_runs: tuple[SustainedRun, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """Plain data for JSON (``sustained`` only when the run had sustained measurements)."""
+        """Plain data for JSON (``sustained`` only when the run had sustained measurements; each entry
+        with ``board``, ``variant`` and the finding's ``values`` when `sustained_runs` has them)."""
         out: dict[str, Any] = {
             "model": self.model,
             "rows": [r.to_json() for r in self.rows],
             "pareto": {k: list(v) for k, v in self.pareto.items()},
         }
         if self.sustained:
-            out["sustained"] = [{"throttled": t, "finding": line} for t, line in self.sustained]
+            runs = [s.to_json() for s in self.sustained_runs]
+            out["sustained"] = [
+                {"throttled": t, "finding": line, **(runs[i] if i < len(runs) else {})}
+                for i, (t, line) in enumerate(self.sustained)
+            ]
         return out
 
 
@@ -480,6 +526,8 @@ class Option:
     cost: float | None
     power_w: float | None
     reasons: tuple[str, ...] = ()
+    energy_mj: float | None = None  # per inference, from a sustained run's power sensors (None: see energy_note)
+    energy_note: str = ""  # the domain it covers, or why there is none ("no power sensor on this board")
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON."""

@@ -2,7 +2,9 @@
 
 Plots: latency distributions (histograms up to p99) per board, the Pareto front of
 top-1 against p90 per board, the trends of p50 over earlier runs with change points, and
-(``run --profile``) one bar per variant split by op type.
+(``run --profile``) one bar per variant split by op type, and (``run --sustained``) each sustained
+run's timeline: latency (p50, p99 per window) over the CPU clock and temperature on one time
+axis, the onset of throttling marked (`sustained_svg`).
 
 Trend y axes are in ms and span at least +-10 % of the series' median (wider when the
 values are), so a 0.5 % change looks like 0.5 % and never fills the plot.
@@ -30,6 +32,7 @@ from typing import Any
 
 from edgebench.bench.profile import Profile
 from edgebench.model import Change, CheckVerdict, Comparison, Gate, ModelReport, Report, ReportRow, Trend, Worth
+from edgebench.model.decisions import SustainedRun
 from edgebench.render.compare import degraded_lines, quantile_text, runs_line, verdict_text
 from edgebench.render.gate import GATE_COLUMNS, summary
 from edgebench.render.gate import runs_line as gate_runs_line
@@ -44,6 +47,7 @@ from edgebench.render.report import (
     sustained_lines,
     validity,
 )
+from edgebench.results.sustained import duration_text
 
 TREND_SPAN = 0.10  # trend y axes cover at least median +-10 %
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -258,19 +262,20 @@ class Frame:
 
     def __init__(self, kind: str, title: str, xlabel: str, ylabel: str, x: tuple[float, float],
                  y: tuple[float, float], x_ticks: Sequence[tuple[float, str]], y_ticks: Sequence[tuple[float, str]],
-                 *, xlog: bool = False, legend: Sequence[tuple[str, str]] = ()) -> None:  # fmt: skip
+                 *, xlog: bool = False, legend: Sequence[tuple[str, str]] = (), y0: float = 0.0,
+                 plot_h: float = PLOT_H, left: float | None = None) -> None:  # fmt: skip
         self.kind, self.title = kind, title
-        heads = fold(title, W - 8, TITLE)
-        self.left = 20 + max((text_width(s, TICK) for _, s in y_ticks), default=0) + 6
+        heads = fold(title, W - 8, TITLE) if title else []
+        self.left = left if left is not None else 20 + max((text_width(s, TICK) for _, s in y_ticks), default=0) + 6
         self.right = W - 14.0
-        self.top = 6 + len(heads) * TITLE * LINE + 8
-        self.bottom = self.top + PLOT_H
+        self.top = y0 + 6 + len(heads) * TITLE * LINE + 8
+        self.bottom = self.top + plot_h
         self.sx = Scale(x[0], x[1], self.left, self.right, log=xlog)
         self.sy = Scale(y[0], y[1], self.bottom, self.top)
-        parts = [_text(W / 2, 6 + TITLE, heads, TITLE, anchor="middle", cls="title")]
+        parts = [_text(W / 2, y0 + 6 + TITLE, heads, TITLE, anchor="middle", cls="title")] if heads else []
         parts += [
             f'<rect x="{self.left:.1f}" y="{self.top:.1f}" width="{self.right - self.left:.1f}" '
-            f'height="{PLOT_H}" fill="#fff" stroke="#333"/>'
+            f'height="{plot_h:g}" fill="#fff" stroke="#333"/>'
         ]
         for v, s in y_ticks:
             py = self.sy(v)
@@ -285,11 +290,12 @@ class Frame:
                          'stroke="#333"/>')  # fmt: skip
             parts.append(_text(centers[i], self.bottom + 5 + TICK, [x_ticks[i][1]], TICK, anchor="middle",
                                cls="tick x"))  # fmt: skip
-        yb = self.bottom + 5 + TICK + 6 + LABEL
-        parts.append(_text((self.left + self.right) / 2, yb, [_fit(xlabel, int(W / (LABEL * CHAR_W)))], LABEL,
-                           anchor="middle", cls="label x"))  # fmt: skip
+        yb = self.bottom + (5 + TICK + 6 + LABEL if xlabel else 0)
+        if xlabel:  # a panel over another that carries the shared x axis has none
+            parts.append(_text((self.left + self.right) / 2, yb, [_fit(xlabel, int(W / (LABEL * CHAR_W)))], LABEL,
+                               anchor="middle", cls="label x"))  # fmt: skip
         cy = (self.top + self.bottom) / 2
-        parts.append(_text(14, cy, [_fit(ylabel, int(PLOT_H / (LABEL * CHAR_W)))], LABEL, anchor="middle",
+        parts.append(_text(14, cy, [_fit(ylabel, int(plot_h / (LABEL * CHAR_W)))], LABEL, anchor="middle",
                            cls="label y", more=f'transform="rotate(-90 14 {cy:.1f})"'))  # fmt: skip
         ly = yb + 4
         for color, name in legend:
@@ -422,6 +428,108 @@ def trend_svg(t: Trend) -> str:
         out.append(_text(x - 3 if right else x + 3, y + TICK, [text], TICK, anchor="end" if right else "start",
                          cls="change", fill="#d62728"))  # fmt: skip
     return f.svg(out)
+
+
+SUSTAINED_POINTS = 400  # a longer timeline is drawn in medians of consecutive windows (the viewBox is W wide)
+SUSTAINED_H = 100.0  # height of each panel of a sustained chart
+ONSET = "#d62728"
+
+
+def _binned(values: Sequence[float | None], k: int) -> list[float | None]:
+    """Medians of ``k`` consecutive values (None where all are None)."""
+    out: list[float | None] = []
+    for i in range(0, len(values), k):
+        got = sorted(v for v in values[i : i + k] if v is not None)
+        out.append(None if not got else (got[(len(got) - 1) // 2] + got[len(got) // 2]) / 2)
+    return out
+
+
+def _lines(f: Frame, xs: Sequence[float], ys: Sequence[float | None], color: str, top: float) -> list[str]:
+    """A polyline per run of known values (an empty window breaks the line); values over ``top`` drawn at it."""
+    out: list[str] = []
+    run: list[str] = []
+    for x, y in [*zip(xs, ys, strict=True), (0.0, None)]:
+        if y is not None:
+            run.append(f"{f.sx(x):.1f},{f.sy(min(y, top)):.1f}")
+            continue
+        if len(run) == 1:
+            px, py = run[0].split(",")
+            out.append(f'<circle cx="{px}" cy="{py}" r="1.5" fill="{color}"/>')
+        elif run:
+            out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{" ".join(run)}"/>')
+        run = []
+    return out
+
+
+def _range(values: Sequence[float | None]) -> tuple[float, float]:
+    """A y range around ``values``: their extent, widened to at least median +-10 % (as trends are)."""
+    return trend_range([v for v in values if v is not None])
+
+
+def sustained_svg(model: str, run: SustainedRun) -> str:
+    """A sustained run's timeline: latency (p50 and p99 per window) over the clock and the temperature.
+
+    Stacked panels share one time axis (the bottom panel labels it; all start at the same left
+    edge): latency from 0 ms, so a +38 % reads as +38 %; then the CPU frequency (MHz) and the
+    hottest thermal zone (C) where the board reports them. The onset of throttling is a dashed red
+    line through every panel, named in the first. A timeline longer than `SUSTAINED_POINTS`
+    windows is drawn in medians of consecutive windows; a p99 above the latency axis (the 98th
+    percentile of the windows' p99, or the p50's top) is drawn at its top, and the legend says so.
+    """
+    n = len(run.t_s)
+    k = max(1, -(-n // SUSTAINED_POINTS))
+    t = [run.t_s[i] for i in range(0, n, k)]
+    p50, p99 = _binned(run.p50_ms, k), _binned(run.p99_ms, k)
+    freq, temp = _binned(run.freq_mhz, k), _binned(run.temp_c, k)
+    end = max(run.t_s[-1] + (run.t_s[-1] - run.t_s[-2] if n > 1 else 1.0), 1e-9) if n else 1.0
+    minutes = end >= 120
+    scale = 60.0 if minutes else 1.0
+    xs = [v / scale for v in t]
+    x1 = end / scale
+    x_ticks = _pairs(nice_ticks(0, x1))
+    xlabel = f"time since the start ({'min' if minutes else 's'})"
+    known50 = [v for v in p50 if v is not None]
+    known99 = sorted(v for v in p99 if v is not None)
+    top = max([*known50, known99[int(0.98 * (len(known99) - 1))] if known99 else 0.0, 1e-9]) * 1.1
+    clipped = any(v is not None and v > top for v in p99)
+    onset = run.onset_s
+    secs = run.values.get("seconds")
+    length = f" over {secs / 60:.0f} min" if isinstance(secs, int | float) and secs >= 120 else ""
+    title = f"{model} on {run.board} / {run.variant}: sustained load{length}"
+    panels: list[tuple[str, list[float | None], tuple[float, float], str, str]] = [
+        ("latency (ms)", p50, (0.0, top), COLORS[0], "p50 per window"),
+    ]
+    if any(v is not None for v in freq):
+        panels.append(("clock (MHz)", freq, _range(freq), COLORS[2], "highest CPU frequency"))
+    if any(v is not None for v in temp):
+        panels.append(("temp. (°C)", temp, _range(temp), COLORS[4], "hottest thermal zone (°C)"))
+    y_ticks = [_pairs(nice_ticks(*rng)) for _, _, rng, _, _ in panels]
+    left = 20 + max(text_width(s, TICK) for ticks in y_ticks for _, s in ticks) + 6
+    parts: list[str] = []
+    y0 = 0.0
+    frames: list[Frame] = []
+    for i, ((ylabel, ys, rng, color, name), ticks) in enumerate(zip(panels, y_ticks, strict=True)):
+        last = i == len(panels) - 1
+        legend = [(color, name)]
+        if i == 0:
+            legend.append((COLORS[1], "p99 per window" + (" (above the axis: drawn at its top)" if clipped else "")))
+            if onset is not None:
+                legend.append((ONSET, f"throttling from {duration_text(onset)}"))
+        f = Frame("sustained", title if i == 0 else "", xlabel if last else "", ylabel, (0, x1), rng,
+                  x_ticks if last else [], ticks, legend=legend, y0=y0, plot_h=SUSTAINED_H, left=left)  # fmt: skip
+        parts += f.parts
+        if i == 0:
+            parts += _lines(f, xs, p99, COLORS[1], top)
+        parts += _lines(f, xs, ys, color, rng[1] if i == 0 else math.inf)
+        frames.append(f)
+        y0 = f.height - 6 - 8  # the next panel's top: its own top margin is 14 under this legend
+    if onset is not None:
+        x = onset / scale
+        for f in frames:
+            px = f.sx(x)
+            parts.append(f'<line x1="{px:.1f}" y1="{f.top:.1f}" x2="{px:.1f}" y2="{f.bottom:.1f}" stroke="{ONSET}" '
+                         'stroke-dasharray="3 2" class="onset"/>')  # fmt: skip
+    return _svg("sustained", title, frames[-1].height, parts)
 
 
 def _profile_colours(profiles: Sequence[Profile]) -> dict[str, str]:
@@ -557,6 +665,7 @@ def _report_body(d: Report, settings: Mapping[str, Any] | None, *, verbose: bool
                 plots.append(distribution_svg(f"{mm.model} on {board}: latency distribution", rows))
             if any(r.top1 is not None for r in rows):
                 plots.append(pareto_svg(f"{mm.model} on {board}: top-1 vs p90 (filled: Pareto)", rows))
+        plots += [sustained_svg(mm.model, sr) for sr in mm.sustained_runs if sr.t_s]
         body.append('<div class="plots">' + "\n".join(plots) + "</div>")
     trends = [t for t in d.trends or () if sum(v is not None for v in t.values) >= 2]
     if trends:

@@ -2,6 +2,13 @@
 
 `analyze_run` turns a run into a `Report` (`edgebench.model`); the renderers in
 `edgebench.render` only format it. `load_report` loads a stored run and adds its trends.
+
+Sustained runs (``run --sustained``): a variant whose speed-up over fp32 does not survive
+sustained load says so in its verdict (`sustained_verdict`): when it throttled and its throttled
+steady-state p50 is no faster than fp32's sustained p50 on the same board (fp32's throttled steady
+state, else its steady median; faster means by more than `MIN_SLOWDOWN`), its text reads
+"int8: 1.7x faster at first, 1.0x after throttling at 3 min 40 s, ...": not worth it (for size,
+if it is at most half as large).
 """
 
 from __future__ import annotations
@@ -28,12 +35,21 @@ from edgebench.model import (
     Run,
     Worth,
 )
+from edgebench.model.decisions import SustainedRun
 from edgebench.results.backend import Results, find_run, list_runs, open_run, read_run, sync, where
 from edgebench.results.commit import label as commit_label
 from edgebench.results.schema import SchemaError
 from edgebench.results.significance import compare_quantile
 from edgebench.results.stats import HIGH_CV, PROCESS_SPREAD, is_noisy
-from edgebench.results.sustained import sustained_notes
+from edgebench.results.sustained import (
+    MIN_SLOWDOWN,
+    SustainedFinding,
+    duration_text,
+    energy_figure,
+    finding_line,
+    sustained_findings,
+    sustained_p50,
+)
 from edgebench.results.trend import with_trends
 
 BASELINE = "fp32"
@@ -266,8 +282,46 @@ def _row(m: Measurement) -> ReportRow:
     )  # fmt: skip
 
 
+def sustained_verdict(
+    kind: Worth, text: str, variant: str, speedup: float, size_ratio: float | None,
+    fp32: SustainedFinding | None, own: SustainedFinding | None,
+) -> tuple[Worth, str]:  # fmt: skip
+    """The verdict of a faster variant, told when its speed-up does not survive sustained load.
+
+    When both it and fp32 ran sustained on the board, it throttled, and its throttled p50 is not
+    more than `MIN_SLOWDOWN` faster than fp32's sustained p50 (`sustained_p50`), the speed-up in the
+    text becomes ``1.7x faster at first, 1.0x after throttling at 3 min 40 s`` and the verdict is
+    not worth it (worth it for size when at most half as large). Any other verdict is returned as it is.
+    """
+    if kind not in (Worth.WORTH_IT, Worth.WORTH_IT_IF_ACCURATE) or fp32 is None or own is None:
+        return kind, text
+    base, after = sustained_p50(fp32), own.after_p50_ms
+    if not own.throttled or own.onset_s is None or base is None or not after:
+        return kind, text
+    later = base / after
+    if later > 1 + MIN_SLOWDOWN:
+        return kind, text
+    first = _by(speedup, "faster")
+    head = f"{variant}: {first}"
+    if not text.startswith(head):
+        return kind, text
+    rest = text[len(head) :].rsplit(": ", 1)[0]  # the accuracy part, without the old verdict
+    said = f"{variant}: {first} at first, {later:.1f}x after throttling at {duration_text(own.onset_s)}{rest}"
+    if size_ratio is not None and size_ratio <= SMALLER_FOR_SIZE:
+        smaller = _fmt_factor(1 / size_ratio)
+        return (
+            Worth.WORTH_IT_FOR_SIZE,
+            f"{said}, {smaller} smaller: worth it for size (its speed-up does not survive sustained load)",
+        )
+    return Worth.NOT_WORTH_IT, f"{said}: not worth it (its speed-up does not survive sustained load)"
+
+
 def _against_fp32(
-    model: str, rows: list[ReportRow], samples: Mapping[Key, np.ndarray], max_drop_pt: float
+    model: str,
+    rows: list[ReportRow],
+    samples: Mapping[Key, np.ndarray],
+    max_drop_pt: float,
+    sustained: Mapping[tuple[str, str], SustainedFinding] | None = None,
 ) -> list[ReportRow]:
     base = {r.board: r for r in rows if r.variant == BASELINE and r.ok}
     out = []
@@ -288,6 +342,9 @@ def _against_fp32(
             accuracy_unknown=r.accuracy_unknown, fidelity_unknown=r.fidelity_unknown,
             source=r.cosine_source, flagged=r.degraded,
         )  # fmt: skip
+        found = sustained or {}
+        kind, text = sustained_verdict(kind, text, r.variant, speedup or 0.0, size_ratio,
+                                       found.get((r.board, BASELINE)), found.get((r.board, r.variant)))  # fmt: skip
         out.append(
             dataclasses.replace(
                 r,
@@ -302,17 +359,36 @@ def _against_fp32(
     return out
 
 
+def sustained_run(m: Measurement, f: SustainedFinding) -> SustainedRun:
+    """A sustained measurement for the report: the finding's values with its energy figure, the timeline's series."""
+    assert m.timeline is not None  # sustained_findings keeps only measurements with one
+    ws = m.timeline.windows
+    e = energy_figure(m.timeline)
+    values = f.to_json() | {"energy_mj": e.mj, "energy_domain": e.note}
+    return SustainedRun(
+        board=m.board, variant=m.variant, values=values, t_s=tuple(w.t_s for w in ws),
+        p50_ms=tuple(w.p50_ms for w in ws), p99_ms=tuple(w.p99_ms for w in ws),
+        freq_mhz=tuple(w.freq_mhz for w in ws), temp_c=tuple(w.temp_c for w in ws),
+    )  # fmt: skip
+
+
 def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
     """The report of a run (see the module docstring)."""
     samples = samples_ms(run)
-    sustained = sustained_notes(run.measurements)
+    found = sustained_findings(run.measurements)
+    sustained: dict[str, list[tuple[bool, str]]] = defaultdict(list)
+    series: dict[str, list[SustainedRun]] = defaultdict(list)
+    for m, f in found:
+        sustained[m.model].append((f.throttled, finding_line(m, f)))
+        series[m.model].append(sustained_run(m, f))
     by_model: dict[str, list[ReportRow]] = defaultdict(list)
     for m in run.measurements:
         by_model[m.model].append(_row(m))
     models = []
     for model in sorted(by_model):
         rows = sorted(by_model[model], key=lambda r: (r.board, r.variant != BASELINE, r.variant))
-        rows = _against_fp32(model, rows, samples, max_drop_pt)
+        by_key = {(m.board, m.variant): f for m, f in found if m.model == model}
+        rows = _against_fp32(model, rows, samples, max_drop_pt, by_key)
         front = {}
         for board in sorted({r.board for r in rows}):
             pts = [
@@ -327,7 +403,9 @@ def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
             ]
             front[board] = tuple(pareto(pts))
         rows = [dataclasses.replace(r, pareto=r.variant in front[r.board]) for r in rows]
-        models.append(ModelReport(model, tuple(rows), front, tuple(sustained.get(model, ()))))
+        models.append(
+            ModelReport(model, tuple(rows), front, tuple(sustained.get(model, ())), tuple(series.get(model, ())))
+        )
     noisy = [
         f"{r.board}/{mm.model}/{r.variant} ({r.cv:.0%})" for mm in models for r in mm.rows if r.ok and is_noisy(r.cv)
     ]

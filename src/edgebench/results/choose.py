@@ -2,12 +2,17 @@
 
 For a model, the latest successful measurement of every (board, variant) is taken from
 the index; candidates that meet every constraint are ranked by board cost, board power
-or p90 latency; the others are listed with every reason they fail. A degraded variant (an
+p90 latency, or energy per inference; the others are listed with every reason they fail. A degraded variant (an
 output's cosine to its fp32 parent's below the run's ``min_cosine``; without a board-side cosine, its manifest's
 from compress) is never a candidate. Each constraint is
 decided by `edgebench.results.gate.check_limit`, the function `edgebench gate` uses:
 a p90 that gate calls undecided against a limit does not fit here either. Inventory
 boards with no result for the model are listed apart.
+
+``--rank energy`` orders by mJ per inference of the option's latest measurement, from its
+``run --sustained`` timeline's power sensors (`edgebench.results.sustained.energy_figure`: the
+widest domain the board read); an option without a figure (no power sensor on the board, or no
+sustained run) still fits, says why in ``energy_note`` and is ranked after every option with one.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from edgebench.model import MIB, BoardCost, CheckVerdict, Choice, Measurement, O
 from edgebench.results.analysis import fidelity_of
 from edgebench.results.backend import Results, open_run, query, sync
 from edgebench.results.gate import check_limit
+from edgebench.results.sustained import energy_figure
 
-RANKS = ("cost", "power", "latency")
+RANKS = ("cost", "power", "latency", "energy")
 _TIME = {"ns": 1e-6, "us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "": 1.0}
 _SIZE = {"b": 2**-20, "kb": 2**-10, "kib": 2**-10, "mb": 1.0, "mib": 1.0, "gb": 1024.0, "gib": 1024.0, "": 1.0}
 
@@ -115,13 +121,14 @@ def choose(
         if b is None:
             reasons.append("board not in the inventory (retired or renamed?)")
         cost, power = (None, None) if b is None else (b.cost, b.power_w)
-        o = dataclasses.replace(r, cost=cost, power_w=power, reasons=tuple(reasons))
+        e = energy_figure(m.timeline)
+        o = dataclasses.replace(r, cost=cost, power_w=power, reasons=tuple(reasons), energy_mj=e.mj, energy_note=e.note)
         (rejected if o.reasons else chosen).append(o)
     measured = {r.board for r in rows}
     unmeasured = tuple(sorted(set(boards) - measured))
 
     def key(o: Option) -> tuple[float, float]:
-        primary = {"cost": o.cost, "power": o.power_w, "latency": o.p90_ms}[rank]
+        primary = {"cost": o.cost, "power": o.power_w, "latency": o.p90_ms, "energy": o.energy_mj}[rank]
         return (math.inf if primary is None else primary, o.p90_ms)
 
     chosen.sort(key=key)

@@ -15,6 +15,9 @@ A budgets file::
     max_accuracy_drop_pt = 1.0     # against fp32 on the same board
     max_size_mb = 1.0
     max_regression_pct = 5.0       # p50 against the baseline run
+    max_sustained_p50_ms = 25.0    # run --sustained: the steady state under load
+    max_sustained_p99_ms = 60.0
+    max_energy_mj = 40.0           # per inference, where the board has a power sensor
 
 Which statistic each budget type uses (`edgebench.results.significance` has the why):
 
@@ -33,6 +36,13 @@ Which statistic each budget type uses (`edgebench.results.significance` has the 
   old name), the maximum over the processes; ``min_accuracy`` and ``max_accuracy_drop_pt``:
   top-1 on the eval set (exact counts); ``max_size_mb``: the artifact's size in MiB. These
   are compared directly.
+* ``max_sustained_p50_ms``, ``max_sustained_p99_ms`` (a ``run --sustained`` timeline): the
+  median, over the windows of the steady state, of each window's p50 / p99; the steady state
+  is the throttled one when the run throttled, else the last third of the run
+  (`edgebench.results.sustained.steady_state`, the note says which). ``max_energy_mj``: mJ per
+  inference of the widest power domain the board read (`sustained.energy_figure`, the note
+  names it). Compared directly; a measurement without a timeline, or (energy) on a board
+  without a power sensor, is ``undecided`` naming why: never a pass.
 
 A variant whose outputs are degraded (cosine to its parent's below the threshold: the board's with
 eval data, else its manifest's from compress time; `analysis.fidelity_of`) gets a ``fidelity`` check in
@@ -79,9 +89,12 @@ from edgebench.results.significance import (
     process_rounds,
     regression_check,
 )
+from edgebench.results.sustained import energy_figure, steady_state
 
 PASS, FAIL, UNDECIDED = CheckVerdict.PASS, CheckVerdict.FAIL, CheckVerdict.UNDECIDED
 QUANTILE = {"max_p90_ms": 0.9, "max_p99_ms": 0.99}
+SUSTAINED = ("max_sustained_p50_ms", "max_sustained_p99_ms", "max_energy_mj")
+NO_SUSTAINED = "no sustained run: run --sustained"
 Key = tuple[str, str, str]
 
 Limit = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -106,6 +119,9 @@ class BudgetSpec:
     max_accuracy_drop_pt: Limit | None = None
     max_size_mb: Limit | None = None
     max_regression_pct: Limit | None = None
+    max_sustained_p50_ms: Limit | None = None
+    max_sustained_p99_ms: Limit | None = None
+    max_energy_mj: Limit | None = None
 
     def __post_init__(self) -> None:
         acc = self.min_accuracy
@@ -178,7 +194,8 @@ def check_limit(m: Measurement, name: str, limit: float, *, i: int = 0, alpha: f
 
     Args:
         name: ``max_p90_ms``, ``max_p99_ms``, ``max_peak_mb``, ``min_accuracy`` or
-            ``max_size_mb`` (the limits that need nothing but the measurement).
+            ``max_size_mb``, ``max_sustained_p50_ms``, ``max_sustained_p99_ms`` or ``max_energy_mj``
+            (the limits that need nothing but the measurement).
         i: the budget's number, for the check.
     """
     key = m.key
@@ -200,7 +217,31 @@ def check_limit(m: Measurement, name: str, limit: float, *, i: int = 0, alpha: f
         return _plain(i, key, name, m.top1, limit, "top-1 not measured (run with eval data)")
     if name == "max_size_mb":
         return _plain(i, key, name, None if m.bytes is None else m.bytes / MIB, limit)
+    if name in SUSTAINED:
+        return sustained_check(m, name, limit, i=i)
     raise ValueError(f"check_limit does not decide {name!r}")
+
+
+def sustained_check(m: Measurement, name: str, limit: float, *, i: int = 0) -> Check:
+    """A `SUSTAINED` limit on one measurement: decided on its timeline, undecided (saying why) without one.
+
+    The sustained p50 / p99 is `edgebench.results.sustained.steady_state`'s (over the throttled steady
+    state, else the last third of the run); the energy `energy_figure`'s (the widest domain read). No
+    timeline, no timed window or no power sensor is ``undecided``: a budget that cannot be judged never passes.
+    """
+    key = m.key
+    if m.timeline is None:
+        return _check(i, key, name, None, limit, UNDECIDED, NO_SUSTAINED)
+    if name == "max_energy_mj":
+        e = energy_figure(m.timeline)
+        if e.mj is None:
+            return _check(i, key, name, None, limit, UNDECIDED, e.why)
+        return dataclasses.replace(_plain(i, key, name, e.mj, limit), note=f"mJ per inference of {e.note}")
+    st = steady_state(m.timeline)
+    value = st.p50_ms if name == "max_sustained_p50_ms" else st.p99_ms
+    if value is None:
+        return _check(i, key, name, None, limit, UNDECIDED, "the sustained run timed no window")
+    return dataclasses.replace(_plain(i, key, name, value, limit), note=st.note)
 
 
 def evaluate(
@@ -274,7 +315,7 @@ def _checks_of(
     if not m.ok:
         msg = m.error.message if m.error is not None else "{}"
         return [Check(i, key[1], key[0], key[2], "measured", None, None, None, FAIL, f"failed: {msg}"[:200])]
-    direct = (*QUANTILE, "max_peak_mb", "min_accuracy", "max_size_mb")
+    direct = (*QUANTILE, "max_peak_mb", "min_accuracy", "max_size_mb", *SUSTAINED)
     out = [check_limit(m, name, lim, i=i) for name, lim in b.limits.items() if name in direct]
     if b.max_accuracy_drop_pt is not None:
         fp = ms.get((key[0], key[1], BASELINE))

@@ -15,6 +15,17 @@ around their median.
 
 Energy (`energy_line`): per domain or rail the agent read, mJ per inference and mean W,
 with what it covers and how it was sampled; with no source, the agent's reason (`NO_SENSOR`).
+
+What budgets and ``choose`` judge (`steady_state`, `energy_figure`):
+
+* the sustained p50 / p99 is the median, over the windows of the steady state, of each window's
+  p50 / p99. The steady state is the throttled one when the run throttled (the windows of the
+  slower level the finding reports, ``after_p50_ms``), else the last third of the run: what the
+  board settles to under load, never the first minute's burst;
+* the energy per inference is the largest mJ per inference among the domains or rails read: the
+  widest the board measures (package over core, the input rail over the CPU rail). Domains are
+  never added up, since they overlap (RAPL ``core`` is part of ``package``, Jetson's CPU rail part
+  of its input rail); the figure names the domain and what it covers.
 """
 
 from __future__ import annotations
@@ -65,11 +76,14 @@ class SustainedFinding:
     spread: float | None = None
     overhead: float | None = None
     flags: tuple[str, ...] = ()
+    steady: tuple[int, int] | None = None  # windows [a, b) of the steady state `steady_state` judges
+    steady_basis: str = ""  # what those windows are: "the throttled steady state" or "the last third ..."
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for JSON."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["flags"] = list(self.flags)
+        out["steady"] = None if self.steady is None else list(self.steady)
         return out
 
 
@@ -126,7 +140,11 @@ def find_throttling(timeline: Timeline) -> SustainedFinding:
         if len(levels) > 1 and first and levels[-1] is not None and levels[-1] < first:
             faster = f"; p50 fell {1 - levels[-1] / first:.0%} after {duration_text(ws[cps[0]].t_s)}"
         sentence = f"no throttling in {duration_text(seconds)} (p50 steady within ±{spread:.1%}{faster})"
-        return SustainedFinding(throttled=False, sentence=sentence, spread=spread, before_p50_ms=med, **base)
+        third = (len(ws) - max(len(ws) // 3, 1), len(ws))
+        return SustainedFinding(
+            throttled=False, sentence=sentence, spread=spread, before_p50_ms=med, steady=third,
+            steady_basis=f"the last third of the run (from {duration_text(ws[third[0]].t_s)}: no throttling)", **base,
+        )  # fmt: skip
     onset = bounds[onset_i]
     last = levels[-1]
     if last is not None and last > first * (1 + MIN_SLOWDOWN):  # it settled slower: the last level
@@ -148,7 +166,8 @@ def find_throttling(timeline: Timeline) -> SustainedFinding:
         sentence += f" at {temp:.0f} C"
     return SustainedFinding(
         throttled=True, sentence=sentence, onset_window=onset, onset_s=ws[onset].t_s, before_p50_ms=first,
-        after_p50_ms=after, cost=cost, freq_before_mhz=f_before, freq_after_mhz=f_after, temp_c=temp, **base,
+        after_p50_ms=after, cost=cost, freq_before_mhz=f_before, freq_after_mhz=f_after, temp_c=temp, steady=seg,
+        steady_basis=f"the throttled steady state (from {duration_text(ws[seg[0]].t_s)})", **base,
     )  # fmt: skip
 
 
@@ -219,3 +238,76 @@ def sustained_notes(measurements: Sequence[Measurement]) -> dict[str, list[tuple
     for m, f in sustained_findings(measurements):
         out.setdefault(m.model, []).append((f.throttled, finding_line(m, f)))
     return out
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SteadyState:
+    """The sustained figures a budget judges: the median of the steady windows' p50 and p99 (`steady_state`).
+
+    Attributes:
+        p50_ms, p99_ms: None when no window of the steady state was timed.
+        windows: how many timed windows they are over; ``basis`` which windows (the throttled steady
+            state, or the last third of the run without throttling).
+    """
+
+    p50_ms: float | None
+    p99_ms: float | None
+    windows: int
+    basis: str
+
+    @property
+    def note(self) -> str:
+        """``median of 200 windows over the throttled steady state (from 3 min 40 s)``."""
+        return f"median of {self.windows} windows over {self.basis}"
+
+
+def steady_state(timeline: Timeline, finding: SustainedFinding | None = None) -> SteadyState:
+    """The sustained p50 and p99 of a timeline (see the module docstring: which windows, which statistic)."""
+    f = finding or find_throttling(timeline)
+    a, b = f.steady or (0, 0)
+    ws = [w for w in timeline.windows[a:b] if w.p50_ms is not None]
+    return SteadyState(
+        p50_ms=_median([w.p50_ms for w in ws]),
+        p99_ms=_median([w.p99_ms for w in ws]),
+        windows=len(ws),
+        basis=f.steady_basis or "no timed windows",
+    )
+
+
+def sustained_p50(finding: SustainedFinding) -> float | None:
+    """The p50 the board settles to: the throttled steady state, else the whole run's median (for verdicts)."""
+    return finding.after_p50_ms if finding.throttled else finding.before_p50_ms
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EnergyFigure:
+    """One energy per inference to judge (`energy_figure`): its domain and what it covers, or why there is none.
+
+    Attributes:
+        mj: mJ per inference (None: ``why`` says why not); ``domain`` and ``covers`` where it was read.
+    """
+
+    mj: float | None
+    domain: str = ""
+    covers: str = ""
+    why: str = ""
+
+    @property
+    def note(self) -> str:
+        """``package-0 (CPU package ..., not DRAM)`` or the reason there is no figure."""
+        return f"{self.domain} ({self.covers})" if self.mj is not None else self.why
+
+
+def energy_figure(timeline: Timeline | None) -> EnergyFigure:
+    """The energy per inference of a sustained run: the largest domain's (see the module docstring)."""
+    if timeline is None:
+        return EnergyFigure(None, why="no sustained run: run --sustained")
+    power: Mapping[str, Any] = timeline.power or {}
+    if not power.get("available"):
+        return EnergyFigure(None, why=str(power.get("none") or NO_SENSOR))
+    read = [d for d in power.get("domains") or () if isinstance(d.get("mj_per_inference"), int | float)]
+    if not read:
+        errors = "; ".join(f"{d.get('name')}: {d.get('error') or 'no reading'}" for d in power.get("domains") or ())
+        return EnergyFigure(None, why=f"the power sensors gave no reading ({errors or 'no domains'})")
+    top = max(read, key=lambda d: float(d["mj_per_inference"]))
+    return EnergyFigure(float(top["mj_per_inference"]), str(top.get("name")), str(top.get("covers") or ""))
