@@ -1,10 +1,11 @@
 """The HTML report and the nightly page read on a laptop (1400 px) and a phone (390 px), in headless Chromium.
 
-One real `edgebench run --profile` of four tiny ONNX variants (one with a long name) on the
-local board with eval data, plus six earlier runs made from it (other commits, latencies
+One real `edgebench run --profile --sustained 3s` of four tiny ONNX variants (one with a long
+name) on the local board with eval data, plus six earlier runs made from it (other commits, latencies
 scaled, a 30 % step) so that trends have points and change points. `edgebench report
---format html` renders it with a profile chart, a latency distribution, a Pareto plot and
-trends; the nightly page (`nightly_html`) adds a gate and two comparisons to the same report.
+--format html` renders it with a profile chart, a latency distribution, a Pareto plot, a
+sustained timeline per variant and trends; the nightly page (`nightly_html`) adds a gate and two
+comparisons to the same report.
 
 Each page is measured in the browser: a script injected into a test copy records the box
 of every SVG, every ``<text>`` and every table and the document's scroll width. Headless
@@ -44,7 +45,8 @@ pytestmark = pytest.mark.slow
 FAST = ["--min-time", "0.05", "--min-rounds", "20", "--warmup-iters", "5", "--warmup-time", "0", "--repeats", "1"]
 VARIANTS = ("fp32", "fp16", "int8-dynamic-per-channel-reduce-range", "wide-classifier-head_pruned-50pct")
 # the axes each kind of chart must label with at least four ticks
-AXES = {"distribution": ("x", "y"), "pareto": ("x", "y"), "trend": ("x", "y"), "profile": ("x",)}
+AXES = {"distribution": ("x", "y"), "pareto": ("x", "y"), "trend": ("x", "y"), "profile": ("x",),
+        "sustained": ("x", "y")}  # fmt: skip
 
 MEASURE = """<script>
 (() => {
@@ -121,7 +123,8 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     variant(root, "tiny", VARIANTS[2], onnx_model(tmp / "c.onnx", seed=2, n_in=64), parent="fp32")
     variant(root, "tiny", VARIANTS[3], onnx_model(tmp / "d.onnx", seed=3, n_in=64, n_out=64))  # a model of its own
     eval_npz(tmp / "eval.npz", n_in=64)
-    args = ["--variants", str(root), "--eval", str(tmp / "eval.npz"), "--results", str(res), "--profile", "20"]
+    args = ["--variants", str(root), "--eval", str(tmp / "eval.npz"), "--results", str(res), "--profile", "20",
+            "--sustained", "3s"]  # fmt: skip
     out = CliRunner().invoke(main, ["run", *args, *FAST, "--commit", "9999999abc", "--json"])
     assert out.exit_code == 0, out.output[-3000:]
     real = store.read_run(Path(json.loads(out.stdout)["run_file"]))
@@ -177,9 +180,9 @@ def problems(m: dict[str, Any], which: str) -> list[str]:
         if t["box"][2] > vw and (t["container"] is None or t["container"][2] > vw):
             out.append(f"a table {t['box'][2] - t['box'][0]:.0f} px wide widens the page")
     kinds = [s["cls"].split()[-1] if s["cls"].startswith("chart ") else "?" for s in m["svgs"]]
-    expected = {"distribution", "pareto", "trend"} | ({"profile"} if which == "report" else set())
-    if set(kinds) != expected or kinds.count("trend") != len(VARIANTS):
-        out.append(f"charts {kinds}, expected {sorted(expected)} with {len(VARIANTS)} trends")
+    expected = {"distribution", "pareto", "trend", "sustained"} | ({"profile"} if which == "report" else set())
+    if set(kinds) != expected or kinds.count("trend") != len(VARIANTS) or kinds.count("sustained") != len(VARIANTS):
+        out.append(f"charts {kinds}, expected {sorted(expected)} with {len(VARIANTS)} trends and sustained charts")
     for s, kind in zip(m["svgs"], kinds, strict=True):
         box, texts = s["box"], s["texts"]
         if not s["viewBox"] or box[0] < 0 or box[2] > vw:

@@ -133,7 +133,7 @@ def _ticks(svg: str, axis: str) -> list[str]:
     return [t[4] for t in _texts(svg) if t[0] == f"tick {axis}"]
 
 
-@pytest.mark.parametrize("spread_ms", [(0.0121, 0.0134), (0.008, 0.1), (1.0, 250.0)])
+@pytest.mark.parametrize("spread_ms", [(0.0121, 0.0134), (0.008, 0.1), (1.0, 250.0), (0.0078, 0.024)])
 def test_distribution_has_four_ticks_on_each_axis(spread_ms: tuple[float, float]) -> None:
     lo, hi = spread_ms
     rows = [_row("fp32", lo / 0.8, 80.0), _row("int8", hi / 1.2, 79.0)]

@@ -321,6 +321,27 @@ def _pairs(ticks: Sequence[float]) -> list[tuple[float, str]]:
     return list(zip(ticks, tick_labels(ticks), strict=True))
 
 
+def shown_ticks(ticks: Sequence[tuple[float, str]], sx: Scale) -> int:
+    """How many of these x tick labels a `Frame` with this x scale keeps (labels that would touch are thinned)."""
+    xs = [sx(v) for v, _ in ticks]
+    widths = [text_width(s, TICK) for _, s in ticks]
+    centers = [min(max(c, w / 2 + 2), W - w / 2 - 2) for c, w in zip(xs, widths, strict=True)]
+    return len(spread(centers, widths))
+
+
+def log_axis_ticks(lo: float, hi: float, sx: Scale) -> list[tuple[float, str]]:
+    """Ticks for a log x axis of which at least `MIN_TICKS` labels survive thinning: `log_ticks`, else (a range
+    whose 1…9 mantissas crowd at its low end, 0.008 0.009 0.01 0.02) linear 1-2-5 steps, finer until enough show."""
+    first = _pairs(log_ticks(lo, hi))
+    if shown_ticks(first, sx) >= MIN_TICKS:
+        return first
+    for k in range(MIN_TICKS, 4 * MIN_TICKS):
+        ticks = _pairs(nice_ticks(lo, hi, k))
+        if shown_ticks(ticks, sx) >= MIN_TICKS:
+            return ticks
+    return first
+
+
 def distribution_svg(title: str, rows: list[ReportRow]) -> str:
     """Overlaid latency histograms (step lines, each scaled to its own peak) on a log-latency axis."""
     hists = [(r.variant, r.hist) for r in rows if r.hist is not None]
@@ -328,8 +349,10 @@ def distribution_svg(title: str, rows: list[ReportRow]) -> str:
     lo = max(min(h.lo_ms for _, h in hists), hi * 1e-4)  # a log axis: a 0 ms bin edge would be at minus infinity
     if not hi > lo:
         lo, hi = lo * 0.95, hi * 1.05
+    y_ticks = _pairs(nice_ticks(0, 1))
+    left = 20 + max(text_width(s, TICK) for _, s in y_ticks) + 6  # as `Frame` places the plot
     f = Frame("distribution", title, "latency (ms, log scale), min to p99", "share of peak", (lo, hi), (0, 1),
-              _pairs(log_ticks(lo, hi)), _pairs(nice_ticks(0, 1)), xlog=True,
+              log_axis_ticks(lo, hi, Scale(lo, hi, left, W - 14.0, log=True)), y_ticks, xlog=True,
               legend=[(COLORS[i % 10], v) for i, (v, _) in enumerate(hists)])  # fmt: skip
     out = []
     for i, (_, h) in enumerate(hists):
