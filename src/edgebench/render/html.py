@@ -495,16 +495,18 @@ def sustained_svg(model: str, run: SustainedRun) -> str:
     Stacked panels share one time axis (the bottom panel labels it; all start at the same left
     edge): latency from 0 ms, so a +38 % reads as +38 %; then the CPU frequency (MHz) and the
     hottest thermal zone (C) where the board reports them. The onset of throttling is a dashed red
-    line through every panel, named in the first. A timeline longer than `SUSTAINED_POINTS`
-    windows is drawn in medians of consecutive windows; a p99 above the latency axis (the 98th
-    percentile of the windows' p99, or the p50's top) is drawn at its top, and the legend says so.
+    line through every panel, named in the first. Each point sits at the middle of its window; a
+    timeline longer than `SUSTAINED_POINTS` windows is drawn in medians of consecutive windows. A
+    p99 above the latency axis (the 98th percentile of the windows' p99, or the p50's top) is drawn
+    at its top, and the legend says so.
     """
     n = len(run.t_s)
     k = max(1, -(-n // SUSTAINED_POINTS))
-    t = [run.t_s[i] for i in range(0, n, k)]
+    step = run.t_s[-1] - run.t_s[-2] if n > 1 else 1.0  # the window length
+    t = [run.t_s[i] + min(k, n - i) * step / 2 for i in range(0, n, k)]  # each point at its windows' middle
     p50, p99 = _binned(run.p50_ms, k), _binned(run.p99_ms, k)
     freq, temp = _binned(run.freq_mhz, k), _binned(run.temp_c, k)
-    end = max(run.t_s[-1] + (run.t_s[-1] - run.t_s[-2] if n > 1 else 1.0), 1e-9) if n else 1.0
+    end = max(run.t_s[-1] + step, 1e-9) if n else 1.0
     minutes = end >= 120
     scale = 60.0 if minutes else 1.0
     xs = [v / scale for v in t]
