@@ -114,6 +114,7 @@ def build_torch(src: Source, data: Data, seed: int, train: bool = True) -> Any:
         MissingDependency: without PyTorch (the torch extra).
     """
     torch = require_torch(f"the PyTorch model {src.spec}")
+    torch.manual_seed(seed)  # the factory's initial weights: the same recipe and seed make the same model
     module = load_factory(src.spec)
     if not isinstance(module, torch.nn.Module):
         raise ModelError(f"{src.spec} returned {type(module).__name__}, not a torch.nn.Module: fix the factory")
