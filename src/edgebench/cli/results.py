@@ -304,6 +304,11 @@ def gate(
       min_accuracy            top-1 as a fraction in [0, 1] (0.97) or "97 %"
       max_accuracy_drop_pt    top-1 points lost against fp32 on the same board
       max_size_mb             the artifact's size in MiB
+      max_sustained_p50_ms,   median of the windows' p50/p99 of a run --sustained timeline
+      max_sustained_p99_ms    over the throttled steady state (the last third without
+                              throttling); undecided without a timeline
+      max_energy_mj           mJ per inference of the widest power domain read; undecided
+                              without a sustained run or a power sensor
       fidelity (automatic)    a degraded variant (cosine to its parent below the
                               threshold): fails when no top-1 was measured, passes
                               (named in the verdict line) when it was
