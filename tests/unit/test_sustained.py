@@ -293,3 +293,18 @@ def test_the_report_shows_the_finding_under_the_model_table_and_folds_many() -> 
     assert folded[0] == (True, "throttled") and len(folded) == 4
     assert folded[-1] == (False, "... and 3 more sustained runs (0 throttled): --verbose shows them")
     assert len(sustained_lines(many, verbose=True)) == 6
+
+
+def test_a_timeline_of_too_few_windows_judges_nothing() -> None:
+    """Three windows with a 9 % rise in the last: not called throttling, and the fix is named."""
+    from edgebench.model.measurement import Timeline
+    from edgebench.results.sustained import MIN_WINDOWS, find_throttling
+
+    windows = [
+        {"t_s": float(i), "duration_s": 1.0, "count": 100, "p50_ms": p, "p99_ms": p * 1.2, "freq_mhz": None,
+         "temp_c": None, "flags": [], "power_w": None, "sensor_ms": 0.01}
+        for i, p in enumerate([1.0, 1.0, 1.09])
+    ]  # fmt: skip
+    f = find_throttling(Timeline.from_json({"run": {"seconds": 3.0}, "windows": windows}))
+    assert not f.throttled
+    assert "too short to judge throttling (3 timed windows" in f.sentence and f"at least {MIN_WINDOWS}" in f.sentence

@@ -42,6 +42,7 @@ from edgebench.model.measurement import Timeline
 from edgebench.results.trend import change_points
 
 MIN_SLOWDOWN = 0.05  # a change of the windows' p50 level smaller than this is not throttling
+MIN_WINDOWS = 5  # fewer timed windows judge nothing: with 3, a 9 % rise of one window read as throttling
 MAX_POINTS = 150  # longer timelines are searched in block medians first (`_changes`)
 NO_SENSOR = "no power sensor on this board"  # the agent's words (`edgebench.agent.power.NO_SENSOR`)
 
@@ -126,7 +127,13 @@ def find_throttling(timeline: Timeline) -> SustainedFinding:
     known = [v for v in p50 if v is not None]
     if not known:
         return SustainedFinding(throttled=False, sentence="no timed windows: nothing to judge", **base)
-    cps = _changes(p50) if len(known) >= 3 else []
+    if len(known) < MIN_WINDOWS:
+        sentence = (
+            f"too short to judge throttling ({len(known)} timed windows in {duration_text(seconds)}): "
+            f"give --sustained at least {MIN_WINDOWS} windows"
+        )
+        return SustainedFinding(throttled=False, sentence=sentence, **base)
+    cps = _changes(p50)
     bounds = [0, *cps, len(ws)]
     levels = [_median(p50[a:b]) for a, b in itertools.pairwise(bounds)]
     first = levels[0]
