@@ -22,7 +22,6 @@ from edgebench.cli.common import (
 from edgebench.cli.run import commit_options
 from edgebench.errors import ResultsPathError, UserError
 from edgebench.fsutil import ensure_writable_dir, is_no_space, unwritable_message
-from edgebench.results import pg
 from edgebench.results.accept import accept as do_accept
 from edgebench.results.store import RESULTS_FIX
 from edgebench.workflows.nightly import load_config, run_nightly
@@ -79,18 +78,13 @@ def accept(run: str, reason: str, by: str | None, results: Path | str, as_json: 
 
     A nightly compares and gates against the last accepted state, so a slowdown stays
     red night after night until it is fixed or accepted here, with who and why
-    (recorded in RESULTS/accepted.json).
+    (recorded in RESULTS/accepted.json, or on a PostgreSQL store in its table).
 
     \b
     Example:
       edgebench accept latest --reason "int8 kernels moved to the new runtime: 4 % slower, accepted"
     """
-    if isinstance(results, str):
-        raise UserError(
-            f"accept: {pg.redact(results)} is a server, which does not record acceptances yet: pin the baseline in the "
-            "nightly file (baseline = RUN), or accept in a results folder"
-        )
-    a = do_accept(existing_results(results), run, reason, by)
+    a = do_accept(writable_results(results) if isinstance(results, str) else existing_results(results), run, reason, by)
     if as_json:
         print_json({"accepted": dataclasses.asdict(a)})
     else:

@@ -3,7 +3,8 @@
 A nightly compares with the last accepted state, not with whatever ran last night: the
 last nightly that passed, or a run accepted here (a slowdown that was meant, a new board
 image), whichever came last. So a regression stays red until it is fixed or accepted.
-Acceptances are a small JSON list, ``RESULTS/accepted.json``, written atomically.
+Acceptances are a small JSON list, ``RESULTS/accepted.json``, written atomically; on a
+PostgreSQL store, rows of its ``accepted`` table (`edgebench.results.pg.add_acceptance`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import getpass
 import json
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from edgebench.errors import UserError
 from edgebench.fsutil import write_json_atomic
-from edgebench.results import store
+from edgebench.results import backend, pg
+from edgebench.results.backend import Results
 
 ACCEPTED = "accepted.json"
 
@@ -32,12 +33,14 @@ class Acceptance:
     at: str
 
 
-def acceptances(results: Path) -> list[Acceptance]:
-    """Every acceptance recorded in the results folder, oldest first.
+def acceptances(results: Results) -> list[Acceptance]:
+    """Every acceptance recorded in the results folder (or on the server), oldest first.
 
     Raises:
         UserError: the file is damaged (naming it and the fix).
     """
+    if isinstance(results, pg.PgStore):
+        return [Acceptance(*row) for row in pg.acceptances(results)]
     path = results / ACCEPTED
     if not path.is_file():
         return []
@@ -58,7 +61,7 @@ def who() -> str:
         return "unknown"
 
 
-def accept(results: Path, ref: str, why: str, by: str | None = None) -> Acceptance:
+def accept(results: Results, ref: str, why: str, by: str | None = None) -> Acceptance:
     """Record that run ``ref`` is accepted as the baseline.
 
     Raises:
@@ -67,11 +70,14 @@ def accept(results: Path, ref: str, why: str, by: str | None = None) -> Acceptan
     """
     if not why.strip():
         raise UserError("accept: give the reason with --reason (it is recorded with the acceptance)")
-    run = store.open_run(results, ref, "accept another run")
+    run = backend.open_run(results, ref, "accept another run")
     if not run.complete:
         raise UserError(f"accept: run {run.run_id} is incomplete ({run.interrupted or 'it did not finish'}): "
                         "accept a complete run")  # fmt: skip
-    done = acceptances(results)
     a = Acceptance(run.run_id, by or who(), why.strip(), dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    if isinstance(results, pg.PgStore):
+        pg.add_acceptance(results, a.run_id, a.by, a.why, a.at)
+        return a
+    done = acceptances(results)
     write_json_atomic(results / ACCEPTED, {"schema": 1, "accepted": [asdict(x) for x in [*done, a]]})
     return a

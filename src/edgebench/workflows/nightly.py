@@ -342,7 +342,7 @@ def accepted_baseline(results: Results, cfg: NightlyConfig) -> tuple[str | None,
         ):
             events.append((_when(started), run_id, "the last nightly that passed"))
             break
-    accepted = acceptances(results) if isinstance(results, Path) else []  # a server has none yet
+    accepted = acceptances(results)
     events += [(_when(a.at), a.run_id, f"accepted by {a.by} ({a.why})") for a in accepted]
     if not events:
         return None, "no accepted baseline yet (first nightly): this run becomes it if it passes"

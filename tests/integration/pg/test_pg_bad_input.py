@@ -9,6 +9,7 @@ from pg_server import READER, PgServer, free_port
 
 from edgebench.errors import MissingDependency
 from edgebench.results.pg import (
+    SCHEMA_VERSION,
     NoWriteRights,
     ResultsServerError,
     SchemaTooNew,
@@ -150,13 +151,16 @@ def test_a_newer_schema_is_refused_and_left_alone(pg_db: str) -> None:
             open_store(pg_db, read_only=read_only)
         assert one_line(exc) == (
             f"{pg_db}: the results database has schema version 7, written by a newer edgebench (this one knows up "
-            "to 2): upgrade edgebench (pip install -U edgebench) to use it"
+            f"to {SCHEMA_VERSION}): upgrade edgebench (pip install -U edgebench) to use it"
         )
     import psycopg
 
     with psycopg.connect(pg_db) as c:
         assert c.execute("SELECT count(*) FROM edgebench.runs").fetchone() == (1,)
-        assert [r[0] for r in c.execute("SELECT version FROM edgebench.edgebench_schema ORDER BY 1")] == [1, 2, 7]
+        assert [r[0] for r in c.execute("SELECT version FROM edgebench.edgebench_schema ORDER BY 1")] == [
+            *range(1, SCHEMA_VERSION + 1),
+            7,
+        ]
 
 
 def test_a_user_without_write_rights_reads_but_cannot_write(pg_server: PgServer, pg_db: str) -> None:

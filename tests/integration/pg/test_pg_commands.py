@@ -302,6 +302,14 @@ def test_nightly_twice_on_the_server_with_its_advisory_lock(
     with pg.open_store(pg_db) as store, pg.nightly_lock(store, "nightly"):
         busy = r.invoke(main, args)
     assert busy.exit_code == 1 and "another nightly 'nightly' is running" in busy.output, busy.output
+    # `edgebench accept` on the server: the next nightly's baseline is the accepted run, with who and why
+    took = r.invoke(main, ["accept", run1, "--reason", "the first is the reference", "--by", "ci", "--results", pg_db])
+    assert took.exit_code == 0 and f"accepted run {run1}" in took.output, took.output
+    with pg.open_store(pg_db, read_only=True) as store:
+        assert [(a[0], a[1], a[2]) for a in pg.acceptances(store)] == [(run1, "ci", "the first is the reference")]
+    third = r.invoke(main, args)
+    assert third.exit_code == 0, third.output
+    assert json.loads(third.stdout)["baseline"].startswith(f"{run1}, accepted by ci (the first is the reference)")
 
 
 def test_commands_that_keep_a_folder_refuse_a_url_in_one_line_without_its_password() -> None:
@@ -309,7 +317,6 @@ def test_commands_that_keep_a_folder_refuse_a_url_in_one_line_without_its_passwo
     r = CliRunner()
     for args, code, text in (
         (["demo"], 2, "demo keeps its results in a folder"),
-        (["accept", "latest", "--reason", "x"], 1, "does not record acceptances yet"),
         (["index", "rebuild"], 1, "it has no index to rebuild"),
     ):
         got = r.invoke(main, [*args, "--results", url])

@@ -51,12 +51,14 @@ def test_a_version_1_database_is_upgraded_in_place(pg_db: str, tmp_path: Path) -
         for run in runs:
             write_as_version_1(conn, run)
     # a read-only command cannot upgrade it: one line saying what will
-    with pytest.raises(ResultsServerError, match="schema version 1, older than this edgebench's 2: run one writing"):
+    with pytest.raises(
+        ResultsServerError, match=f"schema version 1, older than this edgebench's {SCHEMA_VERSION}: run one writing"
+    ):
         open_store(pg_db, read_only=True)
     with open_store(pg_db) as s:  # a writer upgrades it
-        assert s.version == SCHEMA_VERSION == 2
+        assert s.version == SCHEMA_VERSION == 3
         versions = s.connection().execute("SELECT version FROM edgebench.edgebench_schema ORDER BY 1").fetchall()
-        assert [v[0] for v in versions] == [1, 2]
+        assert [v[0] for v in versions] == list(range(1, SCHEMA_VERSION + 1))
     for run in runs:
         folder.save_run(tmp_path, run)
     folder.sync(tmp_path)
@@ -75,12 +77,12 @@ def test_a_failed_migration_leaves_the_database_as_it_was(pg_db: str, monkeypatc
         pass
 
     def broken(conn: psycopg.Connection[Any]) -> None:
-        raise RuntimeError("step 2 of version 3 failed")
+        raise RuntimeError("step 2 of the next version failed")
 
-    v3 = ("CREATE TABLE edgebench.half_done (x int)", broken)
-    monkeypatch.setattr(pg_migrations, "MIGRATIONS", (*pg_migrations.MIGRATIONS, v3))
+    nxt = ("CREATE TABLE edgebench.half_done (x int)", broken)
+    monkeypatch.setattr(pg_migrations, "MIGRATIONS", (*pg_migrations.MIGRATIONS, nxt))
     with psycopg.connect(pg_db, autocommit=True) as conn:
-        with pytest.raises(RuntimeError, match="step 2 of version 3"):
-            migrate(conn, "db", target=3)
-        assert schema_version(conn) == 2
+        with pytest.raises(RuntimeError, match="step 2 of the next version"):
+            migrate(conn, "db", target=SCHEMA_VERSION + 1)
+        assert schema_version(conn) == SCHEMA_VERSION
         assert conn.execute("SELECT to_regclass('edgebench.half_done')").fetchone() == (None,)

@@ -51,6 +51,8 @@ from edgebench.results.pg.move import (
     spool_run,
 )
 from edgebench.results.pg.runs import (
+    acceptances,
+    add_acceptance,
     find_run,
     history,
     list_runs,
@@ -74,6 +76,8 @@ __all__ = [
     "ResultsServerError",
     "SchemaTooNew",
     "ServerUnreachable",
+    "acceptances",
+    "add_acceptance",
     "default_spool",
     "find_run",
     "history",

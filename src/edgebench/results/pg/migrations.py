@@ -17,6 +17,7 @@ Versions:
 1. ``runs`` (run_id, doc, started, committed, updated, command, complete, measurements) and ``rows``.
 2. ``runs`` gains the run's ``info`` and its commit (``commit_id``, ``commit_time``, ``branch``,
    ``dirty``), backfilled from each stored document, and an index by command.
+3. ``accepted``: ``edgebench accept`` on a server (run id, by, why, at), in the order recorded.
 """
 
 from __future__ import annotations
@@ -98,7 +99,16 @@ _V2: tuple[Step, ...] = (
     f"CREATE INDEX runs_command ON {NS}.runs (command, started, committed, run_id)",
 )
 
-MIGRATIONS: tuple[tuple[Step, ...], ...] = (_V1, _V2)
+_V3: tuple[Step, ...] = (
+    f"""CREATE TABLE {NS}.accepted (
+        seq bigserial PRIMARY KEY,
+        run_id text NOT NULL,
+        by_whom text NOT NULL,
+        why text NOT NULL,
+        at text NOT NULL)""",
+)
+
+MIGRATIONS: tuple[tuple[Step, ...], ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

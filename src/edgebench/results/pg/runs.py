@@ -418,3 +418,17 @@ def digests(store: PgStore) -> dict[str, tuple[str, bool, int]]:
         ).fetchall(),
     )
     return {r[0]: (r[1], bool(r[2]), int(r[3])) for r in rows}
+
+
+def acceptances(store: PgStore) -> list[tuple[str, str, str, str]]:
+    """``edgebench accept`` records on the server, oldest first: ``(run_id, by, why, at)``."""
+    if store.version < 3:  # an older database read by a read-only user: it has none yet
+        return []
+    sql = f"SELECT run_id, by_whom, why, at FROM {NS}.accepted ORDER BY seq"
+    return [(str(a), str(b), str(c), str(d)) for a, b, c, d in transact(store, lambda c: c.execute(sql).fetchall())]
+
+
+def add_acceptance(store: PgStore, run_id: str, by: str, why: str, at: str) -> None:
+    """Record one ``edgebench accept`` on the server (one transaction)."""
+    sql = f"INSERT INTO {NS}.accepted (run_id, by_whom, why, at) VALUES (%s, %s, %s, %s)"
+    transact(store, lambda c: c.execute(sql, (run_id, by, why, at)))
