@@ -315,6 +315,8 @@ def test_every_readme_command_exits_as_the_readme_says(tour: Tour) -> None:
         ["edgebench", "boards", "add"],
         ["edgebench", "farm", "up"],
         ["edgebench", "farm", "down"],
+        ["pip", "install", "'edgebench[postgres]'"],  # team history: the reader's own PostgreSQL server
+        ["edgebench", "results", "push"],
     ]
     assert all(reason for _, reason, _ in tour.extracted.not_run)
     assert any(s.startswith(".venv/bin/pip install") for s in tour.extracted.setup)
