@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 
 import pytest
 
+from _signals import stopped_on_signals
 from edgebench.errors import FarmError
 from edgebench.targets.driver import LOCK_DIR_ENV
 from edgebench.targets.farm import Farm, farm_down, farm_up, find_sshd
@@ -51,29 +50,9 @@ def _stop_farm(root: Path) -> None:
         farm_down(root)
 
 
-@contextlib.contextmanager
-def farm_stopped_on_signals(root: Path) -> Iterator[None]:
+def farm_stopped_on_signals(root: Path) -> contextlib.AbstractContextManager[None]:
     """Stop the farm in ``root`` when the test run gets SIGINT or SIGTERM, then stop the run as Ctrl-C does."""
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.getsignal(sig) for sig in signals}
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        for sig in signals:  # a second signal while stopping waits for the first
-            signal.signal(sig, signal.SIG_IGN)
-        try:
-            _stop_farm(root)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        raise KeyboardInterrupt(f"test run interrupted by {signal.Signals(signum).name}: farm in {root} stopped")
-
-    for sig in signals:
-        signal.signal(sig, stop)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return stopped_on_signals(lambda: _stop_farm(root), f"farm in {root}")
 
 
 def require_sshd() -> None:

@@ -26,7 +26,6 @@ import glob
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -34,10 +33,11 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from urllib.parse import quote
 
 import pytest
+
+from _signals import stopped_on_signals
 
 SUPERUSER = "eb_admin"
 WRITER = "eb_writer"
@@ -190,31 +190,9 @@ class PgServer:
             return ""
 
 
-@contextlib.contextmanager
-def stopped_on_signals(server: PgServer) -> Iterator[None]:
+def server_stopped_on_signals(server: PgServer) -> contextlib.AbstractContextManager[None]:
     """Stop ``server`` when the test run gets SIGINT or SIGTERM, then stop the run as Ctrl-C does."""
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.getsignal(sig) for sig in signals}
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        for sig in signals:  # a second signal while stopping waits for the first
-            signal.signal(sig, signal.SIG_IGN)
-        try:
-            server.stop()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        raise KeyboardInterrupt(
-            f"test run interrupted by {signal.Signals(signum).name}: PostgreSQL in {server.root} stopped"
-        )
-
-    for sig in signals:
-        signal.signal(sig, stop)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return stopped_on_signals(server.stop, f"PostgreSQL in {server.root}")
 
 
 @pytest.fixture(scope="session")
@@ -226,7 +204,7 @@ def pg_server() -> Iterator[PgServer]:
     root = Path(tempfile.mkdtemp(prefix="edgebench-pg-"))
     server = PgServer(bin_dir, root, free_port())
     atexit.register(server.stop)
-    with stopped_on_signals(server):
+    with server_stopped_on_signals(server):
         try:
             try:
                 server.start()
