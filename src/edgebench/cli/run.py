@@ -15,6 +15,7 @@ from edgebench.bench.settings import SETTINGS, Setting, from_options
 from edgebench.cli.common import (
     EXIT_CODES,
     EdgebenchCommand,
+    FiniteRange,
     boards_callback,
     boards_file_option,
     console,
@@ -27,6 +28,7 @@ from edgebench.cli.common import (
 )
 from edgebench.render.report import Report
 from edgebench.results.analysis import analyze_run
+from edgebench.workflows.lab import DEFAULT_WAIT_S, leased_boards
 from edgebench.workflows.run import printable, regression_lines, run_harness
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -94,7 +96,24 @@ class RunCommand(EdgebenchCommand):
     default="local",
     show_default=True,
     callback=boards_callback,
-    help="Comma-separated board names from the boards file, no spaces: local,pi4.",
+    help="Comma-separated board names from the boards file, no spaces: local,pi4; pool:NAME (pool:NAME*2 for two) "
+    "leases boards of a [pools.NAME] labgrid pool for the run.",
+)
+@click.option(
+    "--wait-timeout",
+    type=FiniteRange(0, 7 * 86400),
+    default=DEFAULT_WAIT_S,
+    metavar="SECONDS",
+    help=f"With pool:NAME boards: how long to wait for the lab's places before giving up (exit 1); "
+    f"default {DEFAULT_WAIT_S:g} s ({DEFAULT_WAIT_S / 60:g} min).",
+)
+@click.option(
+    "--priority",
+    type=FiniteRange(-1e6, 1e6),
+    default=0.0,
+    show_default=True,
+    metavar="NUMBER",
+    help="With pool:NAME boards: labgrid's reservation priority (higher is served first).",
 )
 @click.option(
     "--variants",
@@ -122,6 +141,8 @@ class RunCommand(EdgebenchCommand):
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- PYTEST_ARGS...]")
 def run_cmd(
     boards: list[str],
+    wait_timeout: float,
+    priority: float,
     variants: Path,
     eval_data: Path | None,
     results: Path | str,
@@ -147,11 +168,18 @@ def run_cmd(
     --benchmark-compare-fail check failed.
     """
     settings = from_options(measure)
-    out = run_harness(
-        variants=variants, boards=boards, results=writable_results(results), settings=settings, eval_data=eval_data,
-        inventory=boards_file, models=models, extra=pytest_args, parallel=parallel,
-        console=None if show_pytest else Console(stderr=True), show_output=show_pytest, commit=commit, branch=branch,
-    )  # fmt: skip
+    store_in = writable_results(results)  # refused before any place is reserved
+
+    def say(line: str) -> None:  # the lab's waiting and acquired lines
+        click.echo(printable(line), err=True)
+
+    with leased_boards(boards, boards_file, priority=priority, wait_timeout=wait_timeout, progress=say) as lab:
+        out = run_harness(
+            variants=variants, boards=lab.boards, results=store_in, settings=settings,
+            eval_data=eval_data, inventory=lab.inventory, models=models, extra=pytest_args, parallel=parallel,
+            console=None if show_pytest else Console(stderr=True), show_output=show_pytest, commit=commit,
+            branch=branch,
+        )  # fmt: skip
     if as_json:
         run = out.run.to_json() if out.run is not None else None
         print_json({"run_file": str(out.stored), "log": str(out.log), "pytest_exit": out.pytest_exit, "run": run})

@@ -27,7 +27,6 @@ from edgebench.targets.boards_file import write_boards
 from edgebench.targets.inventory import resolve_boards
 from edgebench.targets.lab import (
     CONNECT_TIMEOUT_S,
-    DEFAULT_WAIT_S,
     POLL_S,
     LabError,
     Lease,
@@ -36,6 +35,9 @@ from edgebench.targets.lab import (
     load_lab_inventory,
     parse_pool_ref,
     resolve_pool,
+)
+from edgebench.targets.lab import (
+    DEFAULT_WAIT_S as DEFAULT_WAIT_S,  # re-exported: `run --wait-timeout`'s default
 )
 
 BOARDS_FILE = "boards.toml"  # the temporary boards file's name inside its own folder
