@@ -291,6 +291,16 @@ def _overhead(acquired: str) -> float:
     return float(found.group(1))
 
 
+def _allocated_to(client: Any, place: str, token: str, timeout: float = 120) -> float:
+    """When ``place`` is allocated to (or acquired under) the reservation ``token``, seen every 0.1 s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.place(place).reservation == token:
+            return time.time()
+        time.sleep(0.1)
+    raise AssertionError(f"{place} was not allocated to {token} in {timeout:g} s")
+
+
 def test_cli_three_runs_four_places(perf_lab: Lab, tmp_path: Path) -> None:
     variant = mlp_variant(tmp_path / "variants", width=256).path
     t0 = time.time()
@@ -355,7 +365,7 @@ def test_cli_sigkilled_run(perf_lab: Lab, tmp_path: Path) -> None:
         )
         _, acquired = killed.line("acquired ")
         place = acquired.split()[1]
-        time.sleep(3)  # measuring
+        time.sleep(8)  # its harness started (~5 s) and its agent is measuring on the board
         killed.proc.send_signal(signal.SIGKILL)
         killed.finish()
         t_kill = killed.ended  # its harness keeps the pipes open a little longer
@@ -367,10 +377,17 @@ def test_cli_sigkilled_run(perf_lab: Lab, tmp_path: Path) -> None:
         assert command is not None, dead
         tool = labgrid_tool("labgrid-client")
         assert tool is not None
-        t_cmd = time.time()
-        for part in command.group(1).split(" && "):
-            subprocess.run([tool, *shlex.split(part)[1:]], check=True, capture_output=True, timeout=30)
-        t_freed = time.time()
+        token = re.search(r"reservation (\S+),", first[1])
+        assert token is not None, first
+        from edgebench.targets.lab import LabClient
+
+        with LabClient(perf_lab.address) as observer:  # connected before the release, so its setup is not timed
+            observer.place(place)
+            t_cmd = time.time()
+            for part in command.group(1).split(" && "):
+                subprocess.run([tool, *shlex.split(part)[1:]], check=True, capture_output=True, timeout=30)
+            t_freed = time.time()
+            t_alloc = _allocated_to(observer, place, token.group(1))
         t_acq, _ = waiting.line("acquired ", timeout=120)
         assert waiting.finish() == 0, [t for _, t in waiting.lines]
         doc = waiting.run()
@@ -388,11 +405,18 @@ def test_cli_sigkilled_run(perf_lab: Lab, tmp_path: Path) -> None:
             f"after; the release commands (`{command.group(1)}`) took {t_freed - t_cmd:.2f} s"
         )
         print(
+            f"  {place} allocated by the coordinator to the waiting run's reservation {token.group(1)} "
+            f"{t_alloc - t_freed:.2f} s after the release commands returned (seen by this benchmark's own client, "
+            "polling every 0.1 s)"
+        )
+        print(
             f"  {m.board} acquired by the waiting run {t_acq - t_freed:.2f} s after the release commands returned, "
             f"its first agent process started {(agents[0] - t_freed) if agents else float('nan'):.2f} s after them; "
             f"{t_acq - t_kill:.1f} s after the kill; "
             f"waiting run exit 0, complete={doc.complete}, measured on {m.board} ok={m.ok}"
         )
+        later = [f"+{when - t_freed:.1f} s {t[:160]}" for when, t in waiting.lines if when > t_acq and t.strip()]
+        print(f"  the waiting run's stderr after `acquired` (s after the release commands): {later[:8] or 'nothing'}")
         assert m.board == place and doc.complete and m.ok
     finally:
         for c in others:
