@@ -40,7 +40,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration"))
 from _targets_models import mlp_variant
-from lab.conftest import Lab, free_port, lab_key, labgrid_tool, require_labgrid, start_lab, stopped_on_signals
+from lab.conftest import Lab, free_port, lab_key, lab_stopped_on_signals, labgrid_tool, require_labgrid, start_lab
 
 from edgebench.targets.farm import farm_up, find_sshd
 
@@ -58,7 +58,7 @@ def perf_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = tmp_path_factory.mktemp("perf-lab")
     farm = farm_up(root / "farm", profiles=["full"] * 4)
     the_lab = Lab(root=root, address=f"127.0.0.1:{free_port()}", farm=farm, inventory=root / "boards.toml")
-    with stopped_on_signals(the_lab):
+    with lab_stopped_on_signals(the_lab):
         try:
             start_lab(the_lab, PLACES)
             key = lab_key(root, farm)

@@ -34,10 +34,10 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 import pytest
 
+from _signals import stopped_on_signals
 from edgebench.targets.farm import Farm
 
 VENV_BIN = Path(sys.executable).parent
@@ -207,31 +207,9 @@ def lab_key(root: Path, farm: Farm) -> Path:
     return key
 
 
-@contextlib.contextmanager
-def stopped_on_signals(lab: Lab) -> Iterator[None]:
-    """Stop the lab on SIGINT/SIGTERM to the test run, then stop the run as Ctrl-C does (the farm pattern)."""
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.getsignal(sig) for sig in signals}
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        for sig in signals:
-            signal.signal(sig, signal.SIG_IGN)
-        try:
-            lab.stop()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        if callable(previous[signal.Signals(signum)]):
-            previous[signal.Signals(signum)](signum, frame)  # type: ignore[operator]  # the farm's: stop it too
-        raise KeyboardInterrupt(f"test run interrupted by {signal.Signals(signum).name}: lab in {lab.root} stopped")
-
-    for sig in signals:
-        signal.signal(sig, stop)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+def lab_stopped_on_signals(lab: Lab) -> contextlib.AbstractContextManager[None]:
+    """Stop the lab when the test run gets SIGINT or SIGTERM, then the farm (the handler it replaced), then the run."""
+    return stopped_on_signals(lab.stop, f"lab in {lab.root}")
 
 
 def start_lab(the_lab: Lab, places: Places = PLACES) -> None:
@@ -253,7 +231,7 @@ def lab(farm: Farm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     require_labgrid()
     root = tmp_path_factory.mktemp("lab")
     the_lab = Lab(root=root, address=f"127.0.0.1:{free_port()}", farm=farm, inventory=root / "boards.toml")
-    with stopped_on_signals(the_lab):
+    with lab_stopped_on_signals(the_lab):
         try:
             start_lab(the_lab)
             the_lab.inventory = write_inventory(root, the_lab.address, farm, lab_key(root, farm))
