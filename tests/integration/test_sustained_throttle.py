@@ -3,9 +3,15 @@
 A board's CPU quota is lowered from 1 core to half a core part-way through a real
 ``edgebench run --sustained`` (the farm's cgroup, written while the agent runs), and the
 finding must place the onset within two windows of that moment, with a slowdown within
-10 % of the quota's effect measured independently (the same model timed by a plain
-onnxruntime loop in the board's cgroup at each quota: at half a core a single-threaded
-inference shorter than the CFS period does not simply take twice as long).
+10 % of the quota's effect measured independently: short plain agent runs of the same model
+on the same board at each quota, before and after the sustained run. The effect is measured,
+never assumed to be 2x: a single-threaded inference at half a core waits out whole CFS
+periods, so its p50 moves in steps (a ~2 ms inference at a 2 ms period read 1.7x to 3.4x from
+run to run, and a plain onnxruntime loop, with other gaps between inferences, fell on another
+step than the agent). Hence the choices below: the board is pinned to one CPU (no migration
+between the per-CPU pools of CFS runtime), the period is 2 ms (the kernel's 1 ms minimum
+quota at half a core), and the model takes ~5-6 ms (several periods per inference, so the
+step is a small part of it).
 
 When did the sustained phase begin? The agent's windows are timed from the phase's own
 start, and the run records no absolute time. The test watches the board's cgroup for the
@@ -14,7 +20,8 @@ just before (with generated inputs there is no accuracy pass after it), so its s
 exit minus the timeline's ``elapsed_s``. The lowering, taken on the same monotonic clock, is
 then placed among the windows (`lowering_window`).
 
-The helpers are shared with ``tests/perf/perf_sustained.py``.
+The farm's ``mid`` board is used (one core, a CPU cgroup); ``farm-1`` (``full``) has no CPU
+cgroup to change. The helpers are shared with ``tests/perf/perf_sustained.py``.
 """
 
 from __future__ import annotations
@@ -103,7 +110,7 @@ def _measurement(proc: subprocess.Popen[str], folder: Path) -> Measurement:
 
 
 def independent_ratio(
-    farm: Farm, board: FarmBoard, model: Path, folder: Path, seconds: float = 2.0
+    farm: Farm, board: FarmBoard, model: Path, folder: Path, seconds: float = 1.5
 ) -> tuple[float, float]:
     """The model's p50 (ms) at `BEFORE` and at `AFTER` cores: a short plain agent run (no sustained phase) at each.
 
@@ -224,17 +231,23 @@ def test_lowering_a_boards_cpu_quota_mid_run_is_found_where_and_as_much_as_it_ha
     board = limited_board(farm)
     model = make_model(tmp_path)
     with quota_restored(board):
-        fast, slow = independent_ratio(farm, board, model, tmp_path)
-        expected = slow / fast
-        print(f"independent: p50 {fast:.3f} ms at {BEFORE} core, {slow:.3f} ms at {AFTER} core: x{expected:.3f}")
-        assert 1 < fast < 20, "the model should take a few ms per inference on one thread"
-        assert expected > 1.3, "half a core should slow the model down markedly"
+        # the quota's effect, measured on each side of the sustained run: a neighbour's load on this shared
+        # machine moves the unthrottled p50 more than the throttled one, so one measurement can be off by 10 %+
+        fast, slow = independent_ratio(farm, board, model, tmp_path / "independent-before")
         trial = throttled_run(farm, board, model, tmp_path / "sustained")
+        fast2, slow2 = independent_ratio(farm, board, model, tmp_path / "independent-after")
+    expected = ((slow / fast) * (slow2 / fast2)) ** 0.5
+    print(
+        f"independent: p50 {fast:.3f} / {fast2:.3f} ms at {BEFORE} core, {slow:.3f} / {slow2:.3f} ms at {AFTER} core "
+        f"(before / after the run): x{slow / fast:.3f} / x{slow2 / fast2:.3f}, x{expected:.3f} taken"
+    )
+    assert min(fast, fast2) > 1 and max(fast, fast2) < 20, "the model should take a few ms per inference on one thread"
+    assert expected > 1.3, "half a core should slow the model down markedly"
     f = trial.finding
     ws = trial.timeline.windows
     print(
         f"lowered at {trial.lowered_s:.2f} s (window {trial.lowering_window}); "
-        f"phase began >= {trial.start_estimate_s:.2f} s after agent start + min-time; "
+        f"the phase began {-trial.start_estimate_s:.2f} s after the agent's start + --min-time; "
         f"finding: {f.sentence}; onset window {f.onset_window}; p50s {[round(w.p50_ms or 0, 3) for w in ws]}"
     )
     assert trial.start_estimate_s <= 0.05, "the phase began before the agent had done its --min-time"
