@@ -254,7 +254,9 @@ def test_lowering_a_boards_cpu_quota_mid_run_is_found_where_and_as_much_as_it_ha
     assert 18 <= len(ws) <= 21
     assert 5 <= trial.lowering_window <= 12, "the lowering should fall in the middle of the run"
     assert f.throttled and f.onset_window is not None and f.cost is not None, f.sentence
-    assert abs(f.onset_window - trial.lowering_window) <= 2, (f.onset_window, trial.lowering_window)
+    calm = [w.p50_ms for w in ws[: trial.lowering_window] if w.p50_ms is not None]
+    busy = f"the unthrottled windows' p50 ranged {min(calm):.2f}..{max(calm):.2f} ms (a neighbour's load shows there)"
+    assert abs(f.onset_window - trial.lowering_window) <= 2, (f.onset_window, trial.lowering_window, busy)
     measured = 1 + f.cost
     print(f"slowdown: x{measured:.3f} found, x{expected:.3f} expected ({measured / expected - 1:+.1%})")
-    assert abs(measured / expected - 1) <= 0.10
+    assert abs(measured / expected - 1) <= 0.10, busy
