@@ -1,14 +1,23 @@
-"""Servers the tests start (the sshd farm, PostgreSQL, labgrid) run in sessions of their own, so a
-signal to the test run does not reach them: `stopped_on_signals` stops one on SIGINT or SIGTERM,
-then stops the run as Ctrl-C does. Handlers nest: an inner one stops its server, then calls the
-one it replaced (the farm's), so every server of the run is stopped."""
+"""What the tests that start real servers and tools share (the sshd farm, PostgreSQL, labgrid, Chromium).
+
+`missing` skips loudly when a tool is not installed, and fails under ``CI=true``, where
+scripts/test.sh installs it. `free_port` finds a loopback port. The servers run in sessions of
+their own, so a signal to the test run does not reach them: `stopped_on_signals` stops one on
+SIGINT or SIGTERM, then stops the run as Ctrl-C does. Handlers nest: an inner one stops its
+server, then calls the one it replaced (the farm's), so every server of the run is stopped."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import socket
+import warnings
 from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import NoReturn
+
+import pytest
 
 
 @contextlib.contextmanager
@@ -37,3 +46,18 @@ def stopped_on_signals(stop: Callable[[], None], what: str) -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def missing(msg: str) -> NoReturn:
+    """A tool the tests need is not installed: skip loudly, or fail under ``CI=true`` (refusing to skip)."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(msg + " (CI=true: refusing to skip; scripts/test.sh installs it)")
+    warnings.warn(msg, stacklevel=2)
+    pytest.skip(msg)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

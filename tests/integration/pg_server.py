@@ -26,10 +26,8 @@ import glob
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +35,7 @@ from urllib.parse import quote
 
 import pytest
 
-from _signals import stopped_on_signals
+from _servers import free_port, missing, stopped_on_signals
 
 SUPERUSER = "eb_admin"
 WRITER = "eb_writer"
@@ -74,17 +72,7 @@ def require_postgres() -> Path:
     if found is not None and problem is None:
         return found
     msg = f"{problem}, so the PostgreSQL results store tests cannot run: {INSTALL}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(msg + " (CI=true: refusing to skip)")
-    warnings.warn(msg, stacklevel=2)
-    pytest.skip(msg)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    missing(msg)
 
 
 @dataclass

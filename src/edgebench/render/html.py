@@ -284,7 +284,11 @@ class Frame:
             parts.append(_text(self.left - 5, py + TICK * 0.35, [s], TICK, anchor="end", cls="tick y"))
         xs = [self.sx(v) for v, _ in x_ticks]
         widths = [text_width(s, TICK) for _, s in x_ticks]
-        centers = [min(max(c, w / 2 + 2), W - w / 2 - 2) for c, w in zip(xs, widths, strict=True)]
+        # an x label never reaches left of the plot's edge, where the lowest y label ends (a label at the
+        # left edge starts at its tick instead of centring on it)
+        centers = [
+            min(max(c, w / 2 + 2, self.left - 3 + w / 2), W - w / 2 - 2) for c, w in zip(xs, widths, strict=True)
+        ]
         for i in spread(centers, widths):
             parts.append(f'<line x1="{xs[i]:.1f}" y1="{self.bottom:.1f}" x2="{xs[i]:.1f}" y2="{self.bottom + 3:.1f}" '
                          'stroke="#333"/>')  # fmt: skip

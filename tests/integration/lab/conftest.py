@@ -26,18 +26,16 @@ import getpass
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from _signals import stopped_on_signals
+from _servers import free_port, stopped_on_signals
 from edgebench.targets.farm import Farm
 
 VENV_BIN = Path(sys.executable).parent
@@ -71,17 +69,7 @@ def require_labgrid() -> None:
         f"labgrid is NOT INSTALLED ({missing} missing), so the lab integration tests cannot run: "
         "install it with `pip install 'edgebench[lab]'`"
     )
-    if os.environ.get("CI") == "true":
-        pytest.fail(msg + " (CI=true: refusing to skip)")
-    warnings.warn(msg, stacklevel=2)
-    pytest.skip(msg)
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    missing(msg)
 
 
 @dataclass
