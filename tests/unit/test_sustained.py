@@ -308,3 +308,21 @@ def test_a_timeline_of_too_few_windows_judges_nothing() -> None:
     f = find_throttling(Timeline.from_json({"run": {"seconds": 3.0}, "windows": windows}))
     assert not f.throttled
     assert "too short to judge throttling (3 timed windows" in f.sentence and f"at least {MIN_WINDOWS}" in f.sentence
+
+
+def test_a_two_window_spike_is_not_the_onset_and_the_throttled_level_is_the_whole_stretch() -> None:
+    """A neighbour's 2-window spike before the real step is not throttling; a short last piece stays in the level."""
+    from edgebench.model.measurement import Timeline
+    from edgebench.results.sustained import find_throttling
+
+    rng = np.random.default_rng(3)
+    p50 = [1.0] * 30 + [1.4, 1.4] + [1.0] * 18 + [2.0] * 47 + [1.85] * 3  # spike at 30, throttled from 50
+    p50 = [v * (1 + 0.01 * rng.standard_normal()) for v in p50]
+    windows = [
+        {"t_s": float(i), "duration_s": 1.0, "count": 100, "p50_ms": p, "p99_ms": p * 1.2, "freq_mhz": None,
+         "temp_c": None, "flags": [], "power_w": None, "sensor_ms": 0.01}
+        for i, p in enumerate(p50)
+    ]  # fmt: skip
+    f = find_throttling(Timeline.from_json({"run": {"seconds": 100.0}, "windows": windows}))
+    assert f.throttled and f.onset_window is not None and abs(f.onset_window - 50) <= 1, f.sentence
+    assert f.after_p50_ms is not None and abs(f.after_p50_ms - 2.0) < 0.05, f.after_p50_ms

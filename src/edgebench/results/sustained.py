@@ -43,6 +43,7 @@ from edgebench.results.trend import change_points
 
 MIN_SLOWDOWN = 0.05  # a change of the windows' p50 level smaller than this is not throttling
 MIN_WINDOWS = 5  # fewer timed windows judge nothing: with 3, a 9 % rise of one window read as throttling
+MIN_LEVEL = 3  # windows a slower level must last to be an onset: a neighbour's 2-window spike is not throttling
 MAX_POINTS = 150  # longer timelines are searched in block medians first (`_changes`)
 NO_SENSOR = "no power sensor on this board"  # the agent's words (`edgebench.agent.power.NO_SENSOR`)
 
@@ -137,7 +138,11 @@ def find_throttling(timeline: Timeline) -> SustainedFinding:
     bounds = [0, *cps, len(ws)]
     levels = [_median(p50[a:b]) for a, b in itertools.pairwise(bounds)]
     first = levels[0]
-    slower = [i for i, v in enumerate(levels) if i and first and v is not None and v > first * (1 + MIN_SLOWDOWN)]
+    slower = [
+        i
+        for i, v in enumerate(levels)
+        if i and first and v is not None and v > first * (1 + MIN_SLOWDOWN) and bounds[i + 1] - bounds[i] >= MIN_LEVEL
+    ]
     onset_i = slower[0] if slower else None
     if onset_i is None or first is None:
         med = float(np.median(known))
@@ -153,11 +158,13 @@ def find_throttling(timeline: Timeline) -> SustainedFinding:
             steady_basis=f"the last third of the run (from {duration_text(ws[third[0]].t_s)}: no throttling)", **base,
         )  # fmt: skip
     onset = bounds[onset_i]
-    last = levels[-1]
-    if last is not None and last > first * (1 + MIN_SLOWDOWN):  # it settled slower: the last level
-        after, seg = last, (bounds[-2], bounds[-1])
-    else:  # it came back: the throttled level is the onset's
-        after, seg = levels[onset_i] or first, (onset, bounds[onset_i + 1])
+    # the throttled stretch: from the onset through every following level that stays slower (a short last
+    # piece PELT cut off the end is part of it); its level is the median of all its windows
+    end_i = onset_i
+    while end_i + 1 < len(levels) and (levels[end_i + 1] or 0.0) > first * (1 + MIN_SLOWDOWN):
+        end_i += 1
+    seg = (onset, bounds[end_i + 1])
+    after = _median(p50[seg[0] : seg[1]]) or levels[onset_i] or first
     cost = after / first - 1
     f_before = _median([w.freq_mhz for w in ws[:onset]])
     f_after = _median([w.freq_mhz for w in ws[seg[0] : seg[1]]])
