@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from edgebench.agent import AGENT_VERSION
-from edgebench.bench.runner import AGENT, parse_agent_output
+from edgebench.agent.build import agent_path
+from edgebench.bench.runner import parse_agent_output
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow
 def _agent(job: dict[str, object], tmp_path: Path) -> dict[str, object]:
     jf = tmp_path / "job.json"
     jf.write_text(json.dumps(job))
-    out = subprocess.run([sys.executable, str(AGENT), str(jf)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, str(agent_path()), str(jf)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return parse_agent_output(out.stdout)
 

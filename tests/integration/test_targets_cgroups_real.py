@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from edgebench.bench.runner import AGENT
+from edgebench.agent.build import agent_path
 from edgebench.targets import cgroups
 
 MIB = 1024 * 1024
@@ -41,7 +41,7 @@ def _joined(folders: list[str], argv: list[str]) -> list[str]:
 
 def test_a_process_in_the_board_cgroup_sees_its_limits(board_cgroups: list[str]) -> None:
     out = subprocess.run(
-        _joined(board_cgroups, [sys.executable, str(AGENT), "--probe", "[]"]),
+        _joined(board_cgroups, [sys.executable, str(agent_path()), "--probe", "[]"]),
         capture_output=True,
         text=True,
         timeout=120,

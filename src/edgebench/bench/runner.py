@@ -74,13 +74,6 @@ MEMORY_DEFINITION = (
 )
 
 
-def __getattr__(name: str) -> Path:
-    """``AGENT``: the path of the agent archive this host deploys (`edgebench.agent.build.agent_path`)."""
-    if name == "AGENT":
-        return agent_path()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def runtime_options(board: Board, runtime: str) -> dict[str, Any]:
     """The runtime options a board's settings give: threads plus ``runtime_options[runtime]``.
 
