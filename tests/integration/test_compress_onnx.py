@@ -77,13 +77,15 @@ def test_accuracy_aware_fallback_keeps_sensitive_nodes_in_float(
     fp32, s = parent
     # calibration data at a fifth of the real range: activations clip and int8 accuracy collapses
     bad_calib = s.x_train[:64] * 0.2
-    spec = [("fit", "int8-static", {"per_channel": False, "max_accuracy_drop": 2.0})]
+    # the limit sits far between the collapse (about 80 points) and what a float node or two gives
+    # back (2-4 points, varying with the trained weights): the search, not the weights, is tested
+    spec = [("fit", "int8-static", {"per_channel": False, "max_accuracy_drop": 10.0})]
     (v,) = make_variants(fp32, spec, tmp_path, bad_calib, s.x_test, s.y_test)
     rep = v.manifest.extra["accuracy_fallback"]
-    assert rep["tried"][0]["kept_float"] == [] and rep["tried"][0]["drop_points"] > 2.0
-    assert rep["tried"][-1]["drop_points"] <= 2.0 and rep["tried"][-1]["kept_float"]
+    assert rep["tried"][0]["kept_float"] == [] and rep["tried"][0]["drop_points"] > 10.0
+    assert rep["tried"][-1]["drop_points"] <= 10.0 and rep["tried"][-1]["kept_float"]
     assert rep["ranking"][0]["node"] == rep["tried"][-1]["kept_float"][0]
-    assert v.manifest.extra["accuracy"]["top1"] >= fp32.manifest.extra["accuracy"]["top1"] - 0.02
+    assert v.manifest.extra["accuracy"]["top1"] >= fp32.manifest.extra["accuracy"]["top1"] - 0.10
 
 
 def test_accuracy_fallback_stops_with_a_report(
