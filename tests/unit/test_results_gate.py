@@ -191,3 +191,21 @@ def test_with_a_measured_top1_the_accuracy_budgets_decide_and_the_check_still_na
     assert g.passed is False  # fp32 has no top-1: its min_accuracy check fails, not the int8 fidelity
     assert [x.check for x in g.checks if x.verdict is CheckVerdict.FAIL] == ["min_accuracy"]
     assert g.degraded == ("local/det/int8",) and summary(g).endswith("; degraded: local/det/int8")
+
+
+def test_each_budget_limit_is_declared_once_and_the_rest_is_derived_from_it() -> None:
+    from edgebench.model import LIMITS
+    from edgebench.model.decisions import BUDGET_LIMITS, PATTERNS
+    from edgebench.results.gate import DIRECT, QUANTILE, SUSTAINED, BudgetSpec
+
+    names = [lim.name for lim in BUDGET_LIMITS]
+    assert [f.name for f in dataclasses.fields(Budget)] == [*PATTERNS, *names] == list(PATTERNS) + list(LIMITS)
+    # the budgets file's class has the same keys, in the same order (docs/formats.md lists them so)
+    assert [f.name for f in dataclasses.fields(BudgetSpec)] == [*PATTERNS, *names]
+    assert QUANTILE == {"max_p90_ms": 0.9, "max_p99_ms": 0.99}
+    assert SUSTAINED == ("max_sustained_p50_ms", "max_sustained_p99_ms", "max_energy_mj")
+    assert set(names) - set(DIRECT) == {"max_accuracy_drop_pt", "max_regression_pct"}
+    assert all(lim.is_min == lim.name.startswith("min_") for lim in BUDGET_LIMITS)
+    spec = BudgetSpec(model="m", min_accuracy="97 %", max_size_mb=1.0)  # type: ignore[call-arg]
+    assert spec.budget() == Budget(model="m", min_accuracy=pytest.approx(0.97), max_size_mb=1.0)  # type: ignore[arg-type]
+    assert Budget.from_json(spec.budget().to_json()) == spec.budget()

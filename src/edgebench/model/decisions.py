@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from edgebench.model.base import Change, CheckVerdict, JSONObject, Worth
@@ -12,37 +12,71 @@ from edgebench.model.base import Change, CheckVerdict, JSONObject, Worth
 # ------------------------------------------------------------------------------- budgets and gate
 
 
-LIMITS = {
-    "max_p90_ms": "p90 latency (ms)",
-    "max_p99_ms": "p99 latency (ms)",
-    "max_peak_mb": "peak memory (MiB)",
-    "min_accuracy": "top-1 accuracy",
-    "max_accuracy_drop_pt": "top-1 drop vs fp32 (pt)",
-    "max_size_mb": "artifact size (MiB)",
-    "max_regression_pct": "p50 regression vs baseline (%)",
-    "max_sustained_p50_ms": "sustained p50 latency (ms)",
-    "max_sustained_p99_ms": "sustained p99 latency (ms)",
-    "max_energy_mj": "energy per inference (mJ)",
-}
+# the measurement figures a budget limit is set on (`BudgetLimit.figure`; `results.gate` computes each)
+P90_MS = "p90_ms"  # the p90 of each process: geometric mean and its interval
+P99_MS = "p99_ms"
+PEAK_MB = "peak_mb"  # peak RSS (MiB), the maximum over the processes
+TOP1 = "top1"  # top-1 on the eval data, a fraction
+TOP1_DROP_PT = "top1_drop_pt"  # top-1 points lost against fp32 on the same board
+SIZE_MB = "size_mb"  # the artifact's size (MiB)
+P50_CHANGE_PCT = "p50_change_pct"  # the median against the baseline run's (%)
+SUSTAINED_P50_MS = "sustained_p50_ms"  # steady state of a `run --sustained` timeline
+SUSTAINED_P99_MS = "sustained_p99_ms"
+ENERGY_MJ = "energy_mj"  # per inference, from a sustained run's power sensors
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLimit:
+    """One budget limit as `Budget` declares it (its field's metadata): everything else is derived from these.
+
+    Attributes:
+        name: the key in a ``[[budget]]`` table and the `Budget` field (``max_*``: an upper limit,
+            ``min_*``: a lower one).
+        description: what it limits, with the unit, as reports show it.
+        figure: the measurement figure it is set on (`P90_MS`, `TOP1`, ...).
+        upper: the largest value the limit may take (None: any finite number >= 0).
+        percent: written as a fraction or a percentage string (``0.97`` or ``"97 %"``).
+    """
+
+    name: str
+    description: str
+    figure: str
+    upper: float | None = None
+    percent: bool = False
+
+    @property
+    def is_min(self) -> bool:
+        """A lower limit (the measured figure must be at least the limit)."""
+        return self.name.startswith("min_")
+
+
+def _limit(description: str, figure: str, *, upper: float | None = None, percent: bool = False) -> Any:
+    """A `Budget` limit field: optional (None: not set), declared by its metadata (see `BudgetLimit`)."""
+    return field(default=None, metadata={"limit": {"description": description, "figure": figure,
+                                                   "upper": upper, "percent": percent}})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
 class Budget:
-    """One ``[[budget]]`` table: glob patterns for what it covers and the limits it sets."""
+    """One ``[[budget]]`` table: glob patterns for what it covers and the limits it sets.
+
+    Each limit is declared once, here (`BudgetLimit`); `BUDGET_LIMITS`, `LIMITS` and the
+    budgets file's validating class (`edgebench.results.gate.BudgetSpec`) are derived from it.
+    """
 
     model: str = "*"
     board: str = "*"
     variant: str = "*"
-    max_p90_ms: float | None = None
-    max_p99_ms: float | None = None
-    max_peak_mb: float | None = None
-    min_accuracy: float | None = None
-    max_accuracy_drop_pt: float | None = None
-    max_size_mb: float | None = None
-    max_regression_pct: float | None = None
-    max_sustained_p50_ms: float | None = None  # over the steady state of a `run --sustained` timeline
-    max_sustained_p99_ms: float | None = None
-    max_energy_mj: float | None = None  # per inference, from a sustained run's power sensors
+    max_p90_ms: float | None = _limit("p90 latency (ms)", P90_MS)
+    max_p99_ms: float | None = _limit("p99 latency (ms)", P99_MS)
+    max_peak_mb: float | None = _limit("peak memory (MiB)", PEAK_MB)
+    min_accuracy: float | None = _limit("top-1 accuracy", TOP1, upper=1.0, percent=True)
+    max_accuracy_drop_pt: float | None = _limit("top-1 drop vs fp32 (pt)", TOP1_DROP_PT)
+    max_size_mb: float | None = _limit("artifact size (MiB)", SIZE_MB)
+    max_regression_pct: float | None = _limit("p50 regression vs baseline (%)", P50_CHANGE_PCT)
+    max_sustained_p50_ms: float | None = _limit("sustained p50 latency (ms)", SUSTAINED_P50_MS)
+    max_sustained_p99_ms: float | None = _limit("sustained p99 latency (ms)", SUSTAINED_P99_MS)
+    max_energy_mj: float | None = _limit("energy per inference (mJ)", ENERGY_MJ)
 
     @property
     def limits(self) -> dict[str, float]:
@@ -52,11 +86,21 @@ class Budget:
     @classmethod
     def from_json(cls, d: JSONObject) -> Budget:
         """Read a ``[[budget]]`` table (already validated)."""
-        return cls(**{k: d[k] for k in ("model", "board", "variant", *LIMITS) if k in d})
+        return cls(**{k: d[k] for k in (*PATTERNS, *LIMITS) if k in d})
 
     def to_json(self) -> dict[str, Any]:
         """The table, without the limits it does not set."""
         return {"model": self.model, "board": self.board, "variant": self.variant, **self.limits}
+
+
+BUDGET_LIMITS: tuple[BudgetLimit, ...] = tuple(
+    BudgetLimit(f.name, **f.metadata["limit"]) for f in dataclasses.fields(Budget) if "limit" in f.metadata
+)
+"""Every budget limit, in the order of `Budget`'s fields."""
+LIMITS: dict[str, str] = {lim.name: lim.description for lim in BUDGET_LIMITS}
+"""Each limit's name and what it limits (``"max_p90_ms": "p90 latency (ms)"``)."""
+PATTERNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Budget) if "limit" not in f.metadata)
+"""The fields of a budget that say what it covers (glob patterns): ``model``, ``board``, ``variant``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,7 +74,22 @@ from pydantic import Field
 from edgebench.config import Name, load_toml, validate
 from edgebench.errors import ConfigError
 from edgebench.model import LIMITS, MIB, Budget, Budgets, Check, CheckVerdict, Gate, Measurement, Run
-from edgebench.model.decisions import FIDELITY_CHECK
+from edgebench.model.decisions import (
+    BUDGET_LIMITS,
+    ENERGY_MJ,
+    FIDELITY_CHECK,
+    P50_CHANGE_PCT,
+    P90_MS,
+    P99_MS,
+    PATTERNS,
+    PEAK_MB,
+    SIZE_MB,
+    SUSTAINED_P50_MS,
+    SUSTAINED_P99_MS,
+    TOP1,
+    TOP1_DROP_PT,
+    BudgetLimit,
+)
 from edgebench.results import commit
 from edgebench.results.analysis import BASELINE, Fidelity, fidelity_of
 from edgebench.results.backend import Results, open_run, sync
@@ -92,53 +107,64 @@ from edgebench.results.significance import (
 from edgebench.results.sustained import energy_figure, steady_state
 
 PASS, FAIL, UNDECIDED = CheckVerdict.PASS, CheckVerdict.FAIL, CheckVerdict.UNDECIDED
-QUANTILE = {"max_p90_ms": 0.9, "max_p99_ms": 0.99}
-SUSTAINED = ("max_sustained_p50_ms", "max_sustained_p99_ms", "max_energy_mj")
+LIMIT = {lim.name: lim for lim in BUDGET_LIMITS}
+QUANTILE_OF = {P90_MS: 0.9, P99_MS: 0.99}  # the latency quantile a figure is
+QUANTILE = {lim.name: QUANTILE_OF[lim.figure] for lim in BUDGET_LIMITS if lim.figure in QUANTILE_OF}
+SUSTAINED = tuple(lim.name for lim in BUDGET_LIMITS if lim.figure in (SUSTAINED_P50_MS, SUSTAINED_P99_MS, ENERGY_MJ))
+# the limits `check_limit` decides on the measurement alone (the others need fp32's top-1 or a baseline)
+DIRECT = tuple(lim.name for lim in BUDGET_LIMITS if lim.figure not in (TOP1_DROP_PT, P50_CHANGE_PCT))
 NO_SUSTAINED = "no sustained run: run --sustained"
 Key = tuple[str, str, str]
 
-Limit = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 _PERCENT = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*%\s*")
 
 
-@dataclass(frozen=True)
-class BudgetSpec:
-    """One ``[[budget]]`` table as written, checked by `edgebench.config.validate`.
-
-    Limits are finite and non-negative; ``min_accuracy`` is a fraction in [0, 1] or a
-    string like ``"97 %"`` (a bare 97 is refused rather than read as a percentage).
-    """
-
-    model: Name = "*"  # names or patterns: printable, one line; a TOML date is refused (it matched nothing)
-    board: Name = "*"
-    variant: Name = "*"
-    max_p90_ms: Limit | None = None
-    max_p99_ms: Limit | None = None
-    max_peak_mb: Limit | None = None
-    min_accuracy: float | str | None = None  # range checked in __post_init__ (one message for all forms)
-    max_accuracy_drop_pt: Limit | None = None
-    max_size_mb: Limit | None = None
-    max_regression_pct: Limit | None = None
-    max_sustained_p50_ms: Limit | None = None
-    max_sustained_p99_ms: Limit | None = None
-    max_energy_mj: Limit | None = None
+class _BudgetTable:
+    """`BudgetSpec`'s checks and conversion (its fields are made from `Budget`'s declarations)."""
 
     def __post_init__(self) -> None:
-        acc = self.min_accuracy
-        if acc is not None and accuracy_fraction(acc) is None:
-            shown = f"{acc:g}" if isinstance(acc, float) else repr(acc)
-            raise ValueError(
-                f"field 'min_accuracy' is {shown}: accuracy limits are fractions in [0, 1]; write 0.97 or \"97 %\""
-            )
+        for lim in BUDGET_LIMITS:
+            value = getattr(self, lim.name)
+            if lim.percent and value is not None and accuracy_fraction(value) is None:
+                shown = f"{value:g}" if isinstance(value, float) else repr(value)
+                raise ValueError(
+                    f"field '{lim.name}' is {shown}: accuracy limits are fractions in [0, 1]; write 0.97 or \"97 %\""
+                )
         if all(getattr(self, k) is None for k in LIMITS):
             raise ValueError(f"sets no limit: add one of {', '.join(LIMITS)}")
 
     def budget(self) -> Budget:
-        """The typed budget (``min_accuracy`` as a fraction)."""
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        if self.min_accuracy is not None:
-            fields["min_accuracy"] = accuracy_fraction(self.min_accuracy)
-        return Budget(**fields)
+        """The typed budget (a percentage limit such as ``min_accuracy`` as a fraction)."""
+        values = {k: getattr(self, k) for k in (*PATTERNS, *LIMITS)}
+        for lim in BUDGET_LIMITS:
+            if lim.percent and values[lim.name] is not None:
+                values[lim.name] = accuracy_fraction(values[lim.name])
+        return Budget(**values)
+
+
+def _spec_type(lim: BudgetLimit) -> Any:
+    """How a limit is written in a budgets file: a finite number within its bounds (a percentage: or a
+    string, its range checked by `_BudgetTable` so that every form gets the same message)."""
+    if lim.percent:
+        return float | str | None
+    return Annotated[float, Field(ge=0, le=lim.upper, allow_inf_nan=False)] | None
+
+
+# names or patterns: printable, one line; a TOML date is refused (it matched nothing)
+BudgetSpec: type[_BudgetTable] = dataclasses.make_dataclass(
+    "BudgetSpec",
+    [(p, Name, dataclasses.field(default="*")) for p in PATTERNS]
+    + [(lim.name, _spec_type(lim), dataclasses.field(default=None)) for lim in BUDGET_LIMITS],
+    bases=(_BudgetTable,),
+    frozen=True,
+)
+BudgetSpec.__module__ = __name__
+BudgetSpec.__doc__ = """One ``[[budget]]`` table as written, checked by `edgebench.config.validate`.
+
+Its fields are `Budget`'s (each limit declared once there, `BudgetLimit`). Limits are finite
+and non-negative; ``min_accuracy`` is a fraction in [0, 1] or a string like ``"97 %"`` (a bare
+97 is refused rather than read as a percentage).
+"""
 
 
 @dataclass(frozen=True)
@@ -193,29 +219,29 @@ def check_limit(m: Measurement, name: str, limit: float, *, i: int = 0, alpha: f
     """One limit on one successful measurement: the decision `gate` and `choose` share.
 
     Args:
-        name: ``max_p90_ms``, ``max_p99_ms``, ``max_peak_mb``, ``min_accuracy`` or
-            ``max_size_mb``, ``max_sustained_p50_ms``, ``max_sustained_p99_ms`` or ``max_energy_mj``
-            (the limits that need nothing but the measurement).
+        name: a limit of `DIRECT` (one that needs nothing but the measurement: every limit but
+            ``max_accuracy_drop_pt`` and ``max_regression_pct``); its `BudgetLimit.figure` says what is measured.
         i: the budget's number, for the check.
     """
     key = m.key
-    if name in QUANTILE:
+    figure = LIMIT[name].figure if name in DIRECT else None
+    if figure in QUANTILE_OF:
         samples = np.asarray(m.samples_ns, dtype=np.float64) / 1e6
         if samples.size == 0:
             return _check(i, key, name, None, limit, FAIL, "no latency samples")
         rounds = process_rounds(m)
-        v, est, lo, hi = budget_check(samples, QUANTILE[name], float(limit), rounds, alpha=alpha)
+        v, est, lo, hi = budget_check(samples, QUANTILE_OF[figure], float(limit), rounds, alpha=alpha)
         unit = f"{len(rounds)} processes" if rounds else "batches of 1 process"
         note = f"{1 - 2 * alpha:.0%} CI {lo:.3g}..{hi:.3g} over {unit}"
         if v is UNDECIDED:
             note += "; too noisy to decide: raise --repeats or --min-time"
         return _check(i, key, name, est, limit, v, note)
-    if name == "max_peak_mb":
+    if figure == PEAK_MB:
         peak = m.peak_rss
         return _plain(i, key, name, None if peak is None else peak / MIB, limit)
-    if name == "min_accuracy":
+    if figure == TOP1:
         return _plain(i, key, name, m.top1, limit, "top-1 not measured (run with eval data)")
-    if name == "max_size_mb":
+    if figure == SIZE_MB:
         return _plain(i, key, name, None if m.bytes is None else m.bytes / MIB, limit)
     if name in SUSTAINED:
         return sustained_check(m, name, limit, i=i)
@@ -232,13 +258,14 @@ def sustained_check(m: Measurement, name: str, limit: float, *, i: int = 0) -> C
     key = m.key
     if m.timeline is None:
         return _check(i, key, name, None, limit, UNDECIDED, NO_SUSTAINED)
-    if name == "max_energy_mj":
+    figure = LIMIT[name].figure
+    if figure == ENERGY_MJ:
         e = energy_figure(m.timeline)
         if e.mj is None:
             return _check(i, key, name, None, limit, UNDECIDED, e.why)
         return dataclasses.replace(_plain(i, key, name, e.mj, limit), note=f"mJ per inference of {e.note}")
     st = steady_state(m.timeline)
-    value = st.p50_ms if name == "max_sustained_p50_ms" else st.p99_ms
+    value = st.p50_ms if figure == SUSTAINED_P50_MS else st.p99_ms
     if value is None:
         return _check(i, key, name, None, limit, UNDECIDED, "the sustained run timed no window")
     return dataclasses.replace(_plain(i, key, name, value, limit), note=st.note)
@@ -315,8 +342,7 @@ def _checks_of(
     if not m.ok:
         msg = m.error.message if m.error is not None else "{}"
         return [Check(i, key[1], key[0], key[2], "measured", None, None, None, FAIL, f"failed: {msg}"[:200])]
-    direct = (*QUANTILE, "max_peak_mb", "min_accuracy", "max_size_mb", *SUSTAINED)
-    out = [check_limit(m, name, lim, i=i) for name, lim in b.limits.items() if name in direct]
+    out = [check_limit(m, name, lim, i=i) for name, lim in b.limits.items() if name in DIRECT]
     if b.max_accuracy_drop_pt is not None:
         fp = ms.get((key[0], key[1], BASELINE))
         acc, ref = m.top1, fp.top1 if fp else None
