@@ -75,37 +75,24 @@ NIGHTLY = "nightly"
 LOCK = ".nightly.lock"
 
 
-@dataclass
-class NightlyConfig:
-    """A parsed nightly config."""
-
-    path: Path
-    boards: list[str]
-    recipe: Path | None
-    variants: Path | None
-    eval: str | None
-    inventory: Path | None
-    models: list[str] | None
-    baseline: str | None
-    budgets: Path | None
-    trend_runs: int
-    settings: dict[str, Any]
-
-
 @dataclass(frozen=True)
 class NightlyTable:
-    """The ``[nightly]`` table as written (paths still relative to the file); see the module docstring."""
+    """A nightly config: the ``[nightly]`` table with its ``[nightly.settings]`` (see the module docstring).
+
+    `load_config` validates the whole file into it, settings included, before anything runs, and
+    resolves the paths against the file's folder; `path` is that file.
+    """
 
     boards: tuple[str, ...]
-    recipe: str | None = None
-    variants: str | None = None
+    recipe: Path | None = None
+    variants: Path | None = None
     eval: str | None = None
-    inventory: str | None = None
+    inventory: Path | None = None
     models: tuple[str, ...] | None = None
     baseline: str | None = None
-    budgets: str | None = None
+    budgets: Path | None = None
     trend_runs: Annotated[int, Field(ge=2)] = 14
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: RunSettings = field(default_factory=RunSettings)
 
     def __post_init__(self) -> None:
         if not self.boards:
@@ -113,34 +100,31 @@ class NightlyTable:
         if (self.recipe is None) == (self.variants is None):
             raise ValueError("field 'recipe' or 'variants' must be given (exactly one of them)")
 
+    @property
+    def path(self) -> Path:
+        """The file the config was read from (`load_config`); its messages name it."""
+        got: Path = self.__dict__.get("_path", Path(f"{NIGHTLY}.toml"))
+        return got
 
-def load_config(path: Path) -> NightlyConfig:
-    """Read and check a nightly config.
+
+def load_config(path: Path) -> NightlyTable:
+    """Read and check a nightly config, ``[nightly.settings]`` included (as `RunSettings`).
 
     Raises:
-        ConfigError: naming the file, table and field.
+        ConfigError: one line naming the file, the table and the field.
     """
     doc = load_toml(path)
     _check_tables(path, doc)
-    t = validate(NightlyTable, doc.get("nightly", None), f"{path}: [nightly]")
+    try:
+        t = validate(NightlyTable, doc.get("nightly", None), f"{path}: [nightly]")
+    except ConfigError as exc:  # RunSettings' own checks (an input spec) do not know the file: name it
+        if str(exc).startswith(f"{path}:"):
+            raise
+        raise ConfigError(f"{path}: [nightly.settings] {exc}") from None
     base = path.parent
-
-    def opt_path(v: str | None) -> Path | None:
-        return None if v is None else base / v
-
-    cfg = NightlyConfig(
-        path=path,
-        boards=list(t.boards),
-        recipe=opt_path(t.recipe),
-        variants=opt_path(t.variants),
-        eval=t.eval,
-        inventory=opt_path(t.inventory),
-        models=None if t.models is None else list(t.models),
-        baseline=t.baseline,
-        budgets=opt_path(t.budgets),
-        trend_runs=t.trend_runs,
-        settings=dict(t.settings),
-    )
+    resolved = {k: base / v for k in ("recipe", "variants", "inventory", "budgets") if (v := getattr(t, k)) is not None}
+    cfg = replace(t, **resolved)
+    object.__setattr__(cfg, "_path", path)  # not a key of the table: the file it was read from
     for name in ("recipe", "budgets", "inventory"):
         p = getattr(cfg, name)
         if p is not None and not p.is_file():
@@ -293,7 +277,7 @@ class NightlyResult:
         }
 
 
-def _eval_data(cfg: NightlyConfig, work: Path) -> Path | None:
+def _eval_data(cfg: NightlyTable, work: Path) -> Path | None:
     if cfg.eval is None:
         return None
     if cfg.eval == "digits":
@@ -325,7 +309,7 @@ def _same_config(recorded: Any, path: Path) -> bool:
     return isinstance(recorded, str) and Path(recorded).resolve() == path.resolve()
 
 
-def accepted_baseline(results: Results, cfg: NightlyConfig) -> tuple[str | None, str]:
+def accepted_baseline(results: Results, cfg: NightlyTable) -> tuple[str | None, str]:
     """The last accepted state: ``(run id or None, why it is the baseline)``.
 
     The latest of: the last nightly of this config whose verdict was PASS (at its start)
@@ -350,7 +334,7 @@ def accepted_baseline(results: Results, cfg: NightlyConfig) -> tuple[str | None,
     return run_id, why
 
 
-def check_pinned(cfg: NightlyConfig, baseline: Run, settings: RunSettings) -> None:
+def check_pinned(cfg: NightlyTable, baseline: Run, settings: RunSettings) -> None:
     """Refuse a pinned baseline measured with other settings than the nightly's, before any work.
 
     Raises:
@@ -388,7 +372,7 @@ def _last_nightly(results: Results, before: str) -> str | None:
 
 
 def run_nightly(
-    cfg: NightlyConfig,
+    cfg: NightlyTable,
     results: Results,
     log: Callable[[str], None] = lambda _m: None,
     console: Console | None = None,
@@ -404,7 +388,7 @@ def run_nightly(
         log: one-line progress messages.
     """
     res = NightlyResult()
-    settings = RunSettings.from_mapping(cfg.settings, where=f"{cfg.path}: [nightly.settings]")
+    settings = cfg.settings  # validated with the file (`load_config`)
     budgets = load_budgets(cfg.budgets) if cfg.budgets else None  # config errors before any work
     if cfg.baseline:
         check_pinned(cfg, backend.open_run(results, cfg.baseline, "pin another baseline"), settings)
@@ -427,12 +411,14 @@ def run_nightly(
         if base_id:  # re-measured paired with the new variants on each board
             settings = settings.replace(baseline=base_id)
         log(f"run on {', '.join(cfg.boards)}" + (f", paired with baseline {base_id}" if base_id else ""))
+        models = None if cfg.models is None else list(cfg.models)
         outcome = run_harness(
-            variants=variants, boards=cfg.boards, results=results, settings=settings, eval_data=_eval_data(cfg, work),
-            inventory=cfg.inventory, models=cfg.models, console=console, parallel=True, commit=commit, branch=branch,
+            variants=variants, boards=list(cfg.boards), results=results, settings=settings,
+            eval_data=_eval_data(cfg, work), inventory=cfg.inventory, models=models,
+            console=console, parallel=True, commit=commit, branch=branch,
         )  # fmt: skip
         assert outcome.run is not None and outcome.stored is not None
-        nightly = {"config": str(cfg.path), "boards": cfg.boards, "baseline": base_id}
+        nightly = {"config": str(cfg.path), "boards": list(cfg.boards), "baseline": base_id}
         run = replace(outcome.run, command=NIGHTLY, nightly=nightly)
         stored = backend.save_run(results, run)
         res.run, res.run_file = run, stored if isinstance(stored, Path) else backend.where(results, stored)
