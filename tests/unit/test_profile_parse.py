@@ -170,11 +170,11 @@ def test_tflite_missing_op_details_is_not_available(monkeypatch: pytest.MonkeyPa
         agent._profile_tflite(Model())
 
 
-def _run(command: str, *extras: dict[str, Any]) -> Run:
-    """A stored run of ``command`` whose measurements carry these ``extra`` keys (one each)."""
+def _run(command: str, *fields: dict[str, Any]) -> Run:
+    """A stored run of ``command`` whose measurements have these fields (``profile``, ``profile_error``; one each)."""
     run = schema.new_run(command)
-    for i, extra in enumerate(extras):
-        m = Measurement(board="local", model="m", variant=f"v{i}", ok=True, samples_ns=(1000, 1100, 1200), extra=extra)
+    for i, given in enumerate(fields):
+        m = Measurement(board="local", model="m", variant=f"v{i}", ok=True, samples_ns=(1000, 1100, 1200), **given)
         run = schema.add_measurement(run, m)
     return run
 

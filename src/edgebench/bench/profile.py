@@ -10,7 +10,7 @@ timeline; `diff_profiles` lines two profiles up by op type and names the cause o
 difference, and `chrome_trace` writes one profiled inference per variant for Perfetto.
 `run --profile` (`attach_profile`, called by the measuring session after a board's
 measurement) adds the profile block of one more fresh process to each measurement's
-``extra["profile"]``, the same place a profile run keeps it; `profiles_in_run` reads either.
+``profile``, the same place a profile run keeps it; `profiles_in_run` reads either.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from edgebench.bench.runner import (
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import RemoteError, UserError
-from edgebench.model import Measurement, Run
+from edgebench.model import JSONObject, Measurement, ProfileBlock, Run
 from edgebench.targets.deploy import deploy
 from edgebench.targets.driver import Driver
 
@@ -160,44 +160,46 @@ class Profile:
         return out
 
     @classmethod
-    def from_measurement(cls, m: Mapping[str, Any]) -> Profile:
-        """A profile from a stored measurement (its ``profile`` block; a failure gives ``ok=False``)."""
-        board, model, variant = str(m["board"]), str(m["model"]), str(m["variant"])
-        p = m.get("profile")
-        err = m.get("error") or {}
-        rt = m.get("runtime") or {}
-        if m.get("profile_error"):  # `run --profile`: measured, but its profile process failed
-            return cls(board, model, variant, ok=False, error=f"profile failed: {m['profile_error']}")
-        if not m.get("ok") or not isinstance(p, Mapping):
-            msg = err.get("message") if isinstance(err, Mapping) else str(err)
-            return cls(board, model, variant, ok=False, error=msg or "no profile was recorded")
-        up = _ms(p.get("unprofiled_p50_ns"))
-        pp = _ms(p.get("profiled_p50_ns"))
-        samples = [float(s) for s in p.get("profiled_samples_ns") or []]
+    def from_measurement(cls, m: Measurement | JSONObject) -> Profile:
+        """A profile from a measurement (its ``profile`` block; a failure gives ``ok=False``).
+
+        A measurement's JSON is read first (`Measurement.from_json`): tests and scripts that hold one.
+        """
+        if not isinstance(m, Measurement):
+            m = Measurement.from_json(m)
+        board, model, variant = m.board, m.model, m.variant
+        p, rt = m.profile, m.runtime or {}
+        if m.profile_error:  # `run --profile`: measured, but its profile process failed
+            return cls(board, model, variant, ok=False, error=f"profile failed: {m.profile_error}")
+        if not m.ok or p is None:
+            return cls(board, model, variant, ok=False, error=m.error_message or "no profile was recorded")
+        up = _ms(p.unprofiled_p50_ns)
+        pp = _ms(p.profiled_p50_ns)
+        samples = [float(s) for s in p.profiled_samples_ns or ()]
         pmean = statistics.fmean(samples) / 1e6 if samples else None
-        available = bool(p.get("available"))
+        available = bool(p.available)
         nodes: list[NodeTime] = []
-        runs = p.get("runs") or []
+        runs = p.runs or ()
         node_mean = statistics.fmean(r["node_us"] for r in runs) / 1e3 if runs else None
         coverage = node_mean / pmean if (node_mean is not None and pmean) else None
         run_us = sum(r["model_run_us"] for r in runs)
         session_cov = sum(r["node_us"] for r in runs) / run_us if run_us else None
         if available:
-            for n in p.get("nodes") or []:
+            for n in p.nodes or ():
                 mean = n["total_us"] / 1e3 / max(1, len(runs))  # per inference (a node may run twice)
                 nodes.append(NodeTime(n["name"], n["op_type"], n["provider"], mean, mean / pmean if pmean else None))
         else:
-            for op in p.get("ops") or []:
+            for op in p.ops or ():
                 nodes.append(NodeTime(op["name"], op["op_type"], op["delegate"], None, None))
         warnings: list[str] = []
         if not available:
-            warnings.append(str(p.get("note") or TFLITE_NO_TIMING))
+            warnings.append(str(p.note or TFLITE_NO_TIMING))
         elif coverage is not None and coverage < COVERAGE_MIN:
             warnings.append(
                 f"coverage {coverage:.0%} < {COVERAGE_MIN:.0%}: the node times miss {1 - coverage:.0%} of the "
                 "profiled latency (session overhead, input/output copies, Python binding): read the shares with care"
             )
-        timeline = tuple((str(ph), float(t), int(r)) for ph, t, r in p.get("memory_timeline") or [])
+        timeline = tuple((str(ph), float(t), int(r)) for ph, t, r in p.memory_timeline or ())
         return cls(
             board,
             model,
@@ -206,20 +208,20 @@ class Profile:
             runtime=f"{rt.get('name')} {rt.get('version')}",
             in_use=tuple(rt.get("in_use") or ()),
             available=available,
-            note=p.get("note"),
-            requested_provider=p.get("requested_provider"),
-            iterations=int(p.get("iterations") or 0),
+            note=p.note,
+            requested_provider=p.requested_provider,
+            iterations=int(p.iterations or 0),
             unprofiled_p50_ms=up,
             profiled_p50_ms=pp,
             profiled_mean_ms=pmean,
-            overhead_ratio=p.get("overhead_ratio"),
+            overhead_ratio=p.overhead_ratio,
             node_mean_ms=node_mean,
             coverage=coverage,
             session_coverage=session_cov,
             nodes=tuple(nodes),
             op_types=_op_types(nodes, available),
             memory_timeline=timeline,
-            trace=tuple(p.get("trace") or ()),
+            trace=tuple(dict(e) for e in p.trace or ()),
             warnings=tuple(warnings),
         )
 
@@ -276,7 +278,7 @@ def profile_variant(
 
     Returns:
         A measurement (see `edgebench.bench.runner`; its samples are the unprofiled steady
-        state) whose ``extra["profile"]`` is the agent's profile block. A failure is data
+        state) whose ``profile`` is the agent's profile block. A failure is data
         (``ok`` false), never raised.
     """
     board, settings = driver.board, variant_settings(settings, variant, eval_data)  # as `run` measures it
@@ -297,8 +299,8 @@ def profile_variant(
     except RemoteError as exc:
         return dataclasses.replace(m, error=remote_error(exc))
     m = from_agent(m, board, out)
-    if out.get("profile") is not None:  # the process that made it, to tell it from the measuring ones
-        m = dataclasses.replace(m, extra={**m.extra, "profile": {**out["profile"], "agent_pid": out.get("pid")}})
+    if isinstance(out.get("profile"), Mapping):  # the process that made it, to tell it from the measuring ones
+        m = dataclasses.replace(m, profile=ProfileBlock.from_json({**out["profile"], "agent_pid": out.get("pid")}))
     return m
 
 
@@ -309,32 +311,33 @@ def attach_profile(
 
     The profile comes from one more fresh agent process after the measurement (``settings.profile``
     profiled inferences; its own unprofiled steady state gets one process's share of the time,
-    `RunSettings.per_process`); only its ``profile`` block is kept, in ``m.extra["profile"]`` as
+    `RunSettings.per_process`); only its ``profile`` block is kept, in ``m.profile`` as
     `edgebench profile` stores it, so the latency figures stay those of the unprofiled processes.
-    A profile that fails is recorded as ``m.extra["profile_error"]``; ``m`` itself stays as it was.
+    A profile that fails is recorded as ``m.profile_error``; ``m`` itself stays as it was.
     A failed measurement is returned unchanged (there is nothing to explain).
     """
     if not m.ok or settings.profile <= 0:
         return m
     one = settings.per_process()
     p = profile_variant(driver, variant, one, iterations=settings.profile, eval_data=eval_data)
-    if p.ok and isinstance(p.extra.get("profile"), Mapping):
-        return dataclasses.replace(m, extra={**m.extra, "profile": p.extra["profile"]})
+    if p.ok and p.profile is not None:
+        return dataclasses.replace(m, profile=p.profile)
     why = p.error.message if p.error is not None else "the agent returned no profile"
-    return dataclasses.replace(m, extra={**m.extra, "profile_error": why})
+    return dataclasses.replace(m, profile_error=why)
 
 
 def profiles_of_run(run: Run) -> list[Profile]:
     """Every profile of a stored run (failures included, as ``ok=False``)."""
-    return [Profile.from_measurement(m.to_json(samples=False)) for m in run.measurements]
+    return [Profile.from_measurement(m) for m in run.measurements]
 
 
 def profiles_in_run(run: Run) -> list[Profile]:
     """The profiles a run carries: all of a ``profile`` run, those of ``run --profile`` (none without it)."""
     if run.command == "profile":
         return profiles_of_run(run)
-    carried = [m for m in run.measurements if "profile" in m.extra or "profile_error" in m.extra]
-    return [Profile.from_measurement(m.to_json(samples=False)) for m in carried]
+    return [
+        Profile.from_measurement(m) for m in run.measurements if m.profile is not None or m.profile_error is not None
+    ]
 
 
 def slower_causes(profiles: Sequence[Profile], base: str = "fp32") -> list[str]:

@@ -275,12 +275,11 @@ class EdgeSession:
             return m
         eval_npz = self.eval_for(case.variant.model)
         p = attach_profile(driver, case.variant, m, self.settings, eval_data=eval_npz)
-        self.process_progress(what, "profile" in p.extra)
-        added = {k: v for k, v in p.extra.items() if k in ("profile", "profile_error")}
+        self.process_progress(what, p.profile is not None)
         with self._record_lock:  # the measurement was recorded as it finished: add the profile to it
             benchmarks = tuple(
-                dataclasses.replace(b, measurement=dataclasses.replace(b.measurement, extra={**b.measurement.extra,
-                                                                                          **added}))
+                dataclasses.replace(b, measurement=dataclasses.replace(b.measurement, profile=p.profile,
+                                                                       profile_error=p.profile_error))
                 if b.measurement.key == p.key else b
                 for b in self.run.benchmarks
             )  # fmt: skip

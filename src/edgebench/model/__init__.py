@@ -10,10 +10,11 @@ mypy understands them natively (no plugin), pydantic v2 validates them directly 
 config file is read (`edgebench.config`), and the JSON here is small enough that
 msgspec's speed buys nothing measurable.
 
-Blocks that the board reports and the program only stores and shows (``timing``,
-``memory``, ``accuracy``, ``fidelity``, ``runtime``, ``device``, ``host``,
-``fingerprint``, ``settings``, ``reference``) stay read-only JSON objects
-(`JSONObject`); the figures the program reasons about are properties
+The agent's blocks the program reads are typed too (`Memory`, `Accuracy`,
+`BoardFidelity`, `DeviceStates`, `ProfileBlock`, `Settings`: keys they have no field for
+kept in ``extra``, their key order kept for the round trip); those it only stores and
+shows (``timing``, ``runtime``, ``host``, ``fingerprint``, ``reference``) stay read-only
+JSON objects (`JSONObject`). The figures the program reasons about are properties
 (`Measurement.top1`, `Measurement.peak_rss`, `Measurement.fidelity_value`).
 
 Presence of keys: an optional field that is ``None`` is left out of the JSON, unless its
@@ -52,13 +53,20 @@ from edgebench.model.manifest import MANIFEST_SCHEMA, Manifest, PassStep, Tensor
 from edgebench.model.measurement import (
     AGENT_NULLS,
     BASE_NULLS,
+    Accuracy,
     Benchmark,
+    BoardFidelity,
     ColdStart,
+    DeviceState,
+    DeviceStates,
     Measurement,
     MeasurementError,
+    Memory,
     Paired,
     PairedProcess,
     ProcessEntry,
+    ProfileBlock,
+    Settings,
     Summary,
 )
 from edgebench.model.run import Run
@@ -73,8 +81,10 @@ __all__ = [
     "MANIFEST_SCHEMA",
     "MIB",
     "RUN_SCHEMA",
+    "Accuracy",
     "Benchmark",
     "BoardCost",
+    "BoardFidelity",
     "Budget",
     "Budgets",
     "Change",
@@ -85,6 +95,8 @@ __all__ = [
     "Comparison",
     "ComparisonRow",
     "ConfigKey",
+    "DeviceState",
+    "DeviceStates",
     "FailedKey",
     "Gate",
     "Histogram",
@@ -92,16 +104,19 @@ __all__ = [
     "Manifest",
     "Measurement",
     "MeasurementError",
+    "Memory",
     "ModelReport",
     "Option",
     "Paired",
     "PairedProcess",
     "PassStep",
     "ProcessEntry",
+    "ProfileBlock",
     "QuantileChange",
     "Report",
     "ReportRow",
     "Run",
+    "Settings",
     "Summary",
     "TensorSpec",
     "Trend",

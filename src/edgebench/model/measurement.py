@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
 from edgebench.model.base import JSONObject, _emit, _extra, _nulls, _num
 from edgebench.model.config_key import ConfigKey
@@ -291,12 +291,286 @@ class Timeline:
         }
 
 
+# ------------------------------------------------------------------------------- agent blocks
+
+
+def _frozen(v: Any) -> Any:
+    """A JSON value as a field holds it: a list becomes a tuple (and back in `_plain`)."""
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _plain(v: Any) -> Any:
+    """A field's value as JSON: a tuple becomes a list, a block its JSON."""
+    if isinstance(v, tuple):
+        return list(v)
+    return v.to_json() if isinstance(v, _Block) else v
+
+
+class _Block(Mapping[str, Any]):
+    """A block the agent writes (``memory``, ``accuracy``...), typed: its keys are its fields (``_KEYS``).
+
+    Every block keeps the keys it has no field for in ``extra`` and the order it was read in
+    (``keys``, None when built in code), so that a stored block comes back as the same JSON:
+    its keys in the order read, a null where it held one; a block built in code writes its
+    fields in ``_KEYS`` order, leaving out those that are None (but for ``_ALWAYS``).
+
+    It is also a read-only mapping of its JSON, for readers that still call ``.get(key)`` on
+    it (`edgebench.bench.repeats`, `edgebench.bench.plugin`, `edgebench.workflows.nightly`).
+    """
+
+    __slots__ = ()
+    _KEYS: ClassVar[tuple[str, ...]] = ()
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset()
+    extra: JSONObject
+    keys_read: tuple[str, ...] | None
+
+    @classmethod
+    def _fields_of(cls, d: JSONObject) -> dict[str, Any]:
+        """The constructor's arguments from a JSON block (nested blocks: override)."""
+        return {k: _frozen(d.get(k)) for k in cls._KEYS}
+
+    @classmethod
+    def from_json(cls, d: JSONObject) -> Self:
+        """Read the block (keys it has no field for go to ``extra``)."""
+        make: Callable[..., Self] = cls
+        return make(**cls._fields_of(d), extra=_extra(d, cls._KEYS), keys_read=tuple(d))
+
+    def to_json(self) -> dict[str, Any]:
+        """The block's JSON (see the class docstring for which keys, in which order)."""
+        full = {k: _plain(getattr(self, k)) for k in self._KEYS}
+        full.update(self.extra)
+        if self.keys_read is None:
+            return {k: v for k, v in full.items() if v is not None or k in self._ALWAYS}
+        out = {k: full[k] for k in self.keys_read if k in full}
+        out.update((k, v) for k, v in full.items() if k not in out and v is not None)  # set since it was read
+        return out
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_json()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_json())
+
+    def __len__(self) -> int:
+        return len(self.to_json())
+
+
+def _keys_read() -> Any:
+    return field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings(_Block):
+    """The ``settings`` block: the measure settings a measurement ran with (the job's ``measure`` block).
+
+    With ``repeats`` (`edgebench.bench.repeats`): the run's totals, ``repeats`` processes, the floors of
+    each (``per_process``) and, in a stopped run, ``repeats_planned``. Older runs have other keys (``extra``).
+    """
+
+    _KEYS: ClassVar[tuple[str, ...]] = (
+        "warmup_min_iters", "warmup_min_s", "min_rounds", "min_time_s", "max_time_s", "max_rounds", "batch_size",
+        "min_cosine", "repeats", "per_process", "repeats_planned",
+    )  # fmt: skip
+
+    warmup_min_iters: int | None = None
+    warmup_min_s: float | None = None
+    min_rounds: int | None = None
+    min_time_s: float | None = None
+    max_time_s: float | None = None
+    max_rounds: int | None = None
+    batch_size: int | None = None
+    min_cosine: float | None = None
+    repeats: int | None = None
+    per_process: JSONObject | None = None
+    repeats_planned: int | None = None
+    extra: JSONObject = field(default_factory=dict)
+    keys_read: tuple[str, ...] | None = _keys_read()
+
+
+@dataclass(frozen=True, slots=True)
+class Memory(_Block):
+    """The ``memory`` block: RSS of the fresh agent process in bytes (see `edgebench.bench.runner`).
+
+    ``peak_rss`` is the timed configuration's peak (``peak_rss_scope``: ``timed``, or ``process`` where
+    the board gives no per-phase peak), ``peak_rss_eval`` the accuracy pass's; the host adds
+    ``load_delta`` (after - before load) and ``definition``.
+    """
+
+    _KEYS: ClassVar[tuple[str, ...]] = (
+        "rss_start", "rss_before_load", "rss_after_load", "rss_after_run", "peak_rss", "peak_rss_scope",
+        "peak_rss_eval", "load_delta", "definition",
+    )  # fmt: skip
+
+    rss_start: int | None = None
+    rss_before_load: int | None = None
+    rss_after_load: int | None = None
+    rss_after_run: int | None = None
+    peak_rss: int | None = None
+    peak_rss_scope: str | None = None
+    peak_rss_eval: int | None = None
+    load_delta: int | None = None
+    definition: str | None = None
+    extra: JSONObject = field(default_factory=dict)
+    keys_read: tuple[str, ...] | None = _keys_read()
+
+
+@dataclass(frozen=True, slots=True)
+class Accuracy(_Block):
+    """The ``accuracy`` block: top-1 on the board with its Wilson 95% interval over ``n`` of ``n_total``
+    samples (``quick``: a subset), or ``unknown`` (why there is no top-1: the output is not class scores)."""
+
+    _KEYS: ClassVar[tuple[str, ...]] = ("top1", "top1_ci95", "n", "n_total", "quick", "unknown", "eval_ns")
+
+    top1: float | None = None
+    top1_ci95: tuple[float, ...] | None = None
+    n: int | None = None
+    n_total: int | None = None
+    quick: bool | None = None
+    unknown: str | None = None
+    eval_ns: int | None = None
+    extra: JSONObject = field(default_factory=dict)
+    keys_read: tuple[str, ...] | None = _keys_read()
+
+
+@dataclass(frozen=True, slots=True)
+class BoardFidelity(_Block):
+    """The ``fidelity`` block: the variant's outputs against its fp32 parent's on the board.
+
+    ``cosine`` is the worst output's (``cosine_mean`` the first output's: runs made before per-output
+    fidelity have only it), ``degraded`` whether it fell below ``min_cosine``; ``outputs`` (in ``extra``)
+    one block per output. ``unknown``: why it was not measured (the host-side reference failed).
+    ``agreement`` and ``value`` are older runs' figures.
+    """
+
+    _KEYS: ClassVar[tuple[str, ...]] = (
+        "cosine", "cosine_mean", "cosine_min", "snr_db", "max_abs_diff", "mean_abs_diff", "n", "min_cosine",
+        "degraded", "top1_agreement", "top1_agreement_ci95", "unknown", "agreement", "value",
+    )  # fmt: skip
+
+    cosine: float | None = None
+    cosine_mean: float | None = None
+    cosine_min: float | None = None
+    snr_db: float | None = None
+    max_abs_diff: float | None = None
+    mean_abs_diff: float | None = None
+    n: int | None = None
+    min_cosine: float | None = None
+    degraded: bool | None = None
+    top1_agreement: float | None = None
+    top1_agreement_ci95: tuple[float, ...] | None = None
+    unknown: str | None = None
+    agreement: float | None = None
+    value: float | None = None
+    extra: JSONObject = field(default_factory=dict)
+    keys_read: tuple[str, ...] | None = _keys_read()
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState(_Block):
+    """The board's state before or after a measurement: CPU governor and frequency, hottest zone, CPU ticks."""
+
+    _KEYS: ClassVar[tuple[str, ...]] = ("governor", "freq_mhz", "max_freq_mhz", "temp_c", "cpu_ticks")
+
+    governor: str | None = None
+    freq_mhz: float | None = None
+    max_freq_mhz: float | None = None
+    temp_c: float | None = None
+    cpu_ticks: tuple[int, ...] | None = None
+    extra: JSONObject = field(default_factory=dict)
+    keys_read: tuple[str, ...] | None = _keys_read()
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStates(_Block):
+    """The ``device`` block: the board's state before and after, and the cool-down waited before (``waited_s``,
+    ``reached``); all three are written, null when unknown."""
+
+    _KEYS: ClassVar[tuple[str, ...]] = ("before", "after", "cooldown")
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset(_KEYS)
+
+    before: DeviceState | None = None
+    after: DeviceState | None = None
+    cooldown: JSONObject | None = None
+    extra: JSONObject = field(default_factory=dict)
+    keys_read: tuple[str, ...] | None = _keys_read()
+
+    @classmethod
+    def _fields_of(cls, d: JSONObject) -> dict[str, Any]:
+        state = {k: DeviceState.from_json(d[k]) if isinstance(d.get(k), Mapping) else None for k in ("before", "after")}
+        return {**state, "cooldown": d.get("cooldown")}
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileBlock(_Block):
+    """The ``profile`` block of one profiling agent process (`agent.profile_job`; read by `bench.profile.Profile`).
+
+    The unprofiled and profiled medians (ns), the runtime's per-node times (``runs``, ``nodes``; ONNX Runtime)
+    or its ops without timing (``ops``; TFLite: ``available`` false, ``note`` says why), the RSS timeline, the
+    trace of one profiled inference, and the process that made it (``agent_pid``, the host's).
+    """
+
+    _KEYS: ClassVar[tuple[str, ...]] = (
+        "iterations", "available", "note", "requested_provider", "unprofiled_p50_ns", "profiled_p50_ns",
+        "profiled_samples_ns", "overhead_ratio", "runs", "nodes", "ops", "memory_timeline", "trace", "agent_pid",
+    )  # fmt: skip
+
+    iterations: int | None = None
+    available: bool | None = None
+    note: str | None = None
+    requested_provider: str | None = None
+    unprofiled_p50_ns: float | None = None
+    profiled_p50_ns: float | None = None
+    profiled_samples_ns: tuple[float, ...] | None = None
+    overhead_ratio: float | None = None
+    runs: tuple[JSONObject, ...] | None = None  # per profiled inference: node_us, model_run_us
+    nodes: tuple[JSONObject, ...] | None = None  # name, op_type, provider, total_us
+    ops: tuple[JSONObject, ...] | None = None  # name, op_type, delegate
+    memory_timeline: tuple[Any, ...] | None = None  # [phase, t_s, rss]
+    trace: tuple[JSONObject, ...] | None = None
+    agent_pid: int | None = None
+    extra: JSONObject = field(default_factory=dict)
+    keys_read: tuple[str, ...] | None = _keys_read()
+
+
+V = TypeVar("V")
+
+
+class _BlockField(Generic[V]):
+    """A `Measurement` field holding a block: it reads as the typed block; it may be given as its JSON.
+
+    A mapping assigned to it (the agent's JSON, a stored run's, or a writer not yet moved to the
+    typed blocks: `edgebench.bench.repeats`) is read with ``read`` (the block's ``from_json``).
+    """
+
+    def __init__(self, read: Callable[[JSONObject], V]) -> None:
+        self.read = read
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> None: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> V | None: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> V | None:
+        if obj is None:  # on the class: the field's default
+            return None
+        got: V | None = vars(obj).get(self.name)
+        return got
+
+    def __set__(self, obj: object, value: V | JSONObject | None) -> None:
+        if isinstance(value, Mapping) and not isinstance(value, _Block):
+            value = self.read(value)
+        vars(obj)[self.name] = value
+
+
 # the keys of a measurement, in the order the bench writes them
 _MEASUREMENT_KEYS = (
     "board", "model", "variant", "format", "sha256", "bytes", "ok", "error", "samples_ns", "batch_size",
     "settings", "warnings", "timing", "memory", "accuracy", "fidelity", "runtime", "device", "host",
     "fingerprint", "agent_pid", "cold_start", "reference", "processes", "process_spread", "evaluation", "summary",
-    "inputs", "paired", "compress_fidelity", "timeline",
+    "inputs", "paired", "compress_fidelity", "timeline", "profile", "profile_error",
 )  # fmt: skip
 # a measurement the bench has just built writes these even when null
 BASE_NULLS = frozenset({"format", "sha256", "bytes", "error"})
@@ -304,12 +578,17 @@ BASE_NULLS = frozenset({"format", "sha256", "bytes", "error"})
 AGENT_NULLS = BASE_NULLS | {"accuracy", "fidelity", "runtime", "host", "agent_pid"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Measurement:
     """What one (board, variant) measurement found; see `edgebench.bench.runner` for the fields.
 
     ``samples_ns`` are the board's raw per-inference latencies; in a stored run they
     live in the benchmark's ``stats.data`` (seconds) and come back from there.
+
+    The agent's blocks the program reads are typed (`Memory`, `Accuracy`, `BoardFidelity`,
+    `DeviceStates`, `ProfileBlock`; ``settings`` through `settings_block`); each of these fields
+    also takes the block's JSON (read with its ``from_json``: `_BlockField`), which is why this
+    class has no slots.
     """
 
     board: str
@@ -322,14 +601,16 @@ class Measurement:
     error: MeasurementError | None = None
     samples_ns: tuple[int, ...] = ()
     batch_size: int = 1
+    # `settings_block` reads it typed; the field stays JSON while `edgebench.bench.plugin` reads it with
+    # ``(m.settings or {}).get(...)`` (mypy types that ``{}`` only against a plain mapping)
     settings: JSONObject | None = None
     warnings: tuple[str, ...] = ()
     timing: JSONObject | None = None
-    memory: JSONObject | None = None
-    accuracy: JSONObject | None = None
-    fidelity: JSONObject | float | None = None
+    memory: _BlockField[Memory] = _BlockField(Memory.from_json)
+    accuracy: _BlockField[Accuracy] = _BlockField(Accuracy.from_json)
+    fidelity: _BlockField[BoardFidelity | float] = _BlockField(BoardFidelity.from_json)  # a number in older runs
     runtime: JSONObject | None = None
-    device: JSONObject | None = None
+    device: _BlockField[DeviceStates] = _BlockField(DeviceStates.from_json)
     host: JSONObject | None = None
     fingerprint: JSONObject | None = None
     agent_pid: int | None = None
@@ -345,6 +626,8 @@ class Measurement:
     # without eval data knows of its outputs (a board-side ``fidelity`` always wins)
     compress_fidelity: JSONObject | None = None
     timeline: Timeline | None = None  # a sustained run's windows (`run --sustained`); absent otherwise
+    profile: _BlockField[ProfileBlock] = _BlockField(ProfileBlock.from_json)  # `profile`, `run --profile`
+    profile_error: str | None = None  # `run --profile`: measured, but its profiling process failed (why)
     extra: JSONObject = field(default_factory=dict)
     null_keys: frozenset[str] = BASE_NULLS
 
@@ -363,25 +646,21 @@ class Measurement:
     @property
     def top1(self) -> float | None:
         """Top-1 accuracy measured on the board (0..1), or None."""
-        return _num(self.accuracy.get("top1")) if self.accuracy is not None else None
+        return None if self.accuracy is None else _num(self.accuracy.top1)
 
     @property
     def peak_rss(self) -> int | None:
         """Peak resident memory of the agent process in bytes, or None."""
-        v = _num(self.memory.get("peak_rss")) if self.memory is not None else None
+        v = None if self.memory is None else _num(self.memory.peak_rss)
         return None if v is None else int(v)
 
     @property
     def fidelity_value(self) -> float | None:
         """One fidelity figure (agreement of the variant with its parent, 0..1), or None."""
         f = self.fidelity
-        if not isinstance(f, Mapping):
+        if not isinstance(f, BoardFidelity):
             return _num(f)
-        for k in ("top1_agreement", "agreement", "cosine", "value"):
-            v = _num(f.get(k))
-            if v is not None:
-                return v
-        return None
+        return next((v for v in map(_num, (f.top1_agreement, f.agreement, f.cosine, f.value)) if v is not None), None)
 
     @property
     def error_message(self) -> str | None:
@@ -389,14 +668,22 @@ class Measurement:
         return None if self.error is None else self.error.message
 
     @property
+    def settings_block(self) -> Settings | None:
+        """The ``settings`` block, typed."""
+        s = self.settings
+        return None if s is None else s if isinstance(s, Settings) else Settings.from_json(s)
+
+    @property
     def min_rounds(self) -> int:
         """The ``min_rounds`` setting the measurement ran with (0 when unknown)."""
-        return int((self.settings or {}).get("min_rounds", 0))
+        s = self.settings_block
+        return 0 if s is None or s.min_rounds is None else int(s.min_rounds)
 
     @property
     def max_time_s(self) -> float:
         """The ``max_time_s`` setting the measurement ran with (0 when unknown)."""
-        return float((self.settings or {}).get("max_time_s", 0.0))
+        s = self.settings_block
+        return 0.0 if s is None or s.max_time_s is None else float(s.max_time_s)
 
     @classmethod
     def from_json(cls, d: JSONObject) -> Measurement:
@@ -438,6 +725,8 @@ class Measurement:
             paired=Paired.from_json(d["paired"]) if isinstance(d.get("paired"), Mapping) else None,
             compress_fidelity=d["compress_fidelity"] if isinstance(d.get("compress_fidelity"), Mapping) else None,
             timeline=Timeline.from_json(d["timeline"]) if isinstance(d.get("timeline"), Mapping) else None,
+            profile=d["profile"] if isinstance(d.get("profile"), Mapping) else None,
+            profile_error=d.get("profile_error"),
             extra=_extra(d, _MEASUREMENT_KEYS),
             null_keys=_nulls(d, _MEASUREMENT_KEYS),
         )
@@ -453,10 +742,10 @@ class Measurement:
         if samples:
             out["samples_ns"] = list(self.samples_ns)
         out["batch_size"] = self.batch_size
-        _emit(out, "settings", self.settings, nulls)
+        _emit(out, "settings", _plain(self.settings), nulls)
         out["warnings"] = list(self.warnings)
         for k in ("timing", "memory", "accuracy", "fidelity", "runtime", "device", "host", "fingerprint", "agent_pid"):
-            _emit(out, k, getattr(self, k), nulls)
+            _emit(out, k, _plain(getattr(self, k)), nulls)
         _emit(out, "cold_start", None if self.cold_start is None else self.cold_start.to_json(), nulls)
         _emit(out, "reference", self.reference, nulls)
         procs = None if self.processes is None else [p.to_json() for p in self.processes]
@@ -471,6 +760,10 @@ class Measurement:
         if self.timeline is not None:
             out["timeline"] = self.timeline.to_json()
         out.update(self.extra)
+        if self.profile is not None:
+            out["profile"] = self.profile.to_json()
+        if self.profile_error is not None:
+            out["profile_error"] = self.profile_error
         _emit(out, "summary", None if self.summary is None else self.summary.to_json(), nulls)
         return out
 

@@ -26,6 +26,7 @@ from edgebench import agent
 from edgebench.model import (
     COSINE_FROM_BOARD,
     COSINE_FROM_COMPRESS,
+    BoardFidelity,
     Change,
     Histogram,
     Measurement,
@@ -35,6 +36,7 @@ from edgebench.model import (
     Run,
     Worth,
 )
+from edgebench.model.base import _num
 from edgebench.model.decisions import SustainedRun
 from edgebench.results.backend import Results, find_run, list_runs, open_run, read_run, sync, where
 from edgebench.results.commit import label as commit_label
@@ -223,19 +225,22 @@ def verdict(
 
 def _number(d: Mapping[str, Any] | None, *keys: str) -> float | None:
     """The first of ``keys`` in ``d`` that holds a number (bools are not numbers), or None."""
-    for k in keys:
-        v = (d or {}).get(k)
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            return float(v)
-    return None
+    return _first_number(*((d or {}).get(k) for k in keys))
+
+
+def _first_number(*values: Any) -> float | None:
+    """The first of ``values`` that is a number (bools are not numbers), or None."""
+    return next((v for v in map(_num, values) if v is not None), None)
 
 
 def cosine_of(m: Measurement) -> tuple[float | None, float]:
     """A measurement's worst-output cosine to fp32's on the board (None: not measured) and the threshold it ran with."""
-    fid = m.fidelity if isinstance(m.fidelity, Mapping) else None
-    cosine = _number(fid, "cosine", "cosine_mean")  # ``cosine_mean``: runs made before per-output fidelity
-    given = [v for v in (_number(fid, "min_cosine"), _number(m.settings, "min_cosine")) if v is not None]
-    return cosine, given[0] if given else agent.DEFAULT_MIN_COSINE  # 0 is a threshold too
+    fid = m.fidelity if isinstance(m.fidelity, BoardFidelity) else None
+    settings = m.settings_block
+    cosine = None if fid is None else _first_number(fid.cosine, fid.cosine_mean)  # ``cosine_mean``: older runs
+    given = None if settings is None else settings.min_cosine
+    threshold = _first_number(None if fid is None else fid.min_cosine, given)
+    return cosine, agent.DEFAULT_MIN_COSINE if threshold is None else threshold  # 0 is a threshold too
 
 
 def fidelity_of(m: Measurement) -> Fidelity:
@@ -264,10 +269,10 @@ def _row(m: Measurement) -> ReportRow:
     if s is not None:
         figures = {"p50_ms": s.p50_ms, "p90_ms": s.p90_ms, "p99_ms": s.p99_ms, "throughput": s.throughput,
                    "rounds": s.rounds, "cv": s.cv}  # fmt: skip
-    fid = m.fidelity if isinstance(m.fidelity, Mapping) else None
+    fid = m.fidelity if isinstance(m.fidelity, BoardFidelity) else None
     f = fidelity_of(m)
-    peak_eval = _number(m.memory, "peak_rss_eval")
-    unknown = (m.accuracy or {}).get("unknown")
+    peak_eval = None if m.memory is None else _num(m.memory.peak_rss_eval)
+    unknown = None if m.accuracy is None else m.accuracy.unknown
     return ReportRow(
         board=m.board, variant=m.variant, ok=m.ok, **figures, peak_rss=m.peak_rss, top1=m.top1,
         fidelity=m.fidelity_value, bytes=m.bytes, process_spread=m.process_spread,
@@ -276,9 +281,9 @@ def _row(m: Measurement) -> ReportRow:
         load_ms=None if m.cold_start is None else m.cold_start.load_ms,
         first_inference_ms=None if m.cold_start is None else m.cold_start.first_inference_ms,
         cosine=f.cosine, degraded=f.degraded, min_cosine=f.min_cosine, cosine_source=f.source,
-        snr_db=_number(fid, "snr_db") if f.source == BOARD else None,
+        snr_db=_num(fid.snr_db) if fid is not None and f.source == BOARD else None,
         accuracy_unknown=str(unknown) if unknown else None,
-        fidelity_unknown=str(fid["unknown"]) if fid and fid.get("unknown") else None,
+        fidelity_unknown=str(fid.unknown) if fid is not None and fid.unknown else None,
     )  # fmt: skip
 
 
@@ -428,9 +433,9 @@ def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
             "--baseline, compare --ab)"
         )
     partial = [
-        f"{m.board}/{m.model}/{m.variant} ({(m.settings or {}).get('repeats')} of {planned})"
+        f"{m.board}/{m.model}/{m.variant} ({s.repeats} of {s.repeats_planned})"
         for m in run.measurements
-        if m.ok and (planned := (m.settings or {}).get("repeats_planned")) is not None
+        if m.ok and (s := m.settings_block) is not None and s.repeats_planned is not None
     ]
     if partial:  # a stopped run kept these from fewer processes: wider intervals, never a full measurement
         warnings.append(

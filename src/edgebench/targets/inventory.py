@@ -13,7 +13,9 @@ Each board is one ``[[boards]]`` table::
     tags = { arch = "aarch64", cpu = "cortex-a72" }
 
 Errors name the file, the board and the field. The built-in ``local`` board is always
-present and needs no entry.
+present and needs no entry. The fields are declared once, in `edgebench.targets.board.Board`:
+the table's model `BoardSpec`, the descriptions `FIELDS` and the copying (`board_values`) are
+made from those declarations.
 
 A file may also declare pools of boards behind a labgrid coordinator, one ``[pools.NAME]``
 table each (`edgebench.targets.lab`). Here they are only checked to be tables whose names
@@ -23,59 +25,36 @@ this module, so the parsing lives there).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import difflib
 import os
 import re
+import types
+import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import Field
 
 from edgebench.config import name_problem, parse_toml, shown_name, validate
 from edgebench.errors import ConfigError, UserError
-from edgebench.targets.board import LOCAL, Board, local_board
+from edgebench.targets.board import LOCAL, SAME, Board, board_fields, file_field, local_board
 
 DEFAULT_PATH = Path("targets") / "boards.toml"
 ENV_PATH = "EDGEBENCH_BOARDS"
 RUNTIMES = ("onnxruntime", "tflite")
-DEFAULT_WORKDIR = "~/edgebench"
 TOP_LEVEL = ("version", "boards", "pools")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # board names are selected on the command line (comma lists, shell words) and used in file names
 BOARD_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 # one hop of a jump host: [user@]host[:port], host a name, an address or [an IPv6 address]
 _JUMP_HOP = re.compile(r"^(?:[^@\s]+@)?(\[[0-9A-Fa-f:.]+\]|[^:@\s\[\]]+)(?::(\d+))?$")
-MAX_THREADS = 1024
-MAX_CPU = 8191  # the kernel's largest CPU number (NR_CPUS is at most 8192)
-MAX_CONNECT_TIMEOUT_S = 3600
-Finite = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
-FIELDS: dict[str, str] = {
-    "name": "unique board name",
-    "host": "host name, address or ~/.ssh/config alias",
-    "port": "SSH port (default 22 or the ssh config's Port)",
-    "user": "SSH user",
-    "identity_file": "SSH private key file (omit to use ssh-agent or the ssh config)",
-    "python": "Python interpreter on the board",
-    "workdir": "folder on the board for cache, jobs and the lock (absolute or ~/...)",
-    "runtimes": "runtimes installed on the board: onnxruntime, tflite",
-    "tags": "labels such as arch, accelerator, cpu",
-    "threads": f"inference threads (1 to {MAX_THREADS})",
-    "cpu_affinity": f"CPU numbers the agent is pinned to (0 to {MAX_CPU})",
-    "env": "environment variables for the agent",
-    "runtime_options": "per-runtime settings (providers, external delegate)",
-    "cost": "price of the board",
-    "power_w": "typical power draw in watts",
-    "jump_host": "SSH jump host, user@host:port",
-    "known_hosts": "known_hosts file verifying the host key",
-    "password_env": "environment variable holding the SSH password",
-    "passphrase_env": "environment variable holding the key's passphrase",
-    "connect_timeout": f"seconds to wait for the SSH connection (1 to {MAX_CONNECT_TIMEOUT_S})",
-    "power_command": "a command on the board printing its power now, read per window of `run --sustained`",
-    "power_pattern": "regex finding the figure in power_command's output (groups value and unit: mW or W)",
-}
+# each board field's description, from its declaration in `edgebench.targets.board.Board`
+FIELDS: dict[str, str] = {f.name: file_field(f).description for f in board_fields()}
 
 
 def default_path() -> Path:
@@ -92,37 +71,66 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
 
 
-@dataclass(frozen=True)
-class BoardSpec:
+def _without_none(tp: Any) -> Any:
+    """``tp`` without ``None`` (``str | None`` -> ``str``)."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        kept = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(kept) == 1:
+            return kept[0]
+    return tp
+
+
+def file_fields(*, pool: bool = False) -> list[tuple[str, Any, Any]]:
+    """The `Board` fields as a ``[[boards]]`` table writes them, for `dataclasses.make_dataclass`.
+
+    Each is ``(name, type, field)``: the type carries the declaration's bounds as pydantic
+    ``Field`` metadata (on each item of an array), and takes ``None`` where the file's default
+    is "not set"; the default is the file's (`edgebench.targets.board.FileField`).
+
+    Args:
+        pool: only the fields a ``[pools.NAME]`` table may set.
+    """
+    hints = typing.get_type_hints(Board)
+    out: list[tuple[str, Any, Any]] = []
+    for f in board_fields():
+        how = file_field(f)
+        if pool and not how.pool:
+            continue
+        tp = how.file_type if how.file_type is not None else _without_none(hints[f.name])
+        bounds: dict[str, Any] = {k: v for k, v in (("ge", how.ge), ("le", how.le)) if v is not None}
+        if how.finite:
+            bounds["allow_inf_nan"] = False
+        if bounds and typing.get_origin(tp) is tuple:
+            tp = tuple[Annotated[typing.get_args(tp)[0], Field(**bounds)], ...]  # type: ignore[misc]
+        elif bounds:
+            tp = Annotated[tp, Field(**bounds)]
+        if how.file_default is not SAME:
+            default = dataclasses.field(default=how.file_default)
+        elif f.default_factory is not dataclasses.MISSING:
+            default = dataclasses.field(default_factory=f.default_factory)
+        else:
+            default = dataclasses.field(default=f.default)
+        if default.default is None:
+            tp = tp | None
+        out.append((f.name, tp, default))
+    return out
+
+
+class BoardChecks:
     """One ``[[boards]]`` table as written, checked by `edgebench.config.validate`.
 
-    Types and bounds are declared here; the rules that need the whole table (names,
-    workdir form, runtime names, environment variable names) are in ``__post_init__``.
-    The ssh config and defaults are applied afterwards by `parse_board`.
+    `BoardSpec` is this class with the fields of `edgebench.targets.board.Board` as a file
+    writes them (`file_fields`: types, bounds and defaults come from the declarations); the
+    rules that need the whole table (names, workdir form, runtime names, environment variable
+    names) are here, in ``__post_init__``. The ssh config and defaults are applied afterwards
+    by `parse_board`.
     """
 
-    name: str | None = None
-    host: str | None = None
-    port: Annotated[int, Field(ge=1, le=65535)] | None = None
-    user: str | None = None
-    identity_file: str | None = None
-    python: str | None = None
-    workdir: str = DEFAULT_WORKDIR
-    runtimes: tuple[str, ...] = ("onnxruntime",)
-    tags: dict[str, Any] = field(default_factory=dict)  # values: string, number or boolean (checked below)
-    threads: Annotated[int, Field(ge=1, le=MAX_THREADS)] | None = None
-    cpu_affinity: tuple[Annotated[int, Field(ge=0, le=MAX_CPU)], ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-    runtime_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    cost: Finite | None = None
-    power_w: Finite | None = None
-    jump_host: str | None = None
-    known_hosts: str | None = None
-    password_env: str | None = None
-    passphrase_env: str | None = None
-    connect_timeout: Annotated[float, Field(ge=1, le=MAX_CONNECT_TIMEOUT_S, allow_inf_nan=False)] | None = None
-    power_command: str | None = None
-    power_pattern: str | None = None
+    if TYPE_CHECKING:  # the fields are made from Board's declarations
+        __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+        def __init__(self, **fields: Any) -> None: ...
+        def __getattr__(self, name: str) -> Any: ...
 
     def __post_init__(self) -> None:
         name = self.name
@@ -200,6 +208,15 @@ class BoardSpec:
                 raise ValueError(f"field 'jump_host' port {m.group(2)} in {hop!r} must be from 1 to 65535")
 
 
+BoardSpec: type[BoardChecks] = dataclasses.make_dataclass(
+    "BoardSpec",
+    file_fields(),
+    bases=(BoardChecks,),
+    frozen=True,
+    namespace={"__module__": __name__, "__doc__": BoardChecks.__doc__},
+)
+
+
 @dataclass(frozen=True)
 class SSHConfigEntry:
     """What ``~/.ssh/config`` says about a host, for the fields a board may leave out."""
@@ -234,9 +251,32 @@ def parse_board(raw: Mapping[str, Any], path: Path, index: int) -> Board:
     label = name if isinstance(name, str) and name else f"#{index + 1}"
     where = f"{path}: board {label!r}:"
     spec = validate(BoardSpec, raw, where)
-    assert spec.name is not None and spec.host is not None  # checked by BoardSpec
     ssh = _ssh_config_lookup(spec.host)
-    identity = spec.identity_file
+    written = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    return Board(**board_values(written, where, {"port": ssh.port, "user": ssh.user, "jump_host": ssh.proxyjump}))
+
+
+def board_values(written: Mapping[str, Any], where: str, found: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The `Board` fields of a validated table (a `BoardSpec`'s fields, or a pool's shared ones).
+
+    Each is the value written, else ``found``'s (what the ssh config says), else the `Board`'s
+    default; ``identity_file`` and ``known_hosts`` are expanded (``~``) and the key must exist,
+    tag values become strings, tables are copied. A `Board` field not in ``written`` is left out.
+
+    Raises:
+        ConfigError: ``identity_file`` does not exist (``where`` starts the message).
+    """
+    values: dict[str, Any] = {}
+    for f in board_fields():
+        if f.name not in written:
+            continue
+        value = written[f.name]
+        if value is None and found is not None:
+            value = found.get(f.name)
+        if value is None and f.default is not dataclasses.MISSING:
+            value = f.default
+        values[f.name] = copy.deepcopy(value)
+    identity = values.get("identity_file")
     if identity is not None:
         ident_path = Path(identity).expanduser()
         if not ident_path.is_file():
@@ -244,34 +284,12 @@ def parse_board(raw: Mapping[str, Any], path: Path, index: int) -> Board:
                 f"{where} field 'identity_file' {ident_path} does not exist: fix the path, "
                 "or remove the field to use ssh-agent"
             )
-        identity = str(ident_path)
-    jump = spec.jump_host
-    if jump is None:
-        jump = ssh.proxyjump
-    return Board(
-        name=spec.name,
-        host=spec.host,
-        port=spec.port or ssh.port or 22,
-        user=spec.user or ssh.user,
-        python=spec.python or "python3",
-        workdir=spec.workdir,
-        runtimes=spec.runtimes,
-        tags={k: str(v) for k, v in spec.tags.items()},
-        identity_file=identity,
-        threads=spec.threads,
-        cpu_affinity=spec.cpu_affinity,
-        env=dict(spec.env),
-        runtime_options={k: dict(v) for k, v in spec.runtime_options.items()},
-        cost=spec.cost,
-        power_w=spec.power_w,
-        jump_host=jump,
-        known_hosts=str(Path(spec.known_hosts).expanduser()) if spec.known_hosts is not None else None,
-        password_env=spec.password_env,
-        passphrase_env=spec.passphrase_env,
-        connect_timeout=spec.connect_timeout if spec.connect_timeout is not None else 10.0,
-        power_command=spec.power_command,
-        power_pattern=spec.power_pattern,
-    )
+        values["identity_file"] = str(ident_path)
+    if values.get("known_hosts") is not None:
+        values["known_hosts"] = str(Path(values["known_hosts"]).expanduser())
+    if "tags" in values:
+        values["tags"] = {k: str(v) for k, v in values["tags"].items()}
+    return values
 
 
 def parse_inventory_parts(text: str, path: Path) -> tuple[dict[str, Board], dict[str, Any]]:

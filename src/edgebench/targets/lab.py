@@ -54,21 +54,16 @@ from datetime import datetime
 from getpass import getuser
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Annotated, Any, TypeVar
-
-from pydantic import Field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from edgebench.config import name_problem, shown_name, validate
 from edgebench.errors import ConfigError, EdgebenchError, MissingDependency, UserError
-from edgebench.targets.board import Board
+from edgebench.targets.board import Board, board_fields, file_field
 from edgebench.targets.inventory import (
     BOARD_NAME,
-    DEFAULT_WORKDIR,
-    MAX_CONNECT_TIMEOUT_S,
-    MAX_CPU,
-    MAX_THREADS,
     BoardSpec,
-    Finite,
+    board_values,
+    file_fields,
     load_inventory_parts,
     suggest,
 )
@@ -99,15 +94,11 @@ CHANNEL_OPTIONS = [
     ("grpc.use_local_subchannel_pool", 1),
 ]
 
+# the pool's own fields; a pool's other fields are a board's (see PoolSpec), described where a pool's differs
 POOL_FIELDS: dict[str, str] = {
     "coordinator": f"labgrid coordinator HOST[:PORT] (default ${COORDINATOR_ENV}; port {DEFAULT_PORT})",
     "tags": 'tag filter: the pool is every place whose tags include these (board = "rpi4")',
-    "user": "SSH user (default: the place's NetworkService username)",
-    "identity_file": "SSH private key file for every board of the pool",
-    "python": "Python interpreter on the boards",
-    "workdir": "folder on the boards for cache and jobs ({place} is replaced by the place's name)",
-    "runtimes": "runtimes installed on the boards: onnxruntime, tflite",
-    "known_hosts": "known_hosts file verifying the boards' host keys",
+    **{f.name: d for f in board_fields() if (d := file_field(f).pool_description) is not None},
 }
 
 
@@ -130,33 +121,22 @@ class LabTerminated(KeyboardInterrupt):
 
 
 @dataclass(frozen=True)
-class PoolSpec:
+class PoolChecks:
     """One ``[pools.NAME]`` table as written, checked by `edgebench.config.validate`.
 
-    ``coordinator`` and ``tags`` say which places; the other fields are the defaults every board
-    of the pool gets, the same fields (and rules) as a ``[[boards]]`` entry: they are checked by
-    `edgebench.targets.inventory.BoardSpec` itself. A board's host and port come from its
-    place's ``NetworkService``, never from here.
+    ``coordinator`` and ``tags`` say which places; `PoolSpec` adds the other fields: the
+    defaults every board of the pool gets, the `Board` fields a pool may set
+    (`edgebench.targets.board.FileField.pool`), declared and checked as in a ``[[boards]]``
+    table (by `edgebench.targets.inventory.BoardSpec` itself). A board's host and port come
+    from its place's ``NetworkService``, never from here.
     """
 
     coordinator: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
-    user: str | None = None
-    identity_file: str | None = None
-    python: str | None = None
-    workdir: str = DEFAULT_WORKDIR
-    runtimes: tuple[str, ...] = ("onnxruntime",)
-    threads: Annotated[int, Field(ge=1, le=MAX_THREADS)] | None = None
-    cpu_affinity: tuple[Annotated[int, Field(ge=0, le=MAX_CPU)], ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-    runtime_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    cost: Finite | None = None
-    power_w: Finite | None = None
-    jump_host: str | None = None
-    known_hosts: str | None = None
-    password_env: str | None = None
-    passphrase_env: str | None = None
-    connect_timeout: Annotated[float, Field(ge=1, le=MAX_CONNECT_TIMEOUT_S, allow_inf_nan=False)] | None = None
+
+    if TYPE_CHECKING:  # the other fields are made from Board's declarations
+
+        def __getattr__(self, name: str) -> Any: ...
 
     def __post_init__(self) -> None:
         if self.coordinator is not None:
@@ -184,9 +164,17 @@ class PoolSpec:
 
     def board_fields(self) -> dict[str, Any]:
         """The fields every board of the pool gets, by `BoardSpec` name."""
-        return {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("coordinator", "tags")
-        }
+        own = {f.name for f in dataclasses.fields(PoolChecks)}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in own}
+
+
+PoolSpec: type[PoolChecks] = dataclasses.make_dataclass(
+    "PoolSpec",
+    file_fields(pool=True),
+    bases=(PoolChecks,),
+    frozen=True,
+    namespace={"__module__": __name__, "__doc__": PoolChecks.__doc__},
+)
 
 
 @dataclass(frozen=True)
@@ -279,24 +267,13 @@ def parse_pool(name: str, raw: Any, path: Path | str, environ: Mapping[str, str]
         raise ConfigError(
             f"{where} field 'coordinator' is missing: set coordinator = \"HOST:PORT\" (or ${COORDINATOR_ENV})"
         )
-    fields = spec.board_fields()
-    identity = fields["identity_file"]
-    if identity is not None:
-        ident_path = Path(identity).expanduser()
-        if not ident_path.is_file():
-            raise ConfigError(
-                f"{where} field 'identity_file' {ident_path} does not exist: fix the path, "
-                "or remove the field to use ssh-agent"
-            )
-        fields["identity_file"] = str(ident_path)
-    if fields["known_hosts"] is not None:
-        fields["known_hosts"] = str(Path(fields["known_hosts"]).expanduser())
-    fields["python"] = fields["python"] or "python3"
-    if fields["connect_timeout"] is None:
-        fields["connect_timeout"] = 10.0
-    defaults = Board(name=name, **fields)
+    defaults = Board(name=name, **board_values(spec.board_fields(), where))
     return Pool(
-        name=name, coordinator=coordinator, tags=dict(spec.tags), defaults=defaults, user_set=spec.user is not None
+        name=name,
+        coordinator=coordinator,
+        tags=dict(spec.tags),
+        defaults=defaults,
+        user_set=spec.board_fields()["user"] is not None,
     )
 
 
