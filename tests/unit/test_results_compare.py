@@ -73,6 +73,7 @@ def test_compare_of_a_run_with_itself_is_no_change_everywhere_exit_0(results: Pa
     assert snapshot(results) == before and len(list((results / "runs").glob("*.json"))) == len(runs)
     d = json.loads(res.stdout)
     assert len(d["rows"]) == 3 and d["margin"] == pytest.approx(0.03)
+    assert "min_effect" not in d  # the margin's old name is gone from the JSON (and from compare_runs)
     for row in d["rows"]:
         assert row["label"] == "no change"
         assert {row[q]["label"] for q in ("p50", "p90", "p99")} == {"no change"}

@@ -156,3 +156,14 @@ def test_the_default_repeats_decide_no_change_where_three_processes_cannot() -> 
     default, three = labels(RunSettings().repeats), labels(3)
     assert default.count(Change.NO_CHANGE) >= 54 and default.count(Change.SLOWER) + default.count(Change.FASTER) <= 3
     assert three.count(Change.NO_CHANGE) < 36  # 3 processes: the 90% interval rarely fits in +-3%
+
+
+def test_the_margin_has_one_name() -> None:
+    import inspect
+
+    from edgebench.results.compare import compare_runs
+    from edgebench.results.significance import compare_quantile
+
+    for f in (compare_runs, compare_quantile):
+        assert "margin" in inspect.signature(f).parameters
+        assert "min_effect" not in inspect.signature(f).parameters

@@ -314,7 +314,7 @@ class Comparison:
     a: str
     b: str
     alpha: float
-    min_effect: float
+    min_effect: float  # the margin (JSON ``margin``): changes within it are no change
     rows: tuple[ComparisonRow, ...]
     only_a: tuple[tuple[str, str, str], ...] = ()
     only_b: tuple[tuple[str, str, str], ...] = ()
@@ -336,7 +336,6 @@ class Comparison:
             "a": self.a,
             "b": self.b,
             "alpha": self.alpha,
-            "min_effect": self.min_effect,
             "rows": [r.to_json() for r in self.rows],
             "only_a": [list(k) for k in self.only_a],
             "only_b": [list(k) for k in self.only_b],

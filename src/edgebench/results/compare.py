@@ -98,7 +98,6 @@ def compare_runs(
     alpha: float = ALPHA,
     margin: float = MARGIN,
     allow_config_change: bool = False,
-    min_effect: float | None = None,
     history: Mapping[Key, Sequence[float]] | None = None,
 ) -> Comparison:
     """Compare run B against run A for every (board, model, variant) measured in both.
@@ -107,7 +106,6 @@ def compare_runs(
         margin: changes of the median within ``±margin`` are "no change" (when shown so).
         allow_config_change: pair measurements whose configuration keys differ (the
             differences are listed in the result).
-        min_effect: the old name of ``margin``.
         history: earlier runs' medians (ms) per key in the same configuration
             (`gate.comparable_history`); 3 or more widen a row with no paired processes.
 
@@ -119,8 +117,6 @@ def compare_runs(
     Raises:
         UserError: when configurations differ and ``allow_config_change`` is not set.
     """
-    if min_effect is not None:
-        margin = min_effect
     sa, sb = samples_ms(a), samples_ms(b)
     ma = {m.key: m for m in a.measurements}
     mb = {m.key: m for m in b.measurements}

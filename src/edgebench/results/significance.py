@@ -223,18 +223,13 @@ def compare_quantile(
     rounds_b: Sequence[int] | None = None,
     alpha: float = ALPHA,
     margin: float = MARGIN,
-    p: float | None = None,
-    min_effect: float | None = None,
 ) -> QuantileChange:
     """Compare quantile ``q`` of samples A and B, per process when ``rounds_*`` are given.
 
     Args:
         rounds_a, rounds_b: samples per process (`process_rounds`); batches are used for
             a side without them (and then for both, so like is compared with like).
-        p, min_effect: accepted for old callers; ``min_effect`` is the margin.
     """
-    if min_effect is not None:
-        margin = min_effect
     if not (rounds_a and rounds_b):
         rounds_a = rounds_b = None
     ua, kind = units(a, q, rounds_a)
