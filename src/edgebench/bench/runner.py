@@ -60,7 +60,17 @@ from edgebench.bench.inputs import job_block, npy_files
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant, check_artifact
 from edgebench.errors import ModelError, RemoteError
-from edgebench.model import AGENT_NULLS, ColdStart, Measurement, MeasurementError
+from edgebench.model import (
+    AGENT_NULLS,
+    Accuracy,
+    BoardFidelity,
+    ColdStart,
+    DeviceState,
+    DeviceStates,
+    Measurement,
+    MeasurementError,
+    Memory,
+)
 from edgebench.model.measurement import Timeline
 from edgebench.results.stats import HIGH_CV, is_noisy, summarize
 from edgebench.targets.board import Board
@@ -237,10 +247,10 @@ def from_agent(m: Measurement, board: Board, out: Mapping[str, Any]) -> Measurem
     timing = dict(res.timing or {})
     samples = tuple(int(s) for s in timing.pop("samples_ns", None) or ())
     settings = timing.pop("settings", m.settings)
-    memory = dict(res.memory or {})
-    if memory.get("rss_after_load") is not None and memory.get("rss_before_load") is not None:
-        memory["load_delta"] = memory["rss_after_load"] - memory["rss_before_load"]
-    memory["definition"] = MEMORY_DEFINITION
+    memory = Memory.from_json(res.memory or {})
+    if memory.rss_after_load is not None and memory.rss_before_load is not None:
+        memory = dataclasses.replace(memory, load_delta=memory.rss_after_load - memory.rss_before_load)
+    memory = dataclasses.replace(memory, definition=MEMORY_DEFINITION)
     ok = res.ok
     error = MeasurementError.from_json(res.error) if res.error is not None else None
     if ok and not samples:
@@ -258,10 +268,10 @@ def from_agent(m: Measurement, board: Board, out: Mapping[str, Any]) -> Measurem
         settings=settings,
         timing=timing,
         memory=memory,
-        accuracy=res.accuracy,
-        fidelity=res.fidelity,
+        accuracy=None if res.accuracy is None else Accuracy.from_json(res.accuracy),
+        fidelity=None if res.fidelity is None else BoardFidelity.from_json(res.fidelity),
         runtime=res.runtime,
-        device={"before": res.device_before, "after": res.device_after, "cooldown": res.cooldown},
+        device=DeviceStates(_state(res.device_before), _state(res.device_after), res.cooldown),
         host=res.host,
         fingerprint=fingerprint(board, out),
         agent_pid=res.pid,
@@ -273,6 +283,10 @@ def from_agent(m: Measurement, board: Board, out: Mapping[str, Any]) -> Measurem
         else Timeline.from_json({"run": res.sustained or {}, "windows": res.timeline, "power": res.power}),
         null_keys=AGENT_NULLS,
     )
+
+
+def _state(d: Mapping[str, Any] | None) -> DeviceState | None:
+    return None if d is None else DeviceState.from_json(d)
 
 
 def add_noise_warning(m: Measurement) -> Measurement:

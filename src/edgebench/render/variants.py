@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich import box
@@ -21,54 +23,86 @@ def _pct(x: Any) -> str:
     return f"{100 * x:.2f}" if isinstance(x, (int, float)) else "-"
 
 
+@dataclass(frozen=True, slots=True)
+class VariantRow:
+    """The fields of a variant shown by `edgebench variants` (`to_json`: its ``--json`` form)."""
+
+    model: str
+    variant: str
+    format: str
+    passes: str
+    bytes: int
+    zip_bytes: Any
+    params: int | None
+    flops: int | None
+    sparsity: Any
+    top1: float | None
+    top1_agreement: Any
+    max_abs_diff: Any
+    cosine: Any  # the worst output's cosine to the parent's
+    degraded: Any  # cosine below the threshold: outputs too far from the parent's
+    sha256: str
+    path: str
+    not_compressed: Any  # why a quantized variant gained nothing (None: it did)
+
+    @classmethod
+    def of(cls, v: Variant) -> VariantRow:
+        """The row of ``v``, from its manifest (the figures its JSON holds, as they are)."""
+        m, extra = v.manifest, v.manifest.extra
+        fid = extra.get("fidelity") or {}
+        return cls(
+            model=v.model,
+            variant=v.name,
+            format=v.format,
+            passes=" → ".join(p.name for p in m.passes) or "-",
+            bytes=m.bytes,
+            zip_bytes=extra.get("zip_bytes"),
+            params=m.params,
+            flops=m.flops,
+            sparsity=extra.get("sparsity", extra.get("weight_sparsity")),
+            top1=m.accuracy,
+            top1_agreement=fid.get("top1_agreement"),
+            max_abs_diff=fid.get("max_abs_diff"),
+            cosine=fid.get("cosine"),
+            degraded=extra.get("degraded"),
+            sha256=v.sha256,
+            path=str(v.path),
+            not_compressed=extra.get("not_compressed"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as ``--json`` prints it."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
 def variant_row(v: Variant) -> dict[str, Any]:
-    """The fields of a variant shown by `edgebench variants` (also its ``--json`` form)."""
-    m, extra = v.manifest, v.manifest.extra
-    fid = extra.get("fidelity") or {}
-    return {
-        "model": v.model,
-        "variant": v.name,
-        "format": v.format,
-        "passes": " → ".join(p.name for p in m.passes) or "-",
-        "bytes": m.bytes,
-        "zip_bytes": extra.get("zip_bytes"),
-        "params": m.params,
-        "flops": m.flops,
-        "sparsity": extra.get("sparsity", extra.get("weight_sparsity")),
-        "top1": m.accuracy,
-        "top1_agreement": fid.get("top1_agreement"),
-        "max_abs_diff": fid.get("max_abs_diff"),
-        "cosine": fid.get("cosine"),  # the worst output's cosine to the parent's
-        "degraded": extra.get("degraded"),  # cosine below the threshold: outputs too far from the parent's
-        "sha256": v.sha256,
-        "path": str(v.path),
-        "not_compressed": extra.get("not_compressed"),  # why a quantized variant gained nothing (None: it did)
-    }
+    """The fields of a variant shown by `edgebench variants`, as JSON (``--json``; `VariantRow`)."""
+    return VariantRow.of(v).to_json()
 
 
-def _cosine(r: dict[str, Any]) -> str:
+def _cosine(r: VariantRow) -> str:
     """The worst output's cosine to the parent's (4 decimals), ``degraded`` when the manifest says so."""
-    c = r["cosine"]
+    c = r.cosine
     text = f"{c:.4f}" if isinstance(c, (int, float)) else "-"
-    return f"[red]{text} degraded[/red]" if r["degraded"] else text
+    return f"[red]{text} degraded[/red]" if r.degraded else text
 
 
-def _mflop(r: dict[str, Any]) -> str:
-    flops = r["flops"]
+def _mflop(r: VariantRow) -> str:
+    flops = r.flops
     return f"{flops / 1e6:.2f}" if isinstance(flops, (int, float)) else "-"
 
 
-COLUMNS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
-    ("model", lambda r: str(r["model"])),
-    ("variant", lambda r: str(r["variant"])),
-    ("fmt", lambda r: str(r["format"])),
-    ("KiB", lambda r: _kb(r["bytes"])),
-    ("zip", lambda r: _kb(r["zip_bytes"])),
+COLUMNS: tuple[tuple[str, Callable[[VariantRow], str]], ...] = (
+    ("model", lambda r: str(r.model)),
+    ("variant", lambda r: str(r.variant)),
+    ("fmt", lambda r: str(r.format)),
+    ("KiB", lambda r: _kb(r.bytes)),
+    ("zip", lambda r: _kb(r.zip_bytes)),
     ("MFLOP", _mflop),
-    ("sparse%", lambda r: _pct(r["sparsity"])),
-    ("top1%", lambda r: _pct(r["top1"])),
-    ("agree%", lambda r: _pct(r["top1_agreement"])),
-    ("max|Δ|", lambda r: f"{r['max_abs_diff']:.3g}" if isinstance(r["max_abs_diff"], float) else "-"),
+    ("sparse%", lambda r: _pct(r.sparsity)),
+    ("top1%", lambda r: _pct(r.top1)),
+    ("agree%", lambda r: _pct(r.top1_agreement)),
+    ("max|Δ|", lambda r: f"{r.max_abs_diff:.3g}" if isinstance(r.max_abs_diff, float) else "-"),
     ("cosine", _cosine),
 )
 TEXT = ("model", "variant", "fmt")
@@ -80,7 +114,7 @@ class VariantTable:
     (``--json`` adds the pass chain); the degraded ones are marked and named under the table."""
 
     def __init__(self, variants: list[Variant]) -> None:
-        self.rows = [variant_row(v) for v in variants]
+        self.rows = [VariantRow.of(v) for v in variants]
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         """The table (columns that do not fit the width dropped, least important first), then the degraded."""
@@ -99,7 +133,7 @@ class VariantTable:
         yield t
         if dropped:
             yield dropped_note(dropped)
-        bad = [f"{r['model']}/{r['variant']}" for r in self.rows if r["degraded"]]
+        bad = [f"{r.model}/{r.variant}" for r in self.rows if r.degraded]
         if bad:
             yield (
                 f"[red]degraded: {', '.join(bad)}[/red]: their outputs are far from their parent's (cosine below "
