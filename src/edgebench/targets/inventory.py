@@ -19,7 +19,7 @@ made from those declarations.
 
 A file may also declare pools of boards behind a labgrid coordinator, one ``[pools.NAME]``
 table each (`edgebench.targets.lab`). Here they are only checked to be tables whose names
-are not board names; `edgebench.targets.lab.load_lab_inventory` parses them (lab builds on
+are not board names; `edgebench.targets.pools.load_lab_inventory` parses them (lab builds on
 this module, so the parsing lives there).
 """
 
@@ -297,7 +297,7 @@ def parse_inventory_parts(text: str, path: Path) -> tuple[dict[str, Board], dict
     used in messages).
 
     The pools are checked here to be tables named like boards and unlike any board (``local``
-    included); `edgebench.targets.lab.parse_pools` checks their fields.
+    included); `edgebench.targets.pools.parse_pools` checks their fields.
 
     Raises:
         ConfigError: naming the file, the board or pool and the field.
