@@ -40,3 +40,30 @@ def no_tensorflow(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(name, *a, **kw)
 
     monkeypatch.setattr(builtins, "__import__", fake)
+
+
+# The test files that take a minute or more on two workers (`pytest --durations`), longest first.
+# `scripts/test.sh` hands whole files to its two workers (xdist --dist loadfile) in collection order,
+# so these go first: a long file started last would leave one worker alone for minutes at the end.
+LONG_FILES = (
+    "test_readme.py",
+    "test_thirdparty_models.py",
+    "test_chaos.py",
+    "test_bench_plugin.py",
+    "test_paired_decisions.py",
+    "test_fidelity_real.py",
+    "test_bench_bad_input.py",
+    "test_pg_commands.py",
+    "test_sustained_real.py",
+    "test_profile_run.py",
+    "test_sustained_throttle.py",
+    "test_results_interop.py",
+    "test_interrupts.py",
+    "test_run_defaults_stateful.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long files first (`LONG_FILES`), the rest in their usual order."""
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
