@@ -55,7 +55,7 @@ def test_run_profile_never_profiles_a_stale_variant(farm: Farm, tmp_path: Path) 
     assert out.returncode == 1, out.stderr[-3000:]
     run = read_run(Path(json.loads(out.stdout)["run_file"]))
     (m,) = [m for m in run.measurements if m.ok]
-    assert m.variant == "fp32" and m.extra["profile"]["iterations"] == 5
+    assert m.variant == "fp32" and m.profile is not None and m.profile.iterations == 5
     (failed,) = run.failures
     assert failed.variant == "noisy" and failed.error is not None and "edgebench compress" in failed.error.message
 

@@ -121,8 +121,8 @@ def test_diff_names_the_dominant_op(tmp_path: Path) -> None:
     vs = {v.name: v for v in list_variants(root)}
     driver = LocalDriver(board)
     driver.activate()
-    a = Profile.from_measurement(profile_variant(driver, vs["small"], settings, iterations=30).to_json())
-    b = Profile.from_measurement(profile_variant(driver, vs["big"], settings, iterations=30).to_json())
+    a = Profile.from_measurement(profile_variant(driver, vs["small"], settings, iterations=30))
+    b = Profile.from_measurement(profile_variant(driver, vs["big"], settings, iterations=30))
     d = diff_profiles(a, b)
     assert d.slow.variant == "big" and d.ratio > 2
     assert d.cause[0] == "MatMul"
@@ -142,7 +142,7 @@ def test_tflite_xnnpack_on_and_off_changes_the_delegate_column(tmp_path: Path) -
         driver = LocalDriver(board)
         driver.activate()
         m = profile_variant(driver, v, settings, iterations=10)
-        p = Profile.from_measurement(m.to_json())
+        p = Profile.from_measurement(m)
         assert p.ok and not p.available and TFLITE_NO_TIMING in p.warnings
         seen[xnn] = ({n.provider for n in p.nodes}, p.in_use, (m.runtime or {}).get("in_use"))
     assert seen[True][0] == {"xnnpack"} and seen[True][1] == ("xnnpack",)

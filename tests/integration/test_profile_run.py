@@ -36,15 +36,16 @@ def test_run_profile_stores_profiles_and_reports_unprofiled_latency(tmp_path: Pa
     run = read_run(Path(json.loads(out.stdout)["run_file"]))
     assert run.complete and run.extra["settings"]["profile"] == 50
     by = {m.variant: m for m in run.measurements}
-    assert not by["broken"].ok and "profile" not in by["broken"].extra  # nothing to profile: recorded as failed
+    assert not by["broken"].ok and by["broken"].profile is None  # nothing to profile: recorded as failed
     for name in ("fp32", "wide"):
         m = by[name]
-        prof = m.extra["profile"]
-        assert prof["available"] and prof["iterations"] == 50 and len(prof["profiled_samples_ns"]) == 50
+        prof = m.profile
+        assert prof is not None and prof.available and prof.iterations == 50
+        assert prof.profiled_samples_ns is not None and len(prof.profiled_samples_ns) == 50
         # the latency figures come from the two measuring processes, never from the profiling one
         assert m.processes is not None and len(m.processes) == 2
         measuring = {p.pid for p in m.processes}
-        assert prof["agent_pid"] not in measuring and prof["agent_pid"] != m.agent_pid
+        assert prof.agent_pid not in measuring and prof.agent_pid != m.agent_pid
         assert len(m.samples_ns) == sum(p.rounds for p in m.processes)
         bench = next(b for b in run.benchmarks if b.measurement.variant == name)
         assert bench.stats["data"] == pytest.approx([s / 1e9 for s in m.samples_ns])
@@ -93,8 +94,8 @@ def test_run_profile_on_a_farm_board(farm: Farm, tmp_path: Path) -> None:
     run = read_run(Path(json.loads(out.stdout)["run_file"]))
     (m,) = run.measurements
     assert m.board == name and m.processes is not None
-    prof = m.extra["profile"]
-    assert prof["iterations"] == 10 and prof["agent_pid"] not in {p.pid for p in m.processes}
+    prof = m.profile
+    assert prof is not None and prof.iterations == 10 and prof.agent_pid not in {p.pid for p in m.processes}
     (p,) = profiles_in_run(run)
     assert p.ok and p.board == name and p.nodes and p.fallback_line() == f"0 of {len(p.nodes)} nodes fell off " \
         "CPUExecutionProvider"  # fmt: skip

@@ -14,11 +14,11 @@ from edgebench import agent
 from edgebench.agent import schema
 from edgebench.bench.agent_result import AgentEval, AgentJob, AgentResult, _same_keys, malformed
 from edgebench.bench.runner import from_agent
-from edgebench.model import Measurement
+from edgebench.model import Measurement, Settings
 from edgebench.targets.board import Board
 
 BOARD = Board(name="pi4", host="10.0.0.2", python="python3")
-BASE = Measurement(board="pi4", model="m", variant="v", ok=False, batch_size=1, settings={})
+BASE = Measurement(board="pi4", model="m", variant="v", ok=False, batch_size=1, settings=Settings())
 GOOD: dict[str, Any] = {
     "ok": True,
     "error": None,

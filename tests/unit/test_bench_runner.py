@@ -11,7 +11,7 @@ from edgebench.bench.runner import add_noise_warning, build_job, from_agent
 from edgebench.bench.settings import RunSettings, parse_dims
 from edgebench.compress.variant import Variant, save_variant
 from edgebench.errors import ConfigError
-from edgebench.model import Measurement
+from edgebench.model import Measurement, Settings
 from edgebench.results.stats import summarize
 from edgebench.targets.board import Board
 from edgebench.targets.driver import LocalDriver
@@ -79,7 +79,7 @@ def _agent_out(samples: list[int], **extra: Any) -> dict[str, Any]:
 
 def test_measurement_dict_cold_start_memory_and_variation_warning() -> None:
     board = Board(name="b")
-    base = Measurement(board="b", model="m", variant="v", ok=False, batch_size=1, settings={})
+    base = Measurement(board="b", model="m", variant="v", ok=False, batch_size=1, settings=Settings())
     steady = from_agent(base, board, _agent_out([1000] * 50)).to_json()
     assert steady["ok"] and steady["cold_start"] == {"load_ms": 5.0, "first_inference_ms": 0.7}
     assert steady["memory"]["load_delta"] == 250 and "fresh agent process" in steady["memory"]["definition"]
@@ -92,7 +92,7 @@ def test_measurement_dict_cold_start_memory_and_variation_warning() -> None:
 
 
 def test_ok_without_samples_becomes_a_failure() -> None:
-    base = Measurement(board="b", model="m", variant="v", ok=False, batch_size=1, settings={})
+    base = Measurement(board="b", model="m", variant="v", ok=False, batch_size=1, settings=Settings())
     m = from_agent(base, Board(name="b"), _agent_out([])).to_json()
     assert m["ok"] is False and m["error"]["kind"] == "no_samples"
 

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from edgebench.bench.profile import Profile
-from edgebench.model import Histogram, ReportRow, Trend
+from edgebench.model import Histogram, Measurement, ProfileBlock, ReportRow, Trend
 from edgebench.render.html import (
     CHAR_W,
     LINE,
@@ -188,7 +188,7 @@ def _profile(variant: str, shares: dict[str, int]) -> Profile:
     prof = {"available": True, "iterations": 10, "nodes": nodes, "profiled_samples_ns": [100_000] * 10,
             "runs": [{"model_run_us": node_us + 5, "node_us": node_us}] * 10,
             "unprofiled_p50_ns": 80_000, "profiled_p50_ns": 100_000}  # fmt: skip
-    return Profile.from_measurement({"board": "local", "model": "m", "variant": variant, "ok": True, "profile": prof})
+    return Profile.from_measurement(Measurement("local", "m", variant, ok=True, profile=ProfileBlock.from_json(prof)))
 
 
 def test_the_profile_chart_scales_and_its_tables_scroll() -> None:

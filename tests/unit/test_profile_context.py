@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from edgebench.bench.profile import Profile
-from edgebench.model import Change, ModelReport, Report, ReportRow, Run, Worth
+from edgebench.model import Change, Measurement, ModelReport, Report, ReportRow, Run, Worth
 from edgebench.render.markdown import report_markdown
 from edgebench.render.profile import (
     OVERHEAD_BAND,
@@ -55,20 +55,20 @@ def block(
 
 
 def prof(model: str, variant: str, board: str = "local", **kw: Any) -> Profile:
-    return Profile.from_measurement({
+    return Profile.from_measurement(Measurement.from_json({
         "board": board, "model": model, "variant": variant, "ok": True, "profile": block(**kw),
         "runtime": {"name": "onnxruntime", "version": "1.32.0", "in_use": ["CPUExecutionProvider"]},
-    })  # fmt: skip
+    }))  # fmt: skip
 
 
 def tflite(model: str, variant: str) -> Profile:
-    return Profile.from_measurement({
+    return Profile.from_measurement(Measurement.from_json({
         "board": "local", "model": model, "variant": variant, "ok": True,
         "runtime": {"name": "tflite", "version": "2.16", "in_use": ["xnnpack"]},
         "profile": {"available": False, "note": "this runtime gives no per-op timing", "iterations": 10,
                     "ops": [{"name": "conv", "op_type": "CONV_2D", "delegate": "xnnpack"}],
                     "unprofiled_p50_ns": 40_000, "profiled_p50_ns": 41_000, "overhead_ratio": 1.025},
-    })  # fmt: skip
+    }))  # fmt: skip
 
 
 def row(variant: str, p50: float, base_p50: float | None = None, speed: Change | None = None, **kw: Any) -> ReportRow:
@@ -165,8 +165,7 @@ def test_without_a_run_ratio_the_line_says_it_comes_from_one_profiled_process() 
 
 
 def test_failed_and_missing_profiles_say_so() -> None:
-    failed = Profile.from_measurement({"board": "local", "model": "cnn", "variant": "int8-static", "ok": True,
-                                       "profile_error": "agent killed"})  # fmt: skip
+    failed = Profile.from_measurement(Measurement("local", "cnn", "int8-static", ok=True, profile_error="agent killed"))
     lines = profile_lines([PROFILES[0], failed], report(("cnn", list(FOUR.models[0].rows))))
     heads = [x.head for x in lines]
     assert heads[2] == "local/cnn/int8-static: profile failed: agent killed"

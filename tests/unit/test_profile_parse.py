@@ -60,7 +60,7 @@ def test_parse_ort_trace_keeps_the_last_runs_and_skips_fences() -> None:
 
 def _measurement(
     variant: str, model: str = "m", nodes: list[tuple[str, str, str, int]] | None = None, **kw: Any
-) -> Any:
+) -> Measurement:
     """A stored measurement with a profile block: nodes (name, op type, provider, us per run), 10 runs."""
     nodes = nodes or [("conv1", "Conv", "CPUExecutionProvider", 60), ("relu", "Relu", "CPUExecutionProvider", 10)]
     per_run = sum(n[3] for n in nodes)
@@ -76,9 +76,9 @@ def _measurement(
         + [{"name": n, "cat": t, "provider": p, "ts": 1, "dur": us, "tid": 7} for n, t, p, us in nodes],
     }  # fmt: skip
     prof.update(kw.get("override", {}))
-    return {"board": kw.get("board", "local"), "model": model, "variant": variant, "ok": True,
+    return Measurement.from_json({"board": kw.get("board", "local"), "model": model, "variant": variant, "ok": True,
             "runtime": {"name": "onnxruntime", "version": "1.32.0", "in_use": ["CPUExecutionProvider"]},
-            "profile": prof}  # fmt: skip
+            "profile": prof})  # fmt: skip
 
 
 def test_profile_shares_coverage_and_low_coverage_warning() -> None:
@@ -140,7 +140,7 @@ def test_nodes_that_left_the_requested_provider_are_counted(tiny_onnx: Path) -> 
     # Azure's EP is available in this onnxruntime but takes no standard op: every node falls back to CPU
     res = agent.run_job(_ort_job(tiny_onnx, providers=["AzureExecutionProvider", "CPUExecutionProvider"]))
     assert res["ok"], res["error"]
-    p = Profile.from_measurement({"board": "local", "model": "tiny", "variant": "fp32", **res})
+    p = Profile.from_measurement(Measurement.from_json({"board": "local", "model": "tiny", "variant": "fp32", **res}))
     assert p.requested_provider == "AzureExecutionProvider" and p.nodes
     assert p.fallback_line() == f"{len(p.nodes)} of {len(p.nodes)} nodes did not run on AzureExecutionProvider " \
         "(CPUExecutionProvider)"  # fmt: skip
@@ -157,7 +157,7 @@ def test_a_runtime_without_a_profiler_says_so(tiny_onnx: Path, monkeypatch: pyte
     assert not res["ok"] and res["error"]["kind"] == "profiler_missing"
     assert res["error"]["message"].startswith("not available on this board: onnxruntime ")
     assert res["runtime"]["in_use"] == ["CPUExecutionProvider"]  # the model loaded: only the profiler is missing
-    p = Profile.from_measurement({"board": "b1", "model": "tiny", "variant": "fp32", **res})
+    p = Profile.from_measurement(Measurement.from_json({"board": "b1", "model": "tiny", "variant": "fp32", **res}))
     assert not p.ok and p.error is not None and p.error.startswith("not available on this board")
 
 
@@ -180,7 +180,7 @@ def _run(command: str, *fields: dict[str, Any]) -> Run:
 
 
 def test_profiles_in_run_only_what_run_profile_stored() -> None:
-    prof = _measurement("v0")["profile"]
+    prof = _measurement("v0").profile
     assert profiles_in_run(_run("run", {}, {})) == []  # a run without --profile carries none
     got = profiles_in_run(_run("run", {"profile": prof}, {"profile_error": "agent killed"}, {}))
     assert [(p.variant, p.ok) for p in got] == [("v0", True), ("v1", False)]

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgebench.cli import main
-from edgebench.model import Measurement, ProcessEntry, Run
+from edgebench.model import BoardFidelity, Measurement, ProcessEntry, Run
 from edgebench.results import store
 from edgebench.results.compare import compare_runs
 from edgebench.results.schema import add_measurement, new_run
@@ -199,6 +199,6 @@ def test_a_variant_degraded_in_b_is_marked_in_the_row_the_json_and_the_table() -
 def test_compare_of_healthy_runs_says_nothing_of_fidelity() -> None:
     rng = np.random.default_rng(4)
     a = run_of(rng, "20260101T000000Z-aaaaaa", [1.0] * 4)
-    b = run_of(rng, "20260102T000000Z-bbbbbb", [1.0] * 4, fidelity={"cosine": 0.9999})
+    b = run_of(rng, "20260102T000000Z-bbbbbb", [1.0] * 4, fidelity=BoardFidelity(cosine=0.9999))
     [row] = compare_runs(a, b).rows
     assert not row.degraded_b and row.cosine_b == 0.9999 and row.fidelity_note == ""

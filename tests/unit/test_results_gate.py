@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from edgebench.cli import main
 from edgebench.errors import ConfigError
-from edgebench.model import Budget, Budgets, CheckVerdict, Gate, Measurement, ProcessEntry
+from edgebench.model import Accuracy, BoardFidelity, Budget, Budgets, CheckVerdict, Gate, Measurement, ProcessEntry
 from edgebench.model.decisions import FIDELITY_CHECK
 from edgebench.render.gate import junit_xml, summary
 from edgebench.results.gate import comparable_history, evaluate, gate_of, load_budgets, run_gate
@@ -157,10 +157,10 @@ def test_the_boards_cosine_decides_over_the_manifests() -> None:
     """Eval data measured a cosine on the board: it decides (the manifest's flag is not consulted)."""
     ok_on_board = _measured(
         "fp16",
-        fidelity={"cosine": 0.9995, "min_cosine": 0.99},
+        fidelity=BoardFidelity(cosine=0.9995, min_cosine=0.99),
         compress_fidelity={"cosine": 0.5, "min_cosine": 0.99, "degraded": True},
     )
-    bad_on_board = _measured("int8", fidelity={"cosine": 0.9, "min_cosine": 0.99})
+    bad_on_board = _measured("int8", fidelity=BoardFidelity(cosine=0.9, min_cosine=0.99))
     g = _gate(ok_on_board, bad_on_board)
     assert g.degraded == ("local/det/int8",)
     [c] = [c for c in g.checks if c.check == FIDELITY_CHECK]
@@ -175,7 +175,7 @@ def test_a_manifest_flag_without_a_cosine_fails_with_no_figure() -> None:
 
 
 def test_a_healthy_run_has_no_fidelity_check_and_a_plain_summary() -> None:
-    g = _gate(_measured("fp32"), _measured("int8", fidelity={"cosine": 0.995}))
+    g = _gate(_measured("fp32"), _measured("int8", fidelity=BoardFidelity(cosine=0.995)))
     assert g.passed and g.degraded == () and all(c.check != FIDELITY_CHECK for c in g.checks)
     assert summary(g) == "2 passed, 0 failed, 0 undecided"
 
@@ -183,7 +183,7 @@ def test_a_healthy_run_has_no_fidelity_check_and_a_plain_summary() -> None:
 def test_with_a_measured_top1_the_accuracy_budgets_decide_and_the_check_still_names_it() -> None:
     """Eval data measured top-1: a cosine below the threshold is shown (a passing fidelity check, named in the
     verdict line) but the gate does not overrule the measured accuracy; the accuracy budget decides."""
-    m = _measured("int8", fidelity={"cosine": 0.9877, "min_cosine": 0.99}, accuracy={"top1": 0.93, "n": 100})
+    m = _measured("int8", fidelity=BoardFidelity(cosine=0.9877, min_cosine=0.99), accuracy=Accuracy(top1=0.93, n=100))
     g = _gate(_measured("fp32"), m, budget=Budget(model="det", max_size_mb=1.0, min_accuracy=0.9))
     [c] = [c for c in g.checks if c.check == FIDELITY_CHECK]
     assert c.verdict is CheckVerdict.PASS and c.measured == 0.9877 and c.margin == pytest.approx(-0.0023)

@@ -11,14 +11,19 @@ import pytest
 
 from edgebench.model import (
     AGENT_NULLS,
+    Accuracy,
+    BoardFidelity,
     Budget,
     Budgets,
     Change,
     Manifest,
     Measurement,
     MeasurementError,
+    Memory,
     ProcessEntry,
+    ProfileBlock,
     Run,
+    Settings,
 )
 from edgebench.results.schema import add_measurement, finish, new_run
 
@@ -74,14 +79,35 @@ def test_measurement_round_trip_keeps_nulls_extras_and_order_of_meaning() -> Non
     assert "samples_ns" not in m.to_json(samples=False)
 
 
+def test_an_older_measurement_reads_typed_and_writes_back_the_same_json() -> None:
+    """Older runs: a numeric ``fidelity``, blocks with their keys in another order, nulls and keys no field holds."""
+    d = {
+        "board": "pi", "model": "m", "variant": "int8", "ok": True, "samples_ns": [1, 2], "batch_size": 1,
+        "settings": {"min_time_s": 2.0, "warmup_min_iters": 10, "min_cosine": None, "old_knob": 3},
+        "warnings": [], "memory": {"peak_rss": 2048, "rss_start": None, "vm_peak": 9},
+        "accuracy": {"n": 10, "top1": 0.9, "quick": None}, "fidelity": 0.97,
+        "device": {"after": {"temp_c": 50.0, "governor": "ondemand", "zone": "cpu"}, "before": None},
+        "profile": {"iterations": 5, "available": True, "nodes": [], "extra_key": [1]},
+    }  # fmt: skip
+    m = Measurement.from_json(d)
+    assert isinstance(m.settings, Settings) and m.min_time_s == 2.0 and m.settings.extra == {"old_knob": 3}
+    assert isinstance(m.memory, Memory) and m.peak_rss == 2048 and m.memory.extra == {"vm_peak": 9}
+    assert m.fidelity == 0.97 and m.fidelity_value == 0.97 and m.top1 == 0.9
+    assert m.device is not None and m.device.after is not None and m.device.after.governor == "ondemand"
+    assert isinstance(m.profile, ProfileBlock) and m.profile.iterations == 5
+    assert json.dumps(m.to_json()) == json.dumps(d)  # same keys, same order, same nulls
+    assert Measurement.from_json(m.to_json()) == m
+
+
 def test_accessors_are_properties() -> None:
     m = Measurement(
         board="b", model="m", variant="v", ok=True,
-        accuracy={"top1": 0.97}, memory={"peak_rss": 2048.0}, fidelity={"cosine": 0.5, "top1_agreement": 0.99},
+        accuracy=Accuracy(top1=0.97), memory=Memory.from_json({"peak_rss": 2048.0}),
+        fidelity=BoardFidelity(cosine=0.5, top1_agreement=0.99),
     )  # fmt: skip
     assert (m.top1, m.peak_rss, m.fidelity_value, m.key) == (0.97, 2048, 0.99, ("b", "m", "v"))
     assert Measurement("b", "m", "v", ok=False, fidelity=0.8).fidelity_value == 0.8
-    bare = Measurement("b", "m", "v", ok=False, memory={"peak_rss": True}, accuracy={"top1": None})
+    bare = Measurement("b", "m", "v", ok=False, memory=Memory.from_json({"peak_rss": True}), accuracy=Accuracy())
     assert (bare.top1, bare.peak_rss, bare.fidelity_value, bare.error_message) == (None, None, None, None)
 
 

@@ -231,7 +231,7 @@ def run_case(benchmark: Any, session: EdgeSession, case: Case) -> Measurement:
                 timer=TIMER,
                 min_rounds=m.min_rounds,
                 max_time=m.max_time_s,
-                min_time=float((m.settings or {}).get("min_time_s", 0.0)),
+                min_time=m.min_time_s,
                 warmup=True,
             )
         else:

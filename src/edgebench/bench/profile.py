@@ -39,7 +39,7 @@ from edgebench.bench.runner import (
 from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import RemoteError, UserError
-from edgebench.model import JSONObject, Measurement, ProfileBlock, Run
+from edgebench.model import Measurement, ProfileBlock, Run
 from edgebench.targets.deploy import deploy
 from edgebench.targets.driver import Driver
 
@@ -160,13 +160,8 @@ class Profile:
         return out
 
     @classmethod
-    def from_measurement(cls, m: Measurement | JSONObject) -> Profile:
-        """A profile from a measurement (its ``profile`` block; a failure gives ``ok=False``).
-
-        A measurement's JSON is read first (`Measurement.from_json`): tests and scripts that hold one.
-        """
-        if not isinstance(m, Measurement):
-            m = Measurement.from_json(m)
+    def from_measurement(cls, m: Measurement) -> Profile:
+        """A profile from a measurement (its ``profile`` block; a failure gives ``ok=False``)."""
         board, model, variant = m.board, m.model, m.variant
         p, rt = m.profile, m.runtime or {}
         if m.profile_error:  # `run --profile`: measured, but its profile process failed

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from edgebench.bench.runner import (
     base_measurement,
     deploy_jobs,
     from_agent,
+    measure_settings,
     remote_error,
     run_agent,
     runtime_error,
@@ -38,13 +39,17 @@ from edgebench.bench.settings import RunSettings
 from edgebench.compress.variant import Variant
 from edgebench.errors import RemoteError
 from edgebench.model import (
+    BoardFidelity,
     ColdStart,
+    DeviceStates,
     JSONObject,
     Measurement,
     MeasurementError,
+    Memory,
     Paired,
     PairedProcess,
     ProcessEntry,
+    Settings,
 )
 from edgebench.results.stats import PROCESS_SPREAD
 from edgebench.targets.board import Board
@@ -68,7 +73,7 @@ class Stopped(Exception):
 
 def is_partial(m: Measurement) -> bool:
     """True for a measurement pooled from fewer processes than planned (a stopped run)."""
-    return "repeats_planned" in (m.settings or {})
+    return m.settings is not None and m.settings.repeats_planned is not None
 
 
 @dataclass
@@ -107,13 +112,29 @@ def _process_entry(m: Measurement, order: int, started: float) -> ProcessEntry:
     )
 
 
-def _max_memory(procs: Sequence[Measurement]) -> dict[str, object]:
-    out: dict[str, float] = {}
-    for p in procs:
-        for k, v in (p.memory or {}).items():
+def _max_memory(procs: Sequence[Measurement]) -> Memory:
+    """The processes' ``memory`` blocks in one: each figure the max over them (``peak_rss_scope`` is not kept)."""
+    mems = [p.memory for p in procs if p.memory is not None]
+
+    def most(name: str) -> int | None:
+        return max((v for m in mems if (v := getattr(m, name)) is not None), default=None)
+
+    extra: dict[str, float] = {}
+    for m in mems:
+        for k, v in m.extra.items():
             if isinstance(v, int | float) and not isinstance(v, bool):
-                out[k] = max(out.get(k, v), v)
-    return {**out, "definition": MEMORY_DEFINITION.format(n=len(procs))}
+                extra[k] = max(extra.get(k, v), v)
+    return Memory(
+        rss_start=most("rss_start"),
+        rss_before_load=most("rss_before_load"),
+        rss_after_load=most("rss_after_load"),
+        rss_after_run=most("rss_after_run"),
+        peak_rss=most("peak_rss"),
+        peak_rss_eval=most("peak_rss_eval"),
+        load_delta=most("load_delta"),
+        definition=MEMORY_DEFINITION.format(n=len(procs)),
+        extra=extra,
+    )
 
 
 def pool(procs: Sequence[Measurement], entries: Sequence[ProcessEntry], settings: RunSettings) -> Measurement:
@@ -129,7 +150,7 @@ def pool(procs: Sequence[Measurement], entries: Sequence[ProcessEntry], settings
         settings: the run's settings (totals, not per process).
     """
     first, n = procs[0], len(procs)
-    per = settings.per_process().measure_block()
+    per = settings.per_process()
     colds = [p.cold_start for p in procs if p.cold_start is not None]
     cold = first.cold_start
     if colds:
@@ -149,23 +170,23 @@ def pool(procs: Sequence[Measurement], entries: Sequence[ProcessEntry], settings
             "the clock) move each process; the interval over the processes carries it, and a paired comparison "
             "(run --baseline) cancels it; idle the board or raise --repeats to narrow it"
         )
-    last_device: Mapping[str, object] = procs[-1].device or {}
+    last = procs[-1].device
     m = dataclasses.replace(
         first,
         samples_ns=tuple(s for p in procs for s in p.samples_ns),
-        settings={
-            **settings.measure_block(),
-            "repeats": n,
-            "per_process": {k: per[k] for k in ("min_rounds", "min_time_s")},
-        },
+        settings=dataclasses.replace(
+            measure_settings(settings),
+            repeats=n,
+            per_process={"min_rounds": per.min_rounds, "min_time_s": per.min_time_s},
+        ),
         processes=tuple(entries),
         memory=_max_memory(procs),
         cold_start=cold,
-        device={**(first.device or {}), "after": last_device.get("after")},
+        device=dataclasses.replace(first.device or DeviceStates(), after=None if last is None else last.after),
         warnings=tuple(warnings),
         evaluation=(
             f"accuracy and fidelity from process 1 of {n} only (the others time the same input)"
-            if first.accuracy or first.fidelity
+            if first.accuracy is not None or first.fidelity is not None
             else None
         ),
         process_spread=spread,
@@ -253,7 +274,7 @@ def measure_interleaved(
                 k = len(procs[i])
                 done = dataclasses.replace(
                     done,
-                    settings={**(done.settings or {}), "repeats_planned": n},
+                    settings=dataclasses.replace(done.settings or Settings(), repeats_planned=n),
                     warnings=(
                         *done.warnings,
                         f"partial: {k} of {n} agent processes finished before the run stopped; its figures and "
@@ -263,7 +284,7 @@ def measure_interleaved(
             if p.reference_info is not None and p.reference is not None and p.eval_data is not None:
                 done = dataclasses.replace(done, reference=p.reference_info)
         if p.reference_error is not None and done.fidelity is None:  # recorded as data, shown by every report
-            done = dataclasses.replace(done, fidelity={"unknown": p.reference_error})
+            done = dataclasses.replace(done, fidelity=BoardFidelity(unknown=p.reference_error))
         if p.baseline is not None and done.ok:
             pr = Paired(p.baseline.sha256, tuple(paired[i]), p.baseline.run_id, paired_err[i])
             done = dataclasses.replace(done, paired=pr)
@@ -305,7 +326,7 @@ def measure_interleaved(
                     out[i] = dataclasses.replace(
                         m,
                         samples_ns=(),
-                        settings=own[i].measure_block(),
+                        settings=measure_settings(own[i]),
                         processes=tuple(entries[i]),
                         error=_in_process(m.error, r + 1),
                     )

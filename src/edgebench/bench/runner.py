@@ -70,6 +70,7 @@ from edgebench.model import (
     Measurement,
     MeasurementError,
     Memory,
+    Settings,
 )
 from edgebench.model.measurement import Timeline
 from edgebench.results.stats import HIGH_CV, is_noisy, summarize
@@ -215,6 +216,11 @@ def fingerprint(board: Board, out: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def measure_settings(settings: RunSettings) -> Settings:
+    """The ``settings`` block of a measurement made with ``settings``: the job's ``measure`` block, as sent."""
+    return Settings.from_json(settings.measure_block())
+
+
 def base_measurement(
     board: Board, variant: Variant, settings: RunSettings, error: MeasurementError | None = None
 ) -> Measurement:
@@ -229,7 +235,7 @@ def base_measurement(
         bytes=variant.manifest.bytes,
         error=error,
         batch_size=settings.batch_size,
-        settings=settings.measure_block(),
+        settings=measure_settings(settings),
         compress_fidelity=variant.manifest.compress_fidelity,  # what a run without eval data knows of its outputs
     )
 
@@ -246,7 +252,8 @@ def from_agent(m: Measurement, board: Board, out: Mapping[str, Any]) -> Measurem
         return dataclasses.replace(m, ok=False, error=malformed_error(board, str(exc), out))
     timing = dict(res.timing or {})
     samples = tuple(int(s) for s in timing.pop("samples_ns", None) or ())
-    settings = timing.pop("settings", m.settings)
+    used = timing.pop("settings", None)  # the settings the agent ran with (the job's, as it read them)
+    settings = Settings.from_json(used) if isinstance(used, Mapping) else m.settings
     memory = Memory.from_json(res.memory or {})
     if memory.rss_after_load is not None and memory.rss_before_load is not None:
         memory = dataclasses.replace(memory, load_delta=memory.rss_after_load - memory.rss_before_load)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Self, TypeVar, overload
+from typing import Any, ClassVar, Self, TypeVar
 
 from edgebench.model.base import JSONObject, _emit, _extra, _nulls, _num
 from edgebench.model.config_key import ConfigKey
@@ -306,16 +306,13 @@ def _plain(v: Any) -> Any:
     return v.to_json() if isinstance(v, _Block) else v
 
 
-class _Block(Mapping[str, Any]):
+class _Block:
     """A block the agent writes (``memory``, ``accuracy``...), typed: its keys are its fields (``_KEYS``).
 
     Every block keeps the keys it has no field for in ``extra`` and the order it was read in
-    (``keys``, None when built in code), so that a stored block comes back as the same JSON:
+    (``keys_read``, None when built in code), so that a stored block comes back as the same JSON:
     its keys in the order read, a null where it held one; a block built in code writes its
     fields in ``_KEYS`` order, leaving out those that are None (but for ``_ALWAYS``).
-
-    It is also a read-only mapping of its JSON, for readers that still call ``.get(key)`` on
-    it (`edgebench.bench.repeats`, `edgebench.bench.plugin`, `edgebench.workflows.nightly`).
     """
 
     __slots__ = ()
@@ -344,15 +341,6 @@ class _Block(Mapping[str, Any]):
         out = {k: full[k] for k in self.keys_read if k in full}
         out.update((k, v) for k, v in full.items() if k not in out and v is not None)  # set since it was read
         return out
-
-    def __getitem__(self, key: str) -> Any:
-        return self.to_json()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.to_json())
-
-    def __len__(self) -> int:
-        return len(self.to_json())
 
 
 def _keys_read() -> Any:
@@ -532,37 +520,19 @@ class ProfileBlock(_Block):
     keys_read: tuple[str, ...] | None = _keys_read()
 
 
-V = TypeVar("V")
+B = TypeVar("B", bound=_Block)
 
 
-class _BlockField(Generic[V]):
-    """A `Measurement` field holding a block: it reads as the typed block; it may be given as its JSON.
+def _block(read: Callable[[JSONObject], B], v: object) -> B | None:
+    """A block of a measurement's JSON, typed (None when absent or not an object)."""
+    return read(v) if isinstance(v, Mapping) else None
 
-    A mapping assigned to it (the agent's JSON, a stored run's, or a writer not yet moved to the
-    typed blocks: `edgebench.bench.repeats`) is read with ``read`` (the block's ``from_json``).
-    """
 
-    def __init__(self, read: Callable[[JSONObject], V]) -> None:
-        self.read = read
-        self.name = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, obj: None, owner: type | None = None) -> None: ...
-    @overload
-    def __get__(self, obj: object, owner: type | None = None) -> V | None: ...
-    def __get__(self, obj: object | None, owner: type | None = None) -> V | None:
-        if obj is None:  # on the class: the field's default
-            return None
-        got: V | None = vars(obj).get(self.name)
-        return got
-
-    def __set__(self, obj: object, value: V | JSONObject | None) -> None:
-        if isinstance(value, Mapping) and not isinstance(value, _Block):
-            value = self.read(value)
-        vars(obj)[self.name] = value
+def _fidelity(v: object) -> BoardFidelity | float | None:
+    """The ``fidelity`` of a measurement's JSON: a block, or a number in older runs."""
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return v
+    return _block(BoardFidelity.from_json, v)
 
 
 # the keys of a measurement, in the order the bench writes them
@@ -578,17 +548,15 @@ BASE_NULLS = frozenset({"format", "sha256", "bytes", "error"})
 AGENT_NULLS = BASE_NULLS | {"accuracy", "fidelity", "runtime", "host", "agent_pid"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Measurement:
     """What one (board, variant) measurement found; see `edgebench.bench.runner` for the fields.
 
     ``samples_ns`` are the board's raw per-inference latencies; in a stored run they
     live in the benchmark's ``stats.data`` (seconds) and come back from there.
 
-    The agent's blocks the program reads are typed (`Memory`, `Accuracy`, `BoardFidelity`,
-    `DeviceStates`, `ProfileBlock`; ``settings`` through `settings_block`); each of these fields
-    also takes the block's JSON (read with its ``from_json``: `_BlockField`), which is why this
-    class has no slots.
+    The agent's blocks the program reads are typed (`Settings`, `Memory`, `Accuracy`, `BoardFidelity`,
+    `DeviceStates`, `ProfileBlock`); `from_json` reads them from their JSON.
     """
 
     board: str
@@ -601,16 +569,14 @@ class Measurement:
     error: MeasurementError | None = None
     samples_ns: tuple[int, ...] = ()
     batch_size: int = 1
-    # `settings_block` reads it typed; the field stays JSON while `edgebench.bench.plugin` reads it with
-    # ``(m.settings or {}).get(...)`` (mypy types that ``{}`` only against a plain mapping)
-    settings: JSONObject | None = None
+    settings: Settings | None = None
     warnings: tuple[str, ...] = ()
     timing: JSONObject | None = None
-    memory: _BlockField[Memory] = _BlockField(Memory.from_json)
-    accuracy: _BlockField[Accuracy] = _BlockField(Accuracy.from_json)
-    fidelity: _BlockField[BoardFidelity | float] = _BlockField(BoardFidelity.from_json)  # a number in older runs
+    memory: Memory | None = None
+    accuracy: Accuracy | None = None
+    fidelity: BoardFidelity | float | None = None  # a number in older runs
     runtime: JSONObject | None = None
-    device: _BlockField[DeviceStates] = _BlockField(DeviceStates.from_json)
+    device: DeviceStates | None = None
     host: JSONObject | None = None
     fingerprint: JSONObject | None = None
     agent_pid: int | None = None
@@ -626,7 +592,7 @@ class Measurement:
     # without eval data knows of its outputs (a board-side ``fidelity`` always wins)
     compress_fidelity: JSONObject | None = None
     timeline: Timeline | None = None  # a sustained run's windows (`run --sustained`); absent otherwise
-    profile: _BlockField[ProfileBlock] = _BlockField(ProfileBlock.from_json)  # `profile`, `run --profile`
+    profile: ProfileBlock | None = None  # `profile`, `run --profile`
     profile_error: str | None = None  # `run --profile`: measured, but its profiling process failed (why)
     extra: JSONObject = field(default_factory=dict)
     null_keys: frozenset[str] = BASE_NULLS
@@ -668,21 +634,21 @@ class Measurement:
         return None if self.error is None else self.error.message
 
     @property
-    def settings_block(self) -> Settings | None:
-        """The ``settings`` block, typed."""
-        s = self.settings
-        return None if s is None else s if isinstance(s, Settings) else Settings.from_json(s)
-
-    @property
     def min_rounds(self) -> int:
         """The ``min_rounds`` setting the measurement ran with (0 when unknown)."""
-        s = self.settings_block
+        s = self.settings
         return 0 if s is None or s.min_rounds is None else int(s.min_rounds)
+
+    @property
+    def min_time_s(self) -> float:
+        """The ``min_time_s`` setting the measurement ran with (0 when unknown)."""
+        s = self.settings
+        return 0.0 if s is None or s.min_time_s is None else float(s.min_time_s)
 
     @property
     def max_time_s(self) -> float:
         """The ``max_time_s`` setting the measurement ran with (0 when unknown)."""
-        s = self.settings_block
+        s = self.settings
         return 0.0 if s is None or s.max_time_s is None else float(s.max_time_s)
 
     @classmethod
@@ -704,14 +670,14 @@ class Measurement:
             error=MeasurementError.from_json(err) if isinstance(err, Mapping) else None,
             samples_ns=tuple(d.get("samples_ns") or ()),
             batch_size=int(d.get("batch_size", 1)),
-            settings=d.get("settings"),
+            settings=_block(Settings.from_json, d.get("settings")),
             warnings=tuple(d.get("warnings") or ()),
             timing=d.get("timing"),
-            memory=d.get("memory"),
-            accuracy=d.get("accuracy"),
-            fidelity=d.get("fidelity"),
+            memory=_block(Memory.from_json, d.get("memory")),
+            accuracy=_block(Accuracy.from_json, d.get("accuracy")),
+            fidelity=_fidelity(d.get("fidelity")),
             runtime=d.get("runtime"),
-            device=d.get("device"),
+            device=_block(DeviceStates.from_json, d.get("device")),
             host=d.get("host"),
             fingerprint=d.get("fingerprint"),
             agent_pid=d.get("agent_pid"),
@@ -725,7 +691,7 @@ class Measurement:
             paired=Paired.from_json(d["paired"]) if isinstance(d.get("paired"), Mapping) else None,
             compress_fidelity=d["compress_fidelity"] if isinstance(d.get("compress_fidelity"), Mapping) else None,
             timeline=Timeline.from_json(d["timeline"]) if isinstance(d.get("timeline"), Mapping) else None,
-            profile=d["profile"] if isinstance(d.get("profile"), Mapping) else None,
+            profile=_block(ProfileBlock.from_json, d.get("profile")),
             profile_error=d.get("profile_error"),
             extra=_extra(d, _MEASUREMENT_KEYS),
             null_keys=_nulls(d, _MEASUREMENT_KEYS),

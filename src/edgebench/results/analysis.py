@@ -236,7 +236,7 @@ def _first_number(*values: Any) -> float | None:
 def cosine_of(m: Measurement) -> tuple[float | None, float]:
     """A measurement's worst-output cosine to fp32's on the board (None: not measured) and the threshold it ran with."""
     fid = m.fidelity if isinstance(m.fidelity, BoardFidelity) else None
-    settings = m.settings_block
+    settings = m.settings
     cosine = None if fid is None else _first_number(fid.cosine, fid.cosine_mean)  # ``cosine_mean``: older runs
     given = None if settings is None else settings.min_cosine
     threshold = _first_number(None if fid is None else fid.min_cosine, given)
@@ -435,7 +435,7 @@ def analyze_run(run: Run, *, max_drop_pt: float = MAX_ACC_DROP_PT) -> Report:
     partial = [
         f"{m.board}/{m.model}/{m.variant} ({s.repeats} of {s.repeats_planned})"
         for m in run.measurements
-        if m.ok and (s := m.settings_block) is not None and s.repeats_planned is not None
+        if m.ok and (s := m.settings) is not None and s.repeats_planned is not None
     ]
     if partial:  # a stopped run kept these from fewer processes: wider intervals, never a full measurement
         warnings.append(

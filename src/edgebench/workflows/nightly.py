@@ -296,8 +296,8 @@ def run_settings(run: Run) -> dict[str, Any]:
     got = run.extra.get("settings")
     if isinstance(got, dict):
         return dict(got)
-    first = next((m.settings for m in run.measurements if m.settings), None)
-    return dict(first) if first else {}
+    blocks = (m.settings.to_json() for m in run.measurements if m.settings is not None)
+    return next((b for b in blocks if b), {})
 
 
 def _when(stamp: str) -> dt.datetime:
