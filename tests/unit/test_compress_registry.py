@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -11,6 +13,7 @@ import pytest
 from pydantic import Field
 
 from edgebench.compress.passes import all_passes, check_chain, get_pass, resolve_params
+from edgebench.compress.quantize import Int8StaticParams
 from edgebench.config import load_toml, validate
 from edgebench.errors import ConfigError, ModelError
 from edgebench.model import Manifest
@@ -28,8 +31,49 @@ def test_builtin_passes_register_with_documented_params() -> None:
         assert cls.summary and cls.accepts, name
         for p in cls.params:
             assert p.help, f"{name}.{p.name} has no description"
-            if p.default is not None:
-                p.check(name, p.default)  # every default is valid for its own declaration
+        defaults = {p.name: p.default for p in cls.params if p.default is not None}
+        # every default is valid for its own declaration, and is what an empty table gives
+        assert resolve_params(cls(), defaults) == resolve_params(cls(), {}) == cls.params_type()
+
+
+def test_params_are_a_typed_dataclass_recorded_as_json() -> None:
+    p = get_pass("int8-static")
+    got = resolve_params(p, {"op_types": ["Conv", "MatMul"], "calib_samples": 8})
+    assert isinstance(got, Int8StaticParams) and got.op_types == ("Conv", "MatMul") and got.calib_samples == 8
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.calib_samples = 9  # type: ignore[misc]
+    record = p.record(got)  # the manifest's params: every key, lists as lists, in declaration order
+    assert list(record) == [d.name for d in p.params]
+    assert record["op_types"] == ["Conv", "MatMul"] and record["max_accuracy_drop"] is None
+    assert json.loads(json.dumps(record)) == record
+    fp16 = get_pass("fp16")
+    assert fp16.record(resolve_params(fp16, {"op_block_list": ["Resize"]})) == {
+        "keep_io_types": True,
+        "op_block_list": ["Resize"],
+    }  # a list of strings (it was refused as a list of lists before)
+    with pytest.raises(ConfigError, match=r"pass 'fp16' field 'op_block_list\[1\]' must be a string, not integer"):
+        resolve_params(fp16, {"op_block_list": ["Resize", 3]})
+
+
+def test_pass_params_are_read_from_the_dataclass() -> None:
+    declared = {d.name: d for d in get_pass("int8-dynamic").params}
+    ops = declared["op_types"]
+    assert ops.type is list and ops.default == [] and ops.choices is not None and "MatMul" in ops.choices
+    assert declared["weight_type"].type is str and declared["weight_type"].choices == ("qint8", "quint8")
+    drop = {d.name: d for d in get_pass("int8-static").params}["max_accuracy_drop"]
+    assert (drop.type, drop.default, drop.lo, drop.hi) == (float, None, 0.0, 100.0)
+
+
+def test_needs_data_follows_the_parameters() -> None:
+    def needs(name: str, **given: object) -> bool:
+        p = get_pass(name)
+        return bool(p.needs_data(resolve_params(p, given)))
+
+    assert needs("int8-static") and needs("distill") and not needs("fp16") and not needs("int8-dynamic")
+    assert needs("tflite-quantize", recipe="static_int8") and not needs("tflite-quantize")
+    assert needs("tflite-convert", mode="int8") and not needs("tflite-convert", mode="float16")
+    assert needs("prune-magnitude", fine_tune_epochs=1) and not needs("prune-magnitude")
+    assert needs("prune-channels") and not needs("prune-channels", fine_tune_epochs=0)
 
 
 def test_unknown_pass_lists_valid_names() -> None:
@@ -49,7 +93,7 @@ def test_unknown_parameter_lists_valid_ones() -> None:
 def test_parameter_values_are_checked_and_defaults_filled() -> None:
     p = get_pass("int8-static")
     got = resolve_params(p, {"calibrate_method": "Entropy"})
-    assert got["calibrate_method"] == "Entropy" and got["per_channel"] is True and got["max_accuracy_drop"] is None
+    assert got.calibrate_method == "Entropy" and got.per_channel is True and got.max_accuracy_drop is None
     with pytest.raises(ConfigError, match="valid values: MinMax, Entropy, Percentile"):
         resolve_params(p, {"calibrate_method": "Median"})
     with pytest.raises(ConfigError, match="field 'per_channel' must be true or false, not string"):
@@ -58,7 +102,7 @@ def test_parameter_values_are_checked_and_defaults_filled() -> None:
         resolve_params(p, {"calib_samples": True})
     with pytest.raises(ConfigError, match=r"is 0; it must be >= 1"):
         resolve_params(p, {"calib_samples": 0})
-    got = resolve_params(get_pass("prune-magnitude"), {"sparsity": 0})["sparsity"]
+    got = resolve_params(get_pass("prune-magnitude"), {"sparsity": 0}).sparsity
     assert got == 0.0 and isinstance(got, float)  # a TOML integer is accepted where a float is declared
 
 

@@ -19,7 +19,7 @@ On the 8x8 demo CNN the three ONNX quantization variants take well under a secon
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +33,18 @@ from edgebench.compress.variant import Variant, save_variant, variant_dir
 from edgebench.errors import DataError
 from edgebench.fsutil import sha256_file
 
-Chain = list[tuple[Pass, dict[str, Any]]]
+Chain = list[tuple[Pass[Any], Any]]  # each pass with its parameters (an instance of its parameter dataclass)
 QUANTIZING = ("int8-dynamic", "int8-static", "tflite-quantize")  # passes whose point is int8 weights
 PROBE = 8  # eval samples a new variant's outputs are compared on with its parent's and siblings'
 
 
-def resolve_chain(steps: list[tuple[str, dict[str, Any]]]) -> Chain:
+def resolve_chain(steps: Sequence[tuple[str, Mapping[str, Any]]]) -> Chain:
     """Pass instances with checked parameters from ``[(pass name, params), ...]``.
 
     Raises:
         ConfigError: on an unknown pass or parameter (lists the valid ones) or a bad value.
     """
-    chain = []
+    chain: Chain = []
     for name, given in steps:
         p = get_pass(name)
         chain.append((p, resolve_params(p, given)))
@@ -192,7 +192,7 @@ def build_variant(
                 "variant": variant,
                 "fmt": art.fmt,
                 "parent": parent,
-                "passes": [{"pass": p.name, "params": params} for p, params in chain],
+                "passes": [{"pass": p.name, "params": p.record(params)} for p, params in chain],
                 **fields,
             },
         )

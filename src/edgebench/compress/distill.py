@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import copy
 import importlib
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from edgebench import zoo
-from edgebench.compress.passes import Artifact, Context, Param, Pass
+from edgebench.compress.passes import Artifact, Context, Pass, param
 from edgebench.compress.prune import shrink
 from edgebench.errors import ConfigError, DataError
 from edgebench.zoo import require_torch
@@ -96,31 +97,34 @@ def train_student(
     return zoo.train(student, x, y, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, loss_fn=loss)
 
 
-class Distill(Pass):
+@dataclass(frozen=True)
+class DistillParams:
+    """The parameters of `Distill`."""
+
+    student: str = param("", "student factory `package.module:factory` (empty: the teacher at `width`)")
+    width: float = param(
+        0.5, "channel fraction of the derived student (about width^2 of the parameters)", lo=0.05, hi=1.0
+    )
+    alpha: float = param(0.5, "weight of the hard-label cross-entropy", lo=0.0, hi=1.0)
+    temperature: float = param(4.0, "softening temperature T", lo=0.1)
+    epochs: int = param(20, "training epochs for the student and for the control", lo=1)
+    lr: float = param(3e-3, "learning rate", lo=0.0)
+    control: bool = param(True, "also train the student without a teacher and report it")
+
+
+class Distill(Pass[DistillParams]):
     """Distill the (torch) model into a smaller student; report teacher, student and control."""
 
     name = "distill"
     summary = "knowledge distillation into a narrower student, with a no-teacher control"
     accepts = ("torch",)
     produces = "torch"
-    params = (
-        Param("student", str, "", "student factory `package.module:factory` (empty: the teacher at `width`)"),
-        Param(
-            "width",
-            float,
-            0.5,
-            "channel fraction of the derived student (about width^2 of the parameters)",
-            lo=0.05,
-            hi=1.0,
-        ),
-        Param("alpha", float, 0.5, "weight of the hard-label cross-entropy", lo=0.0, hi=1.0),
-        Param("temperature", float, 4.0, "softening temperature T", lo=0.1),
-        Param("epochs", int, 20, "training epochs for the student and for the control", lo=1),
-        Param("lr", float, 3e-3, "learning rate", lo=0.0),
-        Param("control", bool, True, "also train the student without a teacher and report it"),
-    )
 
-    def run(self, src: Artifact, params: dict[str, Any], ctx: Context) -> Artifact:
+    def needs_data(self, params: DistillParams) -> bool:
+        """Always: it trains."""
+        return True
+
+    def run(self, src: Artifact, params: DistillParams, ctx: Context) -> Artifact:
         """Build the student, train it with and (control) without the teacher, report all three."""
         import torch
 
@@ -128,33 +132,42 @@ class Distill(Pass):
         if d.y_train is None or d.y_eval is None or isinstance(d.x_train, dict):
             raise DataError("distill needs one input array and labels (y) in the training and eval data")
         teacher = copy.deepcopy(src.module).eval()
-        if params["student"]:
-            student = load_factory(params["student"])
+        if params.student:
+            student = load_factory(params.student)
         else:
             student = copy.deepcopy(teacher)
-            shrink(student, torch.from_numpy(d.x_train[:1]), 1.0 - params["width"], "l1", False, None)
+            shrink(student, torch.from_numpy(d.x_train[:1]), 1.0 - params.width, "l1", False, None)
             torch.manual_seed(ctx.seed)
             reset_parameters(student)
         init = copy.deepcopy(student.state_dict())
-        kw = {
-            "epochs": params["epochs"],
-            "lr": params["lr"],
-            "alpha": params["alpha"],
-            "temperature": params["temperature"],
-        }
-        ctx.log(f"distill: training the student for {params['epochs']} epoch(s)")
-        train_student(student, teacher, d.x_train, d.y_train, seed=ctx.seed, **kw)
+
+        def train(model: Any, with_teacher: Any | None) -> None:  # the student and the control alike
+            assert d.y_train is not None
+            train_student(
+                model,
+                with_teacher,
+                d.x_train,
+                d.y_train,
+                epochs=params.epochs,
+                lr=params.lr,
+                alpha=params.alpha,
+                temperature=params.temperature,
+                seed=ctx.seed,
+            )
+
+        ctx.log(f"distill: training the student for {params.epochs} epoch(s)")
+        train(student, teacher)
         report: dict[str, Any] = {
-            "alpha": params["alpha"],
-            "temperature": params["temperature"],
+            "alpha": params.alpha,
+            "temperature": params.temperature,
             "teacher": {"params": count_params(teacher), "top1": zoo.accuracy(teacher, d.x_eval, d.y_eval)},
             "student": {"params": count_params(student), "top1": zoo.accuracy(student, d.x_eval, d.y_eval)},
         }
-        if params["control"]:
+        if params.control:
             ctx.log("distill: training the control (same student, no teacher)")
             control = copy.deepcopy(student)
             control.load_state_dict(init)
-            train_student(control, None, d.x_train, d.y_train, seed=ctx.seed, **kw)
+            train(control, None)
             report["control"] = {"params": count_params(control), "top1": zoo.accuracy(control, d.x_eval, d.y_eval)}
         report["param_ratio"] = report["student"]["params"] / report["teacher"]["params"]
         report["accuracy_vs_teacher"] = report["student"]["top1"] / max(report["teacher"]["top1"], 1e-12)

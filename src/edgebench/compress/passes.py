@@ -1,10 +1,25 @@
 """The `Pass` base class and its registry (Olive style).
 
-A pass is one compression technique. It declares the formats it accepts and produces
-and its parameters (`Param`: type, default, description, choices). Subclasses register
-themselves by ``name``; `get_pass` and `resolve_params` fail loudly on unknown names,
-listing the valid ones. A pass never mutates its input: ``run`` writes new files into
-``ctx.work`` and returns a new `Artifact`.
+A pass is one compression technique. It declares the formats it accepts and produces,
+and its parameters once, as a frozen dataclass named in its base class::
+
+    @dataclass(frozen=True)
+    class PruneParams:
+        sparsity: float = param(0.5, "fraction of weights set to zero", lo=0.0, hi=0.99)
+        scope: Literal["global", "layer"] = param("global", "rank weights globally or per layer")
+
+    class MagnitudePrune(Pass[PruneParams]):
+        def run(self, src: Artifact, params: PruneParams, ctx: Context) -> Artifact:
+            ... params.sparsity ...                       # mypy checks the attribute and its type
+
+The field's type gives the parameter's type (``Literal`` for choices, ``tuple[str, ...]`` for
+a list), `param` its default, description and bounds; `Pass.params` (the `Param` records
+``--list-passes`` and ``docs/formats.md`` show) is read from the dataclass. Parameters are
+checked by `edgebench.config.validate`, the one validator of every config file.
+
+Subclasses register themselves by ``name``; `get_pass` and `resolve_params` fail loudly on
+unknown names, listing the valid ones. A pass never mutates its input: ``run`` writes new
+files into ``ctx.work`` and returns a new `Artifact`.
 
 Formats: ``torch`` (an ``nn.Module`` in memory), ``onnx``, ``keras`` (a .keras/.h5
 file) and ``tflite``. A chain ending in ``torch`` is exported to ONNX by the runner.
@@ -14,15 +29,16 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
-import pydantic
 
-from edgebench.config import validate
+from edgebench.config import fields_of, validate
 from edgebench.errors import ConfigError, ModelError
 
 FORMATS = ("torch", "onnx", "keras", "tflite")
@@ -100,9 +116,27 @@ def label(path: Path, ctx: Context) -> str:
     return "the output of the previous pass" if ctx.work in path.parents else str(path)
 
 
+def param(default: Any, help: str, *, lo: float | None = None, hi: float | None = None) -> Any:
+    """A field of a pass's parameter dataclass.
+
+    Args:
+        default: used when the recipe omits it (``None``: "not set"; a tuple for a list).
+        help: one line saying what it does (``--list-passes``, ``docs/formats.md``).
+        lo: minimum for numbers (pydantic reads it from the field's metadata as ``ge``).
+        hi: maximum for numbers (``le``).
+    """
+    bounds = {k: v for k, v in (("ge", lo), ("le", hi)) if v is not None}
+    return field(default=default, metadata={"description": help, **bounds})
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """The parameters of a pass that takes none."""
+
+
 @dataclass(frozen=True)
 class Param:
-    """One declared parameter of a pass.
+    """One declared parameter of a pass, as read from its parameter dataclass (for listings and docs).
 
     Attributes:
         name: the key in a recipe.
@@ -122,31 +156,54 @@ class Param:
     lo: float | None = None
     hi: float | None = None
 
-    def annotation(self) -> Any:
-        """The pydantic type of this parameter: its type, choices and bounds (``None`` allowed when the default is)."""
-        item: Any = Literal[self.choices] if self.choices is not None else self.type
-        tp: Any = list[item] if self.type is list else item
-        if self.type in (int, float) and (self.lo is not None or self.hi is not None):
-            tp = Annotated[tp, pydantic.Field(ge=self.lo, le=self.hi)]
-        return tp | None if self.default is None else tp
 
-    def check(self, pass_name: str, value: Any) -> Any:
-        """The value converted to the declared type, or a `ConfigError` naming the problem."""
-        return _checked(pass_name, (self,), {self.name: value})[self.name]
+def declared(params_type: type[Any]) -> tuple[Param, ...]:
+    """The `Param` records of a parameter dataclass, in field order."""
+    hints = typing.get_type_hints(params_type)
+    out = []
+    for f in dataclasses.fields(params_type):
+        tp: Any = hints[f.name]
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):  # X | None
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        kind: type = list if typing.get_origin(tp) is tuple else tp
+        item = typing.get_args(tp)[0] if kind is list else tp
+        choices = typing.get_args(item) if typing.get_origin(item) is Literal else None
+        if choices is not None and kind is not list:
+            kind = type(choices[0])
+        default = list(f.default) if isinstance(f.default, tuple) else f.default
+        out.append(
+            Param(f.name, kind, default, f.metadata["description"], choices, f.metadata.get("ge"), f.metadata.get("le"))
+        )
+    return tuple(out)
 
 
-class Pass:
-    """Base of every compression technique; subclasses set the class attributes and ``run``."""
+P = TypeVar("P")
+
+
+class Pass(Generic[P]):
+    """Base of every compression technique; subclasses name their parameter dataclass (``Pass[Params]``),
+    set the class attributes and ``run``."""
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     accepts: ClassVar[tuple[str, ...]] = ()
     produces: ClassVar[str] = ""
-    params: ClassVar[tuple[Param, ...]] = ()
-    registry: ClassVar[dict[str, type[Pass]]] = {}
+    params_type: ClassVar[type[Any]] = NoParams  # from ``Pass[...]`` in the class's bases
+    params: ClassVar[tuple[Param, ...]] = ()  # read from ``params_type``
+    registry: ClassVar[dict[str, type[Pass[Any]]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            args = typing.get_args(base)
+            if (
+                typing.get_origin(base) is Pass
+                and args
+                and isinstance(args[0], type)
+                and dataclasses.is_dataclass(args[0])
+            ):
+                cls.params_type = args[0]
+                cls.params = declared(args[0])
         if cls.name:
             Pass.registry[cls.name] = cls
 
@@ -154,7 +211,27 @@ class Pass:
         """The format this pass produces from ``fmt`` (``""`` in ``produces`` keeps it)."""
         return self.produces or fmt
 
-    def run(self, src: Artifact, params: dict[str, Any], ctx: Context) -> Artifact:
+    def parse(self, given: Mapping[str, Any]) -> P:
+        """``given`` checked against the parameter dataclass, with defaults filled in (see `resolve_params`)."""
+        valid = fields_of(self.params_type)
+        for key in given:
+            if key not in valid:
+                raise ConfigError(
+                    f"pass '{self.name}' has no parameter {key!r}; valid parameters: {', '.join(valid) or '(none)'}"
+                )
+        made: P = validate(self.params_type, given, f"pass '{self.name}'")
+        return made
+
+    def record(self, params: P) -> dict[str, Any]:
+        """The parameters as the manifest records them (and the recipe hashes them): lists as lists."""
+        values = {f.name: getattr(params, f.name) for f in dataclasses.fields(self.params_type)}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+    def needs_data(self, params: P) -> bool:
+        """Whether the pass calibrates or trains on data with these parameters (most run on the model alone)."""
+        return False
+
+    def run(self, src: Artifact, params: P, ctx: Context) -> Artifact:
         """Apply the technique; never mutate ``src``."""
         raise NotImplementedError
 
@@ -165,13 +242,13 @@ def load_builtin() -> None:
         importlib.import_module(mod)
 
 
-def all_passes() -> dict[str, type[Pass]]:
+def all_passes() -> dict[str, type[Pass[Any]]]:
     """Every registered pass by name."""
     load_builtin()
     return dict(sorted(Pass.registry.items()))
 
 
-def get_pass(name: str) -> Pass:
+def get_pass(name: str) -> Pass[Any]:
     """An instance of the pass called ``name``.
 
     Raises:
@@ -183,34 +260,16 @@ def get_pass(name: str) -> Pass:
     return passes[name]()
 
 
-def resolve_params(p: Pass, given: dict[str, Any]) -> dict[str, Any]:
+def resolve_params(p: Pass[P], given: Mapping[str, Any]) -> P:
     """Given parameters checked against the pass's declaration, with defaults filled in.
 
     Raises:
         ConfigError: on an unknown parameter (lists the valid ones) or a bad value.
     """
-    declared = {d.name: d for d in p.params}
-    for key in given:
-        if key not in declared:
-            valid = ", ".join(declared) or "(none)"
-            raise ConfigError(f"pass '{p.name}' has no parameter {key!r}; valid parameters: {valid}")
-    return _checked(p.name, p.params, given)
+    return p.parse(given)
 
 
-def _checked(pass_name: str, params: tuple[Param, ...], given: dict[str, Any]) -> dict[str, Any]:
-    """Validate ``given`` with the config adapter (one pydantic model per parameter list, built once)."""
-    key = tuple(id(d) for d in params)  # declarations live as long as their pass class
-    if key not in _MODELS:
-        fields: Any = {d.name: (d.annotation(), d.default) for d in params}
-        _MODELS[key] = pydantic.create_model(f"Params_{pass_name}", __config__=_STRICT, **fields)
-    return dict(validate(_MODELS[key], given, f"pass '{pass_name}'"))
-
-
-_STRICT = pydantic.ConfigDict(extra="forbid")
-_MODELS: dict[tuple[int, ...], type[pydantic.BaseModel]] = {}
-
-
-def check_chain(source_fmt: str, chain: list[tuple[Pass, dict[str, Any]]], where: str) -> str:
+def check_chain(source_fmt: str, chain: Sequence[tuple[Pass[Any], Any]], where: str) -> str:
     """The format at the end of a chain, or a `ModelError` if a pass cannot apply.
 
     Args:
@@ -231,7 +290,7 @@ def check_chain(source_fmt: str, chain: list[tuple[Pass, dict[str, Any]]], where
     return "onnx" if fmt == "torch" else fmt
 
 
-def _hint(p: Pass, fmt: str) -> str:
+def _hint(p: Pass[Any], fmt: str) -> str:
     if "torch" in p.accepts and fmt in ("onnx", "tflite", "keras"):
         return "give the PyTorch model as `package.module:factory` instead, or put this pass before any export"
     return "use a pass made for this format (see `edgebench compress --list-passes`)"

@@ -9,12 +9,13 @@ depthwise convolutions), so the exported graph really has fewer FLOPs.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
 from edgebench import zoo
-from edgebench.compress.passes import Artifact, Context, Param, Pass
+from edgebench.compress.passes import Artifact, Context, Pass, param
 from edgebench.errors import DataError, ModelError
 
 
@@ -46,30 +47,36 @@ def torch_sparsity(module: Any) -> float:
     return sum(int((w == 0).sum()) for w in ws) / total if total else 0.0
 
 
-class MagnitudePrune(Pass):
+@dataclass(frozen=True)
+class MagnitudePruneParams:
+    """The parameters of `MagnitudePrune`."""
+
+    sparsity: float = param(0.5, "fraction of weights set to zero", lo=0.0, hi=0.99)
+    scope: Literal["global", "layer"] = param("global", "rank weights over the whole model or within each layer")
+    fine_tune_epochs: int = param(0, "epochs of training with the mask held (torch models only)", lo=0)
+    lr: float = param(1e-3, "fine-tuning learning rate", lo=0.0)
+
+
+class MagnitudePrune(Pass[MagnitudePruneParams]):
     """Zero the smallest weights (L1 magnitude), globally or per layer; optionally fine-tune (torch)."""
 
     name = "prune-magnitude"
     summary = "unstructured magnitude pruning (zeros; smaller zip, not faster on dense runtimes)"
     accepts = ("torch", "onnx")
     produces = ""
-    params = (
-        Param("sparsity", float, 0.5, "fraction of weights set to zero", lo=0.0, hi=0.99),
-        Param(
-            "scope",
-            str,
-            "global",
-            "rank weights over the whole model or within each layer",
-            choices=("global", "layer"),
-        ),
-        Param("fine_tune_epochs", int, 0, "epochs of training with the mask held (torch models only)", lo=0),
-        Param("lr", float, 1e-3, "fine-tuning learning rate", lo=0.0),
-    )
 
-    def run(self, src: Artifact, params: dict[str, Any], ctx: Context) -> Artifact:
-        """Prune a torch module (with optional fine-tuning) or the weight initializers of an ONNX file."""
+    def needs_data(self, params: MagnitudePruneParams) -> bool:
+        """Only to fine-tune."""
+        return bool(params.fine_tune_epochs)
+
+    def run(self, src: Artifact, params: MagnitudePruneParams, ctx: Context) -> Artifact:
+        """Prune a torch module (with optional fine-tuning) or the weight initializers of an ONNX file.
+
+        The artifact's ``weight_sparsity`` is the fraction of zeros measured in the pruned weights;
+        the parameter ``sparsity`` (the target) stays in the manifest's recorded parameters.
+        """
         if src.fmt == "onnx":
-            if params["fine_tune_epochs"]:
+            if params.fine_tune_epochs:
                 raise ModelError(
                     "prune-magnitude cannot fine-tune an ONNX file: set fine_tune_epochs = 0 or give the PyTorch model"
                 )
@@ -78,17 +85,17 @@ class MagnitudePrune(Pass):
 
         module = copy.deepcopy(src.module)
         targets = _prunable(module)
-        if params["scope"] == "global":
-            prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=params["sparsity"])
+        if params.scope == "global":
+            prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=params.sparsity)
         else:
             for m, n in targets:
-                prune.l1_unstructured(m, n, amount=params["sparsity"])  # type: ignore[no-untyped-call]
-        fine_tune(module, ctx, params["fine_tune_epochs"], params["lr"], "prune-magnitude")
+                prune.l1_unstructured(m, n, amount=params.sparsity)  # type: ignore[no-untyped-call]
+        fine_tune(module, ctx, params.fine_tune_epochs, params.lr, "prune-magnitude")
         for m, n in targets:
             prune.remove(m, n)  # type: ignore[no-untyped-call]
         return src.derive("torch", module=module, weight_sparsity=round(torch_sparsity(module), 6))
 
-    def _onnx(self, src: Artifact, params: dict[str, Any], ctx: Context) -> Artifact:
+    def _onnx(self, src: Artifact, params: MagnitudePruneParams, ctx: Context) -> Artifact:
         import onnx
         from onnx import numpy_helper
 
@@ -100,8 +107,8 @@ class MagnitudePrune(Pass):
         arrays = {k: v for k, v in arrays.items() if v.dtype.kind == "f" and v.ndim >= 2}
         if not arrays:
             raise ModelError(f"{src.path} has no float Conv/Gemm/MatMul weights to prune (already quantized?)")
-        s = params["sparsity"]
-        if params["scope"] == "global":
+        s = params.sparsity
+        if params.scope == "global":
             allw = np.concatenate([np.abs(a).ravel() for a in arrays.values()])
             k = int(s * allw.size)
             thr = np.partition(allw, k)[k] if k > 0 else -1.0
@@ -171,28 +178,30 @@ def shrink(module: Any, sample: Any, ratio: float, importance: str, global_pruni
     return module
 
 
-class ChannelPrune(Pass):
+@dataclass(frozen=True)
+class ChannelPruneParams:
+    """The parameters of `ChannelPrune`."""
+
+    ratio: float = param(0.5, "fraction of channels removed from each prunable layer", lo=0.0, hi=0.95)
+    importance: Literal["l1", "l2", "taylor"] = param("l1", "channel ranking: filter L1/L2 norm, or Taylor (gradient)")
+    global_pruning: bool = param(False, "rank channels across layers instead of within each layer")
+    fine_tune_epochs: int = param(8, "epochs of training after pruning to win accuracy back", lo=0)
+    lr: float = param(1e-3, "fine-tuning learning rate", lo=0.0)
+
+
+class ChannelPrune(Pass[ChannelPruneParams]):
     """Physically remove channels (filter-norm or gradient importance), then fine-tune."""
 
     name = "prune-channels"
     summary = "structured channel pruning with torch-pruning: fewer FLOPs, faster on any runtime"
     accepts = ("torch",)
     produces = "torch"
-    params = (
-        Param("ratio", float, 0.5, "fraction of channels removed from each prunable layer", lo=0.0, hi=0.95),
-        Param(
-            "importance",
-            str,
-            "l1",
-            "channel ranking: filter L1/L2 norm, or Taylor (gradient)",
-            choices=("l1", "l2", "taylor"),
-        ),
-        Param("global_pruning", bool, False, "rank channels across layers instead of within each layer"),
-        Param("fine_tune_epochs", int, 8, "epochs of training after pruning to win accuracy back", lo=0),
-        Param("lr", float, 1e-3, "fine-tuning learning rate", lo=0.0),
-    )
 
-    def run(self, src: Artifact, params: dict[str, Any], ctx: Context) -> Artifact:
+    def needs_data(self, params: ChannelPruneParams) -> bool:
+        """Only to fine-tune."""
+        return bool(params.fine_tune_epochs)
+
+    def run(self, src: Artifact, params: ChannelPruneParams, ctx: Context) -> Artifact:
         """Prune a copy of the module, count MACs before and after, fine-tune."""
         import torch
         import torch_pruning as tp
@@ -202,9 +211,9 @@ class ChannelPrune(Pass):
         module = copy.deepcopy(src.module).eval()
         sample = torch.from_numpy(ctx.data.x_train[:1])
         macs0, params0 = tp.utils.count_ops_and_params(module, sample)
-        shrink(module, sample, params["ratio"], params["importance"], params["global_pruning"], ctx)
+        shrink(module, sample, params.ratio, params.importance, params.global_pruning, ctx)
         macs1, params1 = tp.utils.count_ops_and_params(module, sample)
-        fine_tune(module, ctx, params["fine_tune_epochs"], params["lr"], "prune-channels")
+        fine_tune(module, ctx, params.fine_tune_epochs, params.lr, "prune-channels")
         facts: dict[str, Any] = {
             "pruning": {
                 "macs_before": int(macs0),

@@ -14,17 +14,17 @@ import contextlib
 import io
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from edgebench.compress import metrics
-from edgebench.compress.passes import Artifact, Context, Param, Pass, label
+from edgebench.compress.passes import Artifact, Context, Pass, label, param
 from edgebench.errors import DataError, ModelError
 
-QTYPES = ("qint8", "quint8")
-CALIBRATION = ("MinMax", "Entropy", "Percentile")
+DynamicOp = Literal["Conv", "MatMul", "Gemm", "Attention", "LSTM", "Gather", "EmbedLayerNormalization"]
 
 
 QDQ_PER_CHANNEL_OPSET = 13  # DequantizeLinear takes an ``axis`` (per-channel scales) from opset 13
@@ -154,27 +154,31 @@ def _qtype(name: str) -> Any:
     return QuantType.QInt8 if name == "qint8" else QuantType.QUInt8
 
 
-class Fp16(Pass):
+@dataclass(frozen=True)
+class Fp16Params:
+    """The parameters of `Fp16`."""
+
+    keep_io_types: bool = param(True, "keep float32 model inputs and outputs (a cast is inserted)")
+    op_block_list: tuple[str, ...] = param((), "op types to leave in float32")
+
+
+class Fp16(Pass[Fp16Params]):
     """Convert float32 weights and compute to float16; inputs and outputs stay float32."""
 
     name = "fp16"
     summary = "ONNX float16 weights and compute, float32 inputs/outputs kept"
     accepts = ("onnx",)
     produces = "onnx"
-    params = (
-        Param("keep_io_types", bool, True, "keep float32 model inputs and outputs (a cast is inserted)"),
-        Param("op_block_list", list, [], "op types to leave in float32"),
-    )
 
-    def run(self, src: Artifact, params: dict[str, Any], ctx: Context) -> Artifact:
+    def run(self, src: Artifact, params: Fp16Params, ctx: Context) -> Artifact:
         """Convert with ONNX Runtime's float16 converter."""
         import onnx
         from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
         assert src.path is not None
         m = _refuse_quantized(src.path, ctx)
-        block = list(DEFAULT_OP_BLOCK_LIST) + list(params["op_block_list"])
-        m16 = convert_float_to_float16(m, keep_io_types=params["keep_io_types"], op_block_list=block)
+        block = list(DEFAULT_OP_BLOCK_LIST) + list(params.op_block_list)
+        m16 = convert_float_to_float16(m, keep_io_types=params.keep_io_types, op_block_list=block)
         toposort(m16.graph)  # the converter appends its input casts at the end of the node list
         out = ctx.new_path(".onnx")
         onnx.save(m16, str(out))
@@ -221,26 +225,26 @@ def toposort(graph: Any) -> None:
     graph.node.extend(ordered)
 
 
-class Int8Dynamic(Pass):
+@dataclass(frozen=True)
+class Int8DynamicParams:
+    """The parameters of `Int8Dynamic`."""
+
+    op_types: tuple[DynamicOp, ...] = param(
+        (), "op types to quantize (empty: all ONNX Runtime supports; Conv becomes ConvInteger, slow on AVX2)"
+    )
+    weight_type: Literal["qint8", "quint8"] = param("qint8", "weight integer type")
+    per_channel: bool = param(False, "one scale per output channel of each weight")
+
+
+class Int8Dynamic(Pass[Int8DynamicParams]):
     """Weights int8 ahead of time, activations quantized on the fly (ONNX Runtime dynamic quantization)."""
 
     name = "int8-dynamic"
     summary = "ONNX dynamic int8 (weights int8, activations quantized at run time)"
     accepts = ("onnx",)
     produces = "onnx"
-    params = (
-        Param(
-            "op_types",
-            list,
-            [],
-            "op types to quantize (empty: all ONNX Runtime supports; Conv becomes ConvInteger, slow on AVX2)",
-            choices=("Conv", "MatMul", "Gemm", "Attention", "LSTM", "Gather", "EmbedLayerNormalization"),
-        ),
-        Param("weight_type", str, "qint8", "weight integer type", choices=QTYPES),
-        Param("per_channel", bool, False, "one scale per output channel of each weight"),
-    )
 
-    def run(self, src: Artifact, params: dict[str, Any], ctx: Context) -> Artifact:
+    def run(self, src: Artifact, params: Int8DynamicParams, ctx: Context) -> Artifact:
         """Quantize with ``onnxruntime.quantization.quantize_dynamic``."""
         from onnxruntime.quantization import quantize_dynamic
 
@@ -253,9 +257,9 @@ class Int8Dynamic(Pass):
                 quantize_dynamic(
                     model_in,
                     out,
-                    op_types_to_quantize=params["op_types"] or None,
-                    weight_type=_qtype(params["weight_type"]),
-                    per_channel=params["per_channel"],
+                    op_types_to_quantize=list(params.op_types) or None,
+                    weight_type=_qtype(params.weight_type),
+                    per_channel=params.per_channel,
                     extra_options={"EnableSubgraph": True},  # weights used in If/Loop branches too
                 )
             except Exception as exc:
@@ -288,7 +292,27 @@ class _Reader:
         self.i = 0
 
 
-class Int8Static(Pass):
+@dataclass(frozen=True)
+class Int8StaticParams:
+    """The parameters of `Int8Static`."""
+
+    per_channel: bool = param(True, "one scale per output channel of each weight")
+    calibrate_method: Literal["MinMax", "Entropy", "Percentile"] = param("MinMax", "how activation ranges are chosen")
+    calib_samples: int = param(256, "calibration samples taken from the calibration split", lo=1)
+    activation_type: Literal["qint8", "quint8"] = param("quint8", "activation integer type (quint8 suits AVX2 CPUs)")
+    weight_type: Literal["qint8", "quint8"] = param("qint8", "weight integer type")
+    op_types: tuple[str, ...] = param((), "op types to quantize (empty: all supported)")
+    preprocess: bool = param(True, "run onnxruntime.quantization.quant_pre_process first")
+    max_accuracy_drop: float | None = param(
+        None,
+        "largest allowed top-1 drop in points (1.0 = one percentage point) on the eval split; "
+        "the most sensitive nodes are kept in float until it fits",
+        lo=0.0,
+        hi=100.0,
+    )
+
+
+class Int8Static(Pass[Int8StaticParams]):
     """Static int8 in QDQ format, calibrated on the user's data after ONNX Runtime's pre-processing."""
 
     name = "int8-static"
@@ -296,31 +320,17 @@ class Int8Static(Pass):
     summary = "ONNX static int8 (QDQ) calibrated on your data; optional accuracy-aware fallback"
     accepts = ("onnx",)
     produces = "onnx"
-    params = (
-        Param("per_channel", bool, True, "one scale per output channel of each weight"),
-        Param("calibrate_method", str, "MinMax", "how activation ranges are chosen", choices=CALIBRATION),
-        Param("calib_samples", int, 256, "calibration samples taken from the calibration split", lo=1),
-        Param("activation_type", str, "quint8", "activation integer type (quint8 suits AVX2 CPUs)", choices=QTYPES),
-        Param("weight_type", str, "qint8", "weight integer type", choices=QTYPES),
-        Param("op_types", list, [], "op types to quantize (empty: all supported)"),
-        Param("preprocess", bool, True, "run onnxruntime.quantization.quant_pre_process first"),
-        Param(
-            "max_accuracy_drop",
-            float,
-            None,
-            "largest allowed top-1 drop in points (1.0 = one percentage point) on the eval split; "
-            "the most sensitive nodes are kept in float until it fits",
-            lo=0.0,
-            hi=100.0,
-        ),
-    )
 
-    def run(self, src: Artifact, params: dict[str, Any], ctx: Context) -> Artifact:
+    def needs_data(self, params: Int8StaticParams) -> bool:
+        """Always: it calibrates."""
+        return True
+
+    def run(self, src: Artifact, params: Int8StaticParams, ctx: Context) -> Artifact:
         """Pre-process, calibrate, quantize; then fall back node by node if ``max_accuracy_drop`` is set."""
         assert src.path is not None
-        min_opset = QDQ_PER_CHANNEL_OPSET if params["per_channel"] else 0
+        min_opset = QDQ_PER_CHANNEL_OPSET if params.per_channel else 0
         model_in, notes = prepare_for_quantization(src.path, ctx, self.name, min_opset)
-        if params["preprocess"]:
+        if params.preprocess:
             model_in = self._preprocess(model_in, ctx)
         calib = ctx.data.x_calib
         ins = metrics.onnx_session(model_in).get_inputs()
@@ -331,13 +341,13 @@ class Int8Static(Pass):
             metrics.check_onnx_data(model_in, calib, "calibration data")
         except DataError as exc:
             raise DataError(f"{exc} (pass int8-static)") from None
-        n = min(params["calib_samples"], metrics.n_samples(calib))
+        n = min(params.calib_samples, metrics.n_samples(calib))
         calib = metrics.take(calib, slice(0, n))
         out = ctx.new_path(".onnx")
         self._quantize(model_in, out, names, calib, params, [], ctx.work)
         check_output(out, self.name, "set per_channel = false or preprocess = false, or keep the model in fp32/fp16")
-        facts: dict[str, Any] = {"calibration": {"method": params["calibrate_method"], "samples": n}, "notes": notes}
-        limit = params["max_accuracy_drop"]
+        facts: dict[str, Any] = {"calibration": {"method": params.calibrate_method, "samples": n}, "notes": notes}
+        limit = params.max_accuracy_drop
         if limit is not None:
             out, report = self._fit_accuracy(model_in, out, names, calib, params, ctx, limit)
             facts["accuracy_fallback"] = report
@@ -361,7 +371,7 @@ class Int8Static(Pass):
         out: Path,
         names: list[str],
         calib: Any,
-        params: dict[str, Any],
+        params: Int8StaticParams,
         exclude: list[str],
         work: Path,
     ) -> None:
@@ -373,12 +383,12 @@ class Int8Static(Pass):
                 str(out),
                 _Reader(names, calib, self.batch),
                 quant_format=QuantFormat.QDQ,
-                per_channel=params["per_channel"],
-                activation_type=_qtype(params["activation_type"]),
-                weight_type=_qtype(params["weight_type"]),
-                op_types_to_quantize=params["op_types"] or None,
+                per_channel=params.per_channel,
+                activation_type=_qtype(params.activation_type),
+                weight_type=_qtype(params.weight_type),
+                op_types_to_quantize=list(params.op_types) or None,
                 nodes_to_exclude=exclude,
-                calibrate_method=getattr(CalibrationMethod, params["calibrate_method"]),
+                calibrate_method=getattr(CalibrationMethod, params.calibrate_method),
             )
 
     def _fit_accuracy(
@@ -387,7 +397,7 @@ class Int8Static(Pass):
         out: Path,
         names: list[str],
         calib: Any,
-        params: dict[str, Any],
+        params: Int8StaticParams,
         ctx: Context,
         limit: float,
     ) -> tuple[Path, dict[str, Any]]:

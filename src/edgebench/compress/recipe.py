@@ -60,7 +60,7 @@ from edgebench import __version__, agent
 from edgebench import data as builtin_data
 from edgebench.compress import metrics, sources
 from edgebench.compress.api import Chain, build_variant, resolve_chain
-from edgebench.compress.passes import Artifact, Data, Pass, check_chain
+from edgebench.compress.passes import Artifact, Data, check_chain
 from edgebench.compress.variant import MANIFEST, Variant, load_variant, variant_dir
 from edgebench.config import DimSize, Name, load_toml, validate
 from edgebench.errors import ConfigError, UserError
@@ -196,17 +196,6 @@ def no_data(spec: DataSpec) -> bool:
     return spec.source is None and spec.train is None
 
 
-def needs_data(p: Pass, params: dict[str, Any]) -> bool:
-    """Whether a pass calibrates or trains on data (the others run on the model file alone)."""
-    if p.name in ("int8-static", "distill"):
-        return True
-    if p.name == "tflite-quantize":
-        return params.get("recipe") == "static_int8"
-    if p.name == "tflite-convert":
-        return params.get("mode") == "int8"
-    return bool(params.get("fine_tune_epochs"))
-
-
 def parse_data(spec: DataSpec, base: Path, seed: int) -> Data | None:
     """The data splits described by a ``[data]`` table; None for data made per model (no table, "generated")."""
     if no_data(spec) or spec.source == GENERATED:
@@ -315,7 +304,7 @@ def load_recipe(path: Path, out: Path | None = None, input_specs: InputSpecs | N
             except ConfigError as exc:
                 raise ConfigError(f"{where} {exc}") from None
             check_chain(src.fmt, chain, where)
-            wants = next((p.name for p, params in chain if needs_data(p, params)), None)
+            wants = next((p.name for p, params in chain if p.needs_data(params)), None)
             if wants and no_data(spec):
                 raise ConfigError(
                     f"{where} pass {wants} calibrates or trains on data and the recipe has no [data] table: add "
@@ -362,7 +351,7 @@ def variant_hash(
     doc: dict[str, Any] = {
         "source": source_hash,
         "data": data_hash,
-        "passes": [[p.name, params] for p, params in chain],
+        "passes": [[p.name, p.record(params)] for p, params in chain],
         "seed": seed,
         "schema": MANIFEST_SCHEMA,
         "edgebench": __version__,

@@ -11,13 +11,14 @@ import io
 import os
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from edgebench.compress import metrics
-from edgebench.compress.passes import Artifact, Context, Param, Pass, label
+from edgebench.compress.passes import Artifact, Context, Pass, label, param
 from edgebench.errors import DataError, MissingDependency, ModelError
 
 EXTRA = "pip install 'edgebench[tflite]'"
@@ -61,26 +62,34 @@ def check_keras_data(model: Any, x: Any, what: str) -> None:
         raise DataError(f"{what} is {x.dtype.name} but the Keras model takes float32: convert it (x.astype)")
 
 
-class KerasConvert(Pass):
+@dataclass(frozen=True)
+class KerasConvertParams:
+    """The parameters of `KerasConvert`."""
+
+    mode: Literal["float32", "dynamic", "float16", "int8"] = param("float32", "what the converter does")
+    int8_io: bool = param(False, "int8 model inputs and outputs (mode int8 only)")
+    calib_samples: int = param(200, "representative samples for mode int8", lo=1)
+
+
+class KerasConvert(Pass[KerasConvertParams]):
     """Convert a Keras model with TensorFlow's TFLite converter."""
 
     name = "tflite-convert"
     summary = "Keras → TFLite: float32, dynamic range, float16 or full int8 (representative data)"
     accepts = ("keras",)
     produces = "tflite"
-    params = (
-        Param("mode", str, "float32", "what the converter does", choices=("float32", "dynamic", "float16", "int8")),
-        Param("int8_io", bool, False, "int8 model inputs and outputs (mode int8 only)"),
-        Param("calib_samples", int, 200, "representative samples for mode int8", lo=1),
-    )
 
-    def run(self, src: Artifact, params: dict[str, Any], ctx: Context) -> Artifact:
+    def needs_data(self, params: KerasConvertParams) -> bool:
+        """Mode int8 only: it takes representative data."""
+        return params.mode == "int8"
+
+    def run(self, src: Artifact, params: KerasConvertParams, ctx: Context) -> Artifact:
         """Convert; int8 uses the calibration split as representative data."""
         assert src.path is not None
         tf = import_tensorflow()
         model = load_keras(src.path)
         conv = tf.lite.TFLiteConverter.from_keras_model(model)
-        mode = params["mode"]
+        mode = params.mode
         if mode != "float32":
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
         if mode == "float16":
@@ -88,7 +97,7 @@ class KerasConvert(Pass):
         if mode == "int8":
             calib = ctx.data.x_calib
             check_keras_data(model, calib, "calibration data")
-            n = min(params["calib_samples"], len(calib))
+            n = min(params.calib_samples, len(calib))
 
             def representative() -> Iterator[list[np.ndarray]]:
                 for i in range(n):
@@ -96,10 +105,10 @@ class KerasConvert(Pass):
 
             conv.representative_dataset = representative
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            if params["int8_io"]:
+            if params.int8_io:
                 conv.inference_input_type = tf.int8
                 conv.inference_output_type = tf.int8
-        elif params["int8_io"]:
+        elif params.int8_io:
             raise ModelError("tflite-convert: int8_io needs mode = 'int8'")
         out = ctx.new_path(".tflite")
         with contextlib.redirect_stdout(io.StringIO()):  # Keras prints its export notes to stdout (breaks --json)
@@ -205,26 +214,36 @@ def prepare_tflite(path: Path, out: Path) -> tuple[Path, list[str]]:
     return out, notes
 
 
-AIQ_RECIPES = {
+AIQ_RECIPES = {  # edgebench's name -> ai-edge-quantizer's recipe function
     "dynamic_int8": "dynamic_wi8_afp32",
     "weight_only_int8": "weight_only_wi8_afp32",
     "static_int8": "static_wi8_ai8",
 }
 
 
-class TfliteQuantize(Pass):
+@dataclass(frozen=True)
+class TfliteQuantizeParams:
+    """The parameters of `TfliteQuantize`."""
+
+    recipe: Literal["dynamic_int8", "weight_only_int8", "static_int8"] = param(
+        "dynamic_int8", "ai-edge-quantizer recipe"
+    )
+    calib_samples: int = param(100, "calibration samples for static_int8", lo=1)
+
+
+class TfliteQuantize(Pass[TfliteQuantizeParams]):
     """Quantize an existing .tflite with ai-edge-quantizer (no TensorFlow needed)."""
 
     name = "tflite-quantize"
     summary = "ai-edge-quantizer on a .tflite: dynamic int8, weight-only int8 or static int8"
     accepts = ("tflite",)
     produces = "tflite"
-    params = (
-        Param("recipe", str, "dynamic_int8", "ai-edge-quantizer recipe", choices=tuple(AIQ_RECIPES)),
-        Param("calib_samples", int, 100, "calibration samples for static_int8", lo=1),
-    )
 
-    def run(self, src: Artifact, params: dict[str, Any], ctx: Context) -> Artifact:
+    def needs_data(self, params: TfliteQuantizeParams) -> bool:
+        """Recipe static_int8 only: it calibrates."""
+        return params.recipe == "static_int8"
+
+    def run(self, src: Artifact, params: TfliteQuantizeParams, ctx: Context) -> Artifact:
         """Refuse already-quantized models; calibrate (static) and quantize."""
         from ai_edge_quantizer import quantizer, recipe
 
@@ -236,18 +255,18 @@ class TfliteQuantize(Pass):
                 "use it as is instead of quantizing twice"
             )
         model_in, notes = prepare_tflite(src.path, ctx.new_path(".prepared.tflite"))
-        qt = quantizer.Quantizer(str(model_in), getattr(recipe, AIQ_RECIPES[params["recipe"]])())
+        qt = quantizer.Quantizer(str(model_in), getattr(recipe, AIQ_RECIPES[params.recipe])())
         calib_result = None
         if qt.need_calibration:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # LiteRT's "preserve all tensors is for debugging" notice
-                calib_result = qt.calibrate(self._calibration(model_in, ctx, params["calib_samples"]))
+                calib_result = qt.calibrate(self._calibration(model_in, ctx, params.calib_samples))
         out = ctx.new_path(".tflite")
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = qt.quantize(calib_result, enable_progress_report=False)
         res.export_model(str(out), overwrite=True)
-        return src.derive("tflite", out, aiq_recipe=params["recipe"], notes=notes)
+        return src.derive("tflite", out, aiq_recipe=params.recipe, notes=notes)
 
     def _calibration(self, path: Path, ctx: Context, n: int) -> dict[str, list[dict[str, np.ndarray]]]:
         it = metrics.tflite_interpreter(path)
