@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from edgebench.cli.common import EXIT_CODES, FiniteRange, console, json_option, main, print_json, results_option
+from edgebench.cli.common import EXIT_CODES, console, json_option, main, print_json, results_option
+from edgebench.cli.run import setting_options
 from edgebench.render.report import Report
 from edgebench.render.widths import plain_width
 from edgebench.results.analysis import analyze_run
@@ -19,19 +21,13 @@ from edgebench.workflows.demo import run_demo
 @results_option
 @json_option
 @click.option("--epochs", default=2, show_default=True, type=click.IntRange(1, 200), help="Training epochs.")
-@click.option(
-    "--min-time",
-    default=2.0,
-    show_default=True,
-    type=FiniteRange(0.1, 600),
-    help="Seconds of steady-state timing per variant.",
-)
-def demo(results: Path, as_json: bool, epochs: int, min_time: float) -> None:
+@functools.partial(setting_options, only=("min_time_s",))  # run's --min-time: one declaration, one default
+def demo(results: Path, as_json: bool, epochs: int, min_time_s: float) -> None:
     """Run the whole job on this machine: train the digits CNN, make its variants,
     measure each on the built-in `local` board, profile them, store the run and print the
     table and why int8-dynamic is slower here."""
     con = Console(stderr=True, width=plain_width(os.environ)) if as_json else console()
-    res = run_demo(results, con, epochs=epochs, min_time_s=min_time)
+    res = run_demo(results, con, epochs=epochs, min_time_s=min_time_s)
     if as_json:
         doc = {"run_file": str(res.run_file), "seconds": res.seconds, "why_slower": res.why_slower}
         print_json({**doc, "run": res.run.to_json()})

@@ -40,10 +40,13 @@ def _click_type(s: Setting) -> Any:
     return s.type
 
 
-def setting_options(fn: F) -> F:
-    """The measurement settings `edgebench run` offers, as click options named after their field."""
+def setting_options(fn: F, only: tuple[str, ...] = ()) -> F:
+    """The measurement settings `edgebench run` offers, as click options named after their field.
+
+    ``only``: just these settings (``demo`` offers ``min_time_s``, with the same flag, help and default).
+    """
     for s in reversed(SETTINGS):
-        if s.flag is None:
+        if s.flag is None or (only and s.name not in only):
             continue
         fn = click.option(
             s.flag, s.name, type=_click_type(s), multiple=s.repeatable, metavar=s.metavar,

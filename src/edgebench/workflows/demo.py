@@ -61,7 +61,9 @@ class DemoResult:
     why_slower: str | None = None  # why int8-dynamic is slower than fp32 here: its profile line (`why_slower`)
 
 
-def run_demo(results: Path, console: Console, *, epochs: int = 2, min_time_s: float = 2.0) -> DemoResult:
+def run_demo(
+    results: Path, console: Console, *, epochs: int = 2, min_time_s: float = RunSettings.min_time_s
+) -> DemoResult:
     """Train, compress, measure on the local board, store the run.
 
     Args:
