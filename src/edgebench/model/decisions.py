@@ -314,7 +314,7 @@ class Comparison:
     a: str
     b: str
     alpha: float
-    min_effect: float  # the margin (JSON ``margin``): changes within it are no change
+    margin: float  # changes within it are no change
     rows: tuple[ComparisonRow, ...]
     only_a: tuple[tuple[str, str, str], ...] = ()
     only_b: tuple[tuple[str, str, str], ...] = ()
@@ -340,7 +340,7 @@ class Comparison:
             "only_a": [list(k) for k in self.only_a],
             "only_b": [list(k) for k in self.only_b],
             "failed": [f.to_json() for f in self.failed],
-            "margin": self.min_effect,
+            "margin": self.margin,
             "config_changes": list(self.config_changes),
             "commit_a": self.commit_a,
             "commit_b": self.commit_b,

@@ -44,7 +44,7 @@ def title_text(d: Comparison) -> str:
     """The comparison's title: what decides a row."""
     return (
         f"B against A (ms; the median decides, on paired processes when B re-measured A, else on the processes "
-        f"widened by history; alpha {d.alpha:g}; no change = the interval within ±{d.min_effect:.0%})"
+        f"widened by history; alpha {d.alpha:g}; no change = the interval within ±{d.margin:.0%})"
     )
 
 

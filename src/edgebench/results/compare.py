@@ -164,7 +164,7 @@ def compare_runs(
         branch_a=branch_a,
         branch_b=branch_b,
         alpha=alpha,
-        min_effect=margin,
+        margin=margin,
         rows=tuple(rows),
         only_a=tuple(sorted(set(ma) - set(mb))),
         only_b=tuple(sorted(set(mb) - set(ma))),
@@ -199,6 +199,6 @@ def compare_paired(run: Run, baseline: str, *, alpha: float = ALPHA, margin: flo
     commit_b, branch_b = commit.of(run.commit_info)
     return Comparison(
         a=baseline, b=run.run_id, commit_a=None, commit_b=commit_b, branch_a=None, branch_b=branch_b,
-        alpha=alpha, min_effect=margin, rows=tuple(rows), only_b=tuple(only_b),
+        alpha=alpha, margin=margin, rows=tuple(rows), only_b=tuple(only_b),
         failed=tuple(FailedKey(*m.key, side="B") for m in run.measurements if not m.ok),
     )  # fmt: skip
