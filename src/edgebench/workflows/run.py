@@ -113,8 +113,10 @@ def pytest_argv(
     parallel: bool = False,
 ) -> list[str]:
     """The child pytest's command line."""
+    # labgrid's pytest plugin (edgebench[lab]) is 0.8 s of imports and has nothing to do in the harness
     argv = [
-        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-c", os.devnull, "--rootdir", str(results),
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:labgrid", "-c", os.devnull,
+        "--rootdir", str(results),
         "-v", "-W", "ignore::DeprecationWarning", "--pyargs", "edgebench.bench.harness",
         "--edge-variants", str(variants), "--edge-boards", ",".join(boards), "--edge-results", str(results),
         "--edge-run-id", run_id, "--edge-command", "run",
