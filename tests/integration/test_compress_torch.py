@@ -52,6 +52,7 @@ def test_channel_pruning_then_int8_on_foreign_architectures(factory: object, tmp
 def test_magnitude_pruning_global_with_fine_tune_keeps_mask(tmp_path: Path) -> None:
     s = data.digits()
     d = Data(s.x_train[:256], s.y_train[:256], s.x_train[:64], s.x_test, s.y_test)
+    torch.manual_seed(0)
     module = zoo.digits_cnn(8)
     chain = resolve_chain([("prune-magnitude", {"sparsity": 0.8, "fine_tune_epochs": 1})])
     v = build_variant(
@@ -66,6 +67,7 @@ def test_magnitude_pruning_global_with_fine_tune_keeps_mask(tmp_path: Path) -> N
 def test_distillation_reports_teacher_student_control(tmp_path: Path) -> None:
     s = data.digits()
     d = Data(s.x_train[:512], s.y_train[:512], s.x_train[:64], s.x_test, s.y_test)
+    torch.manual_seed(0)  # the initial weights: not whatever this worker's earlier tests left in torch's RNG
     teacher = zoo.train(zoo.digits_cnn(8), s.x_train[:512], s.y_train[:512], epochs=2)
     chain = resolve_chain([("distill", {"width": 0.5, "epochs": 1, "alpha": 0.3, "temperature": 3.0})])
     v = build_variant(
