@@ -64,15 +64,6 @@ LONG_FILES = (
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Long files first (`LONG_FILES`), then the other integration files, the unit files (seconds each) last.
-
-    The small files at the end fill in whichever worker frees up first, so the two end together.
-    """
+    """Long files first (`LONG_FILES`), the rest in their usual order."""
     rank = {name: i for i, name in enumerate(LONG_FILES)}
-
-    def order(item: pytest.Item) -> int:
-        if item.path.name in rank:
-            return rank[item.path.name]
-        return len(rank) + ("unit" in item.path.parts)
-
-    items.sort(key=order)
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
