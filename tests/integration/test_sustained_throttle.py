@@ -217,6 +217,23 @@ def throttled_run(
     return Trial(tl, find_throttling(tl), lowered - phase_start, started + min_time - phase_start)
 
 
+def _calm(trial: Trial) -> list[float]:
+    """The p50s of the windows before the quota was lowered."""
+    return [w.p50_ms for w in trial.timeline.windows[: trial.lowering_window] if w.p50_ms is not None]
+
+
+def _calm_spread(trial: Trial) -> float:
+    """How far apart the unthrottled windows' p50s are (max / min; 1.0 on a quiet board)."""
+    calm = _calm(trial)
+    return max(calm) / min(calm) if calm else 1.0
+
+
+def _misplaced(trial: Trial) -> bool:
+    """The finding's onset is not within 2 windows of the lowering (or there is none)."""
+    onset = trial.finding.onset_window
+    return onset is None or abs(onset - trial.lowering_window) > 2
+
+
 def _cmdline(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -236,6 +253,12 @@ def test_lowering_a_boards_cpu_quota_mid_run_is_found_where_and_as_much_as_it_ha
         # machine moves the unthrottled p50 more than the throttled one, so one measurement can be off by 10 %+
         fast, slow = independent_ratio(farm, board, model, tmp_path / "independent-before")
         trial = throttled_run(farm, board, model, tmp_path / "sustained")
+        if _misplaced(trial) and _calm_spread(trial) > 1.10:
+            # the other test worker shares these 2 cores: when its load visibly moved the windows before the
+            # lowering (p50 spread > 10 %), the precondition of a quiet board failed, not the finding; once more
+            print(f"a neighbour's load moved the unthrottled windows (x{_calm_spread(trial):.2f}): one more trial")
+            cgroups.set_cpu_limit(board.cgroups, BEFORE, PERIOD_US)
+            trial = throttled_run(farm, board, model, tmp_path / "sustained-again")
         fast2, slow2 = independent_ratio(farm, board, model, tmp_path / "independent-after")
     expected = ((slow / fast) * (slow2 / fast2)) ** 0.5
     print(
@@ -255,7 +278,7 @@ def test_lowering_a_boards_cpu_quota_mid_run_is_found_where_and_as_much_as_it_ha
     assert 18 <= len(ws) <= 21
     assert 5 <= trial.lowering_window <= 12, "the lowering should fall in the middle of the run"
     assert f.throttled and f.onset_window is not None and f.cost is not None, f.sentence
-    calm = [w.p50_ms for w in ws[: trial.lowering_window] if w.p50_ms is not None]
+    calm = _calm(trial)
     busy = f"the unthrottled windows' p50 ranged {min(calm):.2f}..{max(calm):.2f} ms (a neighbour's load shows there)"
     assert abs(f.onset_window - trial.lowering_window) <= 2, (f.onset_window, trial.lowering_window, busy)
     measured = 1 + f.cost
