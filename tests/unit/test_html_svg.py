@@ -12,6 +12,7 @@ import re
 
 import pytest
 
+from _svg import svg_texts
 from edgebench.bench.profile import Profile
 from edgebench.model import Histogram, Measurement, ProfileBlock, ReportRow, Trend
 from edgebench.render.html import (
@@ -103,15 +104,6 @@ def test_fold_breaks_names_at_dashes_and_cuts_what_is_left() -> None:
     assert len(long) == 3 and all(len(s) <= int(200 / (12 * CHAR_W)) for s in long) and long[-1].endswith("…")
 
 
-def _texts(svg: str) -> list[tuple[str, float, float, str, str]]:
-    """(class, x, y, anchor, text) of each one-line text in an SVG."""
-    out = []
-    for m in re.finditer(r'<text x="([\d.-]+)" y="([\d.-]+)" font-size="[\d.]+"(?: class="([^"]*)")?[^>]*'
-                         r'text-anchor="(\w+)">([^<]*)</text>', svg):  # fmt: skip
-        out.append((m.group(3) or "", float(m.group(1)), float(m.group(2)), m.group(4), m.group(5)))
-    return out
-
-
 def _box(x: float, y: float, anchor: str, text: str, size: float = 10.5) -> tuple[float, float, float, float]:
     w = text_width(text, size)
     left = x - w / 2 if anchor == "middle" else x - w if anchor == "end" else x
@@ -130,7 +122,7 @@ def _scales(svg: str) -> None:
 
 
 def _ticks(svg: str, axis: str) -> list[str]:
-    return [t[4] for t in _texts(svg) if t[0] == f"tick {axis}"]
+    return [t[4] for t in svg_texts(svg) if t[0] == f"tick {axis}"]
 
 
 @pytest.mark.parametrize("spread_ms", [(0.0121, 0.0134), (0.008, 0.1), (1.0, 250.0), (0.0078, 0.024)])
@@ -140,7 +132,7 @@ def test_distribution_has_four_ticks_on_each_axis(spread_ms: tuple[float, float]
     svg = distribution_svg("m on b: latency distribution", rows)
     _scales(svg)
     assert len(_ticks(svg, "x")) >= 4 and len(_ticks(svg, "y")) >= 4, (_ticks(svg, "x"), _ticks(svg, "y"))
-    xs = [t for t in _texts(svg) if t[0] == "tick x"]
+    xs = [t for t in svg_texts(svg) if t[0] == "tick x"]
     boxes = [_box(x, y, a, s) for _, x, y, a, s in xs]
     assert not any(overlaps(a, b, 0) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
 
@@ -171,11 +163,11 @@ def test_trend_x_labels_are_thinned_and_y_has_four_ticks() -> None:
               tuple(f"r{i}" for i in range(30)), "", ("r10", "r11", "r25"), commits=commits)  # fmt: skip
     svg = trend_svg(t)
     _scales(svg)
-    xs = [t for t in _texts(svg) if t[0] == "tick x"]
+    xs = [t for t in svg_texts(svg) if t[0] == "tick x"]
     assert 4 <= len(xs) <= 8 and xs[0][4] == commits[0] and len(_ticks(svg, "y")) >= 4
     boxes = [_box(x, y, a, s) for _, x, y, a, s in xs]
     assert not any(overlaps(a, b, 0) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
-    changes = [_box(x, y, a, s) for c, x, y, a, s in _texts(svg) if c == "change"]
+    changes = [_box(x, y, a, s) for c, x, y, a, s in svg_texts(svg) if c == "change"]
     assert len(changes) == 3 and not any(overlaps(a, b, 0.5) for i, a in enumerate(changes) for b in changes[i + 1 :])
     assert all(b[0] >= 0 and b[2] <= W for b in boxes + changes)
 

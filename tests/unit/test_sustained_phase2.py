@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from _svg import svg_texts
 from edgebench.bench.settings import RunSettings
 from edgebench.cli import main
 from edgebench.model import BoardCost, Budget, Budgets, CheckVerdict, Measurement, Run, Worth
@@ -74,14 +75,6 @@ def run_of(*ms: Measurement, run_id: str = "r1") -> Run:
 # ----------------------------------------------------------------------------- the plot
 
 
-def _texts(svg: str) -> list[tuple[str, float, float, str, str]]:
-    out = []
-    for m in re.finditer(r'<text x="([\d.-]+)" y="([\d.-]+)" font-size="[\d.]+"(?: class="([^"]*)")?[^>]*'
-                         r'text-anchor="(\w+)">([^<]*)</text>', svg):  # fmt: skip
-        out.append((m.group(3) or "", float(m.group(1)), float(m.group(2)), m.group(4), m.group(5)))
-    return out
-
-
 def _box(x: float, y: float, anchor: str, text: str, size: float = TICK) -> tuple[float, float, float, float]:
     w = text_width(text, size)
     left = x - w / 2 if anchor == "middle" else x - w if anchor == "end" else x
@@ -98,7 +91,7 @@ def test_the_plot_stacks_latency_clock_and_temperature_on_one_time_axis_with_the
     assert len(rects) == 3  # latency, clock, temperature
     assert len({(x, w) for x, _, w in rects}) == 1  # the same left edge and width: one shared time axis
     assert rects[0][1] < rects[1][1] < rects[2][1]  # stacked top to bottom
-    texts = _texts(svg)
+    texts = svg_texts(svg)
     xt = [t for t in texts if t[0] == "tick x"]
     assert len(xt) >= 4 and [t[4] for t in xt][:2] == ["0", "2"]  # minutes: 10 min run
     assert all(t[2] > rects[2][1] for t in xt)  # only the bottom panel labels the time axis
@@ -122,7 +115,7 @@ def test_a_board_without_clock_or_temperature_gets_the_latency_panel_alone_and_l
     assert svg.count("<rect ") == 1 and "clock" not in svg and "over 60 min" in svg
     points = max(len(p.split()) for p in re.findall(r'points="([^"]+)"', svg))
     assert 300 <= points <= 400
-    assert len([t for t in _texts(svg) if t[0] == "tick x"]) >= 4
+    assert len([t for t in svg_texts(svg) if t[0] == "tick x"]) >= 4
 
 
 def test_the_html_report_has_a_sustained_chart_per_sustained_run_and_json_the_structured_finding() -> None:

@@ -307,34 +307,38 @@ def _plain(v: Any) -> Any:
 
 
 class _Block:
-    """A block the agent writes (``memory``, ``accuracy``...), typed: its keys are its fields (``_KEYS``).
+    """A block the agent writes (``memory``, ``accuracy``...), typed: its keys are its fields (`_keys`).
 
     Every block keeps the keys it has no field for in ``extra`` and the order it was read in
     (``keys_read``, None when built in code), so that a stored block comes back as the same JSON:
     its keys in the order read, a null where it held one; a block built in code writes its
-    fields in ``_KEYS`` order, leaving out those that are None (but for ``_ALWAYS``).
+    fields in declaration order, leaving out those that are None (but for ``_ALWAYS``).
     """
 
     __slots__ = ()
-    _KEYS: ClassVar[tuple[str, ...]] = ()
     _ALWAYS: ClassVar[frozenset[str]] = frozenset()
     extra: JSONObject
     keys_read: tuple[str, ...] | None
 
     @classmethod
+    def _keys(cls) -> tuple[str, ...]:
+        """The block's keys: its fields but ``extra`` and ``keys_read``, in the order declared."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("extra", "keys_read"))  # type: ignore[arg-type]
+
+    @classmethod
     def _fields_of(cls, d: JSONObject) -> dict[str, Any]:
         """The constructor's arguments from a JSON block (nested blocks: override)."""
-        return {k: _frozen(d.get(k)) for k in cls._KEYS}
+        return {k: _frozen(d.get(k)) for k in cls._keys()}
 
     @classmethod
     def from_json(cls, d: JSONObject) -> Self:
         """Read the block (keys it has no field for go to ``extra``)."""
         make: Callable[..., Self] = cls
-        return make(**cls._fields_of(d), extra=_extra(d, cls._KEYS), keys_read=tuple(d))
+        return make(**cls._fields_of(d), extra=_extra(d, cls._keys()), keys_read=tuple(d))
 
     def to_json(self) -> dict[str, Any]:
         """The block's JSON (see the class docstring for which keys, in which order)."""
-        full = {k: _plain(getattr(self, k)) for k in self._KEYS}
+        full = {k: _plain(getattr(self, k)) for k in self._keys()}
         full.update(self.extra)
         if self.keys_read is None:
             return {k: v for k, v in full.items() if v is not None or k in self._ALWAYS}
@@ -354,11 +358,6 @@ class Settings(_Block):
     With ``repeats`` (`edgebench.bench.repeats`): the run's totals, ``repeats`` processes, the floors of
     each (``per_process``) and, in a stopped run, ``repeats_planned``. Older runs have other keys (``extra``).
     """
-
-    _KEYS: ClassVar[tuple[str, ...]] = (
-        "warmup_min_iters", "warmup_min_s", "min_rounds", "min_time_s", "max_time_s", "max_rounds", "batch_size",
-        "min_cosine", "repeats", "per_process", "repeats_planned",
-    )  # fmt: skip
 
     warmup_min_iters: int | None = None
     warmup_min_s: float | None = None
@@ -384,11 +383,6 @@ class Memory(_Block):
     ``load_delta`` (after - before load) and ``definition``.
     """
 
-    _KEYS: ClassVar[tuple[str, ...]] = (
-        "rss_start", "rss_before_load", "rss_after_load", "rss_after_run", "peak_rss", "peak_rss_scope",
-        "peak_rss_eval", "load_delta", "definition",
-    )  # fmt: skip
-
     rss_start: int | None = None
     rss_before_load: int | None = None
     rss_after_load: int | None = None
@@ -406,8 +400,6 @@ class Memory(_Block):
 class Accuracy(_Block):
     """The ``accuracy`` block: top-1 on the board with its Wilson 95% interval over ``n`` of ``n_total``
     samples (``quick``: a subset), or ``unknown`` (why there is no top-1: the output is not class scores)."""
-
-    _KEYS: ClassVar[tuple[str, ...]] = ("top1", "top1_ci95", "n", "n_total", "quick", "unknown", "eval_ns")
 
     top1: float | None = None
     top1_ci95: tuple[float, ...] | None = None
@@ -429,11 +421,6 @@ class BoardFidelity(_Block):
     one block per output. ``unknown``: why it was not measured (the host-side reference failed).
     ``agreement`` and ``value`` are older runs' figures.
     """
-
-    _KEYS: ClassVar[tuple[str, ...]] = (
-        "cosine", "cosine_mean", "cosine_min", "snr_db", "max_abs_diff", "mean_abs_diff", "n", "min_cosine",
-        "degraded", "top1_agreement", "top1_agreement_ci95", "unknown", "agreement", "value",
-    )  # fmt: skip
 
     cosine: float | None = None
     cosine_mean: float | None = None
@@ -457,8 +444,6 @@ class BoardFidelity(_Block):
 class DeviceState(_Block):
     """The board's state before or after a measurement: CPU governor and frequency, hottest zone, CPU ticks."""
 
-    _KEYS: ClassVar[tuple[str, ...]] = ("governor", "freq_mhz", "max_freq_mhz", "temp_c", "cpu_ticks")
-
     governor: str | None = None
     freq_mhz: float | None = None
     max_freq_mhz: float | None = None
@@ -473,14 +458,18 @@ class DeviceStates(_Block):
     """The ``device`` block: the board's state before and after, and the cool-down waited before (``waited_s``,
     ``reached``); all three are written, null when unknown."""
 
-    _KEYS: ClassVar[tuple[str, ...]] = ("before", "after", "cooldown")
-    _ALWAYS: ClassVar[frozenset[str]] = frozenset(_KEYS)
+    _ALWAYS: ClassVar[frozenset[str]] = frozenset({"before", "after", "cooldown"})
 
     before: DeviceState | None = None
     after: DeviceState | None = None
     cooldown: JSONObject | None = None
     extra: JSONObject = field(default_factory=dict)
     keys_read: tuple[str, ...] | None = _keys_read()
+
+    @classmethod
+    def _keys(cls) -> tuple[str, ...]:
+        """The block's keys: its fields but ``extra`` and ``keys_read``, in the order declared."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("extra", "keys_read"))
 
     @classmethod
     def _fields_of(cls, d: JSONObject) -> dict[str, Any]:
@@ -496,11 +485,6 @@ class ProfileBlock(_Block):
     or its ops without timing (``ops``; TFLite: ``available`` false, ``note`` says why), the RSS timeline, the
     trace of one profiled inference, and the process that made it (``agent_pid``, the host's).
     """
-
-    _KEYS: ClassVar[tuple[str, ...]] = (
-        "iterations", "available", "note", "requested_provider", "unprofiled_p50_ns", "profiled_p50_ns",
-        "profiled_samples_ns", "overhead_ratio", "runs", "nodes", "ops", "memory_timeline", "trace", "agent_pid",
-    )  # fmt: skip
 
     iterations: int | None = None
     available: bool | None = None
